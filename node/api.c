@@ -1,0 +1,120 @@
+/* The HTTP API: routes every request of API.md section 3 to its handler. */
+#include "node/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/daemon.h"
+#include "store/validate.h"
+
+static const char *route_names[DAEMON_ROUTES] = {
+	[ROUTE_OTHER] = "other",
+	[ROUTE_ESCROW] = "escrow",
+	[ROUTE_LOOKUP] = "lookup",
+	[ROUTE_LOOKUP_PREFIX] = "lookup_prefix",
+	[ROUTE_MACHINE_KEYS] = "machine_keys",
+	[ROUTE_STATUS] = "status",
+	[ROUTE_HEALTH] = "health",
+	[ROUTE_METRICS] = "metrics",
+};
+
+const char *api_route_name(int route)
+{
+	return route >= 0 && route < DAEMON_ROUTES ? route_names[route] : "other";
+}
+
+void api_bad_input(struct op *op, const struct verr *e)
+{
+	op_respond_error(op, 400, e->code, e->msg);
+}
+
+/* Splits "/v1/machines/NAME/keys" and friends: copies the segment after
+ * prefix up to the next '/' (or the end) into out, returns the rest. */
+static const char *segment(const char *path, const char *prefix, char *out, size_t size)
+{
+	size_t plen = strlen(prefix), n;
+	const char *end;
+
+	if (strncmp(path, prefix, plen) != 0)
+		return NULL;
+	path += plen;
+	end = strchr(path, '/');
+	n = end != NULL ? (size_t)(end - path) : strlen(path);
+	if (n == 0 || n >= size)
+		return NULL;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return path + n;
+}
+
+static void route(struct op *op)
+{
+	struct http_request *req = op->req;
+	const char *path = req->path, *rest;
+	bool get = strcmp(req->method, "GET") == 0;
+	bool post = strcmp(req->method, "POST") == 0;
+	char seg[512];
+
+	if (strcmp(path, "/v1/keys") == 0) {
+		if (post) {
+			op->route = ROUTE_ESCROW;
+			api_escrow(op);
+		} else if (get) {
+			op->route = ROUTE_LOOKUP_PREFIX;
+			api_lookup_prefix(op);
+		} else {
+			op_respond_error(op, 405, "method_not_allowed", "use GET or POST on /v1/keys");
+		}
+		return;
+	}
+	if ((rest = segment(path, "/v1/keys/", seg, sizeof seg)) != NULL && *rest == '\0') {
+		op->route = ROUTE_LOOKUP;
+		if (get)
+			api_lookup(op, seg);
+		else
+			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/keys/{key_id}");
+		return;
+	}
+	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL &&
+	    strcmp(rest, "/keys") == 0) {
+		op->route = ROUTE_MACHINE_KEYS;
+		if (get)
+			api_machine_keys(op, seg);
+		else
+			op_respond_error(op, 405, "method_not_allowed",
+					 "use GET on /v1/machines/{machine}/keys");
+		return;
+	}
+	struct {
+		const char *path;
+		int route;
+		void (*fn)(struct op *);
+	} local[] = {
+		{"/v1/status", ROUTE_STATUS, api_status},
+		{"/v1/health", ROUTE_HEALTH, api_health},
+		{"/metrics", ROUTE_METRICS, api_metrics},
+	};
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+		if (strcmp(path, local[i].path) != 0)
+			continue;
+		op->route = local[i].route;
+		if (get)
+			local[i].fn(op);
+		else
+			op_respond_error(op, 405, "method_not_allowed", "use GET here");
+		return;
+	}
+	op_respond_error(op, 404, "not_found", "no such endpoint");
+}
+
+void api_handle(struct http_request *req)
+{
+	struct daemon *d = req->server->data;
+	struct op *op = op_create(d, req, NULL, ROUTE_OTHER);
+
+	if (op == NULL) {
+		http_respond_error(req, 500, NULL, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	route(op);
+}

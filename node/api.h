@@ -1,0 +1,41 @@
+/* The HTTP API: routes every request of API.md section 3 to its handler. */
+#ifndef ESCROW_API_H
+#define ESCROW_API_H
+
+#include "node/dispatch.h"
+#include "node/http_server.h"
+
+/* Metrics slots, one per route (names in api.c). */
+enum api_route {
+	ROUTE_OTHER = 0,
+	ROUTE_ESCROW,
+	ROUTE_LOOKUP,
+	ROUTE_LOOKUP_PREFIX,
+	ROUTE_MACHINE_KEYS,
+	ROUTE_STATUS,
+	ROUTE_HEALTH,
+	ROUTE_METRICS,
+};
+
+/* Name of a route for metrics labels. */
+const char *api_route_name(int route);
+
+/* The http_server handler; req->server->data is the struct daemon. */
+void api_handle(struct http_request *req);
+
+/* Handlers (api_keys.c): validate here, then dispatch to the leader. */
+void api_escrow(struct op *op);
+void api_lookup(struct op *op, const char *key_id);
+void api_lookup_prefix(struct op *op);
+void api_machine_keys(struct op *op, const char *machine);
+
+/* Handlers answered by this node alone (api_status.c). */
+void api_status(struct op *op);
+void api_health(struct op *op);
+void api_metrics(struct op *op);
+
+/* Answers op with 400 and the validation error e. */
+struct verr;
+void api_bad_input(struct op *op, const struct verr *e);
+
+#endif

@@ -1,0 +1,339 @@
+/* Recovery key endpoints: escrow, helpdesk lookups, a machine's keys. */
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "node/api.h"
+#include "node/json_out.h"
+#include "node/log.h"
+#include "store/error.h"
+#include "store/validate.h"
+
+#define INSECURE_ACTOR "insecure"
+
+static void cmd_begin(struct op *op, uint32_t type, const char *role)
+{
+	struct cmd *c = &op->cmd;
+
+	memset(c, 0, sizeof *c);
+	c->type = type;
+	c->node_id = op->origin_node;
+	c->at_ms = op->origin_ms;
+	snprintf(c->actor, sizeof c->actor, "%s", INSECURE_ACTOR);
+	snprintf(c->role, sizeof c->role, "%s", role);
+}
+
+static bool is_json(const struct http_request *req)
+{
+	const char *type = http_request_header(req, "Content-Type");
+	size_t n = strlen("application/json");
+
+	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
+	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+/* Reads string member name of o into out (size bytes). A missing optional
+ * member leaves out empty. */
+static bool get_string(json_t *o, const char *name, bool required, char *out, size_t size,
+		       struct verr *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	out[0] = '\0';
+	if (v == NULL || (json_is_null(v) && !required)) {
+		if (!required)
+			return true;
+		snprintf(e->code, sizeof e->code, "missing_field");
+		snprintf(e->msg, sizeof e->msg, "the field %s is required", name);
+		return false;
+	}
+	if (!json_is_string(v)) {
+		snprintf(e->code, sizeof e->code, "invalid_type");
+		snprintf(e->msg, sizeof e->msg, "the field %s must be a string", name);
+		return false;
+	}
+	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
+		/* Over-long passwords get the same code as any malformed one. */
+		snprintf(e->code, sizeof e->code, "invalid_%s%s", name,
+			 strcmp(name, "recovery_password") == 0 ? "_format" : "");
+		snprintf(e->msg, sizeof e->msg, "the field %s is too long or holds a NUL", name);
+		return false;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return true;
+}
+
+/* Parses and checks an escrow body into op->cmd, sealing the password. */
+static bool escrow_parse(struct op *op, json_t *o, struct verr *e)
+{
+	struct cmd *c = &op->cmd;
+	char key_id[128], machine[VALIDATE_MACHINE_MAX + 2], pw[128];
+	char errmsg[ESC_ERRMSG_SIZE];
+	size_t sealed_len;
+	bool ok = false;
+
+	cmd_begin(op, CMD_ESCROW, "agent");
+	if (!get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
+	    !validate_key_id(key_id, c->key_id, e))
+		goto out;
+	if (!get_string(o, "recovery_password", true, pw, sizeof pw, e) ||
+	    !validate_recovery_password(pw, e))
+		goto out;
+	if (!get_string(o, "volume_id", true, c->volume_id, sizeof c->volume_id, e) ||
+	    !validate_volume_id(c->volume_id, e))
+		goto out;
+	if (!get_string(o, "volume_type", true, c->volume_type, sizeof c->volume_type, e) ||
+	    !validate_volume_type(c->volume_type, e))
+		goto out;
+	if (!get_string(o, "machine", true, machine, sizeof machine, e) ||
+	    !validate_machine(machine, c->machine, e))
+		goto out;
+	if (!get_string(o, "user", false, c->user, sizeof c->user, e) ||
+	    (c->user[0] != '\0' && !validate_user(c->user, e)))
+		goto out;
+	if (!get_string(o, "tpm_owner_hash", false, c->tpm_owner_hash, sizeof c->tpm_owner_hash,
+			e) ||
+	    (c->tpm_owner_hash[0] != '\0' && !validate_tpm_owner_hash(c->tpm_owner_hash, e)))
+		goto out;
+	if (seal_seal(&op->d->seal, c->key_id, (const uint8_t *)pw, strlen(pw), c->sealed,
+		      &sealed_len, errmsg) != ESC_OK) {
+		log_error("seal: %s", errmsg);
+		snprintf(e->code, sizeof e->code, "internal");
+		snprintf(e->msg, sizeof e->msg, "the password could not be sealed");
+		goto out;
+	}
+	c->sealed_len = (uint32_t)sealed_len;
+	seal_mac(&op->d->seal, c->key_id, pw, c->pw_mac);
+	ok = true;
+out:
+	OPENSSL_cleanse(pw, sizeof pw);
+	return ok;
+}
+
+static void escrow_done(struct replica_req *rreq, int status, const struct store_result *res)
+{
+	struct op *op = rreq->data;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (res->status == ESC_ECONFLICT) {
+		op_respond_error(op, 409, "key_conflict",
+				 "this key_id is escrowed with another recovery password or volume");
+		return;
+	}
+	if (res->status != ESC_OK) {
+		op_respond_error(op, 500, "internal", esc_err_str(res->status));
+		return;
+	}
+	json_respond(op, res->created ? 201 : 200,
+		     json_pack("{s:s, s:b, s:I}", "key_id", op->cmd.key_id, "created",
+			       res->created, "index", (json_int_t)res->index));
+}
+
+/* Submits op->cmd on this node, the leader; done runs once it is applied. */
+static void apply_run(struct op *op, replica_apply_cb done)
+{
+	op->rreq.data = op;
+	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, done) != ESC_OK)
+		dispatch_again(op);
+}
+
+static void escrow_run(struct op *op)
+{
+	apply_run(op, escrow_done);
+}
+
+void api_escrow(struct op *op)
+{
+	struct http_request *req = op->req;
+	json_error_t jerr;
+	struct verr e;
+	json_t *o;
+	bool ok;
+
+	if (!is_json(req)) {
+		op_respond_error(op, 415, "unsupported_media_type",
+				 "the body must be JSON (Content-Type: application/json)");
+		return;
+	}
+	o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		char msg[192];
+		snprintf(msg, sizeof msg, "the body is not valid JSON: %s", jerr.text);
+		op_respond_error(op, 400, "invalid_json", msg);
+		return;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		op_respond_error(op, 400, "invalid_json", "the body must be a JSON object");
+		return;
+	}
+	ok = escrow_parse(op, o, &e);
+	json_decref(o);
+	if (!ok) {
+		api_bad_input(op, &e);
+		return;
+	}
+	op->run = escrow_run;
+	dispatch(op);
+}
+
+/* Reads reason and note from the query string into op->cmd. */
+static bool reason_parse(struct op *op, struct verr *e)
+{
+	struct cmd *c = &op->cmd;
+	char reason[VALIDATE_REASON_MAX + 1];
+
+	/* Absent or too long for any reason code: both are invalid. */
+	if (http_query_param(op->req, "reason", reason, sizeof reason) == NULL)
+		reason[0] = '\0';
+	if (http_query_param(op->req, "note", c->note, sizeof c->note) == NULL)
+		c->note[0] = '\0';
+	if (!validate_reason(reason, c->note, e) ||
+	    (c->note[0] != '\0' && !validate_note(c->note, e)))
+		return false;
+	/* validate_reason accepts only the short codes: it fits. */
+	memcpy(c->reason, reason, strlen(reason) + 1);
+	return true;
+}
+
+/* Adds k to arr with its password opened; false if it cannot be opened. */
+static bool append_opened(struct op *op, json_t *arr, const struct store_key *k)
+{
+	uint8_t plain[SEAL_PLAIN_MAX + 1];
+	char errmsg[ESC_ERRMSG_SIZE];
+	size_t len;
+	json_t *j;
+
+	if (seal_open(&op->d->seal, k->key_id, k->sealed, k->sealed_len, plain, &len, errmsg) !=
+	    ESC_OK) {
+		log_error("key %s: %s", k->key_id, errmsg);
+		return false;
+	}
+	plain[len] = '\0';
+	j = json_key(k, (const char *)plain);
+	OPENSSL_cleanse(plain, sizeof plain);
+	return j != NULL && json_array_append_new(arr, j) == 0;
+}
+
+static void lookup_done(struct replica_req *rreq, int status, const struct store_result *res)
+{
+	struct op *op = rreq->data;
+	json_t *arr;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (res->status == ESC_ENOTFOUND && op->cmd.type == CMD_LOOKUP) {
+		op_respond_error(op, 404, "key_not_found", "no recovery key with this key_id");
+		return;
+	}
+	if (res->status != ESC_OK && res->status != ESC_ENOTFOUND) {
+		op_respond_error(op, 500, "internal", esc_err_str(res->status));
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < res->n_keys; i++) {
+		if (!append_opened(op, arr, &res->keys[i])) {
+			json_decref(arr);
+			op_respond_error(op, 500, "unseal_failed",
+					 "a recovery password could not be unsealed with this "
+					 "node's seal key");
+			return;
+		}
+	}
+	if (op->cmd.type == CMD_LOOKUP) {
+		json_t *one = json_incref(json_array_get(arr, 0));
+		json_decref(arr);
+		json_respond(op, 200, one);
+		return;
+	}
+	json_respond(op, 200, json_pack("{s:o}", "keys", arr));
+}
+
+static void lookup_run(struct op *op)
+{
+	apply_run(op, lookup_done);
+}
+
+void api_lookup(struct op *op, const char *key_id)
+{
+	struct verr e;
+
+	cmd_begin(op, CMD_LOOKUP, "helpdesk");
+	if (!validate_key_id(key_id, op->cmd.key_id, &e) || !reason_parse(op, &e)) {
+		api_bad_input(op, &e);
+		return;
+	}
+	op->run = lookup_run;
+	dispatch(op);
+}
+
+void api_lookup_prefix(struct op *op)
+{
+	char prefix[64];
+	struct verr e;
+
+	cmd_begin(op, CMD_LOOKUP_PREFIX, "helpdesk");
+	if (http_query_param(op->req, "prefix", prefix, sizeof prefix) == NULL) {
+		op_respond_error(op, 400, "missing_prefix",
+				 "give ?prefix= with 8 to 32 hex digits of the key ID");
+		return;
+	}
+	if (!validate_prefix(prefix, op->cmd.prefix, &e) || !reason_parse(op, &e)) {
+		api_bad_input(op, &e);
+		return;
+	}
+	op->run = lookup_run;
+	dispatch(op);
+}
+
+static void machine_keys_done(struct replica_req *rreq, int status)
+{
+	struct op *op = rreq->data;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct store_key *keys;
+	size_t n;
+	json_t *arr;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (store_machine_keys(op->d->store, op->cmd.machine, &keys, &n, errmsg) != ESC_OK) {
+		log_error("machine keys: %s", errmsg);
+		op_respond_error(op, 500, "internal", "the store could not be read");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, json_key(&keys[i], NULL));
+	free(keys);
+	json_respond(op, 200, json_pack("{s:s, s:o}", "machine", op->cmd.machine, "keys", arr));
+}
+
+static void machine_keys_run(struct op *op)
+{
+	op->rreq.data = op;
+	if (replica_barrier(&op->d->replica, &op->rreq, machine_keys_done) != ESC_OK)
+		dispatch_again(op);
+}
+
+void api_machine_keys(struct op *op, const char *machine)
+{
+	struct verr e;
+
+	memset(&op->cmd, 0, sizeof op->cmd);
+	if (!validate_machine(machine, op->cmd.machine, &e)) {
+		api_bad_input(op, &e);
+		return;
+	}
+	op->run = machine_keys_run;
+	dispatch(op);
+}

@@ -1,0 +1,166 @@
+/* Endpoints this node answers alone: status, health, metrics. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api.h"
+#include "node/json_out.h"
+#include "node/log.h"
+#include "store/error.h"
+
+static const char *member_role(int role)
+{
+	switch (role) {
+	case RAFT_VOTER:
+		return "voter";
+	case RAFT_STANDBY:
+		return "standby";
+	case RAFT_SPARE:
+		return "spare";
+	default:
+		return "unknown";
+	}
+}
+
+/* Whether this node hears from member i: the leader knows it from its
+ * replication progress; a follower knows only itself and the leader. */
+static bool member_reachable(struct daemon *d, unsigned i)
+{
+	struct raft *r = &d->replica.raft;
+	raft_id id = r->configuration.servers[i].id;
+
+	if (id == d->opts->id)
+		return true;
+	if (raft_state(r) == RAFT_LEADER)
+		return r->leader_state.progress != NULL && r->leader_state.progress[i].recent_recv;
+	return id == replica_leader(&d->replica);
+}
+
+/* The digest covers every table: recompute only when the index moved. */
+static const char *state_digest(struct daemon *d)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	uint64_t applied = store_applied_index(d->store);
+
+	if (d->digest[0] != '\0' && d->digest_index == applied)
+		return d->digest;
+	if (store_digest(d->store, d->digest, errmsg) != ESC_OK) {
+		log_error("state digest: %s", errmsg);
+		d->digest[0] = '\0';
+		return "";
+	}
+	d->digest_index = applied;
+	return d->digest;
+}
+
+void api_status(struct op *op)
+{
+	struct daemon *d = op->d;
+	struct raft *r = &d->replica.raft;
+	unsigned leader = replica_leader(&d->replica);
+	const char *leader_api = leader != 0 ? daemon_member_api(d, leader) : NULL;
+	json_t *members = json_array(), *leader_obj, *j;
+
+	for (unsigned i = 0; members != NULL && i < r->configuration.n; i++) {
+		struct raft_server *s = &r->configuration.servers[i];
+		const char *api = daemon_member_api(d, (unsigned)s->id);
+		json_array_append_new(
+			members,
+			json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id", (json_int_t)s->id, "raft",
+				  s->address, "api", api, "role", member_role(s->role),
+				  "reachable", member_reachable(d, i)));
+	}
+	if (leader != 0)
+		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api", leader_api);
+	else
+		leader_obj = json_null();
+	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:o}", "id",
+		      (json_int_t)d->opts->id, "cluster_id", store_cluster_id(d->store), "role",
+		      replica_role(&d->replica), "leader", leader_obj, "term",
+		      (json_int_t)r->current_term, "commit_index", (json_int_t)r->commit_index,
+		      "applied_index", (json_int_t)store_applied_index(d->store), "state_digest",
+		      state_digest(d), "members", members);
+	json_respond(op, 200, j);
+}
+
+void api_health(struct op *op)
+{
+	char buf[8];
+
+	if (http_query_param(op->req, "ready", buf, sizeof buf) == NULL) {
+		json_respond(op, 200, json_pack("{s:b}", "ok", 1));
+		return;
+	}
+	if (!replica_caught_up(&op->d->replica)) {
+		op_respond_error(op, 503, replica_leader(&op->d->replica) == 0 ? "no_leader"
+										: "catching_up",
+				 "this node is not ready: no leader known or entries to apply");
+		return;
+	}
+	json_respond(op, 200, json_pack("{s:b, s:b}", "ok", 1, "ready", 1));
+}
+
+/* Appends printf output to a growing buffer; false when out of memory. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return false;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return true;
+		}
+		char *bigger = realloc(*buf, *cap * 2 + (size_t)n);
+		if (bigger == NULL)
+			return false;
+		*buf = bigger;
+		*cap = *cap * 2 + (size_t)n;
+	}
+}
+
+void api_metrics(struct op *op)
+{
+	struct daemon *d = op->d;
+	struct raft *r = &d->replica.raft;
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	bool ok = buf != NULL;
+
+	ok = ok && append(&buf, &len, &cap,
+			  "# TYPE escrow_is_leader gauge\nescrow_is_leader %d\n"
+			  "# TYPE escrow_term gauge\nescrow_term %" PRIu64 "\n"
+			  "# TYPE escrow_commit_index gauge\nescrow_commit_index %" PRIu64 "\n"
+			  "# TYPE escrow_applied_index gauge\nescrow_applied_index %" PRIu64 "\n"
+			  "# TYPE escrow_forwarded_total counter\nescrow_forwarded_total %" PRIu64
+			  "\n# TYPE escrow_errors_5xx_total counter\nescrow_errors_5xx_total %" PRIu64
+			  "\n# TYPE escrow_requests_total counter\n",
+			  raft_state(r) == RAFT_LEADER, (uint64_t)r->current_term,
+			  (uint64_t)r->commit_index, store_applied_index(d->store),
+			  d->metrics.forwarded, d->metrics.errors_5xx);
+	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
+		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
+			    api_route_name(i), d->metrics.requests[i]);
+	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
+	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
+		ok = append(&buf, &len, &cap, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n",
+			    api_route_name(i), d->metrics.seconds[i]);
+	if (!ok) {
+		free(buf);
+		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	op_respond(op, 200, NULL, "text/plain; version=0.0.4", buf, len);
+	free(buf);
+}

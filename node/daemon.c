@@ -1,0 +1,293 @@
+/* The escrowd process: owns the loop and every service, starts and stops them. */
+#include "node/daemon.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node/api.h"
+#include "node/dispatch.h"
+#include "node/log.h"
+#include "store/error.h"
+
+const char *daemon_member_api(struct daemon *d, unsigned id)
+{
+	static struct bootstrap_member members[DAEMON_MEMBERS_MAX];
+	static char api[64];
+	char errmsg[ESC_ERRMSG_SIZE];
+	const char *text = store_members(d->store);
+	unsigned n = 0;
+
+	if (text[0] == '\0')
+		text = d->opts->bootstrap;
+	if (text == NULL ||
+	    bootstrap_parse(text, members, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
+		return NULL;
+	for (unsigned i = 0; i < n; i++) {
+		if (members[i].id == id) {
+			snprintf(api, sizeof api, "%s", members[i].api);
+			return api;
+		}
+	}
+	return NULL;
+}
+
+static const char *common_headers_cb(struct http_server *s)
+{
+	struct daemon *d = s->data;
+	unsigned leader = replica_leader(&d->replica);
+
+	if (leader != 0)
+		snprintf(d->common_headers, sizeof d->common_headers,
+			 "X-Escrow-Node: %u\r\nX-Escrow-Leader: %u\r\n", d->opts->id, leader);
+	else
+		snprintf(d->common_headers, sizeof d->common_headers, "X-Escrow-Node: %u\r\n",
+			 d->opts->id);
+	return d->common_headers;
+}
+
+/* The store refused a committed entry: stopping beats diverging. The
+ * entry stays in the Raft log and is applied again at the next start. */
+static void fatal_apply_cb(struct fsm *f, const char *errmsg)
+{
+	log_error("fatal: %s; stopping so that the entry is applied again at restart",
+		  errmsg);
+	_exit(1);
+}
+
+static struct replica_req init_req;
+
+static void init_done(struct replica_req *req, int status, const struct store_result *res)
+{
+	if (status == ESC_OK)
+		log_info("cluster initialised at index %llu", (unsigned long long)res->index);
+}
+
+/* The first leader of a new cluster records its id and members. */
+static void cluster_init(struct daemon *d)
+{
+	static struct cmd c;
+	uint8_t raw[CMD_CLUSTER_ID_LEN / 2];
+
+	if (store_cluster_id(d->store)[0] != '\0' || d->opts->bootstrap == NULL)
+		return;
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return;
+	memset(&c, 0, sizeof c);
+	c.type = CMD_INIT;
+	c.node_id = d->opts->id;
+	c.at_ms = (int64_t)uv_now(&d->loop);
+	snprintf(c.actor, sizeof c.actor, "escrowd");
+	snprintf(c.role, sizeof c.role, "operator");
+	for (size_t i = 0; i < sizeof raw; i++)
+		snprintf(c.cluster_id + 2 * i, 3, "%02x", raw[i]);
+	snprintf(c.members, sizeof c.members, "%s", d->opts->bootstrap);
+	if (replica_apply(&d->replica, &init_req, &c, init_done) != ESC_OK)
+		log_warn("cluster init could not be submitted; the next leader will");
+}
+
+static void leader_cb(struct replica *r, bool ready)
+{
+	struct daemon *d = r->data;
+
+	log_info(ready ? "leader of term %llu, serving" : "no longer leader (term %llu)",
+		 (unsigned long long)r->raft.current_term);
+	if (!ready)
+		return;
+	cluster_init(d);
+	dispatch_flush(d);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	log_info("signal %d: stopping", signum);
+	daemon_stop(d, 0);
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void client_closed_cb(struct http_client *c)
+{
+	struct daemon *d = c->data;
+
+	uv_close((uv_handle_t *)&d->sigterm, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->sigint, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->retry_timer, handle_closed_cb);
+}
+
+static void replica_closed_cb(struct replica *r)
+{
+	struct daemon *d = r->data;
+
+	log_info("raft closed");
+	http_client_close(&d->client, client_closed_cb);
+}
+
+static void close_replica(struct daemon *d)
+{
+	if (d->replica_inited)
+		replica_close(&d->replica, replica_closed_cb);
+	else
+		http_client_close(&d->client, client_closed_cb);
+}
+
+static void http_stopped_cb(struct http_server *s)
+{
+	struct daemon *d = s->data;
+
+	dispatch_close(d);
+	close_replica(d);
+}
+
+/* The chain of closes: HTTP (drained), Raft, the forwarding client, then
+ * our own handles; uv_run returns once all are closed. */
+void daemon_stop(struct daemon *d, int exit_code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = exit_code;
+	uv_signal_stop(&d->sigterm);
+	uv_signal_stop(&d->sigint);
+	dispatch_close(d);
+	if (d->http_started)
+		http_server_stop(&d->http, http_stopped_cb);
+	else
+		close_replica(d);
+}
+
+/* True when the raft directory already holds a cluster's state. */
+static bool raft_has_state(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/metadata1", dir);
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(path, sizeof path, "%s/metadata2", dir);
+	return access(path, F_OK) == 0;
+}
+
+static int bootstrap(struct daemon *d, char *errmsg)
+{
+	struct bootstrap_member m[DAEMON_MEMBERS_MAX];
+	unsigned ids[DAEMON_MEMBERS_MAX], n;
+	const char *addrs[DAEMON_MEMBERS_MAX];
+	int rv;
+
+	rv = bootstrap_parse(d->opts->bootstrap, m, DAEMON_MEMBERS_MAX, &n, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	for (unsigned i = 0; i < n; i++) {
+		ids[i] = m[i].id;
+		addrs[i] = m[i].raft;
+	}
+	rv = replica_bootstrap(&d->replica, n, ids, addrs, errmsg);
+	return rv == ESC_EBUSY ? ESC_OK : rv;
+}
+
+/* Opens everything in order; on error daemon_stop closes what was opened. */
+static int start(struct daemon *d, char *errmsg)
+{
+	const struct options *o = d->opts;
+	bool has_state;
+	int rv;
+
+	rv = datadir_open(&d->dir, o->data_dir, o->id, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	d->dir_open = true;
+	rv = seal_key_load(&d->seal, o->seal_key, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = store_open(&d->store, d->dir.db_path, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	has_state = raft_has_state(d->dir.raft_dir);
+	if (!has_state && o->bootstrap == NULL) {
+		if (o->join != NULL)
+			return esc_errorf(errmsg, ESC_EINVAL,
+					  "--join: adding a node to a running cluster needs the "
+					  "membership API, which this build does not have yet");
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "data dir %s holds no cluster state: give --bootstrap for a "
+				  "new cluster",
+				  o->data_dir);
+	}
+	d->replica.data = d;
+	d->replica.leader_cb = leader_cb;
+	d->replica.fatal_cb = fatal_apply_cb;
+	rv = replica_init(&d->replica, &d->loop, o->id, o->raft_addr, d->dir.raft_dir, d->store,
+			  errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	d->replica_inited = true;
+	if (!has_state) {
+		rv = bootstrap(d, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
+	d->http.data = d;
+	d->http.handler = api_handle;
+	d->http.common_headers = common_headers_cb;
+	rv = http_server_start(&d->http, &d->loop, o->api_addr, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	d->http_started = true;
+	rv = replica_start(&d->replica, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	return datadir_commit_id(&d->dir, errmsg);
+}
+
+int daemon_run(const struct options *o)
+{
+	static struct daemon daemon;
+	struct daemon *d = &daemon;
+	char errmsg[ESC_ERRMSG_SIZE] = "";
+	int rv;
+
+	memset(d, 0, sizeof *d);
+	d->opts = o;
+	if (uv_loop_init(&d->loop) != 0) {
+		log_error("event loop: cannot initialise");
+		return 1;
+	}
+	http_client_init(&d->client, &d->loop);
+	d->client.data = d;
+	uv_timer_init(&d->loop, &d->retry_timer);
+	d->retry_timer.data = d;
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	d->sigterm.data = d;
+	d->sigint.data = d;
+
+	rv = start(d, errmsg);
+	if (rv != ESC_OK) {
+		log_error("%s", errmsg);
+		daemon_stop(d, 1);
+	} else {
+		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+		uv_signal_start(&d->sigint, signal_cb, SIGINT);
+		log_info("serving the API on %s, raft on %s, data in %s", o->api_addr,
+			 o->raft_addr, o->data_dir);
+	}
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	rv = uv_loop_close(&d->loop);
+	if (rv != 0)
+		log_warn("event loop: %s at close", uv_strerror(rv));
+	store_close(d->store);
+	seal_key_close(&d->seal);
+	if (d->dir_open)
+		datadir_close(&d->dir);
+	if (d->exit_code == 0)
+		log_info("stopped");
+	return d->exit_code;
+}

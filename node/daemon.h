@@ -1,0 +1,66 @@
+/* The escrowd process: owns the loop and every service, starts and stops them. */
+#ifndef ESCROW_DAEMON_H
+#define ESCROW_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "node/datadir.h"
+#include "node/http_client.h"
+#include "node/http_server.h"
+#include "node/options.h"
+#include "raft/replica.h"
+#include "store/seal.h"
+#include "store/store.h"
+
+#define DAEMON_MEMBERS_MAX 64
+#define DAEMON_ROUTES 8          /* routes counted in metrics, see api.c */
+
+struct op;
+
+/* Counters for GET /metrics. */
+struct daemon_metrics {
+	uint64_t requests[DAEMON_ROUTES];
+	double seconds[DAEMON_ROUTES];
+	uint64_t forwarded;
+	uint64_t errors_5xx;
+};
+
+struct daemon {
+	uv_loop_t loop;
+	const struct options *opts;    /* borrowed from main */
+	struct datadir dir;
+	struct seal_key seal;
+	struct store *store;
+	struct replica replica;
+	struct http_server http;
+	struct http_client client;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	uv_timer_t retry_timer;        /* re-dispatches waiting requests */
+	struct op *waiting;            /* requests waiting for a leader */
+	char common_headers[128];
+	char digest[65];               /* state digest cache ... */
+	uint64_t digest_index;         /* ... valid at this applied index */
+	struct daemon_metrics metrics;
+	bool dir_open;
+	bool replica_inited;
+	bool http_started;
+	bool stopping;
+	int exit_code;
+};
+
+/* Runs the node described by o until SIGTERM/SIGINT or a fatal error.
+ * Returns the process exit code; every startup failure is logged as one
+ * line first. */
+int daemon_run(const struct options *o);
+
+/* API address ("ip:port") of member id, from the replicated members or the
+ * --bootstrap string; NULL if unknown. Borrowed until the next call. */
+const char *daemon_member_api(struct daemon *d, unsigned id);
+
+/* Starts an orderly stop: drain HTTP, close Raft, close the loop. */
+void daemon_stop(struct daemon *d, int exit_code);
+
+#endif

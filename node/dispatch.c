@@ -1,0 +1,232 @@
+/* Getting a request to the leader: run it here, forward it, or wait for an election. */
+#include "node/dispatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/log.h"
+#include "store/error.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Strict unsigned decimal; false for anything else. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, int route)
+{
+	struct op *op = calloc(1, sizeof *op);
+	uint64_t node, at;
+
+	if (op == NULL)
+		return NULL;
+	op->d = d;
+	op->req = req;
+	op->run = run;
+	op->route = route;
+	op->deadline = req->received_ms + DISPATCH_DEADLINE_MS;
+	op->origin_node = d->opts->id;
+	op->origin_ms = now_ms();
+	/* A peer forwarding a request keeps the origin's node id and clock in
+	 * the command. In insecure mode every peer is trusted. */
+	if (parse_u64(http_request_header(req, DISPATCH_HDR_FORWARDED), &node) &&
+	    node > 0 && node <= 65535) {
+		op->forwarded_in = true;
+		op->origin_node = (unsigned)node;
+		op->deadline = req->received_ms + DISPATCH_FORWARDED_WAIT_MS;
+		if (parse_u64(http_request_header(req, DISPATCH_HDR_TIME), &at) && at < INT64_MAX)
+			op->origin_ms = (int64_t)at;
+	}
+	return op;
+}
+
+void op_respond(struct op *op, int status, const char *headers, const char *content_type,
+		const char *body, size_t len)
+{
+	struct daemon_metrics *m = &op->d->metrics;
+	uint64_t elapsed = uv_now(&op->d->loop) - op->req->received_ms;
+
+	m->requests[op->route]++;
+	m->seconds[op->route] += (double)elapsed / 1000.0;
+	if (status >= 500)
+		m->errors_5xx++;
+	http_respond(op->req, status, headers, content_type, body, len);
+	free(op);
+}
+
+void op_respond_error(struct op *op, int status, const char *code, const char *message)
+{
+	const char *retry = status == 503 ? "Retry-After: 1\r\n" : NULL;
+	struct daemon_metrics *m = &op->d->metrics;
+	uint64_t elapsed = uv_now(&op->d->loop) - op->req->received_ms;
+
+	m->requests[op->route]++;
+	m->seconds[op->route] += (double)elapsed / 1000.0;
+	if (status >= 500)
+		m->errors_5xx++;
+	http_respond_error(op->req, status, retry, code, message);
+	free(op);
+}
+
+static void retry_cb(uv_timer_t *t);
+
+static void wait_for_leader(struct op *op)
+{
+	struct daemon *d = op->d;
+
+	op->next = d->waiting;
+	d->waiting = op;
+	if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+		uv_timer_start(&d->retry_timer, retry_cb, DISPATCH_RETRY_MS, DISPATCH_RETRY_MS);
+}
+
+static void give_up(struct op *op)
+{
+	if (op->d->stopping)
+		op_respond_error(op, 503, "shutting_down", "this node is shutting down");
+	else if (op->forwarded_in)
+		op_respond_error(op, 503, "not_leader", "this node is not the leader");
+	else
+		op_respond_error(op, 503, "no_leader",
+				 "no leader could be reached in time; retry shortly");
+}
+
+/* Copies the response of the leader back to the client. */
+static void forward_cb(struct http_client_req *creq, int status, const struct http_response *resp)
+{
+	struct op *op = creq->data;
+	struct daemon *d = op->d;
+	char headers[128] = "";
+	const char *type, *retry;
+
+	if (d->stopping) {
+		give_up(op);
+		return;
+	}
+	/* The leader moved or stepped down: find the new one. A connection
+	 * error may also mean the leader died; only a response is final. */
+	if (status != ESC_OK || resp->status == 503) {
+		if (status != ESC_OK)
+			log_debug("forward to leader failed: %s", esc_err_str(status));
+		dispatch_again(op);
+		return;
+	}
+	type = http_response_header(resp, "Content-Type");
+	retry = http_response_header(resp, "Retry-After");
+	if (retry != NULL)
+		snprintf(headers, sizeof headers, "Retry-After: %.16s\r\n", retry);
+	op_respond(op, resp->status, headers, type, resp->body, resp->body_len);
+}
+
+static void forward(struct op *op, unsigned leader)
+{
+	struct daemon *d = op->d;
+	const char *api = daemon_member_api(d, leader);
+	uint64_t now = uv_now(&d->loop), timeout;
+	char headers[160];
+	int rv;
+
+	if (api == NULL) {
+		wait_for_leader(op);
+		return;
+	}
+	snprintf(headers, sizeof headers, "%s: %u\r\n%s: %" PRId64 "\r\n",
+		 DISPATCH_HDR_FORWARDED, op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
+	op->creq.data = op;
+	d->metrics.forwarded++;
+	/* A leader that stopped answering (paused, cut off) must not hold the
+	 * request for its whole deadline: each attempt gets a slice. */
+	timeout = op->deadline - now;
+	if (timeout > DISPATCH_FORWARD_ATTEMPT_MS)
+		timeout = DISPATCH_FORWARD_ATTEMPT_MS;
+	rv = http_client_send(&d->client, &op->creq, api, op->req->method, op->req->target,
+			      headers, op->req->body, op->req->body_len, timeout, forward_cb);
+	if (rv != ESC_OK)
+		wait_for_leader(op);
+}
+
+void dispatch(struct op *op)
+{
+	struct daemon *d = op->d;
+	unsigned leader;
+
+	if (d->stopping) {
+		give_up(op);
+		return;
+	}
+	if (replica_ready(&d->replica)) {
+		op->run(op);
+		return;
+	}
+	if (uv_now(&d->loop) >= op->deadline) {
+		give_up(op);
+		return;
+	}
+	leader = replica_leader(&d->replica);
+	if (leader != 0 && leader != d->opts->id && !op->forwarded_in) {
+		forward(op, leader);
+		return;
+	}
+	wait_for_leader(op);
+}
+
+void dispatch_again(struct op *op)
+{
+	if (op->d->stopping || uv_now(&op->d->loop) >= op->deadline) {
+		give_up(op);
+		return;
+	}
+	wait_for_leader(op);
+}
+
+/* Re-dispatches every waiting op; the timer stops when none is left. */
+static void retry_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct op *list = d->waiting, *next;
+
+	d->waiting = NULL;
+	for (; list != NULL; list = next) {
+		next = list->next;
+		list->next = NULL;
+		dispatch(list);
+	}
+	if (d->waiting == NULL)
+		uv_timer_stop(&d->retry_timer);
+}
+
+void dispatch_flush(struct daemon *d)
+{
+	if (d->waiting != NULL)
+		retry_cb(&d->retry_timer);
+}
+
+void dispatch_close(struct daemon *d)
+{
+	struct op *list = d->waiting, *next;
+
+	d->waiting = NULL;
+	for (; list != NULL; list = next) {
+		next = list->next;
+		give_up(list);
+	}
+	uv_timer_stop(&d->retry_timer);
+}

@@ -1,0 +1,68 @@
+/* Getting a request to the leader: run it here, forward it, or wait for an election. */
+#ifndef ESCROW_DISPATCH_H
+#define ESCROW_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/daemon.h"
+#include "node/http_client.h"
+#include "raft/replica.h"
+#include "store/command.h"
+
+#define DISPATCH_DEADLINE_MS 10000        /* a request waits out an election this long */
+#define DISPATCH_FORWARDED_WAIT_MS 2000   /* a forwarded request waits this long here */
+#define DISPATCH_RETRY_MS 20              /* waiting requests are retried this often */
+#define DISPATCH_FORWARD_ATTEMPT_MS 3000  /* one forwarding attempt waits this long */
+
+/* Headers of a request a node forwards to the leader. */
+#define DISPATCH_HDR_FORWARDED "X-Escrow-Forwarded-By"  /* the origin node's id */
+#define DISPATCH_HDR_TIME "X-Escrow-Origin-Time"        /* its clock, ms */
+
+struct op;
+
+/* Runs op on this node, the ready leader: must end with op_respond. */
+typedef void (*op_run_fn)(struct op *op);
+
+/* One API request on its way through dispatch. */
+struct op {
+	struct daemon *d;
+	struct http_request *req;     /* owned until op_respond */
+	op_run_fn run;                /* what to do on the leader */
+	uint64_t deadline;            /* uv_now ms; 503 past it */
+	unsigned origin_node;         /* node that took the request */
+	int64_t origin_ms;            /* its clock when it took it */
+	bool forwarded_in;            /* came from a peer: never forward again */
+	struct cmd cmd;               /* the command, for ops that replicate one */
+	struct replica_req rreq;
+	struct http_client_req creq;
+	struct op *next;              /* in d->waiting */
+	int route;                    /* metrics slot */
+};
+
+/* Allocates an op for req (NULL when out of memory) with its deadline,
+ * origin node and time, reading the forwarding headers of a peer. */
+struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, int route);
+
+/* Takes op: runs it here if this node is the ready leader, forwards the
+ * request to the leader, or waits for one until the deadline (503). */
+void dispatch(struct op *op);
+
+/* For a run function whose Raft request failed with an unknown outcome
+ * (leadership lost): dispatch op again if time is left, else 503. */
+void dispatch_again(struct op *op);
+
+/* Answers op's request and frees op. */
+void op_respond(struct op *op, int status, const char *headers, const char *content_type,
+		const char *body, size_t len);
+
+/* Answers op's request with the JSON error shape and frees op. */
+void op_respond_error(struct op *op, int status, const char *code, const char *message);
+
+/* Answers every waiting request (shutting down) and stops the retry timer. */
+void dispatch_close(struct daemon *d);
+
+/* Called when this node becomes a ready leader: runs the waiting ops now. */
+void dispatch_flush(struct daemon *d);
+
+#endif

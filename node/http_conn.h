@@ -1,0 +1,88 @@
+/* One server connection, shared by http_server.c (I/O, lifetime) and http_request.c (parsing). */
+#ifndef ESCROW_HTTP_CONN_H
+#define ESCROW_HTTP_CONN_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "node/http_parse_util.h"
+#include "node/http_server.h"
+
+#define HTTP_CONN_READ_SIZE (16 * 1024) /* receive buffer of a connection */
+
+enum http_conn_state {
+	HTTP_CONN_IDLE,    /* between requests: reading, idle timer */
+	HTTP_CONN_READING, /* a request is arriving: reading, request deadline */
+	HTTP_CONN_PENDING, /* the handler holds the request: no reading, no timer */
+	HTTP_CONN_WRITING, /* a response is being written: write deadline */
+	HTTP_CONN_LINGER,  /* final response written, write side shut: discarding input */
+};
+
+struct http_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;                 /* the deadline of the current state */
+	uv_shutdown_t shutdown;
+	struct http_server *server;
+	struct http_conn *prev;           /* in server->conns */
+	struct http_conn *next;
+	enum http_conn_state state;
+	bool closing;                     /* uv_close called */
+	int open_handles;                 /* freed when this reaches 0 */
+	bool close_after;                 /* close once the response is written */
+	char peer[64];
+	http_parser parser;
+	char *in;                         /* HTTP_CONN_READ_SIZE bytes, or NULL */
+	size_t in_off;                    /* in[in_off..in_len) not parsed yet */
+	size_t in_len;
+	/* The request being parsed. */
+	struct http_parse_buf target;
+	struct http_parse_headers headers;
+	struct http_parse_buf body;
+	char *path;
+	char *query;
+	int err_status;                   /* set by a parser callback: reply and close */
+	const char *err_code;
+	const char *err_message;
+	/* Response shaping for the current request. */
+	bool head;                        /* HEAD: no body in the response */
+	bool http10;                      /* HTTP/1.0 client */
+	bool keep_alive;
+	struct http_request *ready;       /* complete, not yet handed out */
+	struct http_request *pending;     /* held by the handler */
+};
+
+/* http_server.c */
+
+/* Closes both handles; memory goes in the last close callback. Idempotent. */
+void http_conn_close(struct http_conn *c);
+
+/* Writes len bytes of buf (ownership passes, always). ends_response: the
+ * state moves on when written. On error the connection is closed. */
+int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len, bool ends_response);
+
+/* Writes a whole response (buf owned) and stops reading meanwhile. */
+void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after);
+
+/* A request's first byte arrived: start its deadline. */
+void http_conn_start_request(struct http_conn *c);
+
+/* A request is complete: stop reading and the timer until the response. */
+void http_conn_hold(struct http_conn *c);
+
+/* Called when the last pending request is answered or dropped: while
+ * stopping, closes the connections not finishing a response. */
+void http_server_drained(struct http_server *s);
+
+/* http_request.c */
+
+/* Parses the buffered bytes; replies to bad requests; hands a complete
+ * request to the handler. */
+void http_conn_feed(struct http_conn *c);
+
+/* Frees the partly parsed request. */
+void http_conn_reset_request(struct http_conn *c);
+
+void http_conn_request_free(struct http_request *req);
+
+#endif

@@ -1,0 +1,107 @@
+/* HTTP/1.1 server connections on a libuv loop; http_parser reads the bytes. */
+#ifndef ESCROW_HTTP_SERVER_H
+#define ESCROW_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define HTTP_BODY_MAX (64 * 1024)      /* larger bodies: 413 */
+#define HTTP_HEADERS_MAX 64            /* more header lines: 431 */
+#define HTTP_HEADER_BYTES_MAX (16 * 1024) /* total header bytes: 431 */
+#define HTTP_REQUEST_TIMEOUT_MS 10000  /* headers + body must arrive within this */
+#define HTTP_IDLE_TIMEOUT_MS 60000     /* keep-alive connection with no request */
+#define HTTP_CONNECTIONS_MAX 4096
+#define HTTP_DRAIN_TIMEOUT_MS 5000     /* stop: wait this long for pending requests */
+
+struct http_server;
+struct http_conn;
+
+struct http_header {
+	char *name;  /* as received */
+	char *value;
+};
+
+/* One request, complete with its body. Valid from the handler call until
+ * http_respond is called for it; the server owns it. While a request is
+ * pending the server reads no more bytes from its connection. */
+struct http_request {
+	void *data;                /* free for the handler */
+	struct http_server *server;
+	struct http_conn *conn;    /* internal */
+	const char *method;        /* "GET", "POST", ... */
+	char *target;              /* request target as received, e.g. "/v1/keys?prefix=AB" */
+	char *path;                /* target up to '?', percent-decoded */
+	char *query;               /* after '?', raw ("" if none) */
+	struct http_header *headers;
+	size_t n_headers;
+	char *body;                /* NUL-terminated (NUL not counted); "" if none */
+	size_t body_len;
+	uint64_t received_ms;      /* uv_now when the request was complete */
+	char peer[64];             /* "ip:port" of the client */
+};
+
+/* Called once per complete request. Must eventually call http_respond. */
+typedef void (*http_handler_cb)(struct http_request *req);
+
+/* Extra header lines the server adds to every response it sends, including
+ * its own errors: "Name: value\r\n..." (borrowed until the next call). */
+typedef const char *(*http_common_headers_cb)(struct http_server *s);
+
+typedef void (*http_server_stop_cb)(struct http_server *s);
+
+struct http_server {
+	void *data;                              /* free for the owner */
+	http_handler_cb handler;                 /* set before start */
+	http_common_headers_cb common_headers;   /* may be NULL */
+	/* private */
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	int port;
+	bool listening;
+	bool stopping;
+	struct http_conn *conns;                 /* list of open connections */
+	size_t n_conns;
+	size_t n_pending;                        /* requests handed to the handler, not yet answered */
+	uv_timer_t drain_timer;
+	http_server_stop_cb stop_cb;
+};
+
+/* Binds and listens on addr ("ip:port"; port 0 picks a free one). Errors:
+ * ESC_EADDRINUSE ("address 127.0.0.1:8080 is already in use"), ESC_EINVAL
+ * (unparsable address), ESC_EIO. handler must be set. */
+int http_server_start(struct http_server *s, uv_loop_t *loop, const char *addr,
+		      char *errmsg);
+
+/* The port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *s);
+
+/* Sends the response to req and releases req. status is the HTTP code;
+ * headers are extra lines "Name: value\r\n" (may be NULL); content_type may be
+ * NULL when len is 0. body is copied. Content-Length is always set; the
+ * connection is kept alive unless the client asked otherwise or the server is
+ * stopping. If the client went away the response is dropped silently. */
+void http_respond(struct http_request *req, int status, const char *headers,
+		  const char *content_type, const char *body, size_t len);
+
+/* Convenience: {"error":{"code":code,"message":message}} with status. */
+void http_respond_error(struct http_request *req, int status, const char *headers,
+			const char *code, const char *message);
+
+/* Case-insensitive header lookup; NULL if absent. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/* Value of query parameter name, percent-decoded into buf (size bytes);
+ * returns NULL if absent, buf otherwise ("" for "name" or "name="). Also
+ * NULL when the value is malformed (bad escape, %00) or longer than size - 1:
+ * a caller that needs the parameter answers 400 on NULL. */
+const char *http_query_param(const struct http_request *req, const char *name,
+			     char *buf, size_t size);
+
+/* Stops accepting, waits up to HTTP_DRAIN_TIMEOUT_MS for pending requests to
+ * be answered (new requests on open connections get 503 shutting_down), then
+ * closes every connection and the listener and calls cb. */
+void http_server_stop(struct http_server *s, http_server_stop_cb cb);
+
+#endif

@@ -1,0 +1,67 @@
+/* JSON responses: records, times, and sending a jansson value as a reply. */
+#include "node/json_out.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void json_time(int64_t ms, char out[JSON_TIME_LEN])
+{
+	time_t secs = (time_t)(ms / 1000);
+	unsigned frac = (unsigned)(ms % 1000 + 1000) % 1000;
+	struct tm tm;
+	size_t n;
+
+	if (ms < 0 && frac != 0)
+		secs--;
+	gmtime_r(&secs, &tm);
+	n = strftime(out, JSON_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, JSON_TIME_LEN - n, ".%03uZ", frac);
+}
+
+static json_t *json_opt_string(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
+}
+
+json_t *json_key(const struct store_key *k, const char *password)
+{
+	char escrowed[JSON_TIME_LEN], disclosed[JSON_TIME_LEN];
+	json_t *j;
+
+	json_time(k->escrowed_at_ms, escrowed);
+	json_time(k->disclosed_at_ms, disclosed);
+	j = json_object();
+	if (j == NULL)
+		return NULL;
+	json_object_set_new(j, "key_id", json_string(k->key_id));
+	if (password != NULL)
+		json_object_set_new(j, "recovery_password", json_string(password));
+	json_object_set_new(j, "volume_id", json_string(k->volume_id));
+	json_object_set_new(j, "volume_type", json_string(k->volume_type));
+	json_object_set_new(j, "machine", json_string(k->machine));
+	json_object_set_new(j, "user", json_opt_string(k->user));
+	json_object_set_new(j, "tpm_owner_hash", json_opt_string(k->tpm_owner_hash));
+	json_object_set_new(j, "escrowed_at", json_string(escrowed));
+	json_object_set_new(j, "escrowed_by", json_integer(k->escrowed_by));
+	json_object_set_new(j, "disclosed_at",
+			    k->disclosed_at_ms != 0 ? json_string(disclosed) : json_null());
+	return j;
+}
+
+void json_respond(struct op *op, int status, json_t *j)
+{
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (text == NULL) {
+		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	size_t len = strlen(text);
+	op_respond(op, status, NULL, "application/json", text, len);
+	OPENSSL_cleanse(text, len);
+	free(text);
+}

@@ -1,0 +1,24 @@
+/* JSON responses: records, times, and sending a jansson value as a reply. */
+#ifndef ESCROW_JSON_OUT_H
+#define ESCROW_JSON_OUT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "node/dispatch.h"
+#include "store/store.h"
+
+#define JSON_TIME_LEN 32 /* "2026-11-28T20:15:10.123Z" + NUL, with room */
+
+/* RFC 3339 UTC with milliseconds. */
+void json_time(int64_t ms, char out[JSON_TIME_LEN]);
+
+/* A key record as the API returns it. password (borrowed) is added as
+ * recovery_password when not NULL. NULL when out of memory. */
+json_t *json_key(const struct store_key *k, const char *password);
+
+/* Serialises j (reference stolen), answers op with it and frees op. The
+ * serialised text is wiped before it is freed, since it may hold a password. */
+void json_respond(struct op *op, int status, json_t *j);
+
+#endif

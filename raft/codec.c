@@ -1,0 +1,254 @@
+/* The wire format of replicated commands (see codec.h for the layout). */
+#include "raft/codec.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "store/error.h"
+
+/* One field of a command: a string (NUL-terminated in an array of cap bytes)
+ * or raw bytes with a separate length. */
+struct field {
+	void *ptr;
+	size_t cap;      /* array size; strings hold at most cap - 1 bytes */
+	uint32_t *len;   /* variable raw fields: where the length lives */
+	size_t exact;    /* fixed raw fields: the one length allowed */
+	const char *name;
+};
+
+#define STR(f) { (f), sizeof(f), NULL, 0, #f }
+
+/* Lists the fields of c's type in wire order; returns how many (0: unknown
+ * type). c is not const because the decoder fills the same table. */
+static size_t fields_of(struct cmd *c, struct field *f)
+{
+	size_t n = 0;
+
+	f[n++] = (struct field)STR(c->actor);
+	f[n++] = (struct field)STR(c->role);
+	switch (c->type) {
+	case CMD_INIT:
+		f[n++] = (struct field)STR(c->cluster_id);
+		f[n++] = (struct field)STR(c->members);
+		return n;
+	case CMD_ESCROW:
+		f[n++] = (struct field)STR(c->key_id);
+		f[n++] = (struct field)STR(c->volume_id);
+		f[n++] = (struct field)STR(c->volume_type);
+		f[n++] = (struct field)STR(c->machine);
+		f[n++] = (struct field)STR(c->user);
+		f[n++] = (struct field)STR(c->tpm_owner_hash);
+		f[n++] = (struct field){c->sealed, sizeof(c->sealed), &c->sealed_len, 0, "sealed"};
+		f[n++] = (struct field){c->pw_mac, sizeof(c->pw_mac), NULL, SEAL_MAC_SIZE, "pw_mac"};
+		return n;
+	case CMD_LOOKUP:
+		f[n++] = (struct field)STR(c->key_id);
+		f[n++] = (struct field)STR(c->reason);
+		f[n++] = (struct field)STR(c->note);
+		return n;
+	case CMD_LOOKUP_PREFIX:
+		f[n++] = (struct field)STR(c->prefix);
+		f[n++] = (struct field)STR(c->reason);
+		f[n++] = (struct field)STR(c->note);
+		return n;
+	default:
+		return 0;
+	}
+}
+
+#define FIELDS_MAX 12
+
+static bool is_string(const struct field *f)
+{
+	return f->len == NULL && f->exact == 0;
+}
+
+static size_t field_len(const struct field *f)
+{
+	if (f->exact != 0)
+		return f->exact;
+	if (f->len != NULL)
+		return *f->len;
+	return strnlen(f->ptr, f->cap);
+}
+
+/* The longest content a field may hold. */
+static size_t field_max(const struct field *f)
+{
+	return is_string(f) ? f->cap - 1 : f->cap;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* Body size, or 0 when a field is over its bound or the type unknown. */
+static size_t body_size(const struct cmd *c)
+{
+	struct field f[FIELDS_MAX];
+	size_t n = fields_of((struct cmd *)c, f);
+	size_t size = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (field_len(&f[i]) > field_max(&f[i]))
+			return 0;
+		size_t len = field_len(&f[i]);
+		size += 2 + len;
+	}
+	return size;
+}
+
+size_t codec_encoded_size(const struct cmd *c)
+{
+	return pad8(CODEC_HEADER_SIZE + body_size(c));
+}
+
+size_t codec_encode(const struct cmd *c, void *buf, size_t size)
+{
+	struct field f[FIELDS_MAX];
+	size_t body = body_size(c);
+	size_t total = pad8(CODEC_HEADER_SIZE + body);
+	uint8_t *p = buf;
+	size_t n;
+
+	if (body == 0 || size < total)
+		return 0;
+	memset(buf, 0, total);
+	p[0] = CODEC_VERSION;
+	p[1] = (uint8_t)c->type;
+	put_u32(p + 4, (uint32_t)body);
+	put_u32(p + 8, c->node_id);
+	put_u64(p + 16, (uint64_t)c->at_ms);
+	p += CODEC_HEADER_SIZE;
+	n = fields_of((struct cmd *)c, f);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = field_len(&f[i]);
+		put_u16(p, (uint16_t)len);
+		memcpy(p + 2, f[i].ptr, len);
+		p += 2 + len;
+	}
+	return total;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
+{
+	const uint8_t *p = buf;
+	struct field f[FIELDS_MAX];
+	size_t body, n, off;
+
+	memset(c, 0, sizeof *c);
+	if (len < CODEC_HEADER_SIZE)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "command: %zu bytes, shorter than its header", len);
+	if (len % 8 != 0)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "command: length %zu is not a multiple of 8", len);
+	if (p[0] != CODEC_VERSION)
+		return esc_errorf(errmsg, ESC_EVERSION,
+				  "command: unknown format version %u", p[0]);
+	if (p[2] != 0 || p[3] != 0 || !all_zero(p + 12, 4))
+		return esc_errorf(errmsg, ESC_ECORRUPT, "command: reserved bytes are not zero");
+	body = get_u32(p + 4);
+	if (body > len - CODEC_HEADER_SIZE || pad8(CODEC_HEADER_SIZE + body) != len)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "command: body length %zu does not match %zu bytes", body, len);
+	if (!all_zero(p + CODEC_HEADER_SIZE + body, len - CODEC_HEADER_SIZE - body))
+		return esc_errorf(errmsg, ESC_ECORRUPT, "command: padding is not zero");
+	c->type = p[1];
+	c->node_id = get_u32(p + 8);
+	c->at_ms = (int64_t)get_u64(p + 16);
+	n = fields_of(c, f);
+	if (n == 0) {
+		int type = (int)c->type;
+		memset(c, 0, sizeof *c);
+		return esc_errorf(errmsg, ESC_EVERSION, "command: unknown type %d", type);
+	}
+	p += CODEC_HEADER_SIZE;
+	off = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t flen;
+		if (body - off < 2)
+			goto truncated;
+		flen = get_u16(p + off);
+		off += 2;
+		if (flen > body - off)
+			goto truncated;
+		if (flen > field_max(&f[i]) || (f[i].exact != 0 && flen != f[i].exact)) {
+			memset(c, 0, sizeof *c);
+			return esc_errorf(errmsg, ESC_ECORRUPT,
+					  "command: field %s has length %zu, over its bound",
+					  f[i].name, flen);
+		}
+		if (is_string(&f[i]) && memchr(p + off, 0, flen) != NULL) {
+			memset(c, 0, sizeof *c);
+			return esc_errorf(errmsg, ESC_ECORRUPT,
+					  "command: field %s holds a NUL byte", f[i].name);
+		}
+		memcpy(f[i].ptr, p + off, flen);
+		if (is_string(&f[i]))
+			((char *)f[i].ptr)[flen] = '\0';
+		else if (f[i].len != NULL)
+			*f[i].len = (uint32_t)flen;
+		off += flen;
+	}
+	if (off != body) {
+		memset(c, 0, sizeof *c);
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "command: %zu bytes after the last field", body - off);
+	}
+	return ESC_OK;
+
+truncated:
+	memset(c, 0, sizeof *c);
+	return esc_errorf(errmsg, ESC_ECORRUPT, "command: truncated field");
+}

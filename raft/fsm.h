@@ -1,0 +1,46 @@
+/* escrow's libraft state machine: decodes commands and applies them to the store. */
+#ifndef ESCROW_FSM_H
+#define ESCROW_FSM_H
+
+#include <raft.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct fsm;
+
+/* Called when the store fails to apply a committed entry (disk full, I/O
+ * error): the node must stop rather than diverge from its peers. */
+typedef void (*fsm_fatal_cb)(struct fsm *f, const char *errmsg);
+
+/*
+ * Raft snapshot buffer, version 1, little-endian:
+ *   0  8 bytes  magic "ESCRSNAP"
+ *   8  u32      version (1)
+ *  12  u32      reserved, 0
+ *  16  u64      applied index the image reflects
+ *  24  u64      image length L
+ *  32  L bytes  SQLite database image (store_image)
+ */
+#define FSM_SNAPSHOT_MAGIC "ESCRSNAP"
+#define FSM_SNAPSHOT_VERSION 1
+#define FSM_SNAPSHOT_HEADER_SIZE 32
+
+struct fsm {
+	struct raft_fsm raft_fsm;     /* handed to raft_init */
+	struct raft *raft;            /* for the index of the entry being applied */
+	struct store *store;          /* borrowed */
+	struct cmd cmd;               /* scratch for decoding */
+	struct store_result result;   /* last apply's outcome, read by the apply callback */
+	fsm_fatal_cb fatal_cb;
+	void *data;
+	uint64_t applied;             /* entries applied (for metrics) */
+	uint64_t rejected;            /* entries that failed to decode */
+};
+
+/* Prepares f over store (borrowed). raft must be set before raft_start.
+ * The result handed to raft_apply callbacks is &f->result, valid only
+ * during the callback. */
+void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb);
+
+#endif

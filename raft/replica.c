@@ -1,0 +1,310 @@
+/* One node's Raft replica: libraft with its libuv I/O, our FSM, leader readiness. */
+#include "raft/replica.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "raft/codec.h"
+#include "raft/tuning.h"
+#include "store/error.h"
+
+static int raft_error(char *errmsg, const char *what, int rv, const char *detail)
+{
+	return esc_errorf(errmsg, ESC_ERAFT, "%s: %s (%s)", what,
+			  detail != NULL && detail[0] != '\0' ? detail : raft_strerror(rv),
+			  raft_strerror(rv));
+}
+
+static void set_ready(struct replica *r, bool ready)
+{
+	if (r->ready == ready)
+		return;
+	r->ready = ready;
+	if (r->leader_cb != NULL)
+		r->leader_cb(r, ready);
+}
+
+static void ready_barrier_cb(struct raft_barrier *req, int status)
+{
+	struct replica *r = req->data;
+
+	r->barrier_pending = false;
+	if (r->closing)
+		return;
+	/* libraft 0.15 can commit entries of earlier terms by counting replicas
+	 * (its bug #220): a new leader serves nothing until an entry of its own
+	 * term is committed and applied. */
+	if (status == 0 && raft_state(&r->raft) == RAFT_LEADER &&
+	    r->raft.current_term == r->ready_term)
+		set_ready(r, true);
+}
+
+/* After each loop turn: notice a new term of leadership or its loss. */
+static void watch_cb(uv_check_t *handle)
+{
+	struct replica *r = handle->data;
+	bool leader = raft_state(&r->raft) == RAFT_LEADER && r->raft.transfer == NULL;
+
+	if (r->closing)
+		return;
+	if (!leader || r->raft.current_term != r->ready_term) {
+		set_ready(r, false);
+		if (!leader)
+			return;
+	}
+	if (r->ready || r->barrier_pending)
+		return;
+	r->ready_term = r->raft.current_term;
+	r->ready_barrier.data = r;
+	if (raft_barrier(&r->raft, &r->ready_barrier, ready_barrier_cb) == 0)
+		r->barrier_pending = true;
+}
+
+int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *raft_addr,
+		 const char *dir, struct store *store, char *errmsg)
+{
+	int rv;
+
+	r->loop = loop;
+	r->id = id;
+	r->ready = false;
+	r->barrier_pending = false;
+	r->started = false;
+	r->closing = false;
+	r->ready_term = 0;
+	fsm_init(&r->fsm, store, r->fatal_cb);
+	r->fsm.data = r;
+	rv = raft_uv_tcp_init(&r->transport, loop);
+	if (rv != 0)
+		return raft_error(errmsg, "raft transport", rv, NULL);
+	rv = raft_uv_init(&r->io, loop, dir, &r->transport);
+	if (rv != 0) {
+		raft_error(errmsg, "raft storage", rv, r->io.errmsg);
+		goto err_transport;
+	}
+	tuning_io(&r->io);
+	rv = raft_init(&r->raft, &r->io, &r->fsm.raft_fsm, id, raft_addr);
+	if (rv != 0) {
+		raft_error(errmsg, "raft", rv, raft_errmsg(&r->raft));
+		goto err_io;
+	}
+	r->fsm.raft = &r->raft;
+	r->raft.data = r;
+	tuning_raft(&r->raft);
+	return ESC_OK;
+
+err_io:
+	raft_uv_close(&r->io);
+err_transport:
+	raft_uv_tcp_close(&r->transport);
+	return ESC_ERAFT;
+}
+
+int replica_bootstrap(struct replica *r, unsigned n, const unsigned *ids,
+		      const char *const *addrs, char *errmsg)
+{
+	struct raft_configuration conf;
+	int rv;
+
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < n; i++) {
+		rv = raft_configuration_add(&conf, ids[i], addrs[i], RAFT_VOTER);
+		if (rv != 0) {
+			raft_configuration_close(&conf);
+			return raft_error(errmsg, "bootstrap configuration", rv, NULL);
+		}
+	}
+	rv = raft_bootstrap(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == RAFT_CANTBOOTSTRAP)
+		return ESC_EBUSY;
+	if (rv != 0)
+		return raft_error(errmsg, "bootstrap", rv, raft_errmsg(&r->raft));
+	return ESC_OK;
+}
+
+/* libraft reports a taken address as a bare "I/O error": try the bind
+ * first to say what is wrong. */
+static int check_bindable(const char *addr, char *errmsg)
+{
+	struct sockaddr_in sa;
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	int fd, one = 1, rv = ESC_OK;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+		return esc_errorf(errmsg, ESC_EINVAL, "raft address %s is not IPV4:PORT", addr);
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0)
+		return esc_errorf(errmsg, ESC_EINVAL, "raft address %s is not IPV4:PORT", addr);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return ESC_OK;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		if (errno == EADDRINUSE)
+			rv = esc_errorf(errmsg, ESC_EADDRINUSE,
+					"raft address %s is already in use", addr);
+		else
+			rv = esc_errorf(errmsg, ESC_EIO, "raft address %s: %s", addr,
+					strerror(errno));
+	}
+	close(fd);
+	return rv;
+}
+
+int replica_start(struct replica *r, char *errmsg)
+{
+	const char *detail;
+	int rv;
+
+	rv = check_bindable(r->raft.address, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = raft_start(&r->raft);
+	if (rv != 0) {
+		detail = raft_errmsg(&r->raft);
+		if (detail == NULL || detail[0] == '\0')
+			detail = r->io.errmsg;
+		raft_error(errmsg, "raft start", rv, detail);
+		return rv == RAFT_CORRUPT ? ESC_ECORRUPT : ESC_ERAFT;
+	}
+	r->started = true;
+	uv_check_init(r->loop, &r->watch);
+	r->watch.data = r;
+	uv_check_start(&r->watch, watch_cb);
+	return ESC_OK;
+}
+
+bool replica_ready(const struct replica *r)
+{
+	return r->ready && !r->closing && raft_state((struct raft *)&r->raft) == RAFT_LEADER;
+}
+
+unsigned replica_leader(const struct replica *r)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	if (r->closing)
+		return 0;
+	raft_leader((struct raft *)&r->raft, &id, &addr);
+	return (unsigned)id;
+}
+
+bool replica_caught_up(const struct replica *r)
+{
+	unsigned leader = replica_leader(r);
+
+	if (leader == 0)
+		return false;
+	if (leader == r->id)
+		return replica_ready(r);
+	return r->raft.last_applied >= r->raft.commit_index;
+}
+
+static void apply_cb(struct raft_apply *areq, int status, void *result)
+{
+	struct replica_req *req = areq->data;
+
+	if (status != 0) {
+		req->apply_cb(req, status == RAFT_SHUTDOWN ? ESC_ESHUTDOWN : ESC_ENOLEADER, NULL);
+		return;
+	}
+	req->apply_cb(req, ESC_OK, result);
+}
+
+int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *c,
+		  replica_apply_cb cb)
+{
+	struct raft_buffer buf;
+	int rv;
+
+	if (!replica_ready(r))
+		return ESC_ENOLEADER;
+	buf.len = codec_encoded_size(c);
+	buf.base = raft_malloc(buf.len);
+	if (buf.base == NULL)
+		return ESC_ENOMEM;
+	if (codec_encode(c, buf.base, buf.len) != buf.len) {
+		raft_free(buf.base);
+		return ESC_EINVAL;
+	}
+	req->replica = r;
+	req->apply_cb = cb;
+	req->raft.apply.data = req;
+	rv = raft_apply(&r->raft, &req->raft.apply, &buf, 1, apply_cb);
+	if (rv != 0) {
+		raft_free(buf.base);
+		return rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER;
+	}
+	return ESC_OK;
+}
+
+static void barrier_cb(struct raft_barrier *breq, int status)
+{
+	struct replica_req *req = breq->data;
+
+	req->barrier_cb(req, status == 0 ? ESC_OK : ESC_ENOLEADER);
+}
+
+int replica_barrier(struct replica *r, struct replica_req *req, replica_barrier_cb cb)
+{
+	int rv;
+
+	if (!replica_ready(r))
+		return ESC_ENOLEADER;
+	req->replica = r;
+	req->barrier_cb = cb;
+	req->raft.barrier.data = req;
+	rv = raft_barrier(&r->raft, &req->raft.barrier, barrier_cb);
+	if (rv != 0)
+		return rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER;
+	return ESC_OK;
+}
+
+const char *replica_role(const struct replica *r)
+{
+	switch (raft_state((struct raft *)&r->raft)) {
+	case RAFT_LEADER:
+		return "leader";
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	default:
+		return "unavailable";
+	}
+}
+
+static void watch_close_cb(uv_handle_t *h)
+{
+	struct replica *r = h->data;
+
+	r->close_cb(r);
+}
+
+static void raft_closed_cb(struct raft *raft)
+{
+	struct replica *r = raft->data;
+
+	raft_uv_close(&r->io);
+	raft_uv_tcp_close(&r->transport);
+	if (r->started)
+		uv_close((uv_handle_t *)&r->watch, watch_close_cb);
+	else
+		r->close_cb(r);
+}
+
+void replica_close(struct replica *r, replica_close_cb cb)
+{
+	r->close_cb = cb;
+	r->closing = true;
+	r->ready = false;
+	raft_close(&r->raft, raft_closed_cb);
+}

@@ -1,0 +1,107 @@
+/* One node's Raft replica: libraft with its libuv I/O, our FSM, leader readiness. */
+#ifndef ESCROW_REPLICA_H
+#define ESCROW_REPLICA_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "raft/fsm.h"
+#include "store/store.h"
+
+struct replica;
+struct replica_req;
+
+/* status: ESC_OK with result set (valid only during the callback), or
+ * ESC_ENOLEADER when leadership was lost before the entry applied (outcome
+ * unknown: it may still commit), ESC_ESHUTDOWN, ESC_ERAFT. */
+typedef void (*replica_apply_cb)(struct replica_req *req, int status,
+				 const struct store_result *result);
+
+/* status: ESC_OK when every entry committed before the call is applied here. */
+typedef void (*replica_barrier_cb)(struct replica_req *req, int status);
+
+/* A request, allocated by the caller; must live until its callback. */
+struct replica_req {
+	void *data;                 /* free for the caller */
+	/* private */
+	struct replica *replica;
+	union {
+		struct raft_apply apply;
+		struct raft_barrier barrier;
+	} raft;
+	replica_apply_cb apply_cb;
+	replica_barrier_cb barrier_cb;
+};
+
+/* Called on the loop when this node becomes a leader ready to serve (its
+ * first barrier of the term is applied) and when it stops being one. */
+typedef void (*replica_leader_cb)(struct replica *r, bool ready);
+
+typedef void (*replica_close_cb)(struct replica *r);
+
+struct replica {
+	void *data;                   /* free for the owner */
+	replica_leader_cb leader_cb;  /* may be NULL */
+	fsm_fatal_cb fatal_cb;        /* apply failed on the store: stop the node */
+	/* private */
+	uv_loop_t *loop;
+	unsigned id;
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct fsm fsm;
+	uv_check_t watch;             /* notices leadership changes after each loop turn */
+	struct raft_barrier ready_barrier;
+	bool barrier_pending;
+	bool ready;                   /* leader and its term's barrier applied */
+	raft_term ready_term;
+	bool started;
+	bool closing;
+	replica_close_cb close_cb;
+};
+
+/* Sets up the I/O, transport and raft instance over the existing directory
+ * dir, applying commands to store (borrowed). raft_addr is "ip:port".
+ * Errors: ESC_ERAFT with libraft's message. On error nothing is left to
+ * close. */
+int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *raft_addr,
+		 const char *dir, struct store *store, char *errmsg);
+
+/* Writes the initial configuration of a brand-new cluster: n voters with
+ * ids[i] at addrs[i]. Returns ESC_OK, ESC_EBUSY when the dir already holds
+ * state (not an error for a restart), or ESC_ERAFT. */
+int replica_bootstrap(struct replica *r, unsigned n, const unsigned *ids,
+		      const char *const *addrs, char *errmsg);
+
+/* Loads the log and snapshot and joins the cluster. ESC_EADDRINUSE when the
+ * raft address is taken; ESC_ECORRUPT for a damaged log or snapshot. */
+int replica_start(struct replica *r, char *errmsg);
+
+/* True when this node is the leader and may serve requests. */
+bool replica_ready(const struct replica *r);
+
+/* The leader's id as far as this node knows, 0 if none. */
+unsigned replica_leader(const struct replica *r);
+
+/* True when a leader is known and this node applied all it knows committed. */
+bool replica_caught_up(const struct replica *r);
+
+/* Replicates c (copied) and calls cb once it is applied on this node, the
+ * leader. ESC_ENOLEADER when not ready (cb will not fire), ESC_ENOMEM. */
+int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *c,
+		  replica_apply_cb cb);
+
+/* Calls cb once every entry committed before now is applied here, for
+ * linearizable reads on the leader. ESC_ENOLEADER when not ready. */
+int replica_barrier(struct replica *r, struct replica_req *req, replica_barrier_cb cb);
+
+/* Role name of this node: "leader", "follower", "candidate", "unavailable". */
+const char *replica_role(const struct replica *r);
+
+/* Stops Raft: pending requests fail with ESC_ENOLEADER; cb when all closed. */
+void replica_close(struct replica *r, replica_close_cb cb);
+
+#endif

@@ -1,0 +1,23 @@
+/* Every libraft tuning knob escrow sets, in one place (values in tuning.h). */
+#include "raft/tuning.h"
+
+#include <raft/uv.h>
+
+void tuning_io(struct raft_io *io)
+{
+	raft_uv_set_connect_retry_delay(io, TUNING_CONNECT_RETRY_MS);
+	/* Auto-recovery renames a segment it cannot load and carries on without
+	 * its entries: committed data would vanish silently. */
+	raft_uv_set_auto_recovery(io, false);
+}
+
+void tuning_raft(struct raft *r)
+{
+	raft_set_election_timeout(r, TUNING_ELECTION_TIMEOUT_MS);
+	raft_set_heartbeat_timeout(r, TUNING_HEARTBEAT_TIMEOUT_MS);
+	raft_set_install_snapshot_timeout(r, TUNING_INSTALL_SNAPSHOT_TIMEOUT_MS);
+	/* Without pre-vote a crashed leader always causes a split vote. */
+	raft_set_pre_vote(r, true);
+	raft_set_snapshot_threshold(r, TUNING_SNAPSHOT_THRESHOLD);
+	raft_set_snapshot_trailing(r, TUNING_SNAPSHOT_TRAILING);
+}

@@ -1,0 +1,22 @@
+/* Every libraft tuning knob escrow sets, in one place. */
+#ifndef ESCROW_TUNING_H
+#define ESCROW_TUNING_H
+
+#include <raft.h>
+
+#define TUNING_ELECTION_TIMEOUT_MS 300      /* randomised in [ET, 2 ET) by libraft */
+#define TUNING_HEARTBEAT_TIMEOUT_MS 30      /* also libraft's tick period */
+#define TUNING_INSTALL_SNAPSHOT_TIMEOUT_MS 2000 /* 0.15 drops busy InstallSnapshots silently */
+#define TUNING_CONNECT_RETRY_MS 100         /* re-dial a lost peer */
+#define TUNING_SNAPSHOT_THRESHOLD 16384     /* entries between snapshots (libraft: 1024) */
+#define TUNING_SNAPSHOT_TRAILING 8192       /* entries kept behind a snapshot */
+
+/* Settings on the libuv I/O backend, between raft_uv_init and raft_init:
+ * connect retry, auto-recovery off (a corrupt segment stops the node). */
+void tuning_io(struct raft_io *io);
+
+/* Settings on the raft instance, between raft_init and raft_start: timeouts,
+ * pre-vote on, snapshot threshold and trailing. */
+void tuning_raft(struct raft *r);
+
+#endif

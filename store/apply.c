@@ -1,0 +1,370 @@
+/* Applying replicated commands: one transaction per entry, audited. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/error.h"
+#include "store/store_internal.h"
+
+/* What one apply has done so far; the store's cached values change only
+ * after COMMIT, from here. */
+struct apply {
+	struct store *s;
+	uint64_t index;
+	const struct cmd *c;
+	struct store_result *r;
+	uint64_t seq;   /* last audit seq written */
+	bool init_done; /* CMD_INIT set cluster_id and members */
+	char *errmsg;
+};
+
+/* Empty optional text is stored as NULL. */
+static void bind_opt(sqlite3_stmt *st, int i, const char *text)
+{
+	if (text == NULL || text[0] == '\0')
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+}
+
+static int audit_write(struct apply *a, const char *action, const char *key_id,
+		       const char *machine, const char *note, const char *outcome)
+{
+	sqlite3_stmt *st = a->s->st[ST_AUDIT_INSERT];
+	const struct cmd *c = a->c;
+	int rv;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(a->seq + 1));
+	sqlite3_bind_int64(st, 2, c->at_ms);
+	bind_opt(st, 3, c->actor);
+	bind_opt(st, 4, c->role);
+	sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
+	bind_opt(st, 6, key_id);
+	bind_opt(st, 7, machine);
+	bind_opt(st, 8, c->type == CMD_LOOKUP || c->type == CMD_LOOKUP_PREFIX ?
+				c->reason : NULL);
+	bind_opt(st, 9, note);
+	sqlite3_bind_int64(st, 10, c->node_id);
+	sqlite3_bind_text(st, 11, outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)a->index);
+	rv = store_step_done(a->s, ST_AUDIT_INSERT, "write audit entry", a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	a->seq++;
+	a->r->audit_seq = a->seq;
+	return ESC_OK;
+}
+
+static int apply_init(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = s->st[ST_META_SET];
+	int rv;
+
+	if (s->cluster_id[0] != '\0')
+		return audit_write(a, "cluster.init", NULL, NULL, c->cluster_id,
+				   "ignored");
+	sqlite3_bind_text(st, 1, "cluster_id", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->cluster_id, -1, SQLITE_STATIC);
+	rv = store_step_done(s, ST_META_SET, "set cluster_id", a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	sqlite3_bind_text(st, 1, "members", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->members, -1, SQLITE_STATIC);
+	rv = store_step_done(s, ST_META_SET, "set members", a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	a->init_done = true;
+	return audit_write(a, "cluster.init", NULL, NULL, c->cluster_id,
+			   "initialized");
+}
+
+static int key_insert(struct apply *a)
+{
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = a->s->st[ST_KEY_INSERT];
+
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->volume_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->volume_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->machine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, c->tpm_owner_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, c->sealed, (int)c->sealed_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, c->pw_mac, SEAL_MAC_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, c->at_ms);
+	sqlite3_bind_int64(st, 10, c->node_id);
+	return store_step_done(a->s, ST_KEY_INSERT, "insert key", a->errmsg);
+}
+
+static int apply_escrow(struct apply *a)
+{
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = a->s->st[ST_KEY_GET];
+	const char *outcome;
+	bool same;
+	int rc, rv;
+
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *mac = sqlite3_column_blob(st, STORE_KEY_NCOLUMNS);
+		const unsigned char *vol = sqlite3_column_text(st, 1);
+
+		same = mac != NULL && vol != NULL &&
+		       sqlite3_column_bytes(st, STORE_KEY_NCOLUMNS) == SEAL_MAC_SIZE &&
+		       memcmp(mac, c->pw_mac, SEAL_MAC_SIZE) == 0 &&
+		       strcmp((const char *)vol, c->volume_id) == 0;
+		sqlite3_reset(st);
+		if (same) {
+			outcome = "unchanged";
+		} else {
+			outcome = "conflict";
+			a->r->status = ESC_ECONFLICT;
+		}
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		rv = key_insert(a);
+		if (rv != ESC_OK)
+			return rv;
+		a->r->created = true;
+		outcome = "created";
+	} else {
+		rv = store_db_error(a->s->db, rc, "read key", a->errmsg);
+		sqlite3_reset(st);
+		return rv;
+	}
+	return audit_write(a, "key.escrow", c->key_id, c->machine, c->note,
+			   outcome);
+}
+
+/* Sets disclosed_at of k (already read) if it was never disclosed. */
+static int key_disclose(struct apply *a, struct store_key *k)
+{
+	sqlite3_stmt *st = a->s->st[ST_KEY_DISCLOSE];
+	int rv;
+
+	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->c->at_ms);
+	rv = store_step_done(a->s, ST_KEY_DISCLOSE, "mark key disclosed",
+			     a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	if (sqlite3_changes(a->s->db) > 0)
+		k->disclosed_at_ms = a->c->at_ms;
+	return ESC_OK;
+}
+
+static int apply_lookup(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = s->st[ST_KEY_GET];
+	struct store_key *k;
+	int rc, rv;
+
+	rv = store_keys_reserve(s, 1, a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	k = &s->keys[0];
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		a->r->status = ESC_ENOTFOUND;
+		return audit_write(a, "key.read_miss", c->key_id, NULL, c->note,
+				   "not_found");
+	}
+	if (rc != SQLITE_ROW) {
+		rv = store_db_error(s->db, rc, "read key", a->errmsg);
+		sqlite3_reset(st);
+		return rv;
+	}
+	store_row_key(st, k);
+	sqlite3_reset(st);
+	rv = key_disclose(a, k);
+	if (rv != ESC_OK)
+		return rv;
+	a->r->keys = s->keys;
+	a->r->n_keys = 1;
+	return audit_write(a, "key.read", k->key_id, k->machine, c->note,
+			   "disclosed");
+}
+
+/* "0123456789AB" -> "01234567-89AB": the stored form of a key-ID prefix. */
+static void prefix_dashed(const char *hex, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; hex[i] != '\0'; i++) {
+		if (i == 8 || i == 12 || i == 16 || i == 20)
+			out[o++] = '-';
+		out[o++] = hex[i];
+	}
+	out[o] = '\0';
+}
+
+static int apply_lookup_prefix(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = s->st[ST_KEY_RANGE];
+	char lo[VALIDATE_GUID_LEN + 1], hi[VALIDATE_GUID_LEN + 2];
+	char note[VALIDATE_NOTE_MAX + VALIDATE_PREFIX_MAX + 16];
+	size_t n = 0, i;
+	int rc = SQLITE_DONE, rv;
+
+	rv = store_keys_reserve(s, STORE_PREFIX_LIMIT, a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	/* Key IDs hold only [0-9A-F-], all below 'Z': [lo, lo "Z") is exactly
+	 * the IDs starting with lo, and the primary key index serves it. */
+	prefix_dashed(c->prefix, lo);
+	snprintf(hi, sizeof(hi), "%sZ", lo);
+	sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, STORE_PREFIX_LIMIT);
+	while (n < STORE_PREFIX_LIMIT && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		store_row_key(st, &s->keys[n++]);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rv = store_db_error(s->db, rc, "read keys by prefix", a->errmsg);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rv != ESC_OK)
+		return rv;
+	if (n == 0) {
+		a->r->status = ESC_ENOTFOUND;
+		snprintf(note, sizeof(note), "prefix %s%s%s", c->prefix,
+			 c->note[0] != '\0' ? ": " : "", c->note);
+		return audit_write(a, "key.read_miss", NULL, NULL, note,
+				   "not_found");
+	}
+	for (i = 0; i < n; i++) {
+		rv = key_disclose(a, &s->keys[i]);
+		if (rv != ESC_OK)
+			return rv;
+		rv = audit_write(a, "key.read", s->keys[i].key_id,
+				 s->keys[i].machine, c->note, "disclosed");
+		if (rv != ESC_OK)
+			return rv;
+	}
+	a->r->keys = s->keys;
+	a->r->n_keys = n;
+	return ESC_OK;
+}
+
+#define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+/* A command the codec let through but that breaks the store's assumptions
+ * (unterminated strings, un-normalised IDs) is applied as a no-op with
+ * status ESC_EINVAL, the same on every node. */
+static bool cmd_sound(const struct cmd *c)
+{
+	char norm[VALIDATE_PREFIX_MAX + VALIDATE_GUID_LEN + 1];
+
+	if (!TERMINATED(c->actor) || !TERMINATED(c->role) ||
+	    !TERMINATED(c->cluster_id) || !TERMINATED(c->members) ||
+	    !TERMINATED(c->key_id) || !TERMINATED(c->volume_id) ||
+	    !TERMINATED(c->volume_type) || !TERMINATED(c->machine) ||
+	    !TERMINATED(c->user) || !TERMINATED(c->tpm_owner_hash) ||
+	    !TERMINATED(c->prefix) || !TERMINATED(c->reason) ||
+	    !TERMINATED(c->note) || c->sealed_len > SEAL_SEALED_MAX)
+		return false;
+	switch (c->type) {
+	case CMD_INIT:
+		return c->cluster_id[0] != '\0';
+	case CMD_ESCROW:
+		return validate_key_id(c->key_id, norm, NULL) &&
+		       strcmp(norm, c->key_id) == 0 &&
+		       validate_machine(c->machine, norm, NULL) &&
+		       strcmp(norm, c->machine) == 0 &&
+		       validate_volume_type(c->volume_type, NULL) &&
+		       c->volume_id[0] != '\0' && c->sealed_len > 0;
+	case CMD_LOOKUP:
+		return validate_key_id(c->key_id, norm, NULL) &&
+		       strcmp(norm, c->key_id) == 0;
+	case CMD_LOOKUP_PREFIX:
+		return validate_prefix(c->prefix, norm, NULL) &&
+		       strcmp(norm, c->prefix) == 0;
+	default:
+		return false;
+	}
+}
+
+static int apply_cmd(struct apply *a)
+{
+	if (!cmd_sound(a->c)) {
+		a->r->status = ESC_EINVAL;
+		return ESC_OK;
+	}
+	switch (a->c->type) {
+	case CMD_INIT:
+		return apply_init(a);
+	case CMD_ESCROW:
+		return apply_escrow(a);
+	case CMD_LOOKUP:
+		return apply_lookup(a);
+	default:
+		return apply_lookup_prefix(a);
+	}
+}
+
+int store_apply(struct store *s, uint64_t index, const struct cmd *c,
+		struct store_result *result, char *errmsg)
+{
+	struct apply a = {
+		.s = s, .index = index, .c = c, .r = result,
+		.seq = s->audit_seq, .init_done = false, .errmsg = errmsg,
+	};
+	sqlite3_stmt *st = s->st[ST_META_SET];
+	char where[48];
+	int rv;
+
+	memset(result, 0, sizeof(*result));
+	result->index = index;
+	if (index <= s->applied_index) {
+		result->skipped = true;
+		return ESC_OK;
+	}
+	if (index > INT64_MAX)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "apply entry %llu: index out of range",
+				  (unsigned long long)index);
+	rv = store_step_done(s, ST_BEGIN, "begin", errmsg);
+	if (rv != ESC_OK)
+		goto err;
+	rv = apply_cmd(&a);
+	if (rv != ESC_OK)
+		goto err_rollback;
+	sqlite3_bind_text(st, 1, "applied_index", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)index);
+	rv = store_step_done(s, ST_META_SET, "set applied_index", errmsg);
+	if (rv != ESC_OK)
+		goto err_rollback;
+	rv = store_step_done(s, ST_COMMIT, "commit", errmsg);
+	if (rv != ESC_OK)
+		goto err_rollback;
+
+	s->applied_index = index;
+	s->audit_seq = a.seq;
+	if (a.init_done) {
+		snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", c->cluster_id);
+		snprintf(s->members, sizeof(s->members), "%s", c->members);
+	}
+	s->digest_valid = false;
+	return ESC_OK;
+
+err_rollback:
+	/* A failed COMMIT may leave the transaction open, or may have
+	 * rolled it back already. */
+	if (!sqlite3_get_autocommit(s->db))
+		store_step_done(s, ST_ROLLBACK, "rollback", NULL);
+err:
+	memset(result, 0, sizeof(*result));
+	result->index = index;
+	snprintf(where, sizeof(where), "apply entry %llu",
+		 (unsigned long long)index);
+	esc_errprefix(errmsg, where);
+	return rv;
+}

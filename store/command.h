@@ -1,0 +1,54 @@
+/* The replicated commands, as the store applies them (the wire codec is raft/codec). */
+#ifndef ESCROW_COMMAND_H
+#define ESCROW_COMMAND_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "store/seal.h"
+#include "store/validate.h"
+
+enum cmd_type {
+	CMD_INIT = 1,          /* first entry of a cluster: cluster id and members */
+	CMD_ESCROW = 2,        /* POST /v1/keys */
+	CMD_LOOKUP = 3,        /* GET /v1/keys/{key_id}: audit, then return the record */
+	CMD_LOOKUP_PREFIX = 4, /* GET /v1/keys?prefix= */
+	CMD__MAX = CMD_LOOKUP_PREFIX
+};
+
+#define CMD_ACTOR_MAX 255
+#define CMD_ROLE_MAX 15
+#define CMD_CLUSTER_ID_LEN 32   /* hex characters */
+#define CMD_MEMBERS_MAX 1023    /* "1=RAFT/API,2=..." text */
+
+/* One command. Every string is NUL-terminated within its array. Time, actor
+ * and node travel inside the command so that applying it is deterministic. */
+struct cmd {
+	uint32_t type;             /* enum cmd_type */
+	uint32_t node_id;          /* node that took the request */
+	int64_t at_ms;             /* that node's clock, ms since the epoch, UTC */
+	char actor[CMD_ACTOR_MAX + 1]; /* certificate CN, or "insecure" */
+	char role[CMD_ROLE_MAX + 1];
+
+	/* CMD_INIT */
+	char cluster_id[CMD_CLUSTER_ID_LEN + 1];
+	char members[CMD_MEMBERS_MAX + 1]; /* the --bootstrap string */
+
+	/* CMD_ESCROW, CMD_LOOKUP */
+	char key_id[VALIDATE_GUID_LEN + 1];            /* normalised */
+	char volume_id[VALIDATE_VOLUME_ID_MAX + 1];
+	char volume_type[16];
+	char machine[VALIDATE_MACHINE_MAX + 1];        /* lower-case */
+	char user[VALIDATE_USER_MAX + 1];
+	char tpm_owner_hash[VALIDATE_TPM_HASH_MAX + 1];
+	uint8_t sealed[SEAL_SEALED_MAX];               /* sealed recovery password */
+	uint32_t sealed_len;
+	uint8_t pw_mac[SEAL_MAC_SIZE];                 /* seal_mac of the password */
+
+	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX */
+	char prefix[VALIDATE_PREFIX_MAX + 1];          /* upper-case hex */
+	char reason[VALIDATE_REASON_MAX + 1];
+	char note[VALIDATE_NOTE_MAX + 1];
+};
+
+#endif

@@ -1,0 +1,377 @@
+/* The store's database: opening, the schema, statements and cached meta. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/error.h"
+#include "store/store_internal.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" k TEXT PRIMARY KEY NOT NULL,"
+	" v"
+	") WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS keys ("
+	" key_id TEXT PRIMARY KEY NOT NULL,"
+	" volume_id TEXT NOT NULL,"
+	" volume_type TEXT NOT NULL,"
+	" machine TEXT NOT NULL,"
+	" user TEXT NOT NULL,"
+	" tpm_owner_hash TEXT NOT NULL,"
+	" sealed BLOB NOT NULL,"
+	" pw_mac BLOB NOT NULL,"
+	" escrowed_at INTEGER NOT NULL,"   /* ms since the epoch, UTC */
+	" disclosed_at INTEGER,"           /* ms, NULL until a lookup */
+	" escrowed_by INTEGER NOT NULL"    /* node id */
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS keys_machine ON keys (machine, escrowed_at);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	" seq INTEGER PRIMARY KEY,"
+	" at INTEGER NOT NULL,"            /* ms since the epoch, UTC */
+	" actor TEXT,"
+	" role TEXT,"
+	" action TEXT NOT NULL,"
+	" key_id TEXT,"
+	" machine TEXT,"
+	" reason TEXT,"
+	" note TEXT,"
+	" node INTEGER,"
+	" outcome TEXT,"
+	" idx INTEGER NOT NULL"            /* Raft index of the entry */
+	");"
+	"INSERT OR IGNORE INTO meta (k, v) VALUES"
+	" ('schema_version', 1), ('applied_index', 0),"
+	" ('cluster_id', ''), ('members', '');";
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_META_SET] = "INSERT INTO meta (k, v) VALUES (?1, ?2) "
+			"ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+	[ST_AUDIT_MAX] = "SELECT max(seq) FROM audit",
+	[ST_KEY_GET] = "SELECT " STORE_KEY_COLUMNS ", pw_mac FROM keys "
+		       "WHERE key_id = ?1",
+	[ST_KEY_INSERT] = "INSERT INTO keys (key_id, volume_id, volume_type, "
+			  "machine, user, tpm_owner_hash, sealed, pw_mac, "
+			  "escrowed_at, escrowed_by) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_KEY_DISCLOSE] = "UPDATE keys SET disclosed_at = ?2 "
+			    "WHERE key_id = ?1 AND disclosed_at IS NULL",
+	[ST_KEY_RANGE] = "SELECT " STORE_KEY_COLUMNS " FROM keys "
+			 "WHERE key_id >= ?1 AND key_id < ?2 "
+			 "ORDER BY key_id LIMIT ?3",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit (seq, at, actor, role, action, "
+			    "key_id, machine, reason, note, node, outcome, idx) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+			    "?11, ?12)",
+	[ST_MACHINE_KEYS] = "SELECT " STORE_KEY_COLUMNS " FROM keys "
+			    "WHERE machine = ?1 "
+			    "ORDER BY escrowed_at DESC, key_id",
+	[ST_COUNT_KEYS] = "SELECT count(*) FROM keys",
+	[ST_COUNT_AUDIT] = "SELECT count(*) FROM audit",
+};
+
+int store_db_error(sqlite3 *db, int rc, const char *what, char *errmsg)
+{
+	const char *why = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return esc_errorf(errmsg, ESC_ENOMEM, "%s: out of memory", what);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return esc_errorf(errmsg, ESC_ECORRUPT, "%s: %s", what, why);
+	default:
+		return esc_errorf(errmsg, ESC_EDB, "%s: %s", what, why);
+	}
+}
+
+int store_exec(sqlite3 *db, const char *sql, char *errmsg)
+{
+	char *why = NULL;
+	int rc, rv;
+
+	rc = sqlite3_exec(db, sql, NULL, NULL, &why);
+	if (rc == SQLITE_OK)
+		return ESC_OK;
+	rv = store_db_error(NULL, rc, "sql", errmsg);
+	if (why != NULL) {
+		/* sqlite3_exec's own message is more precise than errstr. */
+		esc_errorf(errmsg, rv, "%s", why);
+		sqlite3_free(why);
+	}
+	return rv;
+}
+
+int store_step_done(struct store *s, enum store_stmt which, const char *what,
+		    char *errmsg)
+{
+	sqlite3_stmt *st = s->st[which];
+	int rc, rv = ESC_OK;
+
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rv = store_db_error(s->db, rc, what, errmsg);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}
+
+static void copy_text(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = 0;
+
+	if (t != NULL) {
+		n = (size_t)sqlite3_column_bytes(st, col);
+		if (n > size - 1)
+			n = size - 1;
+		memcpy(out, t, n);
+	}
+	out[n] = '\0';
+}
+
+void store_row_key(sqlite3_stmt *st, struct store_key *k)
+{
+	const void *b;
+	size_t n;
+
+	copy_text(st, 0, k->key_id, sizeof(k->key_id));
+	copy_text(st, 1, k->volume_id, sizeof(k->volume_id));
+	copy_text(st, 2, k->volume_type, sizeof(k->volume_type));
+	copy_text(st, 3, k->machine, sizeof(k->machine));
+	copy_text(st, 4, k->user, sizeof(k->user));
+	copy_text(st, 5, k->tpm_owner_hash, sizeof(k->tpm_owner_hash));
+	b = sqlite3_column_blob(st, 6);
+	n = (size_t)sqlite3_column_bytes(st, 6);
+	if (b == NULL || n > sizeof(k->sealed))
+		n = 0; /* opening an empty blob fails as corrupt later */
+	if (n > 0)
+		memcpy(k->sealed, b, n);
+	k->sealed_len = (uint32_t)n;
+	k->escrowed_at_ms = sqlite3_column_int64(st, 7);
+	k->disclosed_at_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ?
+				     0 : sqlite3_column_int64(st, 8);
+	k->escrowed_by = (uint32_t)sqlite3_column_int64(st, 9);
+}
+
+int store_keys_reserve(struct store *s, size_t n, char *errmsg)
+{
+	struct store_key *keys;
+	size_t cap;
+
+	if (n <= s->keys_cap)
+		return ESC_OK;
+	cap = s->keys_cap ? s->keys_cap : 4;
+	while (cap < n)
+		cap *= 2;
+	keys = realloc(s->keys, cap * sizeof(*keys));
+	if (keys == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "key records: out of memory");
+	s->keys = keys;
+	s->keys_cap = cap;
+	return ESC_OK;
+}
+
+/* Steps ST_META_GET for k. When *found, its row is current and the caller
+ * reads column 0, then resets the statement. */
+static int meta_get(struct store *s, const char *k, char *errmsg, int *found)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int rc, rv;
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		return ESC_OK;
+	}
+	*found = 0;
+	rv = rc == SQLITE_DONE ? ESC_OK :
+				 store_db_error(s->db, rc, "read meta", errmsg);
+	sqlite3_reset(st);
+	return rv;
+}
+
+static int load_text(struct store *s, const char *k, char *out, size_t size,
+		     char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int found, rv;
+
+	rv = meta_get(s, k, errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no %s", k);
+	copy_text(st, 0, out, size);
+	sqlite3_reset(st);
+	return ESC_OK;
+}
+
+int store_load_cache(struct store *s, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int64_t version, applied;
+	int found, rc, rv;
+
+	rv = meta_get(s, "schema_version", errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no schema_version");
+	version = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (version != STORE_SCHEMA_VERSION)
+		return esc_errorf(errmsg, ESC_EVERSION,
+				  "schema version %lld, this build knows %d",
+				  (long long)version, STORE_SCHEMA_VERSION);
+
+	rv = meta_get(s, "applied_index", errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no applied_index");
+	applied = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (applied < 0)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "meta applied_index is negative");
+
+	rv = load_text(s, "cluster_id", s->cluster_id, sizeof(s->cluster_id), errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = load_text(s, "members", s->members, sizeof(s->members), errmsg);
+	if (rv != ESC_OK)
+		return rv;
+
+	st = s->st[ST_AUDIT_MAX];
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rv = store_db_error(s->db, rc, "read audit seq", errmsg);
+		sqlite3_reset(st);
+		return rv;
+	}
+	s->audit_seq = (uint64_t)sqlite3_column_int64(st, 0); /* NULL reads 0 */
+	sqlite3_reset(st);
+	s->applied_index = (uint64_t)applied;
+	s->digest_valid = false;
+	return ESC_OK;
+}
+
+static int journal_mode_cb(void *arg, int n, char **values, char **names)
+{
+	char *mode = arg;
+
+	if (n > 0 && values[0] != NULL)
+		snprintf(mode, 16, "%s", values[0]);
+	return 0;
+}
+
+static int configure(sqlite3 *db, char *errmsg)
+{
+	char mode[16] = "";
+	const char *file;
+	char *why = NULL;
+	int rc, rv;
+
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", journal_mode_cb, mode,
+			  &why);
+	if (rc != SQLITE_OK) {
+		rv = store_db_error(db, rc, "set WAL mode", errmsg);
+		sqlite3_free(why);
+		return rv;
+	}
+	/* An in-memory database (tests) has no WAL; a file must. */
+	file = sqlite3_db_filename(db, "main");
+	if (strcmp(mode, "wal") != 0 && file != NULL && file[0] != '\0')
+		return esc_errorf(errmsg, ESC_EDB,
+				  "set WAL mode: the database stays in %s mode",
+				  mode);
+	rv = store_exec(db, "PRAGMA synchronous = NORMAL;"
+			    "PRAGMA foreign_keys = ON;"
+			    "PRAGMA trusted_schema = OFF;", errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = store_exec(db, "BEGIN IMMEDIATE", errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = store_exec(db, schema_sql, errmsg);
+	if (rv != ESC_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rv;
+	}
+	return store_exec(db, "COMMIT", errmsg);
+}
+
+int store_open(struct store **out, const char *path, char *errmsg)
+{
+	struct store *s;
+	int i, rc, rv;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		rv = store_db_error(s->db, rc, "open", errmsg);
+		goto err;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	rv = configure(s->db, errmsg);
+	if (rv != ESC_OK)
+		goto err;
+	for (i = 0; i < ST__COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			rv = store_db_error(s->db, rc, "prepare", errmsg);
+			goto err;
+		}
+	}
+	rv = store_load_cache(s, errmsg);
+	if (rv != ESC_OK)
+		goto err;
+	*out = s;
+	return ESC_OK;
+
+err:
+	esc_errprefix(errmsg, path);
+	esc_errprefix(errmsg, "open store");
+	store_close(s);
+	return rv;
+}
+
+void store_close(struct store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s->keys);
+	free(s);
+}
+
+uint64_t store_applied_index(const struct store *s)
+{
+	return s->applied_index;
+}
+
+const char *store_cluster_id(const struct store *s)
+{
+	return s->cluster_id;
+}
+
+const char *store_members(const struct store *s)
+{
+	return s->members;
+}

@@ -1,0 +1,257 @@
+/* Reads of the store outside the replicated path: keys, counts, digest. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "store/error.h"
+#include "store/store_internal.h"
+
+int store_machine_keys(struct store *s, const char *machine,
+		       struct store_key **keys, size_t *n, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_MACHINE_KEYS];
+	char lower[VALIDATE_MACHINE_MAX + 1];
+	struct store_key *out = NULL, *grown;
+	size_t len, cap = 0, count = 0, i;
+	int rc, rv = ESC_OK;
+
+	*keys = NULL;
+	*n = 0;
+	len = strnlen(machine, VALIDATE_MACHINE_MAX + 1);
+	if (len > VALIDATE_MACHINE_MAX)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "machine keys: machine name longer than %d "
+				  "characters", VALIDATE_MACHINE_MAX);
+	for (i = 0; i < len; i++) {
+		char c = machine[i];
+
+		lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	lower[len] = '\0';
+
+	sqlite3_bind_text(st, 1, lower, (int)len, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			cap = cap ? cap * 2 : 8;
+			grown = realloc(out, cap * sizeof(*out));
+			if (grown == NULL) {
+				rv = esc_errorf(errmsg, ESC_ENOMEM,
+						"machine keys: out of memory");
+				goto err;
+			}
+			out = grown;
+		}
+		store_row_key(st, &out[count++]);
+	}
+	if (rc != SQLITE_DONE) {
+		rv = store_db_error(s->db, rc, "machine keys", errmsg);
+		goto err;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	*keys = out;
+	*n = count;
+	return ESC_OK;
+
+err:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	free(out);
+	return rv;
+}
+
+static int count_rows(struct store *s, enum store_stmt which, uint64_t *out,
+		      char *errmsg)
+{
+	sqlite3_stmt *st = s->st[which];
+	int rc, rv = ESC_OK;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		rv = store_db_error(s->db, rc, "count rows", errmsg);
+	sqlite3_reset(st);
+	return rv;
+}
+
+int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg)
+{
+	int rv;
+
+	rv = count_rows(s, ST_COUNT_KEYS, keys, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	return count_rows(s, ST_COUNT_AUDIT, audit, errmsg);
+}
+
+/* The digest's encoding, version 1. Every table in a fixed order, its rows
+ * in primary-key order, every column:
+ *   table: 'S' u32 name length, name | rows | 'E' u64 row count
+ *   row:   'R' u32 column count | values
+ *   value: 'N' (NULL) | 'I' i64 | 'F' f64 bits | 'T' u32 n, n bytes |
+ *          'B' u32 n, n bytes
+ * Integers big-endian. meta holds applied_index, so the digest names the
+ * index it reflects as well as the data. */
+static const char *const digest_tables[][2] = {
+	{ "meta", "SELECT k, v FROM meta ORDER BY k" },
+	{ "keys", "SELECT key_id, volume_id, volume_type, machine, user, "
+		  "tpm_owner_hash, sealed, pw_mac, escrowed_at, disclosed_at, "
+		  "escrowed_by FROM keys ORDER BY key_id" },
+	{ "audit", "SELECT seq, at, actor, role, action, key_id, machine, "
+		   "reason, note, node, outcome, idx FROM audit ORDER BY seq" },
+};
+
+static const char digest_magic[] = "escrow state digest v1";
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)(v >> 32));
+	put_u32(p + 4, (uint32_t)v);
+}
+
+static int hash_bytes(EVP_MD_CTX *md, uint8_t tag, const void *data,
+		      size_t len)
+{
+	uint8_t head[5];
+
+	head[0] = tag;
+	put_u32(head + 1, (uint32_t)len);
+	return EVP_DigestUpdate(md, head, sizeof(head)) == 1 &&
+	       (len == 0 || EVP_DigestUpdate(md, data, len) == 1);
+}
+
+static int hash_value(EVP_MD_CTX *md, sqlite3_stmt *st, int col)
+{
+	uint8_t buf[9];
+	double d;
+	uint64_t bits;
+
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_NULL:
+		buf[0] = 'N';
+		return EVP_DigestUpdate(md, buf, 1) == 1;
+	case SQLITE_INTEGER:
+		buf[0] = 'I';
+		put_u64(buf + 1, (uint64_t)sqlite3_column_int64(st, col));
+		return EVP_DigestUpdate(md, buf, 9) == 1;
+	case SQLITE_FLOAT:
+		d = sqlite3_column_double(st, col);
+		memcpy(&bits, &d, sizeof(bits));
+		buf[0] = 'F';
+		put_u64(buf + 1, bits);
+		return EVP_DigestUpdate(md, buf, 9) == 1;
+	case SQLITE_TEXT: {
+		const unsigned char *t = sqlite3_column_text(st, col);
+
+		return hash_bytes(md, 'T', t, (size_t)sqlite3_column_bytes(st, col));
+	}
+	default: {
+		const void *b = sqlite3_column_blob(st, col);
+
+		return hash_bytes(md, 'B', b, (size_t)sqlite3_column_bytes(st, col));
+	}
+	}
+}
+
+static int hash_table(struct store *s, EVP_MD_CTX *md, const char *name,
+		      const char *sql, char *errmsg)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t head[9];
+	uint64_t rows = 0;
+	int rc, rv = ESC_OK, ncol, i;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_db_error(s->db, rc, "digest", errmsg);
+	if (!hash_bytes(md, 'S', name, strlen(name)))
+		goto err_crypto;
+	ncol = sqlite3_column_count(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		head[0] = 'R';
+		put_u32(head + 1, (uint32_t)ncol);
+		if (EVP_DigestUpdate(md, head, 5) != 1)
+			goto err_crypto;
+		for (i = 0; i < ncol; i++) {
+			if (!hash_value(md, st, i))
+				goto err_crypto;
+		}
+		rows++;
+	}
+	if (rc != SQLITE_DONE) {
+		rv = store_db_error(s->db, rc, "digest", errmsg);
+		goto out;
+	}
+	head[0] = 'E';
+	put_u64(head + 1, rows);
+	if (EVP_DigestUpdate(md, head, 9) != 1)
+		goto err_crypto;
+	goto out;
+
+err_crypto:
+	rv = esc_errorf(errmsg, ESC_ECRYPTO, "digest: SHA-256 failed");
+out:
+	sqlite3_finalize(st);
+	return rv;
+}
+
+int store_digest(struct store *s, char hex[65], char *errmsg)
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t sum[32];
+	unsigned int len = 0;
+	EVP_MD_CTX *md;
+	size_t t;
+	int i, rv;
+
+	if (s->digest_valid && s->digest_index == s->applied_index) {
+		memcpy(hex, s->digest, sizeof(s->digest));
+		return ESC_OK;
+	}
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "digest: out of memory");
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, digest_magic, sizeof(digest_magic)) != 1) {
+		rv = esc_errorf(errmsg, ESC_ECRYPTO, "digest: SHA-256 failed");
+		goto out;
+	}
+	/* One read transaction, so that the tables agree with each other. */
+	rv = store_exec(s->db, "BEGIN", errmsg);
+	if (rv != ESC_OK)
+		goto out;
+	for (t = 0; t < sizeof(digest_tables) / sizeof(digest_tables[0]); t++) {
+		rv = hash_table(s, md, digest_tables[t][0], digest_tables[t][1],
+				errmsg);
+		if (rv != ESC_OK)
+			break;
+	}
+	store_exec(s->db, "COMMIT", NULL);
+	if (rv != ESC_OK)
+		goto out;
+	if (EVP_DigestFinal_ex(md, sum, &len) != 1 || len != sizeof(sum)) {
+		rv = esc_errorf(errmsg, ESC_ECRYPTO, "digest: SHA-256 failed");
+		goto out;
+	}
+	for (i = 0; i < 32; i++) {
+		hex[2 * i] = digits[sum[i] >> 4];
+		hex[2 * i + 1] = digits[sum[i] & 0xf];
+	}
+	hex[64] = '\0';
+	memcpy(s->digest, hex, sizeof(s->digest));
+	s->digest_index = s->applied_index;
+	s->digest_valid = true;
+out:
+	EVP_MD_CTX_free(md);
+	return rv;
+}

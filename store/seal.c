@@ -1,0 +1,339 @@
+/* Sealing of recovery passwords: AES-256-GCM under the cluster's seal key.
+ *
+ * The 32 raw bytes of the seal key file are never used directly: the AES key
+ * and the MAC key are HMAC-SHA256(raw, label) with distinct labels, and the
+ * fingerprint is the start of SHA-256(label || raw). */
+#include "store/seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "store/error.h"
+
+#define SEAL_VERSION 1
+#define SEAL_NONCE_SIZE 12
+#define SEAL_TAG_SIZE 16
+#define SEAL_HEX_SIZE (2 * SEAL_KEY_SIZE)
+#define SEAL_FILE_READ_MAX (SEAL_HEX_SIZE + 3) /* enough to see "too long" */
+
+static const char label_aes[] = "escrow seal key v1: aes-256-gcm";
+static const char label_mac[] = "escrow seal key v1: password mac";
+static const char label_fpr[] = "escrow seal key v1: fingerprint";
+
+static int derive(const uint8_t raw[SEAL_KEY_SIZE], const char *label,
+		  uint8_t out[SEAL_KEY_SIZE])
+{
+	unsigned int len = SEAL_KEY_SIZE;
+
+	return HMAC(EVP_sha256(), raw, SEAL_KEY_SIZE,
+		    (const unsigned char *)label, strlen(label), out, &len) != NULL &&
+	       len == SEAL_KEY_SIZE;
+}
+
+/* A key whose derivation failed (OpenSSL out of memory) or that was never
+ * initialised has an empty fingerprint: it seals and opens nothing. */
+static int key_ready(const struct seal_key *k)
+{
+	return k->fingerprint[0] != '\0';
+}
+
+void seal_key_init(struct seal_key *k, const uint8_t raw[SEAL_KEY_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t digest[32];
+	EVP_MD_CTX *md;
+	unsigned int dlen = 0;
+	int i;
+
+	memset(digest, 0, sizeof(digest));
+	md = EVP_MD_CTX_new();
+	if (!derive(raw, label_aes, k->key) ||
+	    !derive(raw, label_mac, k->mac_key) ||
+	    md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, label_fpr, strlen(label_fpr)) != 1 ||
+	    EVP_DigestUpdate(md, raw, SEAL_KEY_SIZE) != 1 ||
+	    EVP_DigestFinal_ex(md, digest, &dlen) != 1)
+		dlen = 0;
+	EVP_MD_CTX_free(md);
+	if (dlen != sizeof(digest)) {
+		OPENSSL_cleanse(k, sizeof(*k));
+		return;
+	}
+	for (i = 0; i < SEAL_FINGERPRINT_LEN / 2; i++) {
+		k->fingerprint[2 * i] = hex[digest[i] >> 4];
+		k->fingerprint[2 * i + 1] = hex[digest[i] & 0xf];
+	}
+	k->fingerprint[SEAL_FINGERPRINT_LEN] = '\0';
+}
+
+void seal_key_close(struct seal_key *k)
+{
+	if (k != NULL)
+		OPENSSL_cleanse(k, sizeof(*k));
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Reads at most SEAL_FILE_READ_MAX bytes of path into buf; *n is what was
+ * read (SEAL_FILE_READ_MAX means "at least that many"). */
+static int read_small_file(const char *path, uint8_t *buf, size_t *n,
+			   char *errmsg)
+{
+	struct stat st;
+	ssize_t r;
+	int fd, rv = ESC_OK;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return esc_errorf(errmsg, ESC_ENOTFOUND,
+					  "seal key %s: no such file", path);
+		return esc_errorf(errmsg, ESC_EIO, "seal key %s: %s", path,
+				  strerror(errno));
+	}
+	if (fstat(fd, &st) != 0) {
+		rv = esc_errorf(errmsg, ESC_EIO, "seal key %s: %s", path,
+				strerror(errno));
+		goto err_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rv = esc_errorf(errmsg, ESC_EINVAL,
+				"seal key %s: not a regular file", path);
+		goto err_close;
+	}
+	*n = 0;
+	while (*n < SEAL_FILE_READ_MAX) {
+		r = read(fd, buf + *n, SEAL_FILE_READ_MAX - *n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rv = esc_errorf(errmsg, ESC_EIO, "seal key %s: %s", path,
+					strerror(errno));
+			goto err_close;
+		}
+		if (r == 0)
+			break;
+		*n += (size_t)r;
+	}
+err_close:
+	close(fd);
+	return rv;
+}
+
+int seal_key_load(struct seal_key *k, const char *path, char *errmsg)
+{
+	uint8_t buf[SEAL_FILE_READ_MAX];
+	uint8_t raw[SEAL_KEY_SIZE];
+	size_t n = 0, hexlen, i;
+	int rv;
+
+	rv = read_small_file(path, buf, &n, errmsg);
+	if (rv != ESC_OK)
+		goto out;
+	if (n == SEAL_KEY_SIZE) {
+		memcpy(raw, buf, SEAL_KEY_SIZE);
+		goto derive;
+	}
+	hexlen = n;
+	if (hexlen > 0 && buf[hexlen - 1] == '\n') {
+		hexlen--;
+		if (hexlen > 0 && buf[hexlen - 1] == '\r')
+			hexlen--;
+	}
+	if (hexlen != SEAL_HEX_SIZE) {
+		if (n >= SEAL_FILE_READ_MAX)
+			rv = esc_errorf(errmsg, ESC_EINVAL,
+					"seal key %s: more than %d bytes, expected "
+					"32 raw bytes or 64 hex characters",
+					path, SEAL_HEX_SIZE + 2);
+		else
+			rv = esc_errorf(errmsg, ESC_EINVAL,
+					"seal key %s: %zu bytes, expected 32 raw "
+					"bytes or 64 hex characters", path, n);
+		goto out;
+	}
+	for (i = 0; i < SEAL_KEY_SIZE; i++) {
+		int hi = hex_value((char)buf[2 * i]);
+		int lo = hex_value((char)buf[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			rv = esc_errorf(errmsg, ESC_EINVAL,
+					"seal key %s: character %zu is not a hex "
+					"digit, expected 32 raw bytes or 64 hex "
+					"characters", path,
+					hi < 0 ? 2 * i + 1 : 2 * i + 2);
+			goto out;
+		}
+		raw[i] = (uint8_t)(hi << 4 | lo);
+	}
+derive:
+	seal_key_init(k, raw);
+	if (!key_ready(k))
+		rv = esc_errorf(errmsg, ESC_ECRYPTO,
+				"seal key %s: deriving the keys failed", path);
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rv;
+}
+
+int seal_seal(const struct seal_key *k, const char *aad, const uint8_t *plain,
+	      size_t plain_len, uint8_t *out, size_t *out_len, char *errmsg)
+{
+	const uint8_t version = SEAL_VERSION;
+	EVP_CIPHER_CTX *ctx;
+	uint8_t *nonce = out + 1;
+	uint8_t *ct = out + 1 + SEAL_NONCE_SIZE;
+	int len = 0, fin = 0, rv = ESC_OK;
+
+	if (aad == NULL)
+		aad = "";
+	if (!key_ready(k))
+		return esc_errorf(errmsg, ESC_ECRYPTO, "seal: no usable seal key");
+	if (plain_len > SEAL_PLAIN_MAX)
+		return esc_errorf(errmsg, ESC_ETOOBIG,
+				  "seal: %zu bytes of plaintext, at most %d",
+				  plain_len, SEAL_PLAIN_MAX);
+	if (RAND_bytes(nonce, SEAL_NONCE_SIZE) != 1)
+		return esc_errorf(errmsg, ESC_ECRYPTO,
+				  "seal: no random bytes for the nonce");
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "seal: out of memory");
+	out[0] = version;
+	/* The version byte is authenticated along with the key ID. */
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_SIZE,
+				NULL) != 1 ||
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, k->key, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &len, &version, 1) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &len, (const uint8_t *)aad,
+			      (int)strlen(aad)) != 1 ||
+	    EVP_EncryptUpdate(ctx, ct, &len, plain, (int)plain_len) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, ct + len, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_SIZE,
+				ct + plain_len) != 1) {
+		rv = esc_errorf(errmsg, ESC_ECRYPTO, "seal: encryption failed");
+		OPENSSL_cleanse(out, plain_len + SEAL_OVERHEAD);
+		goto out;
+	}
+	*out_len = plain_len + SEAL_OVERHEAD;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	return rv;
+}
+
+int seal_open(const struct seal_key *k, const char *aad, const uint8_t *in,
+	      size_t in_len, uint8_t *plain, size_t *plain_len, char *errmsg)
+{
+	EVP_CIPHER_CTX *ctx;
+	const uint8_t *nonce = in + 1;
+	const uint8_t *ct = in + 1 + SEAL_NONCE_SIZE;
+	uint8_t tag[SEAL_TAG_SIZE];
+	size_t ct_len;
+	int len = 0, fin = 0, rv = ESC_OK;
+
+	if (aad == NULL)
+		aad = "";
+	if (!key_ready(k))
+		return esc_errorf(errmsg, ESC_ECRYPTO,
+				  "open sealed data: no usable seal key");
+	if (in_len < SEAL_OVERHEAD)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "open sealed data: %zu bytes, at least %d needed",
+				  in_len, SEAL_OVERHEAD);
+	if (in_len > SEAL_SEALED_MAX)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "open sealed data: %zu bytes, at most %d",
+				  in_len, SEAL_SEALED_MAX);
+	if (in[0] != SEAL_VERSION)
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "open sealed data: unknown format version %u",
+				  (unsigned)in[0]);
+	ct_len = in_len - SEAL_OVERHEAD;
+	memcpy(tag, ct + ct_len, SEAL_TAG_SIZE);
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "open sealed data: out of memory");
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_SIZE,
+				NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &len, in, 1) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &len, (const uint8_t *)aad,
+			      (int)strlen(aad)) != 1 ||
+	    EVP_DecryptUpdate(ctx, plain, &len, ct, (int)ct_len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_SIZE,
+				tag) != 1) {
+		rv = esc_errorf(errmsg, ESC_ECRYPTO,
+				"open sealed data: decryption failed");
+		OPENSSL_cleanse(plain, ct_len);
+		goto out;
+	}
+	if (EVP_DecryptFinal_ex(ctx, plain + len, &fin) != 1) {
+		rv = esc_errorf(errmsg, ESC_ECRYPTO,
+				"open sealed data: authentication failed (wrong "
+				"seal key, wrong key ID or altered data)");
+		OPENSSL_cleanse(plain, ct_len);
+		goto out;
+	}
+	*plain_len = ct_len;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	return rv;
+}
+
+void seal_mac(const struct seal_key *k, const char *key_id, const char *password,
+	      uint8_t out[SEAL_MAC_SIZE])
+{
+	static const uint8_t zero = 0;
+	OSSL_PARAM params[2];
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx = NULL;
+	size_t len = 0;
+	int ok = 0;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	mac = key_ready(k) ? EVP_MAC_fetch(NULL, "HMAC", NULL) : NULL;
+	if (mac != NULL)
+		ctx = EVP_MAC_CTX_new(mac);
+	if (ctx != NULL &&
+	    EVP_MAC_init(ctx, k->mac_key, SEAL_KEY_SIZE, params) == 1 &&
+	    EVP_MAC_update(ctx, (const uint8_t *)key_id, strlen(key_id)) == 1 &&
+	    EVP_MAC_update(ctx, &zero, 1) == 1 &&
+	    EVP_MAC_update(ctx, (const uint8_t *)password, strlen(password)) == 1 &&
+	    EVP_MAC_final(ctx, out, &len, SEAL_MAC_SIZE) == 1 &&
+	    len == SEAL_MAC_SIZE)
+		ok = 1;
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	if (!ok) {
+		/* No usable key, or OpenSSL ran out of memory. Random bytes
+		 * make the comparison
+		 * fail safe: a re-escrow reports a conflict, never a
+		 * false "unchanged". */
+		if (RAND_bytes(out, SEAL_MAC_SIZE) != 1)
+			memset(out, 0xa5, SEAL_MAC_SIZE);
+	}
+}

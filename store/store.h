@@ -1,0 +1,90 @@
+/* The replicated state in SQLite: recovery keys, audit entries, applied index. */
+#ifndef ESCROW_STORE_H
+#define ESCROW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/command.h"
+
+struct store; /* opaque */
+
+/* One escrowed key as stored. Strings are NUL-terminated. */
+struct store_key {
+	char key_id[VALIDATE_GUID_LEN + 1];
+	char volume_id[VALIDATE_VOLUME_ID_MAX + 1];
+	char volume_type[16];
+	char machine[VALIDATE_MACHINE_MAX + 1];
+	char user[VALIDATE_USER_MAX + 1];
+	char tpm_owner_hash[VALIDATE_TPM_HASH_MAX + 1];
+	uint8_t sealed[SEAL_SEALED_MAX];
+	uint32_t sealed_len;
+	int64_t escrowed_at_ms;
+	int64_t disclosed_at_ms; /* 0: never disclosed */
+	uint32_t escrowed_by;    /* node that took the escrow */
+};
+
+/* The outcome of applying one command. */
+struct store_result {
+	int status;          /* ESC_OK, ESC_ECONFLICT (escrow), ESC_ENOTFOUND (lookup) */
+	bool created;        /* escrow: a new key was stored */
+	bool skipped;        /* index <= applied index: nothing was done */
+	uint64_t index;      /* the entry's index */
+	uint64_t audit_seq;  /* seq of the audit entry written, 0 if none */
+	struct store_key *keys; /* lookups: the records; owned by the store,
+				   valid until the next store_apply */
+	size_t n_keys;
+};
+
+/* Opens (creating if needed) the database at path, in WAL mode, and creates
+ * the schema. Errors: ESC_EDB, ESC_ENOMEM. */
+int store_open(struct store **out, const char *path, char *errmsg);
+
+/* Closes the database and frees everything. NULL is fine. */
+void store_close(struct store *s);
+
+/* Index of the last applied entry (0 on a new store). */
+uint64_t store_applied_index(const struct store *s);
+
+/* Cluster id set by CMD_INIT ("" before). Borrowed until the next apply. */
+const char *store_cluster_id(const struct store *s);
+
+/* Members text set by CMD_INIT ("" before). Borrowed until the next apply. */
+const char *store_members(const struct store *s);
+
+/* Applies command c as entry index in one transaction that also stores the
+ * index. An entry at or below the applied index is skipped (result->skipped).
+ * Deterministic: depends only on the store's state, index and c. Application
+ * outcomes (conflict, not found) go in result->status and return ESC_OK; a
+ * non-zero return means the database itself failed (ESC_EDB) and nothing
+ * was changed. */
+int store_apply(struct store *s, uint64_t index, const struct cmd *c,
+		struct store_result *result, char *errmsg);
+
+/* A machine's keys (machine in any case), newest first, passwords sealed.
+ * On success *keys is malloc'ed (free with free()), *n set. */
+int store_machine_keys(struct store *s, const char *machine,
+		       struct store_key **keys, size_t *n, char *errmsg);
+
+/* Number of keys and of audit entries. */
+int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg);
+
+/* SHA-256, in hex (65 bytes with NUL), of every replicated table in a fixed
+ * order: equal on every node at the same applied index. */
+int store_digest(struct store *s, char hex[65], char *errmsg);
+
+/* A consistent image of the database (a SQLite file image) in one buffer
+ * allocated with alloc_fn (e.g. raft_malloc): headroom bytes left for the
+ * caller's header, then the image. *len is the total, *index the applied
+ * index the image reflects. Ownership of *buf passes to the caller. */
+int store_image(struct store *s, void *(*alloc_fn)(size_t), size_t headroom,
+		void **buf, size_t *len, uint64_t *index, char *errmsg);
+
+/* Replaces the whole state with an image (the bytes after the headroom of
+ * store_image; borrowed). Checks the image first (ESC_ECORRUPT: not a SQLite
+ * image, integrity_check fails, or tables missing); on error the old state
+ * stays. */
+int store_restore_image(struct store *s, const void *buf, size_t len, char *errmsg);
+
+#endif

@@ -1,0 +1,920 @@
+/* Unit tests of store/: applying commands, queries, digests, images. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/error.h"
+#include "store/seal.h"
+#include "store/store.h"
+#include "tests/unit.h"
+
+#define KEY_A "0A1B2C3D-0000-1111-2222-333344445555"
+#define KEY_B "0A1B2C3D-0000-1111-2222-333344445566"
+#define KEY_C "0A1B2C3E-9999-1111-2222-333344445555"
+#define PW_1 "000000-000011-000022-000033-000044-000055-000066-000077"
+#define PW_2 "720885-000011-000022-000033-000044-000055-000066-000077"
+#define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
+
+static char tmpdir[64];
+static struct seal_key seal;
+static int db_counter;
+
+/* A fresh database path under tmpdir. */
+static const char *db_path(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, ++db_counter);
+	return buf;
+}
+
+static struct store *store_fresh(void)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE];
+	struct store *s = NULL;
+
+	if (store_open(&s, db_path(path, sizeof(path)), errmsg) != ESC_OK) {
+		printf("# store_open: %s\n", errmsg);
+		return NULL;
+	}
+	return s;
+}
+
+static void cmd_base(struct cmd *c, uint32_t type, int64_t at)
+{
+	memset(c, 0, sizeof(*c));
+	c->type = type;
+	c->node_id = 2;
+	c->at_ms = at;
+	snprintf(c->actor, sizeof(c->actor), "agent-7");
+	snprintf(c->role, sizeof(c->role), "agent");
+}
+
+static void cmd_init(struct cmd *c)
+{
+	cmd_base(c, CMD_INIT, T0);
+	snprintf(c->actor, sizeof(c->actor), "insecure");
+	snprintf(c->role, sizeof(c->role), "operator");
+	snprintf(c->cluster_id, sizeof(c->cluster_id),
+		 "00112233445566778899aabbccddeeff");
+	snprintf(c->members, sizeof(c->members),
+		 "1=127.0.0.1:7001/127.0.0.1:8001,2=127.0.0.1:7002/127.0.0.1:8002");
+}
+
+static void cmd_escrow(struct cmd *c, const char *key_id, const char *pw,
+		       const char *volume, const char *machine, int64_t at)
+{
+	size_t len = 0;
+
+	cmd_base(c, CMD_ESCROW, at);
+	snprintf(c->key_id, sizeof(c->key_id), "%s", key_id);
+	snprintf(c->volume_id, sizeof(c->volume_id), "%s", volume);
+	snprintf(c->volume_type, sizeof(c->volume_type), "os");
+	snprintf(c->machine, sizeof(c->machine), "%s", machine);
+	snprintf(c->user, sizeof(c->user), "CORP\\alice");
+	seal_seal(&seal, key_id, (const uint8_t *)pw, strlen(pw), c->sealed, &len,
+		  NULL);
+	c->sealed_len = (uint32_t)len;
+	seal_mac(&seal, key_id, pw, c->pw_mac);
+}
+
+static void cmd_lookup(struct cmd *c, const char *key_id, const char *reason,
+		       const char *note, int64_t at)
+{
+	cmd_base(c, CMD_LOOKUP, at);
+	snprintf(c->actor, sizeof(c->actor), "helpdesk-bob");
+	snprintf(c->role, sizeof(c->role), "helpdesk");
+	snprintf(c->key_id, sizeof(c->key_id), "%s", key_id);
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	snprintf(c->note, sizeof(c->note), "%s", note);
+}
+
+static void cmd_prefix(struct cmd *c, const char *prefix, int64_t at)
+{
+	cmd_lookup(c, "", "lost_pin", "", at);
+	c->type = CMD_LOOKUP_PREFIX;
+	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix);
+}
+
+/* Applies c at index and returns the result's status, or -1 when the store
+ * itself failed. */
+static int apply(struct store *s, uint64_t index, const struct cmd *c,
+		 struct store_result *r)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+
+	if (store_apply(s, index, c, r, errmsg) != ESC_OK) {
+		printf("# store_apply %llu: %s\n", (unsigned long long)index, errmsg);
+		return -1;
+	}
+	return r->status;
+}
+
+static int digest(struct store *s, char hex[65])
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+
+	if (store_digest(s, hex, errmsg) != ESC_OK) {
+		printf("# store_digest: %s\n", errmsg);
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t audit_count(struct store *s)
+{
+	uint64_t keys = 0, audit = 0;
+
+	if (store_counts(s, &keys, &audit, NULL) != ESC_OK)
+		return UINT64_MAX;
+	return audit;
+}
+
+/* Reads one audit row by seq from the database file, as "action|key_id|
+ * machine|reason|note|outcome|actor|role|node|at|idx". */
+static int audit_row(const char *path, uint64_t seq, char *out, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT action || '|' || ifnull(key_id, '') || '|' "
+			       "|| ifnull(machine, '') || '|' || ifnull(reason, '') "
+			       "|| '|' || ifnull(note, '') || '|' || outcome || '|' "
+			       "|| actor || '|' || role || '|' || node || '|' || at "
+			       "|| '|' || idx FROM audit WHERE seq = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The path store_fresh used last. */
+static const char *last_path(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, db_counter);
+	return buf;
+}
+
+TEST(new_store_is_empty)
+{
+	struct store *s = store_fresh();
+	uint64_t keys = 9, audit = 9;
+
+	CHECK(s != NULL);
+	CHECK_INT(store_applied_index(s), 0);
+	CHECK_STR(store_cluster_id(s), "");
+	CHECK_STR(store_members(s), "");
+	CHECK_INT(store_counts(s, &keys, &audit, NULL), ESC_OK);
+	CHECK_INT(keys, 0);
+	CHECK_INT(audit, 0);
+	store_close(s);
+}
+
+TEST(init_sets_cluster_once)
+{
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	cmd_init(&c);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK_STR(store_cluster_id(s), "00112233445566778899aabbccddeeff");
+	CHECK(strstr(store_members(s), "2=127.0.0.1:7002") != NULL);
+	CHECK_INT(r.audit_seq, 1);
+	snprintf(c.cluster_id, sizeof(c.cluster_id), "ffffffffffffffffffffffffffffffff");
+	snprintf(c.members, sizeof(c.members), "9=x/y");
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK_STR(store_cluster_id(s), "00112233445566778899aabbccddeeff");
+	CHECK(strstr(store_members(s), "9=x/y") == NULL);
+	CHECK_INT(store_applied_index(s), 2);
+	store_close(s);
+}
+
+TEST(escrow_then_identical_escrow_is_unchanged)
+{
+	char path[128], row[512];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01.corp", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK(r.created);
+	CHECK(!r.skipped);
+	CHECK_INT(r.index, 1);
+	CHECK_INT(r.audit_seq, 1);
+	CHECK_INT(audit_row(path, 1, row, sizeof(row)), 0);
+	CHECK_STR(row, "key.escrow|" KEY_A "|pc-01.corp|||created|agent-7|agent|2|"
+		       "1700000000000|1");
+
+	/* Sealed again (another nonce) but the same password and volume. */
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01.corp", T0 + 1000);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK(!r.created);
+	CHECK_INT(r.audit_seq, 2);
+	CHECK_INT(audit_row(path, 2, row, sizeof(row)), 0);
+	CHECK(strstr(row, "|unchanged|") != NULL);
+	CHECK_INT(audit_count(s), 2);
+	store_close(s);
+}
+
+/* A conflicting escrow of KEY_A; the stored record must stay as it was. */
+static void conflict_leaves_record(const char *pw, const char *volume)
+{
+	char before[65], after[65], path[128], row[512];
+	struct store *s = store_fresh();
+	struct store_key *keys = NULL;
+	struct store_result r;
+	struct cmd c;
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK_INT(store_machine_keys(s, "pc-01", &keys, &n, NULL), ESC_OK);
+	CHECK_INT(n, 1);
+	CHECK(digest(s, before) == 0);
+
+	cmd_escrow(&c, KEY_A, pw, volume, "pc-01", T0 + 5);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_ECONFLICT);
+	CHECK(!r.created);
+	CHECK_INT(r.audit_seq, 2);
+	CHECK_INT(audit_row(path, 2, row, sizeof(row)), 0);
+	CHECK(strncmp(row, "key.escrow|", 11) == 0);
+	CHECK(strstr(row, "|conflict|") != NULL);
+	CHECK(digest(s, after) == 0);
+	CHECK(strcmp(before, after) != 0); /* the audit entry and index moved */
+
+	free(keys);
+	CHECK_INT(store_machine_keys(s, "pc-01", &keys, &n, NULL), ESC_OK);
+	CHECK_INT(n, 1);
+	CHECK_STR(keys[0].volume_id, "vol-1");
+	CHECK_INT(keys[0].escrowed_at_ms, T0);
+	free(keys);
+	store_close(s);
+}
+
+TEST(escrow_conflict_other_password)
+{
+	conflict_leaves_record(PW_2, "vol-1");
+}
+
+TEST(escrow_conflict_other_volume)
+{
+	conflict_leaves_record(PW_1, "vol-2");
+}
+
+TEST(apply_same_index_twice_is_skipped)
+{
+	char before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
+	CHECK_INT(apply(s, 5, &c, &r), ESC_OK);
+	CHECK(r.created);
+	CHECK(digest(s, before) == 0);
+	CHECK_INT(apply(s, 5, &c, &r), ESC_OK);
+	CHECK(r.skipped);
+	CHECK(!r.created);
+	CHECK_INT(r.audit_seq, 0);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+	CHECK(r.skipped);
+	CHECK_INT(store_applied_index(s), 5);
+	CHECK_INT(audit_count(s), 1);
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(before, after);
+	/* Gaps in the index are fine: only order matters. */
+	CHECK_INT(apply(s, 9, &c, &r), ESC_OK);
+	CHECK(!r.skipped);
+	CHECK_INT(store_applied_index(s), 9);
+	store_close(s);
+}
+
+TEST(lookup_discloses_once_and_audits)
+{
+	char path[128], row[512], opened[SEAL_PLAIN_MAX + 1];
+	struct store *s = store_fresh();
+	struct store_result r;
+	size_t plen = 0;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+
+	cmd_lookup(&c, KEY_A, "lost_pin", "ticket 42", T0 + 60000);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 1);
+	CHECK_STR(r.keys[0].key_id, KEY_A);
+	CHECK_STR(r.keys[0].machine, "pc-01");
+	CHECK_STR(r.keys[0].user, "CORP\\alice");
+	CHECK_INT(r.keys[0].escrowed_at_ms, T0);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 60000);
+	CHECK_INT(r.keys[0].escrowed_by, 2);
+	CHECK_INT(seal_open(&seal, KEY_A, r.keys[0].sealed, r.keys[0].sealed_len,
+			    (uint8_t *)opened, &plen, NULL), ESC_OK);
+	opened[plen] = '\0';
+	CHECK_STR(opened, PW_1);
+	CHECK_INT(audit_row(path, r.audit_seq, row, sizeof(row)), 0);
+	CHECK_STR(row, "key.read|" KEY_A "|pc-01|lost_pin|ticket 42|disclosed|"
+		       "helpdesk-bob|helpdesk|2|1700000060000|2");
+
+	/* A second lookup is audited again but keeps the first disclosure. */
+	cmd_lookup(&c, KEY_A, "other", "second call", T0 + 120000);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 1);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 60000);
+	CHECK_INT(r.audit_seq, 3);
+	CHECK_INT(audit_row(path, 3, row, sizeof(row)), 0);
+	CHECK(strstr(row, "|other|second call|") != NULL);
+	store_close(s);
+}
+
+TEST(lookup_miss_audits_read_miss)
+{
+	char path[128], row[512];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_lookup(&c, KEY_B, "tpm_reset", "", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_ENOTFOUND);
+	CHECK_INT(r.n_keys, 0);
+	CHECK_INT(r.audit_seq, 1);
+	CHECK_INT(audit_row(path, 1, row, sizeof(row)), 0);
+	CHECK_STR(row, "key.read_miss|" KEY_B "||tpm_reset||not_found|"
+		       "helpdesk-bob|helpdesk|2|1700000000000|1");
+	CHECK_INT(store_applied_index(s), 1);
+	store_close(s);
+}
+
+TEST(prefix_lookup_8_12_and_32_digits)
+{
+	char path[128], row[512];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_B, PW_1, "vol-b", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_A, PW_1, "vol-a", "pc-01", T0);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_C, PW_2, "vol-c", "pc-02", T0);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+
+	cmd_prefix(&c, "0A1B2C3D", T0 + 10);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 2);
+	CHECK_STR(r.keys[0].key_id, KEY_A); /* ordered by key_id */
+	CHECK_STR(r.keys[1].key_id, KEY_B);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 10);
+	CHECK_INT(r.audit_seq, 5); /* one key.read per key */
+	CHECK_INT(audit_row(path, 4, row, sizeof(row)), 0);
+	CHECK(strncmp(row, "key.read|" KEY_A "|", 10 + 36) == 0);
+	CHECK_INT(audit_row(path, 5, row, sizeof(row)), 0);
+	CHECK(strncmp(row, "key.read|" KEY_B "|", 10 + 36) == 0);
+
+	/* 12 digits cross the first dash of the stored form. */
+	cmd_prefix(&c, "0A1B2C3E9999", T0 + 20);
+	CHECK_INT(apply(s, 5, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 1);
+	CHECK_STR(r.keys[0].key_id, KEY_C);
+
+	cmd_prefix(&c, "0A1B2C3D0000111122223333444455", T0 + 30);
+	CHECK_INT(apply(s, 6, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 2);
+	cmd_prefix(&c, "0A1B2C3D000011112222333344445566", T0 + 30);
+	CHECK_INT(apply(s, 7, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 1);
+	CHECK_STR(r.keys[0].key_id, KEY_B);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 10);
+
+	cmd_prefix(&c, "0A1B2C3F", T0 + 40);
+	CHECK_INT(apply(s, 8, &c, &r), ESC_ENOTFOUND);
+	CHECK_INT(r.n_keys, 0);
+	CHECK_INT(audit_row(path, r.audit_seq, row, sizeof(row)), 0);
+	CHECK(strncmp(row, "key.read_miss||", 15) == 0);
+	CHECK(strstr(row, "0A1B2C3F") != NULL);
+	store_close(s);
+}
+
+TEST(prefix_lookup_returns_at_most_100)
+{
+	struct store *s = store_fresh();
+	struct store_result r;
+	char key_id[40];
+	uint64_t i;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	for (i = 0; i < 105; i++) {
+		snprintf(key_id, sizeof(key_id), "ABCDEF01-0000-0000-0000-%012llX",
+			 (unsigned long long)i);
+		cmd_escrow(&c, key_id, PW_1, "v", "pc", T0);
+		CHECK_INT(apply(s, i + 1, &c, &r), ESC_OK);
+	}
+	cmd_prefix(&c, "ABCDEF01", T0 + 1);
+	CHECK_INT(apply(s, 200, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 100);
+	CHECK_STR(r.keys[99].key_id, "ABCDEF01-0000-0000-0000-000000000063");
+	CHECK_INT(audit_count(s), 205);
+	store_close(s);
+}
+
+TEST(machine_keys_newest_first_any_case)
+{
+	struct store *s = store_fresh();
+	struct store_key *keys = NULL;
+	struct store_result r;
+	struct cmd c;
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01.corp.example", T0 + 100);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_B, PW_1, "v2", "pc-01.corp.example", T0 + 300);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_C, PW_1, "v3", "pc-01.corp.example", T0 + 200);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	cmd_escrow(&c, "FFFFFFFF-0000-0000-0000-000000000000", PW_1, "v4",
+		   "pc-02.corp.example", T0 + 400);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+
+	CHECK_INT(store_machine_keys(s, "PC-01.Corp.EXAMPLE", &keys, &n, NULL),
+		  ESC_OK);
+	CHECK_INT(n, 3);
+	CHECK_STR(keys[0].key_id, KEY_B);
+	CHECK_STR(keys[1].key_id, KEY_C);
+	CHECK_STR(keys[2].key_id, KEY_A);
+	CHECK_INT(keys[0].disclosed_at_ms, 0);
+	free(keys);
+
+	CHECK_INT(store_machine_keys(s, "nobody", &keys, &n, NULL), ESC_OK);
+	CHECK_INT(n, 0);
+	free(keys);
+	store_close(s);
+}
+
+TEST(reopen_keeps_index_and_rows)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE], before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_result r;
+	uint64_t keys = 0, audit = 0;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_init(&c);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	cmd_lookup(&c, KEY_A, "lost_tpm", "", T0 + 1);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK(digest(s, before) == 0);
+	store_close(s);
+
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+	CHECK_INT(store_applied_index(s), 3);
+	CHECK_STR(store_cluster_id(s), "00112233445566778899aabbccddeeff");
+	CHECK_INT(store_counts(s, &keys, &audit, NULL), ESC_OK);
+	CHECK_INT(keys, 1);
+	CHECK_INT(audit, 3);
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(before, after);
+	/* Audit seq continues after the reopen. */
+	cmd_lookup(&c, KEY_A, "lost_tpm", "", T0 + 2);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+	CHECK_INT(r.audit_seq, 4);
+	store_close(s);
+}
+
+#define STORY_LEN 7
+
+/* The commands of a short story starting at time t: init, two escrows, a
+ * conflict, a lookup, a prefix lookup, a miss. Sealing draws a fresh nonce,
+ * so two stories built separately differ in their sealed bytes. */
+static void story_build(struct cmd cmds[STORY_LEN], int64_t t)
+{
+	cmd_init(&cmds[0]);
+	cmds[0].at_ms = t;
+	cmd_escrow(&cmds[1], KEY_A, PW_1, "v1", "pc-01", t + 1);
+	cmd_escrow(&cmds[2], KEY_B, PW_2, "v2", "pc-01", t + 2);
+	cmd_escrow(&cmds[3], KEY_B, PW_1, "v2", "pc-01", t + 3);
+	cmd_lookup(&cmds[4], KEY_B, "other", "audit me", t + 4);
+	cmd_prefix(&cmds[5], "0A1B2C3D", t + 5);
+	cmd_lookup(&cmds[6], KEY_C, "lost_pin", "", t + 6);
+}
+
+/* Applies a story as entries 1..STORY_LEN, checking each outcome. */
+static int story_apply(struct store *s, const struct cmd cmds[STORY_LEN])
+{
+	static const int want[STORY_LEN] = {
+		ESC_OK, ESC_OK, ESC_OK, ESC_ECONFLICT, ESC_OK, ESC_OK, ESC_ENOTFOUND,
+	};
+	struct store_result r;
+	int i;
+
+	for (i = 0; i < STORY_LEN; i++) {
+		if (apply(s, (uint64_t)i + 1, &cmds[i], &r) != want[i])
+			return -1;
+	}
+	return 0;
+}
+
+static int story(struct store *s, int64_t t)
+{
+	struct cmd cmds[STORY_LEN];
+
+	story_build(cmds, t);
+	return story_apply(s, cmds);
+}
+
+TEST(same_commands_give_same_digest)
+{
+	struct store *a = store_fresh(), *b = store_fresh(), *other = store_fresh();
+	struct cmd cmds[STORY_LEN], later[STORY_LEN];
+	char da[65], db[65], dother[65];
+
+	CHECK(a != NULL && b != NULL && other != NULL);
+	story_build(cmds, T0);
+	memcpy(later, cmds, sizeof(later));
+	later[4].at_ms += 1; /* one field of one command differs */
+	CHECK(story_apply(a, cmds) == 0);
+	CHECK(story_apply(b, cmds) == 0);
+	CHECK(story_apply(other, later) == 0);
+	CHECK(digest(a, da) == 0);
+	CHECK(digest(b, db) == 0);
+	CHECK(digest(other, dother) == 0);
+	CHECK_STR(da, db);
+	CHECK(strcmp(da, dother) != 0);
+	CHECK_INT(strlen(da), 64);
+	store_close(a);
+	store_close(b);
+	store_close(other);
+}
+
+TEST(digest_equal_after_every_entry)
+{
+	struct store *a = store_fresh(), *b = store_fresh();
+	struct cmd cmds[STORY_LEN];
+	struct store_result r;
+	char da[65], db[65], prev[65] = "";
+	int i;
+
+	CHECK(a != NULL && b != NULL);
+	story_build(cmds, T0);
+	for (i = 0; i < STORY_LEN; i++) {
+		CHECK(apply(a, (uint64_t)i + 1, &cmds[i], &r) >= 0);
+		CHECK(apply(b, (uint64_t)i + 1, &cmds[i], &r) >= 0);
+		CHECK(digest(a, da) == 0);
+		CHECK(digest(b, db) == 0);
+		CHECK_STR(da, db);
+		CHECK(strcmp(da, prev) != 0); /* every entry changes the state */
+		memcpy(prev, da, sizeof(prev));
+	}
+	store_close(a);
+	store_close(b);
+}
+
+TEST(image_restore_round_trip)
+{
+	char errmsg[ESC_ERRMSG_SIZE], da[65], db[65];
+	struct store *a = store_fresh(), *b = store_fresh();
+	struct store_key *keys = NULL;
+	struct store_result r;
+	uint64_t index = 0;
+	void *buf = NULL;
+	size_t len = 0, n = 0;
+	struct cmd c;
+
+	CHECK(a != NULL && b != NULL);
+	CHECK(story(a, T0) == 0);
+	CHECK_INT(store_image(a, malloc, 64, &buf, &len, &index, errmsg), ESC_OK);
+	CHECK_INT(index, 7);
+	CHECK(len > 64 + 100);
+	CHECK(memcmp((char *)buf + 64, "SQLite format 3", 16) == 0);
+
+	CHECK_INT(store_restore_image(b, (char *)buf + 64, len - 64, errmsg), ESC_OK);
+	CHECK_INT(store_applied_index(b), 7);
+	CHECK_STR(store_cluster_id(b), store_cluster_id(a));
+	CHECK_STR(store_members(b), store_members(a));
+	CHECK(digest(a, da) == 0);
+	CHECK(digest(b, db) == 0);
+	CHECK_STR(da, db);
+	CHECK_INT(store_machine_keys(b, "PC-01", &keys, &n, NULL), ESC_OK);
+	CHECK_INT(n, 2);
+	free(keys);
+
+	/* Both go on identically from there. */
+	cmd_lookup(&c, KEY_A, "bios_changed", "", T0 + 100);
+	CHECK_INT(apply(a, 8, &c, &r), ESC_OK);
+	CHECK_INT(r.audit_seq, 9);
+	CHECK_INT(apply(b, 8, &c, &r), ESC_OK);
+	CHECK_INT(r.audit_seq, 9);
+	CHECK(digest(a, da) == 0);
+	CHECK(digest(b, db) == 0);
+	CHECK_STR(da, db);
+	free(buf);
+	store_close(a);
+	store_close(b);
+}
+
+TEST(restore_refuses_bad_images)
+{
+	char errmsg[ESC_ERRMSG_SIZE], before[65], after[65], path[128];
+	struct store *a = store_fresh(), *b = store_fresh();
+	uint8_t garbage[8192];
+	uint64_t index = 0;
+	uint8_t *img;
+	void *buf = NULL;
+	size_t len = 0, i;
+	sqlite3 *foreign = NULL;
+	sqlite3_int64 flen = 0;
+	unsigned char *fimg;
+
+	CHECK(a != NULL && b != NULL);
+	CHECK(story(a, T0) == 0);
+	CHECK(story(b, T0 + 7) == 0);
+	CHECK(digest(b, before) == 0);
+	CHECK_INT(store_image(a, malloc, 0, &buf, &len, &index, errmsg), ESC_OK);
+	img = buf;
+
+	for (i = 0; i < sizeof(garbage); i++)
+		garbage[i] = (uint8_t)(i * 31 + 7);
+	CHECK_INT(store_restore_image(b, garbage, sizeof(garbage), errmsg),
+		  ESC_ECORRUPT);
+	CHECK(strstr(errmsg, "restore image") != NULL);
+	CHECK_INT(store_restore_image(b, garbage, 0, errmsg), ESC_ECORRUPT);
+	CHECK_INT(store_restore_image(b, img, 50, errmsg), ESC_ECORRUPT);
+	/* Truncated by one page, and by half a page. */
+	CHECK_INT(store_restore_image(b, img, len - 4096, errmsg), ESC_ECORRUPT);
+	CHECK_INT(store_restore_image(b, img, len - 2048, errmsg), ESC_ECORRUPT);
+	/* The header intact, the pages after it garbage. */
+	memcpy(garbage, img, 100);
+	CHECK_INT(store_restore_image(b, garbage, sizeof(garbage), errmsg),
+		  ESC_ECORRUPT);
+
+	/* A sound SQLite database that is not ours. */
+	snprintf(path, sizeof(path), "%s/foreign.sqlite", tmpdir);
+	CHECK(sqlite3_open(path, &foreign) == SQLITE_OK);
+	CHECK(sqlite3_exec(foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	fimg = sqlite3_serialize(foreign, "main", &flen, 0);
+	sqlite3_close(foreign);
+	CHECK(fimg != NULL);
+	CHECK(store_restore_image(b, fimg, (size_t)flen, errmsg) != ESC_OK);
+	CHECK(strstr(errmsg, "schema") != NULL);
+	sqlite3_free(fimg);
+	unlink(path);
+
+	/* Ours, plus a trigger. */
+	fimg = sqlite3_malloc64(len);
+	CHECK(fimg != NULL);
+	memcpy(fimg, img, len);
+	CHECK(sqlite3_open(":memory:", &foreign) == SQLITE_OK);
+	CHECK(sqlite3_deserialize(foreign, "main", fimg, (sqlite3_int64)len,
+				  (sqlite3_int64)len,
+				  SQLITE_DESERIALIZE_FREEONCLOSE |
+					  SQLITE_DESERIALIZE_RESIZEABLE) == SQLITE_OK);
+	CHECK(sqlite3_exec(foreign, "CREATE TRIGGER t AFTER INSERT ON audit "
+			   "BEGIN DELETE FROM keys; END;", NULL, NULL, NULL) == SQLITE_OK);
+	fimg = sqlite3_serialize(foreign, "main", &flen, 0);
+	sqlite3_close(foreign);
+	CHECK(fimg != NULL);
+	CHECK_INT(store_restore_image(b, fimg, (size_t)flen, errmsg), ESC_ECORRUPT);
+	sqlite3_free(fimg);
+
+	/* Ours, with the page type of page 2 damaged. (Damage in unused
+	 * space goes unseen: the snapshot file's checksum covers that.) */
+	img[4096] ^= 0x40;
+	CHECK_INT(store_restore_image(b, img, len, errmsg), ESC_ECORRUPT);
+	img[4096] ^= 0x40;
+	/* And the sound image is still accepted: only the damage was refused. */
+	CHECK_INT(store_restore_image(a, img, len, errmsg), ESC_OK);
+
+	/* Nothing changed in b, and it still works. */
+	CHECK(digest(b, after) == 0);
+	CHECK_STR(before, after);
+	CHECK_INT(store_applied_index(b), 7);
+	CHECK_INT(audit_count(b), 8);
+	free(buf);
+	store_close(a);
+	store_close(b);
+}
+
+/* Runs sql on the database file through a second connection. */
+static int db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+TEST(failed_apply_changes_nothing)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE], before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_result r;
+	uint64_t keys = 0, audit = 0;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK(digest(s, before) == 0);
+	/* Make the audit insert fail after the key rows were written. */
+	CHECK_INT(db_exec(path, "CREATE TRIGGER fail BEFORE INSERT ON audit "
+			  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"),
+		  SQLITE_OK);
+
+	cmd_escrow(&c, KEY_B, PW_1, "v2", "pc-01", T0 + 1);
+	CHECK_INT(store_apply(s, 2, &c, &r, errmsg), ESC_EDB);
+	CHECK(strstr(errmsg, "apply entry 2") != NULL);
+	CHECK(strstr(errmsg, "injected failure") != NULL);
+	CHECK(!r.created);
+	CHECK_INT(r.audit_seq, 0);
+
+	cmd_prefix(&c, "0A1B2C3D", T0 + 2);
+	CHECK_INT(store_apply(s, 2, &c, &r, errmsg), ESC_EDB);
+	CHECK_INT(r.n_keys, 0);
+	CHECK(r.keys == NULL);
+
+	CHECK_INT(store_applied_index(s), 1);
+	CHECK_INT(store_counts(s, &keys, &audit, NULL), ESC_OK);
+	CHECK_INT(keys, 1);
+	CHECK_INT(audit, 1);
+	CHECK_INT(db_exec(path, "DROP TRIGGER fail;"), SQLITE_OK);
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(before, after);
+
+	/* The same entry applies cleanly once the fault is gone; the prefix
+	 * lookup finds A undisclosed: the failed one left no trace. */
+	c.at_ms = T0 + 3;
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 1);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 3);
+	CHECK_INT(r.audit_seq, 2);
+	store_close(s);
+}
+
+TEST(unsound_commands_are_noops)
+{
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	cmd_escrow(&c, KEY_A, PW_1, "v", "pc", T0);
+	c.type = 99;
+	CHECK_INT(apply(s, 1, &c, &r), ESC_EINVAL);
+	cmd_escrow(&c, "0a1b2c3d-0000-1111-2222-333344445555", PW_1, "v", "pc", T0);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_EINVAL);
+	cmd_escrow(&c, KEY_A, PW_1, "v", "PC", T0);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_EINVAL);
+	cmd_escrow(&c, KEY_A, PW_1, "v", "pc", T0);
+	c.sealed_len = SEAL_SEALED_MAX + 1;
+	CHECK_INT(apply(s, 4, &c, &r), ESC_EINVAL);
+	cmd_escrow(&c, KEY_A, PW_1, "v", "pc", T0);
+	memset(c.note, 'x', sizeof(c.note));
+	CHECK_INT(apply(s, 5, &c, &r), ESC_EINVAL);
+	cmd_prefix(&c, "0a1b2c3d", T0);
+	CHECK_INT(apply(s, 6, &c, &r), ESC_EINVAL);
+	cmd_prefix(&c, "0A1B2C3", T0);
+	CHECK_INT(apply(s, 7, &c, &r), ESC_EINVAL);
+	CHECK_INT(store_applied_index(s), 7);
+	CHECK_INT(audit_count(s), 0);
+	store_close(s);
+}
+
+TEST(open_refuses_non_database)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE];
+	struct store *s = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/not-a-db", tmpdir);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	for (int i = 0; i < 4096; i++)
+		fputc('x', f);
+	fclose(f);
+	CHECK(store_open(&s, path, errmsg) != ESC_OK);
+	CHECK(s == NULL);
+	CHECK(strstr(errmsg, path) != NULL);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/db", tmpdir);
+	CHECK(store_open(&s, path, errmsg) != ESC_OK);
+	CHECK(strstr(errmsg, "open store") != NULL);
+}
+
+TEST(memory_store_works)
+{
+	char errmsg[ESC_ERRMSG_SIZE], da[65], db[65];
+	struct store *m = NULL, *f = store_fresh();
+	uint64_t index;
+	void *buf = NULL;
+	size_t len;
+
+	CHECK(f != NULL);
+	CHECK_INT(store_open(&m, ":memory:", errmsg), ESC_OK);
+	CHECK(story(m, T0) == 0);
+	CHECK_INT(store_image(m, malloc, 0, &buf, &len, &index, errmsg), ESC_OK);
+	CHECK_INT(store_restore_image(f, buf, len, errmsg), ESC_OK);
+	CHECK(digest(m, da) == 0);
+	CHECK(digest(f, db) == 0);
+	CHECK_STR(da, db);
+	free(buf);
+	store_close(m);
+	store_close(f);
+}
+
+static void tmpdir_remove(void)
+{
+	char path[512];
+	struct dirent *d;
+	DIR *dir;
+
+	dir = opendir(tmpdir);
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, d->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+	rmdir(tmpdir);
+}
+
+int main(void)
+{
+	uint8_t raw[SEAL_KEY_SIZE];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		printf("Bail out! mkdtemp failed\n");
+		return 1;
+	}
+	memset(raw, 0x5a, sizeof(raw));
+	seal_key_init(&seal, raw);
+
+	RUN(new_store_is_empty);
+	RUN(init_sets_cluster_once);
+	RUN(escrow_then_identical_escrow_is_unchanged);
+	RUN(escrow_conflict_other_password);
+	RUN(escrow_conflict_other_volume);
+	RUN(apply_same_index_twice_is_skipped);
+	RUN(lookup_discloses_once_and_audits);
+	RUN(lookup_miss_audits_read_miss);
+	RUN(prefix_lookup_8_12_and_32_digits);
+	RUN(prefix_lookup_returns_at_most_100);
+	RUN(machine_keys_newest_first_any_case);
+	RUN(reopen_keeps_index_and_rows);
+	RUN(same_commands_give_same_digest);
+	RUN(digest_equal_after_every_entry);
+	RUN(image_restore_round_trip);
+	RUN(restore_refuses_bad_images);
+	RUN(failed_apply_changes_nothing);
+	RUN(unsound_commands_are_noops);
+	RUN(open_refuses_non_database);
+	RUN(memory_store_works);
+
+	seal_key_close(&seal);
+	tmpdir_remove();
+	return unit_done();
+}

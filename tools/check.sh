@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test twice: a normal
+# -Werror build, then an AddressSanitizer + UBSan build. Exits non-zero on
+# any failure; the last line is "N passed, N failed".
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
+libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev \
+libhttp-parser-dev python3 curl"
+
+install_missing() {
+	local missing=()
+	for p in $packages; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "check: installing ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "check: run as root to install missing packages" >&2
+		return 1
+	fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+passed=0
+failed=0
+
+# Builds in build-$1 with configure flags $2..., runs make check and adds the
+# counts of the TAP results to the totals.
+run_suite() {
+	local name=$1; shift
+	local dir="$top/build-$name"
+	echo "check: === $name build ==="
+	mkdir -p "$dir"
+	if ! (cd "$dir" && "$top/configure" -q "$@" && make -j2 >/dev/null); then
+		echo "check: $name build failed"
+		failed=$((failed + 1))
+		return
+	fi
+	(cd "$dir" && make -j2 check) || true
+	local p f
+	p=$(cat "$dir"/tests/*.trs 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\|SKIP\)' || true)
+	f=$(cat "$dir"/tests/*.trs 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' || true)
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "check: $name: no test results"
+		f=1
+	fi
+	for log in "$dir"/tests/*.log; do
+		grep -q '^\(not ok\|Bail out\)' "$log" 2>/dev/null && { echo "--- $log"; grep -B2 -A8 '^not ok' "$log" | head -60; }
+	done
+	echo "check: $name: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+install_missing || { echo "0 passed, 1 failed"; exit 1; }
+./autogen.sh >/dev/null 2>&1 || { echo "check: autogen failed"; ./autogen.sh; echo "0 passed, 1 failed"; exit 1; }
+
+run_suite plain --enable-werror
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	run_suite sanitize --enable-werror --enable-sanitize --enable-debug
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,300 @@
+#!/bin/bash
+# quickstart.sh: builds escrow and runs a 3-node cluster on 127.0.0.1, then
+# shows a key surviving the loss of the leader. Meant for a fresh Debian 12,
+# as root (to install the build packages); needs no network besides apt.
+#
+#   tools/quickstart.sh
+#
+# Environment:
+#   ESCROW_QS_DIR   work dir for the cluster (default ./quickstart-cluster)
+#   ESCROWD, ESCROWCTL
+#                   use these binaries instead of building the tree
+set -Eeuo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QS_DIR=${ESCROW_QS_DIR:-./quickstart-cluster}
+PACKAGES="build-essential autoconf automake pkg-config libraft-dev libuv1-dev
+libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev
+libhttp-parser-dev curl python3"
+READY_TIMEOUT=20   # seconds for the nodes to become ready
+RETRY_TIMEOUT=30   # seconds to retry a request while a new leader is elected
+
+STEP="start"
+NODE_IDS=(1 2 3)
+declare -A RAFT API PID
+
+say() { printf 'quickstart: %s\n' "$*"; }
+
+# Stops the nodes this script started (by their recorded pids only).
+stop_nodes() {
+	local n
+	for n in "${NODE_IDS[@]}"; do
+		if [[ -n "${PID[$n]:-}" ]] && kill -0 "${PID[$n]}" 2>/dev/null; then
+			kill "${PID[$n]}" 2>/dev/null || true
+		fi
+	done
+}
+
+# Reports the failed step with the end of every node log, stops the nodes.
+fail() {
+	local n
+	trap - ERR
+	printf 'quickstart: FAILED at step "%s"\n' "$STEP" >&2
+	[[ $# -gt 0 ]] && printf '%s\n' "$@" >&2
+	if [[ -n "${DIR:-}" ]]; then
+		for n in "${NODE_IDS[@]}"; do
+			if [[ -s "$DIR/n$n.log" ]]; then
+				printf -- '--- %s (last 15 lines)\n' "$DIR/n$n.log" >&2
+				tail -n 15 "$DIR/n$n.log" >&2
+			fi
+		done
+	fi
+	stop_nodes
+	if [[ -n "${DIR:-}" ]]; then
+		rm -f "$DIR"/n[123].pid
+		printf 'quickstart: nodes stopped; logs are in %s\n' "$DIR" >&2
+	fi
+	exit 1
+}
+trap 'fail "command failed: $BASH_COMMAND"' ERR
+
+# --- packages -------------------------------------------------------------
+STEP="install packages"
+if ! command -v dpkg >/dev/null 2>&1; then
+	say "no dpkg: not Debian, skipping the package check"
+else
+	missing=()
+	for p in $PACKAGES; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		say "packages: all present"
+	elif [[ $(id -u) -ne 0 ]]; then
+		fail "missing packages: ${missing[*]}" \
+		     "run as root, or: apt-get install ${missing[*]}"
+	else
+		export DEBIAN_FRONTEND=noninteractive
+		apt_log=$(mktemp)
+		if ! { apt-get update -q && apt-get install -y -q --no-install-recommends \
+			"${missing[@]}"; } >"$apt_log" 2>&1; then
+			tail -n 20 "$apt_log" >&2
+			rm -f "$apt_log"
+			fail "apt-get could not install: ${missing[*]}"
+		fi
+		rm -f "$apt_log"
+		say "packages: installed ${missing[*]}"
+	fi
+fi
+
+# --- work dir -------------------------------------------------------------
+STEP="prepare the work dir"
+mkdir -p "$QS_DIR"
+DIR=$(cd "$QS_DIR" && pwd)
+for n in "${NODE_IDS[@]}"; do
+	f="$DIR/n$n.pid"
+	# A live escrowd under that pid (not a reused pid, not a zombie).
+	if [[ -f "$f" ]] && p=$(cat "$f") && [[ "$p" =~ ^[0-9]+$ ]] &&
+	   [[ -r "/proc/$p/cmdline" ]] && tr '\0' ' ' <"/proc/$p/cmdline" | grep -q escrowd; then
+		DIR="" fail "a quickstart cluster is already running from $QS_DIR (pid $p)" \
+			"stop it first: kill \$(cat $QS_DIR/*.pid)"
+	fi
+done
+# A new cluster each time: old data dirs would carry the old membership.
+rm -rf "$DIR"/n[123] "$DIR"/n[123].log "$DIR"/n[123].pid "$DIR/build.log"
+say "work dir: $DIR"
+
+# --- build ----------------------------------------------------------------
+STEP="build"
+if [[ -n "${ESCROWD:-}" || -n "${ESCROWCTL:-}" ]]; then
+	ESCROWD=${ESCROWD:-$TOP/node/escrowd}
+	ESCROWCTL=${ESCROWCTL:-$TOP/tools/escrowctl}
+	say "build: skipped, using $ESCROWD and $ESCROWCTL"
+else
+	ESCROWD=$TOP/node/escrowd
+	ESCROWCTL=$TOP/tools/escrowctl
+	if ! (
+		cd "$TOP"
+		if [[ ! -x configure || configure.ac -nt configure || Makefile.am -nt configure ]]; then
+			./autogen.sh
+		fi
+		if [[ ! -f Makefile || configure -nt Makefile ]]; then
+			./configure
+		fi
+		make -j2
+	) >"$DIR/build.log" 2>&1; then
+		tail -n 30 "$DIR/build.log" >&2
+		fail "the build failed; the whole log is $DIR/build.log"
+	fi
+	say "build: node/escrowd and tools/escrowctl are up to date (log: $DIR/build.log)"
+fi
+[[ -x "$ESCROWD" ]] || fail "no escrowd at $ESCROWD"
+[[ -x "$ESCROWCTL" ]] || fail "no escrowctl at $ESCROWCTL"
+
+# --- seal key and ports ---------------------------------------------------
+STEP="write the seal key"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/seal.key")
+[[ $(wc -c <"$DIR/seal.key") -eq 64 ]] || fail "the seal key is not 64 hex characters"
+say "seal key: $DIR/seal.key (mode 0600, the same file for every node)"
+
+STEP="pick free ports"
+read -r -a ports < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])')
+[[ ${#ports[@]} -eq 6 ]] || fail "python3 did not print 6 ports"
+BOOTSTRAP=""
+for i in 0 1 2; do
+	n=${NODE_IDS[$i]}
+	RAFT[$n]="127.0.0.1:${ports[$((2 * i))]}"
+	API[$n]="127.0.0.1:${ports[$((2 * i + 1))]}"
+	BOOTSTRAP+="${BOOTSTRAP:+,}$n=${RAFT[$n]}/${API[$n]}"
+done
+say "ports: $BOOTSTRAP"
+
+# --- start ----------------------------------------------------------------
+# Starts node $1 in the background; pass --bootstrap for a new cluster.
+start_node() {
+	local n=$1
+	shift
+	nohup "$ESCROWD" --id "$n" --data-dir "$DIR/n$n" --raft-addr "${RAFT[$n]}" \
+		--api-addr "${API[$n]}" --insecure --seal-key "$DIR/seal.key" "$@" \
+		>>"$DIR/n$n.log" 2>&1 </dev/null &
+	PID[$n]=$!
+	echo "${PID[$n]}" >"$DIR/n$n.pid"
+}
+
+# Waits until every node named in "$@" answers /v1/health?ready with 200.
+wait_ready() {
+	local deadline=$((SECONDS + READY_TIMEOUT)) n code pending
+	while :; do
+		pending=""
+		for n in "$@"; do
+			kill -0 "${PID[$n]}" 2>/dev/null || fail "node $n exited"
+			code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' \
+				"http://${API[$n]}/v1/health?ready" || true)
+			[[ "$code" == 200 ]] || pending+=" $n"
+		done
+		[[ -z "$pending" ]] && return 0
+		((SECONDS < deadline)) || fail "not ready after ${READY_TIMEOUT} s:$pending"
+		sleep 0.2
+	done
+}
+
+STEP="start 3 nodes"
+mkdir -p "$DIR"/n1 "$DIR"/n2 "$DIR"/n3
+for n in "${NODE_IDS[@]}"; do
+	start_node "$n" --bootstrap "$BOOTSTRAP"
+done
+say "started nodes 1 2 3 (pids ${PID[1]} ${PID[2]} ${PID[3]}; logs $DIR/n*.log)"
+
+STEP="wait until the nodes are ready"
+wait_ready 1 2 3
+say "all 3 nodes are ready"
+
+# --- the demo -------------------------------------------------------------
+# Prints the leader's id as node $1 sees it.
+leader_of() {
+	curl -s -m 2 "http://${API[$1]}/v1/status" | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["leader"]["id"])'
+}
+
+STEP="find the leader"
+LEADER=$(leader_of 1) || fail "GET /v1/status on node 1 gave no leader"
+[[ -n "${API[$LEADER]:-}" ]] || fail "node 1 names leader '$LEADER', not a node of this cluster"
+FOLLOWERS=()
+for n in "${NODE_IDS[@]}"; do
+	[[ "$n" == "$LEADER" ]] || FOLLOWERS+=("$n")
+done
+F1=${FOLLOWERS[0]}
+F2=${FOLLOWERS[1]}
+say "leader is node $LEADER; followers are $F1 and $F2"
+
+# Runs escrowctl with $CTL_INPUT on its stdin, retrying a bounded time while
+# no node could be reached (exit 3: an election is running); output in $OUT.
+ctl() {
+	local deadline=$((SECONDS + RETRY_TIMEOUT)) rc
+	while :; do
+		rc=0
+		OUT=$("$ESCROWCTL" "$@" 2>&1 <<<"${CTL_INPUT:-}") || rc=$?
+		[[ $rc -eq 3 ]] && ((SECONDS < deadline)) && { sleep 0.5; continue; }
+		[[ $rc -eq 0 ]] && return 0
+		fail "escrowctl $* exited $rc:" "$OUT"
+	done
+}
+
+# A random key ID and a valid recovery password (blocks of 16 bits * 11).
+new_key_id() { tr '[:lower:]' '[:upper:]' </proc/sys/kernel/random/uuid; }
+new_password() {
+	local i pw=""
+	for i in 1 2 3 4 5 6 7 8; do
+		pw+="${pw:+-}$(printf '%06d' $(((((RANDOM << 1) | (RANDOM & 1)) & 65535) * 11)))"
+	done
+	printf '%s' "$pw"
+}
+
+# Escrows key $1 with password $2 through the nodes "$3".
+escrow_key() {
+	CTL_INPUT=$2 ctl --nodes "$3" escrow --key-id "$1" --password - \
+		--volume-id "demo-volume-$1" --volume-type os --machine demo-pc.example.com
+}
+
+# Looks key $1 up through "$2" and checks that the password is $3.
+lookup_key() {
+	ctl --nodes "$2" lookup "$1" --reason lost_pin --note "quickstart demo"
+	grep -qxF "recovery_password: $3" <<<"$OUT" ||
+		fail "the lookup of $1 did not return the escrowed password"
+}
+
+STEP="escrow a key through follower $F1"
+KEY1=$(new_key_id)
+PW1=$(new_password)
+escrow_key "$KEY1" "$PW1" "http://${API[$F1]}"
+say "escrow via node $F1: $OUT"
+
+STEP="look the key up through follower $F2"
+lookup_key "$KEY1" "http://${API[$F2]}" "$PW1"
+say "lookup via node $F2: $KEY1 returned the escrowed password"
+
+STEP="kill the leader"
+kill -9 "${PID[$LEADER]}"
+wait "${PID[$LEADER]}" 2>/dev/null || true
+rm -f "$DIR/n$LEADER.pid"
+say "killed the leader, node $LEADER (kill -9 ${PID[$LEADER]})"
+SURVIVORS="http://${API[$F1]},http://${API[$F2]}"
+
+STEP="look the key up after the leader's loss"
+lookup_key "$KEY1" "$SURVIVORS" "$PW1"
+say "lookup via nodes $F1,$F2: $KEY1 survived the leader's loss"
+
+STEP="escrow a key without the old leader"
+KEY2=$(new_key_id)
+PW2=$(new_password)
+escrow_key "$KEY2" "$PW2" "$SURVIVORS"
+say "escrow via nodes $F1,$F2: $OUT"
+
+STEP="restart node $LEADER"
+start_node "$LEADER"
+wait_ready "$LEADER"
+lookup_key "$KEY2" "http://${API[$LEADER]}" "$PW2"
+say "restarted node $LEADER from its data dir: it caught up and serves $KEY2"
+
+# --- how to go on ---------------------------------------------------------
+trap - ERR
+NODES="http://${API[1]},http://${API[2]},http://${API[3]}"
+cat <<EOF
+
+The cluster is running (3 nodes, --insecure, on 127.0.0.1). Try:
+
+  export ESCROW_NODES=$NODES
+  $ESCROWCTL status
+  $ESCROWCTL keys demo-pc.example.com
+  $ESCROWCTL lookup $KEY1 --reason lost_pin
+  $ESCROWCTL bench --count 2000
+
+Stop it with:
+
+  kill \$(cat $DIR/*.pid)
+EOF
