@@ -43,12 +43,16 @@ static void ready_barrier_cb(struct raft_barrier *req, int status)
 		set_ready(r, true);
 }
 
-/* After each loop turn: notice a new term of leadership or its loss. */
+/* After each loop turn: commit what was applied, notice a new term of
+ * leadership or its loss. */
 static void watch_cb(uv_check_t *handle)
 {
 	struct replica *r = handle->data;
 	bool leader = raft_state(&r->raft) == RAFT_LEADER && r->raft.transfer == NULL;
+	char errmsg[ESC_ERRMSG_SIZE];
 
+	if (store_flush(r->fsm.store, errmsg) != ESC_OK)
+		r->fatal_cb(&r->fsm, errmsg);
 	if (r->closing)
 		return;
 	if (!leader || r->raft.current_term != r->ready_term) {

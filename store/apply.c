@@ -331,9 +331,17 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "apply entry %llu: index out of range",
 				  (unsigned long long)index);
-	rv = store_step_done(s, ST_BEGIN, "begin", errmsg);
+	if (s->batch == 0) {
+		rv = store_step_done(s, ST_BEGIN, "begin", errmsg);
+		if (rv != ESC_OK)
+			goto err;
+	}
+	s->batch++;
+	/* A savepoint per entry: a failed entry is undone alone and the
+	 * entries before it in the batch stay. */
+	rv = store_step_done(s, ST_SAVEPOINT, "savepoint", errmsg);
 	if (rv != ESC_OK)
-		goto err;
+		goto err_batch;
 	rv = apply_cmd(&a);
 	if (rv != ESC_OK)
 		goto err_rollback;
@@ -342,7 +350,7 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 	rv = store_step_done(s, ST_META_SET, "set applied_index", errmsg);
 	if (rv != ESC_OK)
 		goto err_rollback;
-	rv = store_step_done(s, ST_COMMIT, "commit", errmsg);
+	rv = store_step_done(s, ST_RELEASE, "release", errmsg);
 	if (rv != ESC_OK)
 		goto err_rollback;
 
@@ -353,12 +361,18 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		snprintf(s->members, sizeof(s->members), "%s", c->members);
 	}
 	s->digest_valid = false;
+	if (s->batch >= STORE_BATCH_MAX)
+		return store_flush(s, errmsg);
 	return ESC_OK;
 
 err_rollback:
-	/* A failed COMMIT may leave the transaction open, or may have
-	 * rolled it back already. */
-	if (!sqlite3_get_autocommit(s->db))
+	if (!sqlite3_get_autocommit(s->db)) {
+		store_step_done(s, ST_ROLLBACK_TO, "rollback to", NULL);
+		store_step_done(s, ST_RELEASE, "release", NULL);
+	}
+err_batch:
+	/* Nothing else in the batch: end it, so no write lock stays held. */
+	if (--s->batch == 0 && !sqlite3_get_autocommit(s->db))
 		store_step_done(s, ST_ROLLBACK, "rollback", NULL);
 err:
 	memset(result, 0, sizeof(*result));
@@ -366,5 +380,27 @@ err:
 	snprintf(where, sizeof(where), "apply entry %llu",
 		 (unsigned long long)index);
 	esc_errprefix(errmsg, where);
+	return rv;
+}
+
+int store_flush(struct store *s, char *errmsg)
+{
+	char scratch[ESC_ERRMSG_SIZE];
+	int rv;
+
+	if (errmsg == NULL)
+		errmsg = scratch;
+	if (s->batch == 0)
+		return ESC_OK;
+	s->batch = 0;
+	rv = store_step_done(s, ST_COMMIT, "commit", errmsg);
+	if (rv == ESC_OK)
+		return ESC_OK;
+	/* The whole batch is gone: the cached values must follow the disk. */
+	if (!sqlite3_get_autocommit(s->db))
+		store_step_done(s, ST_ROLLBACK, "rollback", NULL);
+	store_load_cache(s, scratch);
+	s->digest_valid = false;
+	esc_errprefix(errmsg, "flush");
 	return rv;
 }

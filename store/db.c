@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store/error.h"
+#include "store/checkpoint.h"
 #include "store/store_internal.h"
 
 static const char schema_sql[] =
@@ -47,6 +48,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT entry",
+	[ST_RELEASE] = "RELEASE entry",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO entry",
 	[ST_META_SET] = "INSERT INTO meta (k, v) VALUES (?1, ?2) "
 			"ON CONFLICT (k) DO UPDATE SET v = excluded.v",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
@@ -338,6 +342,15 @@ int store_open(struct store **out, const char *path, char *errmsg)
 	rv = store_load_cache(s, errmsg);
 	if (rv != ESC_OK)
 		goto err;
+	/* A checkpoint fsyncs the database: done on the loop thread it stalled
+	 * every request for 15-20 ms several times a second. */
+	if (path[0] != '\0' && strcmp(path, ":memory:") != 0) {
+		rv = store_exec(s->db, "PRAGMA wal_autocheckpoint = 0", errmsg);
+		if (rv == ESC_OK)
+			rv = checkpointer_start(&s->checkpointer, path, errmsg);
+		if (rv != ESC_OK)
+			goto err;
+	}
 	*out = s;
 	return ESC_OK;
 
@@ -354,6 +367,10 @@ void store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	checkpointer_stop(s->checkpointer);
+	/* Entries of an unflushed batch are still in the Raft log: losing
+	 * them here only means applying them again at the next start. */
+	store_flush(s, NULL);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);

@@ -32,6 +32,9 @@ int store_image(struct store *s, void *(*alloc_fn)(size_t), size_t headroom,
 	uint8_t *out;
 	int rv = ESC_OK;
 
+	rv = store_flush(s, errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	img = sqlite3_serialize(s->db, "main", &size, 0);
 	if (img == NULL) {
 		if (sqlite3_errcode(s->db) != SQLITE_OK &&
@@ -298,7 +301,9 @@ int store_restore_image(struct store *s, const void *buf, size_t len,
 	rv = check_schema(s->db, mem, errmsg);
 	if (rv != ESC_OK)
 		goto err_close;
-	rv = copy_into(s, mem, errmsg);
+	rv = store_flush(s, errmsg);
+	if (rv == ESC_OK)
+		rv = copy_into(s, mem, errmsg);
 	if (rv != ESC_OK)
 		goto err_close;
 	sqlite3_close(mem);

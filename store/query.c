@@ -226,8 +226,9 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 		rv = esc_errorf(errmsg, ESC_ECRYPTO, "digest: SHA-256 failed");
 		goto out;
 	}
-	/* One read transaction, so that the tables agree with each other. */
-	rv = store_exec(s->db, "BEGIN", errmsg);
+	/* One read transaction, so that the tables agree with each other; a
+	 * savepoint also nests inside the open batch of store_apply. */
+	rv = store_exec(s->db, "SAVEPOINT digest", errmsg);
 	if (rv != ESC_OK)
 		goto out;
 	for (t = 0; t < sizeof(digest_tables) / sizeof(digest_tables[0]); t++) {
@@ -236,7 +237,7 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 		if (rv != ESC_OK)
 			break;
 	}
-	store_exec(s->db, "COMMIT", NULL);
+	store_exec(s->db, "RELEASE digest", NULL);
 	if (rv != ESC_OK)
 		goto out;
 	if (EVP_DigestFinal_ex(md, sum, &len) != 1 || len != sizeof(sum)) {

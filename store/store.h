@@ -53,14 +53,22 @@ const char *store_cluster_id(const struct store *s);
 /* Members text set by CMD_INIT ("" before). Borrowed until the next apply. */
 const char *store_members(const struct store *s);
 
-/* Applies command c as entry index in one transaction that also stores the
- * index. An entry at or below the applied index is skipped (result->skipped).
+/* Applies command c as entry index, atomically with storing the index, in
+ * the open batch (see store_flush). An entry at or below the applied index is skipped (result->skipped).
  * Deterministic: depends only on the store's state, index and c. Application
  * outcomes (conflict, not found) go in result->status and return ESC_OK; a
  * non-zero return means the database itself failed (ESC_EDB) and nothing
  * was changed. */
 int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		struct store_result *result, char *errmsg);
+
+/* Commits the entries applied since the last flush. store_apply keeps one
+ * transaction open across entries (at most STORE_BATCH_MAX) because a commit
+ * per entry costs more than the entry; the Raft log holds every applied
+ * entry durably, so a crash before a flush only means applying them again.
+ * Call it once per loop turn. On error every entry of the batch is undone
+ * (the applied index goes back) and ESC_EDB is returned. */
+int store_flush(struct store *s, char *errmsg);
 
 /* A machine's keys (machine in any case), newest first, passwords sealed.
  * On success *keys is malloc'ed (free with free()), *n set. */

@@ -9,6 +9,7 @@
 #define STORE_SCHEMA_VERSION 1
 #define STORE_PREFIX_LIMIT 100 /* keys returned by one prefix lookup */
 #define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_BATCH_MAX 1024   /* entries applied in one transaction at most */
 
 /* The columns of keys read into a struct store_key, in store_row_key order. */
 #define STORE_KEY_COLUMNS                                                    \
@@ -21,6 +22,9 @@ enum store_stmt {
 	ST_BEGIN,        /* BEGIN IMMEDIATE */
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,    /* SAVEPOINT entry: one entry inside the batch */
+	ST_RELEASE,      /* RELEASE entry */
+	ST_ROLLBACK_TO,  /* ROLLBACK TO entry */
 	ST_META_SET,     /* ?1 k, ?2 v */
 	ST_META_GET,     /* ?1 k -> v */
 	ST_AUDIT_MAX,    /* -> max(seq) */
@@ -35,8 +39,11 @@ enum store_stmt {
 	ST__COUNT
 };
 
+struct checkpointer;
+
 struct store {
 	sqlite3 *db;
+	struct checkpointer *checkpointer; /* NULL for an in-memory database */
 	sqlite3_stmt *st[ST__COUNT];
 
 	/* Cached copies of meta and audit, changed only after a COMMIT. */
@@ -49,6 +56,9 @@ struct store {
 	bool digest_valid;
 	uint64_t digest_index;
 	char digest[65];
+
+	/* Entries applied in the open transaction (0: none open). */
+	unsigned batch;
 
 	/* Records returned by lookups; reused across applies. */
 	struct store_key *keys;

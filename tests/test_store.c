@@ -110,6 +110,11 @@ static int apply(struct store *s, uint64_t index, const struct cmd *c,
 		printf("# store_apply %llu: %s\n", (unsigned long long)index, errmsg);
 		return -1;
 	}
+	/* The node flushes once per loop turn; these tests once per entry. */
+	if (store_flush(s, errmsg) != ESC_OK) {
+		printf("# store_flush %llu: %s\n", (unsigned long long)index, errmsg);
+		return -1;
+	}
 	return r->status;
 }
 
@@ -729,6 +734,32 @@ TEST(restore_refuses_bad_images)
 	store_close(b);
 }
 
+TEST(batched_entries_commit_on_flush)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE], row[512];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(store_apply(s, 1, &c, &r, errmsg), ESC_OK);
+	cmd_escrow(&c, KEY_B, PW_2, "v2", "pc-01", T0 + 1);
+	CHECK_INT(store_apply(s, 2, &c, &r, errmsg), ESC_OK);
+	/* Applied in this connection, not yet on disk for another one. */
+	CHECK_INT(store_applied_index(s), 2);
+	CHECK_INT(audit_row(path, 1, row, sizeof(row)), -1);
+	CHECK_INT(store_flush(s, errmsg), ESC_OK);
+	CHECK_INT(audit_row(path, 1, row, sizeof(row)), 0);
+	CHECK_INT(audit_row(path, 2, row, sizeof(row)), 0);
+	/* Closing flushes too. */
+	cmd_escrow(&c, KEY_C, PW_1, "v3", "pc-02", T0 + 2);
+	CHECK_INT(store_apply(s, 3, &c, &r, errmsg), ESC_OK);
+	store_close(s);
+	CHECK_INT(audit_row(path, 3, row, sizeof(row)), 0);
+}
+
 /* Runs sql on the database file through a second connection. */
 static int db_exec(const char *path, const char *sql)
 {
@@ -910,6 +941,7 @@ int main(void)
 	RUN(image_restore_round_trip);
 	RUN(restore_refuses_bad_images);
 	RUN(failed_apply_changes_nothing);
+	RUN(batched_entries_commit_on_flush);
 	RUN(unsound_commands_are_noops);
 	RUN(open_refuses_non_database);
 	RUN(memory_store_works);

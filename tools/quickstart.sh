@@ -106,19 +106,23 @@ say "work dir: $DIR"
 # --- build ----------------------------------------------------------------
 STEP="build"
 if [[ -n "${ESCROWD:-}" || -n "${ESCROWCTL:-}" ]]; then
-	ESCROWD=${ESCROWD:-$TOP/node/escrowd}
-	ESCROWCTL=${ESCROWCTL:-$TOP/tools/escrowctl}
+	ESCROWD=${ESCROWD:-$TOP/build-release/node/escrowd}
+	ESCROWCTL=${ESCROWCTL:-$TOP/build-release/tools/escrowctl}
 	say "build: skipped, using $ESCROWD and $ESCROWCTL"
 else
-	ESCROWD=$TOP/node/escrowd
-	ESCROWCTL=$TOP/tools/escrowctl
+	# Out of tree, in build-release/, like tools/check.sh's build-*/ dirs:
+	# an in-tree configure would stop those from configuring.
+	BUILD=$TOP/build-release
+	ESCROWD=$BUILD/node/escrowd
+	ESCROWCTL=$BUILD/tools/escrowctl
 	if ! (
 		cd "$TOP"
 		if [[ ! -x configure || configure.ac -nt configure || Makefile.am -nt configure ]]; then
 			./autogen.sh
 		fi
-		if [[ ! -f Makefile || configure -nt Makefile ]]; then
-			./configure
+		mkdir -p "$BUILD" && cd "$BUILD"
+		if [[ ! -f Makefile || ../configure -nt Makefile ]]; then
+			../configure
 		fi
 		make -j2
 	) >"$DIR/build.log" 2>&1; then

@@ -1,0 +1,102 @@
+/* WAL checkpoints on a thread of their own, so their fsyncs never block the caller's loop. */
+#include "store/checkpoint.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/error.h"
+#include "store/store_internal.h"
+
+struct checkpointer {
+	sqlite3 *db;          /* this thread's own connection */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;            /* under lock */
+};
+
+static void *checkpoint_main(void *arg)
+{
+	struct checkpointer *c = arg;
+	struct timespec until;
+	int log = 0, done = 0;
+	bool stop;
+
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)CHECKPOINT_INTERVAL_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&c->lock);
+		while (!c->stop &&
+		       pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
+			;
+		stop = c->stop;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			return NULL;
+		/* PASSIVE never waits for the writer; a busy WAL is simply
+		 * copied at the next round. */
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		/* Under steady writes the WAL is never fully copied at the moment
+		 * a write begins, so it never starts over and grows without
+		 * bound. Past a size, RESTART holds the writer for one round. */
+		if (log > CHECKPOINT_RESTART_FRAMES)
+			sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL,
+						  NULL);
+	}
+}
+
+int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg)
+{
+	struct checkpointer *c = calloc(1, sizeof *c);
+	int rc, rv;
+
+	if (c == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "checkpointer: out of memory");
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rv = store_db_error(c->db, rc, "checkpointer: open", errmsg);
+		goto err_db;
+	}
+	sqlite3_busy_timeout(c->db, STORE_BUSY_TIMEOUT_MS);
+	/* Its own fsyncs are the point: they happen here, not on the loop. */
+	rv = store_exec(c->db, "PRAGMA synchronous = NORMAL", errmsg);
+	if (rv != ESC_OK)
+		goto err_db;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	if (pthread_create(&c->thread, NULL, checkpoint_main, c) != 0) {
+		rv = esc_errorf(errmsg, ESC_EIO, "checkpointer: cannot start a thread");
+		pthread_cond_destroy(&c->wake);
+		pthread_mutex_destroy(&c->lock);
+		goto err_db;
+	}
+	*out = c;
+	return ESC_OK;
+
+err_db:
+	sqlite3_close(c->db);
+	free(c);
+	return rv;
+}
+
+void checkpointer_stop(struct checkpointer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	sqlite3_close(c->db);
+	free(c);
+}

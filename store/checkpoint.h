@@ -1,0 +1,19 @@
+/* WAL checkpoints on a thread of their own, so their fsyncs never block the caller's loop. */
+#ifndef ESCROW_CHECKPOINT_H
+#define ESCROW_CHECKPOINT_H
+
+#define CHECKPOINT_INTERVAL_MS 100     /* how often the thread copies the WAL back */
+#define CHECKPOINT_RESTART_FRAMES 4096 /* WAL pages past which the WAL starts over */
+
+struct checkpointer;
+
+/* Starts a thread with its own connection to the WAL database at path that
+ * runs a PASSIVE checkpoint every CHECKPOINT_INTERVAL_MS. The caller's
+ * connection should set wal_autocheckpoint = 0. Errors: ESC_EDB, ESC_ENOMEM,
+ * ESC_EIO (thread). */
+int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg);
+
+/* Stops and joins the thread and closes its connection. NULL is fine. */
+void checkpointer_stop(struct checkpointer *c);
+
+#endif
