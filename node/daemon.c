@@ -5,12 +5,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/api.h"
 #include "node/dispatch.h"
 #include "node/log.h"
 #include "store/error.h"
+
+int64_t daemon_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 const char *daemon_member_api(struct daemon *d, unsigned id)
 {
@@ -78,7 +87,7 @@ static void cluster_init(struct daemon *d)
 	memset(&c, 0, sizeof c);
 	c.type = CMD_INIT;
 	c.node_id = d->opts->id;
-	c.at_ms = (int64_t)uv_now(&d->loop);
+	c.at_ms = daemon_clock_ms();
 	snprintf(c.actor, sizeof c.actor, "escrowd");
 	snprintf(c.role, sizeof c.role, "operator");
 	for (size_t i = 0; i < sizeof raw; i++)

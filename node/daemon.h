@@ -60,6 +60,10 @@ int daemon_run(const struct options *o);
  * --bootstrap string; NULL if unknown. Borrowed until the next call. */
 const char *daemon_member_api(struct daemon *d, unsigned id);
 
+/* This node's wall clock in ms since the epoch (UTC): the time that goes
+ * into the commands it takes. */
+int64_t daemon_clock_ms(void);
+
 /* Starts an orderly stop: drain HTTP, close Raft, close the loop. */
 void daemon_stop(struct daemon *d, int exit_code);
 

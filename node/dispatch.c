@@ -6,18 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "node/log.h"
 #include "store/error.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Strict unsigned decimal; false for anything else. */
 static bool parse_u64(const char *s, uint64_t *out)
@@ -44,7 +35,7 @@ struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, 
 	op->route = route;
 	op->deadline = req->received_ms + DISPATCH_DEADLINE_MS;
 	op->origin_node = d->opts->id;
-	op->origin_ms = now_ms();
+	op->origin_ms = daemon_clock_ms();
 	/* A peer forwarding a request keeps the origin's node id and clock in
 	 * the command. In insecure mode every peer is trusted. */
 	if (parse_u64(http_request_header(req, DISPATCH_HDR_FORWARDED), &node) &&
