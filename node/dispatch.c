@@ -49,8 +49,7 @@ struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, 
 	return op;
 }
 
-void op_respond(struct op *op, int status, const char *headers, const char *content_type,
-		const char *body, size_t len)
+static void count(struct op *op, int status)
 {
 	struct daemon_metrics *m = &op->d->metrics;
 	uint64_t elapsed = uv_now(&op->d->loop) - op->req->received_ms;
@@ -59,21 +58,21 @@ void op_respond(struct op *op, int status, const char *headers, const char *cont
 	m->seconds[op->route] += (double)elapsed / 1000.0;
 	if (status >= 500)
 		m->errors_5xx++;
+}
+
+void op_respond(struct op *op, int status, const char *headers, const char *content_type,
+		const char *body, size_t len)
+{
+	count(op, status);
 	http_respond(op->req, status, headers, content_type, body, len);
 	free(op);
 }
 
 void op_respond_error(struct op *op, int status, const char *code, const char *message)
 {
-	const char *retry = status == 503 ? "Retry-After: 1\r\n" : NULL;
-	struct daemon_metrics *m = &op->d->metrics;
-	uint64_t elapsed = uv_now(&op->d->loop) - op->req->received_ms;
-
-	m->requests[op->route]++;
-	m->seconds[op->route] += (double)elapsed / 1000.0;
-	if (status >= 500)
-		m->errors_5xx++;
-	http_respond_error(op->req, status, retry, code, message);
+	count(op, status);
+	http_respond_error(op->req, status, status == 503 ? "Retry-After: 1\r\n" : NULL, code,
+			   message);
 	free(op);
 }
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "raft/byteorder.h"
 #include "store/error.h"
 
 /* One field of a command: a string (NUL-terminated in an array of cap bytes)
@@ -78,45 +79,6 @@ static size_t field_max(const struct field *f)
 	return is_string(f) ? f->cap - 1 : f->cap;
 }
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static size_t pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
@@ -158,14 +120,14 @@ size_t codec_encode(const struct cmd *c, void *buf, size_t size)
 	memset(buf, 0, total);
 	p[0] = CODEC_VERSION;
 	p[1] = (uint8_t)c->type;
-	put_u32(p + 4, (uint32_t)body);
-	put_u32(p + 8, c->node_id);
-	put_u64(p + 16, (uint64_t)c->at_ms);
+	byteorder_put_u32(p + 4, (uint32_t)body);
+	byteorder_put_u32(p + 8, c->node_id);
+	byteorder_put_u64(p + 16, (uint64_t)c->at_ms);
 	p += CODEC_HEADER_SIZE;
 	n = fields_of((struct cmd *)c, f);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = field_len(&f[i]);
-		put_u16(p, (uint16_t)len);
+		byteorder_put_u16(p, (uint16_t)len);
 		memcpy(p + 2, f[i].ptr, len);
 		p += 2 + len;
 	}
@@ -198,15 +160,15 @@ int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 				  "command: unknown format version %u", p[0]);
 	if (p[2] != 0 || p[3] != 0 || !all_zero(p + 12, 4))
 		return esc_errorf(errmsg, ESC_ECORRUPT, "command: reserved bytes are not zero");
-	body = get_u32(p + 4);
+	body = byteorder_get_u32(p + 4);
 	if (body > len - CODEC_HEADER_SIZE || pad8(CODEC_HEADER_SIZE + body) != len)
 		return esc_errorf(errmsg, ESC_ECORRUPT,
 				  "command: body length %zu does not match %zu bytes", body, len);
 	if (!all_zero(p + CODEC_HEADER_SIZE + body, len - CODEC_HEADER_SIZE - body))
 		return esc_errorf(errmsg, ESC_ECORRUPT, "command: padding is not zero");
 	c->type = p[1];
-	c->node_id = get_u32(p + 8);
-	c->at_ms = (int64_t)get_u64(p + 16);
+	c->node_id = byteorder_get_u32(p + 8);
+	c->at_ms = (int64_t)byteorder_get_u64(p + 16);
 	n = fields_of(c, f);
 	if (n == 0) {
 		int type = (int)c->type;
@@ -219,7 +181,7 @@ int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 		size_t flen;
 		if (body - off < 2)
 			goto truncated;
-		flen = get_u16(p + off);
+		flen = byteorder_get_u16(p + off);
 		off += 2;
 		if (flen > body - off)
 			goto truncated;

@@ -4,35 +4,8 @@
 #include <string.h>
 
 #include "raft/codec.h"
+#include "raft/byteorder.h"
 #include "store/error.h"
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* Never returns non-zero for a bad command: libraft would retry it forever on
  * the leader and stop a follower. A command that does not decode is a no-op
@@ -86,10 +59,10 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 	}
 	h = image;
 	memcpy(h, FSM_SNAPSHOT_MAGIC, 8);
-	put_u32(h + 8, FSM_SNAPSHOT_VERSION);
-	put_u32(h + 12, 0);
-	put_u64(h + 16, index);
-	put_u64(h + 24, len - FSM_SNAPSHOT_HEADER_SIZE);
+	byteorder_put_u32(h + 8, FSM_SNAPSHOT_VERSION);
+	byteorder_put_u32(h + 12, 0);
+	byteorder_put_u64(h + 16, index);
+	byteorder_put_u64(h + 24, len - FSM_SNAPSHOT_HEADER_SIZE);
 	(*bufs)[0].base = image;
 	(*bufs)[0].len = len;
 	*n_bufs = 1;
@@ -107,12 +80,12 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	int rv = 0;
 
 	if (buf->len < FSM_SNAPSHOT_HEADER_SIZE || memcmp(h, FSM_SNAPSHOT_MAGIC, 8) != 0 ||
-	    get_u32(h + 8) != FSM_SNAPSHOT_VERSION) {
+	    byteorder_get_u32(h + 8) != FSM_SNAPSHOT_VERSION) {
 		rv = RAFT_CORRUPT;
 		goto out;
 	}
-	index = get_u64(h + 16);
-	len = get_u64(h + 24);
+	index = byteorder_get_u64(h + 16);
+	len = byteorder_get_u64(h + 24);
 	if (len != buf->len - FSM_SNAPSHOT_HEADER_SIZE) {
 		rv = RAFT_CORRUPT;
 		goto out;

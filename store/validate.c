@@ -141,7 +141,7 @@ bool validate_key_id(const char *in, char *out, struct verr *e)
 	if (len != VALIDATE_GUID_LEN)
 		return verr_set(e, code,
 				"key_id must be a GUID of 36 characters "
-				"(XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX), "
+				"(hex digits in groups of 8-4-4-4-12 joined by dashes), "
 				"optionally in braces; it has %zu characters.", len);
 	for (i = 0; i < VALIDATE_GUID_LEN; i++) {
 		bool dash = (i == 8 || i == 13 || i == 18 || i == 23);

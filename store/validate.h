@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VALIDATE_GUID_LEN 36        /* XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX */
+#define VALIDATE_GUID_LEN 36        /* 8-4-4-4-12 hex digits joined by dashes */
 #define VALIDATE_PASSWORD_LEN 55    /* 8 blocks of 6 digits and 7 dashes */
 #define VALIDATE_VOLUME_ID_MAX 128
 #define VALIDATE_MACHINE_MAX 253
