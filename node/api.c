@@ -16,6 +16,8 @@ static const char *route_names[DAEMON_ROUTES] = {
 	[ROUTE_STATUS] = "status",
 	[ROUTE_HEALTH] = "health",
 	[ROUTE_METRICS] = "metrics",
+	[ROUTE_CLUSTER] = "cluster",
+	[ROUTE_SNAPSHOT] = "snapshot",
 };
 
 const char *api_route_name(int route)
@@ -85,11 +87,32 @@ static void route(struct op *op)
 					 "use GET on /v1/machines/{machine}/keys");
 		return;
 	}
+	if (strcmp(path, "/v1/cluster/members") == 0 || strcmp(path, "/v1/cluster/transfer") == 0) {
+		op->route = ROUTE_CLUSTER;
+		if (!post)
+			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		else if (strcmp(path, "/v1/cluster/members") == 0)
+			api_members_add(op);
+		else
+			api_transfer(op);
+		return;
+	}
+	if ((rest = segment(path, "/v1/cluster/members/", seg, sizeof seg)) != NULL &&
+	    *rest == '\0') {
+		op->route = ROUTE_CLUSTER;
+		if (strcmp(req->method, "DELETE") == 0)
+			api_members_remove(op, seg);
+		else
+			op_respond_error(op, 405, "method_not_allowed",
+					 "use DELETE on /v1/cluster/members/{id}");
+		return;
+	}
 	struct {
 		const char *path;
 		int route;
 		void (*fn)(struct op *);
 	} local[] = {
+		{"/v1/snapshot", ROUTE_SNAPSHOT, api_snapshot},
 		{"/v1/status", ROUTE_STATUS, api_status},
 		{"/v1/health", ROUTE_HEALTH, api_health},
 		{"/metrics", ROUTE_METRICS, api_metrics},

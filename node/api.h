@@ -15,6 +15,8 @@ enum api_route {
 	ROUTE_STATUS,
 	ROUTE_HEALTH,
 	ROUTE_METRICS,
+	ROUTE_CLUSTER,
+	ROUTE_SNAPSHOT,
 };
 
 /* Name of a route for metrics labels. */
@@ -28,6 +30,17 @@ void api_escrow(struct op *op);
 void api_lookup(struct op *op, const char *key_id);
 void api_lookup_prefix(struct op *op);
 void api_machine_keys(struct op *op, const char *machine);
+
+/* Membership (api_cluster.c): run on the leader. */
+void api_members_add(struct op *op);
+void api_members_remove(struct op *op, const char *id);
+void api_transfer(struct op *op);
+
+/* GET /v1/snapshot (api_snapshot.c). */
+void api_snapshot(struct op *op);
+
+/* Removes snapshot copies a stopped node left in dir. */
+void api_snapshot_cleanup(const char *dir);
 
 /* Handlers answered by this node alone (api_status.c). */
 void api_status(struct op *op);

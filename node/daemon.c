@@ -10,6 +10,7 @@
 
 #include "node/api.h"
 #include "node/dispatch.h"
+#include "node/join.h"
 #include "node/log.h"
 #include "store/error.h"
 
@@ -21,16 +22,25 @@ int64_t daemon_clock_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+const char *daemon_members(struct daemon *d)
+{
+	const char *text = store_members(d->store);
+
+	if (text[0] != '\0')
+		return text;
+	if (d->restored[0] != '\0')
+		return d->restored;
+	return d->opts->bootstrap;
+}
+
 const char *daemon_member_api(struct daemon *d, unsigned id)
 {
 	static struct bootstrap_member members[DAEMON_MEMBERS_MAX];
 	static char api[64];
 	char errmsg[ESC_ERRMSG_SIZE];
-	const char *text = store_members(d->store);
+	const char *text = daemon_members(d);
 	unsigned n = 0;
 
-	if (text[0] == '\0')
-		text = d->opts->bootstrap;
 	if (text == NULL ||
 	    bootstrap_parse(text, members, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
 		return NULL;
@@ -165,6 +175,7 @@ void daemon_stop(struct daemon *d, int exit_code)
 	d->exit_code = exit_code;
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
+	join_stop(d);
 	dispatch_close(d);
 	if (d->http_started)
 		http_server_stop(&d->http, http_stopped_cb);
@@ -184,14 +195,14 @@ static bool raft_has_state(const char *dir)
 	return access(path, F_OK) == 0;
 }
 
-static int bootstrap(struct daemon *d, char *errmsg)
+static int bootstrap(struct daemon *d, const char *members, char *errmsg)
 {
 	struct bootstrap_member m[DAEMON_MEMBERS_MAX];
 	unsigned ids[DAEMON_MEMBERS_MAX], n;
 	const char *addrs[DAEMON_MEMBERS_MAX];
 	int rv;
 
-	rv = bootstrap_parse(d->opts->bootstrap, m, DAEMON_MEMBERS_MAX, &n, errmsg);
+	rv = bootstrap_parse(members, m, DAEMON_MEMBERS_MAX, &n, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	for (unsigned i = 0; i < n; i++) {
@@ -200,6 +211,44 @@ static int bootstrap(struct daemon *d, char *errmsg)
 	}
 	rv = replica_bootstrap(&d->replica, n, ids, addrs, errmsg);
 	return rv == ESC_EBUSY ? ESC_OK : rv;
+}
+
+/* Opens everything in order; on error daemon_stop closes what was opened. */
+/* A node seeded by `escrowctl snapshot restore` bootstraps the one-node
+ * cluster written in its marker, which must name this node as started. */
+static int read_restored(struct daemon *d, char *errmsg)
+{
+	struct bootstrap_member m[DAEMON_MEMBERS_MAX];
+	unsigned n;
+	int rv;
+
+	rv = datadir_read_file(&d->dir, DATADIR_RESTORED, d->restored, sizeof d->restored,
+			       errmsg);
+	if (rv == ESC_ENOTFOUND) {
+		d->restored[0] = '\0';
+		return ESC_OK;
+	}
+	if (rv != ESC_OK)
+		return rv;
+	rv = bootstrap_parse(d->restored, m, DAEMON_MEMBERS_MAX, &n, errmsg);
+	if (rv != ESC_OK || n != 1 || m[0].id != d->opts->id ||
+	    strcmp(m[0].raft, d->opts->raft_addr) != 0 || strcmp(m[0].api, d->opts->api_addr) != 0)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "data dir %s was restored for %s; start this node with that id "
+				  "and those addresses",
+				  d->dir.path, d->restored);
+	d->replica.seeded = true;
+	return ESC_OK;
+}
+
+static void seeded_cb(struct replica *r)
+{
+	struct daemon *d = r->data;
+	char errmsg[ESC_ERRMSG_SIZE];
+
+	if (datadir_remove_file(&d->dir, DATADIR_RESTORED, errmsg) != ESC_OK)
+		log_warn("%s", errmsg);
+	log_info("restored state is in a Raft snapshot: other nodes may join now");
 }
 
 /* Opens everything in order; on error daemon_stop closes what was opened. */
@@ -213,33 +262,38 @@ static int start(struct daemon *d, char *errmsg)
 	if (rv != ESC_OK)
 		return rv;
 	d->dir_open = true;
+	api_snapshot_cleanup(d->dir.path);
 	rv = seal_key_load(&d->seal, o->seal_key, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = datadir_check_seal(&d->dir, d->seal.fingerprint, o->seal_key, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = read_restored(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	rv = store_open(&d->store, d->dir.db_path, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	has_state = raft_has_state(d->dir.raft_dir);
-	if (!has_state && o->bootstrap == NULL) {
-		if (o->join != NULL)
-			return esc_errorf(errmsg, ESC_EINVAL,
-					  "--join: adding a node to a running cluster needs the "
-					  "membership API, which this build does not have yet");
+	if (!has_state && o->bootstrap == NULL && o->join == NULL && d->restored[0] == '\0')
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "data dir %s holds no cluster state: give --bootstrap for a "
-				  "new cluster",
+				  "new cluster or --join URL to join a running one",
 				  o->data_dir);
-	}
 	d->replica.data = d;
 	d->replica.leader_cb = leader_cb;
 	d->replica.fatal_cb = fatal_apply_cb;
+	d->replica.seeded_cb = seeded_cb;
+	d->replica.snapshot_threshold = o->snapshot_threshold;
+	d->replica.snapshot_trailing = o->snapshot_trailing;
 	rv = replica_init(&d->replica, &d->loop, o->id, o->raft_addr, d->dir.raft_dir, d->store,
 			  errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	d->replica_inited = true;
-	if (!has_state) {
-		rv = bootstrap(d, errmsg);
+	if (!has_state && (o->bootstrap != NULL || d->restored[0] != '\0')) {
+		rv = bootstrap(d, o->bootstrap != NULL ? o->bootstrap : d->restored, errmsg);
 		if (rv != ESC_OK)
 			return rv;
 	}
@@ -253,7 +307,12 @@ static int start(struct daemon *d, char *errmsg)
 	rv = replica_start(&d->replica, errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	return datadir_commit_id(&d->dir, errmsg);
+	rv = datadir_commit_id(&d->dir, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	if (!has_state && o->join != NULL && o->bootstrap == NULL && d->restored[0] == '\0')
+		join_start(d);
+	return ESC_OK;
 }
 
 int daemon_run(const struct options *o)

@@ -15,7 +15,7 @@
 #include "store/store.h"
 
 #define DAEMON_MEMBERS_MAX 64
-#define DAEMON_ROUTES 8          /* routes counted in metrics, see api.c */
+#define DAEMON_ROUTES 10         /* routes counted in metrics, see api.c */
 
 struct op;
 
@@ -41,6 +41,7 @@ struct daemon {
 	uv_timer_t retry_timer;        /* re-dispatches waiting requests */
 	struct op *waiting;            /* requests waiting for a leader */
 	char common_headers[128];
+	char restored[1024];           /* members text of a seeded node ("" if none) */
 	char digest[65];               /* state digest cache ... */
 	uint64_t digest_index;         /* ... valid at this applied index */
 	struct daemon_metrics metrics;
@@ -55,6 +56,10 @@ struct daemon {
  * Returns the process exit code; every startup failure is logged as one
  * line first. */
 int daemon_run(const struct options *o);
+
+/* The members text ("ID=RAFT/API,..."): replicated, else from --bootstrap
+ * or the restored marker; NULL when unknown. Borrowed. */
+const char *daemon_members(struct daemon *d);
 
 /* API address ("ip:port") of member id, from the replicated members or the
  * --bootstrap string; NULL if unknown. Borrowed until the next call. */

@@ -14,7 +14,7 @@
 
 #include "store/error.h"
 
-#define DATADIR_NAME_MAX 12 /* strlen("/node-id.tmp"), the longest name in DIR */
+#define DATADIR_NAME_MAX 32 /* room for "/NAME.tmp" of the longest name in DIR */
 #define NODE_ID_MAX 65535
 #define PID_MAX 4194304 /* Linux PID_MAX_LIMIT */
 
@@ -246,40 +246,38 @@ err_unlock:
 	return rv;
 }
 
-int datadir_commit_id(struct datadir *d, char *errmsg)
+int datadir_write_file(struct datadir *d, const char *name, const char *content,
+		       char *errmsg)
 {
-	char tmp[DATADIR_PATH_MAX], final[DATADIR_PATH_MAX], buf[32];
-	int fd, len, rv;
+	char tmp[DATADIR_PATH_MAX], final[DATADIR_PATH_MAX], tmp_name[128];
+	int fd, rv;
 
-	if (!d->fresh)
-		return 0;
-	path_join(tmp, d->path, "node-id.tmp");
-	path_join(final, d->path, "node-id");
+	snprintf(tmp_name, sizeof(tmp_name), "%s.tmp", name);
+	path_join(tmp, d->path, tmp_name);
+	path_join(final, d->path, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot create %s: %s",
-				  d->path, "node-id.tmp", strerror(errno));
-	len = snprintf(buf, sizeof(buf), "%u\n", d->id);
-	if (file_write_all(fd, buf, (size_t)len) != 0 || fsync(fd) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write node-id: %s",
-				d->path, strerror(errno));
+				  d->path, tmp_name, strerror(errno));
+	if (file_write_all(fd, content, strlen(content)) != 0 || fsync(fd) != 0) {
+		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write %s: %s",
+				d->path, name, strerror(errno));
 		close(fd);
 		goto err_unlink_tmp;
 	}
 	if (close(fd) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write node-id: %s",
-				d->path, strerror(errno));
+		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write %s: %s",
+				d->path, name, strerror(errno));
 		goto err_unlink_tmp;
 	}
 	if (rename(tmp, final) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot rename node-id: %s",
-				d->path, strerror(errno));
+		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot rename %s: %s",
+				d->path, tmp_name, strerror(errno));
 		goto err_unlink_tmp;
 	}
 	rv = dir_sync(d->path, errmsg);
 	if (rv != 0)
 		goto err_unlink_final;
-	d->fresh = false;
 	return 0;
 
 err_unlink_final:
@@ -287,6 +285,75 @@ err_unlink_final:
 	return rv;
 err_unlink_tmp:
 	unlink(tmp);
+	return rv;
+}
+
+int datadir_read_file(struct datadir *d, const char *name, char *buf, size_t size,
+		      char *errmsg)
+{
+	char path[DATADIR_PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	path_join(path, d->path, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return ESC_ENOTFOUND;
+		return esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot open %s: %s", d->path,
+				  name, strerror(errno));
+	}
+	n = file_read_small(fd, buf, size);
+	close(fd);
+	if (n < 0)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "data dir %s: %s is unreadable or too long",
+				  d->path, name);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return 0;
+}
+
+int datadir_remove_file(struct datadir *d, const char *name, char *errmsg)
+{
+	char path[DATADIR_PATH_MAX];
+
+	path_join(path, d->path, name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot remove %s: %s", d->path,
+				  name, strerror(errno));
+	return dir_sync(d->path, errmsg);
+}
+
+int datadir_check_seal(struct datadir *d, const char *fingerprint, const char *key_path,
+		       char *errmsg)
+{
+	char recorded[64];
+	int rv;
+
+	rv = datadir_read_file(d, DATADIR_SEAL_FINGERPRINT, recorded, sizeof(recorded), errmsg);
+	if (rv == ESC_ENOTFOUND)
+		return datadir_write_file(d, DATADIR_SEAL_FINGERPRINT, fingerprint, errmsg);
+	if (rv != 0)
+		return rv;
+	if (strcmp(recorded, fingerprint) != 0)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "wrong seal key: this data dir needs the key with fingerprint %s, "
+				  "but %s has fingerprint %s",
+				  recorded, key_path, fingerprint);
+	return 0;
+}
+
+int datadir_commit_id(struct datadir *d, char *errmsg)
+{
+	char buf[32];
+	int rv;
+
+	if (!d->fresh)
+		return 0;
+	snprintf(buf, sizeof(buf), "%u\n", d->id);
+	rv = datadir_write_file(d, "node-id", buf, errmsg);
+	if (rv == 0)
+		d->fresh = false;
 	return rv;
 }
 

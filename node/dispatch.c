@@ -68,6 +68,13 @@ void op_respond(struct op *op, int status, const char *headers, const char *cont
 	free(op);
 }
 
+void op_stream_end(struct op *op, int status)
+{
+	count(op, status);
+	http_stream_end(op->req);
+	free(op);
+}
+
 void op_respond_error(struct op *op, int status, const char *code, const char *message)
 {
 	count(op, status);
@@ -145,7 +152,7 @@ static void forward(struct op *op, unsigned leader)
 	/* A leader that stopped answering (paused, cut off) must not hold the
 	 * request for its whole deadline: each attempt gets a slice. */
 	timeout = op->deadline - now;
-	if (timeout > DISPATCH_FORWARD_ATTEMPT_MS)
+	if (!op->patient && timeout > DISPATCH_FORWARD_ATTEMPT_MS)
 		timeout = DISPATCH_FORWARD_ATTEMPT_MS;
 	rv = http_client_send(&d->client, &op->creq, api, op->req->method, op->req->target,
 			      headers, op->req->body, op->req->body_len, timeout, forward_cb);

@@ -14,6 +14,7 @@
 #define DISPATCH_FORWARDED_WAIT_MS 2000   /* a forwarded request waits this long here */
 #define DISPATCH_RETRY_MS 20              /* waiting requests are retried this often */
 #define DISPATCH_FORWARD_ATTEMPT_MS 3000  /* one forwarding attempt waits this long */
+#define DISPATCH_CHANGE_DEADLINE_MS 120000 /* membership changes wait for a catch-up */
 
 /* Headers of a request a node forwards to the leader. */
 #define DISPATCH_HDR_FORWARDED "X-Escrow-Forwarded-By"  /* the origin node's id */
@@ -33,10 +34,13 @@ struct op {
 	unsigned origin_node;         /* node that took the request */
 	int64_t origin_ms;            /* its clock when it took it */
 	bool forwarded_in;            /* came from a peer: never forward again */
+	bool patient;                 /* slow by nature: one forwarding attempt
+					 gets the whole deadline */
 	struct cmd cmd;               /* the command, for ops that replicate one */
 	struct replica_req rreq;
 	struct http_client_req creq;
 	struct op *next;              /* in d->waiting */
+	void *data;                   /* the handler's own state */
 	int route;                    /* metrics slot */
 };
 
@@ -55,6 +59,9 @@ void dispatch_again(struct op *op);
 /* Answers op's request and frees op. */
 void op_respond(struct op *op, int status, const char *headers, const char *content_type,
 		const char *body, size_t len);
+
+/* Ends op's streamed response (see http_stream_start) and frees op. */
+void op_stream_end(struct op *op, int status);
 
 /* Answers op's request with the JSON error shape and frees op. */
 void op_respond_error(struct op *op, int status, const char *code, const char *message);

@@ -12,11 +12,12 @@
 #define HTTP_CONN_READ_SIZE (16 * 1024) /* receive buffer of a connection */
 
 enum http_conn_state {
-	HTTP_CONN_IDLE,    /* between requests: reading, idle timer */
-	HTTP_CONN_READING, /* a request is arriving: reading, request deadline */
-	HTTP_CONN_PENDING, /* the handler holds the request: no reading, no timer */
-	HTTP_CONN_WRITING, /* a response is being written: write deadline */
-	HTTP_CONN_LINGER,  /* final response written, write side shut: discarding input */
+	HTTP_CONN_IDLE,      /* between requests: reading, idle timer */
+	HTTP_CONN_READING,   /* a request is arriving: reading, request deadline */
+	HTTP_CONN_PENDING,   /* the handler holds the request: no reading, no timer */
+	HTTP_CONN_STREAMING, /* the handler streams the body: no reading, stall guard */
+	HTTP_CONN_WRITING,   /* a response is being written: write deadline */
+	HTTP_CONN_LINGER,    /* final response written, write side shut: discarding input */
 };
 
 struct http_conn {
@@ -29,6 +30,7 @@ struct http_conn {
 	enum http_conn_state state;
 	bool closing;                     /* uv_close called */
 	int open_handles;                 /* freed when this reaches 0 */
+	unsigned n_writes;                /* writes handed to libuv, not yet done */
 	bool close_after;                 /* close once the response is written */
 	char peer[64];
 	http_parser parser;
@@ -50,6 +52,10 @@ struct http_conn {
 	bool keep_alive;
 	struct http_request *ready;       /* complete, not yet handed out */
 	struct http_request *pending;     /* held by the handler */
+	/* A streamed response (state STREAMING). */
+	uint64_t stream_left;             /* announced body bytes not yet written */
+	http_stream_cb stream_cb;         /* of the stream write in flight, or NULL */
+	bool stream_skip;                 /* HEAD: the write in flight is only a callback */
 };
 
 /* http_server.c */
@@ -57,12 +63,27 @@ struct http_conn {
 /* Closes both handles; memory goes in the last close callback. Idempotent. */
 void http_conn_close(struct http_conn *c);
 
-/* Writes len bytes of buf (ownership passes, always). ends_response: the
- * state moves on when written. On error the connection is closed. */
-int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len, bool ends_response);
+/* Writes len bytes of buf (ownership passes, always). In state WRITING the
+ * response ends once every write is done. On error the connection is closed. */
+int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len);
 
 /* Writes a whole response (buf owned) and stops reading meanwhile. */
 void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after);
+
+/* Writes a streamed response's head (buf owned) and enters STREAMING with
+ * body_len bytes to come. On error the connection is closed. */
+int http_conn_stream_begin(struct http_conn *c, char *buf, size_t len, uint64_t body_len,
+			   bool close_after);
+
+/* Writes len bytes of data (borrowed until cb) of the stream; cb fires once
+ * when written, with ESC_EIO from the connection's close if it fails. On
+ * error nothing fires and the connection is closed. */
+int http_conn_stream_write(struct http_conn *c, const void *data, size_t len,
+			   http_stream_cb cb);
+
+/* The handler ended the stream (no write in flight): a complete response
+ * ends as any other; a short one closes the connection. */
+void http_conn_stream_end(struct http_conn *c);
 
 /* A request's first byte arrived: start its deadline. */
 void http_conn_start_request(struct http_conn *c);

@@ -1,6 +1,7 @@
 /* HTTP/1.1 server requests: http_parser glue, limits, dispatch and responses. */
 #include <assert.h>
 #include <http_parser.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +180,7 @@ static int on_headers_complete(http_parser *p)
 			cont = strdup("HTTP/1.1 100 Continue\r\n\r\n");
 			if (cont == NULL)
 				return conn_reject(c, 500, "internal", "out of memory");
-			if (http_conn_write_bytes(c, cont, strlen(cont), false) != 0)
+			if (http_conn_write_bytes(c, cont, strlen(cont)) != 0)
 				return -1;
 		}
 	}
@@ -266,22 +267,24 @@ void http_conn_reset_request(struct http_conn *c)
 	c->query = NULL;
 }
 
-#define RESPONSE_HEAD_FMT "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s\r\n"
+#define RESPONSE_HEAD_FMT \
+	"HTTP/1.1 %d %s\r\nContent-Length: %" PRIu64 "\r\n%s%s%s%s%s%s\r\n"
 #define RESPONSE_HEAD_ARGS                                                          \
-	status, reason, len, content_type ? "Content-Type: " : "",                  \
+	status, reason, length, content_type ? "Content-Type: " : "",               \
 		content_type ? content_type : "", content_type ? "\r\n" : "",       \
 		connection, common ? common : "", headers ? headers : ""
 
-/* The whole response in one buffer (caller frees); NULL without memory. */
+/* The head announcing length bytes, then body_len bytes of body (none for
+ * HEAD), in one buffer (caller frees); NULL without memory. */
 static char *response_build(const struct http_conn *c, int status, const char *headers,
-			    const char *content_type, const char *body, size_t len,
-			    bool close, size_t *out_len)
+			    const char *content_type, uint64_t length, const char *body,
+			    size_t body_len, bool close, size_t *out_len)
 {
 	struct http_server *s = c->server;
 	const char *common = s->common_headers ? s->common_headers(s) : NULL;
 	const char *reason = http_status_str((enum http_status)status);
 	const char *connection = "";
-	size_t body_out = c->head ? 0 : len;
+	size_t body_out = c->head ? 0 : body_len;
 	char *buf;
 	int n;
 
@@ -330,7 +333,7 @@ static void conn_send(struct http_conn *c, int status, const char *headers,
 	char *buf;
 	size_t n;
 
-	buf = response_build(c, status, headers, content_type, body, len, close, &n);
+	buf = response_build(c, status, headers, content_type, len, body, len, close, &n);
 	if (buf == NULL) {
 		http_conn_close(c);
 		return;
@@ -413,7 +416,7 @@ void http_respond(struct http_request *req, int status, const char *headers,
 		http_conn_request_free(req);
 		return;
 	}
-	assert(c->pending == req);
+	assert(c->pending == req && (c->closing || c->state == HTTP_CONN_PENDING));
 	s = c->server;
 	c->pending = NULL;
 	s->n_pending--;
@@ -422,6 +425,64 @@ void http_respond(struct http_request *req, int status, const char *headers,
 		close = !c->keep_alive || s->stopping;
 		conn_send(c, status, headers, content_type, body, len, close);
 	}
+	http_conn_request_free(req);
+	if (s->n_pending == 0)
+		http_server_drained(s);
+}
+
+int http_stream_start(struct http_request *req, int status, const char *headers,
+		      const char *content_type, uint64_t len)
+{
+	struct http_conn *c = req->conn;
+	bool close;
+	char *buf;
+	size_t n;
+
+	if (c == NULL || c->closing)
+		return ESC_EIO;
+	assert(c->pending == req);
+	close = !c->keep_alive || c->server->stopping;
+	buf = response_build(c, status, headers, content_type, len, NULL, 0, close, &n);
+	if (buf == NULL) {
+		http_conn_close(c);
+		return ESC_EIO;
+	}
+	if (http_conn_stream_begin(c, buf, n, len, close) != 0)
+		return ESC_EIO;
+	return ESC_OK;
+}
+
+int http_stream_write(struct http_request *req, const void *data, size_t len,
+		      http_stream_cb cb)
+{
+	struct http_conn *c = req->conn;
+
+	if (c == NULL || c->closing)
+		return ESC_EIO;
+	assert(c->pending == req && cb != NULL);
+	if (len == 0 || len > c->stream_left)
+		return ESC_EINVAL;
+	if (http_conn_stream_write(c, data, len, cb) != 0)
+		return ESC_EIO;
+	c->stream_left -= len;
+	return ESC_OK;
+}
+
+void http_stream_end(struct http_request *req)
+{
+	struct http_conn *c = req->conn;
+	struct http_server *s;
+
+	if (c == NULL) {
+		/* The connection is gone (maybe the server too): only free. */
+		http_conn_request_free(req);
+		return;
+	}
+	assert(c->pending == req);
+	s = c->server;
+	c->pending = NULL;
+	s->n_pending--;
+	http_conn_stream_end(c);
 	http_conn_request_free(req);
 	if (s->n_pending == 0)
 		http_server_drained(s);

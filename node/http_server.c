@@ -2,26 +2,36 @@
  *
  * A connection moves through these states:
  *
- *   IDLE ----first byte----> READING ----request complete----> PENDING
- *    ^                          |                                 |
- *    |                     error reply                      http_respond
- *    |                          v                                 v
- *    +------written, keep-alive------------------------------ WRITING
- *                                                                 |
- *                                          written, closing: LINGER -> closed
+ *   IDLE ---first byte---> READING ---request complete---> PENDING
+ *    ^                        |                              |    |
+ *    |                   error reply              http_respond    http_stream_start
+ *    |                        v                              |    v
+ *    +--written, keep-alive-- WRITING <----------------------+  STREAMING
+ *                             |    ^                              |    |
+ *                             |    +--http_stream_end, all sent---+    |
+ *                     written, closing                                 |
+ *                             v                                        |
+ *                           LINGER <------http_stream_end, short-------+
+ *                             |
+ *                             v
+ *                           closed
  *
  * IDLE and READING read from the socket under a timer (idle, or the whole
  * request's deadline). PENDING reads nothing and has no timer: the handler
- * owns the request and the daemon has its own deadline. WRITING has a write
- * deadline. LINGER has shut the write side after a final response and
+ * owns the request and the daemon has its own deadline. STREAMING reads
+ * nothing either, and its timer is only the stall guard of a write in
+ * flight: the handler paces the body. WRITING has a write deadline. LINGER
+ * has shut the write side after a final response (or a short stream) and
  * discards input for a moment, so that closing does not reset the connection
- * before the client has read the response. Any state can go to closed.
+ * before the client has read what was sent. Any state can go to closed.
  *
  * All bytes go through conn_on_bytes (in), conn_write_bytes and
  * conn_shutdown_bytes (out), so a TLS stream can later sit under them.
  * Memory is freed only in close callbacks. A request still held by the
  * handler when its connection closes is detached (req->conn = NULL) and
- * http_respond then only frees it. */
+ * http_respond or http_stream_end then only frees it; a stream write cut
+ * short by the close learns it (ESC_EIO) in the last close callback, after
+ * libuv has given the buffer back. */
 #include "node/http_server.h"
 
 #include <assert.h>
@@ -44,13 +54,23 @@
 struct conn_write {
 	uv_write_t req;
 	struct http_conn *conn;
-	char *buf; /* owned */
-	bool ends_response;
+	char *owned;  /* freed when done, or NULL: borrowed stream data */
+	bool stream;  /* a stream write: its callback fires when done */
 };
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_timeout_cb(uv_timer_t *timer);
 static void server_stop_check(struct http_server *s);
+
+/* Tells the handler how its stream write went. It may write again or end
+ * the stream from the callback: call last. */
+static void conn_stream_done(struct http_conn *c, int status)
+{
+	http_stream_cb cb = c->stream_cb;
+
+	c->stream_cb = NULL;
+	cb(c->pending, status);
+}
 
 static void conn_close_cb(uv_handle_t *handle)
 {
@@ -59,6 +79,10 @@ static void conn_close_cb(uv_handle_t *handle)
 
 	if (--c->open_handles > 0)
 		return;
+	/* Every write callback has run: a stream write cut short learns it
+	 * now, and may end the stream from its callback. */
+	if (c->stream_cb != NULL)
+		conn_stream_done(c, ESC_EIO);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -182,51 +206,101 @@ static void conn_resume(struct http_conn *c)
 		conn_read_start(c);
 }
 
+/* The response is all written: next request, or close. */
+static void conn_finish(struct http_conn *c)
+{
+	if (c->close_after || c->server->stopping)
+		conn_linger(c);
+	else
+		conn_resume(c);
+}
+
+static void conn_finish_cb(uv_timer_t *timer)
+{
+	conn_finish(timer->data);
+}
+
+static void conn_stream_skip_cb(uv_timer_t *timer);
+
+/* The timer while streaming: a skipped (HEAD) write completes on the next
+ * loop turn; otherwise bytes out on the socket are under the stall guard,
+ * restarted whenever a write starts or ends; otherwise none. */
+static void conn_stream_timer(struct http_conn *c)
+{
+	if (c->stream_skip)
+		uv_timer_start(&c->timer, conn_stream_skip_cb, 0, 0);
+	else if (c->n_writes > 0)
+		uv_timer_start(&c->timer, conn_timeout_cb, HTTP_STREAM_STALL_MS, 0);
+	else
+		uv_timer_stop(&c->timer);
+}
+
+static void conn_stream_skip_cb(uv_timer_t *timer)
+{
+	struct http_conn *c = timer->data;
+
+	c->stream_skip = false;
+	conn_stream_timer(c);
+	conn_stream_done(c, ESC_OK);
+}
+
 static void conn_write_cb(uv_write_t *req, int status)
 {
 	struct conn_write *w = (struct conn_write *)req;
 	struct http_conn *c = w->conn;
-	bool ends_response = w->ends_response;
+	bool stream = w->stream;
 
-	free(w->buf);
+	free(w->owned);
 	free(w);
+	c->n_writes--;
+	/* A failed stream write is told in the last close callback. */
 	if (c->closing)
 		return;
 	if (status < 0) {
 		http_conn_close(c);
 		return;
 	}
-	if (!ends_response)
-		return;
-	if (c->close_after)
-		conn_linger(c);
-	else
-		conn_resume(c);
+	if (c->state == HTTP_CONN_STREAMING)
+		conn_stream_timer(c);
+	if (stream)
+		conn_stream_done(c, ESC_OK);
+	else if (c->state == HTTP_CONN_WRITING && c->n_writes == 0)
+		conn_finish(c);
 }
 
-int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len, bool ends_response)
+/* The single exit point of response bytes. owned is freed when done (or
+ * here on error); a stream write borrows b's bytes until its callback. */
+static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
 {
 	struct conn_write *w;
-	uv_buf_t b;
 
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
-		free(buf);
+		free(owned);
 		http_conn_close(c);
 		return ESC_ENOMEM;
 	}
 	w->conn = c;
-	w->buf = buf;
-	w->ends_response = ends_response;
-	b = uv_buf_init(buf, (unsigned)len);
+	w->owned = owned;
+	w->stream = stream;
 	/* A synchronous error never calls the callback: release here. */
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
-		free(buf);
+		free(owned);
 		free(w);
 		http_conn_close(c);
 		return ESC_EIO;
 	}
+	c->n_writes++;
+	if (c->state == HTTP_CONN_STREAMING)
+		conn_stream_timer(c);
 	return 0;
+}
+
+int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len)
+{
+	uv_buf_t b = { .base = buf, .len = len };
+
+	return conn_write_bytes(c, b, buf, false);
 }
 
 void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after)
@@ -235,7 +309,57 @@ void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after
 	c->close_after = close_after;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	uv_timer_start(&c->timer, conn_timeout_cb, HTTP_REQUEST_TIMEOUT_MS, 0);
-	http_conn_write_bytes(c, buf, len, true);
+	http_conn_write_bytes(c, buf, len);
+}
+
+int http_conn_stream_begin(struct http_conn *c, char *buf, size_t len, uint64_t body_len,
+			   bool close_after)
+{
+	assert(c->state == HTTP_CONN_PENDING);
+	c->state = HTTP_CONN_STREAMING;
+	c->close_after = close_after;
+	c->stream_left = body_len;
+	return http_conn_write_bytes(c, buf, len);
+}
+
+int http_conn_stream_write(struct http_conn *c, const void *data, size_t len,
+			   http_stream_cb cb)
+{
+	uv_buf_t b = { .base = (char *)data, .len = len };
+	int rv;
+
+	assert(c->state == HTTP_CONN_STREAMING && c->stream_cb == NULL);
+	if (c->head) {
+		/* The head announced the length; the body is not sent. */
+		c->stream_skip = true;
+		conn_stream_timer(c);
+	} else {
+		rv = conn_write_bytes(c, b, NULL, true);
+		if (rv != 0)
+			return rv;
+	}
+	c->stream_cb = cb;
+	return 0;
+}
+
+void http_conn_stream_end(struct http_conn *c)
+{
+	assert(c->stream_cb == NULL);
+	if (c->closing)
+		return;
+	if (c->state != HTTP_CONN_STREAMING || (c->stream_left > 0 && !c->head)) {
+		/* Short: what was sent goes out, then the end of the stream
+		 * tells the client its body is truncated. */
+		conn_linger(c);
+		return;
+	}
+	c->state = HTTP_CONN_WRITING;
+	c->stream_left = 0;
+	/* Finish from the loop, never inside the handler's call. */
+	if (c->n_writes > 0)
+		uv_timer_start(&c->timer, conn_timeout_cb, HTTP_REQUEST_TIMEOUT_MS, 0);
+	else
+		uv_timer_start(&c->timer, conn_finish_cb, 0, 0);
 }
 
 void http_conn_start_request(struct http_conn *c)

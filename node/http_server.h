@@ -14,6 +14,7 @@
 #define HTTP_IDLE_TIMEOUT_MS 60000     /* keep-alive connection with no request */
 #define HTTP_CONNECTIONS_MAX 4096
 #define HTTP_DRAIN_TIMEOUT_MS 5000     /* stop: wait this long for pending requests */
+#define HTTP_STREAM_STALL_MS 30000     /* a streamed write not done by then: closed */
 
 struct http_server;
 struct http_conn;
@@ -24,7 +25,7 @@ struct http_header {
 };
 
 /* One request, complete with its body. Valid from the handler call until
- * http_respond is called for it; the server owns it. While a request is
+ * http_respond (or http_stream_end) is called for it; the server owns it. While a request is
  * pending the server reads no more bytes from its connection. */
 struct http_request {
 	void *data;                /* free for the handler */
@@ -42,7 +43,8 @@ struct http_request {
 	char peer[64];             /* "ip:port" of the client */
 };
 
-/* Called once per complete request. Must eventually call http_respond. */
+/* Called once per complete request. Must eventually call http_respond, or
+ * stream the response (http_stream_start ... http_stream_end). */
 typedef void (*http_handler_cb)(struct http_request *req);
 
 /* Extra header lines the server adds to every response it sends, including
@@ -63,7 +65,7 @@ struct http_server {
 	bool stopping;
 	struct http_conn *conns;                 /* list of open connections */
 	size_t n_conns;
-	size_t n_pending;                        /* requests handed to the handler, not yet answered */
+	size_t n_pending;                        /* requests held by the handler, streams included */
 	uv_timer_t drain_timer;
 	http_server_stop_cb stop_cb;
 };
@@ -89,6 +91,41 @@ void http_respond(struct http_request *req, int status, const char *headers,
 void http_respond_error(struct http_request *req, int status, const char *headers,
 			const char *code, const char *message);
 
+/* Called when a stream write has been handed to the kernel (status ESC_OK),
+ * or the client went away / the connection failed (ESC_EIO): then the caller
+ * must stop writing and call http_stream_end. Never called from inside
+ * http_stream_write; http_stream_write and http_stream_end may be called
+ * from inside it. */
+typedef void (*http_stream_cb)(struct http_request *req, int status);
+
+/* Starts a response whose body the caller streams: sends the status line and
+ * headers (common headers, the caller's headers, Content-Type, Content-Length:
+ * len; headers and content_type are copied). Call instead of http_respond,
+ * then http_stream_write until len bytes are out, then http_stream_end. No
+ * timeout applies to the stream except the stall guard of each write.
+ * Returns ESC_OK, or ESC_EIO if the response cannot go out (client gone,
+ * connection failed, out of memory): then call http_stream_end. */
+int http_stream_start(struct http_request *req, int status, const char *headers,
+		      const char *content_type, uint64_t len);
+
+/* Sends len bytes of data (borrowed until cb fires: no copy). At most one
+ * write in flight per request; cb fires exactly once per successful call, and
+ * never for a call that returns an error. A write the kernel has not taken
+ * within HTTP_STREAM_STALL_MS closes the connection (cb gets ESC_EIO). For a
+ * HEAD request nothing is sent and cb still fires. Errors: ESC_EINVAL (len is
+ * 0 or past the announced length: nothing sent, the stream goes on), ESC_EIO
+ * (the connection is gone: call http_stream_end). */
+int http_stream_write(struct http_request *req, const void *data, size_t len,
+		      http_stream_cb cb);
+
+/* Ends the streamed response and releases req; call with no write in
+ * flight, also after http_stream_start failed and after the server stopped.
+ * Once all announced bytes are out the connection is kept alive as with
+ * http_respond. If fewer bytes than announced were sent (an error midway),
+ * the connection is closed (never reused), so the client sees a truncated
+ * body. */
+void http_stream_end(struct http_request *req);
+
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_request_header(const struct http_request *req, const char *name);
 
@@ -100,8 +137,11 @@ const char *http_query_param(const struct http_request *req, const char *name,
 			     char *buf, size_t size);
 
 /* Stops accepting, waits up to HTTP_DRAIN_TIMEOUT_MS for pending requests to
- * be answered (new requests on open connections get 503 shutting_down), then
- * closes every connection and the listener and calls cb. */
+ * be answered, streamed responses included (new requests on open connections
+ * get 503 shutting_down), then closes every connection and the listener and
+ * calls cb. A stream cut by the deadline gets ESC_EIO in its write callback;
+ * a request still held afterwards is only freed by http_respond or
+ * http_stream_end. */
 void http_server_stop(struct http_server *s, http_server_stop_cb cb);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "node/options_internal.h"
+#include "raft/tuning.h"
 #include "store/error.h"
 
 enum opt_type {
@@ -43,6 +44,8 @@ struct opt {
 #define PATH_LEN_MAX 4095
 #define ADDR_LEN_MAX 21 /* "255.255.255.255:65535" */
 #define OFF(field) offsetof(struct options, field)
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static const struct opt opt_table[] = {
 	{ "id", OPT_UINT, true, false, 1, 65535, NULL, "N",
@@ -76,6 +79,12 @@ static const struct opt opt_table[] = {
 	{ "config", OPT_STRING, false, true, 1, PATH_LEN_MAX, NULL, "FILE",
 	  "INI file of 'name = value' lines with the flags' names; flags win",
 	  NULL, OFF(config) },
+	{ "snapshot-threshold", OPT_UINT, false, false, 8, 100000000, XSTR(TUNING_SNAPSHOT_THRESHOLD), "N",
+	  "Raft entries between two snapshots of the state (log compaction)", NULL,
+	  OFF(snapshot_threshold) },
+	{ "snapshot-trailing", OPT_UINT, false, false, 0, 100000000, XSTR(TUNING_SNAPSHOT_TRAILING), "N",
+	  "Raft entries kept in the log behind a snapshot, for lagging followers", NULL,
+	  OFF(snapshot_trailing) },
 	{ "log-level", OPT_LEVEL, false, false, 0, 0, "info", "LEVEL",
 	  "error, warn, info or debug", NULL, OFF(log_level) },
 	{ "help", OPT_HELP, false, true, 0, 0, NULL, NULL,

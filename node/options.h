@@ -20,6 +20,8 @@ struct options {
 	char *tls_key;         /* --tls-key */
 	char *seal_key;        /* --seal-key FILE, required */
 	char *config;          /* --config FILE */
+	unsigned snapshot_threshold; /* --snapshot-threshold, entries between snapshots */
+	unsigned snapshot_trailing;  /* --snapshot-trailing, entries kept behind one */
 	int log_level;         /* --log-level, default LOG_INFO */
 };
 

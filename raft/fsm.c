@@ -40,32 +40,79 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+/* Copies the pinned state after the header in bufs[0]. */
+static int snapshot_copy(struct fsm *f, struct raft_buffer *bufs, unsigned *n_bufs)
 {
-	struct fsm *f = rf->data;
 	char errmsg[ESC_ERRMSG_SIZE];
 	void *image;
 	size_t len;
+
+	if (store_image_build(f->store, &image, &len, errmsg) != ESC_OK)
+		return RAFT_IOERR;
+	byteorder_put_u64((uint8_t *)bufs[0].base + 24, len);
+	bufs[1].base = image;
+	bufs[1].len = len;
+	*n_bufs = 2;
+	return 0;
+}
+
+/* Loop thread: pin the state to copy and write the header. The copy itself
+ * is made by fsm_snapshot_async on a worker thread, so that a large store
+ * never stalls the loop; libraft frees nothing, fsm_snapshot_finalize does. */
+static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+	char errmsg[ESC_ERRMSG_SIZE], cluster_id[CMD_CLUSTER_ID_LEN + 1];
 	uint64_t index;
 	uint8_t *h;
+	int rv;
 
-	*bufs = raft_malloc(sizeof **bufs);
-	if (*bufs == NULL)
-		return RAFT_NOMEM;
-	if (store_image(f->store, raft_malloc, FSM_SNAPSHOT_HEADER_SIZE, &image, &len,
-			&index, errmsg) != ESC_OK) {
-		raft_free(*bufs);
+	rv = store_image_begin(f->store, &index, cluster_id, errmsg);
+	if (rv == ESC_EBUSY)
+		return RAFT_BUSY;
+	if (rv != ESC_OK)
 		return RAFT_IOERR;
+	*bufs = raft_calloc(2, sizeof **bufs);
+	h = raft_calloc(1, FSM_SNAPSHOT_HEADER_SIZE);
+	if (*bufs == NULL || h == NULL) {
+		raft_free(*bufs);
+		raft_free(h);
+		store_image_end(f->store);
+		return RAFT_NOMEM;
 	}
-	h = image;
 	memcpy(h, FSM_SNAPSHOT_MAGIC, 8);
 	byteorder_put_u32(h + 8, FSM_SNAPSHOT_VERSION);
-	byteorder_put_u32(h + 12, 0);
 	byteorder_put_u64(h + 16, index);
-	byteorder_put_u64(h + 24, len - FSM_SNAPSHOT_HEADER_SIZE);
-	(*bufs)[0].base = image;
-	(*bufs)[0].len = len;
+	memcpy(h + 32, cluster_id, strnlen(cluster_id, 32));
+	(*bufs)[0].base = h;
+	(*bufs)[0].len = FSM_SNAPSHOT_HEADER_SIZE;
 	*n_bufs = 1;
+	if (f->raft_fsm.snapshot_async == NULL)
+		return snapshot_copy(f, *bufs, n_bufs);
+	return 0;
+}
+
+/* Worker thread: copy the pinned state; touches only the image connection. */
+static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	return snapshot_copy(rf->data, *bufs, n_bufs);
+}
+
+/* Loop thread, once the snapshot is on disk or has failed. */
+static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
+				 unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+
+	store_image_end(f->store);
+	if (*bufs != NULL) {
+		raft_free((*bufs)[0].base);
+		if (*n_bufs > 1)
+			store_image_free((*bufs)[1].base);
+		raft_free(*bufs);
+	}
+	*bufs = NULL;
+	*n_bufs = 0;
 	return 0;
 }
 
@@ -91,26 +138,33 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		goto out;
 	}
 	/* The store commits its applied index with every entry: when it is
-	 * already at or past the snapshot, its state is newer and complete. */
-	if (store_applied_index(f->store) >= index)
+	 * already at or past the snapshot of the same cluster, its state is
+	 * newer and complete. A store seeded from a snapshot file restarts
+	 * its index at 0, hence the cluster id: a new member must load it. */
+	if (store_applied_index(f->store) >= index && store_cluster_id(f->store)[0] != '\0' &&
+	    strncmp((const char *)h + 32, store_cluster_id(f->store), 32) == 0)
 		goto out;
 	if (store_restore_image(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len, errmsg) !=
 	    ESC_OK)
 		rv = RAFT_CORRUPT;
 out:
-	if (rv == 0)
+	if (rv == 0) {
+		f->restores++;
 		raft_free(buf->base);
+	}
 	return rv;
 }
 
-void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb)
+void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb, bool async)
 {
 	memset(f, 0, sizeof *f);
 	f->store = store;
 	f->fatal_cb = fatal_cb;
-	f->raft_fsm.version = 1;
+	f->raft_fsm.version = 3;
 	f->raft_fsm.data = f;
 	f->raft_fsm.apply = fsm_apply;
 	f->raft_fsm.snapshot = fsm_snapshot;
 	f->raft_fsm.restore = fsm_restore;
+	f->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+	f->raft_fsm.snapshot_async = async ? fsm_snapshot_async : NULL;
 }

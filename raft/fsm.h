@@ -3,6 +3,7 @@
 #define ESCROW_FSM_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store/store.h"
@@ -20,11 +21,12 @@ typedef void (*fsm_fatal_cb)(struct fsm *f, const char *errmsg);
  *  12  u32      reserved, 0
  *  16  u64      applied index the image reflects
  *  24  u64      image length L
- *  32  L bytes  SQLite database image (store_image)
+ *  32  32 bytes cluster id of the image (ASCII hex, NUL-padded)
+ *  64  L bytes  SQLite database image (store_image)
  */
 #define FSM_SNAPSHOT_MAGIC "ESCRSNAP"
 #define FSM_SNAPSHOT_VERSION 1
-#define FSM_SNAPSHOT_HEADER_SIZE 32
+#define FSM_SNAPSHOT_HEADER_SIZE 64
 
 struct fsm {
 	struct raft_fsm raft_fsm;     /* handed to raft_init */
@@ -36,11 +38,13 @@ struct fsm {
 	void *data;
 	uint64_t applied;             /* entries applied (for metrics) */
 	uint64_t rejected;            /* entries that failed to decode */
+	uint64_t restores;            /* snapshots loaded (at start or InstallSnapshot) */
 };
 
 /* Prepares f over store (borrowed). raft must be set before raft_start.
  * The result handed to raft_apply callbacks is &f->result, valid only
- * during the callback. */
-void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb);
+ * during the callback. async: copy snapshots on libraft's worker threads
+ * (needs an I/O backend with async_work: not raft_fixture's). */
+void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb, bool async);
 
 #endif

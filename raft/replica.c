@@ -55,6 +55,12 @@ static void watch_cb(uv_check_t *handle)
 		r->fatal_cb(&r->fsm, errmsg);
 	if (r->closing)
 		return;
+	if (r->seeded && r->raft.log.snapshot.last_index > 0) {
+		r->seeded = false;
+		tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
+		if (r->seeded_cb != NULL)
+			r->seeded_cb(r);
+	}
 	if (!leader || r->raft.current_term != r->ready_term) {
 		set_ready(r, false);
 		if (!leader)
@@ -80,7 +86,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	r->started = false;
 	r->closing = false;
 	r->ready_term = 0;
-	fsm_init(&r->fsm, store, r->fatal_cb);
+	fsm_init(&r->fsm, store, r->fatal_cb, true);
 	r->fsm.data = r;
 	rv = raft_uv_tcp_init(&r->transport, loop);
 	if (rv != 0)
@@ -91,6 +97,9 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 		goto err_transport;
 	}
 	tuning_io(&r->io);
+	/* raft_uv_init says version 1 although it implements async_work, which
+	 * the asynchronous snapshots of our FSM need (fixed upstream later). */
+	r->io.version = 2;
 	rv = raft_init(&r->raft, &r->io, &r->fsm.raft_fsm, id, raft_addr);
 	if (rv != 0) {
 		raft_error(errmsg, "raft", rv, raft_errmsg(&r->raft));
@@ -98,7 +107,9 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	}
 	r->fsm.raft = &r->raft;
 	r->raft.data = r;
-	tuning_raft(&r->raft);
+	tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
+	if (r->seeded)
+		tuning_raft_seeded(&r->raft);
 	return ESC_OK;
 
 err_io:
@@ -269,6 +280,145 @@ int replica_barrier(struct replica *r, struct replica_req *req, replica_barrier_
 	rv = raft_barrier(&r->raft, &req->raft.barrier, barrier_cb);
 	if (rv != 0)
 		return rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER;
+	return ESC_OK;
+}
+
+static int change_error(int rv)
+{
+	switch (rv) {
+	case RAFT_NOTLEADER:
+	case RAFT_LEADERSHIPLOST:
+		return ESC_ENOLEADER;
+	case RAFT_CANTCHANGE:
+		return ESC_EBUSY;
+	case RAFT_DUPLICATEID:
+	case RAFT_DUPLICATEADDRESS:
+		return ESC_ECONFLICT;
+	case RAFT_BADID:
+	case RAFT_NOTFOUND:
+		return ESC_ENOTFOUND;
+	case RAFT_NOCONNECTION:
+		return ESC_ETIMEOUT;
+	case RAFT_NOMEM:
+		return ESC_ENOMEM;
+	default:
+		return ESC_ERAFT;
+	}
+}
+
+static void change_done_cb(struct raft_change *rc, int status)
+{
+	struct replica_change *ch = rc->data;
+
+	ch->cb(ch, status == 0 ? ESC_OK : change_error(status));
+}
+
+static void added_cb(struct raft_change *rc, int status)
+{
+	struct replica_change *ch = rc->data;
+	struct replica *r = ch->replica;
+	int rv;
+
+	if (status != 0) {
+		ch->cb(ch, change_error(status));
+		return;
+	}
+	/* libraft catches the spare up in rounds before the promotion entry. */
+	rv = raft_assign(&r->raft, &ch->raft, ch->id, RAFT_VOTER, change_done_cb);
+	if (rv != 0)
+		ch->cb(ch, change_error(rv));
+}
+
+static const struct raft_server *member(const struct replica *r, unsigned id)
+{
+	for (unsigned i = 0; i < r->raft.configuration.n; i++)
+		if (r->raft.configuration.servers[i].id == id)
+			return &r->raft.configuration.servers[i];
+	return NULL;
+}
+
+int replica_member(const struct replica *r, unsigned id, const char **raft_addr)
+{
+	const struct raft_server *s = member(r, id);
+
+	if (s == NULL)
+		return -1;
+	if (raft_addr != NULL)
+		*raft_addr = s->address;
+	return s->role;
+}
+
+int replica_add_voter(struct replica *r, struct replica_change *ch, unsigned id,
+		      const char *raft_addr, replica_change_cb cb)
+{
+	const struct raft_server *s = member(r, id);
+	int rv;
+
+	if (!replica_ready(r))
+		return ESC_ENOLEADER;
+	if (replica_changing(r))
+		return ESC_EBUSY;
+	ch->replica = r;
+	ch->id = id;
+	ch->cb = cb;
+	ch->raft.data = ch;
+	if (s != NULL && strcmp(s->address, raft_addr) != 0)
+		return ESC_ECONFLICT;
+	if (s != NULL)
+		rv = raft_assign(&r->raft, &ch->raft, id, RAFT_VOTER, change_done_cb);
+	else
+		rv = raft_add(&r->raft, &ch->raft, id, raft_addr, added_cb);
+	return rv == 0 ? ESC_OK : change_error(rv);
+}
+
+int replica_remove(struct replica *r, struct replica_change *ch, unsigned id,
+		   replica_change_cb cb)
+{
+	int rv;
+
+	if (!replica_ready(r))
+		return ESC_ENOLEADER;
+	if (replica_changing(r))
+		return ESC_EBUSY;
+	if (member(r, id) == NULL)
+		return ESC_ENOTFOUND;
+	ch->replica = r;
+	ch->id = id;
+	ch->cb = cb;
+	ch->raft.data = ch;
+	rv = raft_remove(&r->raft, &ch->raft, id, change_done_cb);
+	return rv == 0 ? ESC_OK : change_error(rv);
+}
+
+bool replica_changing(const struct replica *r)
+{
+	return raft_state((struct raft *)&r->raft) == RAFT_LEADER &&
+	       (r->raft.leader_state.change != NULL || r->raft.configuration_uncommitted_index != 0);
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+	free(req);
+}
+
+int replica_transfer(struct replica *r, unsigned id)
+{
+	struct raft_transfer *req;
+	const struct raft_server *s = id != 0 ? member(r, id) : NULL;
+	int rv;
+
+	if (!replica_ready(r))
+		return ESC_ENOLEADER;
+	if (id != 0 && (s == NULL || s->role != RAFT_VOTER || id == r->id))
+		return ESC_EINVAL;
+	req = calloc(1, sizeof *req);
+	if (req == NULL)
+		return ESC_ENOMEM;
+	rv = raft_transfer(&r->raft, req, id, transfer_cb);
+	if (rv != 0) {
+		free(req);
+		return rv == RAFT_NOTFOUND ? ESC_EINVAL : change_error(rv);
+	}
 	return ESC_OK;
 }
 

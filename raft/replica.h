@@ -42,10 +42,34 @@ typedef void (*replica_leader_cb)(struct replica *r, bool ready);
 
 typedef void (*replica_close_cb)(struct replica *r);
 
+/* Called once when a seeded node's first Raft snapshot is on disk. */
+typedef void (*replica_seeded_cb)(struct replica *r);
+
+struct replica_change;
+
+/* status: ESC_OK, ESC_ENOLEADER (leadership lost), ESC_ETIMEOUT (the new
+ * node did not catch up), ESC_ERAFT. */
+typedef void (*replica_change_cb)(struct replica_change *ch, int status);
+
+/* A membership change, allocated by the caller; must live until its
+ * callback. */
+struct replica_change {
+	void *data;
+	/* private */
+	struct replica *replica;
+	struct raft_change raft;
+	unsigned id;
+	replica_change_cb cb;
+};
+
 struct replica {
 	void *data;                   /* free for the owner */
 	replica_leader_cb leader_cb;  /* may be NULL */
 	fsm_fatal_cb fatal_cb;        /* apply failed on the store: stop the node */
+	unsigned snapshot_threshold;  /* set before replica_init */
+	unsigned snapshot_trailing;
+	bool seeded;                  /* state came from a snapshot file, see tuning_raft_seeded */
+	replica_seeded_cb seeded_cb;  /* may be NULL */
 	/* private */
 	uv_loop_t *loop;
 	unsigned id;
@@ -97,6 +121,29 @@ int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *
 /* Calls cb once every entry committed before now is applied here, for
  * linearizable reads on the leader. ESC_ENOLEADER when not ready. */
 int replica_barrier(struct replica *r, struct replica_req *req, replica_barrier_cb cb);
+
+/* Adds node id at raft_addr as a voter: first as a spare, then promoted
+ * once it has caught up. A node already present as a spare is only
+ * promoted. ESC_ENOLEADER, ESC_EBUSY (another change runs), ESC_ECONFLICT
+ * (the id or address is taken), or ESC_OK and cb fires. */
+int replica_add_voter(struct replica *r, struct replica_change *ch, unsigned id,
+		      const char *raft_addr, replica_change_cb cb);
+
+/* Removes node id. ESC_ENOLEADER, ESC_EBUSY, ESC_ENOTFOUND, or ESC_OK and
+ * cb fires. */
+int replica_remove(struct replica *r, struct replica_change *ch, unsigned id,
+		   replica_change_cb cb);
+
+/* Role (RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE) of member id and its raft
+ * address (borrowed), or -1 when id is not a member. */
+int replica_member(const struct replica *r, unsigned id, const char **raft_addr);
+
+/* True while a membership change runs on this leader. */
+bool replica_changing(const struct replica *r);
+
+/* Hands leadership to id, or to the most caught-up voter when id is 0.
+ * ESC_ENOLEADER, ESC_EINVAL (not a voter), ESC_OK. */
+int replica_transfer(struct replica *r, unsigned id);
 
 /* Role name of this node: "leader", "follower", "candidate", "unavailable". */
 const char *replica_role(const struct replica *r);

@@ -11,13 +11,19 @@ void tuning_io(struct raft_io *io)
 	raft_uv_set_auto_recovery(io, false);
 }
 
-void tuning_raft(struct raft *r)
+void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing)
 {
 	raft_set_election_timeout(r, TUNING_ELECTION_TIMEOUT_MS);
 	raft_set_heartbeat_timeout(r, TUNING_HEARTBEAT_TIMEOUT_MS);
 	raft_set_install_snapshot_timeout(r, TUNING_INSTALL_SNAPSHOT_TIMEOUT_MS);
 	/* Without pre-vote a crashed leader always causes a split vote. */
 	raft_set_pre_vote(r, true);
-	raft_set_snapshot_threshold(r, TUNING_SNAPSHOT_THRESHOLD);
-	raft_set_snapshot_trailing(r, TUNING_SNAPSHOT_TRAILING);
+	raft_set_snapshot_threshold(r, threshold);
+	raft_set_snapshot_trailing(r, trailing);
+}
+
+void tuning_raft_seeded(struct raft *r)
+{
+	raft_set_snapshot_threshold(r, 1);
+	raft_set_snapshot_trailing(r, 0);
 }

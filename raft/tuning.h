@@ -8,6 +8,7 @@
 #define TUNING_HEARTBEAT_TIMEOUT_MS 30      /* also libraft's tick period */
 #define TUNING_INSTALL_SNAPSHOT_TIMEOUT_MS 2000 /* 0.15 drops busy InstallSnapshots silently */
 #define TUNING_CONNECT_RETRY_MS 100         /* re-dial a lost peer */
+/* Defaults of escrowd's --snapshot-threshold and --snapshot-trailing. */
 #define TUNING_SNAPSHOT_THRESHOLD 16384     /* entries between snapshots (libraft: 1024) */
 #define TUNING_SNAPSHOT_TRAILING 8192       /* entries kept behind a snapshot */
 
@@ -17,6 +18,12 @@ void tuning_io(struct raft_io *io);
 
 /* Settings on the raft instance, between raft_init and raft_start: timeouts,
  * pre-vote on, snapshot threshold and trailing. */
-void tuning_raft(struct raft *r);
+void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing);
+
+/* A node seeded from a snapshot file holds state that no log entry
+ * describes: a Raft snapshot must exist (and the log behind it be dropped)
+ * before any other node joins, so that joiners get it by InstallSnapshot.
+ * These settings make the first applied entry take one. */
+void tuning_raft_seeded(struct raft *r);
 
 #endif

@@ -15,6 +15,7 @@ struct apply {
 	struct store_result *r;
 	uint64_t seq;   /* last audit seq written */
 	bool init_done; /* CMD_INIT set cluster_id and members */
+	bool members_done; /* CMD_MEMBERS set members */
 	char *errmsg;
 };
 
@@ -53,6 +54,22 @@ static int audit_write(struct apply *a, const char *action, const char *key_id,
 	a->seq++;
 	a->r->audit_seq = a->seq;
 	return ESC_OK;
+}
+
+static int apply_members(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = s->st[ST_META_SET];
+	int rv;
+
+	sqlite3_bind_text(st, 1, "members", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->members, -1, SQLITE_STATIC);
+	rv = store_step_done(s, ST_META_SET, "set members", a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	a->members_done = true;
+	return audit_write(a, c->action, NULL, NULL, c->note, "done");
 }
 
 static int apply_init(struct apply *a)
@@ -287,6 +304,10 @@ static bool cmd_sound(const struct cmd *c)
 	case CMD_LOOKUP_PREFIX:
 		return validate_prefix(c->prefix, norm, NULL) &&
 		       strcmp(norm, c->prefix) == 0;
+	case CMD_MEMBERS:
+		return TERMINATED(c->action) && c->members[0] != '\0' &&
+		       (strcmp(c->action, "cluster.add") == 0 ||
+			strcmp(c->action, "cluster.remove") == 0);
 	default:
 		return false;
 	}
@@ -305,6 +326,8 @@ static int apply_cmd(struct apply *a)
 		return apply_escrow(a);
 	case CMD_LOOKUP:
 		return apply_lookup(a);
+	case CMD_MEMBERS:
+		return apply_members(a);
 	default:
 		return apply_lookup_prefix(a);
 	}
@@ -315,7 +338,7 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 {
 	struct apply a = {
 		.s = s, .index = index, .c = c, .r = result,
-		.seq = s->audit_seq, .init_done = false, .errmsg = errmsg,
+		.seq = s->audit_seq, .init_done = false, .members_done = false, .errmsg = errmsg,
 	};
 	sqlite3_stmt *st = s->st[ST_META_SET];
 	char where[48];
@@ -356,10 +379,10 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 
 	s->applied_index = index;
 	s->audit_seq = a.seq;
-	if (a.init_done) {
+	if (a.init_done)
 		snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", c->cluster_id);
+	if (a.init_done || a.members_done)
 		snprintf(s->members, sizeof(s->members), "%s", c->members);
-	}
 	s->digest_valid = false;
 	if (s->batch >= STORE_BATCH_MAX)
 		return store_flush(s, errmsg);

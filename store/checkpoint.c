@@ -64,7 +64,10 @@ int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg
 		rv = store_db_error(c->db, rc, "checkpointer: open", errmsg);
 		goto err_db;
 	}
-	sqlite3_busy_timeout(c->db, STORE_BUSY_TIMEOUT_MS);
+	/* Never wait: a RESTART that would have to wait for a reader (a
+	 * snapshot being copied) falls back to a passive checkpoint, instead of
+	 * holding back the writer on the loop thread meanwhile. */
+	sqlite3_busy_timeout(c->db, 0);
 	/* Its own fsyncs are the point: they happen here, not on the loop. */
 	rv = store_exec(c->db, "PRAGMA synchronous = NORMAL", errmsg);
 	if (rv != ESC_OK)

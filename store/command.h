@@ -13,13 +13,15 @@ enum cmd_type {
 	CMD_ESCROW = 2,        /* POST /v1/keys */
 	CMD_LOOKUP = 3,        /* GET /v1/keys/{key_id}: audit, then return the record */
 	CMD_LOOKUP_PREFIX = 4, /* GET /v1/keys?prefix= */
-	CMD__MAX = CMD_LOOKUP_PREFIX
+	CMD_MEMBERS = 5,       /* the members text changes (cluster.add, cluster.remove) */
+	CMD__MAX = CMD_MEMBERS
 };
 
 #define CMD_ACTOR_MAX 255
 #define CMD_ROLE_MAX 15
 #define CMD_CLUSTER_ID_LEN 32   /* hex characters */
 #define CMD_MEMBERS_MAX 1023    /* "1=RAFT/API,2=..." text */
+#define CMD_ACTION_MAX 31
 
 /* One command. Every string is NUL-terminated within its array. Time, actor
  * and node travel inside the command so that applying it is deterministic. */
@@ -30,9 +32,10 @@ struct cmd {
 	char actor[CMD_ACTOR_MAX + 1]; /* certificate CN, or "insecure" */
 	char role[CMD_ROLE_MAX + 1];
 
-	/* CMD_INIT */
+	/* CMD_INIT, CMD_MEMBERS */
 	char cluster_id[CMD_CLUSTER_ID_LEN + 1];
-	char members[CMD_MEMBERS_MAX + 1]; /* the --bootstrap string */
+	char members[CMD_MEMBERS_MAX + 1]; /* "ID=RAFT/API,...", as --bootstrap */
+	char action[CMD_ACTION_MAX + 1];   /* CMD_MEMBERS: audit action */
 
 	/* CMD_ESCROW, CMD_LOOKUP */
 	char key_id[VALIDATE_GUID_LEN + 1];            /* normalised */
@@ -45,7 +48,7 @@ struct cmd {
 	uint32_t sealed_len;
 	uint8_t pw_mac[SEAL_MAC_SIZE];                 /* seal_mac of the password */
 
-	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX */
+	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS */
 	char prefix[VALIDATE_PREFIX_MAX + 1];          /* upper-case hex */
 	char reason[VALIDATE_REASON_MAX + 1];
 	char note[VALIDATE_NOTE_MAX + 1];

@@ -319,6 +319,11 @@ int store_open(struct store **out, const char *path, char *errmsg)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
+	s->path = strdup(path);
+	if (s->path == NULL) {
+		free(s);
+		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
+	}
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -368,6 +373,9 @@ void store_close(struct store *s)
 	if (s == NULL)
 		return;
 	checkpointer_stop(s->checkpointer);
+	store_image_end(s);
+	sqlite3_close(s->image_db);
+	free(s->path);
 	/* Entries of an unflushed batch are still in the Raft log: losing
 	 * them here only means applying them again at the next start. */
 	store_flush(s, NULL);

@@ -1,6 +1,7 @@
 /* Whole-state images for snapshots: taking one, and checking and installing one. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/error.h"
@@ -22,6 +23,72 @@ static void image_unwal(uint8_t *img)
 {
 	if (img[18] == 2 && img[19] == 2)
 		img[18] = img[19] = 1;
+}
+
+int store_image_begin(struct store *s, uint64_t *index, char *cluster_id, char *errmsg)
+{
+	int rc, rv;
+
+	if (s->image_pinned)
+		return esc_errorf(errmsg, ESC_EBUSY, "image: another image is being taken");
+	rv = store_flush(s, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	if (s->image_db == NULL) {
+		rc = sqlite3_open_v2(s->path, &s->image_db,
+				     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+		if (rc != SQLITE_OK) {
+			rv = store_db_error(s->image_db, rc, "image: open", errmsg);
+			sqlite3_close(s->image_db);
+			s->image_db = NULL;
+			return rv;
+		}
+		sqlite3_busy_timeout(s->image_db, STORE_BUSY_TIMEOUT_MS);
+	}
+	/* A read transaction starts at its first read: pin it now, while the
+	 * flushed state is exactly the cached one. */
+	rv = store_exec(s->image_db, "BEGIN; SELECT count(*) FROM meta;", errmsg);
+	if (rv != ESC_OK) {
+		store_exec(s->image_db, "ROLLBACK", NULL);
+		return rv;
+	}
+	s->image_pinned = true;
+	*index = s->applied_index;
+	snprintf(cluster_id, CMD_CLUSTER_ID_LEN + 1, "%s", s->cluster_id);
+	return ESC_OK;
+}
+
+int store_image_build(struct store *s, void **image, size_t *len, char *errmsg)
+{
+	sqlite3_int64 size = 0;
+	unsigned char *img;
+
+	if (!s->image_pinned)
+		return esc_errorf(errmsg, ESC_EINVAL, "image: nothing pinned");
+	img = sqlite3_serialize(s->image_db, "main", &size, 0);
+	if (img == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "image: cannot copy the database");
+	if (size < SQLITE_HEADER_SIZE) {
+		sqlite3_free(img);
+		return esc_errorf(errmsg, ESC_ECORRUPT, "image: %lld bytes", (long long)size);
+	}
+	image_unwal(img);
+	*image = img;
+	*len = (size_t)size;
+	return ESC_OK;
+}
+
+void store_image_free(void *image)
+{
+	sqlite3_free(image);
+}
+
+void store_image_end(struct store *s)
+{
+	if (!s->image_pinned)
+		return;
+	store_exec(s->image_db, "COMMIT", NULL);
+	s->image_pinned = false;
 }
 
 int store_image(struct store *s, void *(*alloc_fn)(size_t), size_t headroom,
@@ -262,6 +329,23 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_free(have);
 	sqlite3_free(want);
+	return rv;
+}
+
+int store_check_db(sqlite3 *db, char *errmsg)
+{
+	struct store *ref = NULL;
+	int rv;
+
+	rv = check_integrity(db, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	/* This build's schema, as a new store creates it. */
+	rv = store_open(&ref, ":memory:", errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = check_schema(ref->db, db, errmsg);
+	store_close(ref);
 	return rv;
 }
 

@@ -89,6 +89,18 @@ int store_digest(struct store *s, char hex[65], char *errmsg);
 int store_image(struct store *s, void *(*alloc_fn)(size_t), size_t headroom,
 		void **buf, size_t *len, uint64_t *index, char *errmsg);
 
+/* Images in three steps, so that the copy happens off the loop thread:
+ * store_image_begin (loop thread) flushes and pins the current state in a
+ * read transaction on a second connection, recording its applied index and
+ * cluster id (33 bytes); store_image_build (any one thread at a time) copies
+ * that pinned state into *image (free with store_image_free), writers going
+ * on meanwhile; store_image_end (loop thread) releases the pin. ESC_EBUSY
+ * when an image is already pinned. */
+int store_image_begin(struct store *s, uint64_t *index, char *cluster_id, char *errmsg);
+int store_image_build(struct store *s, void **image, size_t *len, char *errmsg);
+void store_image_free(void *image);
+void store_image_end(struct store *s);
+
 /* Replaces the whole state with an image (the bytes after the headroom of
  * store_image; borrowed). Checks the image first (ESC_ECORRUPT: not a SQLite
  * image, integrity_check fails, or tables missing); on error the old state

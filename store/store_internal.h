@@ -57,6 +57,10 @@ struct store {
 	uint64_t digest_index;
 	char digest[65];
 
+	char *path;           /* the database file, for extra connections */
+	sqlite3 *image_db;    /* second connection for asynchronous images */
+	bool image_pinned;    /* image_db holds a read transaction */
+
 	/* Entries applied in the open transaction (0: none open). */
 	unsigned batch;
 
@@ -86,5 +90,11 @@ int store_keys_reserve(struct store *s, size_t n, char *errmsg);
 
 /* Reloads the cached meta values and audit seq from the database. */
 int store_load_cache(struct store *s, char *errmsg);
+
+/* Checks a database opened by someone else (a snapshot's payload, say) the
+ * way store_restore_image checks an image: PRAGMA integrity_check, exactly
+ * this build's tables and indexes, and sound meta values. db is borrowed.
+ * ESC_ECORRUPT or ESC_EVERSION with the reason; ESC_EDB, ESC_ENOMEM. */
+int store_check_db(sqlite3 *db, char *errmsg);
 
 #endif

@@ -9,6 +9,7 @@ by a signal (and, where it is safe, by PR_SET_PDEATHSIG when it dies hard).
 
 import atexit
 import ctypes
+import hashlib
 import http.client
 import json
 import os
@@ -17,6 +18,8 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -427,6 +430,7 @@ class Cluster:
                                     dir=os.environ.get("TEST_TMPDIR"))
         _clusters.append(self)
         self.log_level = log_level
+        self.extra = ()     # flags given to every node this cluster starts
         ports = free_ports(2 * n)
         self.nodes = {}
         for i in range(1, n + 1):
@@ -447,25 +451,27 @@ class Cluster:
     def ids(self):
         return sorted(self.nodes)
 
-    def command(self, nid, bootstrap=True, seal_key=None, extra=()):
+    def command(self, nid, bootstrap=True, seal_key=None, extra=(), join=None):
         node = self.nodes[nid]
         cmd = [ESCROWD, "--id", str(nid), "--data-dir", node.data_dir,
                "--raft-addr", node.raft, "--api-addr", node.api]
         if bootstrap:
             cmd += ["--bootstrap", self.bootstrap]
+        if join:
+            cmd += ["--join", join]
         cmd += ["--insecure", "--seal-key", seal_key or self.seal_key]
         if self.log_level:
             cmd += ["--log-level", self.log_level]
-        return cmd + list(extra)
+        return cmd + list(self.extra) + list(extra)
 
     def start(self):
         for nid in self.ids():
             self.start_node(nid, bootstrap=True)
 
-    def start_node(self, nid, bootstrap=True, extra=()):
+    def start_node(self, nid, bootstrap=True, extra=(), join=None, seal_key=None):
         node = self.nodes[nid]
         check(not self.running(nid), "node %d is already running" % nid)
-        cmd = self.command(nid, bootstrap=bootstrap, extra=extra)
+        cmd = self.command(nid, bootstrap=bootstrap, seal_key=seal_key, extra=extra, join=join)
         with open(node.log_path, "ab") as log:
             log.write(("=== harness %s: start %s\n" % (
                 time.strftime("%H:%M:%S"), " ".join(cmd))).encode())
@@ -518,6 +524,32 @@ class Cluster:
         """Starts a stopped node again from its data dir."""
         check(not self.running(nid), "restart: node %d still runs" % nid)
         self.start_node(nid, bootstrap=bootstrap)
+
+    def add_node(self, nid, make_data_dir=True):
+        """A node outside the --bootstrap string (to join, or to start from
+        a restored data dir) with fresh ports and its own directory; its data
+        dir is created empty unless make_data_dir is false."""
+        check(nid not in self.nodes, "add_node: node %d exists" % nid)
+        raft_port, api_port = free_ports(2)
+        node = Node(self.dir, nid, raft_port, api_port)
+        os.makedirs(node.dir, mode=0o700)
+        if make_data_dir:
+            os.makedirs(node.data_dir, mode=0o700)
+        self.nodes[nid] = node
+        return node
+
+    def url(self, nid):
+        """The API URL of a node, as --join and escrowctl --nodes take it."""
+        return "http://%s" % self.nodes[nid].api
+
+    def pause(self, nid):
+        """SIGSTOP: the node stays up but answers nothing until resume."""
+        check(self.running(nid), "pause: node %d does not run" % nid)
+        self.nodes[nid].proc.send_signal(signal.SIGSTOP)
+
+    def resume(self, nid):
+        if self.running(nid):
+            self.nodes[nid].proc.send_signal(signal.SIGCONT)
 
     def stop_all(self, timeout=10):
         """SIGTERM to every running node, SIGKILL after timeout. Returns
@@ -702,6 +734,18 @@ class Cluster:
             time.sleep(0.05)
 
 
+def members_of(st):
+    """{id: role} of the members a /v1/status answer lists, and the list of
+    ids in order (to spot duplicates); ({}, []) when it lists none."""
+    ids, roles = [], {}
+    mems = st.get("members") if isinstance(st, dict) else None
+    for m in mems if isinstance(mems, list) else []:
+        if isinstance(m, dict) and isinstance(m.get("id"), int):
+            ids.append(m["id"])
+            roles[m["id"]] = m.get("role")
+    return roles, ids
+
+
 def lookup_path(key_id, reason="lost_pin", note=None):
     q = []
     if reason is not None:
@@ -710,6 +754,126 @@ def lookup_path(key_id, reason="lost_pin", note=None):
         q.append(("note", note))
     path = "/v1/keys/%s" % urllib.parse.quote(key_id, safe="")
     return path + ("?" + urllib.parse.urlencode(q) if q else "")
+
+
+# ---------------------------------------------------------------- snapshots
+
+# The snapshot file of API.md section 5 (layout in store/snapfile.h): a
+# 160-byte header, little-endian, then the payload, a SQLite database.
+SNAP_MAGIC = b"ESCROWSN"
+SNAP_HEADER_SIZE = 160
+SNAP_HEADER_HASHED = 128
+_SNAP_STRUCT = struct.Struct("<8sIIQQqQ32s32s16s32s")
+assert _SNAP_STRUCT.size == SNAP_HEADER_SIZE
+
+
+def snapshot_header(data):
+    """The header fields of a snapshot file's bytes, decoded without any
+    check (the tests judge them): magic, version, header_len, index, term,
+    created_ms, payload_len, payload_sha256 (bytes), cluster_id and
+    seal_fingerprint (str), header_sha256 (bytes). None when data is shorter
+    than a header."""
+    if len(data) < SNAP_HEADER_SIZE:
+        return None
+    f = _SNAP_STRUCT.unpack_from(data, 0)
+    return {"magic": f[0], "version": f[1], "header_len": f[2], "index": f[3],
+            "term": f[4], "created_ms": f[5], "payload_len": f[6],
+            "payload_sha256": f[7], "cluster_id": f[8].decode("latin-1"),
+            "seal_fingerprint": f[9].decode("latin-1"), "header_sha256": f[10]}
+
+
+def snapshot_header_bytes(h):
+    """Encodes the fields of snapshot_header (all but header_sha256) as a
+    header, computing the header hash as the file format does."""
+    head = _SNAP_STRUCT.pack(h["magic"], h["version"], h["header_len"], h["index"],
+                             h["term"], h["created_ms"], h["payload_len"],
+                             h["payload_sha256"], h["cluster_id"].encode("latin-1"),
+                             h["seal_fingerprint"].encode("latin-1"), b"\0" * 32)
+    return head[:SNAP_HEADER_HASHED] + hashlib.sha256(head[:SNAP_HEADER_HASHED]).digest()
+
+
+def forge_snapshot(payload, base, **over):
+    """A snapshot file's bytes: a header like base (a snapshot_header dict)
+    with the fields in over, payload length and SHA-256 computed for
+    payload, both hashes valid, then payload."""
+    h = dict(base)
+    h["payload_len"] = len(payload)
+    h["payload_sha256"] = hashlib.sha256(payload).digest()
+    h.update(over)
+    return snapshot_header_bytes(h) + payload
+
+
+class SnapshotDb:
+    """The payload of a snapshot file opened read-only with sqlite3, from a
+    temporary copy in tmp_dir (removed by close)."""
+
+    def __init__(self, path, tmp_dir):
+        with open(path, "rb") as f:
+            data = f.read()
+        self.header = snapshot_header(data)
+        check(self.header is not None, "%s: shorter than a snapshot header (%d bytes)"
+              % (path, len(data)))
+        fd, self.path = tempfile.mkstemp(prefix="payload-", suffix=".db", dir=tmp_dir)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data[SNAP_HEADER_SIZE:])
+        self.db = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(self.path),
+                                  uri=True)
+
+    def meta(self, k):
+        row = self.db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        return row[0] if row else None
+
+    def key_ids(self):
+        return {r[0] for r in self.db.execute("SELECT key_id FROM keys")}
+
+    def audit(self):
+        """[(seq, action, key_id)] in seq order."""
+        return list(self.db.execute("SELECT seq, action, key_id FROM audit ORDER BY seq"))
+
+    def close(self):
+        self.db.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def http_download(port, path, dest, timeout=60.0):
+    """GET path streamed into the file dest. Returns (status, headers with
+    lower-case names, bytes written); on a non-2xx answer the body is kept
+    as text in the returned third item instead, and dest is not written. A
+    transport error gives status 0."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        hdrs = _lower_headers(resp)
+        if not 200 <= resp.status < 300:
+            return resp.status, hdrs, _decode(resp.read())
+        n = 0
+        with open(dest, "wb") as f:
+            while True:
+                chunk = resp.read(65536)
+                if not chunk:
+                    break
+                f.write(chunk)
+                n += len(chunk)
+        return resp.status, hdrs, n
+    except (OSError, http.client.HTTPException) as e:
+        return 0, {}, "%s: %s" % (type(e).__name__, e)
+    finally:
+        conn.close()
+
+
+def escrowctl(args, nodes=None, as_json=False, timeout=60.0):
+    """Runs escrowctl [--nodes URL,...] [--json] args. Returns (rc, stdout,
+    stderr, seconds); rc None when killed after timeout."""
+    cmd = [ESCROWCTL]
+    if nodes:
+        cmd += ["--nodes", ",".join(nodes)]
+    if as_json:
+        cmd += ["--json"]
+    return run_once(cmd + list(args), timeout)
 
 
 # ---------------------------------------------------------------- TAP

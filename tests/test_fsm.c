@@ -46,8 +46,9 @@ static void cluster_setup(struct cluster *c, unsigned seed)
 			printf("# %s\n", errmsg);
 			abort();
 		}
-		fsm_init(&c->fsms[i], c->stores[i], fatal_cb);
-		raft_fixture_grow(&c->fixture, &c->fsms[i].raft_fsm);
+		fsm_init(&c->fsms[i], c->stores[i], fatal_cb, false);
+		if (raft_fixture_grow(&c->fixture, &c->fsms[i].raft_fsm) != 0)
+			abort();
 		struct raft *r = raft_fixture_get(&c->fixture, i);
 		c->fsms[i].raft = r;
 		/* Small numbers so that snapshots and InstallSnapshot happen. */
@@ -168,10 +169,17 @@ static void kill_leader_revive_for_seed(unsigned seed)
 	CHECK(last > 0);
 	/* 100 entries past a threshold of 32: the dead node is now behind the
 	 * survivors' snapshots and catches up through InstallSnapshot. */
+	CHECK(raft_fixture_step_until_applied(&c.fixture, (leader + 1) % N_SERVERS, last, 10000));
+	/* Let the survivors' snapshots of the new entries reach their disks. */
+	raft_fixture_step_until_elapsed(&c.fixture, 1000);
+	CHECK(raft_fixture_get(&c.fixture, (leader + 1) % N_SERVERS)->log.snapshot.last_index >
+	      raft_fixture_get(&c.fixture, leader)->last_applied);
 	raft_fixture_revive(&c.fixture, leader);
 	CHECK(raft_fixture_step_until_applied(&c.fixture, N_SERVERS, last, 20000));
 	CHECK(digests_equal(&c, &index));
 	CHECK(index >= last);
+	/* The revived node was behind the survivors' snapshots: it loaded one. */
+	CHECK(c.fsms[leader].restores >= 1);
 	CHECK_INT(store_counts(c.stores[leader], &keys, &audit, errmsg), ESC_OK);
 	CHECK_INT(keys, 150);
 	cluster_teardown(&c);

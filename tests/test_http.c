@@ -1,7 +1,9 @@
 /* Unit tests of the HTTP server and client, together on one libuv loop. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +24,9 @@
 #define WAIT_MS 5000      /* bound of every ordinary wait */
 #define RAW_TIMEOUT_S 8   /* socket timeouts in helper threads */
 #define HELD_MAX 4
+#define STREAM_CHUNK (64 * 1024)          /* the handler's stream writes */
+#define STREAM_BIG HTTP_CLIENT_RESPONSE_MAX /* 8 MiB, all the client takes */
+#define STREAM_ENDLESS (64ULL * 1024 * 1024) /* more than socket buffers hold */
 
 enum reply_mode {
 	REPLY_NOW,   /* the handler answers at once */
@@ -48,6 +53,15 @@ struct fixture {
 	bool server_stopped;
 	bool client_closing;
 	bool client_closed;
+	uint64_t stopped_ms;      /* when the server's stop callback ran */
+	/* Streamed responses (/stream), the last one's story. */
+	struct streamer *held_stream; /* cut by ESC_EIO with hold=1: not ended yet */
+	int streams_ended;
+	int stream_eio;           /* callbacks with ESC_EIO */
+	int stream_status;        /* of the last start, write or callback */
+	uint64_t stream_sent;     /* bytes confirmed by callbacks */
+	bool stream_refused;      /* bad writes got ESC_EINVAL */
+	uint64_t stream_end_ms;
 };
 
 /* Runs the loop until expr holds or ms pass (the watchdog wakes the loop). */
@@ -96,6 +110,147 @@ static void reply_echo(struct http_request *req)
 	json_decref(o);
 }
 
+/* Byte i of every streamed body: changes with the position at every scale. */
+static unsigned char stream_byte(uint64_t i)
+{
+	return (unsigned char)(i * 7 + (i >> 8) * 13 + (i >> 16) * 29);
+}
+
+static bool stream_check(const char *body, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)body[i] != stream_byte(i))
+			return false;
+	}
+	return true;
+}
+
+/* The server side of /stream?len=N[&stop=M][&delay=MS][&hold=1][&held=1]:
+ * announces N bytes, writes M (default N) in chunks, delay ms apart, then
+ * ends. hold: on ESC_EIO leave the end to the test; held: the test starts
+ * the stream later. */
+struct streamer {
+	struct fixture *f;
+	struct http_request *req;
+	uint64_t len;
+	uint64_t stop;
+	uint64_t sent;
+	size_t n;                 /* bytes of the write in flight */
+	unsigned delay_ms;
+	bool hold;
+	uv_timer_t timer;
+	char chunk[STREAM_CHUNK];
+};
+
+static void streamer_close_cb(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void streamer_end(struct streamer *st)
+{
+	struct fixture *f = st->f;
+
+	f->streams_ended++;
+	f->stream_end_ms = uv_now(&f->loop);
+	if (f->held_stream == st)
+		f->held_stream = NULL;
+	http_stream_end(st->req);
+	uv_close((uv_handle_t *)&st->timer, streamer_close_cb);
+}
+
+static void stream_next(struct streamer *st);
+
+static void stream_delay_cb(uv_timer_t *timer)
+{
+	stream_next(timer->data);
+}
+
+static void stream_written_cb(struct http_request *req, int status)
+{
+	struct streamer *st = req->data;
+	struct fixture *f = st->f;
+
+	f->stream_status = status;
+	if (status != ESC_OK) {
+		f->stream_eio++;
+		if (st->hold)
+			f->held_stream = st;
+		else
+			streamer_end(st);
+		return;
+	}
+	st->sent += st->n;
+	f->stream_sent = st->sent;
+	if (st->delay_ms > 0)
+		uv_timer_start(&st->timer, stream_delay_cb, st->delay_ms, 0);
+	else
+		stream_next(st);
+}
+
+static void stream_next(struct streamer *st)
+{
+	size_t i;
+	int rv;
+
+	if (st->sent == st->stop) {
+		streamer_end(st);
+		return;
+	}
+	st->n = st->stop - st->sent < STREAM_CHUNK ? (size_t)(st->stop - st->sent) : STREAM_CHUNK;
+	for (i = 0; i < st->n; i++)
+		st->chunk[i] = (char)stream_byte(st->sent + i);
+	rv = http_stream_write(st->req, st->chunk, st->n, stream_written_cb);
+	if (rv != ESC_OK) {
+		st->f->stream_status = rv;
+		streamer_end(st);
+	}
+}
+
+static uint64_t query_u64(const struct http_request *req, const char *name, uint64_t def)
+{
+	char v[32];
+
+	if (http_query_param(req, name, v, sizeof(v)) == NULL)
+		return def;
+	return strtoull(v, NULL, 10);
+}
+
+static void stream_begin(struct fixture *f, struct http_request *req)
+{
+	struct streamer *st = calloc(1, sizeof(*st));
+	int rv;
+
+	if (st == NULL) {
+		http_respond_error(req, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	st->f = f;
+	st->req = req;
+	st->len = query_u64(req, "len", 0);
+	st->stop = query_u64(req, "stop", st->len);
+	st->delay_ms = (unsigned)query_u64(req, "delay", 0);
+	st->hold = query_u64(req, "hold", 0) != 0;
+	uv_timer_init(&f->loop, &st->timer);
+	st->timer.data = st;
+	req->data = st;
+	rv = http_stream_start(req, 200, "X-Test: yes\r\n", "application/octet-stream", st->len);
+	f->stream_status = rv;
+	if (rv != ESC_OK) {
+		streamer_end(st);
+		return;
+	}
+	/* Bad writes are refused and change nothing. */
+	f->stream_refused = http_stream_write(req, st->chunk, 0, stream_written_cb) == ESC_EINVAL;
+	if (st->len < STREAM_CHUNK)
+		f->stream_refused = f->stream_refused &&
+				    http_stream_write(req, st->chunk, (size_t)st->len + 1,
+						      stream_written_cb) == ESC_EINVAL;
+	stream_next(st);
+}
+
 struct later {
 	uv_timer_t timer;
 	struct http_request *req;
@@ -120,6 +275,13 @@ static void test_handler(struct http_request *req)
 	struct later *l;
 
 	f->handled++;
+	if (strcmp(req->path, "/stream") == 0) {
+		if (query_u64(req, "held", 0) != 0 && f->n_held < HELD_MAX)
+			f->held[f->n_held++] = req;
+		else
+			stream_begin(f, req);
+		return;
+	}
 	if (strcmp(req->path, "/raw") == 0) {
 		/* Borrowed straight from req: http_respond copies before freeing. */
 		http_respond(req, 200, NULL, http_request_header(req, "content-type"), req->body,
@@ -157,6 +319,7 @@ static void server_stop_cb(struct http_server *s)
 	struct fixture *f = s->data;
 
 	f->server_stopped = true;
+	f->stopped_ms = uv_now(&f->loop);
 }
 
 static void client_close_cb(struct http_client *c)
@@ -200,6 +363,8 @@ static int fix_setup(struct fixture *f, enum reply_mode mode)
 static int fix_teardown(struct fixture *f)
 {
 	release_held(f);
+	if (f->held_stream != NULL)
+		streamer_end(f->held_stream);
 	if (!f->server_stopping)
 		stop_server(f);
 	if (!f->client_closing) {
@@ -238,6 +403,9 @@ struct call {
 	char body[1024];
 	char connection[32];      /* the response's Connection header */
 	char test_header[8];      /* X-Test */
+	char ctype[64];           /* Content-Type */
+	size_t body_len;
+	bool stream_ok;           /* the body is a /stream body */
 	uint64_t done_ms;
 };
 
@@ -256,6 +424,10 @@ static void call_cb(struct http_client_req *req, int status, const struct http_r
 		snprintf(call->connection, sizeof(call->connection), "%s", h ? h : "");
 		h = http_response_header(resp, "x-test");
 		snprintf(call->test_header, sizeof(call->test_header), "%s", h ? h : "");
+		h = http_response_header(resp, "content-type");
+		snprintf(call->ctype, sizeof(call->ctype), "%s", h ? h : "");
+		call->body_len = resp->body_len;
+		call->stream_ok = stream_check(resp->body, resp->body_len);
 	}
 	call->f->calls_done++;
 }
@@ -415,6 +587,117 @@ static bool raw_exchange(struct fixture *f, struct raw *r)
 	WAIT_UNTIL(f, f->wakes > before, (RAW_TIMEOUT_S + 2) * 1000);
 	raw_join(r);
 	return true;
+}
+
+/* A blocking client in a thread for streamed bodies: sends request, then
+ * either waits for the test's word and closes without reading, or reads
+ * (read_max bytes, or until EOF) checking the body against stream_byte. */
+struct sink {
+	struct fixture *f;
+	int port;
+	const char *request;
+	size_t read_max;          /* 0: until EOF */
+	int release[2];           /* wait_first: a byte here lets the thread go */
+	bool wait_first;
+	char head[2048];          /* status line and headers */
+	size_t head_len;
+	bool in_body;
+	uint64_t total;           /* bytes read */
+	uint64_t body_len;
+	uint64_t bad_bytes;       /* body bytes not as streamed */
+	bool eof;
+	pthread_t thread;
+};
+
+static void sink_byte(struct sink *k, unsigned char b)
+{
+	k->total++;
+	if (k->in_body) {
+		if (b != stream_byte(k->body_len))
+			k->bad_bytes++;
+		k->body_len++;
+		return;
+	}
+	if (k->head_len + 1 < sizeof(k->head)) {
+		k->head[k->head_len++] = (char)b;
+		k->head[k->head_len] = '\0';
+	}
+	if (k->head_len >= 4 && memcmp(k->head + k->head_len - 4, "\r\n\r\n", 4) == 0)
+		k->in_body = true;
+}
+
+static void sink_read(int fd, struct sink *k)
+{
+	unsigned char buf[16384];
+	ssize_t n;
+	ssize_t i;
+
+	while (k->read_max == 0 || k->total < k->read_max) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			k->eof = true;
+		if (n <= 0)
+			return;
+		for (i = 0; i < n; i++)
+			sink_byte(k, buf[i]);
+	}
+}
+
+static void *sink_main(void *arg)
+{
+	struct sink *k = arg;
+	struct pollfd pfd;
+	int fd;
+
+	fd = socket_connect(k->port);
+	if (fd < 0)
+		goto out;
+	if (!send_all(fd, k->request, strlen(k->request)))
+		goto out_fd;
+	if (k->wait_first) {
+		pfd.fd = k->release[0];
+		pfd.events = POLLIN;
+		poll(&pfd, 1, (HTTP_DRAIN_TIMEOUT_MS + WAIT_MS) * 2);
+		goto out_fd;
+	}
+	sink_read(fd, k);
+out_fd:
+	/* Unread bytes left: the close resets the connection. */
+	close(fd);
+out:
+	uv_async_send(&k->f->wake);
+	return NULL;
+}
+
+static void sink_init(struct sink *k, struct fixture *f, const char *request)
+{
+	memset(k, 0, sizeof(*k));
+	k->f = f;
+	k->port = http_server_port(&f->server);
+	k->request = request;
+	k->release[0] = -1;
+	k->release[1] = -1;
+}
+
+static int sink_start(struct sink *k)
+{
+	if (k->wait_first && pipe(k->release) != 0)
+		return -1;
+	return pthread_create(&k->thread, NULL, sink_main, k);
+}
+
+/* Lets a waiting thread go, waits for its end (bounded) and joins it: the
+ * thread's own waits are bounded too. */
+static void sink_join(struct fixture *f, struct sink *k, int wakes_before)
+{
+	if (k->wait_first && write(k->release[1], "x", 1) != 1)
+		printf("# sink: release failed\n");
+	WAIT_UNTIL(f, f->wakes > wakes_before, (HTTP_DRAIN_TIMEOUT_MS + WAIT_MS) * 2);
+	pthread_join(k->thread, NULL);
+	if (k->wait_first) {
+		close(k->release[0]);
+		close(k->release[1]);
+	}
 }
 
 FIXTURE_TEST(test_get, REPLY_NOW)
@@ -1117,6 +1400,219 @@ FIXTURE_TEST(test_client_retries_stale_connection, REPLY_NOW)
 	CHECK_INT(fs.accepted, 2);
 }
 
+FIXTURE_TEST(test_stream_large, REPLY_NOW)
+{
+	struct call call;
+	char target[64];
+
+	snprintf(target, sizeof(target), "/stream?len=%d", STREAM_BIG);
+	CHECK_INT(call_send(f, &call, f->addr, "GET", target, NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done && f->streams_ended == 1, WAIT_MS);
+	CHECK(call.done);
+	CHECK_INT(call.status, ESC_OK);
+	CHECK_INT(call.http_status, 200);
+	CHECK_INT(call.body_len, STREAM_BIG);
+	CHECK(call.stream_ok);
+	CHECK_STR(call.test_header, "yes");
+	CHECK_STR(call.ctype, "application/octet-stream");
+	CHECK_STR(call.connection, "");
+	CHECK_INT(f->streams_ended, 1);
+	CHECK_INT(f->stream_status, ESC_OK);
+	CHECK_INT(f->stream_sent, STREAM_BIG);
+	CHECK(f->stream_refused);
+	CHECK_INT(f->server.n_pending, 0);
+}
+
+FIXTURE_TEST(test_stream_bad_writes, REPLY_NOW)
+{
+	struct call call;
+
+	/* A zero or too long write is refused; the stream goes on. */
+	CHECK_INT(call_send(f, &call, f->addr, "GET", "/stream?len=100", NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done && f->streams_ended == 1, WAIT_MS);
+	CHECK(f->stream_refused);
+	CHECK_INT(call.status, ESC_OK);
+	CHECK_INT(call.body_len, 100);
+	CHECK(call.stream_ok);
+}
+
+FIXTURE_TEST(test_stream_keep_alive, REPLY_NOW)
+{
+	struct call call;
+	char peer[64];
+	char v[64];
+	int i;
+
+	CHECK_INT(call_send(f, &call, f->addr, "GET", "/before", NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done, WAIT_MS);
+	CHECK_INT(call.status, ESC_OK);
+	echo_field(&call, "peer", peer, sizeof(peer));
+	for (i = 1; i <= 2; i++) {
+		CHECK_INT(call_send(f, &call, f->addr, "GET", "/stream?len=1048576", NULL, 0,
+				    WAIT_MS),
+			  0);
+		WAIT_UNTIL(f, call.done && f->streams_ended == i, WAIT_MS);
+		CHECK_INT(call.status, ESC_OK);
+		CHECK_INT(call.body_len, 1048576);
+		CHECK(call.stream_ok);
+		CHECK_INT(call_send(f, &call, f->addr, "GET", "/after", NULL, 0, WAIT_MS), 0);
+		WAIT_UNTIL(f, call.done, WAIT_MS);
+		CHECK_INT(call.status, ESC_OK);
+		CHECK_STR(echo_field(&call, "path", v, sizeof(v)), "/after");
+		CHECK_STR(echo_field(&call, "peer", v, sizeof(v)), peer);
+	}
+	CHECK_INT(f->server.n_conns, 1);
+}
+
+FIXTURE_TEST(test_stream_client_gone, REPLY_NOW)
+{
+	struct sink k;
+	char request[128];
+	int before = f->wakes;
+
+	snprintf(request, sizeof(request),
+		 "GET /stream?len=%llu HTTP/1.1\r\nHost: x\r\n\r\n", STREAM_ENDLESS);
+	sink_init(&k, f, request);
+	k.read_max = 100 * 1000;
+	CHECK_INT(sink_start(&k), 0);
+	sink_join(f, &k, before);
+	CHECK(k.total >= k.read_max);
+	CHECK_INT(k.bad_bytes, 0);
+	/* The server learns it from a failed write; the callback tells the
+	 * handler, which ends the stream; everything is freed. */
+	WAIT_UNTIL(f, f->streams_ended == 1 && f->server.n_conns == 0, WAIT_MS);
+	CHECK_INT(f->stream_eio, 1);
+	CHECK_INT(f->stream_status, ESC_EIO);
+	CHECK_INT(f->streams_ended, 1);
+	CHECK(f->stream_sent < STREAM_ENDLESS);
+	CHECK_INT(f->server.n_conns, 0);
+	CHECK_INT(f->server.n_pending, 0);
+}
+
+FIXTURE_TEST(test_stream_stop_waits, REPLY_NOW)
+{
+	struct call call;
+	uint64_t start;
+
+	/* 16 chunks, 20 ms apart: the stop comes midway. */
+	CHECK_INT(call_send(f, &call, f->addr, "GET", "/stream?len=1048576&delay=20", NULL, 0,
+			    WAIT_MS),
+		  0);
+	WAIT_UNTIL(f, f->stream_sent > 0, WAIT_MS);
+	CHECK(f->stream_sent > 0);
+	start = uv_now(&f->loop);
+	stop_server(f);
+	WAIT_UNTIL(f, call.done && f->server_stopped, WAIT_MS);
+	CHECK(call.done);
+	CHECK_INT(call.status, ESC_OK);
+	CHECK_INT(call.body_len, 1048576);
+	CHECK(call.stream_ok);
+	CHECK(f->server_stopped);
+	CHECK_INT(f->stream_eio, 0);
+	CHECK_INT(f->streams_ended, 1);
+	CHECK(f->stream_end_ms <= f->stopped_ms);
+	CHECK(f->stopped_ms - start < HTTP_DRAIN_TIMEOUT_MS);
+}
+
+FIXTURE_TEST(test_stream_drain_timeout, REPLY_NOW)
+{
+	struct sink k;
+	char request[128];
+	int before = f->wakes;
+	int never = 0;
+	uint64_t start;
+
+	/* The client reads nothing: the socket buffers fill, a write stays out. */
+	snprintf(request, sizeof(request),
+		 "GET /stream?len=%llu&hold=1 HTTP/1.1\r\nHost: x\r\n\r\n", STREAM_ENDLESS);
+	sink_init(&k, f, request);
+	k.wait_first = true;
+	CHECK_INT(sink_start(&k), 0);
+	WAIT_UNTIL(f, f->handled == 1, WAIT_MS);
+	WAIT_UNTIL(f, never, 300);
+	start = uv_now(&f->loop);
+	stop_server(f);
+	WAIT_UNTIL(f, f->server_stopped, HTTP_DRAIN_TIMEOUT_MS + WAIT_MS);
+	sink_join(f, &k, before);
+	CHECK(f->server_stopped);
+	CHECK(f->stopped_ms - start >= HTTP_DRAIN_TIMEOUT_MS - 100);
+	CHECK_INT(f->stream_eio, 1);
+	CHECK_INT(f->stream_status, ESC_EIO);
+	CHECK(f->stream_sent < STREAM_ENDLESS);
+	CHECK_INT(f->server.n_pending, 0);
+	/* The handler ends the stream after the server is gone: only freed. */
+	CHECK(f->held_stream != NULL);
+	CHECK(f->held_stream->req->conn == NULL);
+	streamer_end(f->held_stream);
+	CHECK_INT(f->streams_ended, 1);
+}
+
+FIXTURE_TEST(test_stream_short, REPLY_NOW)
+{
+	struct sink k;
+	int before = f->wakes;
+
+	/* 1 MiB announced, 256 KiB sent: the connection closes after them,
+	 * although the client asked for keep-alive. */
+	sink_init(&k, f, "GET /stream?len=1048576&stop=262144 HTTP/1.1\r\nHost: x\r\n\r\n");
+	CHECK_INT(sink_start(&k), 0);
+	sink_join(f, &k, before);
+	CHECK(starts_with(k.head, "HTTP/1.1 200 OK\r\n"));
+	CHECK(strstr(k.head, "Content-Length: 1048576\r\n") != NULL);
+	CHECK(strstr(k.head, "X-Test: yes\r\n") != NULL);
+	CHECK(strstr(k.head, "Connection: close") == NULL);
+	CHECK_INT(k.body_len, 262144);
+	CHECK_INT(k.bad_bytes, 0);
+	CHECK(k.eof);
+	CHECK_INT(f->stream_status, ESC_OK);
+	CHECK_INT(f->streams_ended, 1);
+	WAIT_UNTIL(f, f->server.n_conns == 0, WAIT_MS);
+	CHECK_INT(f->server.n_conns, 0);
+}
+
+FIXTURE_TEST(test_stream_head, REPLY_NOW)
+{
+	struct sink k;
+	int before = f->wakes;
+
+	/* HEAD: the length is announced, no body goes out, every write
+	 * still gets its callback. */
+	sink_init(&k, f,
+		  "HEAD /stream?len=1048576 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	CHECK_INT(sink_start(&k), 0);
+	sink_join(f, &k, before);
+	CHECK(starts_with(k.head, "HTTP/1.1 200 OK\r\n"));
+	CHECK(strstr(k.head, "Content-Length: 1048576\r\n") != NULL);
+	CHECK_INT(k.body_len, 0);
+	CHECK(k.eof);
+	CHECK_INT(f->stream_sent, 1048576);
+	CHECK_INT(f->stream_status, ESC_OK);
+	CHECK_INT(f->streams_ended, 1);
+}
+
+FIXTURE_TEST(test_stream_start_client_gone, REPLY_NOW)
+{
+	struct raw r;
+	char request[128];
+
+	/* The handler starts streaming after the client left (a held request
+	 * reads nothing, so the server does not know yet): a write fails. */
+	snprintf(request, sizeof(request),
+		 "GET /stream?len=%llu&held=1 HTTP/1.1\r\nHost: x\r\n\r\n", STREAM_ENDLESS);
+	raw_init(&r, f, request);
+	r.close_at_once = true;
+	CHECK(raw_exchange(f, &r));
+	WAIT_UNTIL(f, f->handled == 1, WAIT_MS);
+	CHECK_INT(f->n_held, 1);
+	f->n_held = 0;
+	stream_begin(f, f->held[0]);
+	WAIT_UNTIL(f, f->streams_ended == 1 && f->server.n_conns == 0, WAIT_MS);
+	CHECK_INT(f->stream_status, ESC_EIO);
+	CHECK_INT(f->streams_ended, 1);
+	CHECK_INT(f->server.n_conns, 0);
+	CHECK_INT(f->server.n_pending, 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1149,5 +1645,14 @@ int main(void)
 	RUN(test_query_param);
 	RUN(test_client_response_framing);
 	RUN(test_client_retries_stale_connection);
+	RUN(test_stream_large);
+	RUN(test_stream_bad_writes);
+	RUN(test_stream_keep_alive);
+	RUN(test_stream_client_gone);
+	RUN(test_stream_stop_waits);
+	RUN(test_stream_drain_timeout);
+	RUN(test_stream_short);
+	RUN(test_stream_head);
+	RUN(test_stream_start_client_gone);
 	return unit_done();
 }

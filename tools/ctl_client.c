@@ -15,6 +15,7 @@
 #endif
 
 #define CTL_USER_AGENT "escrowctl/" PACKAGE_VERSION
+#define CTL_STREAM_ERROR_MAX (64 * 1024) /* bytes of a streamed refusal kept */
 
 /* A growing buffer with a hard limit. */
 struct buf {
@@ -363,6 +364,163 @@ int ctl_client_request(struct ctl_client *c, const char *method, const char *pat
 			return ESC_OK;
 		ctl_response_error(r, why, sizeof(why));
 		esc_errorf(errmsg, ESC_EIO, "%s: %s", c->nodes[i], why);
+	}
+	if (c->n_nodes > 1) {
+		snprintf(why, sizeof(why), "none of the %zu nodes could serve the request; last",
+			 c->n_nodes);
+		esc_errprefix(errmsg, why);
+	}
+	return ESC_EIO;
+}
+
+/* One streamed GET: the answer's headers and error body in x, a 2xx body
+ * passed to the sink. */
+struct stream {
+	struct xfer x;
+	const struct ctl_sink *sink;
+	CURL *easy;
+	uint64_t received; /* 2xx body bytes the sink took */
+	int sink_err;      /* a sink callback failed: its code, message in errmsg */
+	char *errmsg;
+};
+
+static bool status_2xx(CURL *h)
+{
+	long status = 0;
+
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	return status >= 200 && status <= 299;
+}
+
+static size_t stream_body_cb(char *p, size_t size, size_t nmemb, void *data)
+{
+	struct stream *s = data;
+	size_t n = size * nmemb;
+
+	if (!status_2xx(s->easy)) {
+		/* A refusal: its start is enough for the message. */
+		buf_append(&s->x.body, p, n);
+		return s->x.body.nomem ? 0 : n;
+	}
+	s->sink_err = s->sink->write(s->sink->data, p, n, s->errmsg);
+	if (s->sink_err != ESC_OK)
+		return 0;
+	s->received += n;
+	return n;
+}
+
+static int stream_progress_cb(void *data, curl_off_t dltotal, curl_off_t dlnow,
+			      curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct stream *s = data;
+
+	if (s->sink->progress == NULL)
+		return 0;
+	s->sink_err = s->sink->progress(s->sink->data, s->received, s->errmsg);
+	return s->sink_err != ESC_OK;
+}
+
+/* One streamed attempt at one node; *cut set when a 2xx body broke off. */
+static int stream_attempt(struct ctl_client *c, const char *node, const char *path,
+			  long stall_ms, struct stream *s, struct ctl_response *r, bool *cut,
+			  char *errmsg)
+{
+	CURLcode cc;
+	char *url;
+	int rv;
+
+	*cut = false;
+	if (asprintf(&url, "%s%s", node, path) < 0)
+		return esc_errorf(errmsg, ESC_ENOMEM, "request: out of memory");
+	xfer_init(&s->x);
+	s->x.body.max = CTL_STREAM_ERROR_MAX;
+	s->easy = c->easy;
+	s->received = 0;
+	s->sink_err = ESC_OK;
+	s->errmsg = errmsg;
+	curl_easy_reset(c->easy);
+	rv = client_prepare(c, c->easy, &s->x, url, "GET", NULL, stall_ms);
+	if (rv != ESC_OK) {
+		esc_errorf(errmsg, rv, "%s: out of memory", url);
+		goto out;
+	}
+	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, stream_body_cb);
+	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(c->easy, CURLOPT_XFERINFOFUNCTION, stream_progress_cb);
+	curl_easy_setopt(c->easy, CURLOPT_XFERINFODATA, s);
+	curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
+	/* No bound on the whole transfer, only on a stall. */
+	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(c->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c->easy, CURLOPT_LOW_SPEED_TIME, (stall_ms + 999) / 1000);
+	cc = curl_easy_perform(c->easy);
+	if (s->sink_err != ESC_OK) {
+		rv = s->sink_err;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		s->x.body.over = false; /* a long refusal was cut on purpose */
+		rv = xfer_failure(&s->x, cc, url, errmsg);
+		if (rv != ESC_ENOMEM && status_2xx(c->easy)) {
+			*cut = true;
+			esc_errorf(errmsg, ESC_ECORRUPT, "%s: the transfer broke off after %llu "
+				   "bytes: %s", url, (unsigned long long)s->received,
+				   s->x.errbuf[0] ? s->x.errbuf : curl_easy_strerror(cc));
+		}
+		if (c->trace)
+			fprintf(stderr, "escrowctl: trace: GET %s: %s\n", url, errmsg);
+		goto out;
+	}
+	rv = xfer_take(&s->x, c->easy, node, r);
+	if (rv != ESC_OK) {
+		esc_errorf(errmsg, rv, "%s: out of memory", url);
+		goto out;
+	}
+	if (c->trace)
+		fprintf(stderr, "escrowctl: trace: GET %s: %ld, %llu bytes streamed\n", url,
+			r->status, (unsigned long long)s->received);
+out:
+	xfer_close(&s->x);
+	free(url);
+	return rv;
+}
+
+int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
+		      const struct ctl_sink *sink, struct ctl_response *r, char *errmsg)
+{
+	char why[ESC_ERRMSG_SIZE], cut_msg[ESC_ERRMSG_SIZE] = "";
+	struct stream s;
+	bool cut, dirty = false;
+	size_t i;
+	int rv;
+
+	memset(r, 0, sizeof(*r));
+	memset(&s, 0, sizeof(s));
+	s.sink = sink;
+	esc_errorf(errmsg, ESC_EIO, "no node to ask");
+	for (i = 0; i < c->n_nodes; i++) {
+		ctl_response_close(r);
+		if (dirty) {
+			rv = sink->reset(sink->data, errmsg);
+			if (rv != ESC_OK)
+				return rv;
+		}
+		rv = stream_attempt(c, c->nodes[i], path, stall_ms, &s, r, &cut, errmsg);
+		dirty = s.received > 0;
+		if (rv == ESC_OK && r->status != 503)
+			return ESC_OK;
+		if (rv == ESC_OK) {
+			ctl_response_error(r, why, sizeof(why));
+			esc_errorf(errmsg, ESC_EIO, "%s: %s", c->nodes[i], why);
+		} else if (cut) {
+			snprintf(cut_msg, sizeof(cut_msg), "%s", errmsg);
+		} else if (s.sink_err != ESC_OK || rv == ESC_ENOMEM) {
+			return rv;
+		}
+	}
+	if (cut_msg[0] != '\0') {
+		ctl_response_close(r);
+		return esc_errorf(errmsg, ESC_ECORRUPT, "%s", cut_msg);
 	}
 	if (c->n_nodes > 1) {
 		snprintf(why, sizeof(why), "none of the %zu nodes could serve the request; last",

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -67,6 +68,37 @@ void ctl_client_close(struct ctl_client *c);
  */
 int ctl_client_request(struct ctl_client *c, const char *method, const char *path,
 		       const char *body, struct ctl_response *r, char *errmsg);
+
+/* Where ctl_client_stream puts a 2xx body. Each callback returns ESC_OK,
+ * or an error code with errmsg written, which stops the transfer. */
+struct ctl_sink {
+	/* Takes the next n bytes of the body. */
+	int (*write)(void *data, const char *p, size_t n, char *errmsg);
+	/* Drops what was written: the next node's body starts afresh. */
+	int (*reset)(void *data, char *errmsg);
+	/* Called often (several times a second) with the body bytes taken so
+	 * far; may be NULL. An error here aborts, e.g. on an interrupt. */
+	int (*progress)(void *data, uint64_t received, char *errmsg);
+	void *data;
+};
+
+/* GETs path from each node in turn like ctl_client_request, but hands a
+ * 2xx body to sink as it arrives instead of keeping it, so that a body of
+ * any size goes straight to disk. There is no bound on the whole transfer;
+ * it fails when no byte arrives for stall_ms (the wait for the headers
+ * included). A connection error, a 503, or a 2xx body cut short moves on
+ * to the next node (sink->reset first when something was written). Returns:
+ *  ESC_OK: r holds a node's answer, any status but 503, with its headers;
+ *          for a 2xx the whole body went to sink and r->body is empty, for
+ *          another status r->body holds the start of the body.
+ *  ESC_EIO: no node answered, or every node answered 503; as for
+ *          ctl_client_request.
+ *  ESC_ECORRUPT: a node answered 2xx but its body was cut short, and no
+ *          later node did better; errmsg says after how many bytes.
+ *  a sink callback's own code (its errmsg): the transfer stopped there.
+ *  ESC_ENOMEM. Free r in every case. */
+int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
+		      const struct ctl_sink *sink, struct ctl_response *r, char *errmsg);
 
 /* GETs n full URLs in parallel, each bounded by timeout_ms, with the TLS
  * settings of c and no fail-over. Each f[i] gets its own result. Returns

@@ -52,6 +52,8 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_keys(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_status(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_cluster(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* Long options every command accepts, to end each command's option array. */
 #define CTL_OPTS_COMMON \

@@ -84,6 +84,44 @@ static const struct ctl_command commands[] = {
 	  "goes to stderr every second. Exit 0 when every request succeeded, 3 when the\n"
 	  "node was never reached, else 1.\n",
 	  ctl_cmd_bench },
+	{ "snapshot",
+	  "save FILE | verify FILE | restore FILE --data-dir DIR --id N --raft-addr A "
+	  "--api-addr B",
+	  "save, check or restore a snapshot of the whole cluster",
+	  "  save FILE            fetch a consistent snapshot from the first node of --nodes\n"
+	  "                       that serves one (the next on a connection error, a 503\n"
+	  "                       or a broken transfer) into FILE.tmp-XXXXXX, check it\n"
+	  "                       and the node's checksum, then rename it to FILE; a\n"
+	  "                       progress line goes to stderr every second. It waits up\n"
+	  "                       to 300 s without data (the node first copies its\n"
+	  "                       database) unless --timeout is given\n"
+	  "  verify FILE          check magic, version, length, checksums and the\n"
+	  "                       database (integrity, schema, index); needs no node. The\n"
+	  "                       payload is copied next to FILE (else to $TMPDIR) to check it\n"
+	  "  restore FILE         seed an empty data dir from FILE for a new one-node\n"
+	  "                       cluster (disaster recovery); needs no node:\n"
+	  "    --data-dir DIR     created (0700) if missing; refused if it holds any\n"
+	  "                       node state\n"
+	  "    --id N             the new node's id, 1-65535\n"
+	  "    --raft-addr A      its IPV4:PORT for Raft\n"
+	  "    --api-addr B       its IPV4:PORT for the API\n"
+	  "\nsave prints \"snapshot saved to FILE: index N, term T, SIZE bytes, sha256 HEX\n"
+	  "(from node ID)\"; verify prints \"FILE: sound; ...\" and exits 0 only when the\n"
+	  "file is sound; restore prints the escrowd command that starts the node (with\n"
+	  "the seal key whose fingerprint the snapshot names). --json prints one JSON\n"
+	  "object. Exit 1 when refused or damaged, 3 when no node could be reached.\n",
+	  ctl_cmd_snapshot },
+	{ "cluster",
+	  "add ID RAFT-ADDR API-ADDR | remove ID | transfer [ID]",
+	  "change the membership or hand leadership over",
+	  "  add ID RAFT API      add node ID (start it first with --join, or start it\n"
+	  "                       empty and add it here); it catches up as a spare, then\n"
+	  "                       becomes a voter\n"
+	  "  remove ID            remove node ID, then stop its escrowd\n"
+	  "  transfer [ID]        hand leadership to ID, or to the most caught-up voter\n"
+	  "\nOne membership change runs at a time: another is refused with\n"
+	  "change_in_progress (exit 1). Any node takes the request.\n",
+	  ctl_cmd_cluster },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

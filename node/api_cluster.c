@@ -1,0 +1,306 @@
+/* Membership endpoints: add and remove nodes, hand leadership over. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api.h"
+#include "node/json_out.h"
+#include "node/log.h"
+#include "store/error.h"
+
+/* One membership change at a time, across its Raft change and its
+ * members-text entry. */
+static struct op *change_op;
+
+/* State of a membership request while it runs. */
+struct change {
+	struct replica_change ch;
+	struct bootstrap_member m;
+	bool remove;
+};
+
+/* The members text with m added (or replaced) or removed, in id order. */
+static int members_edit(struct daemon *d, const struct bootstrap_member *m, bool remove,
+			char *out, size_t size)
+{
+	struct bootstrap_member *list = calloc(DAEMON_MEMBERS_MAX + 1, sizeof *list);
+	char errmsg[ESC_ERRMSG_SIZE];
+	unsigned n = 0, i, j;
+	size_t used = 0;
+	int rv = ESC_OK;
+
+	if (list == NULL)
+		return ESC_ENOMEM;
+	if (daemon_members(d) != NULL &&
+	    bootstrap_parse(daemon_members(d), list, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
+		n = 0;
+	for (i = j = 0; i < n; i++)
+		if (list[i].id != m->id)
+			list[j++] = list[i];
+	n = j;
+	if (!remove) {
+		for (i = n; i > 0 && list[i - 1].id > m->id; i--)
+			list[i] = list[i - 1];
+		list[i] = *m;
+		n++;
+	}
+	out[0] = '\0';
+	for (i = 0; i < n && rv == ESC_OK; i++) {
+		int w = snprintf(out + used, size - used, "%s%u=%s/%s", i > 0 ? "," : "",
+				 list[i].id, list[i].raft, list[i].api);
+		if (w < 0 || (size_t)w >= size - used)
+			rv = ESC_ETOOBIG;
+		else
+			used += (size_t)w;
+	}
+	free(list);
+	return rv;
+}
+
+static void change_finish(struct op *op, int status, json_t *body)
+{
+	free(op->data);
+	op->data = NULL;
+	change_op = NULL;
+	json_respond(op, status, body);
+}
+
+static void change_fail(struct op *op, int rv, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "%s: %s", what, esc_err_str(rv));
+	free(op->data);
+	op->data = NULL;
+	change_op = NULL;
+	switch (rv) {
+	case ESC_EBUSY:
+		op_respond_error(op, 409, "change_in_progress",
+				 "another membership change is running; retry when it is done");
+		return;
+	case ESC_ECONFLICT:
+		op_respond_error(op, 409, "member_conflict", msg);
+		return;
+	case ESC_ENOTFOUND:
+		op_respond_error(op, 404, "member_not_found", "no member with this id");
+		return;
+	case ESC_ENOLEADER:
+		op_respond_error(op, 503, "no_leader", msg);
+		return;
+	default:
+		op_respond_error(op, 500, "change_failed", msg);
+	}
+}
+
+/* Records the new members text; then answers. */
+static void members_applied(struct replica_req *rreq, int status, const struct store_result *res)
+{
+	struct op *op = rreq->data;
+	struct change *c = op->data;
+
+	if (status != ESC_OK) {
+		change_fail(op, status, "recording the members");
+		return;
+	}
+	log_info("membership: node %u %s", c->m.id, c->remove ? "removed" : "added as voter");
+	change_finish(op, c->remove ? 200 : 201,
+		      json_pack("{s:I, s:s}", "id", (json_int_t)c->m.id, "role",
+				c->remove ? "removed" : "voter"));
+}
+
+static void apply_members(struct op *op)
+{
+	struct change *c = op->data;
+	struct cmd *cmd = &op->cmd;
+	int rv;
+
+	memset(cmd, 0, sizeof *cmd);
+	cmd->type = CMD_MEMBERS;
+	cmd->node_id = op->origin_node;
+	cmd->at_ms = op->origin_ms;
+	snprintf(cmd->actor, sizeof cmd->actor, "insecure");
+	snprintf(cmd->role, sizeof cmd->role, "operator");
+	snprintf(cmd->action, sizeof cmd->action, "%s", c->remove ? "cluster.remove" : "cluster.add");
+	snprintf(cmd->note, sizeof cmd->note, "node %u raft %s api %s", c->m.id, c->m.raft,
+		 c->m.api);
+	rv = members_edit(op->d, &c->m, c->remove, cmd->members, sizeof cmd->members);
+	if (rv == ESC_OK) {
+		op->rreq.data = op;
+		rv = replica_apply(&op->d->replica, &op->rreq, cmd, members_applied);
+	}
+	if (rv != ESC_OK)
+		change_fail(op, rv, "recording the members");
+}
+
+static void raft_changed(struct replica_change *ch, int status)
+{
+	struct op *op = ch->data;
+
+	if (status != ESC_OK) {
+		change_fail(op, status, "raft membership change");
+		return;
+	}
+	apply_members(op);
+}
+
+static void add_run(struct op *op)
+{
+	struct change *c = op->data;
+	int rv;
+
+	if (change_op != NULL || replica_changing(&op->d->replica)) {
+		change_fail(op, ESC_EBUSY, "add");
+		return;
+	}
+	if (op->d->replica.seeded) {
+		free(op->data);
+		op->data = NULL;
+		op_respond_error(op, 409, "snapshot_pending",
+				 "this restored node has not written its first Raft snapshot yet; "
+				 "retry in a moment");
+		return;
+	}
+	change_op = op;
+	c->ch.data = op;
+	/* A retried join of a node that is already a voter: only make sure
+	 * its addresses are recorded. */
+	const char *addr = NULL;
+	if (replica_member(&op->d->replica, c->m.id, &addr) == RAFT_VOTER &&
+	    strcmp(addr, c->m.raft) == 0) {
+		apply_members(op);
+		return;
+	}
+	rv = replica_add_voter(&op->d->replica, &c->ch, c->m.id, c->m.raft, raft_changed);
+	if (rv != ESC_OK)
+		change_fail(op, rv, "add");
+}
+
+static void remove_run(struct op *op)
+{
+	struct change *c = op->data;
+	int rv;
+
+	if (change_op != NULL || replica_changing(&op->d->replica)) {
+		change_fail(op, ESC_EBUSY, "remove");
+		return;
+	}
+	if (c->m.id == op->d->opts->id) {
+		free(op->data);
+		op->data = NULL;
+		op_respond_error(op, 409, "is_leader",
+				 "this node is the leader: hand leadership over first "
+				 "(POST /v1/cluster/transfer)");
+		return;
+	}
+	change_op = op;
+	c->ch.data = op;
+	rv = replica_remove(&op->d->replica, &c->ch, c->m.id, raft_changed);
+	if (rv != ESC_OK)
+		change_fail(op, rv, "remove");
+}
+
+/* Reads {"id","raft","api","role"} into m. */
+static bool member_parse(struct op *op, struct bootstrap_member *m)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(op->req->body, op->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_int_t id = 0;
+	const char *raft = NULL, *api = NULL, *role = "voter";
+	bool ok;
+
+	ok = o != NULL && json_unpack(o, "{s:I, s:s, s:s, s?:s}", "id", &id, "raft", &raft, "api",
+				      &api, "role", &role) == 0;
+	ok = ok && id >= 1 && id <= 65535 && addr_parse(raft, NULL) && addr_parse(api, NULL) &&
+	     strlen(raft) < sizeof m->raft && strlen(api) < sizeof m->api &&
+	     strcmp(role, "voter") == 0;
+	if (ok) {
+		m->id = (unsigned)id;
+		snprintf(m->raft, sizeof m->raft, "%s", raft);
+		snprintf(m->api, sizeof m->api, "%s", api);
+	}
+	json_decref(o);
+	return ok;
+}
+
+void api_members_add(struct op *op)
+{
+	struct change *c = calloc(1, sizeof *c);
+
+	if (c == NULL) {
+		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	if (!member_parse(op, &c->m)) {
+		free(c);
+		op_respond_error(op, 400, "invalid_member",
+				 "give {\"id\": 1-65535, \"raft\": \"IPV4:PORT\", \"api\": "
+				 "\"IPV4:PORT\", \"role\": \"voter\"}");
+		return;
+	}
+	op->data = c;
+	op->run = add_run;
+	op->patient = true;
+	if (!op->forwarded_in)
+		op->deadline = op->req->received_ms + DISPATCH_CHANGE_DEADLINE_MS;
+	dispatch(op);
+}
+
+void api_members_remove(struct op *op, const char *id_text)
+{
+	struct change *c;
+	char *end;
+	unsigned long id = strtoul(id_text, &end, 10);
+
+	if (*id_text < '1' || *id_text > '9' || *end != '\0' || id > 65535) {
+		op_respond_error(op, 400, "invalid_member", "the member id must be 1-65535");
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	c->m.id = (unsigned)id;
+	c->remove = true;
+	op->data = c;
+	op->run = remove_run;
+	dispatch(op);
+}
+
+static void transfer_run(struct op *op)
+{
+	unsigned id = (unsigned)(uintptr_t)op->data;
+	int rv = replica_transfer(&op->d->replica, id);
+
+	op->data = NULL;
+	if (rv == ESC_EINVAL) {
+		op_respond_error(op, 400, "invalid_member", "the target is not another voter");
+		return;
+	}
+	if (rv != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	json_respond(op, 202, json_pack("{s:b}", "transferring", 1));
+}
+
+void api_transfer(struct op *op)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(op->req->body, op->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_int_t id = 0;
+
+	if (o == NULL || !json_is_object(o) || json_unpack(o, "{s?:I}", "id", &id) != 0 ||
+	    id < 0 || id > 65535) {
+		json_decref(o);
+		op_respond_error(op, 400, "invalid_member",
+				 "give {\"id\": N} or {} for the most caught-up voter");
+		return;
+	}
+	json_decref(o);
+	op->data = (void *)(uintptr_t)id;
+	op->run = transfer_run;
+	dispatch(op);
+}

@@ -1,0 +1,126 @@
+/* --join: asks a running cluster to add this node, until it has. */
+#include "node/join.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "node/log.h"
+#include "store/error.h"
+
+static struct {
+	struct daemon *d;
+	char addr[64];            /* "ip:port" of the node asked */
+	char body[256];
+	uv_timer_t timer;
+	bool timer_open;
+	struct http_client_req req;
+	bool in_flight;
+	unsigned attempts;
+} join;
+
+/* "http://HOST:PORT[/...]" to "IP:PORT"; localhost means 127.0.0.1. */
+static bool url_addr(const char *url, char *out, size_t size)
+{
+	const char *p, *end;
+	char host[64];
+	size_t n;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return false;
+	p = url + 7;
+	end = strchr(p, '/');
+	n = end != NULL ? (size_t)(end - p) : strlen(p);
+	if (n == 0 || n >= sizeof host)
+		return false;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (strncasecmp(host, "localhost:", 10) == 0)
+		snprintf(out, size, "127.0.0.1:%s", host + 10);
+	else
+		snprintf(out, size, "%s", host);
+	return addr_parse(out, NULL);
+}
+
+static void attempt(uv_timer_t *t);
+
+static void retry_later(void)
+{
+	if (!join.d->stopping)
+		uv_timer_start(&join.timer, attempt, JOIN_RETRY_MS, 0);
+}
+
+static void response_cb(struct http_client_req *req, int status, const struct http_response *resp)
+{
+	json_t *j = NULL;
+	const char *code = "";
+
+	join.in_flight = false;
+	if (join.d->stopping)
+		return;
+	if (status != ESC_OK) {
+		log_warn("join: %s did not answer (%s); retrying", join.addr, esc_err_str(status));
+		retry_later();
+		return;
+	}
+	if (resp->status == 200 || resp->status == 201) {
+		log_info("join: added to the cluster as a voter (asked %s, %u attempts)", join.addr,
+			 join.attempts);
+		return;
+	}
+	j = json_loadb(resp->body, resp->body_len, 0, NULL);
+	json_unpack(j, "{s:{s:s}}", "error", "code", &code);
+	if (resp->status == 503 || (resp->status == 409 && (strcmp(code, "change_in_progress") == 0 ||
+							    strcmp(code, "snapshot_pending") == 0))) {
+		log_warn("join: %s answered %d %s; retrying", join.addr, resp->status, code);
+		json_decref(j);
+		retry_later();
+		return;
+	}
+	log_error("join: %s refused to add this node: %d %s", join.addr, resp->status, code);
+	json_decref(j);
+	daemon_stop(join.d, 1);
+}
+
+static void attempt(uv_timer_t *t)
+{
+	if (join.d->stopping || join.in_flight)
+		return;
+	join.attempts++;
+	join.req.data = NULL;
+	if (http_client_send(&join.d->client, &join.req, join.addr, "POST", "/v1/cluster/members",
+			     NULL, join.body, strlen(join.body), JOIN_ATTEMPT_TIMEOUT_MS,
+			     response_cb) != ESC_OK) {
+		retry_later();
+		return;
+	}
+	join.in_flight = true;
+}
+
+void join_start(struct daemon *d)
+{
+	const struct options *o = d->opts;
+
+	join.d = d;
+	if (!url_addr(o->join, join.addr, sizeof join.addr)) {
+		log_error("--join %s: not an http://IPV4:PORT URL", o->join);
+		daemon_stop(d, 1);
+		return;
+	}
+	snprintf(join.body, sizeof join.body,
+		 "{\"id\":%u,\"raft\":\"%s\",\"api\":\"%s\",\"role\":\"voter\"}", o->id,
+		 o->raft_addr, o->api_addr);
+	uv_timer_init(&d->loop, &join.timer);
+	join.timer_open = true;
+	log_info("join: asking %s to add node %u", join.addr, o->id);
+	uv_timer_start(&join.timer, attempt, 0, 0);
+}
+
+void join_stop(struct daemon *d)
+{
+	if (join.timer_open) {
+		join.timer_open = false;
+		uv_close((uv_handle_t *)&join.timer, NULL);
+	}
+}

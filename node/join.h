@@ -1,0 +1,18 @@
+/* --join: asks a running cluster to add this node, until it has. */
+#ifndef ESCROW_JOIN_H
+#define ESCROW_JOIN_H
+
+#include "node/daemon.h"
+
+#define JOIN_RETRY_MS 1000           /* between two attempts */
+#define JOIN_ATTEMPT_TIMEOUT_MS 120000 /* one attempt: catching up can take long */
+
+/* Sends POST URL/v1/cluster/members for this node, retrying on connection
+ * errors, 503 and 409 change_in_progress; any other refusal stops the node
+ * with exit code 1. Runs once per process. */
+void join_start(struct daemon *d);
+
+/* Stops retrying (the node is stopping). */
+void join_stop(struct daemon *d);
+
+#endif
