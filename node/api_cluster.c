@@ -61,8 +61,6 @@ static int members_edit(struct daemon *d, const struct bootstrap_member *m, bool
 
 static void change_finish(struct op *op, int status, json_t *body)
 {
-	free(op->data);
-	op->data = NULL;
 	change_op = NULL;
 	json_respond(op, status, body);
 }
@@ -72,8 +70,6 @@ static void change_fail(struct op *op, int rv, const char *what)
 	char msg[256];
 
 	snprintf(msg, sizeof msg, "%s: %s", what, esc_err_str(rv));
-	free(op->data);
-	op->data = NULL;
 	change_op = NULL;
 	switch (rv) {
 	case ESC_EBUSY:
@@ -155,8 +151,6 @@ static void add_run(struct op *op)
 		return;
 	}
 	if (op->d->replica.seeded) {
-		free(op->data);
-		op->data = NULL;
 		op_respond_error(op, 409, "snapshot_pending",
 				 "this restored node has not written its first Raft snapshot yet; "
 				 "retry in a moment");
@@ -187,8 +181,6 @@ static void remove_run(struct op *op)
 		return;
 	}
 	if (c->m.id == op->d->opts->id) {
-		free(op->data);
-		op->data = NULL;
 		op_respond_error(op, 409, "is_leader",
 				 "this node is the leader: hand leadership over first "
 				 "(POST /v1/cluster/transfer)");
@@ -240,6 +232,7 @@ void api_members_add(struct op *op)
 		return;
 	}
 	op->data = c;
+	op->data_free = free;
 	op->run = add_run;
 	op->patient = true;
 	if (!op->forwarded_in)
@@ -265,6 +258,7 @@ void api_members_remove(struct op *op, const char *id_text)
 	c->m.id = (unsigned)id;
 	c->remove = true;
 	op->data = c;
+	op->data_free = free;
 	op->run = remove_run;
 	dispatch(op);
 }

@@ -49,6 +49,7 @@ struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, 
 	return op;
 }
 
+/* Counts op's answer in the metrics and releases the handler's state. */
 static void count(struct op *op, int status)
 {
 	struct daemon_metrics *m = &op->d->metrics;
@@ -58,6 +59,9 @@ static void count(struct op *op, int status)
 	m->seconds[op->route] += (double)elapsed / 1000.0;
 	if (status >= 500)
 		m->errors_5xx++;
+	if (op->data != NULL && op->data_free != NULL)
+		op->data_free(op->data);
+	op->data = NULL;
 }
 
 void op_respond(struct op *op, int status, const char *headers, const char *content_type,

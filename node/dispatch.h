@@ -40,7 +40,8 @@ struct op {
 	struct replica_req rreq;
 	struct http_client_req creq;
 	struct op *next;              /* in d->waiting */
-	void *data;                   /* the handler's own state */
+	void *data;                   /* the handler's own state ... */
+	void (*data_free)(void *);    /* ... released with op when set */
 	int route;                    /* metrics slot */
 };
 
