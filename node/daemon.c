@@ -119,6 +119,21 @@ static void leader_cb(struct replica *r, bool ready)
 	dispatch_flush(d);
 }
 
+/* A loop that runs late stalls every request: record the worst delay. */
+static void tick_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_hrtime(), late_us;
+
+	if (d->tick_last_ns != 0) {
+		uint64_t elapsed_us = (now - d->tick_last_ns) / 1000;
+		late_us = elapsed_us > DAEMON_TICK_MS * 1000 ? elapsed_us - DAEMON_TICK_MS * 1000 : 0;
+		if (late_us > d->metrics.loop_lag_max_us)
+			d->metrics.loop_lag_max_us = late_us;
+	}
+	d->tick_last_ns = now;
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
@@ -139,6 +154,7 @@ static void client_closed_cb(struct http_client *c)
 	uv_close((uv_handle_t *)&d->sigterm, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->sigint, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->retry_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->tick, handle_closed_cb);
 }
 
 static void replica_closed_cb(struct replica *r)
@@ -175,6 +191,7 @@ void daemon_stop(struct daemon *d, int exit_code)
 	d->exit_code = exit_code;
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
+	uv_timer_stop(&d->tick);
 	join_stop(d);
 	dispatch_close(d);
 	if (d->http_started)
@@ -332,6 +349,8 @@ int daemon_run(const struct options *o)
 	d->client.data = d;
 	uv_timer_init(&d->loop, &d->retry_timer);
 	d->retry_timer.data = d;
+	uv_timer_init(&d->loop, &d->tick);
+	d->tick.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
 	d->sigterm.data = d;
@@ -342,6 +361,7 @@ int daemon_run(const struct options *o)
 		log_error("%s", errmsg);
 		daemon_stop(d, 1);
 	} else {
+		uv_timer_start(&d->tick, tick_cb, DAEMON_TICK_MS, DAEMON_TICK_MS);
 		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 		uv_signal_start(&d->sigint, signal_cb, SIGINT);
 		log_info("serving the API on %s, raft on %s, data in %s", o->api_addr,

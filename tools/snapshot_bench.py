@@ -39,7 +39,8 @@ def run_json(cmd, timeout):
 def bench(ctl, url, clients, count=None, duration=None):
     cmd = [ctl, "--nodes", url, "--json", "bench", "--clients", str(clients)]
     if count:
-        cmd += ["--count", str(count)]
+        # bench stops after 60 s unless told otherwise: loading takes longer.
+        cmd += ["--count", str(count), "--duration", "3600"]
     if duration:
         cmd += ["--duration", str(duration), "--count", "10000000"]
     return run_json(cmd, timeout=7200)
@@ -51,6 +52,17 @@ def rss_kib(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def loop_lag_ms(cluster, nid):
+    """The node's worst event-loop delay so far, from GET /metrics."""
+    status, _, body = cluster.request(nid, "GET", "/metrics")
+    if status != 200:
+        return float("nan")
+    for line in str(body).splitlines():
+        if line.startswith("escrow_loop_lag_max_seconds "):
+            return float(line.split()[1]) * 1000
+    return float("nan")
 
 
 def main():
@@ -74,6 +86,8 @@ def main():
         load = bench(ctl, cluster.url(leader), 64, count=args.keys)
         say("loaded %d keys in %.0f s (%.0f/s)" % (load["ok"], time.time() - t0,
                                                     load["throughput_rps"]))
+        # Loading took many Raft snapshots (log compaction) on every node.
+        lag_after_load = {nid: loop_lag_ms(cluster, nid) for nid in cluster.ids()}
         # A key escrowed before the snapshot, to look up after the restore.
         some = cluster.machine_keys(leader, "bench-0")
         keys = some[2].get("keys", []) if isinstance(some[2], dict) else []
@@ -156,6 +170,8 @@ def main():
 
         print("keys loaded            %d (%.0f escrows/s, 64 clients via the leader)" %
               (load["ok"], load["throughput_rps"]))
+        print("worst loop delay       %s (ms per node, over the load and its Raft snapshots)" %
+              ", ".join("node %d: %.1f" % kv for kv in sorted(lag_after_load.items())))
         print("snapshot               index %s, %d bytes" % (saved.get("index"),
                                                             saved.get("size", 0)))
         print("save time              %.1f s (node %d, a follower)" % (save_s, follower))
