@@ -39,21 +39,62 @@ static bool member_reachable(struct daemon *d, unsigned i)
 	return id == replica_leader(&d->replica);
 }
 
-/* The digest covers every table: recompute only when the index moved. */
-static const char *state_digest(struct daemon *d)
+/* The digest hashes every table. On a small store it is computed here, at
+ * the applied index; on a large one (seconds at a million keys) a worker
+ * computes it on its own connection, and status reports the last one with
+ * the index it reflects, so the loop never stalls on it. */
+#define STATUS_DIGEST_SYNC_MAX 20000 /* audit entries: above, on a worker */
+
+static struct {
+	uv_work_t work;
+	bool busy;
+	struct daemon *d;
+	char hex[65];
+	uint64_t index;
+	int rv;
+	char errmsg[ESC_ERRMSG_SIZE];
+} digest_job;
+
+static void digest_work_cb(uv_work_t *w)
+{
+	digest_job.rv = store_digest_file(digest_job.d->dir.db_path, digest_job.hex,
+					  &digest_job.index, digest_job.errmsg);
+}
+
+static void digest_done_cb(uv_work_t *w, int status)
+{
+	struct daemon *d = digest_job.d;
+
+	digest_job.busy = false;
+	if (status != 0 || digest_job.rv != ESC_OK) {
+		log_warn("state digest: %s", status != 0 ? "cancelled" : digest_job.errmsg);
+		return;
+	}
+	memcpy(d->digest, digest_job.hex, sizeof d->digest);
+	d->digest_index = digest_job.index;
+}
+
+static void state_digest(struct daemon *d)
 {
 	char errmsg[ESC_ERRMSG_SIZE];
 	uint64_t applied = store_applied_index(d->store);
 
 	if (d->digest[0] != '\0' && d->digest_index == applied)
-		return d->digest;
-	if (store_digest(d->store, d->digest, errmsg) != ESC_OK) {
-		log_error("state digest: %s", errmsg);
-		d->digest[0] = '\0';
-		return "";
+		return;
+	if (store_audit_seq(d->store) <= STATUS_DIGEST_SYNC_MAX) {
+		if (store_digest(d->store, d->digest, errmsg) != ESC_OK) {
+			log_error("state digest: %s", errmsg);
+			d->digest[0] = '\0';
+			return;
+		}
+		d->digest_index = applied;
+		return;
 	}
-	d->digest_index = applied;
-	return d->digest;
+	if (digest_job.busy || d->stopping || store_flush(d->store, errmsg) != ESC_OK)
+		return;
+	digest_job.d = d;
+	if (uv_queue_work(&d->loop, &digest_job.work, digest_work_cb, digest_done_cb) == 0)
+		digest_job.busy = true;
 }
 
 void api_status(struct op *op)
@@ -77,12 +118,13 @@ void api_status(struct op *op)
 		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api", leader_api);
 	else
 		leader_obj = json_null();
-	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:o}", "id",
+	state_digest(d);
+	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:o}", "id",
 		      (json_int_t)d->opts->id, "cluster_id", store_cluster_id(d->store), "role",
 		      replica_role(&d->replica), "leader", leader_obj, "term",
 		      (json_int_t)r->current_term, "commit_index", (json_int_t)r->commit_index,
 		      "applied_index", (json_int_t)store_applied_index(d->store), "state_digest",
-		      state_digest(d), "members", members);
+		      d->digest, "digest_index", (json_int_t)d->digest_index, "members", members);
 	json_respond(op, 200, j);
 }
 

@@ -9,6 +9,7 @@ void tuning_io(struct raft_io *io)
 	/* Auto-recovery renames a segment it cannot load and carries on without
 	 * its entries: committed data would vanish silently. */
 	raft_uv_set_auto_recovery(io, false);
+	raft_uv_set_snapshot_compression(io, false);
 }
 
 void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing)

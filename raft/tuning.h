@@ -9,11 +9,15 @@
 #define TUNING_INSTALL_SNAPSHOT_TIMEOUT_MS 2000 /* 0.15 drops busy InstallSnapshots silently */
 #define TUNING_CONNECT_RETRY_MS 100         /* re-dial a lost peer */
 /* Defaults of escrowd's --snapshot-threshold and --snapshot-trailing. */
-#define TUNING_SNAPSHOT_THRESHOLD 16384     /* entries between snapshots (libraft: 1024) */
-#define TUNING_SNAPSHOT_TRAILING 8192       /* entries kept behind a snapshot */
+#define TUNING_SNAPSHOT_THRESHOLD 65536     /* entries between snapshots (libraft: 1024):
+					       each copies the whole database (400 MB
+					       at a million keys) */
+#define TUNING_SNAPSHOT_TRAILING 16384      /* entries kept behind a snapshot */
 
 /* Settings on the libuv I/O backend, between raft_uv_init and raft_init:
- * connect retry, auto-recovery off (a corrupt segment stops the node). */
+ * connect retry, auto-recovery off (a corrupt segment stops the node),
+ * snapshot compression off (LZ4 of a large database took the CPU the loop
+ * needed on a small machine; SQLite pages of random keys compress little). */
 void tuning_io(struct raft_io *io);
 
 /* Settings on the raft instance, between raft_init and raft_start: timeouts,

@@ -163,17 +163,17 @@ static int hash_value(EVP_MD_CTX *md, sqlite3_stmt *st, int col)
 	}
 }
 
-static int hash_table(struct store *s, EVP_MD_CTX *md, const char *name,
-		      const char *sql, char *errmsg)
+static int hash_table(sqlite3 *db, EVP_MD_CTX *md, const char *name, const char *sql,
+		      char *errmsg)
 {
 	sqlite3_stmt *st = NULL;
 	uint8_t head[9];
 	uint64_t rows = 0;
 	int rc, rv = ESC_OK, ncol, i;
 
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return store_db_error(s->db, rc, "digest", errmsg);
+		return store_db_error(db, rc, "digest", errmsg);
 	if (!hash_bytes(md, 'S', name, strlen(name)))
 		goto err_crypto;
 	ncol = sqlite3_column_count(st);
@@ -189,7 +189,7 @@ static int hash_table(struct store *s, EVP_MD_CTX *md, const char *name,
 		rows++;
 	}
 	if (rc != SQLITE_DONE) {
-		rv = store_db_error(s->db, rc, "digest", errmsg);
+		rv = store_db_error(db, rc, "digest", errmsg);
 		goto out;
 	}
 	head[0] = 'E';
@@ -205,7 +205,9 @@ out:
 	return rv;
 }
 
-int store_digest(struct store *s, char hex[65], char *errmsg)
+/* Hashes every replicated table of db, inside a savepoint so that the
+ * tables agree with each other (it nests in an open batch, too). */
+static int digest_db(sqlite3 *db, char hex[65], char *errmsg)
 {
 	static const char digits[] = "0123456789abcdef";
 	uint8_t sum[32];
@@ -214,10 +216,6 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 	size_t t;
 	int i, rv;
 
-	if (s->digest_valid && s->digest_index == s->applied_index) {
-		memcpy(hex, s->digest, sizeof(s->digest));
-		return ESC_OK;
-	}
 	md = EVP_MD_CTX_new();
 	if (md == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "digest: out of memory");
@@ -226,18 +224,15 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 		rv = esc_errorf(errmsg, ESC_ECRYPTO, "digest: SHA-256 failed");
 		goto out;
 	}
-	/* One read transaction, so that the tables agree with each other; a
-	 * savepoint also nests inside the open batch of store_apply. */
-	rv = store_exec(s->db, "SAVEPOINT digest", errmsg);
+	rv = store_exec(db, "SAVEPOINT digest", errmsg);
 	if (rv != ESC_OK)
 		goto out;
 	for (t = 0; t < sizeof(digest_tables) / sizeof(digest_tables[0]); t++) {
-		rv = hash_table(s, md, digest_tables[t][0], digest_tables[t][1],
-				errmsg);
+		rv = hash_table(db, md, digest_tables[t][0], digest_tables[t][1], errmsg);
 		if (rv != ESC_OK)
 			break;
 	}
-	store_exec(s->db, "RELEASE digest", NULL);
+	store_exec(db, "RELEASE digest", NULL);
 	if (rv != ESC_OK)
 		goto out;
 	if (EVP_DigestFinal_ex(md, sum, &len) != 1 || len != sizeof(sum)) {
@@ -249,10 +244,58 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 		hex[2 * i + 1] = digits[sum[i] & 0xf];
 	}
 	hex[64] = '\0';
-	memcpy(s->digest, hex, sizeof(s->digest));
-	s->digest_index = s->applied_index;
-	s->digest_valid = true;
 out:
 	EVP_MD_CTX_free(md);
 	return rv;
+}
+
+int store_digest(struct store *s, char hex[65], char *errmsg)
+{
+	int rv;
+
+	if (s->digest_valid && s->digest_index == s->applied_index) {
+		memcpy(hex, s->digest, sizeof(s->digest));
+		return ESC_OK;
+	}
+	rv = digest_db(s->db, hex, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	memcpy(s->digest, hex, sizeof(s->digest));
+	s->digest_index = s->applied_index;
+	s->digest_valid = true;
+	return ESC_OK;
+}
+
+int store_digest_file(const char *path, char hex[65], uint64_t *index, char *errmsg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc, rv;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rv = store_db_error(db, rc, "digest: open", errmsg);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	/* The index and the tables from one read transaction. */
+	rv = store_exec(db, "BEGIN", errmsg);
+	if (rv != ESC_OK)
+		goto out;
+	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'applied_index'", -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		*index = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		*index = 0;
+	sqlite3_finalize(st);
+	rv = digest_db(db, hex, errmsg);
+	store_exec(db, "COMMIT", NULL);
+out:
+	sqlite3_close(db);
+	return rv;
+}
+
+uint64_t store_audit_seq(const struct store *s)
+{
+	return s->audit_seq;
 }

@@ -82,6 +82,14 @@ int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg)
  * order: equal on every node at the same applied index. */
 int store_digest(struct store *s, char hex[65], char *errmsg);
 
+/* store_digest of the database file at path through a connection of its
+ * own (safe on a worker thread while the store writes), with the applied
+ * index it reflects. */
+int store_digest_file(const char *path, char hex[65], uint64_t *index, char *errmsg);
+
+/* The highest audit seq: grows with every entry, a cheap size hint. */
+uint64_t store_audit_seq(const struct store *s);
+
 /* A consistent image of the database (a SQLite file image) in one buffer
  * allocated with alloc_fn (e.g. raft_malloc): headroom bytes left for the
  * caller's header, then the image. *len is the total, *index the applied
