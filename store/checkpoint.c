@@ -45,8 +45,10 @@ static void *checkpoint_main(void *arg)
 		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 		/* Under steady writes the WAL is never fully copied at the moment
 		 * a write begins, so it never starts over and grows without
-		 * bound. Past a size, RESTART holds the writer for one round. */
-		if (log > CHECKPOINT_RESTART_FRAMES)
+		 * bound. Past a size, RESTART holds the writer while it copies
+		 * what is left and syncs: only when little is left, so that
+		 * the hold stays short. */
+		if (log > CHECKPOINT_RESTART_FRAMES && log - done <= CHECKPOINT_RESTART_LEFT)
 			sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL,
 						  NULL);
 	}
