@@ -141,18 +141,21 @@ static void raft_changed(struct replica_change *ch, int status)
 	apply_members(op);
 }
 
-/* Starts op as the one running change; false (and op answered) when
- * another change runs. */
-static bool change_begin(struct op *op)
+/* True (and op answered with 409) when another change runs. */
+static bool change_busy(struct op *op)
 {
-	if (change_op != NULL || replica_changing(&op->d->replica)) {
-		op_respond_error(op, 409, "change_in_progress",
-				 "another membership change is running; retry when it is done");
+	if (change_op == NULL && !replica_changing(&op->d->replica))
 		return false;
-	}
+	op_respond_error(op, 409, "change_in_progress",
+			 "another membership change is running; retry when it is done");
+	return true;
+}
+
+/* Makes op the one running change. */
+static void change_begin(struct op *op)
+{
 	change_op = op;
 	((struct change *)op->data)->ch.data = op;
-	return true;
 }
 
 static void add_run(struct op *op)
@@ -161,14 +164,15 @@ static void add_run(struct op *op)
 	const char *addr = NULL;
 	int rv;
 
+	if (change_busy(op))
+		return;
 	if (op->d->replica.seeded) {
 		op_respond_error(op, 409, "snapshot_pending",
 				 "this restored node has not written its first Raft snapshot yet; "
 				 "retry in a moment");
 		return;
 	}
-	if (!change_begin(op))
-		return;
+	change_begin(op);
 	/* A retried join of a node that is already a voter: only make sure
 	 * its addresses are recorded. */
 	if (replica_member(&op->d->replica, c->m.id, &addr) == RAFT_VOTER &&
@@ -186,14 +190,15 @@ static void remove_run(struct op *op)
 	struct change *c = op->data;
 	int rv;
 
+	if (change_busy(op))
+		return;
 	if (c->m.id == op->d->opts->id) {
 		op_respond_error(op, 409, "is_leader",
 				 "this node is the leader: hand leadership over first "
 				 "(POST /v1/cluster/transfer)");
 		return;
 	}
-	if (!change_begin(op))
-		return;
+	change_begin(op);
 	rv = replica_remove(&op->d->replica, &c->ch, c->m.id, raft_changed);
 	if (rv != ESC_OK)
 		change_fail(op, rv, "remove");
