@@ -130,6 +130,12 @@ static void tick_cb(uv_timer_t *t)
 		late_us = elapsed_us > DAEMON_TICK_MS * 1000 ? elapsed_us - DAEMON_TICK_MS * 1000 : 0;
 		if (late_us > d->metrics.loop_lag_max_us)
 			d->metrics.loop_lag_max_us = late_us;
+		/* Say what was going on, to find what stalls the loop. */
+		if (late_us >= DAEMON_LAG_WARN_MS * 1000)
+			log_warn("event loop ran %llu ms late (raft snapshot %s, applied %llu)",
+				 (unsigned long long)(late_us / 1000),
+				 d->replica.raft.snapshot.pending.term != 0 ? "in progress" : "idle",
+				 (unsigned long long)store_applied_index(d->store));
 	}
 	d->tick_last_ns = now;
 }

@@ -29,6 +29,7 @@ struct daemon_metrics {
 };
 
 #define DAEMON_TICK_MS 50          /* loop-lag probe period */
+#define DAEMON_LAG_WARN_MS 100     /* a later tick is logged */
 
 struct daemon {
 	uv_loop_t loop;
