@@ -56,16 +56,22 @@ static int audit_write(struct apply *a, const char *action, const char *key_id,
 	return ESC_OK;
 }
 
+/* Sets meta key to value inside the entry's transaction. */
+static int meta_set(struct apply *a, const char *key, const char *value, const char *what)
+{
+	sqlite3_stmt *st = a->s->st[ST_META_SET];
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	return store_step_done(a->s, ST_META_SET, what, a->errmsg);
+}
+
 static int apply_members(struct apply *a)
 {
-	struct store *s = a->s;
 	const struct cmd *c = a->c;
-	sqlite3_stmt *st = s->st[ST_META_SET];
 	int rv;
 
-	sqlite3_bind_text(st, 1, "members", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->members, -1, SQLITE_STATIC);
-	rv = store_step_done(s, ST_META_SET, "set members", a->errmsg);
+	rv = meta_set(a, "members", c->members, "set members");
 	if (rv != ESC_OK)
 		return rv;
 	a->members_done = true;
@@ -74,22 +80,16 @@ static int apply_members(struct apply *a)
 
 static int apply_init(struct apply *a)
 {
-	struct store *s = a->s;
 	const struct cmd *c = a->c;
-	sqlite3_stmt *st = s->st[ST_META_SET];
 	int rv;
 
-	if (s->cluster_id[0] != '\0')
+	if (a->s->cluster_id[0] != '\0')
 		return audit_write(a, "cluster.init", NULL, NULL, c->cluster_id,
 				   "ignored");
-	sqlite3_bind_text(st, 1, "cluster_id", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->cluster_id, -1, SQLITE_STATIC);
-	rv = store_step_done(s, ST_META_SET, "set cluster_id", a->errmsg);
+	rv = meta_set(a, "cluster_id", c->cluster_id, "set cluster_id");
 	if (rv != ESC_OK)
 		return rv;
-	sqlite3_bind_text(st, 1, "members", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->members, -1, SQLITE_STATIC);
-	rv = store_step_done(s, ST_META_SET, "set members", a->errmsg);
+	rv = meta_set(a, "members", c->members, "set members");
 	if (rv != ESC_OK)
 		return rv;
 	a->init_done = true;

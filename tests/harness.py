@@ -975,3 +975,20 @@ def run_tests(tests, argv=None):
         out("# %s took %.1f s" % (name, time.monotonic() - t0))
     out("1..%d" % len(chosen))
     return 0
+
+
+def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None):
+    """`escrowctl --nodes URL --json bench` for the benchmark scripts: count
+    requests (bounded at an hour) or duration seconds. Returns its JSON
+    report; exits the script when bench itself failed."""
+    cmd = [ctl or ESCROWCTL, "--nodes", url, "--json", "bench", "--clients", str(clients),
+           "--op", op]
+    if duration:
+        cmd += ["--duration", str(duration), "--count", "10000000"]
+    else:
+        # bench stops after 60 s unless told otherwise: loading takes longer.
+        cmd += ["--count", str(count), "--duration", "3600"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    if out.returncode not in (0, 1):
+        raise SystemExit("escrowctl bench failed (%d): %s" % (out.returncode, out.stderr.strip()))
+    return json.loads(out.stdout)

@@ -7,9 +7,7 @@ in-tree build). Every run uses the same fresh cluster, so the leader row is the
 baseline the follower rows compare against."""
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
@@ -17,22 +15,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 
 
-def bench(escrowctl, node_url, clients, count, op):
-    out = subprocess.run([escrowctl, "--nodes", node_url, "--json", "bench",
-                          "--clients", str(clients), "--count", str(count), "--op", op],
-                         capture_output=True, text=True, timeout=600)
-    if out.returncode not in (0, 1):
-        raise SystemExit("bench failed: %s" % out.stderr.strip())
-    return json.loads(out.stdout)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default="16,64", help="client counts (default 16,64)")
     ap.add_argument("--count", type=int, default=10000, help="requests per run (default 10000)")
     ap.add_argument("--op", default="escrow", choices=["escrow", "lookup"])
-    ap.add_argument("--escrowctl", default=os.environ.get("ESCROWCTL") or os.path.join(
-        harness.HERE, "..", "tools", "escrowctl"))
+    ap.add_argument("--escrowctl", default=harness.ESCROWCTL)
     args = ap.parse_args()
 
     cluster = harness.Cluster(3, name="bench", log_level="warn")
@@ -47,8 +35,8 @@ def main():
             "via", "clients", "ok", "req/s", "p50 ms", "p99 ms", "max ms", "errors"))
         for clients in [int(c) for c in args.clients.split(",")]:
             for via, nid in (("follower", follower), ("leader", leader)):
-                r = bench(args.escrowctl, "http://" + cluster.nodes[nid].api, clients,
-                          args.count, args.op)
+                r = harness.run_bench(cluster.url(nid), clients, count=args.count,
+                                      op=args.op, ctl=args.escrowctl)
                 lat = r.get("latency_ms", {})
                 print("%-8s %-8d %8d %10.1f %8.2f %8.2f %8.2f %6d" % (
                     via, clients, r["ok"], r["throughput_rps"], lat.get("p50", 0),

@@ -36,16 +36,6 @@ def run_json(cmd, timeout):
     return json.loads(out.stdout)
 
 
-def bench(ctl, url, clients, count=None, duration=None):
-    cmd = [ctl, "--nodes", url, "--json", "bench", "--clients", str(clients)]
-    if count:
-        # bench stops after 60 s unless told otherwise: loading takes longer.
-        cmd += ["--count", str(count), "--duration", "3600"]
-    if duration:
-        cmd += ["--duration", str(duration), "--count", "10000000"]
-    return run_json(cmd, timeout=7200)
-
-
 def rss_kib(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -69,8 +59,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--keys", type=int, default=1000000, help="keys to load (default 1000000)")
     ap.add_argument("--window", type=int, default=20, help="seconds of each latency run")
-    ap.add_argument("--escrowctl", default=os.environ.get("ESCROWCTL") or os.path.join(
-        harness.HERE, "..", "tools", "escrowctl"))
+    ap.add_argument("--escrowctl", default=harness.ESCROWCTL)
     args = ap.parse_args()
     ctl = args.escrowctl
 
@@ -83,7 +72,7 @@ def main():
         follower = [i for i in cluster.ids() if i != leader][0]
         say("loading %d keys through node %d" % (args.keys, leader))
         t0 = time.time()
-        load = bench(ctl, cluster.url(leader), 64, count=args.keys)
+        load = harness.run_bench(cluster.url(leader), 64, ctl=ctl, count=args.keys)
         say("loaded %d keys in %.0f s (%.0f/s)" % (load["ok"], time.time() - t0,
                                                     load["throughput_rps"]))
         # Loading took many Raft snapshots (log compaction) on every node.
@@ -98,7 +87,7 @@ def main():
         say("applied index %s" % st["applied_index"])
 
         say("baseline: %d s of escrows with 16 clients" % args.window)
-        base = bench(ctl, cluster.url(leader), 16, duration=args.window)
+        base = harness.run_bench(cluster.url(leader), 16, ctl=ctl, duration=args.window)
 
         snap_file = os.path.join(cluster.dir, "backup.snap")
         pid = cluster.nodes[follower].proc.pid
@@ -119,7 +108,7 @@ def main():
         during = {}
 
         def load_during():
-            during.update(bench(ctl, cluster.url(leader), 16, duration=args.window))
+            during.update(harness.run_bench(cluster.url(leader), 16, ctl=ctl, duration=args.window))
 
         loader = threading.Thread(target=load_during)
         loader.start()
