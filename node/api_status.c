@@ -192,7 +192,7 @@ void api_metrics(struct op *op)
 			  raft_state(r) == RAFT_LEADER, (uint64_t)r->current_term,
 			  (uint64_t)r->commit_index, store_applied_index(d->store),
 			  d->metrics.forwarded, d->metrics.errors_5xx,
-			  (double)d->metrics.loop_lag_max_us / 1e6);
+			  (double)d->lag.max_late_us / 1e6);
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
 			    api_route_name(i), d->metrics.requests[i]);

@@ -12,6 +12,7 @@
 #include "node/dispatch.h"
 #include "node/join.h"
 #include "node/log.h"
+#include "node/storeguard.h"
 #include "store/error.h"
 
 int64_t daemon_clock_ms(void)
@@ -119,25 +120,21 @@ static void leader_cb(struct replica *r, bool ready)
 	dispatch_flush(d);
 }
 
-/* A loop that runs late stalls every request: record the worst delay. */
+/* A loop that runs late stalls every request: record the worst delay, and
+ * say what the loop thread was doing meanwhile, to find the cause. */
 static void tick_cb(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
-	uint64_t now = uv_hrtime(), late_us;
+	struct looplag_report r;
 
-	if (d->tick_last_ns != 0) {
-		uint64_t elapsed_us = (now - d->tick_last_ns) / 1000;
-		late_us = elapsed_us > DAEMON_TICK_MS * 1000 ? elapsed_us - DAEMON_TICK_MS * 1000 : 0;
-		if (late_us > d->metrics.loop_lag_max_us)
-			d->metrics.loop_lag_max_us = late_us;
-		/* Say what was going on, to find what stalls the loop. */
-		if (late_us >= DAEMON_LAG_WARN_MS * 1000)
-			log_warn("event loop ran %llu ms late (raft snapshot %s, applied %llu)",
-				 (unsigned long long)(late_us / 1000),
-				 d->replica.raft.snapshot.pending.term != 0 ? "in progress" : "idle",
-				 (unsigned long long)store_applied_index(d->store));
-	}
-	d->tick_last_ns = now;
+	if (!looplag_tick(&d->lag, uv_hrtime(), DAEMON_LAG_WARN_MS, &r))
+		return;
+	log_warn("event loop ran %llu ms late: %llu ms on the CPU, %llu ms waiting for a CPU, "
+		 "%llu ms blocked (raft snapshot %s, applied %llu)",
+		 (unsigned long long)(r.late_us / 1000), (unsigned long long)(r.cpu_us / 1000),
+		 (unsigned long long)(r.wait_us / 1000), (unsigned long long)(r.blocked_us / 1000),
+		 d->replica.raft.snapshot.pending.term != 0 ? "in progress" : "idle",
+		 (unsigned long long)store_applied_index(d->store));
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -274,6 +271,42 @@ static void seeded_cb(struct replica *r)
 	log_info("restored state is in a Raft snapshot: other nodes may join now");
 }
 
+/* Opens the store, first throwing it away when the machine went down under a
+ * running escrowd: libraft then restores its snapshot into the new store and
+ * applies its log (node/storeguard.h). */
+static int open_store(struct daemon *d, char *errmsg)
+{
+	char recorded[64];
+	bool rebuild;
+	int rv;
+
+	rv = storeguard_check(&d->dir, d->replica.seeded, &rebuild, recorded, sizeof recorded,
+			      errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	if (rebuild) {
+		log_warn("the machine restarted while escrowd ran (boot %s): the store may have "
+			 "lost writes, so it is rebuilt from the Raft snapshot and log", recorded);
+		rv = store_remove_files(d->dir.db_path, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
+	rv = storeguard_arm(&d->dir, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	return store_open(&d->store, d->dir.db_path, errmsg);
+}
+
+/* After a clean close: makes the store durable, then says it can be trusted. */
+static void release_store(struct daemon *d)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+
+	if (store_sync_files(d->dir.db_path, errmsg) != ESC_OK ||
+	    storeguard_release(&d->dir, errmsg) != ESC_OK)
+		log_warn("%s (the next start checks the store again)", errmsg);
+}
+
 /* Opens everything in order; on error daemon_stop closes what was opened. */
 static int start(struct daemon *d, char *errmsg)
 {
@@ -295,7 +328,7 @@ static int start(struct daemon *d, char *errmsg)
 	rv = read_restored(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	rv = store_open(&d->store, d->dir.db_path, errmsg);
+	rv = open_store(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	has_state = raft_has_state(d->dir.raft_dir);
@@ -356,6 +389,7 @@ int daemon_run(const struct options *o)
 	uv_timer_init(&d->loop, &d->retry_timer);
 	d->retry_timer.data = d;
 	uv_timer_init(&d->loop, &d->tick);
+	looplag_init(&d->lag, DAEMON_TICK_MS);
 	d->tick.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
@@ -377,7 +411,11 @@ int daemon_run(const struct options *o)
 	rv = uv_loop_close(&d->loop);
 	if (rv != 0)
 		log_warn("event loop: %s at close", uv_strerror(rv));
-	store_close(d->store);
+	looplag_close(&d->lag);
+	if (d->store != NULL) {
+		store_close(d->store);
+		release_store(d);
+	}
 	seal_key_close(&d->seal);
 	if (d->dir_open)
 		datadir_close(&d->dir);

@@ -9,6 +9,7 @@
 #include "node/datadir.h"
 #include "node/http_client.h"
 #include "node/http_server.h"
+#include "node/looplag.h"
 #include "node/options.h"
 #include "raft/replica.h"
 #include "store/seal.h"
@@ -25,7 +26,6 @@ struct daemon_metrics {
 	double seconds[DAEMON_ROUTES];
 	uint64_t forwarded;
 	uint64_t errors_5xx;
-	uint64_t loop_lag_max_us;   /* longest the loop was late for its tick */
 };
 
 #define DAEMON_TICK_MS 50          /* loop-lag probe period */
@@ -44,7 +44,7 @@ struct daemon {
 	uv_signal_t sigint;
 	uv_timer_t retry_timer;        /* re-dispatches waiting requests */
 	uv_timer_t tick;               /* measures how late the loop runs */
-	uint64_t tick_last_ns;
+	struct looplag lag;
 	struct op *waiting;            /* requests waiting for a leader */
 	char common_headers[128];
 	char restored[1024];           /* members text of a seeded node ("" if none) */

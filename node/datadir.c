@@ -69,11 +69,12 @@ static int dir_ensure(const char *path, char *errmsg)
 }
 
 /* Reads up to size - 1 bytes from the start of fd, NUL-terminated.
- * Returns the length, or -1. */
+ * Returns the length, or -1 on error or when the file holds more. */
 static ssize_t file_read_small(int fd, char *buf, size_t size)
 {
 	size_t n = 0;
 	ssize_t r;
+	char more;
 
 	while (n < size - 1) {
 		r = pread(fd, buf + n, size - 1 - n, (off_t)n);
@@ -86,6 +87,8 @@ static ssize_t file_read_small(int fd, char *buf, size_t size)
 		n += (size_t)r;
 	}
 	buf[n] = '\0';
+	if (n == size - 1 && pread(fd, &more, 1, (off_t)n) != 0)
+		return -1;
 	return (ssize_t)n;
 }
 

@@ -9,7 +9,9 @@
  *   escrow.db the SQLite state (db_path)
  *   seal-fingerprint  fingerprint of the seal key the data was sealed with
  *   restored  present while a node seeded from a snapshot has no Raft
- *             snapshot yet: the --bootstrap string of its one-node cluster */
+ *             snapshot yet: the --bootstrap string of its one-node cluster
+ *   store-boot  present while escrow.db may hold unsynced writes: the boot
+ *             id they were made under (node/storeguard.h) */
 #ifndef ESCROW_DATADIR_H
 #define ESCROW_DATADIR_H
 

@@ -1,4 +1,4 @@
-/* WAL checkpoints on a thread of their own, so their fsyncs never block the caller's loop. */
+/* WAL checkpoints on a thread of their own, so that copying pages never blocks the caller's loop. */
 #include "store/checkpoint.h"
 
 #include <errno.h>
@@ -46,8 +46,8 @@ static void *checkpoint_main(void *arg)
 		/* Under steady writes the WAL is never fully copied at the moment
 		 * a write begins, so it never starts over and grows without
 		 * bound. Past a size, RESTART holds the writer while it copies
-		 * what is left and syncs: only when little is left, so that
-		 * the hold stays short. */
+		 * what is left: only when little is left, so that the hold
+		 * stays short. */
 		if (log > CHECKPOINT_RESTART_FRAMES && log - done <= CHECKPOINT_RESTART_LEFT)
 			sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL,
 						  NULL);
@@ -70,8 +70,9 @@ int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg
 	 * snapshot being copied) falls back to a passive checkpoint, instead of
 	 * holding back the writer on the loop thread meanwhile. */
 	sqlite3_busy_timeout(c->db, 0);
-	/* Its own fsyncs are the point: they happen here, not on the loop. */
-	rv = store_exec(c->db, "PRAGMA synchronous = NORMAL", errmsg);
+	/* Like the store, no fsync (see store_open in store.h): a RESTART then
+	 * holds the writer only while it copies the last few pages. */
+	rv = store_exec(c->db, "PRAGMA synchronous = OFF", errmsg);
 	if (rv != ESC_OK)
 		goto err_db;
 	pthread_mutex_init(&c->lock, NULL);

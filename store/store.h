@@ -38,11 +38,27 @@ struct store_result {
 };
 
 /* Opens (creating if needed) the database at path, in WAL mode, and creates
- * the schema. Errors: ESC_EDB, ESC_ENOMEM. */
+ * the schema. Errors: ESC_EDB, ESC_ENOMEM.
+ *
+ * The store never fsyncs while it runs (synchronous = OFF): the Raft log and
+ * snapshots are the durable copy, and an fsync on the loop thread, or under
+ * the WAL write lock, stalled the node for hundreds of milliseconds whenever
+ * the disk was busy. A process crash loses nothing (the kernel keeps the
+ * writes); after a machine crash the store may be damaged and must be
+ * rebuilt from Raft (node/storeguard.h decides). A clean stop makes it
+ * durable with store_sync_files after store_close. */
 int store_open(struct store **out, const char *path, char *errmsg);
 
 /* Closes the database and frees everything. NULL is fine. */
 void store_close(struct store *s);
+
+/* fsync of the closed store's database file, its WAL if one is left, and
+ * their directory. ESC_EIO. */
+int store_sync_files(const char *path, char *errmsg);
+
+/* Removes the database at path with its WAL and shared-memory files (missing
+ * ones are fine), durably. ESC_EIO. */
+int store_remove_files(const char *path, char *errmsg);
 
 /* Index of the last applied entry (0 on a new store). */
 uint64_t store_applied_index(const struct store *s);
