@@ -1,6 +1,7 @@
 /* The HTTP API: routes every request of API.md section 3 to its handler. */
 #include "node/api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,14 @@ static void route(struct op *op)
 					 "use DELETE on /v1/cluster/members/{id}");
 		return;
 	}
+	if (strcmp(path, "/v1/snapshot/audit") == 0) {
+		op->route = ROUTE_SNAPSHOT;
+		if (post)
+			api_snapshot_audit(op);
+		else
+			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		return;
+	}
 	struct {
 		const char *path;
 		int route;
@@ -128,6 +137,18 @@ static void route(struct op *op)
 		return;
 	}
 	op_respond_error(op, 404, "not_found", "no such endpoint");
+}
+
+void api_cmd_begin(struct op *op, uint32_t type, const char *role)
+{
+	struct cmd *c = &op->cmd;
+
+	memset(c, 0, sizeof *c);
+	c->type = type;
+	c->node_id = op->origin_node;
+	c->at_ms = op->origin_ms;
+	snprintf(c->actor, sizeof c->actor, "%s", API_INSECURE_ACTOR);
+	snprintf(c->role, sizeof c->role, "%s", role);
 }
 
 void api_handle(struct http_request *req)

@@ -39,6 +39,10 @@ void api_transfer(struct op *op);
 /* GET /v1/snapshot (api_snapshot.c). */
 void api_snapshot(struct op *op);
 
+/* POST /v1/snapshot/audit, from a peer serving a snapshot: writes its
+ * snapshot.save audit entry and answers {"index"} once applied here. */
+void api_snapshot_audit(struct op *op);
+
 /* Removes snapshot copies a stopped node left in dir. */
 void api_snapshot_cleanup(const char *dir);
 
@@ -46,6 +50,12 @@ void api_snapshot_cleanup(const char *dir);
 void api_status(struct op *op);
 void api_health(struct op *op);
 void api_metrics(struct op *op);
+
+/* The actor of every command until TLS names one (issue 5). */
+#define API_INSECURE_ACTOR "insecure"
+
+/* Starts op->cmd: type, and the origin node, clock, actor and role. */
+void api_cmd_begin(struct op *op, uint32_t type, const char *role);
 
 /* Answers op with 400 and the validation error e. */
 struct verr;

@@ -112,12 +112,7 @@ static void apply_members(struct op *op)
 	struct cmd *cmd = &op->cmd;
 	int rv;
 
-	memset(cmd, 0, sizeof *cmd);
-	cmd->type = CMD_MEMBERS;
-	cmd->node_id = op->origin_node;
-	cmd->at_ms = op->origin_ms;
-	snprintf(cmd->actor, sizeof cmd->actor, "insecure");
-	snprintf(cmd->role, sizeof cmd->role, "operator");
+	api_cmd_begin(op, CMD_MEMBERS, "operator");
 	snprintf(cmd->action, sizeof cmd->action, "%s", c->remove ? "cluster.remove" : "cluster.add");
 	snprintf(cmd->note, sizeof cmd->note, "node %u raft %s api %s", c->m.id, c->m.raft,
 		 c->m.api);

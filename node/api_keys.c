@@ -12,20 +12,6 @@
 #include "store/error.h"
 #include "store/validate.h"
 
-#define INSECURE_ACTOR "insecure"
-
-static void cmd_begin(struct op *op, uint32_t type, const char *role)
-{
-	struct cmd *c = &op->cmd;
-
-	memset(c, 0, sizeof *c);
-	c->type = type;
-	c->node_id = op->origin_node;
-	c->at_ms = op->origin_ms;
-	snprintf(c->actor, sizeof c->actor, "%s", INSECURE_ACTOR);
-	snprintf(c->role, sizeof c->role, "%s", role);
-}
-
 static bool is_json(const struct http_request *req)
 {
 	const char *type = http_request_header(req, "Content-Type");
@@ -75,7 +61,7 @@ static bool escrow_parse(struct op *op, json_t *o, struct verr *e)
 	size_t sealed_len;
 	bool ok = false;
 
-	cmd_begin(op, CMD_ESCROW, "agent");
+	api_cmd_begin(op, CMD_ESCROW, "agent");
 	if (!get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
 	    !validate_key_id(key_id, c->key_id, e))
 		goto out;
@@ -266,7 +252,7 @@ void api_lookup(struct op *op, const char *key_id)
 {
 	struct verr e;
 
-	cmd_begin(op, CMD_LOOKUP, "helpdesk");
+	api_cmd_begin(op, CMD_LOOKUP, "helpdesk");
 	if (!validate_key_id(key_id, op->cmd.key_id, &e) || !reason_parse(op, &e)) {
 		api_bad_input(op, &e);
 		return;
@@ -280,7 +266,7 @@ void api_lookup_prefix(struct op *op)
 	char prefix[64];
 	struct verr e;
 
-	cmd_begin(op, CMD_LOOKUP_PREFIX, "helpdesk");
+	api_cmd_begin(op, CMD_LOOKUP_PREFIX, "helpdesk");
 	if (http_query_param(op->req, "prefix", prefix, sizeof prefix) == NULL) {
 		op_respond_error(op, 400, "missing_prefix",
 				 "give ?prefix= with 8 to 32 hex digits of the key ID");

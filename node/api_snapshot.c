@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "node/api.h"
+#include "node/json_out.h"
 #include "node/log.h"
 #include "store/error.h"
 #include "store/snapfile.h"
@@ -231,32 +232,37 @@ static void poll_cb(uv_timer_t *t)
 	}
 }
 
-/* A follower serves the snapshot once it has applied what the leader had
- * committed when the request arrived (or later). */
-static void leader_status_cb(struct http_client_req *creq, int status,
-			     const struct http_response *resp)
+/* A follower serves the snapshot once it has applied its own snapshot.save
+ * audit entry, which the leader appended after everything it had committed
+ * when the request arrived. */
+static void leader_audit_cb(struct http_client_req *creq, int status,
+			    const struct http_response *resp)
 {
 	struct snap *s = creq->data;
 	json_t *j = NULL;
-	json_int_t commit = -1;
+	json_int_t index = -1;
 
 	if (status == ESC_OK && resp->status == 200)
 		j = json_loadb(resp->body, resp->body_len, 0, NULL);
-	if (j == NULL || json_unpack(j, "{s:I}", "commit_index", &commit) != 0 || commit < 0) {
+	if (j == NULL || json_unpack(j, "{s:I}", "index", &index) != 0 || index <= 0) {
 		json_decref(j);
 		snap_fail(s, 503, "no_leader",
-			  "the leader's commit index could not be read; retry shortly");
+			  "the leader did not record the snapshot in the audit trail; retry "
+			  "shortly");
 		return;
 	}
 	json_decref(j);
-	s->target = (uint64_t)commit;
+	s->target = (uint64_t)index;
 	s->timer.data = s;
 	uv_timer_init(&s->op->d->loop, &s->timer);
 	s->timer_open = true;
 	uv_timer_start(&s->timer, poll_cb, 0, SNAPSHOT_POLL_MS);
 }
 
-static void barrier_cb(struct replica_req *rreq, int status)
+/* On the leader: the audit entry is applied, and with it every entry
+ * committed before the request. */
+static void audit_applied_cb(struct replica_req *rreq, int status,
+			     const struct store_result *res)
 {
 	struct snap *s = rreq->data;
 
@@ -264,8 +270,18 @@ static void barrier_cb(struct replica_req *rreq, int status)
 		snap_fail(s, 503, "no_leader", "leadership was lost; retry shortly");
 		return;
 	}
-	s->target = s->op->d->replica.raft.last_applied;
+	if (res->status != ESC_OK) {
+		snap_fail(s, 500, "snapshot_failed", "the snapshot.save audit entry was refused");
+		return;
+	}
+	s->target = res->index;
 	prepare(s);
+}
+
+static void audit_cmd(struct op *op)
+{
+	api_cmd_begin(op, CMD_AUDIT, "operator");
+	snprintf(op->cmd.action, sizeof op->cmd.action, "snapshot.save");
 }
 
 void api_snapshot(struct op *op)
@@ -273,6 +289,7 @@ void api_snapshot(struct op *op)
 	struct daemon *d = op->d;
 	unsigned leader = replica_leader(&d->replica);
 	const char *api = leader != 0 ? daemon_member_api(d, leader) : NULL;
+	char headers[128];
 	struct snap *s;
 
 	if (active >= SNAPSHOT_CONCURRENT_MAX) {
@@ -287,9 +304,11 @@ void api_snapshot(struct op *op)
 	active++;
 	s->op = op;
 	s->fd = -1;
+	/* The snapshot is audited before it is taken, and holds its own entry. */
 	if (replica_ready(&d->replica)) {
+		audit_cmd(op);
 		op->rreq.data = s;
-		if (replica_barrier(&d->replica, &op->rreq, barrier_cb) != ESC_OK)
+		if (replica_apply(&d->replica, &op->rreq, &op->cmd, audit_applied_cb) != ESC_OK)
 			snap_fail(s, 503, "no_leader", "leadership was lost; retry shortly");
 		return;
 	}
@@ -297,10 +316,49 @@ void api_snapshot(struct op *op)
 		snap_fail(s, 503, "no_leader", "no leader is known; retry shortly");
 		return;
 	}
+	snprintf(headers, sizeof headers, "%s: %u\r\n%s: %" PRId64 "\r\n",
+		 DISPATCH_HDR_FORWARDED, op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
 	s->creq.data = s;
-	if (http_client_send(&d->client, &s->creq, api, "GET", "/v1/status", NULL, NULL, 0,
-			     DISPATCH_FORWARD_ATTEMPT_MS, leader_status_cb) != ESC_OK)
+	if (http_client_send(&d->client, &s->creq, api, "POST", "/v1/snapshot/audit", headers,
+			     NULL, 0, DISPATCH_FORWARD_ATTEMPT_MS, leader_audit_cb) != ESC_OK)
 		snap_fail(s, 503, "no_leader", "the leader could not be asked; retry shortly");
+}
+
+static void audit_done(struct replica_req *rreq, int status, const struct store_result *res)
+{
+	struct op *op = rreq->data;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (res->status != ESC_OK) {
+		op_respond_error(op, 500, "internal", esc_err_str(res->status));
+		return;
+	}
+	json_respond(op, 200, json_pack("{s:I}", "index", (json_int_t)res->index));
+}
+
+static void audit_run(struct op *op)
+{
+	op->rreq.data = op;
+	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, audit_done) != ESC_OK)
+		dispatch_again(op);
+}
+
+/* Audit entries are written by the cluster, never by a client: only a peer
+ * (a forwarded request) may ask. Until TLS (issue 5) a peer is whoever sends
+ * the forwarding header, as for every forwarded request. */
+void api_snapshot_audit(struct op *op)
+{
+	if (!op->forwarded_in) {
+		op_respond_error(op, 403, "forbidden",
+				 "only a node serving GET /v1/snapshot writes this audit entry");
+		return;
+	}
+	audit_cmd(op);
+	op->run = audit_run;
+	dispatch(op);
 }
 
 void api_snapshot_cleanup(const char *dir)

@@ -52,6 +52,10 @@ static size_t fields_of(struct cmd *c, struct field *f)
 		f[n++] = (struct field)STR(c->action);
 		f[n++] = (struct field)STR(c->note);
 		return n;
+	case CMD_AUDIT:
+		f[n++] = (struct field)STR(c->action);
+		f[n++] = (struct field)STR(c->note);
+		return n;
 	case CMD_LOOKUP_PREFIX:
 		f[n++] = (struct field)STR(c->prefix);
 		f[n++] = (struct field)STR(c->reason);

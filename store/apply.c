@@ -308,6 +308,8 @@ static bool cmd_sound(const struct cmd *c)
 		return TERMINATED(c->action) && c->members[0] != '\0' &&
 		       (strcmp(c->action, "cluster.add") == 0 ||
 			strcmp(c->action, "cluster.remove") == 0);
+	case CMD_AUDIT:
+		return TERMINATED(c->action) && strcmp(c->action, "snapshot.save") == 0;
 	default:
 		return false;
 	}
@@ -328,6 +330,8 @@ static int apply_cmd(struct apply *a)
 		return apply_lookup(a);
 	case CMD_MEMBERS:
 		return apply_members(a);
+	case CMD_AUDIT: /* written before the copy is made: its outcome is unknown */
+		return audit_write(a, a->c->action, NULL, NULL, a->c->note, "started");
 	default:
 		return apply_lookup_prefix(a);
 	}

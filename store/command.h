@@ -14,7 +14,8 @@ enum cmd_type {
 	CMD_LOOKUP = 3,        /* GET /v1/keys/{key_id}: audit, then return the record */
 	CMD_LOOKUP_PREFIX = 4, /* GET /v1/keys?prefix= */
 	CMD_MEMBERS = 5,       /* the members text changes (cluster.add, cluster.remove) */
-	CMD__MAX = CMD_MEMBERS
+	CMD_AUDIT = 6,         /* an audit entry alone (snapshot.save) */
+	CMD__MAX = CMD_AUDIT
 };
 
 #define CMD_ACTOR_MAX 255
@@ -35,7 +36,7 @@ struct cmd {
 	/* CMD_INIT, CMD_MEMBERS */
 	char cluster_id[CMD_CLUSTER_ID_LEN + 1];
 	char members[CMD_MEMBERS_MAX + 1]; /* "ID=RAFT/API,...", as --bootstrap */
-	char action[CMD_ACTION_MAX + 1];   /* CMD_MEMBERS: audit action */
+	char action[CMD_ACTION_MAX + 1];   /* CMD_MEMBERS, CMD_AUDIT: audit action */
 
 	/* CMD_ESCROW, CMD_LOOKUP */
 	char key_id[VALIDATE_GUID_LEN + 1];            /* normalised */
@@ -48,7 +49,7 @@ struct cmd {
 	uint32_t sealed_len;
 	uint8_t pw_mac[SEAL_MAC_SIZE];                 /* seal_mac of the password */
 
-	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS */
+	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS, CMD_AUDIT */
 	char prefix[VALIDATE_PREFIX_MAX + 1];          /* upper-case hex */
 	char reason[VALIDATE_REASON_MAX + 1];
 	char note[VALIDATE_NOTE_MAX + 1];

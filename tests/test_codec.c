@@ -45,7 +45,7 @@ TEST(escrow_round_trip)
 
 TEST(every_type_round_trips_padded)
 {
-	uint32_t types[] = {CMD_INIT, CMD_LOOKUP, CMD_LOOKUP_PREFIX};
+	uint32_t types[] = {CMD_INIT, CMD_LOOKUP, CMD_LOOKUP_PREFIX, CMD_MEMBERS, CMD_AUDIT};
 	char errmsg[ESC_ERRMSG_SIZE];
 	uint8_t buf[8192];
 
@@ -65,12 +65,15 @@ TEST(every_type_round_trips_padded)
 			strcpy(in.prefix, "0123456789AB");
 			strcpy(in.reason, "other");
 			strcpy(in.note, "ticket 7");
+			strcpy(in.action, "snapshot.save");
 			size_t n = codec_encode(&in, buf, sizeof buf);
 			CHECK(n > 0 && n % 8 == 0);
 			CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
 			CHECK_INT(out.type, in.type);
 			CHECK_STR(out.actor, in.actor);
 			CHECK_STR(out.role, in.role);
+			if (in.type != CMD_INIT) /* the one type without a note */
+				CHECK_STR(out.note, in.note);
 		}
 	}
 }

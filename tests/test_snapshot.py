@@ -333,6 +333,10 @@ def test_round_trip_restore_and_join(t):
     index, _ = c.digest_equal(30)
     old_id = c.status(ids[0])["cluster_id"]
     fol = c.followers()[0]
+    # Audit entries are the cluster's: a client cannot write one.
+    for nid in ids:
+        expect_error(c.request(nid, "POST", "/v1/snapshot/audit"), 403, "forbidden",
+                     "POST /v1/snapshot/audit from a client", nid)
     path = os.path.join(c.dir, "backup.snap")
     info, secs = save_snapshot(c, fol, path)
     rc, text = verify_snapshot(path)
@@ -349,8 +353,16 @@ def test_round_trip_restore_and_join(t):
         check(not missing, "snapshot lacks %d escrowed keys, e.g. %s"
               % (len(missing), sorted(missing)[:3]))
         audit = db.audit()
+        saves = list(db.db.execute("SELECT node, role, outcome, idx FROM audit "
+                                   "WHERE action = 'snapshot.save'"))
     finally:
         db.close()
+    # The snapshot was audited before it was taken, so it holds its own entry,
+    # naming the follower that served it, at or below its index.
+    check(len(saves) == 1 and saves[0][:3] == (fol, "operator", "started")
+          and saves[0][3] <= db.header["index"],
+          "snapshot served by node %d (index %d): snapshot.save entries %s"
+          % (fol, db.header["index"], saves))
     escrowed = {k for _, a, k in audit if a == "key.escrow"}
     read = {k for _, a, k in audit if a == "key.read"}
     check(escrowed >= {r["key_id"] for r in recs},

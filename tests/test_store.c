@@ -377,6 +377,33 @@ TEST(lookup_miss_audits_read_miss)
 	store_close(s);
 }
 
+TEST(audit_command_writes_one_entry)
+{
+	char path[128], row[512];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_base(&c, CMD_AUDIT, T0);
+	snprintf(c.actor, sizeof(c.actor), "ops-carol");
+	snprintf(c.role, sizeof(c.role), "operator");
+	snprintf(c.action, sizeof(c.action), "snapshot.save");
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK_INT(r.audit_seq, 1);
+	CHECK_INT(audit_row(path, 1, row, sizeof(row)), 0);
+	CHECK_STR(row, "snapshot.save|||||started|ops-carol|operator|2|1700000000000|1");
+	/* Only the actions the cluster writes this way. */
+	snprintf(c.action, sizeof(c.action), "key.read");
+	CHECK_INT(apply(s, 2, &c, &r), ESC_EINVAL);
+	c.action[0] = '\0';
+	CHECK_INT(apply(s, 3, &c, &r), ESC_EINVAL);
+	CHECK_INT(audit_count(s), 1);
+	CHECK_INT(store_applied_index(s), 3);
+	store_close(s);
+}
+
 TEST(prefix_lookup_8_12_and_32_digits)
 {
 	char path[128], row[512];
@@ -932,6 +959,7 @@ int main(void)
 	RUN(apply_same_index_twice_is_skipped);
 	RUN(lookup_discloses_once_and_audits);
 	RUN(lookup_miss_audits_read_miss);
+	RUN(audit_command_writes_one_entry);
 	RUN(prefix_lookup_8_12_and_32_digits);
 	RUN(prefix_lookup_returns_at_most_100);
 	RUN(machine_keys_newest_first_any_case);
