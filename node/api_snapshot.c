@@ -101,7 +101,11 @@ static void written_cb(struct http_request *req, int status)
 		return;
 	}
 	if (s->sent >= total) {
+		struct daemon *d = s->op->d;
 		log_info("snapshot: index %" PRIu64 ", %" PRIu64 " bytes sent", s->h.index, total);
+		d->metrics.snapshots_served++;
+		d->metrics.snapshot_seconds +=
+			(double)(uv_now(&d->loop) - s->op->req->received_ms) / 1000.0;
 		stream_done(s);
 		return;
 	}

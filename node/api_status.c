@@ -196,6 +196,21 @@ void api_metrics(struct op *op)
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
 			    api_route_name(i), d->metrics.requests[i]);
+	ok = ok && append(&buf, &len, &cap,
+			  "# TYPE escrow_raft_snapshots_total counter\nescrow_raft_snapshots_total %"
+			  PRIu64 "\n# TYPE escrow_raft_snapshot_seconds_sum counter\n"
+			  "escrow_raft_snapshot_seconds_sum %.6f\n"
+			  "# TYPE escrow_raft_snapshot_last_seconds gauge\n"
+			  "escrow_raft_snapshot_last_seconds %.6f\n"
+			  "# TYPE escrow_raft_snapshot_restores_total counter\n"
+			  "escrow_raft_snapshot_restores_total %" PRIu64 "\n"
+			  "# TYPE escrow_snapshots_served_total counter\n"
+			  "escrow_snapshots_served_total %" PRIu64 "\n"
+			  "# TYPE escrow_snapshot_seconds_sum counter\n"
+			  "escrow_snapshot_seconds_sum %.6f\n",
+			  d->replica.fsm.snapshots, (double)d->replica.fsm.snapshot_ns / 1e9,
+			  (double)d->replica.fsm.snapshot_last_ns / 1e9, d->replica.fsm.restores,
+			  d->metrics.snapshots_served, d->metrics.snapshot_seconds);
 	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n",

@@ -26,6 +26,8 @@ struct daemon_metrics {
 	double seconds[DAEMON_ROUTES];
 	uint64_t forwarded;
 	uint64_t errors_5xx;
+	uint64_t snapshots_served;  /* GET /v1/snapshot bodies sent whole */
+	double snapshot_seconds;    /* their time from request to last byte */
 };
 
 #define DAEMON_TICK_MS 50          /* loop-lag probe period */

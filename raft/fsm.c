@@ -2,6 +2,7 @@
 #include "raft/fsm.h"
 
 #include <string.h>
+#include <uv.h>
 
 #include "raft/codec.h"
 #include "raft/byteorder.h"
@@ -67,6 +68,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 	uint8_t *h;
 	int rv;
 
+	f->snapshot_started = uv_hrtime();
 	rv = store_image_begin(f->store, &index, cluster_id, errmsg);
 	if (rv == ESC_EBUSY)
 		return RAFT_BUSY;
@@ -105,6 +107,9 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
 	struct fsm *f = rf->data;
 
 	store_image_end(f->store);
+	f->snapshots++;
+	f->snapshot_last_ns = uv_hrtime() - f->snapshot_started;
+	f->snapshot_ns += f->snapshot_last_ns;
 	if (*bufs != NULL) {
 		raft_free((*bufs)[0].base);
 		if (*n_bufs > 1)

@@ -39,6 +39,10 @@ struct fsm {
 	uint64_t applied;             /* entries applied (for metrics) */
 	uint64_t rejected;            /* entries that failed to decode */
 	uint64_t restores;            /* snapshots loaded (at start or InstallSnapshot) */
+	uint64_t snapshots;           /* Raft snapshots taken (finalized) */
+	uint64_t snapshot_ns;         /* their total time, from pin to finalize */
+	uint64_t snapshot_last_ns;    /* the last one's */
+	uint64_t snapshot_started;    /* uv_hrtime() of the one in progress */
 };
 
 /* Prepares f over store (borrowed). raft must be set before raft_start.

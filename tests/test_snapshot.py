@@ -104,6 +104,16 @@ def restore_snapshot(path, node, timeout=120):
           % (os.path.basename(path), node.data_dir, rc, short(so + se, 600)))
 
 
+def metric(c, nid, name):
+    """The value of an unlabelled metric in GET /metrics of node nid."""
+    st, _, body = c.request(nid, "GET", "/metrics")
+    check(st == 200, "GET /metrics on node %d: %s" % (nid, st))
+    for line in str(body).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise harness.Failure("GET /metrics on node %d has no %s" % (nid, name))
+
+
 def wait_members(c, want, timeout, ids=None):
     """Waits until every live node (or ids) lists exactly the member ids in
     want, each once, every one a voter. Returns the statuses."""
@@ -343,6 +353,13 @@ def test_round_trip_restore_and_join(t):
     check(rc == 0, "escrowctl snapshot verify of a fresh snapshot: exit %s: %s"
           % (rc, short(text)))
     t.diag("saved from follower %d in %.2f s: %s" % (fol, secs, short(info)))
+    # Counted when the last write completes, which the client may beat.
+    deadline = time.monotonic() + 5
+    while metric(c, fol, "escrow_snapshots_served_total") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(metric(c, fol, "escrow_snapshots_served_total") == 1
+          and metric(c, fol, "escrow_snapshot_seconds_sum") > 0,
+          "follower %d does not count the snapshot it served in /metrics" % fol)
 
     db = harness.SnapshotDb(path, c.dir)
     try:
@@ -622,8 +639,12 @@ def test_follower_down_past_compactions_catches_up(t):
           "the leader's log still holds the entries after %d, the killed follower's index "
           "(latest Raft snapshot at %d, trailing 16): no compaction past it"
           % (down_at, snaps[-1]))
-    t.diag("follower %d down at index %d; leader %d at %d, Raft snapshots at %s"
-           % (victim, down_at, lead, commit, snaps))
+    taken = metric(c, lead, "escrow_raft_snapshots_total")
+    check(taken >= len(recs) // 64 - 1 and metric(c, lead, "escrow_raft_snapshot_seconds_sum") > 0,
+          "leader %d: escrow_raft_snapshots_total %s after %d entries with threshold 64"
+          % (lead, taken, len(recs)))
+    t.diag("follower %d down at index %d; leader %d at %d, Raft snapshots at %s (%d taken)"
+           % (victim, down_at, lead, commit, snaps, taken))
 
     t0 = time.monotonic()
     c.restart(victim)
