@@ -10,6 +10,7 @@
 #include "node/json_out.h"
 #include "node/log.h"
 #include "store/error.h"
+#include "store/walbuf.h"
 
 static const char *member_role(int role)
 {
@@ -202,15 +203,19 @@ void api_metrics(struct op *op)
 			  "escrow_raft_snapshot_seconds_sum %.6f\n"
 			  "# TYPE escrow_raft_snapshot_last_seconds gauge\n"
 			  "escrow_raft_snapshot_last_seconds %.6f\n"
+			  "# TYPE escrow_raft_snapshot_loop_max_seconds gauge\n"
+			  "escrow_raft_snapshot_loop_max_seconds %.6f\n"
 			  "# TYPE escrow_raft_snapshot_restores_total counter\n"
 			  "escrow_raft_snapshot_restores_total %" PRIu64 "\n"
 			  "# TYPE escrow_snapshots_served_total counter\n"
 			  "escrow_snapshots_served_total %" PRIu64 "\n"
 			  "# TYPE escrow_snapshot_seconds_sum counter\n"
-			  "escrow_snapshot_seconds_sum %.6f\n",
+			  "escrow_snapshot_seconds_sum %.6f\n"
+			  "# TYPE escrow_wal_pending_bytes gauge\nescrow_wal_pending_bytes %zu\n",
 			  d->replica.fsm.snapshots, (double)d->replica.fsm.snapshot_ns / 1e9,
-			  (double)d->replica.fsm.snapshot_last_ns / 1e9, d->replica.fsm.restores,
-			  d->metrics.snapshots_served, d->metrics.snapshot_seconds);
+			  (double)d->replica.fsm.snapshot_last_ns / 1e9,
+			  (double)d->replica.fsm.snapshot_loop_max_ns / 1e9, d->replica.fsm.restores,
+			  d->metrics.snapshots_served, d->metrics.snapshot_seconds, walbuf_pending());
 	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n",

@@ -1,8 +1,8 @@
 /* Whether the SQLite store survived the last stop. The store runs without
  * fsync (see store_open in store/store.h), so it is trusted after a clean
- * stop, which syncs it, and after a process crash, which loses nothing the
- * kernel already has; not after the machine itself went down while escrowd
- * ran. DIR/store-boot records the kernel's boot id while the store may hold
+ * stop, which syncs it, and after a process crash, which leaves it whole
+ * (store/walbuf.h) and at worst a few commits behind Raft, which applies them
+ * again; not after the machine itself went down while escrowd ran. DIR/store-boot records the kernel's boot id while the store may hold
  * unsynced writes:
  *   absent          the last stop was clean (or the store is new): keep it
  *   this boot's id  escrowd crashed but the machine did not: keep it

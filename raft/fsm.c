@@ -57,18 +57,25 @@ static int snapshot_copy(struct fsm *f, struct raft_buffer *bufs, unsigned *n_bu
 	return 0;
 }
 
+/* The loop's time in a snapshot callback since started (uv_hrtime()). */
+static void loop_time(struct fsm *f, uint64_t started)
+{
+	uint64_t ns = uv_hrtime() - started;
+
+	if (ns > f->snapshot_loop_max_ns)
+		f->snapshot_loop_max_ns = ns;
+}
+
 /* Loop thread: pin the state to copy and write the header. The copy itself
  * is made by fsm_snapshot_async on a worker thread, so that a large store
  * never stalls the loop; libraft frees nothing, fsm_snapshot_finalize does. */
-static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+static int snapshot_pin(struct fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-	struct fsm *f = rf->data;
 	char errmsg[ESC_ERRMSG_SIZE], cluster_id[CMD_CLUSTER_ID_LEN + 1];
 	uint64_t index;
 	uint8_t *h;
 	int rv;
 
-	f->snapshot_started = uv_hrtime();
 	rv = store_image_begin(f->store, &index, cluster_id, errmsg);
 	if (rv == ESC_EBUSY)
 		return RAFT_BUSY;
@@ -94,6 +101,17 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 	return 0;
 }
 
+static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+	int rv;
+
+	f->snapshot_started = uv_hrtime();
+	rv = snapshot_pin(f, bufs, n_bufs);
+	loop_time(f, f->snapshot_started);
+	return rv;
+}
+
 /* Worker thread: copy the pinned state; touches only the image connection. */
 static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -105,19 +123,21 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
 				 unsigned *n_bufs)
 {
 	struct fsm *f = rf->data;
+	uint64_t started = uv_hrtime();
 
 	store_image_end(f->store);
 	f->snapshots++;
-	f->snapshot_last_ns = uv_hrtime() - f->snapshot_started;
+	f->snapshot_last_ns = started - f->snapshot_started;
 	f->snapshot_ns += f->snapshot_last_ns;
 	if (*bufs != NULL) {
 		raft_free((*bufs)[0].base);
 		if (*n_bufs > 1)
-			store_image_free((*bufs)[1].base);
+			store_image_free_later((*bufs)[1].base);
 		raft_free(*bufs);
 	}
 	*bufs = NULL;
 	*n_bufs = 0;
+	loop_time(f, started);
 	return 0;
 }
 

@@ -43,6 +43,7 @@ struct fsm {
 	uint64_t snapshot_ns;         /* their total time, from pin to finalize */
 	uint64_t snapshot_last_ns;    /* the last one's */
 	uint64_t snapshot_started;    /* uv_hrtime() of the one in progress */
+	uint64_t snapshot_loop_max_ns; /* longest stay of the loop in a snapshot callback */
 };
 
 /* Prepares f over store (borrowed). raft must be set before raft_start.

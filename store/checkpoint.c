@@ -11,6 +11,7 @@
 
 #include "store/error.h"
 #include "store/store_internal.h"
+#include "store/walbuf.h"
 
 struct checkpointer {
 	sqlite3 *db;          /* this thread's own connection */
@@ -61,7 +62,10 @@ int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg
 
 	if (c == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "checkpointer: out of memory");
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* Its WAL reads wait for pending writes: it copies into the database
+	 * only frames the WAL file already holds (store/walbuf.h). */
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     WALBUF_VFS_FLUSHED);
 	if (rc != SQLITE_OK) {
 		rv = store_db_error(c->db, rc, "checkpointer: open", errmsg);
 		goto err_db;

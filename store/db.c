@@ -5,6 +5,7 @@
 
 #include "store/error.h"
 #include "store/checkpoint.h"
+#include "store/walbuf.h"
 #include "store/store_internal.h"
 
 static const char schema_sql[] =
@@ -317,6 +318,10 @@ int store_open(struct store **out, const char *path, char *errmsg)
 	struct store *s;
 	int i, rc, rv;
 
+	/* Commits must never wait for the disk on the caller's thread. */
+	rv = walbuf_register(errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
@@ -325,6 +330,7 @@ int store_open(struct store **out, const char *path, char *errmsg)
 		free(s);
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
 	}
+
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -382,6 +388,8 @@ void store_close(struct store *s)
 	store_flush(s, NULL);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	/* The last close checkpoints: only from frames already in the file. */
+	walbuf_flush_all();
 	sqlite3_close(s->db);
 	free(s->keys);
 	free(s);

@@ -1,4 +1,5 @@
 /* Whole-state images for snapshots: taking one, and checking and installing one. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -81,6 +82,29 @@ int store_image_build(struct store *s, void **image, size_t *len, char *errmsg)
 void store_image_free(void *image)
 {
 	sqlite3_free(image);
+}
+
+static void *free_main(void *image)
+{
+	sqlite3_free(image);
+	return NULL;
+}
+
+void store_image_free_later(void *image)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc = -1;
+
+	if (image == NULL)
+		return;
+	if (pthread_attr_init(&attr) == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &attr, free_main, image);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc != 0)
+		sqlite3_free(image);
 }
 
 void store_image_end(struct store *s)

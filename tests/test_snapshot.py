@@ -358,7 +358,8 @@ def test_round_trip_restore_and_join(t):
     while metric(c, fol, "escrow_snapshots_served_total") < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     check(metric(c, fol, "escrow_snapshots_served_total") == 1
-          and metric(c, fol, "escrow_snapshot_seconds_sum") > 0,
+          and metric(c, fol, "escrow_snapshot_seconds_sum") > 0
+          and metric(c, fol, "escrow_wal_pending_bytes") >= 0,
           "follower %d does not count the snapshot it served in /metrics" % fol)
 
     db = harness.SnapshotDb(path, c.dir)
@@ -640,7 +641,8 @@ def test_follower_down_past_compactions_catches_up(t):
           "(latest Raft snapshot at %d, trailing 16): no compaction past it"
           % (down_at, snaps[-1]))
     taken = metric(c, lead, "escrow_raft_snapshots_total")
-    check(taken >= len(recs) // 64 - 1 and metric(c, lead, "escrow_raft_snapshot_seconds_sum") > 0,
+    check(taken >= len(recs) // 64 - 1 and metric(c, lead, "escrow_raft_snapshot_seconds_sum") > 0
+          and metric(c, lead, "escrow_raft_snapshot_loop_max_seconds") > 0,
           "leader %d: escrow_raft_snapshots_total %s after %d entries with threshold 64"
           % (lead, taken, len(recs)))
     t.diag("follower %d down at index %d; leader %d at %d, Raft snapshots at %s (%d taken)"

@@ -44,15 +44,26 @@ def rss_kib(pid, field):
     return 0
 
 
-def loop_lag_ms(cluster, nid):
-    """The node's worst event-loop delay so far, from GET /metrics."""
+def metric(cluster, nid, name):
+    """An unlabelled metric of the node, from GET /metrics (nan if absent)."""
     status, _, body = cluster.request(nid, "GET", "/metrics")
     if status != 200:
         return float("nan")
     for line in str(body).splitlines():
-        if line.startswith("escrow_loop_lag_max_seconds "):
-            return float(line.split()[1]) * 1000
+        if line.startswith(name + " "):
+            return float(line.split()[1])
     return float("nan")
+
+
+def loop_lag_ms(cluster, nid):
+    """The node's worst event-loop delay so far."""
+    return metric(cluster, nid, "escrow_loop_lag_max_seconds") * 1000
+
+
+def raft_snapshot_figures(cluster, nid):
+    """(Raft snapshots taken, longest stay of the loop in their callbacks in ms)."""
+    return (metric(cluster, nid, "escrow_raft_snapshots_total"),
+            metric(cluster, nid, "escrow_raft_snapshot_loop_max_seconds") * 1000)
 
 
 def main():
@@ -77,6 +88,7 @@ def main():
                                                     load["throughput_rps"]))
         # Loading took many Raft snapshots (log compaction) on every node.
         lag_after_load = {nid: loop_lag_ms(cluster, nid) for nid in cluster.ids()}
+        snaps_after_load = {nid: raft_snapshot_figures(cluster, nid) for nid in cluster.ids()}
         # A key escrowed before the snapshot, to look up after the restore.
         some = cluster.machine_keys(leader, "bench-0")
         keys = some[2].get("keys", []) if isinstance(some[2], dict) else []
@@ -161,6 +173,9 @@ def main():
               (load["ok"], load["throughput_rps"]))
         print("worst loop delay       %s (ms per node, over the load and its Raft snapshots)" %
               ", ".join("node %d: %.1f" % kv for kv in sorted(lag_after_load.items())))
+        print("raft snapshot callbacks %s (snapshots taken / longest ms the loop spent in "
+              "one, per node)" % ", ".join("node %d: %d / %.1f" % (nid, n, ms) for nid, (n, ms)
+                                          in sorted(snaps_after_load.items())))
         print("snapshot               index %s, %d bytes" % (saved.get("index"),
                                                             saved.get("size", 0)))
         print("save time              %.1f s (node %d, a follower)" % (save_s, follower))

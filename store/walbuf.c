@@ -1,0 +1,508 @@
+/* Write-behind for SQLite WAL files (see walbuf.h): a VFS shim over the default VFS. */
+#include "store/walbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/error.h"
+
+#define READ_RETRIES 3 /* optimistic reads before one made under the lock */
+
+/* One write not yet in the file. */
+struct pending {
+	struct pending *next;
+	sqlite3_int64 off;
+	int len;
+	uint64_t seq;
+	unsigned char data[];
+};
+
+/* The pending writes of one WAL file, shared by every connection of the
+ * process that has it open, and the thread that writes them. */
+struct walbuf {
+	struct walbuf *next;          /* in the registry */
+	char *path;
+	int refs;                     /* open files; under registry_lock */
+	int fd;                       /* the writer thread's own descriptor */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* a write queued, a write done, stop */
+	struct pending *head, *tail;  /* in write order; only the thread removes */
+	size_t bytes;
+	uint64_t queued_seq;          /* seq of the last write queued */
+	uint64_t done_seq;            /* seq of the last write in the file */
+	int err;                      /* errno of the first failed write */
+	bool stop;
+};
+
+/* A file opened through the shim: a WAL file wraps the real one. */
+struct wb_file {
+	sqlite3_file base;
+	struct walbuf *wb;
+	bool flushed_reads;           /* WALBUF_VFS_FLUSHED */
+	sqlite3_file *real;           /* follows this struct in the same block */
+};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs vfs_plain, vfs_flushed;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct walbuf *registry;
+static size_t total_pending;  /* under registry_lock */
+
+size_t walbuf_pending(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&registry_lock);
+	n = total_pending;
+	pthread_mutex_unlock(&registry_lock);
+	return n;
+}
+
+static void pending_add(long delta)
+{
+	pthread_mutex_lock(&registry_lock);
+	total_pending = (size_t)((long)total_pending + delta);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static int pwrite_all(int fd, const unsigned char *p, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct walbuf *wb = arg;
+	struct pending *p;
+	int err;
+
+	pthread_mutex_lock(&wb->lock);
+	for (;;) {
+		while (wb->head == NULL && !wb->stop)
+			pthread_cond_wait(&wb->cond, &wb->lock);
+		if (wb->head == NULL)
+			break;
+		p = wb->head;
+		pthread_mutex_unlock(&wb->lock);
+		err = pwrite_all(wb->fd, p->data, (size_t)p->len, (off_t)p->off);
+		pthread_mutex_lock(&wb->lock);
+		if (err != 0 && wb->err == 0)
+			wb->err = err;
+		wb->head = p->next;
+		if (wb->head == NULL)
+			wb->tail = NULL;
+		wb->bytes -= (size_t)p->len;
+		wb->done_seq = p->seq;
+		pending_add(-(long)p->len);
+		free(p);
+		pthread_cond_broadcast(&wb->cond);
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return NULL;
+}
+
+/* The registry entry for path, created with its thread on first use. */
+static struct walbuf *walbuf_get(const char *path)
+{
+	struct walbuf *wb;
+
+	pthread_mutex_lock(&registry_lock);
+	for (wb = registry; wb != NULL; wb = wb->next)
+		if (strcmp(wb->path, path) == 0)
+			break;
+	if (wb != NULL) {
+		wb->refs++;
+		pthread_mutex_unlock(&registry_lock);
+		return wb;
+	}
+	wb = calloc(1, sizeof *wb);
+	if (wb == NULL || (wb->path = strdup(path)) == NULL)
+		goto err;
+	wb->fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (wb->fd < 0)
+		goto err;
+	pthread_mutex_init(&wb->lock, NULL);
+	pthread_cond_init(&wb->cond, NULL);
+	if (pthread_create(&wb->thread, NULL, writer_main, wb) != 0) {
+		pthread_cond_destroy(&wb->cond);
+		pthread_mutex_destroy(&wb->lock);
+		close(wb->fd);
+		goto err;
+	}
+	wb->refs = 1;
+	wb->next = registry;
+	registry = wb;
+	pthread_mutex_unlock(&registry_lock);
+	return wb;
+err:
+	if (wb != NULL)
+		free(wb->path);
+	free(wb);
+	pthread_mutex_unlock(&registry_lock);
+	return NULL;
+}
+
+static void walbuf_put(struct walbuf *wb);
+
+/* Waits until every write queued up to seq is in the file (all when seq is
+ * UINT64_MAX). Returns the sticky error, 0 if none. */
+static int walbuf_wait(struct walbuf *wb, uint64_t seq)
+{
+	int err;
+
+	pthread_mutex_lock(&wb->lock);
+	if (seq == UINT64_MAX)
+		seq = wb->queued_seq;
+	while (wb->done_seq < seq && wb->head != NULL)
+		pthread_cond_wait(&wb->cond, &wb->lock);
+	err = wb->err;
+	pthread_mutex_unlock(&wb->lock);
+	return err;
+}
+
+void walbuf_flush_all(void)
+{
+	struct walbuf *wb;
+
+	pthread_mutex_lock(&registry_lock);
+	for (wb = registry; wb != NULL; wb = wb->next)
+		wb->refs++;   /* keep each alive while waiting without the lock */
+	wb = registry;
+	pthread_mutex_unlock(&registry_lock);
+	while (wb != NULL) {
+		struct walbuf *next;
+
+		walbuf_wait(wb, UINT64_MAX);
+		pthread_mutex_lock(&registry_lock);
+		next = wb->next;
+		pthread_mutex_unlock(&registry_lock);
+		walbuf_put(wb);
+		wb = next;
+	}
+}
+
+static void walbuf_put(struct walbuf *wb)
+{
+	struct walbuf **pp;
+
+	walbuf_wait(wb, UINT64_MAX);
+	pthread_mutex_lock(&registry_lock);
+	if (--wb->refs > 0) {
+		pthread_mutex_unlock(&registry_lock);
+		return;
+	}
+	for (pp = &registry; *pp != wb; pp = &(*pp)->next)
+		;
+	*pp = wb->next;
+	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_lock(&wb->lock);
+	wb->stop = true;
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(&wb->lock);
+	pthread_join(wb->thread, NULL);
+	pthread_cond_destroy(&wb->cond);
+	pthread_mutex_destroy(&wb->lock);
+	close(wb->fd);
+	free(wb->path);
+	free(wb);
+}
+
+/* --- the WAL file methods --- */
+
+static int wal_close(sqlite3_file *f)
+{
+	struct wb_file *w = (struct wb_file *)f;
+	int rc = w->real->pMethods->xClose(w->real);
+
+	walbuf_put(w->wb);
+	return rc;
+}
+
+static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
+{
+	struct walbuf *wb = ((struct wb_file *)f)->wb;
+	struct pending *p = malloc(sizeof *p + (size_t)amt);
+
+	if (p == NULL)
+		return SQLITE_IOERR_NOMEM;
+	memcpy(p->data, buf, (size_t)amt);
+	p->off = off;
+	p->len = amt;
+	p->next = NULL;
+	pthread_mutex_lock(&wb->lock);
+	while (wb->err == 0 && wb->bytes > 0 && wb->bytes + (size_t)amt > WALBUF_MAX_PENDING)
+		pthread_cond_wait(&wb->cond, &wb->lock);
+	if (wb->err != 0) {
+		pthread_mutex_unlock(&wb->lock);
+		free(p);
+		return SQLITE_IOERR_WRITE;
+	}
+	p->seq = ++wb->queued_seq;
+	if (wb->tail != NULL)
+		wb->tail->next = p;
+	else
+		wb->head = p;
+	wb->tail = p;
+	wb->bytes += (size_t)amt;
+	pending_add(amt);
+	pthread_cond_broadcast(&wb->cond);
+	pthread_mutex_unlock(&wb->lock);
+	return SQLITE_OK;
+}
+
+/* Copies the pending writes over buf (the file's bytes at off) and says
+ * whether they cover [from, off + amt). Under wb->lock. */
+static bool overlay(const struct walbuf *wb, void *buf, int amt, sqlite3_int64 off,
+		    sqlite3_int64 from)
+{
+	sqlite3_int64 end = off + amt, covered = from;
+	bool progress = true;
+
+	for (const struct pending *p = wb->head; p != NULL; p = p->next) {
+		sqlite3_int64 lo = p->off > off ? p->off : off;
+		sqlite3_int64 hi = p->off + p->len < end ? p->off + p->len : end;
+		if (lo < hi)
+			memcpy((unsigned char *)buf + (lo - off), p->data + (lo - p->off),
+			       (size_t)(hi - lo));
+	}
+	/* Coverage of the tail past the file's end, in as many passes as
+	 * needed (writes come in any order of offsets). */
+	while (covered < end && progress) {
+		progress = false;
+		for (const struct pending *p = wb->head; p != NULL; p = p->next)
+			if (p->off <= covered && p->off + p->len > covered) {
+				covered = p->off + p->len;
+				progress = true;
+			}
+	}
+	return covered >= end;
+}
+
+static sqlite3_int64 file_size(const struct walbuf *wb)
+{
+	struct stat st;
+
+	return fstat(wb->fd, &st) == 0 ? (sqlite3_int64)st.st_size : 0;
+}
+
+static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
+{
+	struct wb_file *w = (struct wb_file *)f;
+	struct walbuf *wb = w->wb;
+	uint64_t done;
+	sqlite3_int64 size;
+	int rc;
+
+	if (w->flushed_reads && walbuf_wait(wb, UINT64_MAX) != 0)
+		return SQLITE_IOERR_READ;
+	for (int attempt = 0;; attempt++) {
+		bool locked = attempt >= READ_RETRIES;
+
+		pthread_mutex_lock(&wb->lock);
+		done = wb->done_seq;
+		if (!locked)
+			pthread_mutex_unlock(&wb->lock);
+		size = file_size(wb);
+		rc = w->real->pMethods->xRead(w->real, buf, amt, off);
+		if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
+			if (locked)
+				pthread_mutex_unlock(&wb->lock);
+			return rc;
+		}
+		if (!locked)
+			pthread_mutex_lock(&wb->lock);
+		/* A write that reached the file during the read may be missing
+		 * from both the bytes read and the pending list: read again. */
+		if (!locked && wb->done_seq != done) {
+			pthread_mutex_unlock(&wb->lock);
+			continue;
+		}
+		if (wb->err != 0) {
+			pthread_mutex_unlock(&wb->lock);
+			return SQLITE_IOERR_READ;
+		}
+		if (overlay(wb, buf, amt, off, size > off ? size : off))
+			rc = SQLITE_OK;
+		pthread_mutex_unlock(&wb->lock);
+		return rc;
+	}
+}
+
+static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	struct wb_file *w = (struct wb_file *)f;
+
+	if (walbuf_wait(w->wb, UINT64_MAX) != 0)
+		return SQLITE_IOERR_TRUNCATE;
+	return w->real->pMethods->xTruncate(w->real, size);
+}
+
+static int wal_sync(sqlite3_file *f, int flags)
+{
+	struct wb_file *w = (struct wb_file *)f;
+
+	if (walbuf_wait(w->wb, UINT64_MAX) != 0)
+		return SQLITE_IOERR_FSYNC;
+	return w->real->pMethods->xSync(w->real, flags);
+}
+
+static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	struct wb_file *w = (struct wb_file *)f;
+	struct walbuf *wb = w->wb;
+	int rc = w->real->pMethods->xFileSize(w->real, size);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	pthread_mutex_lock(&wb->lock);
+	for (const struct pending *p = wb->head; p != NULL; p = p->next)
+		if (p->off + p->len > *size)
+			*size = p->off + p->len;
+	pthread_mutex_unlock(&wb->lock);
+	return SQLITE_OK;
+}
+
+/* The rest goes to the real file. */
+#define REAL(f) (((struct wb_file *)(f))->real)
+
+static int wal_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int wal_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int wal_check_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int wal_file_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int wal_sector_size(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int wal_device(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int wal_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, pp);
+}
+static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+static void wal_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int wal_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+/* Never memory-mapped: every read goes through wal_read. */
+static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
+{
+	(void)f;
+	(void)off;
+	(void)amt;
+	*pp = NULL;
+	return SQLITE_OK;
+}
+static int wal_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	(void)f;
+	(void)off;
+	(void)p;
+	return SQLITE_OK;
+}
+
+static const sqlite3_io_methods wal_methods = {
+	.iVersion = 3,
+	.xClose = wal_close,
+	.xRead = wal_read,
+	.xWrite = wal_write,
+	.xTruncate = wal_truncate,
+	.xSync = wal_sync,
+	.xFileSize = wal_file_size,
+	.xLock = wal_lock,
+	.xUnlock = wal_unlock,
+	.xCheckReservedLock = wal_check_reserved,
+	.xFileControl = wal_file_control,
+	.xSectorSize = wal_sector_size,
+	.xDeviceCharacteristics = wal_device,
+	.xShmMap = wal_shm_map,
+	.xShmLock = wal_shm_lock,
+	.xShmBarrier = wal_shm_barrier,
+	.xShmUnmap = wal_shm_unmap,
+	.xFetch = wal_fetch,
+	.xUnfetch = wal_unfetch,
+};
+
+/* --- the VFS --- */
+
+static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
+		    int *out_flags)
+{
+	struct wb_file *w = (struct wb_file *)f;
+	int rc;
+
+	if (!(flags & SQLITE_OPEN_WAL) || name == NULL)
+		return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+	memset(w, 0, sizeof *w);
+	w->real = (sqlite3_file *)(w + 1);
+	rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out_flags);
+	if (rc != SQLITE_OK)
+		return rc;
+	w->wb = walbuf_get(name);
+	if (w->wb == NULL) {
+		if (w->real->pMethods != NULL)
+			w->real->pMethods->xClose(w->real);
+		return SQLITE_CANTOPEN;
+	}
+	w->flushed_reads = vfs == &vfs_flushed;
+	w->base.pMethods = &wal_methods;
+	return SQLITE_OK;
+}
+
+static int register_rc = SQLITE_ERROR;
+
+static void register_once(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	if (real_vfs == NULL)
+		return;
+	vfs_plain = *real_vfs;
+	vfs_plain.szOsFile = (int)sizeof(struct wb_file) + real_vfs->szOsFile;
+	vfs_plain.pNext = NULL;
+	vfs_plain.xOpen = vfs_open;
+	vfs_flushed = vfs_plain;
+	vfs_plain.zName = WALBUF_VFS;
+	vfs_flushed.zName = WALBUF_VFS_FLUSHED;
+	register_rc = sqlite3_vfs_register(&vfs_flushed, 0);
+	if (register_rc == SQLITE_OK)
+		register_rc = sqlite3_vfs_register(&vfs_plain, 1);
+}
+
+int walbuf_register(char *errmsg)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, register_once);
+	if (register_rc != SQLITE_OK)
+		return esc_errorf(errmsg, ESC_EDB, "cannot register the %s VFS: %s", WALBUF_VFS,
+				  sqlite3_errstr(register_rc));
+	return ESC_OK;
+}
