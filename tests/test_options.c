@@ -1,6 +1,5 @@
 /* Unit tests for escrowd's options, its log lines and its data dir guard. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -691,11 +690,6 @@ TEST(test_datadir_bad)
 	CHECK_INT(datadir_open(&d, path, 1, errmsg), ESC_ECORRUPT);
 }
 
-static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmp_dir) == NULL) {
@@ -726,6 +720,6 @@ int main(void)
 	RUN(test_datadir_other_node);
 	RUN(test_datadir_bad);
 	options_close(&opts);
-	nftw(tmp_dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	unit_remove_tree(tmp_dir);
 	return unit_done();
 }

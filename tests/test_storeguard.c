@@ -1,6 +1,5 @@
 /* Unit tests of node/storeguard (when the store is trusted after a stop),
  * store_sync_files / store_remove_files, and node/looplag (loop delays). */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +14,6 @@
 
 static char tmp_dir[] = "/tmp/test_storeguard.XXXXXX";
 static char errmsg[ESC_ERRMSG_SIZE];
-
-static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void write_guard(struct datadir *d, const char *content)
 {
@@ -176,6 +167,6 @@ int main(void)
 	RUN(test_unreadable_marker);
 	RUN(test_store_files);
 	RUN(test_looplag_splits_a_late_period);
-	nftw(tmp_dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	unit_remove_tree(tmp_dir);
 	return unit_done();
 }

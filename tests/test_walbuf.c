@@ -1,7 +1,6 @@
 /* Unit tests of store/walbuf: WAL write-behind keeps every reader consistent,
  * and a process killed at any moment leaves a database that is whole and holds
  * a prefix of the committed entries. */
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -18,14 +17,6 @@
 
 static char tmp_dir[] = "/tmp/test_walbuf.XXXXXX";
 static char errmsg[ESC_ERRMSG_SIZE];
-
-static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* An audit-only command: each one adds one audit row at its index. */
 static void audit_cmd(struct cmd *c)
@@ -226,6 +217,6 @@ int main(void)
 	}
 	RUN(readers_see_every_commit);
 	RUN(kill_leaves_a_whole_prefix);
-	nftw(tmp_dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	unit_remove_tree(tmp_dir);
 	return unit_done();
 }

@@ -2,6 +2,7 @@
 #ifndef ESCROW_UNIT_H
 #define ESCROW_UNIT_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,21 @@ static int unit_current_failed;
 		       unit_count, #name);                                    \
 		fflush(stdout);                                               \
 	} while (0)
+
+static inline int unit_remove_cb(const char *path, const struct stat *st, int flag,
+				 struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes dir and everything under it (a test's temporary directory). */
+static inline void unit_remove_tree(const char *dir)
+{
+	nftw(dir, unit_remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* Prints the TAP plan; returns the exit status for main. */
 static inline int unit_done(void)
