@@ -92,20 +92,6 @@ static void bench_key_id(const struct bench *b, unsigned client, uint64_t seq, c
 		 (uint64_t)(seq & 0xffffffffffffULL));
 }
 
-/* A valid recovery password: 8 blocks of (random 16-bit value * 11). */
-static int bench_password(char out[56])
-{
-	uint16_t v[8];
-	size_t i, o = 0;
-
-	if (getrandom(v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		return ESC_EIO;
-	for (i = 0; i < 8; i++)
-		o += (size_t)snprintf(out + o, 56 - o, "%s%06u", i ? "-" : "",
-				      (unsigned)v[i] * 11u);
-	return ESC_OK;
-}
-
 /* Prepares and queues the next request of c. */
 static int bench_start(struct bench *b, struct bench_client *c)
 {
@@ -122,7 +108,7 @@ static int bench_start(struct bench *b, struct bench_client *c)
 		who = b->op == BENCH_SEED ? 0xffff : c->id;
 		seq = b->op == BENCH_SEED ? b->issued : c->seq;
 		bench_key_id(b, who, seq, key_id);
-		if (bench_password(pw) != ESC_OK)
+		if (ctl_random_password(pw) != ESC_OK)
 			return ctl_fail(CTL_EXIT_REFUSED, "bench: getrandom failed");
 		snprintf(c->body, sizeof(c->body),
 			 "{\"key_id\":\"%s\",\"recovery_password\":\"%s\","

@@ -54,6 +54,13 @@ int ctl_cmd_status(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_cluster(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv);
+
+#define CTL_PASSWORD_SIZE 56 /* a recovery password and its NUL */
+
+/* A valid random recovery password: 8 blocks of (random 16-bit value * 11).
+ * ESC_OK, or ESC_EIO when the kernel gives no randomness. */
+int ctl_random_password(char out[CTL_PASSWORD_SIZE]);
 
 /* Long options every command accepts, to end each command's option array. */
 #define CTL_OPTS_COMMON \

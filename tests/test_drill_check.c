@@ -1,0 +1,181 @@
+/* Unit tests of the drill checker: made-up histories with a lost write, a
+ * wrong read, a stale read, or none, and the unavailability windows. */
+#include <string.h>
+
+#include "tests/unit.h"
+#include "tools/drill_check.h"
+
+static void op(struct drill_history *h, enum drill_kind kind, enum drill_result result,
+	       long key, double start, double end, const char *code)
+{
+	struct drill_op o;
+
+	memset(&o, 0, sizeof o);
+	o.kind = kind;
+	o.result = result;
+	o.key = (uint32_t)key;
+	o.node = 1;
+	o.start_ms = start;
+	o.end_ms = end;
+	snprintf(o.code, sizeof o.code, "%s", code);
+	drill_op_add(h, &o);
+}
+
+/* Two keys escrowed, looked up and read back: the clean history the
+ * violations below are made from. */
+static void clean(struct drill_history *h, long *a, long *b)
+{
+	*a = drill_key_add(h, "11111111-1111-1111-1111-111111111111", "pw-a");
+	*b = drill_key_add(h, "22222222-2222-2222-2222-222222222222", "pw-b");
+	op(h, DRILL_ESCROW, DRILL_OK, *a, 0, 10, "");
+	op(h, DRILL_ESCROW, DRILL_OK, *b, 5, 15, "");
+	op(h, DRILL_LOOKUP, DRILL_OK, *a, 20, 25, "");
+}
+
+TEST(clean_history_is_safe)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 100, 102, "");
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.acked, 2);
+	CHECK_INT(r.verified, 2);
+	CHECK_INT(r.n_findings, 0);
+	CHECK_INT(r.n_windows, 0);
+	drill_history_free(&h);
+}
+
+TEST(lost_write_is_flagged)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_NOT_FOUND, b, 100, 102, "404 key_not_found");
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.lost, 1);
+	CHECK(strstr(r.findings[0], "22222222-2222") != NULL);
+	drill_history_free(&h);
+}
+
+TEST(unread_acknowledged_key_is_unverified)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_UNKNOWN, b, 100, 2100, "timeout");
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.lost, 0);
+	CHECK_INT(r.unverified, 1);
+	drill_history_free(&h);
+}
+
+TEST(wrong_read_is_flagged)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	op(&h, DRILL_LOOKUP, DRILL_WRONG, b, 30, 31, "");
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 100, 101, "");
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.wrong, 1);
+	CHECK_INT(r.lost, 0);
+	drill_history_free(&h);
+}
+
+TEST(stale_read_is_flagged_only_after_the_ack)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	/* Sent before b's escrow was acknowledged (at 15): a 404 is allowed. */
+	op(&h, DRILL_LOOKUP, DRILL_NOT_FOUND, b, 12, 16, "404 key_not_found");
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 100, 101, "");
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	/* Sent after: the cluster forgot an acknowledged key, if only for a
+	 * while (a deposed leader answering, say). */
+	op(&h, DRILL_LOOKUP, DRILL_NOT_FOUND, b, 40, 41, "404 key_not_found");
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.stale, 1);
+	CHECK(strstr(r.findings[0], "stale") != NULL);
+	drill_history_free(&h);
+}
+
+TEST(unknown_outcome_escrow_may_be_missing)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	long c = drill_key_add(&h, "33333333-3333-3333-3333-333333333333", "pw-c");
+	op(&h, DRILL_ESCROW, DRILL_UNKNOWN, c, 50, 2050, "timeout");
+	op(&h, DRILL_LOOKUP, DRILL_NOT_FOUND, c, 2100, 2101, "404 key_not_found");
+	op(&h, DRILL_READBACK, DRILL_OK, a, 3000, 3001, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 3000, 3001, "");
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.escrow_unknown, 1);
+	CHECK_INT(r.n_codes, 1);
+	CHECK_STR(r.codes[0].code, "timeout");
+	drill_history_free(&h);
+}
+
+TEST(windows_open_at_a_failure_and_close_at_a_later_success)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long k = drill_key_add(&h, "44444444-4444-4444-4444-444444444444", "pw");
+
+	op(&h, DRILL_LOOKUP, DRILL_OK, k, 0, 5, "");
+	op(&h, DRILL_LOOKUP, DRILL_UNKNOWN, k, 100, 600, "timeout");
+	op(&h, DRILL_LOOKUP, DRILL_FAILED, k, 200, 210, "503 no_leader");
+	/* Sent before the window opened: does not close it. */
+	op(&h, DRILL_LOOKUP, DRILL_OK, k, 90, 300, "");
+	op(&h, DRILL_LOOKUP, DRILL_OK, k, 400, 450, "");
+	/* A second, separate window that lasts to the end of the drill. */
+	op(&h, DRILL_LOOKUP, DRILL_FAILED, k, 1000, 1010, "503 no_leader");
+	op(&h, DRILL_LOOKUP, DRILL_FAILED, k, 1100, 1200, "connect");
+	drill_check(&h, &r);
+	CHECK_INT(r.n_windows, 2);
+	CHECK_INT((long)r.windows[0].start_ms, 100);
+	CHECK_INT((long)r.windows[0].length_ms, 350);
+	CHECK_INT((long)r.windows[1].start_ms, 1000);
+	CHECK_INT((long)r.windows[1].length_ms, 200);
+	CHECK_INT((long)r.longest_window_ms, 350);
+	CHECK_INT(r.n_codes, 3);
+	drill_history_free(&h);
+}
+
+int main(void)
+{
+	RUN(clean_history_is_safe);
+	RUN(lost_write_is_flagged);
+	RUN(unread_acknowledged_key_is_unverified);
+	RUN(wrong_read_is_flagged);
+	RUN(stale_read_is_flagged_only_after_the_ack);
+	RUN(unknown_outcome_escrow_may_be_missing);
+	RUN(windows_open_at_a_failure_and_close_at_a_later_success);
+	return unit_done();
+}

@@ -1,0 +1,104 @@
+/* The drill checker: what a failover drill recorded, and what it proves.
+ *
+ * A drill records every request it made (a history); the checker reads the
+ * history alone, so that its verdicts can be tested on made-up histories:
+ *  - lost:  an escrow was acknowledged, but the read-back at the end did not
+ *           return its password (not found, or never answered: unverified);
+ *  - wrong: a lookup or read-back returned another password;
+ *  - stale: a lookup answered 404 for a key whose escrow had been
+ *           acknowledged before the lookup was sent.
+ * It also measures unavailability: a window opens at the first failed
+ * request after a success and closes when a request sent after it opened
+ * succeeds. */
+#ifndef ESCROW_DRILL_CHECK_H
+#define ESCROW_DRILL_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DRILL_KEY_ID_LEN 36
+#define DRILL_PASSWORD_LEN 55
+#define DRILL_CODE_MAX 40
+#define DRILL_CODES_MAX 24        /* distinct error codes counted */
+#define DRILL_WINDOWS_MAX 64      /* unavailability windows kept */
+#define DRILL_FINDINGS_MAX 32     /* violations described one by one */
+
+enum drill_kind {
+	DRILL_ESCROW,    /* POST /v1/keys of a canary key */
+	DRILL_LOOKUP,    /* GET /v1/keys/{id} while faults happen */
+	DRILL_READBACK,  /* GET /v1/keys/{id} of an acknowledged key, at the end */
+};
+
+enum drill_result {
+	DRILL_OK,        /* escrow acknowledged, or lookup returned the password */
+	DRILL_FAILED,    /* a refusal that says nothing was done */
+	DRILL_UNKNOWN,   /* no answer (timeout, connection lost, 5xx): may or may not
+			    have been applied */
+	DRILL_NOT_FOUND, /* lookup: 404 key_not_found */
+	DRILL_WRONG,     /* lookup: 200 with another password */
+};
+
+/* One canary key. */
+struct drill_key {
+	char key_id[DRILL_KEY_ID_LEN + 1];
+	char password[DRILL_PASSWORD_LEN + 1];
+};
+
+/* One request and what came of it; times in ms since the drill began. */
+struct drill_op {
+	enum drill_kind kind;
+	enum drill_result result;
+	uint32_t key;            /* index in the key table */
+	uint16_t node;           /* index in --nodes */
+	double start_ms, end_ms;
+	char code[DRILL_CODE_MAX]; /* why it did not succeed: "503 no_leader",
+				      "timeout", "connect", ... ("" when ok) */
+};
+
+struct drill_history {
+	struct drill_key *keys;
+	size_t n_keys, cap_keys;
+	struct drill_op *ops;
+	size_t n_ops, cap_ops;
+};
+
+struct drill_window {
+	double start_ms, length_ms;
+};
+
+struct drill_code_count {
+	char code[DRILL_CODE_MAX];
+	uint64_t count;
+};
+
+struct drill_report {
+	uint64_t escrows, acked, escrow_failed, escrow_unknown;
+	uint64_t lookups, lookups_ok, lookup_failed;
+	uint64_t readbacks, verified;
+	uint64_t lost, unverified, wrong, stale;
+	char findings[DRILL_FINDINGS_MAX][160]; /* the first violations, in words */
+	size_t n_findings;
+	struct drill_window windows[DRILL_WINDOWS_MAX];
+	size_t n_windows;
+	uint64_t windows_dropped;               /* beyond DRILL_WINDOWS_MAX */
+	double longest_window_ms;
+	struct drill_code_count codes[DRILL_CODES_MAX];
+	size_t n_codes;
+};
+
+/* Adds a key (copied); returns its index, or -1 when out of memory. */
+long drill_key_add(struct drill_history *h, const char *key_id, const char *password);
+
+/* Appends op (copied); false when out of memory. */
+bool drill_op_add(struct drill_history *h, const struct drill_op *op);
+
+void drill_history_free(struct drill_history *h);
+
+/* Reads the history; fills r. */
+void drill_check(const struct drill_history *h, struct drill_report *r);
+
+/* True when r holds no lost, unverified, wrong or stale answer. */
+bool drill_report_safe(const struct drill_report *r);
+
+#endif
