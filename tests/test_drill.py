@@ -11,9 +11,10 @@ Output is TAP. Environment: ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -105,9 +106,65 @@ def test_drill_watch_with_every_node_down(t):
     check("connect" in codes, "errors by code %s: expected connect" % codes)
 
 
+def test_drill_run_each_fault_once(t):
+    """The short drill of make check: its own 3 nodes, each fault kind of
+    this build once (kill the leader, kill a follower, pause the leader past
+    the election timeout, restart everything), healed and checked."""
+    need_ctl()
+    kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all"]
+    seed = t.rng.randrange(1, 1 << 31)
+    env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
+    cmd = [harness.ESCROWCTL, "--json", "drill", "run", "--escrowd", harness.ESCROWD,
+           "--duration", "26", "--rate", "30", "--seed", str(seed), "--faults", ",".join(kinds)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env)
+    check(p.returncode == 0, "drill run --seed %d: exit %s\nstdout: %s\nstderr: %s"
+          % (seed, p.returncode, short(p.stdout, 1500), short(p.stderr, 1500)))
+    rep = json.loads(p.stdout)
+    check(rep.get("ok") is True and rep.get("safe") is True,
+          "drill run --seed %d not ok: %s" % (seed, short(rep, 1500)))
+    seen = [f["kind"] for f in rep.get("faults", [])]
+    check(sorted(set(seen)) == sorted(kinds), "faults injected %s, expected each of %s"
+          % (seen, kinds))
+    check(rep.get("converged_ms", -1) >= 0 and rep.get("log_problems") == 0,
+          "converged_ms %s, log_problems %s" % (rep.get("converged_ms"), rep.get("log_problems")))
+    check(rep.get("verified") == rep.get("acknowledged") and rep.get("acknowledged", 0) > 300,
+          "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
+    for f in rep["faults"]:
+        t.diag("seed %d: %-14s nodes %-6s escrows again after %6.0f ms, longest window %5.0f ms"
+               % (seed, f["kind"], f["nodes"], f["failover_ms"], f["longest_unavailable_ms"]))
+    t.diag("converged %.0f ms after the last heal at index %d"
+           % (rep["converged_ms"], rep["converged_index"]))
+
+
+def test_drill_run_refuses_bad_options(t):
+    need_ctl()
+    work = tempfile.mkdtemp(prefix="escrow-drill-opts-", dir=os.environ.get("TEST_TMPDIR"))
+    old_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = work   # where drill run keeps a failed cluster
+    try:
+        for args, words in ((["--faults", "kill-two"], "needs --size 5"),
+                            (["--faults", "unplug"], "unknown fault"),
+                            (["--size", "4"], "3 or 5"),
+                            (["--escrowd", "/nonexistent/escrowd", "--duration", "2"],
+                             "node 1 exited")):
+            rc, so, se, secs = harness.escrowctl(["drill", "run"] + args, timeout=90)
+            check(rc is not None and rc != 0 and words in (so + se),
+                  "drill run %s: exit %s, output %s (expected %r)"
+                  % (args, rc, short(so + se), words))
+            check(secs < 30, "drill run %s took %.0f s to refuse" % (args, secs))
+    finally:
+        if old_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = old_tmp
+        shutil.rmtree(work, ignore_errors=True)
+
+
 TESTS = [
     test_drill_watch_through_a_leader_kill,
     test_drill_watch_with_every_node_down,
+    test_drill_run_each_fault_once,
+    test_drill_run_refuses_bad_options,
 ]
 
 if __name__ == "__main__":

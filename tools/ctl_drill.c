@@ -1,576 +1,19 @@
-/* escrowctl drill watch: a canary workload over every node while the operator
- * causes faults, then every acknowledged key read back and the history checked
- * (tools/drill_check.h). */
-#include <inttypes.h>
+/* escrowctl drill: `watch` against a real cluster, `run` on a cluster of its own. */
+#include <limits.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tools/ctl_commands.h"
-#include "tools/drill_check.h"
-
-#define DRILL_RATE_DEFAULT 20          /* requests per second */
-#define DRILL_RATE_MAX 2000
-#define DRILL_DURATION_DEFAULT_S 60
-#define DRILL_DURATION_MAX_S 86400
-#define DRILL_SLOTS_DEFAULT 8           /* requests in flight at most */
-#define DRILL_SLOTS_MAX 64
-#define DRILL_REQUEST_TIMEOUT_MS 3000   /* one request; past it: unknown outcome */
-#define DRILL_READBACK_S 60             /* read-back keeps retrying this long */
-#define DRILL_RETRY_MS 200              /* a read-back that failed waits this long */
-#define DRILL_RESP_MAX 4096
-#define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
-
-struct drill;
-
-/* One request in flight. */
-struct dslot {
-	struct drill *d;
-	CURL *h;
-	bool busy;
-	bool status;            /* a GET /v1/status for the leader column */
-	struct drill_op op;
-	unsigned attempts;      /* nodes tried for this request */
-	char path[160];         /* the request's path, sent to node op.node */
-	char url[CTL_URL_MAX + 160];
-	char body[512];
-	char resp[DRILL_RESP_MAX];
-	size_t resp_len;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-struct leader_change {
-	double at_ms;
-	long leader;            /* 0: none known */
-};
-
-struct drill {
-	struct ctl_ctx *ctx;
-	struct drill_history h;
-	CURLM *m;
-	struct curl_slist *headers;
-	struct dslot slots[DRILL_SLOTS_MAX + 1]; /* the last one polls the status */
-	size_t n_slots;
-	char machine[64];
-	uint8_t run_id[6];
-	double t0;
-	double rate;
-	double duration_ms;
-	long request_timeout_ms;
-	uint64_t issued, next_node, status_node;
-	uint64_t failovers;     /* requests sent again to the next node */
-	uint32_t *acked;        /* keys acknowledged so far, for lookups */
-	size_t n_acked, cap_acked;
-	uint64_t sec_ok, sec_failed, sec_unknown;
-	long leader;
-	struct leader_change leaders[DRILL_LEADERS_MAX];
-	size_t n_leaders;
-	bool nomem;
-	/* read-back */
-	size_t rb_next;         /* next key to read back */
-	double *rb_retry_at;    /* per key: when to try again, 0 when done */
-	size_t rb_left;
-};
-
-static volatile sig_atomic_t interrupted;
+#include "tools/drill_engine.h"
+#include "tools/drill_run.h"
 
 static void on_sigint(int sig)
 {
 	(void)sig;
-	interrupted = interrupted + 1; /* once: stop the load; twice: the read-back too */
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static size_t body_cb(char *p, size_t size, size_t nmemb, void *data)
-{
-	struct dslot *s = data;
-	size_t n = size * nmemb, room = sizeof s->resp - 1 - s->resp_len;
-
-	if (room > n)
-		room = n;
-	memcpy(s->resp + s->resp_len, p, room);
-	s->resp_len += room;
-	s->resp[s->resp_len] = '\0';
-	return n;
-}
-
-static double since(const struct drill *d)
-{
-	return now_ms() - d->t0;
-}
-
-static const char *node_url(struct drill *d, uint64_t n)
-{
-	return d->ctx->client.nodes[n % d->ctx->client.n_nodes];
-}
-
-/* Sends s->path to node s->op.node. */
-static int queue(struct drill *d, struct dslot *s)
-{
-	snprintf(s->url, sizeof s->url, "%s%s", node_url(d, s->op.node), s->path);
-	curl_easy_setopt(s->h, CURLOPT_URL, s->url);
-	s->resp_len = 0;
-	s->resp[0] = '\0';
-	s->errbuf[0] = '\0';
-	s->op.start_ms = since(d);
-	if (curl_multi_add_handle(d->m, s->h) != CURLM_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot queue a request");
-	s->busy = true;
-	return CTL_EXIT_OK;
-}
-
-/* The next node in turn, for a new request. */
-static uint16_t next_node(struct drill *d)
-{
-	return (uint16_t)(d->next_node++ % d->ctx->client.n_nodes);
-}
-
-static int start_escrow(struct drill *d, struct dslot *s)
-{
-	char key_id[DRILL_KEY_ID_LEN + 1], pw[CTL_PASSWORD_SIZE];
-	const uint8_t *r = d->run_id;
-	long k;
-
-	snprintf(key_id, sizeof key_id, "%02X%02X%02X%02X-%02X%02X-D811-0000-%012" PRIX64,
-		 r[0], r[1], r[2], r[3], r[4], r[5], (uint64_t)d->h.n_keys);
-	if (ctl_random_password(pw) != ESC_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
-	k = drill_key_add(&d->h, key_id, pw);
-	if (k < 0) {
-		d->nomem = true;
-		return CTL_EXIT_OK;
-	}
-	memset(&s->op, 0, sizeof s->op);
-	s->op.kind = DRILL_ESCROW;
-	s->op.key = (uint32_t)k;
-	s->op.node = next_node(d);
-	s->attempts = 1;
-	snprintf(s->body, sizeof s->body,
-		 "{\"key_id\":\"%s\",\"recovery_password\":\"%s\",\"volume_id\":\"drill-%ld\","
-		 "\"volume_type\":\"os\",\"machine\":\"%s\"}",
-		 key_id, pw, k, d->machine);
-	snprintf(s->path, sizeof s->path, "/v1/keys");
-	curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->body);
-	curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
-	return queue(d, s);
-}
-
-static int start_lookup(struct drill *d, struct dslot *s, enum drill_kind kind, uint32_t key)
-{
-	memset(&s->op, 0, sizeof s->op);
-	s->op.kind = kind;
-	s->op.key = key;
-	s->op.node = next_node(d);
-	s->attempts = 1;
-	snprintf(s->path, sizeof s->path, "/v1/keys/%s?reason=other&note=escrowctl%%20drill",
-		 d->h.keys[key].key_id);
-	curl_easy_setopt(s->h, CURLOPT_HTTPGET, 1L);
-	return queue(d, s);
-}
-
-static int start_status(struct drill *d, struct dslot *s)
-{
-	memset(&s->op, 0, sizeof s->op);
-	s->op.node = (uint16_t)(d->status_node++ % d->ctx->client.n_nodes);
-	snprintf(s->path, sizeof s->path, "/v1/status");
-	curl_easy_setopt(s->h, CURLOPT_HTTPGET, 1L);
-	return queue(d, s);
-}
-
-/* "503 no_leader" from an error body, or "HTTP 503". */
-static void error_code(const struct dslot *s, long status, char *out, size_t size)
-{
-	json_t *j = json_loads(s->resp, 0, NULL);
-	const char *code = NULL;
-
-	if (j != NULL)
-		json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
-	if (code != NULL)
-		snprintf(out, size, "%ld %.30s", status, code);
-	else
-		snprintf(out, size, "HTTP %ld", status);
-	json_decref(j);
-}
-
-/* What a finished request says about the cluster. */
-static void classify(struct drill *d, struct dslot *s, CURLcode cc, long status)
-{
-	struct drill_op *o = &s->op;
-	bool read = o->kind != DRILL_ESCROW;
-
-	if (cc != CURLE_OK) {
-		/* A request that never reached a node changed nothing. */
-		bool unsent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
-		o->result = unsent ? DRILL_FAILED : DRILL_UNKNOWN;
-		snprintf(o->code, sizeof o->code, "%s",
-			 cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : unsent ? "connect" : "transport");
-		return;
-	}
-	if (!read && (status == 200 || status == 201)) {
-		o->result = DRILL_OK;
-		return;
-	}
-	if (read && status == 200) {
-		json_t *j = json_loads(s->resp, 0, NULL);
-		const char *pw = NULL;
-		json_unpack(j, "{s:s}", "recovery_password", &pw);
-		o->result = pw != NULL && strcmp(pw, d->h.keys[o->key].password) == 0 ? DRILL_OK
-										    : DRILL_WRONG;
-		json_decref(j);
-		return;
-	}
-	error_code(s, status, o->code, sizeof o->code);
-	if (read && status == 404) {
-		o->result = DRILL_NOT_FOUND;
-		return;
-	}
-	/* A write refused with 4xx was not applied; a 5xx may hide a commit
-	 * (the leader applied it, the answer was lost). */
-	o->result = !read && status >= 500 ? DRILL_UNKNOWN : DRILL_FAILED;
-}
-
-static void note_leader(struct drill *d, long leader)
-{
-	if (leader == d->leader && d->n_leaders > 0)
-		return;
-	d->leader = leader;
-	if (d->n_leaders < DRILL_LEADERS_MAX) {
-		d->leaders[d->n_leaders].at_ms = since(d);
-		d->leaders[d->n_leaders++].leader = leader;
-	}
-}
-
-static void finish(struct drill *d, struct dslot *s, CURLcode cc)
-{
-	long status = 0;
-
-	curl_multi_remove_handle(d->m, s->h);
-	s->busy = false;
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
-	if (s->status) {
-		json_t *j = cc == CURLE_OK && status == 200 ? json_loads(s->resp, 0, NULL) : NULL;
-		json_int_t id = 0;
-		if (j != NULL && json_unpack(j, "{s:{s:I}}", "leader", "id", &id) == 0)
-			note_leader(d, (long)id);
-		json_decref(j);
-		return;
-	}
-	/* Like an agent, a request that reached no node goes to the next one:
-	 * what counts is whether the cluster answered. */
-	if ((cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) &&
-	    s->attempts < d->ctx->client.n_nodes) {
-		double started = s->op.start_ms;
-		s->attempts++;
-		s->op.node = (uint16_t)((s->op.node + 1) % d->ctx->client.n_nodes);
-		d->failovers++;
-		if (queue(d, s) != CTL_EXIT_OK)
-			d->nomem = true;
-		s->op.start_ms = started;
-		return;
-	}
-	classify(d, s, cc, status);
-	s->op.end_ms = since(d);
-	if (!drill_op_add(&d->h, &s->op))
-		d->nomem = true;
-	d->sec_ok += s->op.result == DRILL_OK;
-	d->sec_failed += s->op.result == DRILL_FAILED || s->op.result == DRILL_NOT_FOUND ||
-			 s->op.result == DRILL_WRONG;
-	d->sec_unknown += s->op.result == DRILL_UNKNOWN;
-	if (s->op.kind == DRILL_ESCROW && s->op.result == DRILL_OK) {
-		if (d->n_acked == d->cap_acked) {
-			size_t cap = d->cap_acked ? d->cap_acked * 2 : 256;
-			uint32_t *a = realloc(d->acked, cap * sizeof *a);
-			if (a == NULL) {
-				d->nomem = true;
-				return;
-			}
-			d->acked = a;
-			d->cap_acked = cap;
-		}
-		d->acked[d->n_acked++] = s->op.key;
-	}
-	if (s->op.kind == DRILL_READBACK) {
-		bool settled = s->op.result == DRILL_OK || s->op.result == DRILL_NOT_FOUND ||
-			       s->op.result == DRILL_WRONG;
-		if (settled) {
-			if (d->rb_retry_at[s->op.key] != 0)
-				d->rb_left--;
-			d->rb_retry_at[s->op.key] = 0;
-		} else {
-			d->rb_retry_at[s->op.key] = now_ms() + DRILL_RETRY_MS;
-		}
-	}
-}
-
-/* Runs the multi handle for up to wait_ms and accounts for what finished. */
-static int pump(struct drill *d, int wait_ms)
-{
-	int running, left;
-	CURLMsg *msg;
-
-	if (curl_multi_perform(d->m, &running) != CURLM_OK ||
-	    curl_multi_poll(d->m, NULL, 0, wait_ms, NULL) != CURLM_OK ||
-	    curl_multi_perform(d->m, &running) != CURLM_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl multi interface failed");
-	while ((msg = curl_multi_info_read(d->m, &left)) != NULL) {
-		void *priv = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		finish(d, priv, msg->data.result);
-	}
-	return d->nomem ? ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory") : CTL_EXIT_OK;
-}
-
-static struct dslot *free_slot(struct drill *d)
-{
-	for (size_t i = 0; i < d->n_slots; i++)
-		if (!d->slots[i].busy)
-			return &d->slots[i];
-	return NULL;
-}
-
-static size_t busy_slots(const struct drill *d)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < d->n_slots; i++)
-		n += d->slots[i].busy;
-	return n;
-}
-
-static void second_line(struct drill *d, double t)
-{
-	char leader[24] = "none";
-
-	if (d->leader > 0)
-		snprintf(leader, sizeof leader, "%ld", d->leader);
-	fprintf(stderr, "drill: %4.0f s  ok %4" PRIu64 "  failed %3" PRIu64 "  unknown %3" PRIu64
-		"  leader %s  acknowledged %zu\n",
-		t / 1e3, d->sec_ok, d->sec_failed, d->sec_unknown, leader, d->n_acked);
-	d->sec_ok = d->sec_failed = d->sec_unknown = 0;
-}
-
-/* The workload: one request every 1/rate s, two escrows for one lookup of
- * an acknowledged key, each to the next node; the status slot asks for the
- * leader once a second. */
-static int workload(struct drill *d)
-{
-	struct dslot *st = &d->slots[d->n_slots];
-	double next_line = 1000, next_status = 0, t;
-	int rv;
-
-	for (;;) {
-		t = since(d);
-		bool stopping = t >= d->duration_ms || interrupted;
-		if (stopping && busy_slots(d) == 0 && !st->busy)
-			return CTL_EXIT_OK;
-		while (!stopping && (double)d->issued < t * d->rate / 1e3) {
-			struct dslot *s = free_slot(d);
-			if (s == NULL)
-				break; /* every slot waits on a slow answer: no more load */
-			rv = d->n_acked > 0 && d->issued % 3 == 2 ?
-				     start_lookup(d, s, DRILL_LOOKUP,
-						  d->acked[d->n_acked - 1 - (d->issued / 3) %
-									     d->n_acked]) :
-				     start_escrow(d, s);
-			if (rv != CTL_EXIT_OK)
-				return rv;
-			d->issued++;
-		}
-		if (!stopping && !st->busy && t >= next_status) {
-			if ((rv = start_status(d, st)) != CTL_EXIT_OK)
-				return rv;
-			next_status = t + 1000;
-		}
-		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
-			return rv;
-		if (t >= next_line) {
-			second_line(d, t);
-			next_line += 1000;
-		}
-	}
-}
-
-/* Reads back every acknowledged key, retrying those that got no answer
- * until DRILL_READBACK_S has passed. */
-static int readback(struct drill *d)
-{
-	double deadline = now_ms() + DRILL_READBACK_S * 1e3, next_line = now_ms() + 1000;
-	int rv;
-
-	d->rb_retry_at = calloc(d->h.n_keys + 1, sizeof *d->rb_retry_at);
-	if (d->rb_retry_at == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
-	for (size_t i = 0; i < d->n_acked; i++)
-		d->rb_retry_at[d->acked[i]] = 1;
-	d->rb_left = d->n_acked;
-	if (!d->ctx->json)
-		fprintf(stderr, "drill: reading back %zu acknowledged keys\n", d->n_acked);
-	while (d->rb_left > 0 || busy_slots(d) > 0) {
-		double now = now_ms();
-		bool over = now >= deadline || interrupted > 1;
-
-		for (size_t i = 0; !over && i < d->n_acked; i++) {
-			uint32_t k = d->acked[(d->rb_next + i) % d->n_acked];
-			struct dslot *s;
-			/* 0: settled; below 0: in flight; else when it is due */
-			if (d->rb_retry_at[k] <= 0 || d->rb_retry_at[k] > now)
-				continue;
-			if ((s = free_slot(d)) == NULL)
-				break;
-			d->rb_retry_at[k] = -1; /* in flight */
-			if ((rv = start_lookup(d, s, DRILL_READBACK, k)) != CTL_EXIT_OK)
-				return rv;
-		}
-		d->rb_next++;
-		if (over && busy_slots(d) == 0)
-			break;
-		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
-			return rv;
-		if (now >= next_line) {
-			fprintf(stderr, "drill: read-back: %zu keys left\n", d->rb_left);
-			next_line += 1000;
-		}
-	}
-	return CTL_EXIT_OK;
-}
-
-static json_t *report_json(const struct drill *d, const struct drill_report *r)
-{
-	json_t *o = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			      "s:I, s:I, s:f, s:b, s:I}",
-			      "machine", d->machine, "duration_s", d->duration_ms / 1e3,
-			      "escrows", (json_int_t)r->escrows, "acknowledged",
-			      (json_int_t)r->acked, "escrow_failed", (json_int_t)r->escrow_failed,
-			      "escrow_unknown", (json_int_t)r->escrow_unknown, "lookups",
-			      (json_int_t)r->lookups, "lookups_ok", (json_int_t)r->lookups_ok,
-			      "verified", (json_int_t)r->verified, "lost", (json_int_t)r->lost,
-			      "unverified", (json_int_t)r->unverified, "wrong",
-			      (json_int_t)r->wrong, "stale", (json_int_t)r->stale, "readbacks",
-			      (json_int_t)r->readbacks, "windows_dropped",
-			      (json_int_t)r->windows_dropped, "longest_unavailable_ms",
-			      r->longest_window_ms, "safe", drill_report_safe(r), "failovers",
-			      (json_int_t)d->failovers);
-	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
-
-	for (size_t i = 0; i < r->n_windows; i++)
-		json_array_append_new(w, json_pack("{s:f, s:f}", "start_ms", r->windows[i].start_ms,
-						   "length_ms", r->windows[i].length_ms));
-	for (size_t i = 0; i < r->n_codes; i++)
-		json_array_append_new(c, json_pack("{s:s, s:I}", "code", r->codes[i].code,
-						   "count", (json_int_t)r->codes[i].count));
-	for (size_t i = 0; i < r->n_findings; i++)
-		json_array_append_new(f, json_string(r->findings[i]));
-	for (size_t i = 0; i < d->n_leaders; i++)
-		json_array_append_new(l, json_pack("{s:f, s:I}", "at_ms", d->leaders[i].at_ms,
-						   "leader", (json_int_t)d->leaders[i].leader));
-	json_object_set_new(o, "unavailable", w);
-	json_object_set_new(o, "errors", c);
-	json_object_set_new(o, "findings", f);
-	json_object_set_new(o, "leaders", l);
-	return o;
-}
-
-static void report_text(const struct drill *d, const struct drill_report *r)
-{
-	printf("drill of %.0f s, canary machine %s\n", d->duration_ms / 1e3, d->machine);
-	printf("  escrows        %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
-	       " refused, %" PRIu64 " unknown outcome\n",
-	       r->escrows, r->acked, r->escrow_failed, r->escrow_unknown);
-	printf("  lookups        %" PRIu64 " sent, %" PRIu64 " right, %" PRIu64 " failed\n",
-	       r->lookups, r->lookups_ok, r->lookup_failed);
-	printf("  read-back      %" PRIu64 " of %" PRIu64 " acknowledged keys verified\n",
-	       r->verified, r->acked);
-	printf("  fail-overs     %" PRIu64 " request(s) sent again to the next node after a "
-	       "refused connection\n", d->failovers);
-	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
-	       ", stale %" PRIu64 "\n", r->lost, r->unverified, r->wrong, r->stale);
-	for (size_t i = 0; i < r->n_findings; i++)
-		printf("    %s\n", r->findings[i]);
-	printf("  unavailable    %zu window(s), longest %.0f ms\n", r->n_windows,
-	       r->longest_window_ms);
-	for (size_t i = 0; i < r->n_windows; i++)
-		printf("    at %8.1f s for %6.0f ms\n", r->windows[i].start_ms / 1e3,
-		       r->windows[i].length_ms);
-	if (r->n_codes > 0)
-		printf("  errors\n");
-	for (size_t i = 0; i < r->n_codes; i++)
-		printf("    %-28s %" PRIu64 "\n", r->codes[i].code, r->codes[i].count);
-	printf("  leaders\n");
-	for (size_t i = 0; i < d->n_leaders; i++) {
-		if (d->leaders[i].leader > 0)
-			printf("    at %8.1f s  node %ld\n", d->leaders[i].at_ms / 1e3,
-			       d->leaders[i].leader);
-		else
-			printf("    at %8.1f s  none\n", d->leaders[i].at_ms / 1e3);
-	}
-	printf("%s\n", drill_report_safe(r) ? "SAFE: every acknowledged key was read back with "
-					      "its password; no wrong or stale answer"
-					    : "UNSAFE: see the violations above");
-}
-
-static int setup(struct drill *d)
-{
-	uint8_t rnd[2];
-
-	d->m = curl_multi_init();
-	d->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	if (d->m == NULL || d->headers == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
-	if (getrandom(d->run_id, sizeof d->run_id, 0) != (ssize_t)sizeof d->run_id ||
-	    getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
-	/* Canary keys are marked by their machine: escrow-drill-RUN. */
-	snprintf(d->machine, sizeof d->machine, "escrow-drill-%02x%02x%02x%02x", d->run_id[0],
-		 d->run_id[1], d->run_id[2], d->run_id[3]);
-	for (size_t i = 0; i <= d->n_slots; i++) {
-		struct dslot *s = &d->slots[i];
-		s->d = d;
-		s->status = i == d->n_slots;
-		s->h = curl_easy_init();
-		if (s->h == NULL)
-			return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
-		ctl_client_setup_easy(&d->ctx->client, s->h,
-				      s->status ? 1000 : d->request_timeout_ms);
-		curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, d->headers);
-		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, body_cb);
-		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
-		curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
-		curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, s->errbuf);
-	}
-	return CTL_EXIT_OK;
-}
-
-static void teardown(struct drill *d)
-{
-	for (size_t i = 0; i <= d->n_slots; i++) {
-		if (d->slots[i].h == NULL)
-			continue;
-		if (d->slots[i].busy)
-			curl_multi_remove_handle(d->m, d->slots[i].h);
-		curl_easy_cleanup(d->slots[i].h);
-	}
-	if (d->m != NULL)
-		curl_multi_cleanup(d->m);
-	curl_slist_free_all(d->headers);
-	for (size_t k = 0; k < d->h.n_keys; k++)
-		explicit_bzero(d->h.keys[k].password, sizeof d->h.keys[k].password);
-	drill_history_free(&d->h);
-	free(d->acked);
-	free(d->rb_retry_at);
+	drill_interrupted = drill_interrupted + 1; /* once: stop the load; twice: the read-back */
 }
 
 static int watch(struct drill *d)
@@ -582,22 +25,22 @@ static int watch(struct drill *d)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, &old);
-	rv = setup(d);
+	rv = drill_engine_setup(d);
 	if (rv == CTL_EXIT_OK) {
 		if (!d->ctx->json)
 			fprintf(stderr, "drill: %.0f requests/s for %.0f s over %zu node(s); canary "
 				"machine %s; Ctrl-C ends the load early\n",
 				d->rate, d->duration_ms / 1e3, d->ctx->client.n_nodes, d->machine);
-		d->t0 = now_ms();
-		rv = workload(d);
+		d->t0 = drill_now_ms();
+		rv = drill_engine_workload(d);
 	}
 	if (rv == CTL_EXIT_OK)
-		rv = readback(d);
+		rv = drill_engine_readback(d);
 	sigaction(SIGINT, &old, NULL);
 	if (rv == CTL_EXIT_OK) {
 		drill_check(&d->h, &r);
 		if (d->ctx->json) {
-			json_t *j = report_json(d, &r);
+			json_t *j = drill_engine_report_json(d, &r);
 			char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 			if (text == NULL)
 				rv = ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
@@ -606,15 +49,61 @@ static int watch(struct drill *d)
 			free(text);
 			json_decref(j);
 		} else {
-			report_text(d, &r);
+			drill_engine_report_text(d, &r);
 		}
 		if (rv == CTL_EXIT_OK)
-			rv = r.acked == 0 && r.escrows > 0 && r.lookups_ok == 0 ? CTL_EXIT_UNREACHABLE
-			     : drill_report_safe(&r)                           ? CTL_EXIT_OK
-										   : CTL_EXIT_REFUSED;
+			rv = drill_engine_verdict(&r);
 	}
-	teardown(d);
+	drill_engine_teardown(d);
 	return rv;
+}
+
+/* --faults a,b,c into a bit mask. */
+static int parse_faults(struct ctl_ctx *ctx, const char *list, size_t size, unsigned *mask)
+{
+	char buf[256], *save = NULL;
+	enum fault_kind k;
+
+	*mask = 0;
+	if (strlen(list) >= sizeof buf)
+		return ctl_usage_error(ctx, "--faults: too long");
+	strcpy(buf, list);
+	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		if (drill_fault_parse(t, &k) != 0)
+			return ctl_usage_error(ctx, "--faults: unknown fault '%.32s' (kill-leader, "
+					       "kill-follower, pause-leader, restart-all, kill-two)", t);
+		if (k == F_KILL_TWO && size < 5)
+			return ctl_usage_error(ctx, "--faults: kill-two needs --size 5");
+		*mask |= 1u << k;
+	}
+	if (*mask == 0)
+		return ctl_usage_error(ctx, "--faults: give at least one fault");
+	return CTL_EXIT_OK;
+}
+
+/* escrowd to start: --escrowd, $ESCROWD, the escrowd next to this program,
+ * or escrowd from $PATH. */
+static const char *find_escrowd(const char *given)
+{
+	static char path[4096];
+	const char *env = getenv("ESCROWD");
+	ssize_t n;
+
+	if (given != NULL)
+		return given;
+	if (env != NULL && *env != '\0')
+		return env;
+	n = readlink("/proc/self/exe", path, sizeof path - 16);
+	if (n > 0) {
+		path[n] = '\0';
+		char *slash = strrchr(path, '/');
+		if (slash != NULL) {
+			strcpy(slash + 1, "escrowd");
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+	}
+	return "escrowd";
 }
 
 int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
@@ -624,12 +113,20 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "in-flight", required_argument, NULL, 's' },
 		{ "request-timeout", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "faults", required_argument, NULL, 'f' },
+		{ "escrowd", required_argument, NULL, 'e' },
+		{ "keep", no_argument, NULL, 'k' },
 		CTL_OPTS_COMMON
 	};
 	const char *s_rate = NULL, *s_duration = NULL, *s_slots = NULL, *s_timeout = NULL;
+	const char *s_size = NULL, *s_seed = NULL, *s_faults = NULL, *s_escrowd = NULL;
 	long rate = DRILL_RATE_DEFAULT, duration = DRILL_DURATION_DEFAULT_S;
-	long slots = DRILL_SLOTS_DEFAULT, timeout = DRILL_REQUEST_TIMEOUT_MS;
+	long slots = DRILL_SLOTS_DEFAULT, timeout = DRILL_REQUEST_TIMEOUT_MS, size = 3;
+	struct drill_run_opts ro = { 0 };
 	static struct drill d;
+	bool run;
 	int c, rv;
 
 	while ((c = ctl_getopt(ctx, argc, argv, opts, &rv)) != -1) {
@@ -638,6 +135,11 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'd': rv = ctl_opt_once(ctx, &s_duration, optarg, "--duration"); break;
 		case 's': rv = ctl_opt_once(ctx, &s_slots, optarg, "--in-flight"); break;
 		case 't': rv = ctl_opt_once(ctx, &s_timeout, optarg, "--request-timeout"); break;
+		case 'n': rv = ctl_opt_once(ctx, &s_size, optarg, "--size"); break;
+		case 'S': rv = ctl_opt_once(ctx, &s_seed, optarg, "--seed"); break;
+		case 'f': rv = ctl_opt_once(ctx, &s_faults, optarg, "--faults"); break;
+		case 'e': rv = ctl_opt_once(ctx, &s_escrowd, optarg, "--escrowd"); break;
+		case 'k': ro.keep = true; break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -645,26 +147,53 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 	if (rv != CTL_EXIT_OK)
 		return rv;
 	if (optind >= argc)
-		return ctl_usage_error(ctx, "give a subcommand: watch");
-	if (strcmp(argv[optind], "watch") != 0)
-		return ctl_usage_error(ctx, "unknown subcommand '%.32s' (watch)", argv[optind]);
+		return ctl_usage_error(ctx, "give a subcommand: watch or run");
+	run = strcmp(argv[optind], "run") == 0;
+	if (!run && strcmp(argv[optind], "watch") != 0)
+		return ctl_usage_error(ctx, "unknown subcommand '%.32s' (watch, run)", argv[optind]);
 	if (optind + 1 < argc)
 		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind + 1]);
+	if (!run && (s_size || s_seed || s_faults || s_escrowd || ro.keep))
+		return ctl_usage_error(ctx, "--size, --seed, --faults, --escrowd and --keep are "
+				       "for drill run");
+	if (run && ctx->nodes != NULL && getenv("ESCROW_NODES") == NULL)
+		return ctl_usage_error(ctx, "drill run starts its own cluster: --nodes is for "
+				       "drill watch");
 	if ((s_rate && (rv = ctl_opt_long(ctx, s_rate, "--rate", 1, DRILL_RATE_MAX, &rate))) ||
 	    (s_duration && (rv = ctl_opt_long(ctx, s_duration, "--duration", 1,
 					      DRILL_DURATION_MAX_S, &duration))) ||
 	    (s_slots && (rv = ctl_opt_long(ctx, s_slots, "--in-flight", 1, DRILL_SLOTS_MAX,
 					   &slots))) ||
 	    (s_timeout && (rv = ctl_opt_long(ctx, s_timeout, "--request-timeout", 100, 600000,
-					     &timeout))))
+					     &timeout))) ||
+	    (s_size && (rv = ctl_opt_long(ctx, s_size, "--size", 3, 5, &size))))
 		return rv;
-	if ((rv = ctl_connect(ctx)) != CTL_EXIT_OK)
-		return rv;
+	if (size != 3 && size != 5)
+		return ctl_usage_error(ctx, "--size: 3 or 5");
 	memset(&d, 0, sizeof d);
 	d.ctx = ctx;
 	d.rate = (double)rate;
 	d.duration_ms = (double)duration * 1e3;
 	d.n_slots = (size_t)slots;
 	d.request_timeout_ms = timeout;
-	return watch(&d);
+	if (!run) {
+		if ((rv = ctl_connect(ctx)) != CTL_EXIT_OK)
+			return rv;
+		return watch(&d);
+	}
+	ro.size = (size_t)size;
+	if (s_seed != NULL) {
+		long seed;
+		if ((rv = ctl_opt_long(ctx, s_seed, "--seed", 1, LONG_MAX, &seed)) != CTL_EXIT_OK)
+			return rv;
+		ro.seed = (uint64_t)seed;
+	} else {
+		ro.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	}
+	ro.kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
+		   (1u << F_RESTART_ALL) | (size >= 5 ? 1u << F_KILL_TWO : 0);
+	if (s_faults && (rv = parse_faults(ctx, s_faults, ro.size, &ro.kinds)) != CTL_EXIT_OK)
+		return rv;
+	ro.escrowd = find_escrowd(s_escrowd);
+	return drill_run(&d, &ro);
 }

@@ -95,18 +95,19 @@ static void add_window(struct drill_report *r, double start, double end)
 	}
 }
 
-/* A window opens at the start of each failed request and closes at the end
- * of the first request sent at or after that moment that succeeded (or at
+/* A window opens at the start of each failed request and closes at the
+ * first success, in time, of a request sent at or after that moment (or at
  * the end of the drill); overlapping windows merge. Read-backs, made after
  * the faults, do not count. */
 static void windows(const struct drill_history *h, struct drill_report *r)
 {
 	const struct drill_op **fail = calloc(h->n_ops + 1, sizeof *fail);
 	const struct drill_op **ok = calloc(h->n_ops + 1, sizeof *ok);
+	double *first_end = calloc(h->n_ops + 1, sizeof *first_end);
 	size_t nf = 0, nk = 0, j = 0;
 	double end_all = 0;
 
-	if (fail == NULL || ok == NULL)
+	if (fail == NULL || ok == NULL || first_end == NULL)
 		goto out;
 	for (size_t i = 0; i < h->n_ops; i++) {
 		const struct drill_op *o = &h->ops[i];
@@ -121,10 +122,15 @@ static void windows(const struct drill_history *h, struct drill_report *r)
 	}
 	qsort(fail, nf, sizeof *fail, by_start);
 	qsort(ok, nk, sizeof *ok, by_start);
+	/* first_end[j]: the earliest end among the successes sent from ok[j] on
+	 * (one sent later may well end sooner than a slow one sent earlier). */
+	for (size_t k = nk; k-- > 0;)
+		first_end[k] = k + 1 < nk && first_end[k + 1] < ok[k]->end_ms ? first_end[k + 1]
+									: ok[k]->end_ms;
 	for (size_t i = 0; i < nf; i++) {
 		while (j < nk && ok[j]->start_ms < fail[i]->start_ms)
 			j++;
-		add_window(r, fail[i]->start_ms, j < nk ? ok[j]->end_ms : end_all);
+		add_window(r, fail[i]->start_ms, j < nk ? first_end[j] : end_all);
 	}
 	for (size_t i = 0; i < r->n_windows; i++)
 		if (r->windows[i].length_ms > r->longest_window_ms)
@@ -132,6 +138,7 @@ static void windows(const struct drill_history *h, struct drill_report *r)
 out:
 	free(fail);
 	free(ok);
+	free(first_end);
 }
 
 void drill_check(const struct drill_history *h, struct drill_report *r)

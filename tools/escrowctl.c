@@ -123,26 +123,39 @@ static const struct ctl_command commands[] = {
 	  "change_in_progress (exit 1). Any node takes the request.\n",
 	  ctl_cmd_cluster },
 	{ "drill",
-	  "watch [--rate N] [--duration S] [--in-flight N] [--request-timeout MS]",
-	  "failover drill: a checked canary workload while you stop or cut servers",
+	  "watch|run [--rate N] [--duration S] [--in-flight N] [--request-timeout MS] "
+	  "[run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",
+	  "failover drills: a checked canary workload while servers fail",
 	  "  watch                run a canary workload over every node of --nodes while\n"
 	  "                       the operator stops, restarts or isolates servers, then\n"
 	  "                       read back every acknowledged key and check the history\n"
+	  "  run                  the same on a cluster of its own (127.0.0.1, free ports,\n"
+	  "                       a temporary directory) with faults on a seeded schedule,\n"
+	  "                       then heal, read back, wait for equal state digests on\n"
+	  "                       every node and scan the node logs for crashes\n"
 	  "  --rate N             requests per second, 1-2000 (default 20): two escrows of\n"
 	  "                       new canary keys for one lookup of an acknowledged one\n"
 	  "  --duration S         seconds of load, 1-86400 (default 60); Ctrl-C ends it\n"
 	  "                       early (twice: the read-back too)\n"
-	  "  --in-flight N        requests in flight at most, 1-64 (default 8)\n"
+	  "  --in-flight N        requests in flight at most, 1-64 (default 64)\n"
 	  "  --request-timeout MS one request, 100-600000 (default 3000); past it the\n"
 	  "                       outcome is unknown\n"
+	  "  --size 3|5           run: nodes (default 3)\n"
+	  "  --seed N             run: the fault schedule's seed (default: random, printed)\n"
+	  "  --faults LIST        run: kill-leader, kill-follower, pause-leader,\n"
+	  "                       restart-all, kill-two (5 nodes); default all\n"
+	  "  --escrowd PATH       run: the daemon (default $ESCROWD, the escrowd next to\n"
+	  "                       escrowctl, or escrowd in $PATH)\n"
+	  "  --keep               run: keep the directory (it is kept anyway on failure)\n"
 	  "\nCanary keys belong to the machine escrow-drill-RUN, so reports can tell them\n"
 	  "apart; their lookups are audited with reason other, note 'escrowctl drill'.\n"
 	  "A line per second goes to stderr (ok / failed / unknown, the leader). At the\n"
 	  "end: counts, violations (lost: an acknowledged key not found; unverified: one\n"
 	  "never read back; wrong: another password; stale: 404 for a key acknowledged\n"
-	  "before the lookup was sent), unavailability windows, errors by code and the\n"
-	  "leaders seen; --json prints one JSON object. Exit 0 when safe, 1 on any\n"
-	  "violation, 3 when no request ever succeeded.\n",
+	  "before the lookup was sent), unavailability windows, errors by code, the\n"
+	  "leaders seen and, for run, each fault with the time until escrows succeeded\n"
+	  "again; --json prints one JSON object. Exit 0 when safe (run: and converged\n"
+	  "with clean logs), 1 otherwise, 3 when no request ever succeeded.\n",
 	  ctl_cmd_drill },
 };
 

@@ -1,0 +1,68 @@
+/* The cluster `escrowctl drill run` starts for itself: escrowd processes on
+ * 127.0.0.1 with ports the kernel picked, in a temporary directory, killed,
+ * paused and restarted on purpose. */
+#ifndef ESCROW_DRILL_CLUSTER_H
+#define ESCROW_DRILL_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "tools/ctl_client.h"
+
+#define DCLUSTER_NODES_MAX 7
+#define DCLUSTER_PATH_MAX 512
+
+struct dnode {
+	unsigned id;
+	char api[32], raft[32];        /* 127.0.0.1:PORT */
+	char data[DCLUSTER_PATH_MAX];  /* its data dir */
+	char log[DCLUSTER_PATH_MAX];   /* stdout and stderr, appended */
+	pid_t pid;                     /* 0 when not running */
+	bool paused;
+};
+
+struct dcluster {
+	size_t n;
+	struct dnode nodes[DCLUSTER_NODES_MAX];
+	char root[DCLUSTER_PATH_MAX / 2]; /* the temporary directory */
+	char seal[DCLUSTER_PATH_MAX];
+	char bootstrap[1024];
+	char urls[1024];               /* http://API,... for --nodes */
+	const char *escrowd;
+};
+
+/* Makes the directory, the seal key, the ports; starts nothing. */
+int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *errmsg);
+
+/* Starts node i (0-based) from its data dir. */
+int dcluster_start(struct dcluster *c, size_t i, char *errmsg);
+
+/* Sends sig to node i if it runs; SIGSTOP/SIGCONT keep track of pauses. */
+void dcluster_signal(struct dcluster *c, size_t i, int sig);
+
+/* Sends sig (SIGCONT first if paused) and waits up to wait_ms for the exit,
+ * then SIGKILL. Returns the exit status as waitpid gives it, -1 if none. */
+int dcluster_stop(struct dcluster *c, size_t i, int sig, int wait_ms);
+
+/* Index of the node with that id, or -1. */
+int dcluster_find(const struct dcluster *c, long id);
+
+/* Waits until every running node answers GET /v1/health?ready with 200. */
+int dcluster_wait_ready(struct dcluster *c, struct ctl_client *cl, double timeout_ms,
+			char *errmsg);
+
+/* Waits until every node reports the same applied index and state digest;
+ * *index gets it. ESC_ETIMEOUT with what differed in errmsg. */
+int dcluster_wait_converged(struct dcluster *c, struct ctl_client *cl, double timeout_ms,
+			    unsigned long long *index, char *errmsg);
+
+/* Counts log lines naming a sanitizer report, an assertion or a crash;
+ * the first goes to first. */
+size_t dcluster_scan_logs(const struct dcluster *c, char *first, size_t size);
+
+/* Stops every node (SIGTERM, then SIGKILL) and removes the directory
+ * unless keep. */
+void dcluster_destroy(struct dcluster *c, bool keep);
+
+#endif
