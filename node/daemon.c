@@ -361,6 +361,16 @@ static int start(struct daemon *d, char *errmsg)
 		return rv;
 	d->http_started = true;
 	rv = replica_start(&d->replica, errmsg);
+	if (rv == ESC_ECORRUPT) {
+		/* Never start on a damaged log: committed entries could be
+		 * dropped silently. The other nodes hold them. */
+		log_error("%s", errmsg);
+		return esc_errorf(errmsg, ESC_ECORRUPT,
+				  "damaged Raft log: this node does not start on it (the other "
+				  "nodes hold the log); recover: empty %s, then start with --join "
+				  "URL-of-a-running-node",
+				  d->dir.path);
+	}
 	if (rv != ESC_OK)
 		return rv;
 	rv = datadir_commit_id(&d->dir, errmsg);

@@ -109,13 +109,14 @@ def test_drill_watch_with_every_node_down(t):
 def test_drill_run_each_fault_once(t):
     """The short drill of make check: its own 3 nodes, each fault kind of
     this build once (kill the leader, kill a follower, pause the leader past
-    the election timeout, restart everything), healed and checked."""
+    the election timeout, restart everything, damage a stopped follower's
+    log: it must refuse to start, then rejoin empty), healed and checked."""
     need_ctl()
-    kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all"]
+    kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all", "damaged-segment"]
     seed = t.rng.randrange(1, 1 << 31)
     env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
     cmd = [harness.ESCROWCTL, "--json", "drill", "run", "--escrowd", harness.ESCROWD,
-           "--duration", "26", "--rate", "30", "--seed", str(seed), "--faults", ",".join(kinds)]
+           "--duration", "33", "--rate", "30", "--seed", str(seed), "--faults", ",".join(kinds)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env)
     check(p.returncode == 0, "drill run --seed %d: exit %s\nstdout: %s\nstderr: %s"
           % (seed, p.returncode, short(p.stdout, 1500), short(p.stderr, 1500)))
@@ -160,11 +161,45 @@ def test_drill_run_refuses_bad_options(t):
         shutil.rmtree(work, ignore_errors=True)
 
 
+SOAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "soak.sh")
+
+
+def test_soak_keeps_only_failing_seeds(t):
+    need_ctl()
+    out = tempfile.mkdtemp(prefix="escrow-soak-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, ESCROWCTL=harness.ESCROWCTL, TMPDIR=out)
+    try:
+        p = subprocess.run(["sh", SOAK, "--runs", "1", "--duration", "4", "--size", "3",
+                            "--rate", "20", "--escrowd", harness.ESCROWD, "--out", out],
+                           capture_output=True, text=True, timeout=200, env=env)
+        check(p.returncode == 0, "soak.sh, one passing run: exit %s: %s"
+              % (p.returncode, short(p.stderr, 800)))
+        with open(os.path.join(out, "summary.txt")) as f:
+            summary = f.read()
+        check("passed" in summary and "1 runs, 0 failed" in summary, "summary: %s" % summary)
+        check(not [d for d in os.listdir(out) if d.startswith("seed-")],
+              "a passing run left %s" % os.listdir(out))
+        p = subprocess.run(["sh", SOAK, "--runs", "1", "--duration", "2", "--size", "3",
+                            "--escrowd", "/nonexistent/escrowd", "--out", out],
+                           capture_output=True, text=True, timeout=200, env=env)
+        check(p.returncode == 1, "soak.sh, one failing run: exit %s: %s"
+              % (p.returncode, short(p.stderr, 800)))
+        kept = [d for d in os.listdir(out) if d.startswith("seed-")]
+        check(len(kept) == 1, "failing run kept %s" % kept)
+        files = sorted(os.listdir(os.path.join(out, kept[0])))
+        check({"report.json", "stderr.log", "cluster"} <= set(files),
+              "failing seed %s holds %s" % (kept[0], files))
+        t.diag("soak.sh kept %s: %s" % (kept[0], files))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 TESTS = [
     test_drill_watch_through_a_leader_kill,
     test_drill_watch_with_every_node_down,
     test_drill_run_each_fault_once,
     test_drill_run_refuses_bad_options,
+    test_soak_keeps_only_failing_seeds,
 ]
 
 if __name__ == "__main__":

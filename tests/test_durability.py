@@ -16,6 +16,7 @@ ESCROW_LOG_LEVEL.
 
 import os
 import shutil
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -173,10 +174,59 @@ def test_restored_node_refuses_after_machine_crash(t):
     check(after == before, "the refused start changed the data dir: %s -> %s" % (before, after))
 
 
+def newest_closed_segment(node):
+    raft = os.path.join(node.data_dir, "raft")
+    segs = sorted(f for f in os.listdir(raft)
+                  if "-" in f and f[0].isdigit() and not f.startswith("snapshot"))
+    check(segs, "no closed segment in %s: %s" % (raft, os.listdir(raft)))
+    return os.path.join(raft, segs[-1])
+
+
+def test_damaged_log_segment_refused_then_rejoin(t):
+    c = t.cluster(3)
+    ids = c.ids()
+    recs = [random_key(t.rng) for _ in range(200)]
+    escrow_all(c, recs, ids)
+    c.digest_equal(30)
+    victim = c.followers()[0]
+    node = c.nodes[victim]
+    rcs = c.kill(victim, sig=signal.SIGTERM, wait=True)
+    check(rcs == 0, "SIGTERM of node %d: exit %s" % (victim, rcs))
+    seg = newest_closed_segment(node)
+    size = os.path.getsize(seg)
+    with open(seg, "r+b") as f:   # one flipped byte in the middle of the log
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0x5A]))
+    with open(seg, "rb") as f:
+        damaged = f.read()
+    text = expect_refusal(t, c.command(victim, bootstrap=False),
+                          "start on a damaged log segment", ["damaged"], timeout=20)
+    check("--join" in text and node.data_dir in text,
+          "the refusal does not say how to recover: %s" % short(text))
+    with open(seg, "rb") as f:
+        check(f.read() == damaged, "the refused start changed %s" % seg)
+    # The documented recovery: empty the data dir, join again.
+    shutil.rmtree(node.data_dir)
+    os.makedirs(node.data_dir, mode=0o700)
+    others = [i for i in ids if i != victim]
+    later = [random_key(t.rng) for _ in range(20)]
+    escrow_all(c, later, others, what="escrow while node %d is out" % victim)
+    c.start_node(victim, bootstrap=False, join=c.url(c.leader()))
+    c.wait_ready(60, ids=[victim])
+    index, _ = c.digest_equal(60)
+    for rec in t.rng.sample(recs, 20) + later:
+        expect_lookup(c.lookup(victim, rec["key_id"]), rec, "via rejoined node %d" % victim)
+    t.diag("node %d refused its damaged log, rejoined empty and caught up to %d"
+           % (victim, index))
+
+
 TESTS = [
     test_machine_crash_rebuilds_store_from_raft,
     test_process_crash_keeps_store_and_clean_stop_releases_it,
     test_restored_node_refuses_after_machine_crash,
+    test_damaged_log_segment_refused_then_rejoin,
 ]
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ install_missing || { echo "0 passed, 1 failed"; exit 1; }
 
 run_suite plain --enable-werror
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	run_suite sanitize --enable-werror --enable-sanitize --enable-debug
 

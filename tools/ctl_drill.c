@@ -37,6 +37,8 @@ static int watch(struct drill *d)
 	if (rv == CTL_EXIT_OK)
 		rv = drill_engine_readback(d);
 	sigaction(SIGINT, &old, NULL);
+	if (rv == CTL_EXIT_OK && d->history_path != NULL)
+		rv = drill_engine_write_history(d, d->history_path);
 	if (rv == CTL_EXIT_OK) {
 		drill_check(&d->h, &r);
 		if (d->ctx->json) {
@@ -71,7 +73,8 @@ static int parse_faults(struct ctl_ctx *ctx, const char *list, size_t size, unsi
 	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
 		if (drill_fault_parse(t, &k) != 0)
 			return ctl_usage_error(ctx, "--faults: unknown fault '%.32s' (kill-leader, "
-					       "kill-follower, pause-leader, restart-all, kill-two)", t);
+					       "kill-follower, pause-leader, restart-all, kill-two, "
+					       "damaged-segment)", t);
 		if (k == F_KILL_TWO && size < 5)
 			return ctl_usage_error(ctx, "--faults: kill-two needs --size 5");
 		*mask |= 1u << k;
@@ -118,10 +121,12 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "faults", required_argument, NULL, 'f' },
 		{ "escrowd", required_argument, NULL, 'e' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "history", required_argument, NULL, 'H' },
 		CTL_OPTS_COMMON
 	};
 	const char *s_rate = NULL, *s_duration = NULL, *s_slots = NULL, *s_timeout = NULL;
 	const char *s_size = NULL, *s_seed = NULL, *s_faults = NULL, *s_escrowd = NULL;
+	const char *history = NULL;
 	long rate = DRILL_RATE_DEFAULT, duration = DRILL_DURATION_DEFAULT_S;
 	long slots = DRILL_SLOTS_DEFAULT, timeout = DRILL_REQUEST_TIMEOUT_MS, size = 3;
 	struct drill_run_opts ro = { 0 };
@@ -140,6 +145,7 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'f': rv = ctl_opt_once(ctx, &s_faults, optarg, "--faults"); break;
 		case 'e': rv = ctl_opt_once(ctx, &s_escrowd, optarg, "--escrowd"); break;
 		case 'k': ro.keep = true; break;
+		case 'H': rv = ctl_opt_once(ctx, &history, optarg, "--history"); break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -176,6 +182,7 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 	d.duration_ms = (double)duration * 1e3;
 	d.n_slots = (size_t)slots;
 	d.request_timeout_ms = timeout;
+	d.history_path = history;
 	if (!run) {
 		if ((rv = ctl_connect(ctx)) != CTL_EXIT_OK)
 			return rv;
@@ -191,7 +198,8 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		ro.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
 	}
 	ro.kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
-		   (1u << F_RESTART_ALL) | (size >= 5 ? 1u << F_KILL_TWO : 0);
+		   (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) |
+		   (size >= 5 ? 1u << F_KILL_TWO : 0);
 	if (s_faults && (rv = parse_faults(ctx, s_faults, ro.size, &ro.kinds)) != CTL_EXIT_OK)
 		return rv;
 	ro.escrowd = find_escrowd(s_escrowd);

@@ -2,6 +2,7 @@
 #include "tools/drill_cluster.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -106,7 +107,7 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *err
 	return ESC_OK;
 }
 
-int dcluster_start(struct dcluster *c, size_t i, char *errmsg)
+int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 {
 	struct dnode *nd = &c->nodes[i];
 	char id[16];
@@ -128,8 +129,9 @@ int dcluster_start(struct dcluster *c, size_t i, char *errmsg)
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execlp(c->escrowd, c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
-		       nd->raft, "--api-addr", nd->api, "--bootstrap", c->bootstrap, "--insecure",
-		       "--seal-key", c->seal, "--log-level", "info", (char *)NULL);
+		       nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
+		       join ? join : c->bootstrap, "--insecure", "--seal-key", c->seal,
+		       "--log-level", "info", (char *)NULL);
 		dprintf(2, "drill: cannot run %s: %s\n", c->escrowd, strerror(errno));
 		_exit(127);
 	}
@@ -323,6 +325,83 @@ static int remove_cb(const char *path, const struct stat *st, int flag, struct F
 	(void)flag;
 	(void)ftw;
 	return remove(path);
+}
+
+static int newest_segment(const char *raft_dir, char *out, size_t size)
+{
+	struct dirent **names = NULL;
+	int n = scandir(raft_dir, &names, NULL, alphasort), found = -1;
+
+	/* Closed segments are named FIRST-LAST, 16 digits each. */
+	for (int k = n - 1; k >= 0; k--) {
+		const char *e = names[k]->d_name;
+		if (found < 0 && strlen(e) == 33 && e[16] == '-' &&
+		    strspn(e, "0123456789-") == 33) {
+			snprintf(out, size, "%s/%s", raft_dir, e);
+			found = 0;
+		}
+	}
+	for (int k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+	return found;
+}
+
+int dcluster_damage_segment(struct dcluster *c, size_t i, char *errmsg)
+{
+	char raft[DCLUSTER_PATH_MAX + 8], seg[DCLUSTER_PATH_MAX + 64];
+	unsigned char b;
+	struct stat st;
+	int fd;
+
+	snprintf(raft, sizeof raft, "%s/raft", c->nodes[i].data);
+	if (newest_segment(raft, seg, sizeof seg) != 0)
+		return esc_errorf(errmsg, ESC_ENOTFOUND, "node %u has no closed log segment",
+				  c->nodes[i].id);
+	fd = open(seg, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 2 ||
+	    pread(fd, &b, 1, st.st_size / 2) != 1) {
+		if (fd >= 0)
+			close(fd);
+		return esc_errorf(errmsg, ESC_EIO, "cannot read %s", seg);
+	}
+	b ^= 0x5a;
+	if (pwrite(fd, &b, 1, st.st_size / 2) != 1) {
+		close(fd);
+		return esc_errorf(errmsg, ESC_EIO, "cannot write %s", seg);
+	}
+	close(fd);
+	return ESC_OK;
+}
+
+int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg)
+{
+	nftw(c->nodes[i].data, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (mkdir(c->nodes[i].data, 0700) != 0)
+		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", c->nodes[i].data,
+				  strerror(errno));
+	return ESC_OK;
+}
+
+bool dcluster_exited(struct dcluster *c, size_t i, int *status)
+{
+	if (c->nodes[i].pid <= 0 || waitpid(c->nodes[i].pid, status, WNOHANG) != c->nodes[i].pid)
+		return false;
+	c->nodes[i].pid = 0;
+	return true;
+}
+
+bool dcluster_log_has(const struct dcluster *c, size_t i, const char *text)
+{
+	char line[2048];
+	bool found = false;
+	FILE *f = fopen(c->nodes[i].log, "r");
+
+	while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+		found = strstr(line, text) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
 }
 
 void dcluster_destroy(struct dcluster *c, bool keep)

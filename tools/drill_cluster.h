@@ -35,8 +35,22 @@ struct dcluster {
 /* Makes the directory, the seal key, the ports; starts nothing. */
 int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *errmsg);
 
-/* Starts node i (0-based) from its data dir. */
-int dcluster_start(struct dcluster *c, size_t i, char *errmsg);
+/* Starts node i (0-based) from its data dir; with join (a running node's
+ * URL) instead of the bootstrap list, for a node that starts empty. */
+int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg);
+
+/* Flips one byte in the middle of the newest closed Raft log segment of
+ * node i (stopped). */
+int dcluster_damage_segment(struct dcluster *c, size_t i, char *errmsg);
+
+/* Empties node i's data dir (stopped). */
+int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg);
+
+/* Reaps node i if it exited: true and *status (as waitpid) when it did. */
+bool dcluster_exited(struct dcluster *c, size_t i, int *status);
+
+/* True when node i's log holds text. */
+bool dcluster_log_has(const struct dcluster *c, size_t i, const char *text);
 
 /* Sends sig to node i if it runs; SIGSTOP/SIGCONT keep track of pauses. */
 void dcluster_signal(struct dcluster *c, size_t i, int sig);

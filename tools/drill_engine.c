@@ -507,3 +507,24 @@ int drill_engine_verdict(const struct drill_report *r)
 		return CTL_EXIT_UNREACHABLE;
 	return drill_report_safe(r) ? CTL_EXIT_OK : CTL_EXIT_REFUSED;
 }
+
+int drill_engine_write_history(const struct drill *d, const char *path)
+{
+	static const char *const kinds[] = { "escrow", "lookup", "readback" };
+	static const char *const results[] = { "ok", "failed", "unknown", "not_found", "wrong" };
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
+	/* One JSON object per line: easy to grep, sort and replay. */
+	for (size_t i = 0; i < d->h.n_ops; i++) {
+		const struct drill_op *o = &d->h.ops[i];
+		fprintf(f, "{\"kind\":\"%s\",\"key_id\":\"%s\",\"node\":%u,\"start_ms\":%.3f,"
+			   "\"end_ms\":%.3f,\"result\":\"%s\",\"code\":\"%s\"}\n",
+			kinds[o->kind], o->key < d->h.n_keys ? d->h.keys[o->key].key_id : "",
+			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result], o->code);
+	}
+	if (fclose(f) != 0)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
+	return CTL_EXIT_OK;
+}

@@ -72,6 +72,7 @@ struct drill {
 	/* Called on every turn of the workload loop with the drill's time
 	 * (drill run injects its faults there); may be NULL. */
 	void (*tick)(struct drill *d, double t_ms);
+	const char *history_path;  /* --history FILE, or NULL */
 	void *tick_data;
 	/* read-back */
 	size_t rb_next;         /* next key to read back */
@@ -103,6 +104,11 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 /* The exit code for r: CTL_EXIT_OK when safe, CTL_EXIT_UNREACHABLE when
  * nothing succeeded, else CTL_EXIT_REFUSED. */
 int drill_engine_verdict(const struct drill_report *r);
+
+/* Writes every request of the history to path, one JSON object a line:
+ * kind, key_id, node (1-based position in the node list), start_ms, end_ms,
+ * result, code. No password. */
+int drill_engine_write_history(const struct drill *d, const char *path);
 
 void drill_engine_teardown(struct drill *d);
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tools/drill_cluster.h"
@@ -19,7 +20,7 @@
 static const char *const kind_names[F__COUNT] = {
 	[F_KILL_LEADER] = "kill-leader", [F_KILL_FOLLOWER] = "kill-follower",
 	[F_PAUSE_LEADER] = "pause-leader", [F_RESTART_ALL] = "restart-all",
-	[F_KILL_TWO] = "kill-two",
+	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
 };
 
 /* How long each fault lasts before it is healed. */
@@ -27,6 +28,7 @@ static const double hold_ms[F__COUNT] = {
 	[F_KILL_LEADER] = 2500, [F_KILL_FOLLOWER] = 2500,
 	[F_PAUSE_LEADER] = 2000, /* several election timeouts (300 ms) */
 	[F_RESTART_ALL] = 300, [F_KILL_TWO] = 2500,
+	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
 };
 
 struct fault {
@@ -35,6 +37,7 @@ struct fault {
 	double at_ms, healed_ms; /* drill time */
 	double failover_ms;      /* until the first escrow sent after it succeeded; -1 none */
 	double longest_ms;       /* longest unavailability window during it */
+	const char *violation;   /* damaged-segment: what the node did wrong, or NULL */
 };
 
 struct run {
@@ -152,12 +155,48 @@ static void inject(struct run *r, double t)
 		for (size_t i = 0; i < r->c.n; i++)
 			dcluster_signal(&r->c, i, SIGTERM);
 		break;
+	case F_DAMAGED_SEGMENT:
+		f->nodes[0] = running_other_than(r, lead);
+		if (f->nodes[0] < 0)
+			break;
+		dcluster_stop(&r->c, (size_t)f->nodes[0], SIGTERM, 10000);
+		if (dcluster_damage_segment(&r->c, (size_t)f->nodes[0], r->errmsg) != ESC_OK ||
+		    dcluster_start(&r->c, (size_t)f->nodes[0], NULL, r->errmsg) != ESC_OK)
+			r->error = CTL_EXIT_REFUSED;
+		break;
 	default:
 		break;
 	}
 	r->n_faults++;
 	r->active = true;
 	say(r, t, "fault", f);
+}
+
+/* The damaged node must have refused to start, saying why; the documented
+ * recovery follows: empty its data dir and join it again. */
+static void heal_damaged(struct run *r, struct fault *f)
+{
+	size_t i = (size_t)f->nodes[0];
+	int status = 0, other = running_other_than(r, (int)i);
+	char url[64];
+
+	if (!dcluster_exited(&r->c, i, &status)) {
+		f->violation = "it started on a damaged log";
+		dcluster_stop(&r->c, i, SIGKILL, 5000);
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {
+		f->violation = "it did not exit with an error";
+	} else if (!dcluster_log_has(&r->c, i, "damaged Raft log")) {
+		f->violation = "it gave no clear message";
+	}
+	if (other < 0) {
+		r->error = CTL_EXIT_REFUSED;
+		snprintf(r->errmsg, sizeof r->errmsg, "no running node to join");
+		return;
+	}
+	snprintf(url, sizeof url, "http://%s", r->c.nodes[other].api);
+	if (dcluster_wipe(&r->c, i, r->errmsg) != ESC_OK ||
+	    dcluster_start(&r->c, i, url, r->errmsg) != ESC_OK)
+		r->error = CTL_EXIT_REFUSED;
 }
 
 static void heal(struct run *r, double t)
@@ -173,13 +212,17 @@ static void heal(struct run *r, double t)
 		for (size_t i = 0; i < r->c.n; i++)
 			dcluster_stop(&r->c, i, SIGTERM, 10000);
 		break;
+	case F_DAMAGED_SEGMENT:
+		if (f->nodes[0] >= 0)
+			heal_damaged(r, f);
+		break;
 	default:
 		break;
 	}
 	/* Every node that is down starts again. */
 	for (size_t i = 0; i < r->c.n; i++)
 		if (r->c.nodes[i].pid <= 0 && r->error == 0 &&
-		    dcluster_start(&r->c, i, r->errmsg) != ESC_OK)
+		    dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
 			r->error = CTL_EXIT_REFUSED;
 	f->healed_ms = drill_since(r->d);
 	r->active = false;
@@ -243,6 +286,9 @@ static void print_faults_text(const struct run *r)
 			printf(", escrows again after %.0f ms", f->failover_ms);
 		if (f->longest_ms > 0)
 			printf(", unavailable %.0f ms at most", f->longest_ms);
+		if (f->kind == F_DAMAGED_SEGMENT)
+			printf(f->violation ? ", WRONG: %s" : ", refused to start%s, rejoined",
+			       f->violation ? f->violation : "");
 		putchar('\n');
 	}
 }
@@ -258,11 +304,13 @@ static json_t *faults_json(const struct run *r)
 			if (f->nodes[k] >= 0)
 				json_array_append_new(nodes,
 						      json_integer(r->c.nodes[f->nodes[k]].id));
-		json_array_append_new(a, json_pack("{s:s, s:o, s:f, s:f, s:f, s:f}", "kind",
-						   drill_fault_name(f->kind), "nodes", nodes,
-						   "at_ms", f->at_ms, "healed_ms", f->healed_ms,
-						   "failover_ms", f->failover_ms, "longest_unavailable_ms",
-						   f->longest_ms));
+		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f}", "kind",
+				      drill_fault_name(f->kind), "nodes", nodes, "at_ms", f->at_ms,
+				      "healed_ms", f->healed_ms, "failover_ms", f->failover_ms,
+				      "longest_unavailable_ms", f->longest_ms);
+		if (f->violation != NULL)
+			json_object_set_new(o, "violation", json_string(f->violation));
+		json_array_append_new(a, o);
 	}
 	return a;
 }
@@ -279,7 +327,7 @@ static int finish_run(struct run *r, struct drill_report *rep, double *converge_
 	if (r->active)
 		heal(r, drill_since(d));
 	for (size_t i = 0; i < r->c.n; i++)
-		if (r->c.nodes[i].pid <= 0 && dcluster_start(&r->c, i, r->errmsg) != ESC_OK)
+		if (r->c.nodes[i].pid <= 0 && dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
 			return ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r->errmsg);
 	healed = drill_now_ms();
 	if (dcluster_wait_ready(&r->c, &d->ctx->client, RUN_READY_MS, r->errmsg) != ESC_OK)
@@ -308,6 +356,9 @@ static int report(struct run *r, const struct drill_report *rep, double converge
 
 	if (rv == CTL_EXIT_OK && (converge_ms < 0 || log_problems > 0 || r->error != 0))
 		rv = CTL_EXIT_REFUSED;
+	for (size_t i = 0; i < r->n_faults; i++)
+		if (r->faults[i].violation != NULL)
+			rv = CTL_EXIT_REFUSED;
 	if (d->ctx->json) {
 		json_t *j = drill_engine_report_json(d, rep);
 		char *text;
@@ -363,7 +414,7 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 		goto out;
 	}
 	for (size_t i = 0; i < r.c.n; i++)
-		if (dcluster_start(&r.c, i, r.errmsg) != ESC_OK) {
+		if (dcluster_start(&r.c, i, NULL, r.errmsg) != ESC_OK) {
 			rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
 			goto out;
 		}
@@ -392,6 +443,8 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 	}
 	rv = finish_run(&r, &rep, &converge_ms, &index, &log_problems, first_problem,
 			sizeof first_problem);
+	if (rv == CTL_EXIT_OK && d->history_path != NULL)
+		rv = drill_engine_write_history(d, d->history_path);
 	if (rv == CTL_EXIT_OK)
 		rv = report(&r, &rep, converge_ms, index, log_problems, first_problem);
 out:

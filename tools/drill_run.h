@@ -14,6 +14,8 @@ enum fault_kind {
 	F_PAUSE_LEADER,   /* SIGSTOP of the leader for several election timeouts */
 	F_RESTART_ALL,    /* SIGTERM of every node, then all started again */
 	F_KILL_TWO,       /* SIGKILL of the leader and a follower (5 nodes) */
+	F_DAMAGED_SEGMENT, /* a follower stopped, a byte of its log flipped: it must
+			      refuse to start; then emptied and joined again */
 	F__COUNT
 };
 

@@ -124,7 +124,7 @@ static const struct ctl_command commands[] = {
 	  ctl_cmd_cluster },
 	{ "drill",
 	  "watch|run [--rate N] [--duration S] [--in-flight N] [--request-timeout MS] "
-	  "[run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",
+	  "[--history FILE] [run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",
 	  "failover drills: a checked canary workload while servers fail",
 	  "  watch                run a canary workload over every node of --nodes while\n"
 	  "                       the operator stops, restarts or isolates servers, then\n"
@@ -140,10 +140,14 @@ static const struct ctl_command commands[] = {
 	  "  --in-flight N        requests in flight at most, 1-64 (default 64)\n"
 	  "  --request-timeout MS one request, 100-600000 (default 3000); past it the\n"
 	  "                       outcome is unknown\n"
+	  "  --history FILE       write every request to FILE, one JSON object a line\n"
+	  "                       (kind, key_id, node, start_ms, end_ms, result, code)\n"
 	  "  --size 3|5           run: nodes (default 3)\n"
 	  "  --seed N             run: the fault schedule's seed (default: random, printed)\n"
 	  "  --faults LIST        run: kill-leader, kill-follower, pause-leader,\n"
-	  "                       restart-all, kill-two (5 nodes); default all\n"
+	  "                       restart-all, kill-two (5 nodes), damaged-segment (a\n"
+	  "                       follower's log damaged: it must refuse to start, then\n"
+	  "                       it is emptied and joined again); default all\n"
 	  "  --escrowd PATH       run: the daemon (default $ESCROWD, the escrowd next to\n"
 	  "                       escrowctl, or escrowd in $PATH)\n"
 	  "  --keep               run: keep the directory (it is kept anyway on failure)\n"
