@@ -75,13 +75,17 @@ def test_drill_watch_through_a_leader_kill(t):
     check(rep.get("verified") == rep.get("acknowledged"),
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
     check(rep.get("lookups_ok", 0) > 0, "no lookup succeeded: %s" % short(rep))
+    lat = rep.get("latency_ms") or {}
+    check(0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0),
+          "latency_ms %s" % lat)
     leaders = [x["leader"] for x in rep.get("leaders", []) if x.get("leader")]
     check(old in leaders and any(x != old for x in leaders),
           "leaders seen %s: expected %d and then another" % (leaders, old))
     check("drill:" in se and "leader" in se, "no per-second lines on stderr: %s" % short(se))
-    t.diag("drill: %d acknowledged, %d verified, %d lookups ok, unavailable windows %s, "
-           "errors %s, leaders %s" % (rep["acknowledged"], rep["verified"], rep["lookups_ok"],
-                                      rep.get("unavailable"), rep.get("errors"), leaders))
+    t.diag("drill: %d acknowledged, %d verified, %d lookups ok, latency %s, unavailable "
+           "windows %s, errors %s, leaders %s"
+           % (rep["acknowledged"], rep["verified"], rep["lookups_ok"], lat,
+              rep.get("unavailable"), rep.get("errors"), leaders))
     # Canary keys are marked by their machine.
     st, _, body = c.request(ids[0], "GET", "/v1/machines/%s/keys" % rep["machine"])
     check(st == 200 and isinstance(body, dict) and len(body.get("keys", [])) >=

@@ -141,6 +141,38 @@ out:
 	free(first_end);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile q of n sorted values. */
+static double rank(const double *v, size_t n, double q)
+{
+	size_t k = (size_t)(q * (double)n + 0.999999);
+
+	return n == 0 ? 0 : v[k == 0 ? 0 : k > n ? n - 1 : k - 1];
+}
+
+static void latencies(const struct drill_history *h, struct drill_report *r)
+{
+	double *v = malloc((h->n_ops + 1) * sizeof *v);
+	size_t n = 0;
+
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < h->n_ops; i++)
+		if (h->ops[i].kind != DRILL_READBACK && h->ops[i].result == DRILL_OK)
+			v[n++] = h->ops[i].end_ms - h->ops[i].start_ms;
+	qsort(v, n, sizeof *v, cmp_double);
+	r->latency_p50_ms = rank(v, n, 0.50);
+	r->latency_p99_ms = rank(v, n, 0.99);
+	r->latency_max_ms = n ? v[n - 1] : 0;
+	free(v);
+}
+
 void drill_check(const struct drill_history *h, struct drill_report *r)
 {
 	double *acked_at = calloc(h->n_keys + 1, sizeof *acked_at);
@@ -220,6 +252,7 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 	for (size_t k = 0; k < h->n_keys; k++)
 		r->verified += acked_at[k] >= 0 && read_ok[k];
 	windows(h, r);
+	latencies(h, r);
 out:
 	free(acked_at);
 	free(read_ok);

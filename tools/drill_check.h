@@ -85,6 +85,9 @@ struct drill_report {
 	double longest_window_ms;
 	struct drill_code_count codes[DRILL_CODES_MAX];
 	size_t n_codes;
+	/* Latency of the requests that succeeded during the load (read-backs
+	 * excluded): a failover the clients waited out shows here. */
+	double latency_p50_ms, latency_p99_ms, latency_max_ms;
 };
 
 /* Adds a key (copied); returns its index, or -1 when out of memory. */

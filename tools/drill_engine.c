@@ -405,6 +405,9 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	for (size_t i = 0; i < d->n_leaders; i++)
 		json_array_append_new(l, json_pack("{s:f, s:I}", "at_ms", d->leaders[i].at_ms,
 						   "leader", (json_int_t)d->leaders[i].leader));
+	json_object_set_new(o, "latency_ms", json_pack("{s:f, s:f, s:f}", "p50", r->latency_p50_ms,
+						      "p99", r->latency_p99_ms, "max",
+						      r->latency_max_ms));
 	json_object_set_new(o, "unavailable", w);
 	json_object_set_new(o, "errors", c);
 	json_object_set_new(o, "findings", f);
@@ -428,6 +431,8 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	       ", stale %" PRIu64 "\n", r->lost, r->unverified, r->wrong, r->stale);
 	for (size_t i = 0; i < r->n_findings; i++)
 		printf("    %s\n", r->findings[i]);
+	printf("  latency        p50 %.0f ms, p99 %.0f ms, max %.0f ms (requests that "
+	       "succeeded)\n", r->latency_p50_ms, r->latency_p99_ms, r->latency_max_ms);
 	printf("  unavailable    %zu window(s), longest %.0f ms\n", r->n_windows,
 	       r->longest_window_ms);
 	for (size_t i = 0; i < r->n_windows; i++)
