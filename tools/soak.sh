@@ -78,8 +78,12 @@ fi
 n=0
 failed=0
 failing=""
-echo "soak: $CTL drill run, $SIZE nodes, $DURATION s a run, until $(date -d "@$END" +%H:%M:%S)" \
-	"${RUNS:+(at most $RUNS runs)}; results in $OUT" >&2
+limit=""
+if [ "$RUNS" -gt 0 ]; then
+	limit=" (at most $RUNS runs)"
+fi
+echo "soak: $CTL drill run, $SIZE nodes, $DURATION s a run, until" \
+	"$(date -d "@$END" +%H:%M:%S)$limit; results in $OUT" >&2
 while [ "$(date +%s)" -lt "$END" ] && { [ "$RUNS" -eq 0 ] || [ "$n" -lt "$RUNS" ]; }; do
 	n=$((n + 1))
 	seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
