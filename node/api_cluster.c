@@ -269,7 +269,7 @@ void api_members_remove(struct op *op, const char *id_text)
 	dispatch(op);
 }
 
-static void transfer_run(struct op *op)
+static void transfer_start(struct op *op)
 {
 	unsigned id = (unsigned)(uintptr_t)op->data;
 	int rv = replica_transfer(&op->d->replica, id);
@@ -284,6 +284,43 @@ static void transfer_run(struct op *op)
 		return;
 	}
 	json_respond(op, 202, json_pack("{s:b}", "transferring", 1));
+}
+
+static void transfer_audited(struct replica_req *rreq, int status,
+			     const struct store_result *res)
+{
+	struct op *op = rreq->data;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (res->status != ESC_OK) {
+		op_respond_error(op, 500, "internal", esc_err_str(res->status));
+		return;
+	}
+	transfer_start(op);
+}
+
+/* The transfer is audited first: once it runs, the leader takes no entry. */
+static void transfer_run(struct op *op)
+{
+	unsigned id = (unsigned)(uintptr_t)op->data;
+
+	if (id != 0 && (id == op->d->opts->id ||
+			replica_member(&op->d->replica, id, NULL) != RAFT_VOTER)) {
+		op_respond_error(op, 400, "invalid_member", "the target is not another voter");
+		return;
+	}
+	api_cmd_begin(op, CMD_AUDIT, "operator");
+	snprintf(op->cmd.action, sizeof op->cmd.action, "cluster.transfer");
+	if (id != 0)
+		snprintf(op->cmd.note, sizeof op->cmd.note, "to node %u", id);
+	else
+		snprintf(op->cmd.note, sizeof op->cmd.note, "to the most caught-up voter");
+	op->rreq.data = op;
+	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, transfer_audited) != ESC_OK)
+		dispatch_again(op);
 }
 
 void api_transfer(struct op *op)

@@ -309,7 +309,8 @@ static bool cmd_sound(const struct cmd *c)
 		       (strcmp(c->action, "cluster.add") == 0 ||
 			strcmp(c->action, "cluster.remove") == 0);
 	case CMD_AUDIT:
-		return TERMINATED(c->action) && strcmp(c->action, "snapshot.save") == 0;
+		return TERMINATED(c->action) && (strcmp(c->action, "snapshot.save") == 0 ||
+						 strcmp(c->action, "cluster.transfer") == 0);
 	default:
 		return false;
 	}

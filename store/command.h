@@ -14,7 +14,7 @@ enum cmd_type {
 	CMD_LOOKUP = 3,        /* GET /v1/keys/{key_id}: audit, then return the record */
 	CMD_LOOKUP_PREFIX = 4, /* GET /v1/keys?prefix= */
 	CMD_MEMBERS = 5,       /* the members text changes (cluster.add, cluster.remove) */
-	CMD_AUDIT = 6,         /* an audit entry alone (snapshot.save) */
+	CMD_AUDIT = 6,         /* an audit entry alone (snapshot.save, cluster.transfer) */
 	CMD__MAX = CMD_AUDIT
 };
 

@@ -760,6 +760,50 @@ def test_two_nodes_join_at_once(t):
     c.digest_equal(30)
 
 
+def wait_leader(c, want, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lead = c.leader()
+        if want(lead):
+            return lead
+        time.sleep(0.1)
+    raise harness.Failure("leader is still %s after %d s" % (c.leader(), timeout))
+
+
+def test_transfer_is_audited(t):
+    need_ctl()
+    c = t.cluster(3)
+    ids = c.ids()
+    old = c.leader()
+    target = [i for i in ids if i != old][0]
+    via = [i for i in ids if i not in (old, target)][0]
+    expect_error(c.request(via, "POST", "/v1/cluster/transfer", {"id": 99}), 400,
+                 "invalid_member", "transfer to a non-member")
+    # Through a follower, which forwards it to the leader.
+    st, _, body = c.request(via, "POST", "/v1/cluster/transfer", {"id": target})
+    check(st == 202, "POST /v1/cluster/transfer {id: %d} via node %d: %s %s"
+          % (target, via, st, short(body)))
+    wait_leader(c, lambda lead: lead == target, 15)
+    rc, so, se, _ = harness.escrowctl(["cluster", "transfer"], nodes=[c.url(via)], timeout=30)
+    check(rc == 0, "escrowctl cluster transfer: exit %s: %s" % (rc, short(so + se)))
+    third = wait_leader(c, lambda lead: lead is not None and lead != target, 15)
+    c.digest_equal(30)
+    path = os.path.join(c.dir, "after-transfers.snap")
+    save_snapshot(c, third, path)
+    db = harness.SnapshotDb(path, c.dir)
+    try:
+        rows = list(db.db.execute("SELECT note, node, role FROM audit "
+                                  "WHERE action = 'cluster.transfer' ORDER BY seq"))
+    finally:
+        db.close()
+    check([r[0] for r in rows] == ["to node %d" % target, "to the most caught-up voter"],
+          "cluster.transfer audit entries %s, expected one per accepted transfer" % rows)
+    check(rows[0][1] == via and all(r[2] == "operator" for r in rows),
+          "the first transfer's entry names node %s, role %s: expected node %d, operator"
+          % (rows[0][1], rows[0][2], via))
+    t.diag("leader %d -> %d -> %d; audit: %s" % (old, target, third, rows))
+
+
 TESTS = [
     test_snapshots_consistent_under_load,
     test_round_trip_restore_and_join,
@@ -768,6 +812,7 @@ TESTS = [
     test_follower_down_past_compactions_catches_up,
     test_membership_one_change_at_a_time,
     test_two_nodes_join_at_once,
+    test_transfer_is_audited,
 ]
 
 if __name__ == "__main__":
