@@ -292,8 +292,8 @@ void api_snapshot(struct op *op)
 {
 	struct daemon *d = op->d;
 	unsigned leader = replica_leader(&d->replica);
-	const char *api = leader != 0 ? daemon_member_api(d, leader) : NULL;
-	char headers[128];
+	char api[DAEMON_API_ADDR_MAX], headers[128];
+	bool have_api = leader != 0 && daemon_member_api(d, leader, api, sizeof api);
 	struct snap *s;
 
 	if (active >= SNAPSHOT_CONCURRENT_MAX) {
@@ -316,7 +316,7 @@ void api_snapshot(struct op *op)
 			snap_fail(s, 503, "no_leader", "leadership was lost; retry shortly");
 		return;
 	}
-	if (leader == 0 || leader == d->opts->id || api == NULL) {
+	if (leader == 0 || leader == d->opts->id || !have_api) {
 		snap_fail(s, 503, "no_leader", "no leader is known; retry shortly");
 		return;
 	}

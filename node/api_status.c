@@ -103,20 +103,23 @@ void api_status(struct op *op)
 	struct daemon *d = op->d;
 	struct raft *r = &d->replica.raft;
 	unsigned leader = replica_leader(&d->replica);
-	const char *leader_api = leader != 0 ? daemon_member_api(d, leader) : NULL;
+	char leader_api[DAEMON_API_ADDR_MAX], api[DAEMON_API_ADDR_MAX];
+	bool have_leader_api = leader != 0 &&
+			       daemon_member_api(d, leader, leader_api, sizeof leader_api);
 	json_t *members = json_array(), *leader_obj, *j;
 
 	for (unsigned i = 0; members != NULL && i < r->configuration.n; i++) {
 		struct raft_server *s = &r->configuration.servers[i];
-		const char *api = daemon_member_api(d, (unsigned)s->id);
+		bool have_api = daemon_member_api(d, (unsigned)s->id, api, sizeof api);
 		json_array_append_new(
 			members,
 			json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id", (json_int_t)s->id, "raft",
-				  s->address, "api", api, "role", member_role(s->role),
-				  "reachable", member_reachable(d, i)));
+				  s->address, "api", have_api ? api : NULL, "role",
+				  member_role(s->role), "reachable", member_reachable(d, i)));
 	}
 	if (leader != 0)
-		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api", leader_api);
+		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api",
+				       have_leader_api ? leader_api : NULL);
 	else
 		leader_obj = json_null();
 	state_digest(d);

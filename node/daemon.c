@@ -34,24 +34,23 @@ const char *daemon_members(struct daemon *d)
 	return d->opts->bootstrap;
 }
 
-const char *daemon_member_api(struct daemon *d, unsigned id)
+bool daemon_member_api(struct daemon *d, unsigned id, char *out, size_t size)
 {
 	static struct bootstrap_member members[DAEMON_MEMBERS_MAX];
-	static char api[64];
 	char errmsg[ESC_ERRMSG_SIZE];
 	const char *text = daemon_members(d);
 	unsigned n = 0;
 
 	if (text == NULL ||
 	    bootstrap_parse(text, members, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
-		return NULL;
+		return false;
 	for (unsigned i = 0; i < n; i++) {
 		if (members[i].id == id) {
-			snprintf(api, sizeof api, "%s", members[i].api);
-			return api;
+			snprintf(out, size, "%s", members[i].api);
+			return true;
 		}
 	}
-	return NULL;
+	return false;
 }
 
 static const char *common_headers_cb(struct http_server *s)

@@ -69,9 +69,11 @@ int daemon_run(const struct options *o);
  * or the restored marker; NULL when unknown. Borrowed. */
 const char *daemon_members(struct daemon *d);
 
-/* API address ("ip:port") of member id, from the replicated members or the
- * --bootstrap string; NULL if unknown. Borrowed until the next call. */
-const char *daemon_member_api(struct daemon *d, unsigned id);
+#define DAEMON_API_ADDR_MAX 64 /* "ip:port" of a member's API, with its NUL */
+
+/* Writes the API address ("ip:port") of member id, from the replicated
+ * members or the --bootstrap string, into out; false if unknown. */
+bool daemon_member_api(struct daemon *d, unsigned id, char *out, size_t size);
 
 /* This node's wall clock in ms since the epoch (UTC): the time that goes
  * into the commands it takes. */

@@ -140,12 +140,11 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 static void forward(struct op *op, unsigned leader)
 {
 	struct daemon *d = op->d;
-	const char *api = daemon_member_api(d, leader);
+	char api[DAEMON_API_ADDR_MAX], headers[160];
 	uint64_t now = uv_now(&d->loop), timeout;
-	char headers[160];
 	int rv;
 
-	if (api == NULL) {
+	if (!daemon_member_api(d, leader, api, sizeof api)) {
 		wait_for_leader(op);
 		return;
 	}

@@ -784,10 +784,22 @@ def test_transfer_is_audited(t):
     check(st == 202, "POST /v1/cluster/transfer {id: %d} via node %d: %s %s"
           % (target, via, st, short(body)))
     wait_leader(c, lambda lead: lead == target, 15)
+    for nid in ids:
+        st = c.status(nid)
+        check(st["leader"]["api"] == c.nodes[target].api,
+              "node %d names leader %d at %s, its API is %s"
+              % (nid, target, st["leader"]["api"], c.nodes[target].api))
     rc, so, se, _ = harness.escrowctl(["cluster", "transfer"], nodes=[c.url(via)], timeout=30)
     check(rc == 0, "escrowctl cluster transfer: exit %s: %s" % (rc, short(so + se)))
     third = wait_leader(c, lambda lead: lead is not None and lead != target, 15)
     c.digest_equal(30)
+    # Every node names the leader with the leader's own API address.
+    for lead in (third,):
+        for nid in ids:
+            st = c.status(nid)
+            check(st["leader"]["id"] == lead and st["leader"]["api"] == c.nodes[lead].api,
+                  "node %d says the leader is %s, expected node %d at %s"
+                  % (nid, st["leader"], lead, c.nodes[lead].api))
     path = os.path.join(c.dir, "after-transfers.snap")
     save_snapshot(c, third, path)
     db = harness.SnapshotDb(path, c.dir)
