@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "node/daemon.h"
+#include "store/error.h"
 #include "store/validate.h"
 
 static const char *route_names[DAEMON_ROUTES] = {
@@ -149,6 +150,32 @@ void api_cmd_begin(struct op *op, uint32_t type, const char *role)
 	c->at_ms = op->origin_ms;
 	snprintf(c->actor, sizeof c->actor, "%s", API_INSECURE_ACTOR);
 	snprintf(c->role, sizeof c->role, "%s", role);
+}
+
+void api_audit_cmd(struct op *op, const char *action)
+{
+	api_cmd_begin(op, CMD_AUDIT, "operator");
+	snprintf(op->cmd.action, sizeof op->cmd.action, "%s", action);
+}
+
+void api_apply(struct op *op, replica_apply_cb done)
+{
+	op->rreq.data = op;
+	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, done) != ESC_OK)
+		dispatch_again(op);
+}
+
+bool api_applied(struct op *op, int status, const struct store_result *res)
+{
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return false;
+	}
+	if (res->status != ESC_OK) {
+		op_respond_error(op, 500, "internal", esc_err_str(res->status));
+		return false;
+	}
+	return true;
 }
 
 void api_handle(struct http_request *req)

@@ -57,6 +57,17 @@ void api_metrics(struct op *op);
 /* Starts op->cmd: type, and the origin node, clock, actor and role. */
 void api_cmd_begin(struct op *op, uint32_t type, const char *role);
 
+/* Starts op->cmd as an audit entry alone (CMD_AUDIT) with action. */
+void api_audit_cmd(struct op *op, const char *action);
+
+/* Submits op->cmd on this node, the leader; done runs once it is applied.
+ * A submission libraft refuses is dispatched again. */
+void api_apply(struct op *op, replica_apply_cb done);
+
+/* For a done callback: true when the entry was applied without error;
+ * otherwise op was dispatched again (outcome unknown) or answered 500. */
+bool api_applied(struct op *op, int status, const struct store_result *res);
+
 /* Answers op with 400 and the validation error e. */
 struct verr;
 void api_bad_input(struct op *op, const struct verr *e);

@@ -291,15 +291,8 @@ static void transfer_audited(struct replica_req *rreq, int status,
 {
 	struct op *op = rreq->data;
 
-	if (status != ESC_OK) {
-		dispatch_again(op);
-		return;
-	}
-	if (res->status != ESC_OK) {
-		op_respond_error(op, 500, "internal", esc_err_str(res->status));
-		return;
-	}
-	transfer_start(op);
+	if (api_applied(op, status, res))
+		transfer_start(op);
 }
 
 /* The transfer is audited first: once it runs, the leader takes no entry. */
@@ -312,15 +305,12 @@ static void transfer_run(struct op *op)
 		op_respond_error(op, 400, "invalid_member", "the target is not another voter");
 		return;
 	}
-	api_cmd_begin(op, CMD_AUDIT, "operator");
-	snprintf(op->cmd.action, sizeof op->cmd.action, "cluster.transfer");
+	api_audit_cmd(op, "cluster.transfer");
 	if (id != 0)
 		snprintf(op->cmd.note, sizeof op->cmd.note, "to node %u", id);
 	else
 		snprintf(op->cmd.note, sizeof op->cmd.note, "to the most caught-up voter");
-	op->rreq.data = op;
-	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, transfer_audited) != ESC_OK)
-		dispatch_again(op);
+	api_apply(op, transfer_audited);
 }
 
 void api_transfer(struct op *op)

@@ -121,17 +121,9 @@ static void escrow_done(struct replica_req *rreq, int status, const struct store
 			       res->created, "index", (json_int_t)res->index));
 }
 
-/* Submits op->cmd on this node, the leader; done runs once it is applied. */
-static void apply_run(struct op *op, replica_apply_cb done)
-{
-	op->rreq.data = op;
-	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, done) != ESC_OK)
-		dispatch_again(op);
-}
-
 static void escrow_run(struct op *op)
 {
-	apply_run(op, escrow_done);
+	api_apply(op, escrow_done);
 }
 
 void api_escrow(struct op *op)
@@ -245,7 +237,7 @@ static void lookup_done(struct replica_req *rreq, int status, const struct store
 
 static void lookup_run(struct op *op)
 {
-	apply_run(op, lookup_done);
+	api_apply(op, lookup_done);
 }
 
 void api_lookup(struct op *op, const char *key_id)

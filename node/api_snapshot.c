@@ -282,12 +282,6 @@ static void audit_applied_cb(struct replica_req *rreq, int status,
 	prepare(s);
 }
 
-static void audit_cmd(struct op *op)
-{
-	api_cmd_begin(op, CMD_AUDIT, "operator");
-	snprintf(op->cmd.action, sizeof op->cmd.action, "snapshot.save");
-}
-
 void api_snapshot(struct op *op)
 {
 	struct daemon *d = op->d;
@@ -310,7 +304,7 @@ void api_snapshot(struct op *op)
 	s->fd = -1;
 	/* The snapshot is audited before it is taken, and holds its own entry. */
 	if (replica_ready(&d->replica)) {
-		audit_cmd(op);
+		api_audit_cmd(op, "snapshot.save");
 		op->rreq.data = s;
 		if (replica_apply(&d->replica, &op->rreq, &op->cmd, audit_applied_cb) != ESC_OK)
 			snap_fail(s, 503, "no_leader", "leadership was lost; retry shortly");
@@ -332,22 +326,13 @@ static void audit_done(struct replica_req *rreq, int status, const struct store_
 {
 	struct op *op = rreq->data;
 
-	if (status != ESC_OK) {
-		dispatch_again(op);
-		return;
-	}
-	if (res->status != ESC_OK) {
-		op_respond_error(op, 500, "internal", esc_err_str(res->status));
-		return;
-	}
-	json_respond(op, 200, json_pack("{s:I}", "index", (json_int_t)res->index));
+	if (api_applied(op, status, res))
+		json_respond(op, 200, json_pack("{s:I}", "index", (json_int_t)res->index));
 }
 
 static void audit_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, audit_done) != ESC_OK)
-		dispatch_again(op);
+	api_apply(op, audit_done);
 }
 
 /* Audit entries are written by the cluster, never by a client: only a peer
@@ -360,7 +345,7 @@ void api_snapshot_audit(struct op *op)
 				 "only a node serving GET /v1/snapshot writes this audit entry");
 		return;
 	}
-	audit_cmd(op);
+	api_audit_cmd(op, "snapshot.save");
 	op->run = audit_run;
 	dispatch(op);
 }
