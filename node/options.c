@@ -73,6 +73,10 @@ static const struct opt opt_table[] = {
 	{ "insecure", OPT_BOOL, false, false, 0, 0, NULL, NULL,
 	  "plain HTTP and peer traffic, every role granted; loopback only",
 	  NULL, OFF(insecure) },
+	{ "insecure-netns", OPT_BOOL, false, false, 0, 0, NULL, NULL,
+	  "with --insecure, allow any address inside a network namespace made with "
+	  "'ip netns' (a test network, as escrowctl drill's)",
+	  NULL, OFF(insecure_netns) },
 	{ "seal-key", OPT_STRING, true, false, 1, PATH_LEN_MAX, NULL, "FILE",
 	  "the cluster's 32-byte seal key, the same file on every node", NULL,
 	  OFF(seal_key) },

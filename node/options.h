@@ -15,6 +15,7 @@ struct options {
 	char *bootstrap;       /* --bootstrap "1=RAFT/API,..." or NULL */
 	char *join;            /* --join URL or NULL */
 	bool insecure;         /* --insecure */
+	bool insecure_netns;   /* --insecure-netns: any address in an `ip netns` */
 	char *tls_ca;          /* --tls-ca */
 	char *tls_cert;        /* --tls-cert */
 	char *tls_key;         /* --tls-key */
@@ -31,7 +32,8 @@ struct options {
 /* Parses argv (flags win over the --config file, read with inih) and checks
  * them: required options present, addresses are IPv4 "a.b.c.d:port" with a
  * port 1-65535, --bootstrap and --join not both, either --insecure or all
- * three --tls-* files, --insecure only with loopback addresses (127.0.0.0/8),
+ * three --tls-* files, --insecure only with loopback addresses (127.0.0.0/8)
+ * unless --insecure-netns and the process is in a namespace made by `ip netns`,
  * the --bootstrap string well formed and naming this node's --id with these
  * exact addresses. On ESC_EINVAL errmsg holds one line naming the problem,
  * e.g. "--raft-addr: 'foo' is not IPV4:PORT". Strings in o are heap copies:

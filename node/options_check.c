@@ -1,8 +1,12 @@
 /* escrowd's options: the address, URL and --bootstrap syntax, and the
  * checks between options. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "node/options.h"
 #include "node/options_internal.h"
@@ -351,6 +355,36 @@ static int check_loopback(const struct options *o, const struct bootstrap_member
 	return 0;
 }
 
+/* --insecure-netns: plain traffic on any address, but only inside a network
+ * namespace made with `ip netns` (bound under /run/netns), so that it cannot
+ * reach the host's network by accident: escrowctl drill puts each node in a
+ * namespace of its own. */
+static int check_named_netns(char *errmsg)
+{
+	struct stat self, st;
+	struct dirent *e;
+	char path[300];
+	bool found = false;
+	DIR *dir;
+
+	if (stat("/proc/self/ns/net", &self) != 0)
+		return esc_errorf(errmsg, ESC_EINVAL, "--insecure-netns: cannot read "
+				  "/proc/self/ns/net: %s", strerror(errno));
+	dir = opendir("/run/netns");
+	while (dir != NULL && !found && (e = readdir(dir)) != NULL) {
+		snprintf(path, sizeof path, "/run/netns/%s", e->d_name);
+		found = e->d_name[0] != '.' && stat(path, &st) == 0 &&
+			st.st_ino == self.st_ino && st.st_dev == self.st_dev;
+	}
+	if (dir != NULL)
+		closedir(dir);
+	if (!found)
+		return esc_errorf(errmsg, ESC_EINVAL, "--insecure-netns: this process does not "
+				  "run in a network namespace made with 'ip netns'; use loopback "
+				  "addresses or TLS");
+	return 0;
+}
+
 int options_check(const struct options *o, char *errmsg)
 {
 	struct bootstrap_member m[BOOTSTRAP_MAX];
@@ -373,6 +407,10 @@ int options_check(const struct options *o, char *errmsg)
 		if (rv != 0)
 			return rv;
 	}
+	if (o->insecure_netns && !o->insecure)
+		return esc_errorf(errmsg, ESC_EINVAL, "--insecure-netns needs --insecure");
+	if (o->insecure_netns)
+		return check_named_netns(errmsg);
 	if (o->insecure)
 		return check_loopback(o, m, n, errmsg);
 	return 0;

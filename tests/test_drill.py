@@ -12,6 +12,7 @@ Output is TAP. Environment: ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,21 +111,50 @@ def test_drill_watch_with_every_node_down(t):
     check("connect" in codes, "errors by code %s: expected connect" % codes)
 
 
+NET_KINDS = ["partition-leader", "partition-split", "partition-oneway"]
+
+
+def can_partition():
+    """Partitions need root and iproute2 (network namespaces)."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+def drill_namespaces(pid):
+    """Network namespaces a drill process named after itself."""
+    p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return [line.split()[0] for line in p.stdout.splitlines()
+            if line.startswith("escd%d-" % pid)]
+
+
 def test_drill_run_each_fault_once(t):
     """The short drill of make check: its own 3 nodes, each fault kind of
     this build once (kill the leader, kill a follower, pause the leader past
     the election timeout, restart everything, damage a stopped follower's
-    log: it must refuse to start, then rejoin empty), healed and checked."""
+    log: it must refuse to start, then rejoin empty; as root also the
+    partitions: leader cut off, a minority cut off, one-way loss), healed
+    and checked."""
     need_ctl()
     kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all", "damaged-segment"]
+    net = can_partition()
+    if net:
+        kinds += NET_KINDS
+    else:
+        t.diag("not root or no ip: the partitions are left out (the drill says so)")
     seed = t.rng.randrange(1, 1 << 31)
     env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
     cmd = [harness.ESCROWCTL, "--json", "drill", "run", "--escrowd", harness.ESCROWD,
-           "--duration", "33", "--rate", "30", "--seed", str(seed), "--faults", ",".join(kinds)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env)
+           "--duration", "62" if net else "33", "--rate", "30", "--seed", str(seed),
+           "--faults", ",".join(kinds)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        so, se = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     check(p.returncode == 0, "drill run --seed %d: exit %s\nstdout: %s\nstderr: %s"
-          % (seed, p.returncode, short(p.stdout, 1500), short(p.stderr, 1500)))
-    rep = json.loads(p.stdout)
+          % (seed, p.returncode, short(so, 1500), short(se, 1500)))
+    rep = json.loads(so)
     check(rep.get("ok") is True and rep.get("safe") is True,
           "drill run --seed %d not ok: %s" % (seed, short(rep, 1500)))
     seen = [f["kind"] for f in rep.get("faults", [])]
@@ -134,11 +164,66 @@ def test_drill_run_each_fault_once(t):
           "converged_ms %s, log_problems %s" % (rep.get("converged_ms"), rep.get("log_problems")))
     check(rep.get("verified") == rep.get("acknowledged") and rep.get("acknowledged", 0) > 300,
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
+    check(rep.get("cut_answers") == 0, "cut-off answers: %s" % rep.get("cut_answers"))
     for f in rep["faults"]:
-        t.diag("seed %d: %-14s nodes %-6s escrows again after %6.0f ms, longest window %5.0f ms"
+        check("violation" not in f, "seed %d: fault %s" % (seed, f))
+        t.diag("seed %d: %-16s nodes %-6s escrows again after %6.0f ms, longest window %5.0f ms"
                % (seed, f["kind"], f["nodes"], f["failover_ms"], f["longest_unavailable_ms"]))
+        if f["kind"] in NET_KINDS:
+            check(f.get("cut_off") and f.get("catchup_ms", -1) >= 0,
+                  "seed %d: partition without a cut-off node or catch-up: %s" % (seed, f))
+            if f["nodes"]:   # the leader was cut off: it must have stepped down
+                check(f.get("stepdown_ms", -1) >= 0, "seed %d: leader did not step down: %s"
+                      % (seed, f))
+            t.diag("    cut off %s, leader stepped down after %.0f ms (-1: not cut off), "
+                   "caught up %.0f ms after the heal"
+                   % (f["cut_off"], f.get("stepdown_ms", -1), f["catchup_ms"]))
     t.diag("converged %.0f ms after the last heal at index %d"
            % (rep["converged_ms"], rep["converged_index"]))
+    if net:
+        check(drill_namespaces(p.pid) == [], "left behind: %s" % drill_namespaces(p.pid))
+    else:
+        check("network partitions need" in se or not kinds,
+              "no word about the partitions left out: %s" % short(se, 400))
+
+
+def test_drill_run_cleans_its_network(t):
+    """A drill with partitions ended by SIGTERM removes its namespaces; its
+    nodes die with it."""
+    need_ctl()
+    if not can_partition():
+        rc, so, se, secs = harness.escrowctl(["drill", "run", "--faults", "partition-leader",
+                                              "--escrowd", harness.ESCROWD, "--duration", "2"],
+                                             timeout=90)
+        check(rc == 2 and "network partitions need" in se,
+              "partitions only, without root: exit %s, %s" % (rc, short(se)))
+        return
+    env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
+    p = subprocess.Popen([harness.ESCROWCTL, "drill", "run", "--escrowd", harness.ESCROWD,
+                          "--faults", "partition-split", "--duration", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 60
+        while len(drill_namespaces(p.pid)) < 4 and time.time() < deadline and p.poll() is None:
+            time.sleep(0.2)
+        check(len(drill_namespaces(p.pid)) == 4, "namespaces of the drill: %s"
+              % drill_namespaces(p.pid))
+        time.sleep(2)
+        nodes = subprocess.run(["pgrep", "-P", str(p.pid), "escrowd"], capture_output=True,
+                               text=True).stdout.split()
+        check(len(nodes) == 3, "escrowd children of the drill: %s" % nodes)
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+        check(drill_namespaces(p.pid) == [], "left behind: %s" % drill_namespaces(p.pid))
+        deadline = time.time() + 10
+        while any(os.path.exists("/proc/%s" % n) for n in nodes) and time.time() < deadline:
+            time.sleep(0.1)
+        check(not any(os.path.exists("/proc/%s" % n) for n in nodes),
+              "nodes %s outlived the drill" % nodes)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
 
 
 def test_drill_run_refuses_bad_options(t):
@@ -202,6 +287,7 @@ TESTS = [
     test_drill_watch_through_a_leader_kill,
     test_drill_watch_with_every_node_down,
     test_drill_run_each_fault_once,
+    test_drill_run_cleans_its_network,
     test_drill_run_refuses_bad_options,
     test_soak_keeps_only_failing_seeds,
 ]

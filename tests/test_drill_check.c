@@ -175,6 +175,40 @@ TEST(windows_open_at_a_failure_and_close_at_a_later_success)
 	drill_history_free(&h);
 }
 
+/* Node 1 cut off from 30 to 60 ms: a success it gives for a request sent in
+ * that time is flagged; one sent before the cut, one ending after the heal,
+ * one from another node, and failures are not. */
+TEST(answer_from_a_cut_off_node_is_flagged)
+{
+	struct drill_history h = {0};
+	struct drill_cut cut = { .node = 1, .from_ms = 30, .to_ms = 60 };
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	CHECK(drill_cut_add(&h, &cut));
+	op(&h, DRILL_ESCROW, DRILL_OK, b, 28, 40, "");       /* sent before the cut */
+	op(&h, DRILL_LOOKUP, DRILL_OK, a, 50, 70, "");       /* answered after the heal */
+	op(&h, DRILL_ESCROW, DRILL_UNKNOWN, b, 35, 55, "timeout");
+	h.ops[h.n_ops - 1].node = 1;
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 100, 102, "");
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.cut_answers, 0);
+
+	op(&h, DRILL_LOOKUP, DRILL_OK, a, 40, 45, "");       /* the violation */
+	op(&h, DRILL_LOOKUP, DRILL_OK, a, 40, 45, "");       /* another node: fine */
+	h.ops[h.n_ops - 1].node = 2;
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.cut_answers, 1);
+	CHECK_INT(r.n_findings, 1);
+	CHECK(strstr(r.findings[0], "node 2 answered a lookup sent at 40 ms while it was "
+				    "cut off") != NULL);
+	drill_history_free(&h);
+}
+
 int main(void)
 {
 	RUN(clean_history_is_safe);
@@ -184,5 +218,6 @@ int main(void)
 	RUN(stale_read_is_flagged_only_after_the_ack);
 	RUN(unknown_outcome_escrow_may_be_missing);
 	RUN(windows_open_at_a_failure_and_close_at_a_later_success);
+	RUN(answer_from_a_cut_off_node_is_flagged);
 	return unit_done();
 }

@@ -63,8 +63,13 @@ static int watch(struct drill *d)
 /* --faults a,b,c into a bit mask. */
 static int parse_faults(struct ctl_ctx *ctx, const char *list, size_t size, unsigned *mask)
 {
-	char buf[256], *save = NULL;
+	char buf[256], names[256] = "", *save = NULL;
 	enum fault_kind k;
+	size_t off = 0;
+
+	for (int i = 0; i < F__COUNT; i++)
+		off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+					drill_fault_name((enum fault_kind)i));
 
 	*mask = 0;
 	if (strlen(list) >= sizeof buf)
@@ -72,9 +77,7 @@ static int parse_faults(struct ctl_ctx *ctx, const char *list, size_t size, unsi
 	strcpy(buf, list);
 	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
 		if (drill_fault_parse(t, &k) != 0)
-			return ctl_usage_error(ctx, "--faults: unknown fault '%.32s' (kill-leader, "
-					       "kill-follower, pause-leader, restart-all, kill-two, "
-					       "damaged-segment)", t);
+			return ctl_usage_error(ctx, "--faults: unknown fault '%.32s' (%s)", t, names);
 		if (k == F_KILL_TWO && size < 5)
 			return ctl_usage_error(ctx, "--faults: kill-two needs --size 5");
 		*mask |= 1u << k;
@@ -198,10 +201,18 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		ro.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
 	}
 	ro.kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
-		   (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) |
+		   (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) | DRILL_NET_FAULTS |
 		   (size >= 5 ? 1u << F_KILL_TWO : 0);
 	if (s_faults && (rv = parse_faults(ctx, s_faults, ro.size, &ro.kinds)) != CTL_EXIT_OK)
 		return rv;
 	ro.escrowd = find_escrowd(s_escrowd);
-	return drill_run(&d, &ro);
+	{
+		struct sigaction sa, old;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_sigint;
+		sigaction(SIGINT, &sa, &old);
+		rv = drill_run(&d, &ro);
+		sigaction(SIGINT, &old, NULL);
+	}
+	return rv;
 }

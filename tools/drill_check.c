@@ -35,10 +35,25 @@ bool drill_op_add(struct drill_history *h, const struct drill_op *op)
 	return true;
 }
 
+bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut)
+{
+	if (h->n_cuts == h->cap_cuts) {
+		size_t cap = h->cap_cuts ? h->cap_cuts * 2 : 16;
+		struct drill_cut *c = realloc(h->cuts, cap * sizeof *c);
+		if (c == NULL)
+			return false;
+		h->cuts = c;
+		h->cap_cuts = cap;
+	}
+	h->cuts[h->n_cuts++] = *cut;
+	return true;
+}
+
 void drill_history_free(struct drill_history *h)
 {
 	free(h->keys);
 	free(h->ops);
+	free(h->cuts);
 	memset(h, 0, sizeof *h);
 }
 
@@ -139,6 +154,28 @@ out:
 	free(fail);
 	free(ok);
 	free(first_end);
+}
+
+/* A success from a node for a request sent while the node was cut off and
+ * answered before the heal: only a majority can commit, so such an answer
+ * was never committed (or was read from a deposed leader's stale state). */
+static void cut_answers(const struct drill_history *h, struct drill_report *r)
+{
+	for (size_t c = 0; c < h->n_cuts; c++) {
+		const struct drill_cut *cut = &h->cuts[c];
+		for (size_t i = 0; i < h->n_ops; i++) {
+			const struct drill_op *o = &h->ops[i];
+			if (o->node != cut->node || o->kind == DRILL_READBACK ||
+			    (o->result != DRILL_OK && o->result != DRILL_NOT_FOUND) ||
+			    o->start_ms < cut->from_ms || o->end_ms > cut->to_ms)
+				continue;
+			r->cut_answers++;
+			finding(r, "node %u answered a %s sent at %.0f ms while it was cut off "
+				   "from the majority (%.0f to %.0f ms)", (unsigned)o->node + 1,
+				o->kind == DRILL_ESCROW ? "escrow" : "lookup", o->start_ms,
+				cut->from_ms, cut->to_ms);
+		}
+	}
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -251,6 +288,7 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 	}
 	for (size_t k = 0; k < h->n_keys; k++)
 		r->verified += acked_at[k] >= 0 && read_ok[k];
+	cut_answers(h, r);
 	windows(h, r);
 	latencies(h, r);
 out:
@@ -261,5 +299,6 @@ out:
 
 bool drill_report_safe(const struct drill_report *r)
 {
-	return r->lost == 0 && r->unverified == 0 && r->wrong == 0 && r->stale == 0;
+	return r->lost == 0 && r->unverified == 0 && r->wrong == 0 && r->stale == 0 &&
+	       r->cut_answers == 0;
 }

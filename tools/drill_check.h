@@ -6,7 +6,10 @@
  *           return its password (not found, or never answered: unverified);
  *  - wrong: a lookup or read-back returned another password;
  *  - stale: a lookup answered 404 for a key whose escrow had been
- *           acknowledged before the lookup was sent.
+ *           acknowledged before the lookup was sent;
+ *  - cut:   a node answered a request with success although the request was
+ *           sent while the node was cut off from the majority (a deposed
+ *           leader must stop answering: nothing it says can be committed).
  * It also measures unavailability: a window opens at the first failed
  * request after a success and closes when a request sent after it opened
  * succeeds. */
@@ -56,11 +59,20 @@ struct drill_op {
 				      "timeout", "connect", ... ("" when ok) */
 };
 
+/* A node cut off from the majority by a partition, from from_ms (the cut in
+ * place) to to_ms (the heal began). */
+struct drill_cut {
+	uint16_t node;           /* index in --nodes, as drill_op.node */
+	double from_ms, to_ms;
+};
+
 struct drill_history {
 	struct drill_key *keys;
 	size_t n_keys, cap_keys;
 	struct drill_op *ops;
 	size_t n_ops, cap_ops;
+	struct drill_cut *cuts;
+	size_t n_cuts, cap_cuts;
 };
 
 struct drill_window {
@@ -77,6 +89,7 @@ struct drill_report {
 	uint64_t lookups, lookups_ok, lookup_failed;
 	uint64_t readbacks, verified;
 	uint64_t lost, unverified, wrong, stale;
+	uint64_t cut_answers;   /* successes of a node cut off from the majority */
 	char findings[DRILL_FINDINGS_MAX][160]; /* the first violations, in words */
 	size_t n_findings;
 	struct drill_window windows[DRILL_WINDOWS_MAX];
@@ -96,12 +109,15 @@ long drill_key_add(struct drill_history *h, const char *key_id, const char *pass
 /* Appends op (copied); false when out of memory. */
 bool drill_op_add(struct drill_history *h, const struct drill_op *op);
 
+/* Appends a cut (copied); false when out of memory. */
+bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut);
+
 void drill_history_free(struct drill_history *h);
 
 /* Reads the history; fills r. */
 void drill_check(const struct drill_history *h, struct drill_report *r);
 
-/* True when r holds no lost, unverified, wrong or stale answer. */
+/* True when r holds no lost, unverified, wrong, stale or cut-off answer. */
 bool drill_report_safe(const struct drill_report *r);
 
 #endif

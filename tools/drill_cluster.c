@@ -75,7 +75,8 @@ static int write_seal_key(const char *path, char *errmsg)
 	return ESC_OK;
 }
 
-int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *errmsg)
+int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, bool netns,
+		    char *errmsg)
 {
 	const char *tmp = getenv("TMPDIR");
 	size_t off = 0, uoff = 0;
@@ -89,14 +90,20 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *err
 	snprintf(c->seal, sizeof c->seal, "%s/seal.key", c->root);
 	if (write_seal_key(c->seal, errmsg) != ESC_OK)
 		return ESC_EIO;
+	if (netns && (dnet_create(&c->net, n, errmsg) != ESC_OK ||
+		      dnet_enter_switch(&c->net, errmsg) != ESC_OK))
+		return ESC_EIO;
 	for (size_t i = 0; i < n; i++) {
 		struct dnode *nd = &c->nodes[i];
-		int rp = free_port(), ap = free_port();
+		int rp = netns ? 7000 : free_port(), ap = netns ? 8000 : free_port();
+		char host[32] = "127.0.0.1";
 		if (rp < 0 || ap < 0 || rp == ap)
 			return esc_errorf(errmsg, ESC_EIO, "no free port on 127.0.0.1");
+		if (netns)
+			dnet_addr(i, host, sizeof host);
 		nd->id = (unsigned)i + 1;
-		snprintf(nd->raft, sizeof nd->raft, "127.0.0.1:%d", rp);
-		snprintf(nd->api, sizeof nd->api, "127.0.0.1:%d", ap);
+		snprintf(nd->raft, sizeof nd->raft, "%s:%d", host, rp);
+		snprintf(nd->api, sizeof nd->api, "%s:%d", host, ap);
 		snprintf(nd->data, sizeof nd->data, "%s/n%u", c->root, nd->id);
 		snprintf(nd->log, sizeof nd->log, "%s/n%u.log", c->root, nd->id);
 		off += (size_t)snprintf(c->bootstrap + off, sizeof c->bootstrap - off, "%s%u=%s/%s",
@@ -128,10 +135,15 @@ int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		if (c->net.n > 0 && dnet_enter_node(&c->net, i) != 0) {
+			dprintf(2, "drill: cannot enter namespace %s\n", c->net.ns[i]);
+			_exit(127);
+		}
 		execlp(c->escrowd, c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
 		       nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
 		       join ? join : c->bootstrap, "--insecure", "--seal-key", c->seal,
-		       "--log-level", "info", (char *)NULL);
+		       "--log-level", "info", c->net.n > 0 ? "--insecure-netns" : (char *)NULL,
+		       (char *)NULL);
 		dprintf(2, "drill: cannot run %s: %s\n", c->escrowd, strerror(errno));
 		_exit(127);
 	}
@@ -179,6 +191,23 @@ int dcluster_stop(struct dcluster *c, size_t i, int sig, int wait_ms)
 	nd->pid = 0;
 	nd->paused = false;
 	return status;
+}
+
+json_t *dcluster_status(struct dcluster *c, struct ctl_client *cl, size_t i)
+{
+	struct ctl_fetch f;
+	char url[96], errmsg[ESC_ERRMSG_SIZE];
+	json_t *j = NULL;
+
+	snprintf(url, sizeof url, "http://%s/v1/status", c->nodes[i].api);
+	memset(&f, 0, sizeof f);
+	f.url = url;
+	if (ctl_client_fetch_all(cl, &f, 1, 1000, errmsg) != ESC_OK || f.err != ESC_OK)
+		return NULL;
+	if (f.resp.status == 200)
+		j = json_loads(f.resp.body, 0, NULL);
+	ctl_response_close(&f.resp);
+	return j;
 }
 
 int dcluster_find(const struct dcluster *c, long id)
@@ -408,6 +437,7 @@ void dcluster_destroy(struct dcluster *c, bool keep)
 {
 	for (size_t i = 0; i < c->n; i++)
 		dcluster_stop(c, i, SIGTERM, 10000);
+	dnet_destroy(&c->net);
 	if (!keep && c->root[0] != '\0')
 		nftw(c->root, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -1,6 +1,7 @@
 /* The cluster `escrowctl drill run` starts for itself: escrowd processes on
- * 127.0.0.1 with ports the kernel picked, in a temporary directory, killed,
- * paused and restarted on purpose. */
+ * 127.0.0.1 with ports the kernel picked (or, for partitions, each in a
+ * network namespace of its own), in a temporary directory, killed, paused,
+ * cut off and restarted on purpose. */
 #ifndef ESCROW_DRILL_CLUSTER_H
 #define ESCROW_DRILL_CLUSTER_H
 
@@ -8,14 +9,17 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "tools/ctl_client.h"
+#include "tools/drill_net.h"
 
 #define DCLUSTER_NODES_MAX 7
 #define DCLUSTER_PATH_MAX 512
 
 struct dnode {
 	unsigned id;
-	char api[32], raft[32];        /* 127.0.0.1:PORT */
+	char api[32], raft[32];        /* 127.0.0.1:PORT, or 10.98.0.N:PORT */
 	char data[DCLUSTER_PATH_MAX];  /* its data dir */
 	char log[DCLUSTER_PATH_MAX];   /* stdout and stderr, appended */
 	pid_t pid;                     /* 0 when not running */
@@ -30,10 +34,14 @@ struct dcluster {
 	char bootstrap[1024];
 	char urls[1024];               /* http://API,... for --nodes */
 	const char *escrowd;
+	struct dnet net;               /* net.n == 0: all on 127.0.0.1 */
 };
 
-/* Makes the directory, the seal key, the ports; starts nothing. */
-int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, char *errmsg);
+/* Makes the directory, the seal key, the ports; starts nothing. With netns,
+ * builds the network of namespaces (see drill_net.h) and moves the calling
+ * process into its switch namespace: call it before any client connects. */
+int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, bool netns,
+		    char *errmsg);
 
 /* Starts node i (0-based) from its data dir; with join (a running node's
  * URL) instead of the bootstrap list, for a node that starts empty. */
@@ -59,6 +67,9 @@ void dcluster_signal(struct dcluster *c, size_t i, int sig);
  * then SIGKILL. Returns the exit status as waitpid gives it, -1 if none. */
 int dcluster_stop(struct dcluster *c, size_t i, int sig, int wait_ms);
 
+/* GET /v1/status of node i, parsed; NULL when it did not answer 200. */
+json_t *dcluster_status(struct dcluster *c, struct ctl_client *cl, size_t i);
+
 /* Index of the node with that id, or -1. */
 int dcluster_find(const struct dcluster *c, long id);
 
@@ -75,8 +86,8 @@ int dcluster_wait_converged(struct dcluster *c, struct ctl_client *cl, double ti
  * the first goes to first. */
 size_t dcluster_scan_logs(const struct dcluster *c, char *first, size_t size);
 
-/* Stops every node (SIGTERM, then SIGKILL) and removes the directory
- * unless keep. */
+/* Stops every node (SIGTERM, then SIGKILL), removes the network and, unless
+ * keep, the directory. */
 void dcluster_destroy(struct dcluster *c, bool keep);
 
 #endif

@@ -394,6 +394,7 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 			      (json_int_t)d->failovers);
 	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
 
+	json_object_set_new(o, "cut_answers", json_integer((json_int_t)r->cut_answers));
 	for (size_t i = 0; i < r->n_windows; i++)
 		json_array_append_new(w, json_pack("{s:f, s:f}", "start_ms", r->windows[i].start_ms,
 						   "length_ms", r->windows[i].length_ms));
@@ -417,6 +418,8 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 
 void drill_engine_report_text(const struct drill *d, const struct drill_report *r)
 {
+	size_t shorter = 0;
+
 	printf("drill of %.0f s, canary machine %s\n", d->duration_ms / 1e3, d->machine);
 	printf("  escrows        %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
 	       " refused, %" PRIu64 " unknown outcome\n",
@@ -428,16 +431,25 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	printf("  fail-overs     %" PRIu64 " request(s) sent again to the next node after a "
 	       "refused connection\n", d->failovers);
 	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
-	       ", stale %" PRIu64 "\n", r->lost, r->unverified, r->wrong, r->stale);
+	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 "\n", r->lost, r->unverified,
+	       r->wrong, r->stale, r->cut_answers);
 	for (size_t i = 0; i < r->n_findings; i++)
 		printf("    %s\n", r->findings[i]);
 	printf("  latency        p50 %.0f ms, p99 %.0f ms, max %.0f ms (requests that "
 	       "succeeded)\n", r->latency_p50_ms, r->latency_p99_ms, r->latency_max_ms);
 	printf("  unavailable    %zu window(s), longest %.0f ms\n", r->n_windows,
 	       r->longest_window_ms);
+	/* A request stuck on a cut-off or paused node opens a window that the
+	 * next success through another node closes: list only the long ones. */
 	for (size_t i = 0; i < r->n_windows; i++)
-		printf("    at %8.1f s for %6.0f ms\n", r->windows[i].start_ms / 1e3,
-		       r->windows[i].length_ms);
+		if (r->windows[i].length_ms >= DRILL_WINDOW_LISTED_MS)
+			printf("    at %8.1f s for %6.0f ms\n", r->windows[i].start_ms / 1e3,
+			       r->windows[i].length_ms);
+		else
+			shorter++;
+	if (shorter > 0)
+		printf("    and %zu shorter than %d ms (--json lists them)\n", shorter,
+		       DRILL_WINDOW_LISTED_MS);
 	if (r->n_codes > 0)
 		printf("  errors\n");
 	for (size_t i = 0; i < r->n_codes; i++)

@@ -22,6 +22,7 @@
 #define DRILL_READBACK_S 60             /* read-back keeps retrying this long */
 #define DRILL_RETRY_MS 200              /* a read-back that failed waits this long */
 #define DRILL_RESP_MAX 4096
+#define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
 #define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
 
 struct drill;

@@ -10,10 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tools/drill_cluster.h"
+#include "tools/drill_run_internal.h"
 
-#define RUN_FAULTS_MAX 512
-#define RUN_SETTLE_MS 2500.0       /* after a heal, before the next fault */
 #define RUN_READY_MS 60000.0
 #define RUN_CONVERGE_MS 60000.0
 
@@ -21,6 +19,8 @@ static const char *const kind_names[F__COUNT] = {
 	[F_KILL_LEADER] = "kill-leader", [F_KILL_FOLLOWER] = "kill-follower",
 	[F_PAUSE_LEADER] = "pause-leader", [F_RESTART_ALL] = "restart-all",
 	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
+	[F_PARTITION_LEADER] = "partition-leader", [F_PARTITION_SPLIT] = "partition-split",
+	[F_PARTITION_ONEWAY] = "partition-oneway",
 };
 
 /* How long each fault lasts before it is healed. */
@@ -29,30 +29,7 @@ static const double hold_ms[F__COUNT] = {
 	[F_PAUSE_LEADER] = 2000, /* several election timeouts (300 ms) */
 	[F_RESTART_ALL] = 300, [F_KILL_TWO] = 2500,
 	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
-};
-
-struct fault {
-	enum fault_kind kind;
-	int nodes[2];            /* indexes in the cluster, -1 unused */
-	double at_ms, healed_ms; /* drill time */
-	double failover_ms;      /* until the first escrow sent after it succeeded; -1 none */
-	double longest_ms;       /* longest unavailability window during it */
-	const char *violation;   /* damaged-segment: what the node did wrong, or NULL */
-};
-
-struct run {
-	struct dcluster c;
-	struct drill *d;
-	const struct drill_run_opts *o;
-	uint64_t rng;
-	enum fault_kind order[F__COUNT];
-	size_t n_kinds, next_kind;
-	struct fault faults[RUN_FAULTS_MAX];
-	size_t n_faults;
-	bool active;
-	double next_at;
-	int error;
-	char errmsg[ESC_ERRMSG_SIZE];
+	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
 };
 
 const char *drill_fault_name(enum fault_kind k)
@@ -71,7 +48,7 @@ int drill_fault_parse(const char *name, enum fault_kind *k)
 }
 
 /* xorshift64*: the schedule depends on the seed alone. */
-static uint64_t rnd(struct run *r)
+uint64_t run_rnd(struct run *r)
 {
 	r->rng ^= r->rng >> 12;
 	r->rng ^= r->rng << 25;
@@ -82,29 +59,11 @@ static uint64_t rnd(struct run *r)
 static void shuffle(struct run *r)
 {
 	for (size_t i = r->n_kinds; i > 1; i--) {
-		size_t j = (size_t)(rnd(r) % i);
+		size_t j = (size_t)(run_rnd(r) % i);
 		enum fault_kind t = r->order[i - 1];
 		r->order[i - 1] = r->order[j];
 		r->order[j] = t;
 	}
-}
-
-static int running_other_than(struct run *r, int except)
-{
-	int pick[DCLUSTER_NODES_MAX];
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->c.n; i++)
-		if (r->c.nodes[i].pid > 0 && !r->c.nodes[i].paused && (int)i != except)
-			pick[n++] = (int)i;
-	return n == 0 ? -1 : pick[rnd(r) % n];
-}
-
-static int leader_index(struct run *r)
-{
-	int i = dcluster_find(&r->c, r->d->leader);
-
-	return i >= 0 && r->c.nodes[i].pid > 0 ? i : running_other_than(r, -1);
 }
 
 static void say(struct run *r, double t, const char *what, const struct fault *f)
@@ -115,13 +74,15 @@ static void say(struct run *r, double t, const char *what, const struct fault *f
 	for (int k = 0; k < 2; k++)
 		if (f->nodes[k] >= 0)
 			fprintf(stderr, " node %u", r->c.nodes[f->nodes[k]].id);
+	for (size_t i = 0; i < r->c.n; i++)
+		if ((f->cut >> i) & 1u)
+			fprintf(stderr, " cut-off %u", r->c.nodes[i].id);
 	fputc('\n', stderr);
 }
 
 static void inject(struct run *r, double t)
 {
 	struct fault *f = &r->faults[r->n_faults];
-	int lead;
 
 	memset(f, 0, sizeof *f);
 	f->kind = r->order[r->next_kind++ % r->n_kinds];
@@ -129,96 +90,18 @@ static void inject(struct run *r, double t)
 		shuffle(r);
 	f->nodes[0] = f->nodes[1] = -1;
 	f->at_ms = t;
-	f->failover_ms = -1;
-	lead = leader_index(r);
-	switch (f->kind) {
-	case F_KILL_LEADER:
-	case F_KILL_TWO:
-		f->nodes[0] = lead;
-		if (f->kind == F_KILL_TWO)
-			f->nodes[1] = running_other_than(r, lead);
-		for (int k = 0; k < 2; k++)
-			if (f->nodes[k] >= 0)
-				dcluster_stop(&r->c, (size_t)f->nodes[k], SIGKILL, 5000);
-		break;
-	case F_KILL_FOLLOWER:
-		f->nodes[0] = running_other_than(r, lead);
-		if (f->nodes[0] >= 0)
-			dcluster_stop(&r->c, (size_t)f->nodes[0], SIGKILL, 5000);
-		break;
-	case F_PAUSE_LEADER:
-		f->nodes[0] = lead;
-		if (lead >= 0)
-			dcluster_signal(&r->c, (size_t)lead, SIGSTOP);
-		break;
-	case F_RESTART_ALL:
-		for (size_t i = 0; i < r->c.n; i++)
-			dcluster_signal(&r->c, i, SIGTERM);
-		break;
-	case F_DAMAGED_SEGMENT:
-		f->nodes[0] = running_other_than(r, lead);
-		if (f->nodes[0] < 0)
-			break;
-		dcluster_stop(&r->c, (size_t)f->nodes[0], SIGTERM, 10000);
-		if (dcluster_damage_segment(&r->c, (size_t)f->nodes[0], r->errmsg) != ESC_OK ||
-		    dcluster_start(&r->c, (size_t)f->nodes[0], NULL, r->errmsg) != ESC_OK)
-			r->error = CTL_EXIT_REFUSED;
-		break;
-	default:
-		break;
-	}
+	f->failover_ms = f->stepdown_ms = f->catchup_ms = -1;
 	r->n_faults++;
 	r->active = true;
+	fault_inject(r, f);
 	say(r, t, "fault", f);
-}
-
-/* The damaged node must have refused to start, saying why; the documented
- * recovery follows: empty its data dir and join it again. */
-static void heal_damaged(struct run *r, struct fault *f)
-{
-	size_t i = (size_t)f->nodes[0];
-	int status = 0, other = running_other_than(r, (int)i);
-	char url[64];
-
-	if (!dcluster_exited(&r->c, i, &status)) {
-		f->violation = "it started on a damaged log";
-		dcluster_stop(&r->c, i, SIGKILL, 5000);
-	} else if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {
-		f->violation = "it did not exit with an error";
-	} else if (!dcluster_log_has(&r->c, i, "damaged Raft log")) {
-		f->violation = "it gave no clear message";
-	}
-	if (other < 0) {
-		r->error = CTL_EXIT_REFUSED;
-		snprintf(r->errmsg, sizeof r->errmsg, "no running node to join");
-		return;
-	}
-	snprintf(url, sizeof url, "http://%s", r->c.nodes[other].api);
-	if (dcluster_wipe(&r->c, i, r->errmsg) != ESC_OK ||
-	    dcluster_start(&r->c, i, url, r->errmsg) != ESC_OK)
-		r->error = CTL_EXIT_REFUSED;
 }
 
 static void heal(struct run *r, double t)
 {
 	struct fault *f = &r->faults[r->n_faults - 1];
 
-	switch (f->kind) {
-	case F_PAUSE_LEADER:
-		if (f->nodes[0] >= 0)
-			dcluster_signal(&r->c, (size_t)f->nodes[0], SIGCONT);
-		break;
-	case F_RESTART_ALL:
-		for (size_t i = 0; i < r->c.n; i++)
-			dcluster_stop(&r->c, i, SIGTERM, 10000);
-		break;
-	case F_DAMAGED_SEGMENT:
-		if (f->nodes[0] >= 0)
-			heal_damaged(r, f);
-		break;
-	default:
-		break;
-	}
+	fault_heal(r, f);
 	/* Every node that is down starts again. */
 	for (size_t i = 0; i < r->c.n; i++)
 		if (r->c.nodes[i].pid <= 0 && r->error == 0 &&
@@ -236,6 +119,8 @@ static void tick(struct drill *d, double t)
 	struct run *r = d->tick_data;
 
 	if (r->error != 0)
+		return;
+	if (fault_watch(r, t))
 		return;
 	if (r->active) {
 		if (t >= r->faults[r->n_faults - 1].at_ms +
@@ -286,9 +171,23 @@ static void print_faults_text(const struct run *r)
 			printf(", escrows again after %.0f ms", f->failover_ms);
 		if (f->longest_ms > 0)
 			printf(", unavailable %.0f ms at most", f->longest_ms);
-		if (f->kind == F_DAMAGED_SEGMENT)
-			printf(f->violation ? ", WRONG: %s" : ", refused to start%s, rejoined",
-			       f->violation ? f->violation : "");
+		if (f->cut != 0) {
+			printf(", cut off:");
+			for (size_t k = 0; k < r->c.n; k++)
+				if ((f->cut >> k) & 1u)
+					printf(" node %u", r->c.nodes[k].id);
+			if (f->kind == F_PARTITION_ONEWAY)
+				printf(f->oneway_in ? " (packets to it dropped)"
+						    : " (packets from it dropped)");
+		}
+		if (f->stepdown_ms >= 0)
+			printf(", old leader stepped down after %.0f ms", f->stepdown_ms);
+		if (f->catchup_ms >= 0)
+			printf(", caught up %.0f ms after the heal", f->catchup_ms);
+		if (f->kind == F_DAMAGED_SEGMENT && f->violation == NULL)
+			printf(", refused to start, rejoined");
+		if (f->violation != NULL)
+			printf(", WRONG: %s", f->violation);
 		putchar('\n');
 	}
 }
@@ -299,15 +198,27 @@ static json_t *faults_json(const struct run *r)
 
 	for (size_t i = 0; i < r->n_faults; i++) {
 		const struct fault *f = &r->faults[i];
-		json_t *nodes = json_array();
+		json_t *nodes = json_array(), *cut = json_array();
 		for (int k = 0; k < 2; k++)
 			if (f->nodes[k] >= 0)
 				json_array_append_new(nodes,
 						      json_integer(r->c.nodes[f->nodes[k]].id));
+		for (size_t k = 0; k < r->c.n; k++)
+			if ((f->cut >> k) & 1u)
+				json_array_append_new(cut, json_integer(r->c.nodes[k].id));
 		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f}", "kind",
 				      drill_fault_name(f->kind), "nodes", nodes, "at_ms", f->at_ms,
 				      "healed_ms", f->healed_ms, "failover_ms", f->failover_ms,
 				      "longest_unavailable_ms", f->longest_ms);
+		if (f->cut != 0) {
+			json_object_set_new(o, "cut_off", cut);
+			json_object_set_new(o, "stepdown_ms", json_real(f->stepdown_ms));
+			json_object_set_new(o, "catchup_ms", json_real(f->catchup_ms));
+		} else {
+			json_decref(cut);
+		}
+		if (f->kind == F_PARTITION_ONEWAY)
+			json_object_set_new(o, "dropped", json_string(f->oneway_in ? "to" : "from"));
 		if (f->violation != NULL)
 			json_object_set_new(o, "violation", json_string(f->violation));
 		json_array_append_new(a, o);
@@ -390,6 +301,33 @@ static int report(struct run *r, const struct drill_report *rep, double converge
 	return rv;
 }
 
+/* Partitions cannot be had here: say why, run the rest. */
+static unsigned without_net(unsigned kinds, const char *why)
+{
+	fprintf(stderr, "drill: %s; running the other faults\n", why);
+	return kinds & ~DRILL_NET_FAULTS;
+}
+
+/* SIGTERM or SIGHUP: remove the namespaces, then die of the signal (the
+ * nodes die with this process). */
+static void on_fatal_signal(int sig)
+{
+	dnet_emergency_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
 int drill_run(struct drill *d, const struct drill_run_opts *o)
 {
 	static struct run r;
@@ -398,18 +336,34 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 	double converge_ms = -1;
 	unsigned long long index = 0;
 	size_t log_problems = 0;
+	unsigned kinds = o->kinds;
+	const char *why;
 	int rv;
 
 	memset(&r, 0, sizeof r);
 	r.d = d;
 	r.o = o;
 	r.rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ULL;
+	if ((kinds & DRILL_NET_FAULTS) && (why = dnet_unavailable()) != NULL)
+		kinds = without_net(kinds, why);
+	if (kinds & DRILL_NET_FAULTS) {
+		catch_signals();
+		if (dcluster_create(&r.c, o->size, o->escrowd, true, r.errmsg) != ESC_OK) {
+			dcluster_destroy(&r.c, false);
+			kinds = without_net(kinds, r.errmsg);
+		}
+	}
+	if (kinds == 0) {
+		rv = ctl_fail(CTL_EXIT_USAGE, "drill: no fault left to inject");
+		goto out;
+	}
 	for (int k = 0; k < F__COUNT; k++)
-		if (o->kinds & (1u << k))
+		if (kinds & (1u << k))
 			r.order[r.n_kinds++] = (enum fault_kind)k;
 	shuffle(&r);
 	r.next_at = 3000;
-	if (dcluster_create(&r.c, o->size, o->escrowd, r.errmsg) != ESC_OK) {
+	if (!(kinds & DRILL_NET_FAULTS) &&
+	    dcluster_create(&r.c, o->size, o->escrowd, false, r.errmsg) != ESC_OK) {
 		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
 		goto out;
 	}

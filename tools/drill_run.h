@@ -16,6 +16,10 @@ enum fault_kind {
 	F_KILL_TWO,       /* SIGKILL of the leader and a follower (5 nodes) */
 	F_DAMAGED_SEGMENT, /* a follower stopped, a byte of its log flipped: it must
 			      refuse to start; then emptied and joined again */
+	F_PARTITION_LEADER, /* the leader cut off from every other node (root) */
+	F_PARTITION_SPLIT,  /* a random minority cut off from the majority (root) */
+	F_PARTITION_ONEWAY, /* the leader's packets to the others, or theirs to it,
+			       dropped (root) */
 	F__COUNT
 };
 
@@ -26,6 +30,10 @@ struct drill_run_opts {
 	const char *escrowd;  /* the program to start */
 	bool keep;            /* keep the directory even when the drill passes */
 };
+
+/* Faults that need the network of namespaces (root). */
+#define DRILL_NET_FAULTS ((1u << F_PARTITION_LEADER) | (1u << F_PARTITION_SPLIT) | \
+			  (1u << F_PARTITION_ONEWAY))
 
 const char *drill_fault_name(enum fault_kind k);
 
