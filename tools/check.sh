@@ -8,7 +8,7 @@ cd "$top"
 
 packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
 libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev \
-libhttp-parser-dev python3 curl"
+libhttp-parser-dev python3 curl iproute2 procps"
 
 install_missing() {
 	local missing=()
