@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "node/api.h"
+#include "node/diskwatch.h"
 #include "node/dispatch.h"
 #include "node/join.h"
 #include "node/log.h"
@@ -119,6 +120,39 @@ static void leader_cb(struct replica *r, bool ready)
 	dispatch_flush(d);
 }
 
+/* A disk nearly full (libraft 0.15 crashes or stops storing when its
+ * writes fail), or log writes or applies that stopped moving (a failing or
+ * hung disk; libraft would go on, a leader staying leader): stop instead,
+ * saying why. The others elect a leader; a restart starts clean. */
+static void health_check(struct daemon *d)
+{
+	struct raft *r = &d->replica.raft;
+	const char *paths[2] = { d->dir.raft_dir, d->dir.path };
+	uint64_t now = uv_hrtime(), free_bytes;
+	char why[512];
+
+	if (!d->replica.started || d->replica.closing || d->stopping)
+		return;
+	if (now - d->disk_checked_ns >= (uint64_t)DISKWATCH_EVERY_MS * 1000000) {
+		d->disk_checked_ns = now;
+		for (int i = 0; i < 2; i++)
+			if (diskwatch_free(paths[i], &free_bytes) &&
+			    diskwatch_low(paths[i], free_bytes,
+					  diskwatch_min_free(d->opts->raft_segment_size), why,
+					  sizeof why)) {
+				log_error("fatal: %s; stopping (the other nodes carry on; restart "
+					  "this one once its disk has room)", why);
+				_exit(1);
+			}
+	}
+	if (!stallwatch_check(&d->stall, now, r->last_stored, raft_last_index(r),
+			      raft_last_applied(r), r->commit_index, why, sizeof why))
+		return;
+	log_error("fatal: %s; stopping (the other nodes carry on; restart this one once its "
+		  "disk works)", why);
+	_exit(1);
+}
+
 /* A loop that runs late stalls every request: record the worst delay, and
  * say what the loop thread was doing meanwhile, to find the cause. */
 static void tick_cb(uv_timer_t *t)
@@ -126,6 +160,7 @@ static void tick_cb(uv_timer_t *t)
 	struct daemon *d = t->data;
 	struct looplag_report r;
 
+	health_check(d);
 	if (!looplag_tick(&d->lag, uv_hrtime(), DAEMON_LAG_WARN_MS, &r))
 		return;
 	log_warn("event loop ran %llu ms late: %llu ms on the CPU, %llu ms waiting for a CPU, "
@@ -341,6 +376,7 @@ static int start(struct daemon *d, char *errmsg)
 	d->replica.fatal_cb = fatal_apply_cb;
 	d->replica.seeded_cb = seeded_cb;
 	d->replica.snapshot_threshold = o->snapshot_threshold;
+	d->replica.segment_size = o->raft_segment_size;
 	d->replica.snapshot_trailing = o->snapshot_trailing;
 	rv = replica_init(&d->replica, &d->loop, o->id, o->raft_addr, d->dir.raft_dir, d->store,
 			  errmsg);
@@ -399,6 +435,7 @@ int daemon_run(const struct options *o)
 	d->retry_timer.data = d;
 	uv_timer_init(&d->loop, &d->tick);
 	looplag_init(&d->lag, DAEMON_TICK_MS);
+	stallwatch_init(&d->stall, uv_hrtime());
 	d->tick.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);

@@ -12,6 +12,7 @@
 #include "node/looplag.h"
 #include "node/options.h"
 #include "raft/replica.h"
+#include "raft/stallwatch.h"
 #include "store/seal.h"
 #include "store/store.h"
 
@@ -47,6 +48,8 @@ struct daemon {
 	uv_timer_t retry_timer;        /* re-dispatches waiting requests */
 	uv_timer_t tick;               /* measures how late the loop runs */
 	struct looplag lag;
+	struct stallwatch stall;       /* log writes and applies must progress */
+	uint64_t disk_checked_ns;      /* last free-space check (diskwatch.h) */
 	struct op *waiting;            /* requests waiting for a leader */
 	char common_headers[128];
 	char restored[1024];           /* members text of a seeded node ("" if none) */

@@ -23,6 +23,7 @@ struct options {
 	char *config;          /* --config FILE */
 	unsigned snapshot_threshold; /* --snapshot-threshold, entries between snapshots */
 	unsigned snapshot_trailing;  /* --snapshot-trailing, entries kept behind one */
+	unsigned raft_segment_size;  /* --raft-segment-size, bytes of a new log segment */
 	int log_level;         /* --log-level, default LOG_INFO */
 };
 

@@ -96,7 +96,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 		raft_error(errmsg, "raft storage", rv, r->io.errmsg);
 		goto err_transport;
 	}
-	tuning_io(&r->io);
+	tuning_io(&r->io, r->segment_size ? r->segment_size : TUNING_SEGMENT_SIZE);
 	/* raft_uv_init says version 1 although it implements async_work, which
 	 * the asynchronous snapshots of our FSM need (fixed upstream later). */
 	r->io.version = 2;

@@ -67,6 +67,7 @@ struct replica {
 	replica_leader_cb leader_cb;  /* may be NULL */
 	fsm_fatal_cb fatal_cb;        /* apply failed on the store: stop the node */
 	unsigned snapshot_threshold;  /* set before replica_init */
+	unsigned segment_size;        /* bytes of a new log segment; 0: the default */
 	unsigned snapshot_trailing;
 	bool seeded;                  /* state came from a snapshot file, see tuning_raft_seeded */
 	replica_seeded_cb seeded_cb;  /* may be NULL */

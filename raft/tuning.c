@@ -3,8 +3,9 @@
 
 #include <raft/uv.h>
 
-void tuning_io(struct raft_io *io)
+void tuning_io(struct raft_io *io, size_t segment_size)
 {
+	raft_uv_set_segment_size(io, segment_size);
 	raft_uv_set_connect_retry_delay(io, TUNING_CONNECT_RETRY_MS);
 	/* Auto-recovery renames a segment it cannot load and carries on without
 	 * its entries: committed data would vanish silently. */

@@ -13,12 +13,14 @@
 					       each copies the whole database (400 MB
 					       at a million keys) */
 #define TUNING_SNAPSHOT_TRAILING 16384      /* entries kept behind a snapshot */
+#define TUNING_SEGMENT_SIZE 8388608         /* escrowd --raft-segment-size default
+					       (libraft's own) */
 
 /* Settings on the libuv I/O backend, between raft_uv_init and raft_init:
  * connect retry, auto-recovery off (a corrupt segment stops the node),
- * snapshot compression off (LZ4 of a large database took the CPU the loop
+ * the size of new segments, snapshot compression off (LZ4 of a large database took the CPU the loop
  * needed on a small machine; SQLite pages of random keys compress little). */
-void tuning_io(struct raft_io *io);
+void tuning_io(struct raft_io *io, size_t segment_size);
 
 /* Settings on the raft instance, between raft_init and raft_start: timeouts,
  * pre-vote on, snapshot threshold and trailing. */

@@ -252,9 +252,11 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	while (wb->err == 0 && wb->bytes > 0 && wb->bytes + (size_t)amt > WALBUF_MAX_PENDING)
 		pthread_cond_wait(&wb->cond, &wb->lock);
 	if (wb->err != 0) {
+		int err = wb->err;
 		pthread_mutex_unlock(&wb->lock);
 		free(p);
-		return SQLITE_IOERR_WRITE;
+		/* SQLite names a full disk as such ("database or disk is full"). */
+		return err == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
 	}
 	p->seq = ++wb->queued_seq;
 	if (wb->tail != NULL)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store/error.h"
+#include "tools/drill_disk.h"
 
 static double mono_ms(void)
 {
@@ -75,9 +76,86 @@ static int write_seal_key(const char *path, char *errmsg)
 	return ESC_OK;
 }
 
-int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, bool netns,
+static const struct dcluster *registered;
+
+/* A tmpfs on each data dir, named for a later sweep should this drill die. */
+static int mount_disks(struct dcluster *c, char *errmsg)
+{
+	ddisk_sweep();
+	ddisk_source(c->tmpfs_source, sizeof c->tmpfs_source);
+	for (size_t i = 0; i < c->n; i++) {
+		struct dnode *nd = &c->nodes[i];
+		char raft[DCLUSTER_PATH_MAX + 8];
+		snprintf(raft, sizeof raft, "%s/raft", nd->data);
+		if (mkdir(nd->data, 0700) != 0)
+			return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", nd->data,
+					  strerror(errno));
+		if (ddisk_mount(c->tmpfs_source, nd->data, DCLUSTER_TMPFS_SIZE, errmsg) != ESC_OK)
+			return ESC_EIO;
+		nd->mounted = 1;
+		if (mkdir(raft, 0700) != 0)
+			return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", raft,
+					  strerror(errno));
+		if (ddisk_mount(c->tmpfs_source, raft, DCLUSTER_TMPFS_SIZE, errmsg) != ESC_OK)
+			return ESC_EIO;
+		nd->mounted = 2;
+	}
+	return ESC_OK;
+}
+
+/* Unmounts node i's disks, the Raft log's first; async-signal-safe. */
+static void unmount_disks(const struct dnode *nd)
+{
+	char raft[DCLUSTER_PATH_MAX + 8];
+	size_t len = strnlen(nd->data, DCLUSTER_PATH_MAX - 1);
+
+	memcpy(raft, nd->data, len);
+	memcpy(raft + len, "/raft", 6);
+	if (nd->mounted >= 2)
+		ddisk_unmount(raft);
+	if (nd->mounted >= 1)
+		ddisk_unmount(nd->data);
+}
+
+static void disk_path(const struct dcluster *c, size_t i, bool raft, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s", c->nodes[i].data, raft ? "/raft" : "");
+}
+
+int dcluster_fill_disk(struct dcluster *c, size_t i, bool raft, char *errmsg)
+{
+	char path[DCLUSTER_PATH_MAX + 8];
+
+	if (c->nodes[i].mounted < 2)
+		return esc_errorf(errmsg, ESC_EINVAL, "node %u has no disk of its own",
+				  c->nodes[i].id);
+	disk_path(c, i, raft, path, sizeof path);
+	return ddisk_fill(path, DCLUSTER_DISK_HEADROOM, errmsg);
+}
+
+int dcluster_free_disk(struct dcluster *c, size_t i, bool raft, char *errmsg)
+{
+	char path[DCLUSTER_PATH_MAX + 8];
+
+	if (c->nodes[i].mounted < 2)
+		return ESC_OK;
+	disk_path(c, i, raft, path, sizeof path);
+	return ddisk_resize(path, DCLUSTER_TMPFS_SIZE, errmsg);
+}
+
+void dcluster_emergency_cleanup(void)
+{
+	const struct dcluster *c = registered;
+
+	dnet_emergency_cleanup();
+	for (size_t i = 0; c != NULL && i < c->n; i++)
+		unmount_disks(&c->nodes[i]);
+}
+
+int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned flags,
 		    char *errmsg)
 {
+	bool netns = flags & DCLUSTER_NETNS;
 	const char *tmp = getenv("TMPDIR");
 	size_t off = 0, uoff = 0;
 
@@ -111,6 +189,9 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, bool netn
 		uoff += (size_t)snprintf(c->urls + uoff, sizeof c->urls - uoff, "%shttp://%s",
 					 i ? "," : "", nd->api);
 	}
+	registered = c;
+	if ((flags & DCLUSTER_TMPFS) && mount_disks(c, errmsg) != ESC_OK)
+		return ESC_EIO;
 	return ESC_OK;
 }
 
@@ -139,11 +220,23 @@ int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 			dprintf(2, "drill: cannot enter namespace %s\n", c->net.ns[i]);
 			_exit(127);
 		}
-		execlp(c->escrowd, c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
-		       nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
-		       join ? join : c->bootstrap, "--insecure", "--seal-key", c->seal,
-		       "--log-level", "info", c->net.n > 0 ? "--insecure-netns" : (char *)NULL,
-		       (char *)NULL);
+		{
+			const char *argv[24] = {
+				c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
+				nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
+				join ? join : c->bootstrap, "--insecure", "--seal-key", c->seal,
+				"--log-level", "info",
+			};
+			int n = 16;
+			if (c->net.n > 0)
+				argv[n++] = "--insecure-netns";
+			/* Small segments: a full Raft log disk shows within seconds. */
+			if (nd->mounted > 0) {
+				argv[n++] = "--raft-segment-size";
+				argv[n++] = DCLUSTER_SEGMENT_SIZE;
+			}
+			execvp(c->escrowd, (char *const *)argv);
+		}
 		dprintf(2, "drill: cannot run %s: %s\n", c->escrowd, strerror(errno));
 		_exit(127);
 	}
@@ -405,8 +498,9 @@ int dcluster_damage_segment(struct dcluster *c, size_t i, char *errmsg)
 
 int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg)
 {
+	/* A mounted data dir stays (busy): only what it holds goes. */
 	nftw(c->nodes[i].data, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
-	if (mkdir(c->nodes[i].data, 0700) != 0)
+	if (mkdir(c->nodes[i].data, 0700) != 0 && !(errno == EEXIST && c->nodes[i].mounted))
 		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", c->nodes[i].data,
 				  strerror(errno));
 	return ESC_OK;
@@ -420,14 +514,19 @@ bool dcluster_exited(struct dcluster *c, size_t i, int *status)
 	return true;
 }
 
-bool dcluster_log_has(const struct dcluster *c, size_t i, const char *text)
+bool dcluster_log_last(const struct dcluster *c, size_t i, const char *text, char *out,
+		       size_t size)
 {
 	char line[2048];
 	bool found = false;
 	FILE *f = fopen(c->nodes[i].log, "r");
 
-	while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, text) != NULL;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, text) != NULL) {
+			found = true;
+			if (out != NULL)
+				snprintf(out, size, "%.*s", (int)strcspn(line, "\n"), line);
+		}
 	if (f != NULL)
 		fclose(f);
 	return found;
@@ -437,7 +536,13 @@ void dcluster_destroy(struct dcluster *c, bool keep)
 {
 	for (size_t i = 0; i < c->n; i++)
 		dcluster_stop(c, i, SIGTERM, 10000);
+	for (size_t i = 0; i < c->n; i++) {
+		unmount_disks(&c->nodes[i]);
+		c->nodes[i].mounted = 0;
+	}
 	dnet_destroy(&c->net);
+	if (registered == c)
+		registered = NULL;
 	if (!keep && c->root[0] != '\0')
 		nftw(c->root, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

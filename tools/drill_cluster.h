@@ -24,6 +24,7 @@ struct dnode {
 	char log[DCLUSTER_PATH_MAX];   /* stdout and stderr, appended */
 	pid_t pid;                     /* 0 when not running */
 	bool paused;
+	int mounted;                   /* tmpfs of its own: 1 on data, 2 also on data/raft */
 };
 
 struct dcluster {
@@ -35,13 +36,33 @@ struct dcluster {
 	char urls[1024];               /* http://API,... for --nodes */
 	const char *escrowd;
 	struct dnet net;               /* net.n == 0: all on 127.0.0.1 */
+	char tmpfs_source[32];         /* escdPID-disk: names the mounts for a sweep */
 };
 
-/* Makes the directory, the seal key, the ports; starts nothing. With netns,
- * builds the network of namespaces (see drill_net.h) and moves the calling
- * process into its switch namespace: call it before any client connects. */
-int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, bool netns,
+#define DCLUSTER_NETNS 1u   /* each node in a network namespace (drill_net.h) */
+#define DCLUSTER_TMPFS 2u   /* each data dir on a tmpfs of its own (disk full) */
+#define DCLUSTER_TMPFS_SIZE "512m"
+#define DCLUSTER_DISK_HEADROOM 32768 /* bytes left free by dcluster_fill_disk */
+#define DCLUSTER_SEGMENT_SIZE "16384" /* escrowd --raft-segment-size on those disks */
+
+/* Makes the directory, the seal key, the ports; starts nothing. With
+ * DCLUSTER_NETNS, builds the network of namespaces and moves the calling
+ * process into its switch namespace: call it before any client connects.
+ * With DCLUSTER_TMPFS (root), mounts a tmpfs on each data dir and another
+ * on its raft/ (the Raft log), so that either can be filled alone. */
+int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned flags,
 		    char *errmsg);
+
+/* Shrinks a tmpfs of node i to what it holds plus DCLUSTER_DISK_HEADROOM:
+ * the one of its Raft log (data/raft) or the one of the rest (its store). */
+int dcluster_fill_disk(struct dcluster *c, size_t i, bool raft, char *errmsg);
+
+/* Gives that tmpfs its size back. */
+int dcluster_free_disk(struct dcluster *c, size_t i, bool raft, char *errmsg);
+
+/* For a signal handler: removes the network and unmounts the tmpfs of the
+ * cluster created last, with async-signal-safe calls only. */
+void dcluster_emergency_cleanup(void);
 
 /* Starts node i (0-based) from its data dir; with join (a running node's
  * URL) instead of the bootstrap list, for a node that starts empty. */
@@ -57,8 +78,10 @@ int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg);
 /* Reaps node i if it exited: true and *status (as waitpid) when it did. */
 bool dcluster_exited(struct dcluster *c, size_t i, int *status);
 
-/* True when node i's log holds text. */
-bool dcluster_log_has(const struct dcluster *c, size_t i, const char *text);
+/* True when node i's log holds text; the last line holding it goes to out
+ * (may be NULL). */
+bool dcluster_log_last(const struct dcluster *c, size_t i, const char *text, char *out,
+		       size_t size);
 
 /* Sends sig to node i if it runs; SIGSTOP/SIGCONT keep track of pauses. */
 void dcluster_signal(struct dcluster *c, size_t i, int sig);

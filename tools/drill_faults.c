@@ -129,9 +129,55 @@ void fault_inject(struct run *r, struct fault *f)
 			r->watch_next = 0;
 		}
 		break;
+	case F_DISK_FULL:
+		f->nodes[0] = run_rnd(r) & 1 ? lead : running_other_than(r, lead);
+		f->raft_disk = run_rnd(r) & 1;
+		if (f->nodes[0] >= 0 &&
+		    dcluster_fill_disk(&r->c, (size_t)f->nodes[0], f->raft_disk, r->errmsg) != ESC_OK)
+			r->error = CTL_EXIT_REFUSED;
+		break;
 	default:
 		break;
 	}
+}
+
+bool fault_over(struct run *r, struct fault *f)
+{
+	/* Reaped here, reported by heal_disk; a second later, the heal. */
+	if (f->kind == F_DISK_FULL && f->nodes[0] >= 0 && !f->exited &&
+	    dcluster_exited(&r->c, (size_t)f->nodes[0], &f->status)) {
+		f->exited = true;
+		f->exited_ms = drill_since(r->d);
+	}
+	return f->exited && drill_since(r->d) > f->exited_ms + 1000;
+}
+
+/* The node whose disk filled up may stop (with a clear line, and an exit
+ * code) or go on; it must not crash. Then it gets its room back. */
+static void heal_disk(struct run *r, struct fault *f)
+{
+	size_t i = (size_t)f->nodes[0];
+	int status = f->status;
+	char line[300] = "";
+
+	if (f->exited || dcluster_exited(&r->c, i, &status)) {
+		dcluster_log_last(&r->c, i, "fatal", line, sizeof line);
+		if (WIFSIGNALED(status))
+			f->violation = "it died of a signal";
+		else if (WEXITSTATUS(status) == 0)
+			f->violation = "it exited with code 0";
+		else if (line[0] == '\0')
+			f->violation = "it exited without a fatal line";
+		snprintf(f->outcome, sizeof f->outcome, "%s full, exited (%s %d): %.150s",
+			 f->raft_disk ? "Raft log" : "store", WIFSIGNALED(status) ? "signal" : "code",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			 line[0] ? strstr(line, "fatal") : "no fatal line");
+	} else {
+		snprintf(f->outcome, sizeof f->outcome, "%s full, kept running",
+			 f->raft_disk ? "Raft log" : "store");
+	}
+	if (dcluster_free_disk(&r->c, i, f->raft_disk, r->errmsg) != ESC_OK)
+		r->error = CTL_EXIT_REFUSED;
 }
 
 /* The damaged node must have refused to start, saying why; the documented
@@ -147,7 +193,7 @@ static void heal_damaged(struct run *r, struct fault *f)
 		dcluster_stop(&r->c, i, SIGKILL, 5000);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {
 		f->violation = "it did not exit with an error";
-	} else if (!dcluster_log_has(&r->c, i, "damaged Raft log")) {
+	} else if (!dcluster_log_last(&r->c, i, "damaged Raft log", NULL, 0)) {
 		f->violation = "it gave no clear message";
 	}
 	if (other < 0) {
@@ -214,6 +260,10 @@ void fault_heal(struct run *r, struct fault *f)
 	case F_PARTITION_SPLIT:
 	case F_PARTITION_ONEWAY:
 		heal_partition(r, f);
+		break;
+	case F_DISK_FULL:
+		if (f->nodes[0] >= 0)
+			heal_disk(r, f);
 		break;
 	default:
 		break;

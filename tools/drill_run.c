@@ -20,7 +20,7 @@ static const char *const kind_names[F__COUNT] = {
 	[F_PAUSE_LEADER] = "pause-leader", [F_RESTART_ALL] = "restart-all",
 	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
 	[F_PARTITION_LEADER] = "partition-leader", [F_PARTITION_SPLIT] = "partition-split",
-	[F_PARTITION_ONEWAY] = "partition-oneway",
+	[F_PARTITION_ONEWAY] = "partition-oneway", [F_DISK_FULL] = "disk-full",
 };
 
 /* How long each fault lasts before it is healed. */
@@ -30,6 +30,7 @@ static const double hold_ms[F__COUNT] = {
 	[F_RESTART_ALL] = 300, [F_KILL_TWO] = 2500,
 	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
 	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
+	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
 };
 
 const char *drill_fault_name(enum fault_kind k)
@@ -124,7 +125,8 @@ static void tick(struct drill *d, double t)
 		return;
 	if (r->active) {
 		if (t >= r->faults[r->n_faults - 1].at_ms +
-				 hold_ms[r->faults[r->n_faults - 1].kind])
+				 hold_ms[r->faults[r->n_faults - 1].kind] ||
+		    fault_over(r, &r->faults[r->n_faults - 1]))
 			heal(r, t);
 		return;
 	}
@@ -186,6 +188,8 @@ static void print_faults_text(const struct run *r)
 			printf(", caught up %.0f ms after the heal", f->catchup_ms);
 		if (f->kind == F_DAMAGED_SEGMENT && f->violation == NULL)
 			printf(", refused to start, rejoined");
+		if (f->outcome[0] != '\0')
+			printf(", the node %s", f->outcome);
 		if (f->violation != NULL)
 			printf(", WRONG: %s", f->violation);
 		putchar('\n');
@@ -219,6 +223,8 @@ static json_t *faults_json(const struct run *r)
 		}
 		if (f->kind == F_PARTITION_ONEWAY)
 			json_object_set_new(o, "dropped", json_string(f->oneway_in ? "to" : "from"));
+		if (f->outcome[0] != '\0')
+			json_object_set_new(o, "outcome", json_string(f->outcome));
 		if (f->violation != NULL)
 			json_object_set_new(o, "violation", json_string(f->violation));
 		json_array_append_new(a, o);
@@ -301,18 +307,18 @@ static int report(struct run *r, const struct drill_report *rep, double converge
 	return rv;
 }
 
-/* Partitions cannot be had here: say why, run the rest. */
-static unsigned without_net(unsigned kinds, const char *why)
+/* Partitions or disk-full cannot be had here: say why, run the rest. */
+static unsigned without(unsigned kinds, unsigned mask, const char *why)
 {
 	fprintf(stderr, "drill: %s; running the other faults\n", why);
-	return kinds & ~DRILL_NET_FAULTS;
+	return kinds & ~mask;
 }
 
 /* SIGTERM or SIGHUP: remove the namespaces, then die of the signal (the
  * nodes die with this process). */
 static void on_fatal_signal(int sig)
 {
-	dnet_emergency_cleanup();
+	dcluster_emergency_cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -345,12 +351,17 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 	r.o = o;
 	r.rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ULL;
 	if ((kinds & DRILL_NET_FAULTS) && (why = dnet_unavailable()) != NULL)
-		kinds = without_net(kinds, why);
-	if (kinds & DRILL_NET_FAULTS) {
+		kinds = without(kinds, DRILL_NET_FAULTS, why);
+	if ((kinds & DRILL_ROOT_FAULTS) && geteuid() != 0)
+		kinds = without(kinds, DRILL_ROOT_FAULTS, "a full disk needs root (tmpfs)");
+	if (kinds & DRILL_ROOT_FAULTS) {
 		catch_signals();
-		if (dcluster_create(&r.c, o->size, o->escrowd, true, r.errmsg) != ESC_OK) {
+		if (dcluster_create(&r.c, o->size, o->escrowd,
+				    (kinds & DRILL_NET_FAULTS ? DCLUSTER_NETNS : 0) |
+				    (kinds & (1u << F_DISK_FULL) ? DCLUSTER_TMPFS : 0),
+				    r.errmsg) != ESC_OK) {
 			dcluster_destroy(&r.c, false);
-			kinds = without_net(kinds, r.errmsg);
+			kinds = without(kinds, DRILL_ROOT_FAULTS, r.errmsg);
 		}
 	}
 	if (kinds == 0) {
@@ -362,8 +373,8 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 			r.order[r.n_kinds++] = (enum fault_kind)k;
 	shuffle(&r);
 	r.next_at = 3000;
-	if (!(kinds & DRILL_NET_FAULTS) &&
-	    dcluster_create(&r.c, o->size, o->escrowd, false, r.errmsg) != ESC_OK) {
+	if (!(kinds & DRILL_ROOT_FAULTS) &&
+	    dcluster_create(&r.c, o->size, o->escrowd, 0, r.errmsg) != ESC_OK) {
 		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
 		goto out;
 	}

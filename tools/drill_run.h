@@ -20,6 +20,7 @@ enum fault_kind {
 	F_PARTITION_SPLIT,  /* a random minority cut off from the majority (root) */
 	F_PARTITION_ONEWAY, /* the leader's packets to the others, or theirs to it,
 			       dropped (root) */
+	F_DISK_FULL,        /* the leader's or a follower's data dir full (root) */
 	F__COUNT
 };
 
@@ -34,6 +35,8 @@ struct drill_run_opts {
 /* Faults that need the network of namespaces (root). */
 #define DRILL_NET_FAULTS ((1u << F_PARTITION_LEADER) | (1u << F_PARTITION_SPLIT) | \
 			  (1u << F_PARTITION_ONEWAY))
+/* Faults that need root: the partitions and the tmpfs of disk-full. */
+#define DRILL_ROOT_FAULTS (DRILL_NET_FAULTS | (1u << F_DISK_FULL))
 
 const char *drill_fault_name(enum fault_kind k);
 

@@ -31,6 +31,11 @@ struct fault {
 	double catchup_ms;       /* partitions: heal until every cut-off node applied the
 				    majority's commit index at the heal; -1 */
 	const char *violation;   /* what a node did wrong, or NULL */
+	bool raft_disk;          /* disk-full: the Raft log's disk (else the store's) */
+	bool exited;             /* disk-full: the node stopped (status, at exited_ms) */
+	int status;
+	double exited_ms;
+	char outcome[200];       /* disk-full: what the node did ("" until healed) */
 };
 
 struct run {
@@ -56,6 +61,9 @@ uint64_t run_rnd(struct run *r);
 
 /* Injects f (kind and at_ms set): picks its nodes, breaks them. */
 void fault_inject(struct run *r, struct fault *f);
+
+/* True when f need not be held longer (a node with a full disk stopped). */
+bool fault_over(struct run *r, struct fault *f);
 
 /* Undoes f; nodes that are down are started again by the caller. */
 void fault_heal(struct run *r, struct fault *f);
