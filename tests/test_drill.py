@@ -112,6 +112,7 @@ def test_drill_watch_with_every_node_down(t):
 
 
 NET_KINDS = ["partition-leader", "partition-split", "partition-oneway"]
+ROOT_KINDS = NET_KINDS + ["disk-full"]
 
 
 def can_partition():
@@ -126,24 +127,30 @@ def drill_namespaces(pid):
             if line.startswith("escd%d-" % pid)]
 
 
+def drill_mounts(pid):
+    """tmpfs mounts of a drill process (disk-full)."""
+    with open("/proc/self/mounts") as f:
+        return [line.split()[1] for line in f if line.startswith("escd%d-disk " % pid)]
+
+
 def test_drill_run_each_fault_once(t):
     """The short drill of make check: its own 3 nodes, each fault kind of
     this build once (kill the leader, kill a follower, pause the leader past
     the election timeout, restart everything, damage a stopped follower's
     log: it must refuse to start, then rejoin empty; as root also the
-    partitions: leader cut off, a minority cut off, one-way loss), healed
-    and checked."""
+    partitions: leader cut off, a minority cut off, one-way loss, and a
+    full disk: the node must stop with a clear line), healed and checked."""
     need_ctl()
     kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all", "damaged-segment"]
     net = can_partition()
     if net:
-        kinds += NET_KINDS
+        kinds += ROOT_KINDS
     else:
         t.diag("not root or no ip: the partitions are left out (the drill says so)")
     seed = t.rng.randrange(1, 1 << 31)
     env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
     cmd = [harness.ESCROWCTL, "--json", "drill", "run", "--escrowd", harness.ESCROWD,
-           "--duration", "62" if net else "33", "--rate", "30", "--seed", str(seed),
+           "--duration", "68" if net else "33", "--rate", "30", "--seed", str(seed),
            "--faults", ",".join(kinds)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -175,21 +182,27 @@ def test_drill_run_each_fault_once(t):
             if f["nodes"]:   # the leader was cut off: it must have stepped down
                 check(f.get("stepdown_ms", -1) >= 0, "seed %d: leader did not step down: %s"
                       % (seed, f))
+        if f["kind"] == "disk-full":
+            check(" exited (code 1): fatal: " in f.get("outcome", ""),
+                  "seed %d: a full disk: %s" % (seed, f))
+            t.diag("    %s" % f["outcome"])
+        if f["kind"] in NET_KINDS:
             t.diag("    cut off %s, leader stepped down after %.0f ms (-1: not cut off), "
                    "caught up %.0f ms after the heal"
                    % (f["cut_off"], f.get("stepdown_ms", -1), f["catchup_ms"]))
     t.diag("converged %.0f ms after the last heal at index %d"
            % (rep["converged_ms"], rep["converged_index"]))
     if net:
-        check(drill_namespaces(p.pid) == [], "left behind: %s" % drill_namespaces(p.pid))
+        check(drill_namespaces(p.pid) == [] and drill_mounts(p.pid) == [],
+              "left behind: %s %s" % (drill_namespaces(p.pid), drill_mounts(p.pid)))
     else:
         check("network partitions need" in se or not kinds,
               "no word about the partitions left out: %s" % short(se, 400))
 
 
 def test_drill_run_cleans_its_network(t):
-    """A drill with partitions ended by SIGTERM removes its namespaces; its
-    nodes die with it."""
+    """A drill with partitions and disks of its own ended by SIGTERM removes
+    its namespaces and unmounts its disks; its nodes die with it."""
     need_ctl()
     if not can_partition():
         rc, so, se, secs = harness.escrowctl(["drill", "run", "--faults", "partition-leader",
@@ -200,7 +213,7 @@ def test_drill_run_cleans_its_network(t):
         return
     env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
     p = subprocess.Popen([harness.ESCROWCTL, "drill", "run", "--escrowd", harness.ESCROWD,
-                          "--faults", "partition-split", "--duration", "60"],
+                          "--faults", "partition-split,disk-full", "--duration", "60"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.time() + 60
@@ -208,13 +221,15 @@ def test_drill_run_cleans_its_network(t):
             time.sleep(0.2)
         check(len(drill_namespaces(p.pid)) == 4, "namespaces of the drill: %s"
               % drill_namespaces(p.pid))
+        check(len(drill_mounts(p.pid)) == 6, "disks of the drill: %s" % drill_mounts(p.pid))
         time.sleep(2)
         nodes = subprocess.run(["pgrep", "-P", str(p.pid), "escrowd"], capture_output=True,
                                text=True).stdout.split()
         check(len(nodes) == 3, "escrowd children of the drill: %s" % nodes)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
-        check(drill_namespaces(p.pid) == [], "left behind: %s" % drill_namespaces(p.pid))
+        check(drill_namespaces(p.pid) == [] and drill_mounts(p.pid) == [],
+              "left behind: %s %s" % (drill_namespaces(p.pid), drill_mounts(p.pid)))
         deadline = time.time() + 10
         while any(os.path.exists("/proc/%s" % n) for n in nodes) and time.time() < deadline:
             time.sleep(0.1)
