@@ -211,7 +211,8 @@ def test_drill_run_cleans_its_network(t):
         check(rc == 2 and "network partitions need" in se,
               "partitions only, without root: exit %s, %s" % (rc, short(se)))
         return
-    env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
+    work = tempfile.mkdtemp(prefix="escrow-drill-term-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=work)   # the drill killed keeps its node logs there
     p = subprocess.Popen([harness.ESCROWCTL, "drill", "run", "--escrowd", harness.ESCROWD,
                           "--faults", "partition-split,disk-full", "--duration", "60"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -239,6 +240,7 @@ def test_drill_run_cleans_its_network(t):
         if p.poll() is None:
             p.kill()
             p.communicate()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_drill_run_refuses_bad_options(t):
