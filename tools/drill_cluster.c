@@ -174,14 +174,14 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 	for (size_t i = 0; i < n; i++) {
 		struct dnode *nd = &c->nodes[i];
 		int rp = netns ? 7000 : free_port(), ap = netns ? 8000 : free_port();
-		char host[32] = "127.0.0.1";
+		char host[24] = "127.0.0.1";
 		if (rp < 0 || ap < 0 || rp == ap)
 			return esc_errorf(errmsg, ESC_EIO, "no free port on 127.0.0.1");
 		if (netns)
-			dnet_addr(i, host, sizeof host);
+			dnet_addr((unsigned)i, host, sizeof host);
 		nd->id = (unsigned)i + 1;
-		snprintf(nd->raft, sizeof nd->raft, "%s:%d", host, rp);
-		snprintf(nd->api, sizeof nd->api, "%s:%d", host, ap);
+		snprintf(nd->raft, sizeof nd->raft, "%s:%hu", host, (unsigned short)rp);
+		snprintf(nd->api, sizeof nd->api, "%s:%hu", host, (unsigned short)ap);
 		snprintf(nd->data, sizeof nd->data, "%s/n%u", c->root, nd->id);
 		snprintf(nd->log, sizeof nd->log, "%s/n%u.log", c->root, nd->id);
 		off += (size_t)snprintf(c->bootstrap + off, sizeof c->bootstrap - off, "%s%u=%s/%s",

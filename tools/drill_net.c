@@ -91,9 +91,9 @@ const char *dnet_unavailable(void)
 	return NULL;
 }
 
-void dnet_addr(size_t i, char *out, size_t size)
+void dnet_addr(unsigned i, char *out, size_t size)
 {
-	snprintf(out, size, DNET_SUBNET "%zu", i + 1);
+	snprintf(out, size, DNET_SUBNET "%u", i + 1);
 }
 
 /* What `ip netns del` does: detach the bind mount, remove the file. */
@@ -160,7 +160,7 @@ int dnet_create(struct dnet *net, size_t n, char *errmsg)
 	if (ip_batch(net->sw, batch, errmsg) != ESC_OK)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		dnet_addr(i, addr, sizeof addr);
+		dnet_addr((unsigned)i, addr, sizeof addr);
 		snprintf(batch, sizeof batch,
 			 "link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\n", addr);
 		if (ip_batch(net->ns[i], batch, errmsg) != ESC_OK)
@@ -209,7 +209,7 @@ int dnet_block(struct dnet *net, size_t from, size_t to, char *errmsg)
 
 	if (from >= net->n || to >= net->n || from == to || net->cut[from][to])
 		return ESC_OK;
-	dnet_addr(to, addr, sizeof addr);
+	dnet_addr((unsigned)to, addr, sizeof addr);
 	snprintf(batch, sizeof batch, "route add blackhole %s/32\n", addr);
 	if (ip_batch(net->ns[from], batch, errmsg) != ESC_OK)
 		return ESC_EIO;

@@ -30,7 +30,7 @@ const char *dnet_unavailable(void);
 int dnet_create(struct dnet *net, size_t n, char *errmsg);
 
 /* Node i's address (no port) into out. */
-void dnet_addr(size_t i, char *out, size_t size);
+void dnet_addr(unsigned i, char *out, size_t size);
 
 /* Moves the calling process into the switch namespace (the drill's clients
  * reach every node from there). */

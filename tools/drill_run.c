@@ -160,83 +160,8 @@ static void measure(struct run *r, const struct drill_report *rep)
 	}
 }
 
-static void print_faults_text(const struct run *r)
-{
-	printf("  faults (seed %" PRIu64 ", %zu nodes)\n", r->o->seed, r->c.n);
-	for (size_t i = 0; i < r->n_faults; i++) {
-		const struct fault *f = &r->faults[i];
-		printf("    at %7.1f s  %-14s", f->at_ms / 1e3, drill_fault_name(f->kind));
-		for (int k = 0; k < 2; k++)
-			if (f->nodes[k] >= 0)
-				printf(" node %u", r->c.nodes[f->nodes[k]].id);
-		printf("  healed at %.1f s", f->healed_ms / 1e3);
-		if (f->failover_ms >= 0)
-			printf(", escrows again after %.0f ms", f->failover_ms);
-		if (f->longest_ms > 0)
-			printf(", unavailable %.0f ms at most", f->longest_ms);
-		if (f->cut != 0) {
-			printf(", cut off:");
-			for (size_t k = 0; k < r->c.n; k++)
-				if ((f->cut >> k) & 1u)
-					printf(" node %u", r->c.nodes[k].id);
-			if (f->kind == F_PARTITION_ONEWAY)
-				printf(f->oneway_in ? " (packets to it dropped)"
-						    : " (packets from it dropped)");
-		}
-		if (f->stepdown_ms >= 0)
-			printf(", old leader stepped down after %.0f ms", f->stepdown_ms);
-		if (f->catchup_ms >= 0)
-			printf(", caught up %.0f ms after the heal", f->catchup_ms);
-		if (f->kind == F_DAMAGED_SEGMENT && f->violation == NULL)
-			printf(", refused to start, rejoined");
-		if (f->outcome[0] != '\0')
-			printf(", the node %s", f->outcome);
-		if (f->violation != NULL)
-			printf(", WRONG: %s", f->violation);
-		putchar('\n');
-	}
-}
-
-static json_t *faults_json(const struct run *r)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < r->n_faults; i++) {
-		const struct fault *f = &r->faults[i];
-		json_t *nodes = json_array(), *cut = json_array();
-		for (int k = 0; k < 2; k++)
-			if (f->nodes[k] >= 0)
-				json_array_append_new(nodes,
-						      json_integer(r->c.nodes[f->nodes[k]].id));
-		for (size_t k = 0; k < r->c.n; k++)
-			if ((f->cut >> k) & 1u)
-				json_array_append_new(cut, json_integer(r->c.nodes[k].id));
-		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f}", "kind",
-				      drill_fault_name(f->kind), "nodes", nodes, "at_ms", f->at_ms,
-				      "healed_ms", f->healed_ms, "failover_ms", f->failover_ms,
-				      "longest_unavailable_ms", f->longest_ms);
-		if (f->cut != 0) {
-			json_object_set_new(o, "cut_off", cut);
-			json_object_set_new(o, "stepdown_ms", json_real(f->stepdown_ms));
-			json_object_set_new(o, "catchup_ms", json_real(f->catchup_ms));
-		} else {
-			json_decref(cut);
-		}
-		if (f->kind == F_PARTITION_ONEWAY)
-			json_object_set_new(o, "dropped", json_string(f->oneway_in ? "to" : "from"));
-		if (f->outcome[0] != '\0')
-			json_object_set_new(o, "outcome", json_string(f->outcome));
-		if (f->violation != NULL)
-			json_object_set_new(o, "violation", json_string(f->violation));
-		json_array_append_new(a, o);
-	}
-	return a;
-}
-
 /* After the load: every node running, ready, read back, converged, logs clean. */
-static int finish_run(struct run *r, struct drill_report *rep, double *converge_ms,
-		      unsigned long long *index, size_t *log_problems, char *first_problem,
-		      size_t size)
+static int finish_run(struct run *r, struct drill_report *rep, struct run_end *e)
 {
 	struct drill *d = r->d;
 	double healed;
@@ -256,59 +181,17 @@ static int finish_run(struct run *r, struct drill_report *rep, double *converge_
 	rv = drill_engine_readback(d);
 	if (rv != CTL_EXIT_OK)
 		return rv;
-	if (dcluster_wait_converged(&r->c, &d->ctx->client, RUN_CONVERGE_MS, index, r->errmsg) ==
-	    ESC_OK) {
-		*converge_ms = drill_now_ms() - healed;
+	if (dcluster_wait_converged(&r->c, &d->ctx->client, RUN_CONVERGE_MS, &e->index,
+				    r->errmsg) == ESC_OK) {
+		e->converge_ms = drill_now_ms() - healed;
 	} else {
-		*converge_ms = -1;
+		e->converge_ms = -1;
 		fprintf(stderr, "drill: %s\n", r->errmsg);
 	}
-	*log_problems = dcluster_scan_logs(&r->c, first_problem, size);
+	e->log_problems = dcluster_scan_logs(&r->c, e->first_problem, sizeof e->first_problem);
 	drill_check(&d->h, rep);
 	measure(r, rep);
 	return CTL_EXIT_OK;
-}
-
-static int report(struct run *r, const struct drill_report *rep, double converge_ms,
-		  unsigned long long index, size_t log_problems, const char *first_problem)
-{
-	struct drill *d = r->d;
-	int rv = drill_engine_verdict(rep);
-
-	if (rv == CTL_EXIT_OK && (converge_ms < 0 || log_problems > 0 || r->error != 0))
-		rv = CTL_EXIT_REFUSED;
-	for (size_t i = 0; i < r->n_faults; i++)
-		if (r->faults[i].violation != NULL)
-			rv = CTL_EXIT_REFUSED;
-	if (d->ctx->json) {
-		json_t *j = drill_engine_report_json(d, rep);
-		char *text;
-		json_object_set_new(j, "faults", faults_json(r));
-		json_object_set_new(j, "seed", json_integer((json_int_t)r->o->seed));
-		json_object_set_new(j, "size", json_integer((json_int_t)r->c.n));
-		json_object_set_new(j, "converged_ms", json_real(converge_ms));
-		json_object_set_new(j, "converged_index", json_integer((json_int_t)index));
-		json_object_set_new(j, "log_problems", json_integer((json_int_t)log_problems));
-		json_object_set_new(j, "ok", json_boolean(rv == CTL_EXIT_OK));
-		text = json_dumps(j, JSON_COMPACT);
-		json_decref(j);
-		if (text == NULL)
-			return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
-		printf("%s\n", text);
-		free(text);
-		return rv;
-	}
-	drill_engine_report_text(d, rep);
-	print_faults_text(r);
-	if (converge_ms >= 0)
-		printf("  converged      every node at index %llu with the same digest %.0f ms "
-		       "after the last heal\n", index, converge_ms);
-	else
-		printf("  converged      NO: %s\n", r->errmsg);
-	printf("  node logs      %zu problem line(s)%s%s\n", log_problems,
-	       log_problems ? ": " : "", log_problems ? first_problem : "");
-	printf("%s\n", rv == CTL_EXIT_OK ? "DRILL PASSED" : "DRILL FAILED");
-	return rv;
 }
 
 /* Partitions or disk-full cannot be had here: say why, run the rest. */
@@ -342,10 +225,7 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 {
 	static struct run r;
 	struct drill_report rep;
-	char first_problem[300] = "";
-	double converge_ms = -1;
-	unsigned long long index = 0;
-	size_t log_problems = 0;
+	struct run_end end = { .converge_ms = -1 };
 	unsigned kinds = o->kinds;
 	const char *why;
 	int rv;
@@ -410,12 +290,11 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 		rv = ctl_fail(r.error, "drill: %s", r.errmsg);
 		goto out;
 	}
-	rv = finish_run(&r, &rep, &converge_ms, &index, &log_problems, first_problem,
-			sizeof first_problem);
+	rv = finish_run(&r, &rep, &end);
 	if (rv == CTL_EXIT_OK && d->history_path != NULL)
 		rv = drill_engine_write_history(d, d->history_path);
 	if (rv == CTL_EXIT_OK)
-		rv = report(&r, &rep, converge_ms, index, log_problems, first_problem);
+		rv = run_report(&r, &rep, &end);
 out:
 	drill_engine_teardown(d);
 	if (rv != CTL_EXIT_OK && r.c.root[0] != '\0')

@@ -56,6 +56,17 @@ struct run {
 	char errmsg[ESC_ERRMSG_SIZE];
 };
 
+/* What the end of a run found, for its report. */
+struct run_end {
+	double converge_ms;              /* heal to equal digests; -1: never */
+	unsigned long long index;        /* the index they were equal at */
+	size_t log_problems;             /* crash lines in the node logs */
+	char first_problem[300];
+};
+
+/* Prints the report (text, or JSON with --json); returns the exit code. */
+int run_report(struct run *r, const struct drill_report *rep, const struct run_end *e);
+
 /* The schedule's random numbers (xorshift64*: the seed alone decides). */
 uint64_t run_rnd(struct run *r);
 
