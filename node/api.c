@@ -20,6 +20,7 @@ static const char *route_names[DAEMON_ROUTES] = {
 	[ROUTE_METRICS] = "metrics",
 	[ROUTE_CLUSTER] = "cluster",
 	[ROUTE_SNAPSHOT] = "snapshot",
+	[ROUTE_REPORTS] = "reports",
 };
 
 const char *api_route_name(int route)
@@ -107,6 +108,14 @@ static void route(struct op *op)
 		else
 			op_respond_error(op, 405, "method_not_allowed",
 					 "use DELETE on /v1/cluster/members/{id}");
+		return;
+	}
+	if (strcmp(path, "/v1/reports/audit") == 0) {
+		op->route = ROUTE_REPORTS;
+		if (get)
+			api_audit_report(op);
+		else
+			op_respond_error(op, 405, "method_not_allowed", "use GET here");
 		return;
 	}
 	if (strcmp(path, "/v1/snapshot/audit") == 0) {

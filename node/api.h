@@ -17,6 +17,7 @@ enum api_route {
 	ROUTE_METRICS,
 	ROUTE_CLUSTER,
 	ROUTE_SNAPSHOT,
+	ROUTE_REPORTS,
 };
 
 /* Name of a route for metrics labels. */
@@ -35,6 +36,9 @@ void api_machine_keys(struct op *op, const char *machine);
 void api_members_add(struct op *op);
 void api_members_remove(struct op *op, const char *id);
 void api_transfer(struct op *op);
+
+/* GET /v1/reports/audit (api_reports.c): read on the leader. */
+void api_audit_report(struct op *op);
 
 /* GET /v1/snapshot (api_snapshot.c). */
 void api_snapshot(struct op *op);

@@ -76,6 +76,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			    "ORDER BY escrowed_at DESC, key_id",
 	[ST_COUNT_KEYS] = "SELECT count(*) FROM keys",
 	[ST_COUNT_AUDIT] = "SELECT count(*) FROM audit",
+	[ST_AUDIT_SINCE] = "SELECT seq, at, actor, role, action, key_id, machine, reason, "
+			   "note, node, outcome, idx FROM audit WHERE seq > ?1 "
+			   "ORDER BY seq LIMIT ?2",
 };
 
 int store_db_error(sqlite3 *db, int rc, const char *what, char *errmsg)

@@ -299,3 +299,43 @@ uint64_t store_audit_seq(const struct store *s)
 {
 	return s->audit_seq;
 }
+
+static const char *text_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+int store_audit_each(struct store *s, uint64_t since, size_t limit,
+		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
+		     char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_SINCE];
+	int rc, rv = ESC_OK;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_audit_row row = {
+			.seq = (uint64_t)sqlite3_column_int64(st, 0),
+			.at_ms = sqlite3_column_int64(st, 1),
+			.actor = text_col(st, 2),
+			.role = text_col(st, 3),
+			.action = text_col(st, 4),
+			.key_id = text_col(st, 5),
+			.machine = text_col(st, 6),
+			.reason = text_col(st, 7),
+			.note = text_col(st, 8),
+			.node = (uint32_t)sqlite3_column_int64(st, 9),
+			.outcome = text_col(st, 10),
+			.index = (uint64_t)sqlite3_column_int64(st, 11),
+		};
+		if ((rv = cb(&row, arg)) != 0)
+			break;
+	}
+	if (rv == ESC_OK && rc != SQLITE_DONE)
+		rv = store_db_error(s->db, rc, "audit entries", errmsg);
+	sqlite3_reset(st);
+	return rv;
+}

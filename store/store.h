@@ -93,6 +93,22 @@ int store_flush(struct store *s, char *errmsg);
 int store_machine_keys(struct store *s, const char *machine,
 		       struct store_key **keys, size_t *n, char *errmsg);
 
+/* One audit entry as read back; strings are "" when the column is NULL and
+ * stay valid only during the callback. */
+struct store_audit_row {
+	uint64_t seq;
+	int64_t at_ms;
+	const char *actor, *role, *action, *key_id, *machine, *reason, *note, *outcome;
+	uint32_t node;
+	uint64_t index;       /* the Raft index of the entry that wrote it */
+};
+
+/* Calls cb for the audit entries with seq > since, in seq order, at most
+ * limit of them; a non-zero return of cb stops the walk (and is returned). */
+int store_audit_each(struct store *s, uint64_t since, size_t limit,
+		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
+		     char *errmsg);
+
 /* Number of keys and of audit entries. */
 int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg);
 

@@ -36,6 +36,7 @@ enum store_stmt {
 	ST_MACHINE_KEYS, /* ?1 machine -> STORE_KEY_COLUMNS, newest first */
 	ST_COUNT_KEYS,
 	ST_COUNT_AUDIT,
+	ST_AUDIT_SINCE,  /* ?1 seq after, ?2 limit -> audit columns in seq order */
 	ST__COUNT
 };
 

@@ -1,0 +1,189 @@
+/* GET /v1/reports/audit: the audit log in seq order, as JSON or CSV, read on
+ * the leader after a barrier so that it holds every committed entry. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api.h"
+#include "node/json_out.h"
+#include "node/log.h"
+#include "store/error.h"
+
+#define AUDIT_LIMIT_DEFAULT 1000
+#define AUDIT_LIMIT_MAX 10000
+
+struct audit_query {
+	uint64_t since;
+	size_t limit;
+	bool csv;
+};
+
+/* Reads ?since=SEQ&limit=N&format=json|csv; false with a 400 sent. */
+static bool audit_query(struct op *op, struct audit_query *q)
+{
+	char buf[32], *end;
+	unsigned long long v;
+
+	q->since = 0;
+	q->limit = AUDIT_LIMIT_DEFAULT;
+	q->csv = false;
+	if (http_query_param(op->req, "since", buf, sizeof buf) != NULL) {
+		v = strtoull(buf, &end, 10);
+		if (buf[0] < '0' || buf[0] > '9' || *end != '\0') {
+			op_respond_error(op, 400, "bad_since", "since must be an audit seq (a number)");
+			return false;
+		}
+		q->since = v;
+	}
+	if (http_query_param(op->req, "limit", buf, sizeof buf) != NULL) {
+		v = strtoull(buf, &end, 10);
+		if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1 || v > AUDIT_LIMIT_MAX) {
+			op_respond_error(op, 400, "bad_limit", "limit must be a number from 1 to "
+					 "10000");
+			return false;
+		}
+		q->limit = (size_t)v;
+	}
+	if (http_query_param(op->req, "format", buf, sizeof buf) != NULL) {
+		if (strcmp(buf, "csv") != 0 && strcmp(buf, "json") != 0) {
+			op_respond_error(op, 400, "bad_format", "format must be json or csv");
+			return false;
+		}
+		q->csv = strcmp(buf, "csv") == 0;
+	}
+	return true;
+}
+
+static json_t *opt_string(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
+}
+
+static int row_json(const struct store_audit_row *row, void *arg)
+{
+	char at[JSON_TIME_LEN];
+	json_t *o;
+
+	json_time(row->at_ms, at);
+	o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:I}", "seq",
+		      (json_int_t)row->seq, "at", at, "actor", opt_string(row->actor), "role",
+		      opt_string(row->role), "action", row->action, "key_id",
+		      opt_string(row->key_id), "machine", opt_string(row->machine), "reason",
+		      opt_string(row->reason), "note", opt_string(row->note), "node",
+		      (json_int_t)row->node, "outcome", opt_string(row->outcome), "index",
+		      (json_int_t)row->index);
+	return o == NULL || json_array_append_new(arg, o) != 0 ? ESC_ENOMEM : 0;
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line end. */
+static void csv_field(FILE *f, const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, f);
+	} else {
+		fputc('"', f);
+		for (; *s != '\0'; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	}
+	fputc(last ? '\n' : ',', f);
+}
+
+static int row_csv(const struct store_audit_row *row, void *arg)
+{
+	FILE *f = arg;
+	char at[JSON_TIME_LEN];
+
+	json_time(row->at_ms, at);
+	fprintf(f, "%" PRIu64 ",", row->seq);
+	csv_field(f, at, false);
+	csv_field(f, row->actor, false);
+	csv_field(f, row->role, false);
+	csv_field(f, row->action, false);
+	csv_field(f, row->key_id, false);
+	csv_field(f, row->machine, false);
+	csv_field(f, row->reason, false);
+	csv_field(f, row->note, false);
+	fprintf(f, "%" PRIu32 ",", row->node);
+	csv_field(f, row->outcome, false);
+	fprintf(f, "%" PRIu64 "\n", row->index);
+	return ferror(f) ? ESC_ENOMEM : 0;
+}
+
+static void respond_csv(struct op *op, const struct audit_query *q)
+{
+	char errmsg[ESC_ERRMSG_SIZE], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int rv;
+
+	if (f == NULL) {
+		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	fputs("seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index\n", f);
+	rv = store_audit_each(op->d->store, q->since, q->limit, row_csv, f, errmsg);
+	if (fclose(f) != 0 && rv == ESC_OK)
+		rv = ESC_ENOMEM;
+	if (rv != ESC_OK) {
+		log_error("audit report: %s", rv == ESC_ENOMEM ? "out of memory" : errmsg);
+		op_respond_error(op, 500, "internal", "the audit log could not be read");
+	} else {
+		op_respond(op, 200, NULL, "text/csv; charset=utf-8", text, len);
+	}
+	free(text);
+}
+
+static void audit_done(struct replica_req *rreq, int status)
+{
+	struct op *op = rreq->data;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct audit_query q;
+	json_t *entries;
+	int rv;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (!audit_query(op, &q))
+		return;
+	if (q.csv) {
+		respond_csv(op, &q);
+		return;
+	}
+	entries = json_array();
+	rv = entries != NULL ? store_audit_each(op->d->store, q.since, q.limit, row_json,
+						 entries, errmsg)
+			     : ESC_ENOMEM;
+	if (rv != ESC_OK) {
+		json_decref(entries);
+		log_error("audit report: %s", rv == ESC_ENOMEM ? "out of memory" : errmsg);
+		op_respond_error(op, 500, "internal", "the audit log could not be read");
+		return;
+	}
+	json_respond(op, 200, json_pack("{s:o, s:I}", "entries", entries, "last_seq",
+					(json_int_t)store_audit_seq(op->d->store)));
+}
+
+static void audit_run(struct op *op)
+{
+	op->rreq.data = op;
+	if (replica_barrier(&op->d->replica, &op->rreq, audit_done) != ESC_OK)
+		dispatch_again(op);
+}
+
+void api_audit_report(struct op *op)
+{
+	struct audit_query q;
+
+	if (!audit_query(op, &q))
+		return;
+	op->run = audit_run;
+	dispatch(op);
+}
