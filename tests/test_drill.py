@@ -76,6 +76,12 @@ def test_drill_watch_through_a_leader_kill(t):
     check(rep.get("verified") == rep.get("acknowledged"),
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
     check(rep.get("lookups_ok", 0) > 0, "no lookup succeeded: %s" % short(rep))
+    check(rep.get("audit_checked") is True and rep.get("unaudited") == 0
+          and rep.get("key_reads_audited", 0) >= rep.get("passwords_returned", 0)
+          >= rep["lookups_ok"] + rep["verified"],
+          "audit: %s" % short({k: rep.get(k) for k in ("audit_checked", "unaudited",
+                                                         "key_reads_audited",
+                                                         "passwords_returned")}))
     lat = rep.get("latency_ms") or {}
     check(0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0),
           "latency_ms %s" % lat)
@@ -172,6 +178,11 @@ def test_drill_run_each_fault_once(t):
     check(rep.get("verified") == rep.get("acknowledged") and rep.get("acknowledged", 0) > 300,
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
     check(rep.get("cut_answers") == 0, "cut-off answers: %s" % rep.get("cut_answers"))
+    check(rep.get("audit_checked") is True and rep.get("unaudited") == 0
+          and rep.get("key_reads_audited", 0) >= rep.get("passwords_returned", 1) > 0,
+          "audit: checked %s, unaudited %s, %s key.read entries for %s passwords returned"
+          % (rep.get("audit_checked"), rep.get("unaudited"), rep.get("key_reads_audited"),
+             rep.get("passwords_returned")))
     for f in rep["faults"]:
         check("violation" not in f, "seed %d: fault %s" % (seed, f))
         t.diag("seed %d: %-16s nodes %-6s escrows again after %6.0f ms, longest window %5.0f ms"

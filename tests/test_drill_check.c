@@ -1,5 +1,6 @@
 /* Unit tests of the drill checker: made-up histories with a lost write, a
  * wrong read, a stale read, or none, and the unavailability windows. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/unit.h"
@@ -209,6 +210,38 @@ TEST(answer_from_a_cut_off_node_is_flagged)
 	drill_history_free(&h);
 }
 
+/* Key a's password was returned twice (a lookup, a read-back): two key.read
+ * entries are needed; one is a violation, three (a retried lookup) are not. */
+TEST(password_returned_without_audit_entry_is_flagged)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	op(&h, DRILL_READBACK, DRILL_OK, a, 100, 101, "");
+	op(&h, DRILL_READBACK, DRILL_OK, b, 100, 102, "");
+	h.audit_reads = calloc(h.n_keys, sizeof *h.audit_reads);
+	CHECK(h.audit_reads != NULL);
+	h.audit_reads[a] = 3;
+	h.audit_reads[b] = 1;
+	drill_check(&h, &r);       /* not checked yet: no verdict */
+	CHECK(drill_report_safe(&r));
+	h.audit_checked = true;
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.answered, 3);
+	CHECK_INT(r.audited, 4);
+	h.audit_reads[a] = 1;
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.unaudited, 1);
+	CHECK(strstr(r.findings[0], "unaudited: 11111111-1111-1111-1111-111111111111 was "
+				    "returned 2 time(s), the audit log holds 1 key.read entry") !=
+	      NULL);
+	drill_history_free(&h);
+}
+
 int main(void)
 {
 	RUN(clean_history_is_safe);
@@ -219,5 +252,6 @@ int main(void)
 	RUN(unknown_outcome_escrow_may_be_missing);
 	RUN(windows_open_at_a_failure_and_close_at_a_later_success);
 	RUN(answer_from_a_cut_off_node_is_flagged);
+	RUN(password_returned_without_audit_entry_is_flagged);
 	return unit_done();
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tools/ctl_commands.h"
+#include "tools/drill_audit.h"
 #include "tools/drill_engine.h"
 #include "tools/drill_run.h"
 
@@ -26,6 +27,8 @@ static int watch(struct drill *d)
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, &old);
 	rv = drill_engine_setup(d);
+	if (rv == CTL_EXIT_OK)
+		drill_audit_mark(d);
 	if (rv == CTL_EXIT_OK) {
 		if (!d->ctx->json)
 			fprintf(stderr, "drill: %.0f requests/s for %.0f s over %zu node(s); canary "
@@ -36,6 +39,8 @@ static int watch(struct drill *d)
 	}
 	if (rv == CTL_EXIT_OK)
 		rv = drill_engine_readback(d);
+	if (rv == CTL_EXIT_OK)
+		rv = drill_audit_collect(d);
 	sigaction(SIGINT, &old, NULL);
 	if (rv == CTL_EXIT_OK && d->history_path != NULL)
 		rv = drill_engine_write_history(d, d->history_path);

@@ -54,6 +54,7 @@ void drill_history_free(struct drill_history *h)
 	free(h->keys);
 	free(h->ops);
 	free(h->cuts);
+	free(h->audit_reads);
 	memset(h, 0, sizeof *h);
 }
 
@@ -178,6 +179,37 @@ static void cut_answers(const struct drill_history *h, struct drill_report *r)
 	}
 }
 
+/* Every lookup that returned a password left a key.read entry first. */
+static void unaudited(const struct drill_history *h, struct drill_report *r)
+{
+	uint32_t *answered;
+
+	if (!h->audit_checked || h->audit_reads == NULL)
+		return;
+	answered = calloc(h->n_keys + 1, sizeof *answered);
+	if (answered == NULL) {
+		finding(r, "out of memory: the audit log was not checked");
+		r->unaudited = 1;
+		return;
+	}
+	for (size_t i = 0; i < h->n_ops; i++)
+		if (h->ops[i].kind != DRILL_ESCROW && h->ops[i].result == DRILL_OK &&
+		    h->ops[i].key < h->n_keys)
+			answered[h->ops[i].key]++;
+	for (size_t k = 0; k < h->n_keys; k++) {
+		r->answered += answered[k];
+		r->audited += h->audit_reads[k];
+	}
+	for (size_t k = 0; k < h->n_keys; k++)
+		if (h->audit_reads[k] < answered[k]) {
+			r->unaudited++;
+			finding(r, "unaudited: %s was returned %u time(s), the audit log holds %u "
+				   "key.read entr%s", h->keys[k].key_id, answered[k],
+				h->audit_reads[k], h->audit_reads[k] == 1 ? "y" : "ies");
+		}
+	free(answered);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -289,6 +321,7 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 	for (size_t k = 0; k < h->n_keys; k++)
 		r->verified += acked_at[k] >= 0 && read_ok[k];
 	cut_answers(h, r);
+	unaudited(h, r);
 	windows(h, r);
 	latencies(h, r);
 out:
@@ -300,5 +333,5 @@ out:
 bool drill_report_safe(const struct drill_report *r)
 {
 	return r->lost == 0 && r->unverified == 0 && r->wrong == 0 && r->stale == 0 &&
-	       r->cut_answers == 0;
+	       r->cut_answers == 0 && r->unaudited == 0;
 }

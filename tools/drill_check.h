@@ -9,7 +9,9 @@
  *           acknowledged before the lookup was sent;
  *  - cut:   a node answered a request with success although the request was
  *           sent while the node was cut off from the majority (a deposed
- *           leader must stop answering: nothing it says can be committed).
+ *           leader must stop answering: nothing it says can be committed);
+ *  - unaudited: a key whose lookups returned its password more often than
+ *           the audit log holds key.read entries for it (when checked).
  * It also measures unavailability: a window opens at the first failed
  * request after a success and closes when a request sent after it opened
  * succeeds. */
@@ -73,6 +75,9 @@ struct drill_history {
 	size_t n_ops, cap_ops;
 	struct drill_cut *cuts;
 	size_t n_cuts, cap_cuts;
+	/* Per key: key.read entries found in the audit log, when checked. */
+	uint32_t *audit_reads;
+	bool audit_checked;
 };
 
 struct drill_window {
@@ -90,6 +95,9 @@ struct drill_report {
 	uint64_t readbacks, verified;
 	uint64_t lost, unverified, wrong, stale;
 	uint64_t cut_answers;   /* successes of a node cut off from the majority */
+	uint64_t unaudited;     /* keys answered more often than audited */
+	uint64_t answered;      /* passwords returned (lookups and read-backs) */
+	uint64_t audited;       /* key.read entries found for them */
 	char findings[DRILL_FINDINGS_MAX][160]; /* the first violations, in words */
 	size_t n_findings;
 	struct drill_window windows[DRILL_WINDOWS_MAX];
@@ -117,7 +125,8 @@ void drill_history_free(struct drill_history *h);
 /* Reads the history; fills r. */
 void drill_check(const struct drill_history *h, struct drill_report *r);
 
-/* True when r holds no lost, unverified, wrong, stale or cut-off answer. */
+/* True when r holds no lost, unverified, wrong, stale, cut-off or
+ * unaudited answer. */
 bool drill_report_safe(const struct drill_report *r);
 
 #endif

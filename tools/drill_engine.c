@@ -395,6 +395,10 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
 
 	json_object_set_new(o, "cut_answers", json_integer((json_int_t)r->cut_answers));
+	json_object_set_new(o, "unaudited", json_integer((json_int_t)r->unaudited));
+	json_object_set_new(o, "audit_checked", json_boolean(d->h.audit_checked));
+	json_object_set_new(o, "passwords_returned", json_integer((json_int_t)r->answered));
+	json_object_set_new(o, "key_reads_audited", json_integer((json_int_t)r->audited));
 	for (size_t i = 0; i < r->n_windows; i++)
 		json_array_append_new(w, json_pack("{s:f, s:f}", "start_ms", r->windows[i].start_ms,
 						   "length_ms", r->windows[i].length_ms));
@@ -431,10 +435,14 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	printf("  fail-overs     %" PRIu64 " request(s) sent again to the next node after a "
 	       "refused connection\n", d->failovers);
 	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
-	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 "\n", r->lost, r->unverified,
-	       r->wrong, r->stale, r->cut_answers);
+	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 ", unaudited %" PRIu64 "%s\n",
+	       r->lost, r->unverified, r->wrong, r->stale, r->cut_answers, r->unaudited,
+	       d->h.audit_checked ? "" : " (audit log not checked)");
 	for (size_t i = 0; i < r->n_findings; i++)
 		printf("    %s\n", r->findings[i]);
+	if (d->h.audit_checked)
+		printf("  audit          %" PRIu64 " key.read entries for %" PRIu64 " passwords "
+		       "returned\n", r->audited, r->answered);
 	printf("  latency        p50 %.0f ms, p99 %.0f ms, max %.0f ms (requests that "
 	       "succeeded)\n", r->latency_p50_ms, r->latency_p99_ms, r->latency_max_ms);
 	printf("  unavailable    %zu window(s), longest %.0f ms\n", r->n_windows,
@@ -463,7 +471,8 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 			printf("    at %8.1f s  none\n", d->leaders[i].at_ms / 1e3);
 	}
 	printf("%s\n", drill_report_safe(r) ? "SAFE: every acknowledged key was read back with "
-					      "its password; no wrong or stale answer"
+					      "its password; no wrong or stale answer; every "
+					      "password returned was audited"
 					    : "UNSAFE: see the violations above");
 }
 

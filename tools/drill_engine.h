@@ -75,6 +75,8 @@ struct drill {
 	void (*tick)(struct drill *d, double t_ms);
 	const char *history_path;  /* --history FILE, or NULL */
 	void *tick_data;
+	uint64_t audit_since;   /* the audit log's last seq before the load */
+	bool audit_marked;      /* audit_since known: the audit check runs */
 	/* read-back */
 	size_t rb_next;         /* next key to read back */
 	double *rb_retry_at;    /* per key: when to try again, 0 when done */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/drill_audit.h"
 #include "tools/drill_run_internal.h"
 
 #define RUN_READY_MS 60000.0
@@ -179,6 +180,8 @@ static int finish_run(struct run *r, struct drill_report *rep, struct run_end *e
 	if (dcluster_wait_ready(&r->c, &d->ctx->client, RUN_READY_MS, r->errmsg) != ESC_OK)
 		fprintf(stderr, "drill: %s\n", r->errmsg);
 	rv = drill_engine_readback(d);
+	if (rv == CTL_EXIT_OK)
+		rv = drill_audit_collect(d);
 	if (rv != CTL_EXIT_OK)
 		return rv;
 	if (dcluster_wait_converged(&r->c, &d->ctx->client, RUN_CONVERGE_MS, &e->index,
@@ -281,6 +284,7 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 			d->duration_ms / 1e3);
 	if ((rv = drill_engine_setup(d)) != CTL_EXIT_OK)
 		goto out;
+	drill_audit_mark(d);
 	d->tick = tick;
 	d->tick_data = &r;
 	d->t0 = drill_now_ms();

@@ -163,7 +163,8 @@ static const struct ctl_command commands[] = {
 	  "end: counts, violations (lost: an acknowledged key not found; unverified: one\n"
 	  "never read back; wrong: another password; stale: 404 for a key acknowledged\n"
 	  "before the lookup was sent; cut: a success from a node cut off from the\n"
-	  "majority), unavailability windows, errors by code, the\n"
+	  "majority; unaudited: a password returned more often than the audit log\n"
+	  "holds key.read entries for it), unavailability windows, errors by code, the\n"
 	  "leaders seen and, for run, each fault with the time until escrows succeeded\n"
 	  "again; --json prints one JSON object. Exit 0 when safe (run: and converged\n"
 	  "with clean logs), 1 otherwise, 3 when no request ever succeeded.\n",
