@@ -51,6 +51,17 @@ int drill_fault_parse(const char *name, enum fault_kind *k)
 }
 
 /* xorshift64*: the schedule depends on the seed alone. */
+/* splitmix64's finaliser: nearby seeds (1, 2, ...) give unrelated schedules. */
+static uint64_t mix_seed(uint64_t seed)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return z != 0 ? z : 0x9e3779b97f4a7c15ULL;
+}
+
 uint64_t run_rnd(struct run *r)
 {
 	r->rng ^= r->rng >> 12;
@@ -236,7 +247,7 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 	memset(&r, 0, sizeof r);
 	r.d = d;
 	r.o = o;
-	r.rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ULL;
+	r.rng = mix_seed(o->seed);
 	if ((kinds & DRILL_NET_FAULTS) && (why = dnet_unavailable()) != NULL)
 		kinds = without(kinds, DRILL_NET_FAULTS, why);
 	if ((kinds & DRILL_ROOT_FAULTS) && geteuid() != 0)
