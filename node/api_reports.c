@@ -39,12 +39,12 @@ static bool audit_query(struct op *op, struct audit_query *q)
 	}
 	if (http_query_param(op->req, "limit", buf, sizeof buf) != NULL) {
 		v = strtoull(buf, &end, 10);
-		if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1 || v > AUDIT_LIMIT_MAX) {
-			op_respond_error(op, 400, "bad_limit", "limit must be a number from 1 to "
-					 "10000");
+		if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1) {
+			op_respond_error(op, 400, "bad_limit", "limit must be a positive number");
 			return false;
 		}
-		q->limit = (size_t)v;
+		/* More is served as the most a call gives: page on with since. */
+		q->limit = v > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX : (size_t)v;
 	}
 	if (http_query_param(op->req, "format", buf, sizeof buf) != NULL) {
 		if (strcmp(buf, "csv") != 0 && strcmp(buf, "json") != 0) {
