@@ -120,6 +120,13 @@ static int read_small_file(const char *path, uint8_t *buf, size_t *n,
 				"seal key %s: not a regular file", path);
 		goto err_close;
 	}
+	/* Whoever reads it can read every recovery password of a snapshot. */
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		rv = esc_errorf(errmsg, ESC_EINVAL,
+				"seal key %s: mode %04o lets group or others at it; chmod 600 %s",
+				path, (unsigned)(st.st_mode & 07777), path);
+		goto err_close;
+	}
 	*n = 0;
 	while (*n < SEAL_FILE_READ_MAX) {
 		r = read(fd, buf + *n, SEAL_FILE_READ_MAX - *n);

@@ -486,15 +486,22 @@ def test_refuses_bad_startup(t):
             check(str(port) in text, "api port in use: the message does not name port %d: %s"
                   % (port, error_line(text)))
 
-    for what, content in (("missing seal key", None), ("10-byte seal key", b"0123456789"),
-                          ("64 non-hex characters", b"z" * 64), ("empty seal key", b"")):
+    good = os.urandom(32).hex().encode("ascii")
+    for what, content, mode, words in (
+            ("missing seal key", None, 0o600, ["seal"]),
+            ("10-byte seal key", b"0123456789", 0o600, ["seal"]),
+            ("64 non-hex characters", b"z" * 64, 0o600, ["seal"]),
+            ("empty seal key", b"", 0o600, ["seal"]),
+            ("seal key readable by others", good, 0o644, ["seal", "chmod 600"]),
+            ("seal key readable by the group", good, 0o640, ["seal", "chmod 600"])):
         c3 = t.cluster(3, start=False)
         path = os.path.join(c3.dir, "bad-seal.key")
         if content is not None:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, content)
             os.close(fd)
-        expect_refusal(t, c3.command(1, seal_key=path), what, ["seal"])
+            os.chmod(path, mode)
+        expect_refusal(t, c3.command(1, seal_key=path), what, words)
 
     c4 = t.cluster(3, start=False)
     n1 = c4.nodes[1]

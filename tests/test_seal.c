@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/error.h"
@@ -44,7 +45,7 @@ static const char *file_write(const char *name, const void *data, size_t len)
 		fclose(f);
 		return NULL;
 	}
-	if (fclose(f) != 0)
+	if (fclose(f) != 0 || chmod(path, 0600) != 0)
 		return NULL;
 	return path;
 }
@@ -353,6 +354,16 @@ TEST(key_load_refuses_bad_files)
 	path = file_write("empty.key", "", 0);
 	CHECK_INT(seal_key_load(&k, path, errmsg), ESC_EINVAL);
 	CHECK(strstr(errmsg, "0 bytes") != NULL);
+
+	/* A good key that group or others may read is refused, naming the fix. */
+	raw_key(raw, 13);
+	path = file_write("shared.key", raw, SEAL_KEY_SIZE);
+	CHECK_INT(seal_key_load(&k, path, errmsg), ESC_OK);
+	CHECK(chmod(path, 0640) == 0);
+	CHECK_INT(seal_key_load(&k, path, errmsg), ESC_EINVAL);
+	CHECK(strstr(errmsg, "mode 0640 lets group or others at it; chmod 600") != NULL);
+	CHECK(chmod(path, 0604) == 0);
+	CHECK_INT(seal_key_load(&k, path, errmsg), ESC_EINVAL);
 
 	snprintf(path2, sizeof(path2), "%s/missing.key", tmpdir);
 	CHECK_INT(seal_key_load(&k, path2, errmsg), ESC_ENOTFOUND);

@@ -122,6 +122,25 @@ static const struct ctl_command commands[] = {
 	  "\nOne membership change runs at a time: another is refused with\n"
 	  "change_in_progress (exit 1). Any node takes the request.\n",
 	  ctl_cmd_cluster },
+	{ "pki",
+	  "init DIR [--nodes N] [--hosts H,...]",
+	  "make the certificates and the seal key of a TLS cluster",
+	  "  init DIR             write into DIR (created 0700 if missing; no file is\n"
+	  "                       ever overwritten): ca.crt and ca.key (the cluster CA,\n"
+	  "                       10 years), node-1 ... node-N .crt/.key (OU node, CN\n"
+	  "                       node-N, for serving and for peer traffic),\n"
+	  "                       agent, helpdesk, auditor and operator .crt/.key (client\n"
+	  "                       certificates: OU and CN the role), and seal.key (32\n"
+	  "                       random bytes in hex). ECDSA P-256, SHA-256; leaf\n"
+	  "                       certificates last 825 days. Keys are mode 0600.\n"
+	  "  --nodes N            node certificates, 1-64 (default 3)\n"
+	  "  --hosts H,...        IP addresses and DNS names the nodes are reached by,\n"
+	  "                       added to every node certificate besides localhost and\n"
+	  "                       127.0.0.1\n"
+	  "\nKeep ca.key offline: whoever holds it can make certificates of any role.\n"
+	  "--json prints {dir, nodes, files}. Exit 1 when a file cannot be written\n"
+	  "(what was written is removed again), 2 on bad usage.\n",
+	  ctl_cmd_pki },
 	{ "drill",
 	  "watch|run [--rate N] [--duration S] [--in-flight N] [--request-timeout MS] "
 	  "[--history FILE] [run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",

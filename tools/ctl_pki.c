@@ -1,0 +1,335 @@
+/* escrowctl pki init: a cluster CA, node certificates, one client certificate
+ * per role and the seal key, with OpenSSL 3 (ECDSA P-256, SHA-256). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tools/ctl_commands.h"
+
+#define PKI_NODES_DEFAULT 3
+#define PKI_NODES_MAX 64
+#define PKI_CA_DAYS 3650
+#define PKI_CERT_DAYS 825          /* what browsers still accept for a server */
+#define PKI_HOSTS_MAX 2048
+#define PKI_FILES_MAX (2 + 2 * PKI_NODES_MAX + 2 * 4 + 1)
+
+static const char *const roles[] = { "agent", "helpdesk", "auditor", "operator" };
+
+struct pki {
+	const char *dir;
+	char san[PKI_HOSTS_MAX + 64];     /* subjectAltName of node certificates */
+	char *written[PKI_FILES_MAX];     /* removed again if a later step fails */
+	size_t n_written;
+};
+
+/* One --hosts entry: an IPv4 or IPv6 address, or a DNS name (letters,
+ * digits, '-', '.', a leading "*."). Appended to the SAN as IP: or DNS:. */
+static bool add_host(struct pki *p, const char *h, size_t len)
+{
+	char host[256];
+	unsigned char addr[16];
+	size_t off = strlen(p->san);
+
+	if (len == 0 || len >= sizeof host)
+		return false;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1) {
+		snprintf(p->san + off, sizeof p->san - off, ",IP:%s", host);
+		return true;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = host[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+			  (c == '*' && i == 0 && host[1] == '.');
+		if (!ok)
+			return false;
+	}
+	snprintf(p->san + off, sizeof p->san - off, ",DNS:%s", host);
+	return true;
+}
+
+static bool add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	bool ok;
+
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A certificate for key with subject O=escrow, OU=ou, CN=cn, signed by
+ * issuer_key (issuer NULL: self-signed), with the extensions given. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *ou, X509 *issuer,
+		       EVP_PKEY *issuer_key, long days, const char *const exts[][2],
+		       size_t n_exts)
+{
+	X509 *cert = X509_new();
+	X509_NAME *name;
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	bool ok;
+
+	if (cert == NULL)
+		return NULL;
+	name = X509_get_subject_name(cert);
+	ok = RAND_bytes(serial, sizeof serial) == 1;
+	serial[0] &= 0x7f; /* positive */
+	ok = ok && (bn = BN_bin2bn(serial, sizeof serial, NULL)) != NULL &&
+	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
+	     X509_set_version(cert, 2) == 1 &&
+	     X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+	     X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) != NULL &&
+	     X509_set_pubkey(cert, key) == 1 &&
+	     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"escrow",
+					-1, -1, 0) == 1 &&
+	     X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1,
+					-1, 0) == 1 &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					-1, 0) == 1 &&
+	     X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name) == 1;
+	BN_free(bn);
+	for (size_t i = 0; ok && i < n_exts; i++)
+		ok = add_ext(cert, issuer ? issuer : cert, OBJ_txt2nid(exts[i][0]), exts[i][1]);
+	ok = ok && X509_sign(cert, issuer_key, EVP_sha256()) > 0;
+	if (!ok) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+/* Opens DIR/name for a new file with mode (never over an existing one) and
+ * records it for removal should a later step fail. */
+static FILE *create(struct pki *p, const char *name, mode_t mode)
+{
+	char path[4096];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", p->dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST) {
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: %s exists: pki init never overwrites a file; "
+			 "give an empty or new directory", path);
+		return NULL;
+	}
+	if (fd < 0) {
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot create %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	fchmod(fd, mode); /* whatever the umask */
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		unlink(path);
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((p->written[p->n_written] = strdup(path)) == NULL) {
+		fclose(f);
+		unlink(path);
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: out of memory");
+		return NULL;
+	}
+	p->n_written++;
+	return f;
+}
+
+static bool finish(FILE *f, bool ok, const char *name)
+{
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		ok = false;
+	if (fclose(f) != 0)
+		ok = false;
+	if (!ok)
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot write %s", name);
+	return ok;
+}
+
+/* NAME.crt (0644) and NAME.key (0600). */
+static bool write_pair(struct pki *p, const char *name, X509 *cert, EVP_PKEY *key)
+{
+	char crt[64], keyf[64];
+	FILE *f;
+
+	snprintf(crt, sizeof crt, "%s.crt", name);
+	snprintf(keyf, sizeof keyf, "%s.key", name);
+	if ((f = create(p, keyf, 0600)) == NULL ||
+	    !finish(f, PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1, keyf))
+		return false;
+	if ((f = create(p, crt, 0644)) == NULL || !finish(f, PEM_write_X509(f, cert) == 1, crt))
+		return false;
+	return true;
+}
+
+static bool write_seal_key(struct pki *p)
+{
+	unsigned char raw[32];
+	char hex[65];
+	FILE *f;
+	bool ok;
+
+	if (RAND_bytes(raw, sizeof raw) != 1) {
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: no randomness");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof raw; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	OPENSSL_cleanse(raw, sizeof raw);
+	if ((f = create(p, "seal.key", 0600)) == NULL) {
+		OPENSSL_cleanse(hex, sizeof hex);
+		return false;
+	}
+	ok = fprintf(f, "%s\n", hex) == 65;
+	OPENSSL_cleanse(hex, sizeof hex);
+	return finish(f, ok, "seal.key");
+}
+
+/* A leaf: a new key, a certificate signed by the CA, both written. */
+static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou, bool node,
+		 X509 *ca, EVP_PKEY *ca_key)
+{
+	const char *const node_exts[][2] = {
+		{ "basicConstraints", "critical,CA:FALSE" },
+		{ "keyUsage", "critical,digitalSignature" },
+		{ "extendedKeyUsage", "serverAuth,clientAuth" },
+		{ "subjectKeyIdentifier", "hash" },
+		{ "authorityKeyIdentifier", "keyid" },
+		{ "subjectAltName", p->san },
+	};
+	const char *const client_exts[][2] = {
+		{ "basicConstraints", "critical,CA:FALSE" },
+		{ "keyUsage", "critical,digitalSignature" },
+		{ "extendedKeyUsage", "clientAuth" },
+		{ "subjectKeyIdentifier", "hash" },
+		{ "authorityKeyIdentifier", "keyid" },
+	};
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *cert = key == NULL ? NULL
+		     : node ? make_cert(key, cn, ou, ca, ca_key, PKI_CERT_DAYS, node_exts, 6)
+			    : make_cert(key, cn, ou, ca, ca_key, PKI_CERT_DAYS, client_exts, 5);
+	bool ok = cert != NULL && write_pair(p, name, cert, key);
+
+	if (cert == NULL)
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: OpenSSL could not make %s's certificate", cn);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
+static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
+{
+	const char *const ca_exts[][2] = {
+		{ "basicConstraints", "critical,CA:TRUE,pathlen:0" },
+		{ "keyUsage", "critical,keyCertSign,cRLSign" },
+		{ "subjectKeyIdentifier", "hash" },
+	};
+	EVP_PKEY *ca_key = EVP_EC_gen("P-256");
+	X509 *ca = ca_key ? make_cert(ca_key, "escrow cluster CA", "ca", NULL, ca_key,
+				      PKI_CA_DAYS, ca_exts, 3)
+			  : NULL;
+	bool ok = ca != NULL && write_pair(p, "ca", ca, ca_key);
+	char name[32];
+
+	if (ca == NULL)
+		ctl_fail(CTL_EXIT_REFUSED, "pki init: OpenSSL could not make the CA");
+	for (long i = 1; ok && i <= nodes; i++) {
+		snprintf(name, sizeof name, "node-%ld", i);
+		ok = leaf(p, name, name, "node", true, ca, ca_key);
+	}
+	for (size_t i = 0; ok && i < sizeof roles / sizeof roles[0]; i++)
+		ok = leaf(p, roles[i], roles[i], roles[i], false, ca, ca_key);
+	ok = ok && write_seal_key(p);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	if (!ok) {
+		for (size_t i = 0; i < p->n_written; i++)
+			unlink(p->written[i]);
+		return CTL_EXIT_REFUSED;
+	}
+	if (ctx->json) {
+		json_t *files = json_array();
+		for (size_t i = 0; i < p->n_written; i++)
+			json_array_append_new(files, json_string(p->written[i]));
+		json_t *j = json_pack("{s:s, s:I, s:o}", "dir", p->dir, "nodes", (json_int_t)nodes,
+				      "files", files);
+		char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (text != NULL)
+			printf("%s\n", text);
+		free(text);
+		json_decref(j);
+	} else {
+		printf("pki init: wrote %zu files to %s: ca.crt ca.key, node-1 ... node-%ld "
+		       "(.crt .key), agent helpdesk auditor operator (.crt .key), seal.key\n"
+		       "start node N with: --tls-ca %s/ca.crt --tls-cert %s/node-N.crt "
+		       "--tls-key %s/node-N.key --seal-key %s/seal.key\n"
+		       "keep ca.key offline: it signs new certificates\n",
+		       p->n_written, p->dir, nodes, p->dir, p->dir, p->dir, p->dir);
+	}
+	return CTL_EXIT_OK;
+}
+
+int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "hosts", required_argument, NULL, 'H' },
+		CTL_OPTS_COMMON
+	};
+	const char *s_nodes = NULL, *hosts = NULL;
+	struct pki p;
+	long nodes = PKI_NODES_DEFAULT;
+	int c, rv = CTL_EXIT_OK;
+
+	while ((c = ctl_getopt(ctx, argc, argv, opts, &rv)) != -1) {
+		if (c == 'n')
+			rv = ctl_opt_once(ctx, &s_nodes, optarg, "--nodes");
+		else if (c == 'H')
+			rv = ctl_opt_once(ctx, &hosts, optarg, "--hosts");
+		if (rv != CTL_EXIT_OK)
+			return rv;
+	}
+	if (rv != CTL_EXIT_OK)
+		return rv;
+	if (optind >= argc || strcmp(argv[optind], "init") != 0)
+		return ctl_usage_error(ctx, "give a subcommand: init DIR");
+	if (optind + 1 >= argc)
+		return ctl_usage_error(ctx, "init needs a directory");
+	if (optind + 2 < argc)
+		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind + 2]);
+	if (s_nodes && (rv = ctl_opt_long(ctx, s_nodes, "--nodes", 1, PKI_NODES_MAX, &nodes)))
+		return rv;
+	memset(&p, 0, sizeof p);
+	p.dir = argv[optind + 1];
+	strcpy(p.san, "DNS:localhost,IP:127.0.0.1");
+	if (hosts != NULL && strlen(hosts) > PKI_HOSTS_MAX)
+		return ctl_usage_error(ctx, "--hosts: longer than %d characters", PKI_HOSTS_MAX);
+	for (const char *h = hosts; h != NULL && *h != '\0';) {
+		size_t len = strcspn(h, ",");
+		if (!add_host(&p, h, len))
+			return ctl_usage_error(ctx, "--hosts: '%.*s' is neither an IP address nor "
+					       "a DNS name", (int)(len > 64 ? 64 : len), h);
+		h += len + (h[len] == ',');
+	}
+	if (mkdir(p.dir, 0700) != 0 && errno != EEXIST)
+		return ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot create %s: %s", p.dir,
+				strerror(errno));
+	rv = init(ctx, &p, nodes);
+	for (size_t i = 0; i < p.n_written; i++)
+		free(p.written[i]);
+	return rv;
+}
