@@ -1,11 +1,25 @@
 /* escrowd: one node of an escrow cluster. */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "node/daemon.h"
 #include "node/log.h"
 #include "node/options.h"
 #include "store/error.h"
+
+/* Every client connection takes a descriptor: take what the hard limit
+ * allows (distributions often start services with a soft limit of 1024),
+ * so that the connection cap (HTTP_CONNECTIONS_MAX) is what bounds them. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 int main(int argc, char **argv)
 {
@@ -23,6 +37,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init(o.id, o.log_level);
+	raise_fd_limit();
 	rv = daemon_run(&o);
 	options_close(&o);
 	return rv;
