@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "node/api.h"
+#include "node/body.h"
 #include "node/json_out.h"
 #include "node/log.h"
 #include "store/error.h"
@@ -21,82 +22,23 @@ static bool is_json(const struct http_request *req)
 	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
-/* Reads string member name of o into out (size bytes). A missing optional
- * member leaves out empty. */
-static bool get_string(json_t *o, const char *name, bool required, char *out, size_t size,
-		       struct verr *e)
-{
-	json_t *v = json_object_get(o, name);
-
-	out[0] = '\0';
-	if (v == NULL || (json_is_null(v) && !required)) {
-		if (!required)
-			return true;
-		snprintf(e->code, sizeof e->code, "missing_field");
-		snprintf(e->msg, sizeof e->msg, "the field %s is required", name);
-		return false;
-	}
-	if (!json_is_string(v)) {
-		snprintf(e->code, sizeof e->code, "invalid_type");
-		snprintf(e->msg, sizeof e->msg, "the field %s must be a string", name);
-		return false;
-	}
-	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
-		/* Over-long passwords get the same code as any malformed one. */
-		snprintf(e->code, sizeof e->code, "invalid_%s%s", name,
-			 strcmp(name, "recovery_password") == 0 ? "_format" : "");
-		snprintf(e->msg, sizeof e->msg, "the field %s is too long or holds a NUL", name);
-		return false;
-	}
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return true;
-}
-
-/* Parses and checks an escrow body into op->cmd, sealing the password. */
-static bool escrow_parse(struct op *op, json_t *o, struct verr *e)
+/* Seals the plain password of an escrow into op->cmd (sealed, pw_mac). */
+static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
 {
 	struct cmd *c = &op->cmd;
-	char key_id[128], machine[VALIDATE_MACHINE_MAX + 2], pw[128];
 	char errmsg[ESC_ERRMSG_SIZE];
 	size_t sealed_len;
-	bool ok = false;
 
-	api_cmd_begin(op, CMD_ESCROW, "agent");
-	if (!get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
-	    !validate_key_id(key_id, c->key_id, e))
-		goto out;
-	if (!get_string(o, "recovery_password", true, pw, sizeof pw, e) ||
-	    !validate_recovery_password(pw, e))
-		goto out;
-	if (!get_string(o, "volume_id", true, c->volume_id, sizeof c->volume_id, e) ||
-	    !validate_volume_id(c->volume_id, e))
-		goto out;
-	if (!get_string(o, "volume_type", true, c->volume_type, sizeof c->volume_type, e) ||
-	    !validate_volume_type(c->volume_type, e))
-		goto out;
-	if (!get_string(o, "machine", true, machine, sizeof machine, e) ||
-	    !validate_machine(machine, c->machine, e))
-		goto out;
-	if (!get_string(o, "user", false, c->user, sizeof c->user, e) ||
-	    (c->user[0] != '\0' && !validate_user(c->user, e)))
-		goto out;
-	if (!get_string(o, "tpm_owner_hash", false, c->tpm_owner_hash, sizeof c->tpm_owner_hash,
-			e) ||
-	    (c->tpm_owner_hash[0] != '\0' && !validate_tpm_owner_hash(c->tpm_owner_hash, e)))
-		goto out;
 	if (seal_seal(&op->d->seal, c->key_id, (const uint8_t *)pw, strlen(pw), c->sealed,
 		      &sealed_len, errmsg) != ESC_OK) {
 		log_error("seal: %s", errmsg);
 		snprintf(e->code, sizeof e->code, "internal");
 		snprintf(e->msg, sizeof e->msg, "the password could not be sealed");
-		goto out;
+		return false;
 	}
 	c->sealed_len = (uint32_t)sealed_len;
 	seal_mac(&op->d->seal, c->key_id, pw, c->pw_mac);
-	ok = true;
-out:
-	OPENSSL_cleanse(pw, sizeof pw);
-	return ok;
+	return true;
 }
 
 static void escrow_done(struct replica_req *rreq, int status, const struct store_result *res)
@@ -129,9 +71,8 @@ static void escrow_run(struct op *op)
 void api_escrow(struct op *op)
 {
 	struct http_request *req = op->req;
-	json_error_t jerr;
+	char pw[BODY_PASSWORD_SIZE];
 	struct verr e;
-	json_t *o;
 	bool ok;
 
 	if (!is_json(req)) {
@@ -139,20 +80,9 @@ void api_escrow(struct op *op)
 				 "the body must be JSON (Content-Type: application/json)");
 		return;
 	}
-	o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL) {
-		char msg[192];
-		snprintf(msg, sizeof msg, "the body is not valid JSON: %s", jerr.text);
-		op_respond_error(op, 400, "invalid_json", msg);
-		return;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		op_respond_error(op, 400, "invalid_json", "the body must be a JSON object");
-		return;
-	}
-	ok = escrow_parse(op, o, &e);
-	json_decref(o);
+	api_cmd_begin(op, CMD_ESCROW, "agent");
+	ok = body_escrow(req->body, req->body_len, &op->cmd, pw, &e) && escrow_seal(op, pw, &e);
+	OPENSSL_cleanse(pw, sizeof pw);
 	if (!ok) {
 		api_bad_input(op, &e);
 		return;

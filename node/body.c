@@ -1,0 +1,91 @@
+/* JSON request bodies into commands (see body.h). */
+#include "node/body.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Reads string member name of o into out (size bytes). A missing optional
+ * member leaves out empty. */
+static bool get_string(json_t *o, const char *name, bool required, char *out, size_t size,
+		       struct verr *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	out[0] = '\0';
+	if (v == NULL || (json_is_null(v) && !required)) {
+		if (!required)
+			return true;
+		snprintf(e->code, sizeof e->code, "missing_field");
+		snprintf(e->msg, sizeof e->msg, "the field %s is required", name);
+		return false;
+	}
+	if (!json_is_string(v)) {
+		snprintf(e->code, sizeof e->code, "invalid_type");
+		snprintf(e->msg, sizeof e->msg, "the field %s must be a string", name);
+		return false;
+	}
+	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
+		/* Over-long passwords get the same code as any malformed one. */
+		snprintf(e->code, sizeof e->code, "invalid_%s%s", name,
+			 strcmp(name, "recovery_password") == 0 ? "_format" : "");
+		snprintf(e->msg, sizeof e->msg, "the field %s is too long or holds a NUL", name);
+		return false;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return true;
+}
+
+bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSWORD_SIZE],
+		 struct verr *e)
+{
+	char key_id[128], machine[VALIDATE_MACHINE_MAX + 2];
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	bool ok = false;
+
+	pw[0] = '\0';
+	if (o == NULL || !json_is_object(o)) {
+		snprintf(e->code, sizeof e->code, "invalid_json");
+		if (o == NULL)
+			snprintf(e->msg, sizeof e->msg, "the body is not valid JSON: %s", jerr.text);
+		else
+			snprintf(e->msg, sizeof e->msg, "the body must be a JSON object");
+		goto out;
+	}
+	if (!get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
+	    !validate_key_id(key_id, c->key_id, e))
+		goto out;
+	if (!get_string(o, "recovery_password", true, pw, BODY_PASSWORD_SIZE, e) ||
+	    !validate_recovery_password(pw, e))
+		goto out;
+	if (!get_string(o, "volume_id", true, c->volume_id, sizeof c->volume_id, e) ||
+	    !validate_volume_id(c->volume_id, e))
+		goto out;
+	if (!get_string(o, "volume_type", true, c->volume_type, sizeof c->volume_type, e) ||
+	    !validate_volume_type(c->volume_type, e))
+		goto out;
+	if (!get_string(o, "machine", true, machine, sizeof machine, e) ||
+	    !validate_machine(machine, c->machine, e))
+		goto out;
+	if (!get_string(o, "user", false, c->user, sizeof c->user, e) ||
+	    (c->user[0] != '\0' && !validate_user(c->user, e)))
+		goto out;
+	if (!get_string(o, "tpm_owner_hash", false, c->tpm_owner_hash, sizeof c->tpm_owner_hash,
+			e) ||
+	    (c->tpm_owner_hash[0] != '\0' && !validate_tpm_owner_hash(c->tpm_owner_hash, e)))
+		goto out;
+	ok = true;
+out:
+	if (!ok)
+		OPENSSL_cleanse(pw, BODY_PASSWORD_SIZE);
+	/* jansson keeps its own copy of the password: wipe it before freeing. */
+	if (o != NULL) {
+		json_t *v = json_object_get(o, "recovery_password");
+		if (json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+	}
+	json_decref(o);
+	return ok;
+}

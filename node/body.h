@@ -1,0 +1,22 @@
+/* JSON request bodies of the API, read into commands: no I/O, no state, so
+ * that the fuzzer (tests/fuzz_body.c) reaches exactly what a client does. */
+#ifndef ESCROW_BODY_H
+#define ESCROW_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/command.h"
+#include "store/validate.h"
+
+#define BODY_PASSWORD_SIZE 128  /* longer passwords are refused before validation */
+
+/* POST /v1/keys: parses len bytes of body (a JSON object, duplicate names
+ * refused), checks every field by API.md's data rules and fills c's key_id,
+ * volume_id, volume_type, machine, user and tpm_owner_hash (normalised) and
+ * pw with the plain recovery password (the caller seals it, then wipes pw).
+ * false with e set (invalid_json, missing_field, invalid_type, invalid_*). */
+bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSWORD_SIZE],
+		 struct verr *e);
+
+#endif
