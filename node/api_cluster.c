@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "node/api.h"
+#include "node/body.h"
 #include "node/json_out.h"
 #include "node/log.h"
 #include "store/error.h"
@@ -199,29 +200,6 @@ static void remove_run(struct op *op)
 		change_fail(op, rv, "remove");
 }
 
-/* Reads {"id","raft","api","role"} into m. */
-static bool member_parse(struct op *op, struct bootstrap_member *m)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(op->req->body, op->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	json_int_t id = 0;
-	const char *raft = NULL, *api = NULL, *role = "voter";
-	bool ok;
-
-	ok = o != NULL && json_unpack(o, "{s:I, s:s, s:s, s?:s}", "id", &id, "raft", &raft, "api",
-				      &api, "role", &role) == 0;
-	ok = ok && id >= 1 && id <= 65535 && addr_parse(raft, NULL) && addr_parse(api, NULL) &&
-	     strlen(raft) < sizeof m->raft && strlen(api) < sizeof m->api &&
-	     strcmp(role, "voter") == 0;
-	if (ok) {
-		m->id = (unsigned)id;
-		snprintf(m->raft, sizeof m->raft, "%s", raft);
-		snprintf(m->api, sizeof m->api, "%s", api);
-	}
-	json_decref(o);
-	return ok;
-}
-
 void api_members_add(struct op *op)
 {
 	struct change *c = calloc(1, sizeof *c);
@@ -230,7 +208,7 @@ void api_members_add(struct op *op)
 		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
 		return;
 	}
-	if (!member_parse(op, &c->m)) {
+	if (!body_member(op->req->body, op->req->body_len, &c->m)) {
 		free(c);
 		op_respond_error(op, 400, "invalid_member",
 				 "give {\"id\": 1-65535, \"raft\": \"IPV4:PORT\", \"api\": "
@@ -315,18 +293,13 @@ static void transfer_run(struct op *op)
 
 void api_transfer(struct op *op)
 {
-	json_error_t jerr;
-	json_t *o = json_loadb(op->req->body, op->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	json_int_t id = 0;
+	unsigned id;
 
-	if (o == NULL || !json_is_object(o) || json_unpack(o, "{s?:I}", "id", &id) != 0 ||
-	    id < 0 || id > 65535) {
-		json_decref(o);
+	if (!body_transfer(op->req->body, op->req->body_len, &id)) {
 		op_respond_error(op, 400, "invalid_member",
 				 "give {\"id\": N} or {} for the most caught-up voter");
 		return;
 	}
-	json_decref(o);
 	op->data = (void *)(uintptr_t)id;
 	op->run = transfer_run;
 	dispatch(op);

@@ -89,3 +89,38 @@ out:
 	json_decref(o);
 	return ok;
 }
+
+bool body_member(const char *body, size_t len, struct bootstrap_member *m)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_int_t id = 0;
+	const char *raft = NULL, *api = NULL, *role = "voter";
+	bool ok;
+
+	ok = o != NULL && json_unpack(o, "{s:I, s:s, s:s, s?:s}", "id", &id, "raft", &raft, "api",
+				      &api, "role", &role) == 0;
+	ok = ok && id >= 1 && id <= 65535 && addr_parse(raft, NULL) && addr_parse(api, NULL) &&
+	     strlen(raft) < sizeof m->raft && strlen(api) < sizeof m->api &&
+	     strcmp(role, "voter") == 0;
+	if (ok) {
+		m->id = (unsigned)id;
+		snprintf(m->raft, sizeof m->raft, "%s", raft);
+		snprintf(m->api, sizeof m->api, "%s", api);
+	}
+	json_decref(o);
+	return ok;
+}
+
+bool body_transfer(const char *body, size_t len, unsigned *id)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_int_t v = 0;
+	bool ok = o != NULL && json_is_object(o) && json_unpack(o, "{s?:I}", "id", &v) == 0 &&
+		  v >= 0 && v <= 65535;
+
+	json_decref(o);
+	*id = ok ? (unsigned)v : 0;
+	return ok;
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "node/options.h"
 #include "store/command.h"
 #include "store/validate.h"
 
@@ -18,5 +19,13 @@
  * false with e set (invalid_json, missing_field, invalid_type, invalid_*). */
 bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSWORD_SIZE],
 		 struct verr *e);
+
+/* POST /v1/cluster/members: {"id": 1-65535, "raft": "IPV4:PORT", "api":
+ * "IPV4:PORT", "role": "voter"} (role optional) into m; false if not so. */
+bool body_member(const char *body, size_t len, struct bootstrap_member *m);
+
+/* POST /v1/cluster/transfer: {"id": N} or {} (*id 0: the most caught-up
+ * voter); false if not so. */
+bool body_transfer(const char *body, size_t len, unsigned *id);
 
 #endif
