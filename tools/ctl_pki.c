@@ -275,8 +275,8 @@ static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 	} else {
 		printf("pki init: wrote %zu files to %s: ca.crt ca.key, node-1 ... node-%ld "
 		       "(.crt .key), agent helpdesk auditor operator (.crt .key), seal.key\n"
-		       "start node N with: --tls-ca %s/ca.crt --tls-cert %s/node-N.crt "
-		       "--tls-key %s/node-N.key --seal-key %s/seal.key\n"
+		       "node N takes: --tls-ca %s/ca.crt --tls-cert %s/node-N.crt "
+		       "--tls-key %s/node-N.key --seal-key %s/seal.key (TLS: issue 5)\n"
 		       "keep ca.key offline: it signs new certificates\n",
 		       p->n_written, p->dir, nodes, p->dir, p->dir, p->dir, p->dir);
 	}
