@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tools/ctl_commands.h"
+#include "tools/pki.h"
 
 #define PKI_NODES_DEFAULT 3
 #define PKI_NODES_MAX 64
@@ -56,60 +57,6 @@ static bool add_host(struct pki *p, const char *h, size_t len)
 	}
 	snprintf(p->san + off, sizeof p->san - off, ",DNS:%s", host);
 	return true;
-}
-
-static bool add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	bool ok;
-
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
-	X509_EXTENSION_free(ext);
-	return ok;
-}
-
-/* A certificate for key with subject O=escrow, OU=ou, CN=cn, signed by
- * issuer_key (issuer NULL: self-signed), with the extensions given. */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *ou, X509 *issuer,
-		       EVP_PKEY *issuer_key, long days, const char *const exts[][2],
-		       size_t n_exts)
-{
-	X509 *cert = X509_new();
-	X509_NAME *name;
-	unsigned char serial[16];
-	BIGNUM *bn = NULL;
-	bool ok;
-
-	if (cert == NULL)
-		return NULL;
-	name = X509_get_subject_name(cert);
-	ok = RAND_bytes(serial, sizeof serial) == 1;
-	serial[0] &= 0x7f; /* positive */
-	ok = ok && (bn = BN_bin2bn(serial, sizeof serial, NULL)) != NULL &&
-	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
-	     X509_set_version(cert, 2) == 1 &&
-	     X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
-	     X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) != NULL &&
-	     X509_set_pubkey(cert, key) == 1 &&
-	     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"escrow",
-					-1, -1, 0) == 1 &&
-	     X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1,
-					-1, 0) == 1 &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) == 1 &&
-	     X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name) == 1;
-	BN_free(bn);
-	for (size_t i = 0; ok && i < n_exts; i++)
-		ok = add_ext(cert, issuer ? issuer : cert, OBJ_txt2nid(exts[i][0]), exts[i][1]);
-	ok = ok && X509_sign(cert, issuer_key, EVP_sha256()) > 0;
-	if (!ok) {
-		X509_free(cert);
-		return NULL;
-	}
-	return cert;
 }
 
 /* Opens DIR/name for a new file with mode (never over an existing one) and
@@ -203,25 +150,10 @@ static bool write_seal_key(struct pki *p)
 static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou, bool node,
 		 X509 *ca, EVP_PKEY *ca_key)
 {
-	const char *const node_exts[][2] = {
-		{ "basicConstraints", "critical,CA:FALSE" },
-		{ "keyUsage", "critical,digitalSignature" },
-		{ "extendedKeyUsage", "serverAuth,clientAuth" },
-		{ "subjectKeyIdentifier", "hash" },
-		{ "authorityKeyIdentifier", "keyid" },
-		{ "subjectAltName", p->san },
-	};
-	const char *const client_exts[][2] = {
-		{ "basicConstraints", "critical,CA:FALSE" },
-		{ "keyUsage", "critical,digitalSignature" },
-		{ "extendedKeyUsage", "clientAuth" },
-		{ "subjectKeyIdentifier", "hash" },
-		{ "authorityKeyIdentifier", "keyid" },
-	};
-	EVP_PKEY *key = EVP_EC_gen("P-256");
+	EVP_PKEY *key = pki_key_new();
 	X509 *cert = key == NULL ? NULL
-		     : node ? make_cert(key, cn, ou, ca, ca_key, PKI_CERT_DAYS, node_exts, 6)
-			    : make_cert(key, cn, ou, ca, ca_key, PKI_CERT_DAYS, client_exts, 5);
+		     : pki_cert_new(key, node ? PKI_NODE : PKI_CLIENT, cn, ou, p->san, ca, ca_key,
+				    0, PKI_CERT_DAYS);
 	bool ok = cert != NULL && write_pair(p, name, cert, key);
 
 	if (cert == NULL)
@@ -233,14 +165,9 @@ static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou
 
 static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 {
-	const char *const ca_exts[][2] = {
-		{ "basicConstraints", "critical,CA:TRUE,pathlen:0" },
-		{ "keyUsage", "critical,keyCertSign,cRLSign" },
-		{ "subjectKeyIdentifier", "hash" },
-	};
-	EVP_PKEY *ca_key = EVP_EC_gen("P-256");
-	X509 *ca = ca_key ? make_cert(ca_key, "escrow cluster CA", "ca", NULL, ca_key,
-				      PKI_CA_DAYS, ca_exts, 3)
+	EVP_PKEY *ca_key = pki_key_new();
+	X509 *ca = ca_key ? pki_cert_new(ca_key, PKI_CA, "escrow cluster CA", "ca", NULL, NULL,
+					 ca_key, 0, PKI_CA_DAYS)
 			  : NULL;
 	bool ok = ca != NULL && write_pair(p, "ca", ca, ca_key);
 	char name[32];
