@@ -34,6 +34,7 @@ struct tls_stream {
 	bool established;            /* handshake done, peer verified */
 	bool peer_closed;            /* close_notify received */
 	bool failed;
+	char why[256];               /* the first failure, repeated by later calls */
 	char peer_cn[TLS_NAME_MAX + 1];
 	char peer_ou[TLS_NAME_MAX + 1];
 };
@@ -48,10 +49,12 @@ int tls_stream_feed(struct tls_stream *s, const void *data, size_t len);
 
 /* Moves the handshake on and decrypts: > 0 plaintext bytes in buf, 0 when
  * nothing more can be read until more bytes are fed, TLS_STREAM_EOF after
- * the peer's close_notify, or an error (ESC_ECRYPTO with errmsg: a failed
- * handshake, a bad certificate, a corrupt record). Call it after every feed
- * until it returns 0, then send what tls_stream_take gives. */
-#define TLS_STREAM_EOF (-1000)
+ * the peer's close_notify, TLS_STREAM_ERROR with errmsg (a failed handshake,
+ * a bad certificate, a corrupt record; the stream is then dead). Call it
+ * after every feed until it returns 0 (a client: once after init, to make its
+ * hello), then send what tls_stream_take gives. */
+#define TLS_STREAM_EOF (-1)
+#define TLS_STREAM_ERROR (-2)
 ssize_t tls_stream_read(struct tls_stream *s, void *buf, size_t size, char *errmsg);
 
 /* Encrypts len bytes of plaintext (kept until the handshake ends if it has
