@@ -82,6 +82,8 @@ def test_drill_watch_through_a_leader_kill(t):
           "audit: %s" % short({k: rep.get(k) for k in ("audit_checked", "unaudited",
                                                          "key_reads_audited",
                                                          "passwords_returned")}))
+    check(isinstance(rep.get("failover_ms"), list) and len(rep["failover_ms"]) >= 1,
+          "failover_ms after a leader kill: %s" % rep.get("failover_ms"))
     lat = rep.get("latency_ms") or {}
     check(0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0),
           "latency_ms %s" % lat)
@@ -202,6 +204,12 @@ def test_drill_run_each_fault_once(t):
     check(rep.get("verified") == rep.get("acknowledged") and rep.get("acknowledged", 0) > 300,
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
     check(rep.get("cut_answers") == 0, "cut-off answers: %s" % rep.get("cut_answers"))
+    # API.md's names: wrong_reads, stale_reads, failover_ms (one per leader loss).
+    check(rep.get("wrong_reads") == 0 and rep.get("stale_reads") == 0,
+          "wrong_reads %s, stale_reads %s" % (rep.get("wrong_reads"), rep.get("stale_reads")))
+    losses = [f["failover_ms"] for f in rep["faults"] if f.get("leader_lost")]
+    check(rep.get("failover_ms") == losses and len(losses) >= 3 and min(losses) > 0,
+          "failover_ms %s, faults that took the leader %s" % (rep.get("failover_ms"), losses))
     check(rep.get("audit_checked") is True and rep.get("unaudited") == 0
           and rep.get("key_reads_audited", 0) >= rep.get("passwords_returned", 1) > 0,
           "audit: checked %s, unaudited %s, %s key.read entries for %s passwords returned"

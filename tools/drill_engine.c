@@ -376,6 +376,26 @@ int drill_engine_readback(struct drill *d)
 	return CTL_EXIT_OK;
 }
 
+/* One value per change of leader seen: the longest unavailability window
+ * that began in the 5 s before it (0 when clients noticed nothing). drill
+ * run replaces it with its own faults' failover times. */
+static json_t *leader_losses(const struct drill *d, const struct drill_report *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 1; a != NULL && i < d->n_leaders; i++) {
+		double at = d->leaders[i].at_ms, worst = 0;
+		if (d->leaders[i].leader <= 0 || d->leaders[i].leader == d->leaders[i - 1].leader)
+			continue;
+		for (size_t w = 0; w < r->n_windows; w++)
+			if (r->windows[w].start_ms <= at && r->windows[w].start_ms >= at - 5000 &&
+			    r->windows[w].length_ms > worst)
+				worst = r->windows[w].length_ms;
+		json_array_append_new(a, json_real(worst));
+	}
+	return a;
+}
+
 json_t *drill_engine_report_json(const struct drill *d, const struct drill_report *r)
 {
 	json_t *o = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
@@ -395,6 +415,10 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
 
 	json_object_set_new(o, "cut_answers", json_integer((json_int_t)r->cut_answers));
+	/* The names API.md gives these counts. */
+	json_object_set_new(o, "wrong_reads", json_integer((json_int_t)r->wrong));
+	json_object_set_new(o, "stale_reads", json_integer((json_int_t)r->stale));
+	json_object_set_new(o, "failover_ms", leader_losses(d, r));
 	json_object_set_new(o, "unaudited", json_integer((json_int_t)r->unaudited));
 	json_object_set_new(o, "audit_checked", json_boolean(d->h.audit_checked));
 	json_object_set_new(o, "passwords_returned", json_integer((json_int_t)r->answered));

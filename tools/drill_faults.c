@@ -84,6 +84,7 @@ void fault_inject(struct run *r, struct fault *f)
 	switch (f->kind) {
 	case F_KILL_LEADER:
 	case F_KILL_TWO:
+		f->leader_lost = lead >= 0;
 		f->nodes[0] = lead;
 		if (f->kind == F_KILL_TWO)
 			f->nodes[1] = running_other_than(r, lead);
@@ -97,11 +98,13 @@ void fault_inject(struct run *r, struct fault *f)
 			dcluster_stop(&r->c, (size_t)f->nodes[0], SIGKILL, 5000);
 		break;
 	case F_PAUSE_LEADER:
+		f->leader_lost = lead >= 0;
 		f->nodes[0] = lead;
 		if (lead >= 0)
 			dcluster_signal(&r->c, (size_t)lead, SIGSTOP);
 		break;
 	case F_RESTART_ALL:
+		f->leader_lost = true;
 		for (size_t i = 0; i < r->c.n; i++)
 			dcluster_signal(&r->c, i, SIGTERM);
 		break;
@@ -124,6 +127,7 @@ void fault_inject(struct run *r, struct fault *f)
 		f->oneway_in = f->kind == F_PARTITION_ONEWAY && (run_rnd(r) & 1);
 		partition(r, f);
 		if (lead >= 0 && in_cut(f, (size_t)lead)) {
+			f->leader_lost = true;
 			f->nodes[0] = lead; /* the leader cut off: it must step down */
 			r->watch = WATCH_STEPDOWN;
 			r->watch_next = 0;
@@ -131,6 +135,7 @@ void fault_inject(struct run *r, struct fault *f)
 		break;
 	case F_DISK_FULL:
 		f->nodes[0] = run_rnd(r) & 1 ? lead : running_other_than(r, lead);
+		f->leader_lost = f->nodes[0] >= 0 && f->nodes[0] == lead; /* it stops */
 		f->raft_disk = run_rnd(r) & 1;
 		if (f->nodes[0] >= 0 &&
 		    dcluster_fill_disk(&r->c, (size_t)f->nodes[0], f->raft_disk, r->errmsg) != ESC_OK)

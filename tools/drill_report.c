@@ -58,10 +58,11 @@ static json_t *faults_json(const struct run *r)
 		for (size_t k = 0; k < r->c.n; k++)
 			if ((f->cut >> k) & 1u)
 				json_array_append_new(cut, json_integer(r->c.nodes[k].id));
-		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f}", "kind",
+		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f, s:b}", "kind",
 				      drill_fault_name(f->kind), "nodes", nodes, "at_ms", f->at_ms,
 				      "healed_ms", f->healed_ms, "failover_ms", f->failover_ms,
-				      "longest_unavailable_ms", f->longest_ms);
+				      "longest_unavailable_ms", f->longest_ms, "leader_lost",
+				      f->leader_lost);
 		if (f->cut != 0) {
 			json_object_set_new(o, "cut_off", cut);
 			json_object_set_new(o, "stepdown_ms", json_real(f->stepdown_ms));
@@ -77,6 +78,17 @@ static json_t *faults_json(const struct run *r)
 			json_object_set_new(o, "violation", json_string(f->violation));
 		json_array_append_new(a, o);
 	}
+	return a;
+}
+
+/* API.md's failover_ms: one per fault that took the leader away. */
+static json_t *leader_losses(const struct run *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < r->n_faults; i++)
+		if (r->faults[i].leader_lost)
+			json_array_append_new(a, json_real(r->faults[i].failover_ms));
 	return a;
 }
 
@@ -162,6 +174,7 @@ int run_report(struct run *r, const struct drill_report *rep, const struct run_e
 		json_t *j = drill_engine_report_json(d, rep);
 		char *text;
 		json_object_set_new(j, "faults", faults_json(r));
+		json_object_set_new(j, "failover_ms", leader_losses(r));
 		json_object_set_new(j, "seed", json_integer((json_int_t)r->o->seed));
 		json_object_set_new(j, "size", json_integer((json_int_t)r->c.n));
 		json_object_set_new(j, "converged_ms", json_real(e->converge_ms));

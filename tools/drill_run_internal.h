@@ -24,6 +24,7 @@ struct fault {
 	bool oneway_in;          /* partition-oneway: the others' packets to the cut-off
 				    node are dropped (else its own to them) */
 	double at_ms, healed_ms; /* drill time */
+	bool leader_lost;        /* the fault took the leader away */
 	double cut_ms;           /* partitions: when every route was in place */
 	double failover_ms;      /* until the first escrow sent after it succeeded; -1 none */
 	double longest_ms;       /* longest unavailability window during it */
