@@ -92,8 +92,47 @@ def test_audit_report_lists_every_entry(t):
     expect_error(c.request(follower, "POST", "/v1/reports/audit", {}), 405, None, "POST")
 
 
+def test_escrowctl_report_audit(t):
+    """escrowctl report audit: table, json, csv, --since and --limit, small
+    pages put together, through a node that is down first in --nodes."""
+    from test_snapshot import need_ctl
+    need_ctl()
+    c = t.cluster(3)
+    ids = c.ids()
+    recs = [random_key(t.rng) for _ in range(30)]
+    for rec in recs:
+        expect_created(c.escrow_retry(ids, rec), rec, "escrow")
+    c.kill(ids[0])
+    nodes = [c.url(i) for i in ids]
+    rc, so, se, _ = harness.escrowctl(["report", "audit", "--format", "json", "--page", "4"],
+                                      nodes)
+    check(rc == 0, "report audit json: exit %s %s" % (rc, short(se)))
+    rep = __import__("json").loads(so)
+    entries = rep["entries"]
+    check([e["seq"] for e in entries] == list(range(1, len(entries) + 1)) and
+          rep["last_seq"] == len(entries),
+          "seqs %s, last_seq %s" % ([e["seq"] for e in entries][:5], rep["last_seq"]))
+    check(sorted(e["key_id"] for e in entries if e["action"] == "key.escrow") ==
+          sorted(r["key_id"] for r in recs), "key.escrow entries differ from the escrows")
+    rc, so, se, _ = harness.escrowctl(["report", "audit", "--page", "7"], nodes)
+    lines = so.splitlines()
+    check(rc == 0 and lines[0].split()[:3] == ["SEQ", "AT", "ACTION"]
+          and len(lines) == len(entries) + 1, "table: exit %s, %d lines: %s"
+          % (rc, len(lines), short(so)))
+    rc, so, se, _ = harness.escrowctl(["report", "audit", "--format", "csv", "--since", "5",
+                                       "--limit", "7", "--page", "3"], nodes)
+    rows = list(csv.DictReader(io.StringIO(so)))
+    check(rc == 0 and [int(r["seq"]) for r in rows] == list(range(6, 13)),
+          "csv --since 5 --limit 7: exit %s, seqs %s" % (rc, [r.get("seq") for r in rows]))
+    rc, so, se, _ = harness.escrowctl(["report", "audit", "--format", "xml"], nodes)
+    check(rc == 2 and "--format" in se, "--format xml: exit %s %s" % (rc, short(se)))
+    rc, so, se, _ = harness.escrowctl(["report", "compliance"], nodes)
+    check(rc == 1 and "no compliance reports" in se, "report compliance: exit %s %s" % (rc, short(se)))
+
+
 TESTS = [
     test_audit_report_lists_every_entry,
+    test_escrowctl_report_audit,
 ]
 
 if __name__ == "__main__":

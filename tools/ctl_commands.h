@@ -56,6 +56,7 @@ int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_cluster(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv);
 
 #define CTL_PASSWORD_SIZE 56 /* a recovery password and its NUL */
 

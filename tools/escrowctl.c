@@ -122,6 +122,18 @@ static const struct ctl_command commands[] = {
 	  "\nOne membership change runs at a time: another is refused with\n"
 	  "change_in_progress (exit 1). Any node takes the request.\n",
 	  ctl_cmd_cluster },
+	{ "report",
+	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N]",
+	  "the audit log",
+	  "  audit                every audit entry after --since (default 0) in seq\n"
+	  "                       order, at most --limit of them (default all), read\n"
+	  "                       --page at a time (1-10000, default 10000) from any node\n"
+	  "  --format F           table (default), json ({entries, last_seq}) or csv\n"
+	  "\nEach entry: seq, time, action (key.escrow, key.read, key.read_miss,\n"
+	  "cluster.add, cluster.remove, cluster.transfer, snapshot.save ...), actor,\n"
+	  "key, machine, reason, node that took the request, outcome. compliance\n"
+	  "reports are not built yet.\n",
+	  ctl_cmd_report },
 	{ "pki",
 	  "init DIR [--nodes N] [--hosts H,...]",
 	  "make the certificates and the seal key of a TLS cluster",
