@@ -1,5 +1,6 @@
 /* GET /v1/reports/audit: the audit log in seq order, as JSON or CSV, read on
  * the leader after a barrier so that it holds every committed entry. */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -20,34 +21,62 @@ struct audit_query {
 	bool csv;
 };
 
+/* True when the query string names the parameter (even with a value
+ * http_query_param refuses: a bad escape, too long). */
+static bool query_names(const struct http_request *req, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = req->query; p != NULL && *p != '\0';) {
+		if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+			return true;
+		p = strchr(p, '&');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	return false;
+}
+
+/* The parameter's value in buf; NULL when absent. *bad when it is present
+ * but malformed or too long. */
+static const char *param(struct op *op, const char *name, char *buf, size_t size, bool *bad)
+{
+	const char *v = http_query_param(op->req, name, buf, size);
+
+	*bad = v == NULL && query_names(op->req, name);
+	return v;
+}
+
 /* Reads ?since=SEQ&limit=N&format=json|csv; false with a 400 sent. */
 static bool audit_query(struct op *op, struct audit_query *q)
 {
 	char buf[32], *end;
 	unsigned long long v;
+	bool bad;
 
 	q->since = 0;
 	q->limit = AUDIT_LIMIT_DEFAULT;
 	q->csv = false;
-	if (http_query_param(op->req, "since", buf, sizeof buf) != NULL) {
-		v = strtoull(buf, &end, 10);
-		if (buf[0] < '0' || buf[0] > '9' || *end != '\0') {
+	if (param(op, "since", buf, sizeof buf, &bad) != NULL || bad) {
+		errno = 0;
+		v = bad ? 0 : strtoull(buf, &end, 10);
+		if (bad || buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno == ERANGE ||
+		    v > INT64_MAX) {
 			op_respond_error(op, 400, "bad_since", "since must be an audit seq (a number)");
 			return false;
 		}
 		q->since = v;
 	}
-	if (http_query_param(op->req, "limit", buf, sizeof buf) != NULL) {
-		v = strtoull(buf, &end, 10);
-		if (buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1) {
+	if (param(op, "limit", buf, sizeof buf, &bad) != NULL || bad) {
+		v = bad ? 0 : strtoull(buf, &end, 10);
+		if (bad || buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1) {
 			op_respond_error(op, 400, "bad_limit", "limit must be a positive number");
 			return false;
 		}
 		/* More is served as the most a call gives: page on with since. */
 		q->limit = v > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX : (size_t)v;
 	}
-	if (http_query_param(op->req, "format", buf, sizeof buf) != NULL) {
-		if (strcmp(buf, "csv") != 0 && strcmp(buf, "json") != 0) {
+	if (param(op, "format", buf, sizeof buf, &bad) != NULL || bad) {
+		if (bad || (strcmp(buf, "csv") != 0 && strcmp(buf, "json") != 0)) {
 			op_respond_error(op, 400, "bad_format", "format must be json or csv");
 			return false;
 		}

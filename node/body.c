@@ -48,8 +48,11 @@ bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSW
 	pw[0] = '\0';
 	if (o == NULL || !json_is_object(o)) {
 		snprintf(e->code, sizeof e->code, "invalid_json");
+		/* Not jerr.text: it quotes the bytes near the error, which may be
+		 * part of the recovery password. */
 		if (o == NULL)
-			snprintf(e->msg, sizeof e->msg, "the body is not valid JSON: %s", jerr.text);
+			snprintf(e->msg, sizeof e->msg, "the body is not valid JSON (at byte %d)",
+				 jerr.position);
 		else
 			snprintf(e->msg, sizeof e->msg, "the body must be a JSON object");
 		goto out;

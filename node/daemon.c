@@ -435,7 +435,6 @@ int daemon_run(const struct options *o)
 	d->retry_timer.data = d;
 	uv_timer_init(&d->loop, &d->tick);
 	looplag_init(&d->lag, DAEMON_TICK_MS);
-	stallwatch_init(&d->stall, uv_hrtime());
 	d->tick.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
@@ -447,6 +446,8 @@ int daemon_run(const struct options *o)
 		log_error("%s", errmsg);
 		daemon_stop(d, 1);
 	} else {
+		/* Counted from here: loading a large state at start is no stall. */
+		stallwatch_init(&d->stall, uv_hrtime());
 		uv_timer_start(&d->tick, tick_cb, DAEMON_TICK_MS, DAEMON_TICK_MS);
 		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 		uv_signal_start(&d->sigint, signal_cb, SIGINT);

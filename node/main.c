@@ -1,12 +1,26 @@
 /* escrowd: one node of an escrow cluster. */
+#include <jansson.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include "node/daemon.h"
 #include "node/log.h"
 #include "node/options.h"
 #include "store/error.h"
+
+/* jansson's memory is wiped before it is freed: request bodies it parsed
+ * hold recovery passwords, also in the copies it makes while parsing. */
+static void wiping_free(void *p)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
 
 /* Every client connection takes a descriptor: take what the hard limit
  * allows (distributions often start services with a soft limit of 1024),
@@ -29,6 +43,7 @@ int main(int argc, char **argv)
 
 	/* A peer that resets a connection must not kill the node. */
 	signal(SIGPIPE, SIG_IGN);
+	json_set_alloc_funcs(malloc, wiping_free);
 	rv = options_parse(&o, argc, argv, errmsg);
 	if (rv == OPTIONS_HELP_SHOWN)
 		return 0;

@@ -195,6 +195,8 @@ ssize_t tls_stream_read(struct tls_stream *s, void *buf, size_t size, char *errm
 	}
 	if (s->peer_closed)
 		return TLS_STREAM_EOF;
+	/* SSL_get_error reads the thread's error queue: it must start empty. */
+	ERR_clear_error();
 	if (!s->established) {
 		r = SSL_do_handshake(s->ssl);
 		if (r != 1) {
@@ -211,6 +213,7 @@ ssize_t tls_stream_read(struct tls_stream *s, void *buf, size_t size, char *errm
 	}
 	if (size == 0)
 		return 0;
+	ERR_clear_error();
 	r = SSL_read(s->ssl, buf, size > INT32_MAX ? INT32_MAX : (int)size);
 	if (r > 0)
 		return r;
@@ -230,9 +233,14 @@ int tls_stream_write(struct tls_stream *s, const void *data, size_t len, char *e
 	if (s->failed)
 		return esc_errorf(errmsg, ESC_ECRYPTO, "%s", s->why);
 	if (!s->established) {
-		char *grown = realloc(s->pending, s->pending_len + len);
+		/* Plaintext may be a password: the old copy is wiped, not just freed. */
+		char *grown = malloc(s->pending_len + len);
 		if (grown == NULL)
 			return esc_errorf(errmsg, ESC_ENOMEM, "TLS: out of memory");
+		if (s->pending != NULL) {
+			memcpy(grown, s->pending, s->pending_len);
+			OPENSSL_clear_free(s->pending, s->pending_len);
+		}
 		memcpy(grown + s->pending_len, data, len);
 		s->pending = grown;
 		s->pending_len += len;
@@ -243,7 +251,9 @@ int tls_stream_write(struct tls_stream *s, const void *data, size_t len, char *e
 	}
 	while (len > 0) {
 		int chunk = len > INT32_MAX ? INT32_MAX : (int)len;
-		int r = SSL_write(s->ssl, data, chunk);
+		int r;
+		ERR_clear_error();
+		r = SSL_write(s->ssl, data, chunk);
 		if (r <= 0)
 			return stream_error(s, errmsg);
 		data = (const char *)data + r;

@@ -231,6 +231,14 @@ def test_escrow_retry_conflict_and_bad_input(t):
         if key_id:
             key_ids.add(key_id)
 
+    # JSON cut inside the password: the error message quotes none of it.
+    cut = random_key(t.rng)
+    text = '{"key_id": "%s", "recovery_password": "%s' % (cut["key_id"],
+                                                        cut["recovery_password"][:20])
+    st, _, data = c.request(fol, "POST", "/v1/keys", text)
+    check(st == 400 and cut["recovery_password"][:6] not in json.dumps(data),
+          "JSON cut in the password: %s, and the answer must not quote it" % st)
+
     big = random_key(t.rng)
     big["user"] = "x" * (70 * 1024)
     payload = json.dumps(big).encode()

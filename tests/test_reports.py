@@ -86,6 +86,9 @@ def test_audit_report_lists_every_entry(t):
             check(row[k] == want, "csv seq %s field %s: %r, json %r" % (e["seq"], k, row[k], want))
 
     for params, code in (({"since": "abc"}, "bad_since"), ({"since": "-1"}, "bad_since"),
+                         ({"since": "18446744073709551615"}, "bad_since"),
+                         ({"since": "9" * 40}, "bad_since"), ({"since": "1%"}, "bad_since"),
+                         ({"format": "csv%"}, "bad_format"),
                          ({"limit": "0"}, "bad_limit"), ({"limit": "x"}, "bad_limit"),
                          ({"format": "xml"}, "bad_format")):
         expect_error(audit(c, follower, **params), 400, code, "audit report %s" % params)

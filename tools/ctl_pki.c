@@ -26,7 +26,7 @@ static const char *const roles[] = { "agent", "helpdesk", "auditor", "operator" 
 
 struct pki {
 	const char *dir;
-	char san[PKI_HOSTS_MAX + 64];     /* subjectAltName of node certificates */
+	char san[3 * PKI_HOSTS_MAX + 64]; /* subjectAltName of node certificates */
 	char *written[PKI_FILES_MAX];     /* removed again if a later step fails */
 	size_t n_written;
 };
@@ -43,10 +43,9 @@ static bool add_host(struct pki *p, const char *h, size_t len)
 		return false;
 	memcpy(host, h, len);
 	host[len] = '\0';
-	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1) {
-		snprintf(p->san + off, sizeof p->san - off, ",IP:%s", host);
-		return true;
-	}
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		return (size_t)snprintf(p->san + off, sizeof p->san - off, ",IP:%s", host) <
+		       sizeof p->san - off;
 	for (size_t i = 0; i < len; i++) {
 		char c = host[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -55,8 +54,8 @@ static bool add_host(struct pki *p, const char *h, size_t len)
 		if (!ok)
 			return false;
 	}
-	snprintf(p->san + off, sizeof p->san - off, ",DNS:%s", host);
-	return true;
+	return (size_t)snprintf(p->san + off, sizeof p->san - off, ",DNS:%s", host) <
+	       sizeof p->san - off;
 }
 
 /* Opens DIR/name for a new file with mode (never over an existing one) and

@@ -441,12 +441,14 @@ size_t dcluster_scan_logs(const struct dcluster *c, char *first, size_t size)
 	return found;
 }
 
+/* Goes on past a failure: a mount point (data/raft) cannot be removed. */
 static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
 	(void)ftw;
-	return remove(path);
+	remove(path);
+	return 0;
 }
 
 static int newest_segment(const char *raft_dir, char *out, size_t size)

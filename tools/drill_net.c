@@ -66,8 +66,19 @@ static int ip_batch(const char *ns, const char *batch, char *errmsg)
 		}
 	}
 	close(in[1]);
-	while ((got = read(err[0], out + len, sizeof out - 1 - len)) > 0)
-		len += (size_t)got;
+	/* Everything ip prints is read (the first part kept), so that it never
+	 * dies of a closed pipe. */
+	for (;;) {
+		char sink[256];
+		got = read(err[0], len < sizeof out - 1 ? out + len : sink,
+			   len < sizeof out - 1 ? sizeof out - 1 - len : sizeof sink);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if (len < sizeof out - 1)
+			len += (size_t)got;
+	}
 	out[len] = '\0';
 	close(err[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,10 @@ int main(int argc, char **argv)
 	const struct ctl_command *cmd;
 	struct ctl_ctx ctx;
 	int rv;
+
+	/* A child (drill run's ip, escrowd) that exits early must not kill us
+	 * through its closed pipe. */
+	signal(SIGPIPE, SIG_IGN);
 
 	memset(&ctx, 0, sizeof(ctx));
 	rv = parse_globals(&ctx, argc, argv);
