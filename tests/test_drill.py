@@ -294,7 +294,7 @@ def test_drill_run_refuses_bad_options(t):
                             (["--faults", "unplug"], "unknown fault"),
                             (["--size", "4"], "3 or 5"),
                             (["--escrowd", "/nonexistent/escrowd", "--duration", "2"],
-                             "node 1 exited")):
+                             "exited (code 127)")):
             rc, so, se, secs = harness.escrowctl(["drill", "run"] + args, timeout=90)
             check(rc is not None and rc != 0 and words in (so + se),
                   "drill run %s: exit %s, output %s (expected %r)"
