@@ -81,6 +81,9 @@ void fault_inject(struct run *r, struct fault *f)
 {
 	int lead = leader_index(r);
 
+	/* The fault begins now, not before the status calls that found the
+	 * leader (a status call can take the leader a while: its digest). */
+	f->at_ms = drill_since(r->d);
 	switch (f->kind) {
 	case F_KILL_LEADER:
 	case F_KILL_TWO:

@@ -71,7 +71,7 @@ int run_report(struct run *r, const struct drill_report *rep, const struct run_e
 /* The schedule's random numbers (xorshift64*: the seed alone decides). */
 uint64_t run_rnd(struct run *r);
 
-/* Injects f (kind and at_ms set): picks its nodes, breaks them. */
+/* Injects f (kind set): picks its nodes, breaks them, sets at_ms. */
 void fault_inject(struct run *r, struct fault *f);
 
 /* True when f need not be held longer (a node with a full disk stopped). */
