@@ -47,19 +47,13 @@ static int page(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, siz
 		const char *body = r.body, *rows = strchr(body, '\n');
 		rows = rows != NULL ? rows + 1 : body + strlen(body);
 		fwrite(first ? body : rows, 1, strlen(first ? body : rows), stdout);
+		/* A row a line (notes hold no line break); seq is its first field. */
 		*n = 0;
-		for (const char *p = rows; (p = strchr(p, '\n')) != NULL; p++)
-			(*n)++;
-		/* The last row's seq: its first field. */
-		for (const char *p = rows; *p != '\0';) {
-			char *end;
-			unsigned long long seq = strtoull(p, &end, 10);
-			if (end != p && seq > *last)
+		for (const char *p = rows, *eol; (eol = strchr(p, '\n')) != NULL; p = eol + 1) {
+			unsigned long long seq = strtoull(p, NULL, 10);
+			if (seq > *last)
 				*last = seq;
-			p = strchr(p, '\n');
-			if (p == NULL)
-				break;
-			p++;
+			(*n)++;
 		}
 		ctl_response_close(&r);
 		return CTL_EXIT_OK;

@@ -82,7 +82,7 @@ static json_t *faults_json(const struct run *r)
 }
 
 /* API.md's failover_ms: one per fault that took the leader away. */
-static json_t *leader_losses(const struct run *r)
+static json_t *fault_failovers(const struct run *r)
 {
 	json_t *a = json_array();
 
@@ -174,7 +174,7 @@ int run_report(struct run *r, const struct drill_report *rep, const struct run_e
 		json_t *j = drill_engine_report_json(d, rep);
 		char *text;
 		json_object_set_new(j, "faults", faults_json(r));
-		json_object_set_new(j, "failover_ms", leader_losses(r));
+		json_object_set_new(j, "failover_ms", fault_failovers(r));
 		json_object_set_new(j, "seed", json_integer((json_int_t)r->o->seed));
 		json_object_set_new(j, "size", json_integer((json_int_t)r->c.n));
 		json_object_set_new(j, "converged_ms", json_real(e->converge_ms));
