@@ -28,6 +28,25 @@ const char *api_route_name(int route)
 	return route >= 0 && route < DAEMON_ROUTES ? route_names[route] : "other";
 }
 
+/* True when op's sender holds a role in need; else answers 403. */
+static bool allowed(struct op *op, unsigned need)
+{
+	char msg[320];
+
+	if (op->id.roles & need)
+		return true;
+	if (op->id.roles == 0 && op->id.role[0] != '\0' && strcmp(op->id.role, "node") != 0)
+		snprintf(msg, sizeof msg,
+			 "this needs the %s role; the certificate of %s has OU %s, which is no role",
+			 auth_role_name(need), op->id.actor, op->id.role);
+	else
+		snprintf(msg, sizeof msg, "this needs the %s role; the certificate of %s gives %s",
+			 auth_role_name(need), op->id.actor,
+			 op->id.role[0] != '\0' ? op->id.role : "no role");
+	op_respond_error(op, 403, "forbidden", msg);
+	return false;
+}
+
 void api_bad_input(struct op *op, const struct verr *e)
 {
 	op_respond_error(op, 400, e->code, e->msg);
@@ -63,10 +82,12 @@ static void route(struct op *op)
 	if (strcmp(path, "/v1/keys") == 0) {
 		if (post) {
 			op->route = ROUTE_ESCROW;
-			api_escrow(op);
+			if (allowed(op, AUTH_AGENT))
+				api_escrow(op);
 		} else if (get) {
 			op->route = ROUTE_LOOKUP_PREFIX;
-			api_lookup_prefix(op);
+			if (allowed(op, AUTH_HELPDESK))
+				api_lookup_prefix(op);
 		} else {
 			op_respond_error(op, 405, "method_not_allowed", "use GET or POST on /v1/keys");
 		}
@@ -74,26 +95,30 @@ static void route(struct op *op)
 	}
 	if ((rest = segment(path, "/v1/keys/", seg, sizeof seg)) != NULL && *rest == '\0') {
 		op->route = ROUTE_LOOKUP;
-		if (get)
-			api_lookup(op, seg);
-		else
+		if (!get)
 			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/keys/{key_id}");
+		else if (allowed(op, AUTH_HELPDESK))
+			api_lookup(op, seg);
 		return;
 	}
 	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL &&
 	    strcmp(rest, "/keys") == 0) {
 		op->route = ROUTE_MACHINE_KEYS;
-		if (get)
-			api_machine_keys(op, seg);
-		else
+		if (!get)
 			op_respond_error(op, 405, "method_not_allowed",
 					 "use GET on /v1/machines/{machine}/keys");
+		else if (allowed(op, AUTH_HELPDESK))
+			api_machine_keys(op, seg);
 		return;
 	}
 	if (strcmp(path, "/v1/cluster/members") == 0 || strcmp(path, "/v1/cluster/transfer") == 0) {
 		op->route = ROUTE_CLUSTER;
 		if (!post)
 			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		else if (strcmp(path, "/v1/cluster/members") == 0 && (op->id.roles & AUTH_NODE))
+			api_members_add(op); /* a node joining: checked there */
+		else if (!allowed(op, AUTH_OPERATOR))
+			return;
 		else if (strcmp(path, "/v1/cluster/members") == 0)
 			api_members_add(op);
 		else
@@ -103,47 +128,55 @@ static void route(struct op *op)
 	if ((rest = segment(path, "/v1/cluster/members/", seg, sizeof seg)) != NULL &&
 	    *rest == '\0') {
 		op->route = ROUTE_CLUSTER;
-		if (strcmp(req->method, "DELETE") == 0)
-			api_members_remove(op, seg);
-		else
+		if (strcmp(req->method, "DELETE") != 0)
 			op_respond_error(op, 405, "method_not_allowed",
 					 "use DELETE on /v1/cluster/members/{id}");
+		else if (allowed(op, AUTH_OPERATOR))
+			api_members_remove(op, seg);
 		return;
 	}
 	if (strcmp(path, "/v1/reports/audit") == 0) {
 		op->route = ROUTE_REPORTS;
-		if (get)
-			api_audit_report(op);
-		else
+		if (!get)
 			op_respond_error(op, 405, "method_not_allowed", "use GET here");
+		else if (allowed(op, AUTH_AUDITOR))
+			api_audit_report(op);
 		return;
 	}
 	if (strcmp(path, "/v1/snapshot/audit") == 0) {
 		op->route = ROUTE_SNAPSHOT;
-		if (post)
+		/* Only a node asks for this, for the operator whose
+		 * snapshot it serves. */
+		if (post && (op->id.peer || op->id.insecure))
 			api_snapshot_audit(op);
+		else if (post)
+			op_respond_error(op, 403, "forbidden",
+					 "this needs the node role: only a node of the cluster "
+					 "records a snapshot");
 		else
 			op_respond_error(op, 405, "method_not_allowed", "use POST here");
 		return;
 	}
+	/* need 0: any client of the cluster's CA. */
 	struct {
 		const char *path;
 		int route;
 		void (*fn)(struct op *);
+		unsigned need;
 	} local[] = {
-		{"/v1/snapshot", ROUTE_SNAPSHOT, api_snapshot},
-		{"/v1/status", ROUTE_STATUS, api_status},
-		{"/v1/health", ROUTE_HEALTH, api_health},
-		{"/metrics", ROUTE_METRICS, api_metrics},
+		{"/v1/snapshot", ROUTE_SNAPSHOT, api_snapshot, AUTH_OPERATOR},
+		{"/v1/status", ROUTE_STATUS, api_status, 0},
+		{"/v1/health", ROUTE_HEALTH, api_health, 0},
+		{"/metrics", ROUTE_METRICS, api_metrics, 0},
 	};
 	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
 		if (strcmp(path, local[i].path) != 0)
 			continue;
 		op->route = local[i].route;
-		if (get)
-			local[i].fn(op);
-		else
+		if (!get)
 			op_respond_error(op, 405, "method_not_allowed", "use GET here");
+		else if (local[i].need == 0 || allowed(op, local[i].need))
+			local[i].fn(op);
 		return;
 	}
 	op_respond_error(op, 404, "not_found", "no such endpoint");
@@ -157,8 +190,9 @@ void api_cmd_begin(struct op *op, uint32_t type, const char *role)
 	c->type = type;
 	c->node_id = op->origin_node;
 	c->at_ms = op->origin_ms;
-	snprintf(c->actor, sizeof c->actor, "%s", API_INSECURE_ACTOR);
-	snprintf(c->role, sizeof c->role, "%s", role);
+	snprintf(c->actor, sizeof c->actor, "%s", op->id.actor);
+	/* Insecure: the role the route needs; else the certificate's. */
+	snprintf(c->role, sizeof c->role, "%.*s", CMD_ROLE_MAX, op->id.insecure ? role : op->id.role);
 }
 
 void api_audit_cmd(struct op *op, const char *action)

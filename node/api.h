@@ -55,8 +55,6 @@ void api_status(struct op *op);
 void api_health(struct op *op);
 void api_metrics(struct op *op);
 
-/* The actor of every command until TLS names one (issue 5). */
-#define API_INSECURE_ACTOR "insecure"
 
 /* Starts op->cmd: type, and the origin node, clock, actor and role. */
 void api_cmd_begin(struct op *op, uint32_t type, const char *role);

@@ -215,6 +215,14 @@ void api_members_add(struct op *op)
 				 "\"IPV4:PORT\", \"role\": \"voter\"}");
 		return;
 	}
+	/* A node's certificate (escrowd --join) may add that node only. */
+	if (!(op->id.roles & AUTH_OPERATOR) && c->m.id != op->id.self_node) {
+		free(c);
+		op_respond_error(op, 403, "forbidden",
+				 "this needs the operator role; a node's certificate may only add "
+				 "its own node");
+		return;
+	}
 	op->data = c;
 	op->data_free = free;
 	op->run = add_run;

@@ -286,7 +286,7 @@ void api_snapshot(struct op *op)
 {
 	struct daemon *d = op->d;
 	unsigned leader = replica_leader(&d->replica);
-	char api[DAEMON_API_ADDR_MAX], headers[128];
+	char api[DAEMON_API_ADDR_MAX], headers[512];
 	bool have_api = leader != 0 && daemon_member_api(d, leader, api, sizeof api);
 	struct snap *s;
 
@@ -314,8 +314,7 @@ void api_snapshot(struct op *op)
 		snap_fail(s, 503, "no_leader", "no leader is known; retry shortly");
 		return;
 	}
-	snprintf(headers, sizeof headers, "%s: %u\r\n%s: %" PRId64 "\r\n",
-		 DISPATCH_HDR_FORWARDED, op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
+	dispatch_forward_headers(op, headers, sizeof headers);
 	s->creq.data = s;
 	if (http_client_send(&d->client, &s->creq, api, "POST", "/v1/snapshot/audit", headers,
 			     NULL, 0, DISPATCH_FORWARD_ATTEMPT_MS, leader_audit_cb) != ESC_OK)
@@ -336,8 +335,8 @@ static void audit_run(struct op *op)
 }
 
 /* Audit entries are written by the cluster, never by a client: only a peer
- * (a forwarded request) may ask. Until TLS (issue 5) a peer is whoever sends
- * the forwarding header, as for every forwarded request. */
+ * (a forwarded request: over TLS only a node's certificate naming the
+ * forwarding node makes one) may ask. */
 void api_snapshot_audit(struct op *op)
 {
 	if (!op->forwarded_in) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "node/api.h"
+#include "node/daemon_tls.h"
 #include "node/diskwatch.h"
 #include "node/dispatch.h"
 #include "node/join.h"
@@ -179,6 +180,12 @@ static void signal_cb(uv_signal_t *h, int signum)
 	daemon_stop(d, 0);
 }
 
+static void sighup_cb(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	daemon_tls_reload(h->data);
+}
+
 static void handle_closed_cb(uv_handle_t *h)
 {
 	(void)h;
@@ -190,6 +197,7 @@ static void client_closed_cb(struct http_client *c)
 
 	uv_close((uv_handle_t *)&d->sigterm, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->sigint, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->sighup, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->retry_timer, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->tick, handle_closed_cb);
 }
@@ -228,6 +236,7 @@ void daemon_stop(struct daemon *d, int exit_code)
 	d->exit_code = exit_code;
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
+	uv_signal_stop(&d->sighup);
 	uv_timer_stop(&d->tick);
 	join_stop(d);
 	dispatch_close(d);
@@ -378,6 +387,9 @@ static int start(struct daemon *d, char *errmsg)
 	d->replica.snapshot_threshold = o->snapshot_threshold;
 	d->replica.segment_size = o->raft_segment_size;
 	d->replica.snapshot_trailing = o->snapshot_trailing;
+	rv = daemon_tls_load(d, errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	rv = replica_init(&d->replica, &d->loop, o->id, o->raft_addr, d->dir.raft_dir, d->store,
 			  errmsg);
 	if (rv != ESC_OK)
@@ -438,8 +450,10 @@ int daemon_run(const struct options *o)
 	d->tick.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sighup);
 	d->sigterm.data = d;
 	d->sigint.data = d;
+	d->sighup.data = d;
 
 	rv = start(d, errmsg);
 	if (rv != ESC_OK) {
@@ -451,6 +465,7 @@ int daemon_run(const struct options *o)
 		uv_timer_start(&d->tick, tick_cb, DAEMON_TICK_MS, DAEMON_TICK_MS);
 		uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 		uv_signal_start(&d->sigint, signal_cb, SIGINT);
+		uv_signal_start(&d->sighup, sighup_cb, SIGHUP);
 		log_info("serving the API on %s, raft on %s, data in %s", o->api_addr,
 			 o->raft_addr, o->data_dir);
 	}
@@ -464,6 +479,7 @@ int daemon_run(const struct options *o)
 		release_store(d);
 	}
 	seal_key_close(&d->seal);
+	daemon_tls_free(d);
 	if (d->dir_open)
 		datadir_close(&d->dir);
 	if (d->exit_code == 0)

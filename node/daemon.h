@@ -45,6 +45,9 @@ struct daemon {
 	struct http_client client;
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
+	uv_signal_t sighup;            /* reloads the certificates */
+	struct tls_ctx *tls_server;    /* NULL with --insecure (daemon_tls.h) */
+	struct tls_ctx *tls_client;
 	uv_timer_t retry_timer;        /* re-dispatches waiting requests */
 	uv_timer_t tick;               /* measures how late the loop runs */
 	struct looplag lag;

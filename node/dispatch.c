@@ -36,10 +36,13 @@ struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, 
 	op->deadline = req->received_ms + DISPATCH_DEADLINE_MS;
 	op->origin_node = d->opts->id;
 	op->origin_ms = daemon_clock_ms();
+	auth_identify(req, &op->id);
 	/* A peer forwarding a request keeps the origin's node id and clock in
-	 * the command. In insecure mode every peer is trusted. */
+	 * the command, and the client's identity. Only a node's certificate
+	 * naming that node vouches for them; in insecure mode anyone does. */
 	if (parse_u64(http_request_header(req, DISPATCH_HDR_FORWARDED), &node) &&
-	    node > 0 && node <= 65535) {
+	    node > 0 && node <= 65535 && (op->id.insecure || op->id.peer_id == node)) {
+		auth_take_forwarded(req, &op->id);
 		op->forwarded_in = true;
 		op->origin_node = (unsigned)node;
 		op->deadline = req->received_ms + DISPATCH_FORWARDED_WAIT_MS;
@@ -140,7 +143,7 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 static void forward(struct op *op, unsigned leader)
 {
 	struct daemon *d = op->d;
-	char api[DAEMON_API_ADDR_MAX], headers[160];
+	char api[DAEMON_API_ADDR_MAX], headers[512];
 	uint64_t now = uv_now(&d->loop), timeout;
 	int rv;
 
@@ -148,8 +151,7 @@ static void forward(struct op *op, unsigned leader)
 		wait_for_leader(op);
 		return;
 	}
-	snprintf(headers, sizeof headers, "%s: %u\r\n%s: %" PRId64 "\r\n",
-		 DISPATCH_HDR_FORWARDED, op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
+	dispatch_forward_headers(op, headers, sizeof headers);
 	op->creq.data = op;
 	d->metrics.forwarded++;
 	/* A leader that stopped answering (paused, cut off) must not hold the
@@ -161,6 +163,16 @@ static void forward(struct op *op, unsigned leader)
 			      headers, op->req->body, op->req->body_len, timeout, forward_cb);
 	if (rv != ESC_OK)
 		wait_for_leader(op);
+}
+
+void dispatch_forward_headers(const struct op *op, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s: %u\r\n%s: %" PRId64 "\r\n", DISPATCH_HDR_FORWARDED,
+			 op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
+
+	if (!op->id.insecure && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "%s: %s\r\n%s: %s\r\n", AUTH_HDR_ACTOR,
+			 op->id.actor, AUTH_HDR_ROLE, op->id.role);
 }
 
 void dispatch(struct op *op)

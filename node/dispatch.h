@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "node/auth.h"
 #include "node/daemon.h"
 #include "node/http_client.h"
 #include "raft/replica.h"
@@ -34,6 +35,7 @@ struct op {
 	unsigned origin_node;         /* node that took the request */
 	int64_t origin_ms;            /* its clock when it took it */
 	bool forwarded_in;            /* came from a peer: never forward again */
+	struct auth_identity id;      /* who asked (the original client when forwarded) */
 	bool patient;                 /* slow by nature: one forwarding attempt
 					 gets the whole deadline */
 	struct cmd cmd;               /* the command, for ops that replicate one */
@@ -48,6 +50,10 @@ struct op {
 /* Allocates an op for req (NULL when out of memory) with its deadline,
  * origin node and time, reading the forwarding headers of a peer. */
 struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, int route);
+
+/* Writes the header lines a forwarded copy of op's request carries: the
+ * origin node and clock, and over TLS the client's actor and role. */
+void dispatch_forward_headers(const struct op *op, char *buf, size_t size);
 
 /* Takes op: runs it here if this node is the ready leader, forwards the
  * request to the leader, or waits for one until the deadline (503). */

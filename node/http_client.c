@@ -19,48 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/http_client_conn.h"
 #include "node/http_parse_util.h"
 #include "store/error.h"
 
-#define CLIENT_READ_SIZE (16 * 1024)
 #define CLIENT_IDLE_MS 30000     /* below the server's idle timeout */
 #define CLIENT_IDLE_PER_ADDR 32  /* more idle connections to one address: closed */
-#define CLIENT_ADDR_MAX 64
 #define CLIENT_METHOD_MAX 16
 #define CLIENT_TARGET_MAX 8192
 
-enum client_conn_state {
-	CLIENT_CONN_CONNECTING, /* connect in progress, request attached */
-	CLIENT_CONN_BUSY,       /* request sent or being sent, response arriving */
-	CLIENT_CONN_HOLDING,    /* response complete, its callback not yet run */
-	CLIENT_CONN_IDLE,       /* in the pool */
-};
-
-struct http_client_conn {
-	uv_tcp_t tcp;
-	uv_timer_t idle_timer;
-	uv_connect_t connect;
-	uv_write_t write;
-	struct http_client *client;
-	struct http_client_conn *next;    /* in client->conns */
-	char addr[CLIENT_ADDR_MAX];
-	struct sockaddr_in sa;
-	enum client_conn_state state;
-	bool closing;                     /* uv_close called */
-	int open_handles;
-	bool reused;                      /* served a request before this one */
-	bool got_bytes;                   /* a response byte arrived */
-	bool keep_alive;
-	bool complete;                    /* the response is complete */
-	bool head;                        /* the request is a HEAD: no body */
-	int err;                          /* set by a parser callback */
-	char *wbuf;                       /* bytes being written (owned), or NULL */
-	struct http_client_req *req;
-	http_parser parser;
-	char *in;                         /* CLIENT_READ_SIZE receive buffer */
-	struct http_parse_headers headers;
-	struct http_parse_buf body;
-};
 
 static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -93,6 +60,7 @@ static void conn_close_cb(uv_handle_t *handle)
 	http_parse_headers_free(&conn->headers);
 	http_parse_buf_free(&conn->body);
 	free(conn->wbuf); /* NULL: the write callback ran before this */
+	client_tls_free(conn);
 	free(conn->in);
 	free(conn);
 	client_close_check(c);
@@ -184,6 +152,7 @@ static void req_closed_cb(uv_handle_t *handle)
 	http_parse_headers_free(&conn->headers);
 	http_parse_buf_free(&conn->body);
 	if (c->closing || conn->closing || !conn->keep_alive || conn->wbuf != NULL ||
+	    conn->tls_writes > 0 ||
 	    pool_idle_count(c, conn->addr) >= CLIENT_IDLE_PER_ADDR) {
 		conn_close(conn);
 	} else {
@@ -221,8 +190,7 @@ static void conn_fail(struct http_client_conn *conn, int status)
 	conn_close(conn);
 }
 
-/* The connection broke (not by us). */
-static void conn_lost(struct http_client_conn *conn)
+void client_conn_lost(struct http_client_conn *conn)
 {
 	struct http_client_req *req = conn->req;
 	struct http_client_conn *fresh;
@@ -357,22 +325,33 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 	if (nread == 0 || conn->closing)
 		return;
-	if (nread < 0) {
-		if (nread == UV_EOF && conn->state == CLIENT_CONN_BUSY && conn->got_bytes) {
-			/* Maybe a body delimited by the close. */
-			conn_on_bytes(conn, NULL, 0);
-			return;
-		}
-		conn_lost(conn);
+	if (nread < 0)
+		client_conn_ended(conn, (int)nread);
+	else if (conn->tls != NULL)
+		client_tls_bytes(conn, buf->base, (size_t)nread);
+	else
+		client_conn_bytes(conn, buf->base, (size_t)nread);
+}
+
+void client_conn_ended(struct http_client_conn *conn, int status)
+{
+	if (status == UV_EOF && conn->state == CLIENT_CONN_BUSY && conn->got_bytes) {
+		/* Maybe a body delimited by the close. */
+		conn_on_bytes(conn, NULL, 0);
 		return;
 	}
+	client_conn_lost(conn);
+}
+
+void client_conn_bytes(struct http_client_conn *conn, const char *data, size_t len)
+{
 	if (conn->state != CLIENT_CONN_BUSY) {
 		/* Bytes nobody asked for on an idle connection. */
 		conn_close(conn);
 		return;
 	}
 	conn->got_bytes = true;
-	conn_on_bytes(conn, buf->base, (size_t)nread);
+	conn_on_bytes(conn, data, len);
 }
 
 static void conn_write_cb(uv_write_t *w, int status)
@@ -388,7 +367,7 @@ static void conn_write_cb(uv_write_t *w, int status)
 		conn->keep_alive = false;
 		return;
 	}
-	conn_lost(conn);
+	client_conn_lost(conn);
 }
 
 static void conn_send_request(struct http_client_conn *conn)
@@ -405,6 +384,10 @@ static void conn_send_request(struct http_client_conn *conn)
 	http_parse_buf_free(&conn->body);
 	http_parser_init(&conn->parser, HTTP_RESPONSE);
 	conn->parser.data = conn;
+	if (conn->client->tls != NULL) {
+		client_tls_send(conn, req->wire, req->wire_len);
+		return;
+	}
 	conn->wbuf = malloc(req->wire_len);
 	if (conn->wbuf == NULL) {
 		conn_fail(conn, ESC_EIO);
@@ -416,7 +399,7 @@ static void conn_send_request(struct http_client_conn *conn)
 		/* No callback after a synchronous error. */
 		free(conn->wbuf);
 		conn->wbuf = NULL;
-		conn_lost(conn);
+		client_conn_lost(conn);
 	}
 }
 
@@ -427,12 +410,12 @@ static void conn_connect_cb(uv_connect_t *cr, int status)
 	if (conn->closing)
 		return;
 	if (status < 0) {
-		conn_lost(conn);
+		client_conn_lost(conn);
 		return;
 	}
 	uv_tcp_nodelay(&conn->tcp, 1);
 	if (uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc_cb, conn_read_cb) != 0) {
-		conn_lost(conn);
+		client_conn_lost(conn);
 		return;
 	}
 	conn_send_request(conn);
@@ -450,7 +433,7 @@ static void conn_attach(struct http_client_conn *conn, struct http_client_req *r
 	}
 	if (uv_tcp_connect(&conn->connect, &conn->tcp, (const struct sockaddr *)&conn->sa,
 			   conn_connect_cb) != 0)
-		conn_lost(conn);
+		client_conn_lost(conn);
 }
 
 static void req_timeout_cb(uv_timer_t *timer)

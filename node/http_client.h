@@ -47,8 +47,17 @@ struct http_client_req {
 
 typedef void (*http_client_close_cb)(struct http_client *c);
 
+struct tls_ctx;
+
 struct http_client {
 	void *data;
+	struct tls_ctx *tls;              /* NULL: plain HTTP. A client ctx of this
+					     node's certificate (tls_stream.h): the
+					     server must show a node certificate
+					     (OU node) for the address's IP. May be
+					     replaced at any time (new connections);
+					     the old one may be freed at once */
+	char tls_error[256];              /* the last TLS failure, for the log */
 	/* private */
 	uv_loop_t *loop;
 	struct http_client_conn *conns;   /* all connections, idle or busy */

@@ -33,6 +33,9 @@ struct http_conn {
 	unsigned n_writes;                /* writes handed to libuv, not yet done */
 	bool close_after;                 /* close once the response is written */
 	char peer[64];
+	struct tls_stream *tls;           /* NULL: plain HTTP */
+	char *raw;                        /* TLS: HTTP_CONN_READ_SIZE bytes from the socket */
+	bool raw_seen;                    /* TLS: a first byte arrived */
 	http_parser parser;
 	char *in;                         /* HTTP_CONN_READ_SIZE bytes, or NULL */
 	size_t in_off;                    /* in[in_off..in_len) not parsed yet */
@@ -94,6 +97,36 @@ void http_conn_hold(struct http_conn *c);
 /* Called when the last pending request is answered or dropped: while
  * stopping, closes the connections not finishing a response. */
 void http_server_drained(struct http_server *s);
+
+/* Writes owned (len bytes, freed when written) to the socket as they are:
+ * ciphertext under TLS. stream: the write of a streamed response. */
+int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream);
+
+/* Ends the connection after a final response: shuts the write side, then
+ * discards input for a moment before closing. */
+void http_conn_linger(struct http_conn *c);
+
+/* http_server_tls.c: the TLS layer under a connection. */
+
+/* A new connection of a TLS server: ESC_OK or ESC_ENOMEM/ESC_ECRYPTO. */
+int http_conn_tls_start(struct http_conn *c);
+
+/* n bytes arrived in c->raw: decrypts what it can and parses it. */
+void http_conn_tls_bytes(struct http_conn *c, size_t n);
+
+/* Decrypts and parses buffered bytes while the connection reads requests. */
+void http_conn_tls_pull(struct http_conn *c);
+
+/* Encrypts len bytes of data and writes them; owned (may be NULL) is wiped
+ * and freed. stream: see http_conn_write_raw. */
+int http_conn_tls_write(struct http_conn *c, const void *data, size_t len, char *owned,
+			bool stream);
+
+/* Queues close_notify before the write side is shut. */
+void http_conn_tls_close_notify(struct http_conn *c);
+
+/* Frees the TLS state with the connection. */
+void http_conn_tls_free(struct http_conn *c);
 
 /* http_request.c */
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "node/http_conn.h"
+#include "node/tls_stream.h"
 #include "node/http_server.h"
 #include "store/error.h"
 
@@ -223,6 +224,11 @@ static int on_message_complete(http_parser *p)
 	memset(&c->headers, 0, sizeof(c->headers));
 	req->received_ms = uv_now(c->server->loop);
 	snprintf(req->peer, sizeof(req->peer), "%s", c->peer);
+	if (c->tls != NULL) {
+		req->tls = true;
+		snprintf(req->client_cn, sizeof(req->client_cn), "%s", c->tls->peer_cn);
+		snprintf(req->client_ou, sizeof(req->client_ou), "%s", c->tls->peer_ou);
+	}
 	/* After an Upgrade the parser stops reading HTTP: close after this one. */
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
 	c->ready = req;

@@ -26,7 +26,9 @@
  * before the client has read what was sent. Any state can go to closed.
  *
  * All bytes go through conn_on_bytes (in), conn_write_bytes and
- * conn_shutdown_bytes (out), so a TLS stream can later sit under them.
+ * conn_shutdown_bytes (out); under TLS (http_server_tls.c) they are
+ * plaintext, and the socket's ciphertext goes through c->raw and
+ * http_conn_write_raw.
  * Memory is freed only in close callbacks. A request still held by the
  * handler when its connection closes is detached (req->conn = NULL) and
  * http_respond or http_stream_end then only frees it; a stream write cut
@@ -99,6 +101,7 @@ static void conn_close_cb(uv_handle_t *handle)
 	if (c->ready != NULL)
 		http_conn_request_free(c->ready);
 	http_conn_reset_request(c);
+	http_conn_tls_free(c);
 	free(c->in);
 	free(c);
 	server_stop_check(s);
@@ -117,6 +120,12 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct http_conn *c = handle->data;
 
+	if (c->tls != NULL) {
+		if (c->raw == NULL)
+			c->raw = malloc(HTTP_CONN_READ_SIZE);
+		*buf = uv_buf_init(c->raw, c->raw != NULL ? HTTP_CONN_READ_SIZE : 0);
+		return;
+	}
 	if (c->in == NULL) {
 		c->in = malloc(HTTP_CONN_READ_SIZE);
 		c->in_off = 0;
@@ -133,6 +142,10 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 /* The single entry point of received bytes: they are already in c->in. */
 static void conn_on_bytes(struct http_conn *c, size_t n)
 {
+	if (c->tls != NULL) {
+		http_conn_tls_bytes(c, n);
+		return;
+	}
 	c->in_len += n;
 	if (c->state == HTTP_CONN_LINGER) {
 		c->in_off = 0;
@@ -176,12 +189,16 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status)
 /* The single exit point for the end of our byte stream. */
 static void conn_shutdown_bytes(struct http_conn *c)
 {
+	if (c->tls != NULL)
+		http_conn_tls_close_notify(c);
+	if (c->closing)
+		return;
 	c->shutdown.data = c;
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0)
 		http_conn_close(c);
 }
 
-static void conn_linger(struct http_conn *c)
+void http_conn_linger(struct http_conn *c)
 {
 	c->state = HTTP_CONN_LINGER;
 	c->in_off = 0;
@@ -198,7 +215,9 @@ static void conn_resume(struct http_conn *c)
 	c->state = HTTP_CONN_IDLE;
 	http_parser_pause(&c->parser, 0);
 	uv_timer_start(&c->timer, conn_timeout_cb, HTTP_IDLE_TIMEOUT_MS, 0);
-	if (c->in != NULL && c->in_off < c->in_len)
+	if (c->tls != NULL)
+		http_conn_tls_pull(c);
+	else if (c->in != NULL && c->in_off < c->in_len)
 		http_conn_feed(c);
 	if (c->closing)
 		return;
@@ -210,7 +229,7 @@ static void conn_resume(struct http_conn *c)
 static void conn_finish(struct http_conn *c)
 {
 	if (c->close_after || c->server->stopping)
-		conn_linger(c);
+		http_conn_linger(c);
 	else
 		conn_resume(c);
 }
@@ -268,9 +287,9 @@ static void conn_write_cb(uv_write_t *req, int status)
 		conn_finish(c);
 }
 
-/* The single exit point of response bytes. owned is freed when done (or
- * here on error); a stream write borrows b's bytes until its callback. */
-static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
+/* Bytes to the socket. owned is freed when done (or here on error); a
+ * stream write borrows b's bytes until its callback. */
+static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
 {
 	struct conn_write *w;
 
@@ -294,6 +313,19 @@ static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool s
 	if (c->state == HTTP_CONN_STREAMING)
 		conn_stream_timer(c);
 	return 0;
+}
+
+int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream)
+{
+	return conn_write_socket(c, uv_buf_init(owned, (unsigned)len), owned, stream);
+}
+
+/* The single exit point of response bytes: see conn_write_socket. */
+static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
+{
+	if (c->tls != NULL)
+		return http_conn_tls_write(c, b.base, b.len, owned, stream);
+	return conn_write_socket(c, b, owned, stream);
 }
 
 int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len)
@@ -350,7 +382,7 @@ void http_conn_stream_end(struct http_conn *c)
 	if (c->state != HTTP_CONN_STREAMING || (c->stream_left > 0 && !c->head)) {
 		/* Short: what was sent goes out, then the end of the stream
 		 * tells the client its body is truncated. */
-		conn_linger(c);
+		http_conn_linger(c);
 		return;
 	}
 	c->state = HTTP_CONN_WRITING;
@@ -436,6 +468,10 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	conn_peer_name(c);
+	if (s->tls != NULL && http_conn_tls_start(c) != 0) {
+		http_conn_close(c);
+		return;
+	}
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->state = HTTP_CONN_IDLE;

@@ -41,6 +41,9 @@ struct http_request {
 	size_t body_len;
 	uint64_t received_ms;      /* uv_now when the request was complete */
 	char peer[64];             /* "ip:port" of the client */
+	bool tls;                  /* came over TLS: the client's certificate ... */
+	char client_cn[65];        /* ... gave this CN */
+	char client_ou[65];        /* ... and this OU */
 };
 
 /* Called once per complete request. Must eventually call http_respond, or
@@ -53,10 +56,23 @@ typedef const char *(*http_common_headers_cb)(struct http_server *s);
 
 typedef void (*http_server_stop_cb)(struct http_server *s);
 
+/* A TLS connection failed before its first request (a handshake refused:
+ * no or foreign certificate, plain HTTP on the TLS port, a corrupt record):
+ * peer is "ip:port", why says what happened. */
+typedef void (*http_tls_refused_cb)(struct http_server *s, const char *peer, const char *why);
+
+struct tls_ctx;
+
 struct http_server {
 	void *data;                              /* free for the owner */
 	http_handler_cb handler;                 /* set before start */
 	http_common_headers_cb common_headers;   /* may be NULL */
+	struct tls_ctx *tls;                     /* NULL: plain HTTP. A server ctx
+						    (tls_stream.h); may be replaced at
+						    any time: it applies to new
+						    connections, and the old one may be
+						    freed at once */
+	http_tls_refused_cb tls_refused;         /* may be NULL */
 	/* private */
 	uv_loop_t *loop;
 	uv_tcp_t listener;

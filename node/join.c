@@ -20,16 +20,19 @@ static struct {
 	unsigned attempts;
 } join;
 
-/* "http://HOST:PORT[/...]" to "IP:PORT"; localhost means 127.0.0.1. */
+/* "http[s]://HOST:PORT[/...]" to "IP:PORT"; localhost means 127.0.0.1. */
 static bool url_addr(const char *url, char *out, size_t size)
 {
 	const char *p, *end;
 	char host[64];
 	size_t n;
 
-	if (strncasecmp(url, "http://", 7) != 0)
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
 		return false;
-	p = url + 7;
 	end = strchr(p, '/');
 	n = end != NULL ? (size_t)(end - p) : strlen(p);
 	if (n == 0 || n >= sizeof host)
@@ -104,7 +107,7 @@ void join_start(struct daemon *d)
 
 	join.d = d;
 	if (!url_addr(o->join, join.addr, sizeof join.addr)) {
-		log_error("--join %s: not an http://IPV4:PORT URL", o->join);
+		log_error("--join %s: not an http(s)://IPV4:PORT URL", o->join);
 		daemon_stop(d, 1);
 		return;
 	}

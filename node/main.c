@@ -52,15 +52,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init(o.id, o.log_level);
-	/* Until the TLS server exists, starting with the --tls-* files would
-	 * serve plain HTTP granting every role on a network address. */
-	if (!o.insecure) {
-		log_error("--tls-ca/--tls-cert/--tls-key: this escrowd has no TLS yet (issue 5); "
-			  "it will not serve keys in the clear on a network address. Use "
-			  "--insecure with loopback addresses");
-		options_close(&o);
-		return 2;
-	}
 	raise_fd_limit();
 	rv = daemon_run(&o);
 	options_close(&o);

@@ -74,6 +74,43 @@ static void watch_cb(uv_check_t *handle)
 		r->barrier_pending = true;
 }
 
+static void peer_log_cb(void *data, const char *msg)
+{
+	struct replica *r = data;
+
+	if (r->peer_log_cb != NULL)
+		r->peer_log_cb(r, msg);
+}
+
+/* Mutual TLS when both peer contexts are set, else libraft's plain TCP. */
+static int transport_init(struct replica *r, char *errmsg)
+{
+	int rv;
+
+	r->peer_tls = r->peer_server_ctx != NULL && r->peer_client_ctx != NULL;
+	if (!r->peer_tls && (r->peer_server_ctx != NULL || r->peer_client_ctx != NULL))
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "raft transport: a TLS context for one direction only");
+	if (!r->peer_tls) {
+		rv = raft_uv_tcp_init(&r->transport, r->loop);
+		return rv != 0 ? raft_error(errmsg, "raft transport", rv, NULL) : ESC_OK;
+	}
+	rv = peer_tls_init(&r->transport, r->loop, r->peer_server_ctx, r->peer_client_ctx,
+			   errmsg);
+	if (rv == ESC_OK)
+		peer_tls_set_log(&r->transport, peer_log_cb, r);
+	return rv;
+}
+
+/* Frees the transport: before raft_init's io->init, or after raft_close. */
+static void transport_close(struct replica *r)
+{
+	if (r->peer_tls)
+		peer_tls_close(&r->transport);
+	else
+		raft_uv_tcp_close(&r->transport);
+}
+
 int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *raft_addr,
 		 const char *dir, struct store *store, char *errmsg)
 {
@@ -88,9 +125,9 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	r->ready_term = 0;
 	fsm_init(&r->fsm, store, r->fatal_cb, true);
 	r->fsm.data = r;
-	rv = raft_uv_tcp_init(&r->transport, loop);
-	if (rv != 0)
-		return raft_error(errmsg, "raft transport", rv, NULL);
+	rv = transport_init(r, errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	rv = raft_uv_init(&r->io, loop, dir, &r->transport);
 	if (rv != 0) {
 		raft_error(errmsg, "raft storage", rv, r->io.errmsg);
@@ -115,8 +152,18 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 err_io:
 	raft_uv_close(&r->io);
 err_transport:
-	raft_uv_tcp_close(&r->transport);
+	transport_close(r);
 	return ESC_ERAFT;
+}
+
+int replica_set_peer_tls(struct replica *r, struct tls_ctx *server, struct tls_ctx *client)
+{
+	if (!r->peer_tls || server == NULL || client == NULL)
+		return ESC_EINVAL;
+	r->peer_server_ctx = server;
+	r->peer_client_ctx = client;
+	peer_tls_set_ctx(&r->transport, server, client);
+	return ESC_OK;
 }
 
 int replica_bootstrap(struct replica *r, unsigned n, const unsigned *ids,
@@ -448,7 +495,7 @@ static void raft_closed_cb(struct raft *raft)
 	struct replica *r = raft->data;
 
 	raft_uv_close(&r->io);
-	raft_uv_tcp_close(&r->transport);
+	transport_close(r);
 	if (r->started)
 		uv_close((uv_handle_t *)&r->watch, watch_close_cb);
 	else

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "raft/fsm.h"
+#include "raft/peer_tls.h"
 #include "store/store.h"
 
 struct replica;
@@ -42,6 +43,10 @@ typedef void (*replica_leader_cb)(struct replica *r, bool ready);
 
 typedef void (*replica_close_cb)(struct replica *r);
 
+/* One line about a refused peer or a failed or lost peer connection (see
+ * peer_tls_log_cb); msg is borrowed for the call. */
+typedef void (*replica_peer_log_cb)(struct replica *r, const char *msg);
+
 /* Called once when a seeded node's first Raft snapshot is on disk. */
 typedef void (*replica_seeded_cb)(struct replica *r);
 
@@ -71,12 +76,19 @@ struct replica {
 	unsigned snapshot_trailing;
 	bool seeded;                  /* state came from a snapshot file, see tuning_raft_seeded */
 	replica_seeded_cb seeded_cb;  /* may be NULL */
+	/* Set before replica_init: with both, Raft traffic goes over mutual TLS
+	 * (raft/peer_tls.h); with neither, over libraft's plain TCP. Borrowed:
+	 * the caller frees them after replica_close's callback, or as soon as
+	 * replica_set_peer_tls has replaced them. */
+	struct tls_ctx *peer_server_ctx, *peer_client_ctx;
+	replica_peer_log_cb peer_log_cb; /* may be NULL */
 	/* private */
 	uv_loop_t *loop;
 	unsigned id;
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
+	bool peer_tls;                /* transport is raft/peer_tls's */
 	struct fsm fsm;
 	uv_check_t watch;             /* notices leadership changes after each loop turn */
 	struct raft_barrier ready_barrier;
@@ -90,8 +102,9 @@ struct replica {
 
 /* Sets up the I/O, transport and raft instance over the existing directory
  * dir, applying commands to store (borrowed). raft_addr is "ip:port".
- * Errors: ESC_ERAFT with libraft's message. On error nothing is left to
- * close. */
+ * Errors: ESC_EINVAL when only one of peer_server_ctx and peer_client_ctx
+ * is set, ESC_ENOMEM, ESC_ERAFT with libraft's message. On error nothing is
+ * left to close. */
 int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *raft_addr,
 		 const char *dir, struct store *store, char *errmsg);
 
@@ -104,6 +117,12 @@ int replica_bootstrap(struct replica *r, unsigned n, const unsigned *ids,
 /* Loads the log and snapshot and joins the cluster. ESC_EADDRINUSE when the
  * raft address is taken; ESC_ECORRUPT for a damaged log or snapshot. */
 int replica_start(struct replica *r, char *errmsg);
+
+/* Certificate reload: new peer connections use server and client (both
+ * non-NULL, borrowed), open ones keep what they started with; the caller
+ * may free the previous contexts once this returns. ESC_EINVAL when the
+ * replica was set up without TLS (nothing changes). */
+int replica_set_peer_tls(struct replica *r, struct tls_ctx *server, struct tls_ctx *client);
 
 /* True when this node is the leader and may serve requests. */
 bool replica_ready(const struct replica *r);

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import struct
 import subprocess
 import sys
@@ -156,13 +157,32 @@ def _lower_headers(resp):
     return {k.lower(): v for k, v in resp.getheaders()}
 
 
-def http_request(port, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None):
-    """One request on a fresh connection. Returns (status, headers, data):
-    headers with lower-case names, data parsed JSON or text. A transport
-    error gives status 0 and the error text as data."""
+def tls_context(pki, name):
+    """A client context trusting pki's CA, with pki/NAME.crt as the client
+    certificate (NAME None: no certificate)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                     cafile=os.path.join(pki, "ca.crt"))
+    if name:
+        ctx.load_cert_chain(os.path.join(pki, name + ".crt"),
+                            os.path.join(pki, name + ".key"))
+    return ctx
+
+
+def _connection(port, timeout, tls):
+    if tls is None:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+
+
+def http_request(port, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None,
+                 tls=None):
+    """One request on a fresh connection (HTTPS with the ssl context tls).
+    Returns (status, headers, data): headers with lower-case names, data
+    parsed JSON or text. A transport error gives status 0 and the error text
+    as data."""
     hdrs = dict(headers or {})
     data = _encode_body(body, hdrs)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = _connection(port, timeout, tls)
     try:
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
@@ -197,9 +217,10 @@ def raw_request(port, payload, timeout=REQUEST_TIMEOUT):
 class Client:
     """A keep-alive connection to one node, reopened after an error."""
 
-    def __init__(self, port, timeout=REQUEST_TIMEOUT):
+    def __init__(self, port, timeout=REQUEST_TIMEOUT, tls=None):
         self.port = port
         self.timeout = timeout
+        self.tls = tls
         self.conn = None
 
     def request(self, method, path, body=None, headers=None):
@@ -208,8 +229,7 @@ class Client:
         for attempt in (0, 1):
             reused = self.conn is not None
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                       timeout=self.timeout)
+                self.conn = _connection(self.port, self.timeout, self.tls)
             try:
                 self.conn.request(method, path, body=data, headers=hdrs)
                 resp = self.conn.getresponse()
@@ -424,7 +444,7 @@ class Cluster:
     Made by TestContext.cluster (which also stops and removes it), or by hand:
     then call close(keep) in a finally block."""
 
-    def __init__(self, n=3, name="cluster", log_level=LOG_LEVEL):
+    def __init__(self, n=3, name="cluster", log_level=LOG_LEVEL, tls=False):
         safe = "".join(ch if ch.isalnum() else "-" for ch in name)[:40]
         self.dir = tempfile.mkdtemp(prefix="escrow-%s-" % safe,
                                     dir=os.environ.get("TEST_TMPDIR"))
@@ -445,6 +465,34 @@ class Cluster:
             os.close(fd)
         self.bootstrap = ",".join("%d=%s/%s" % (i, nd.raft, nd.api)
                                   for i, nd in sorted(self.nodes.items()))
+        # With tls: `escrowctl pki init` certificates; requests go as `role`.
+        self.tls = tls
+        self.pki = os.path.join(self.dir, "pki")
+        self.role = "operator"
+        self._contexts = {}
+        if tls:
+            rc, _, err, _ = run_once([ESCROWCTL, "pki", "init", self.pki,
+                                      "--nodes", str(n + 2)])
+            check(rc == 0, "pki init: %s" % err.strip())
+
+    def ctl_tls_args(self, name=None):
+        """escrowctl's --ca/--cert/--key for certificate NAME (TLS clusters)."""
+        if not self.tls:
+            return []
+        name = name or self.role
+        return ["--ca", os.path.join(self.pki, "ca.crt"),
+                "--cert", os.path.join(self.pki, name + ".crt"),
+                "--key", os.path.join(self.pki, name + ".key")]
+
+    def tls_context(self, name=None):
+        """The client context for certificate NAME (default: self.role);
+        None for a plain cluster."""
+        if not self.tls:
+            return None
+        name = name or self.role
+        if name not in self._contexts:
+            self._contexts[name] = tls_context(self.pki, name)
+        return self._contexts[name]
 
     # -- processes
 
@@ -459,7 +507,13 @@ class Cluster:
             cmd += ["--bootstrap", self.bootstrap]
         if join:
             cmd += ["--join", join]
-        cmd += ["--insecure", "--seal-key", seal_key or self.seal_key]
+        if self.tls:
+            cmd += ["--tls-ca", os.path.join(self.pki, "ca.crt"),
+                    "--tls-cert", os.path.join(self.pki, "node-%d.crt" % nid),
+                    "--tls-key", os.path.join(self.pki, "node-%d.key" % nid)]
+        else:
+            cmd += ["--insecure"]
+        cmd += ["--seal-key", seal_key or self.seal_key]
         if self.log_level:
             cmd += ["--log-level", self.log_level]
         return cmd + list(self.extra) + list(extra)
@@ -540,7 +594,7 @@ class Cluster:
 
     def url(self, nid):
         """The API URL of a node, as --join and escrowctl --nodes take it."""
-        return "http://%s" % self.nodes[nid].api
+        return "%s://%s" % ("https" if self.tls else "http", self.nodes[nid].api)
 
     def pause(self, nid):
         """SIGSTOP: the node stays up but answers nothing until resume."""
@@ -608,11 +662,14 @@ class Cluster:
 
     # -- HTTP
 
-    def request(self, nid, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None):
-        return http_request(self.nodes[nid].api_port, method, path, body, timeout, headers)
+    def request(self, nid, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None,
+                as_=None):
+        """as_: the certificate to use (TLS clusters; default self.role)."""
+        return http_request(self.nodes[nid].api_port, method, path, body, timeout, headers,
+                            self.tls_context(as_))
 
-    def client(self, nid, timeout=REQUEST_TIMEOUT):
-        return Client(self.nodes[nid].api_port, timeout)
+    def client(self, nid, timeout=REQUEST_TIMEOUT, as_=None):
+        return Client(self.nodes[nid].api_port, timeout, self.tls_context(as_))
 
     def escrow(self, nid, rec, timeout=REQUEST_TIMEOUT):
         return self.request(nid, "POST", "/v1/keys", rec, timeout)
@@ -896,9 +953,9 @@ class TestContext:
 
     check = staticmethod(check)
 
-    def cluster(self, n=3, start=True, ready_timeout=30, log_level=LOG_LEVEL):
+    def cluster(self, n=3, start=True, ready_timeout=30, log_level=LOG_LEVEL, tls=False):
         """A cluster stopped and removed (kept on failure) after the test."""
-        c = Cluster(n, self.name, log_level)
+        c = Cluster(n, self.name, log_level, tls)
         self.clusters.append(c)
         if start:
             c.start()
@@ -977,12 +1034,13 @@ def run_tests(tests, argv=None):
     return 0
 
 
-def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None):
+def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None, tls_args=()):
     """`escrowctl --nodes URL --json bench` for the benchmark scripts: count
-    requests (bounded at an hour) or duration seconds. Returns its JSON
-    report; exits the script when bench itself failed."""
-    cmd = [ctl or ESCROWCTL, "--nodes", url, "--json", "bench", "--clients", str(clients),
-           "--op", op]
+    requests (bounded at an hour) or duration seconds; tls_args: escrowctl's
+    --ca/--cert/--key. Returns its JSON report; exits the script when bench
+    itself failed."""
+    cmd = [ctl or ESCROWCTL] + list(tls_args) + [
+        "--nodes", url, "--json", "bench", "--clients", str(clients), "--op", op]
     if duration:
         cmd += ["--duration", str(duration), "--count", "10000000"]
     else:

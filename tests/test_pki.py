@@ -138,7 +138,7 @@ def test_pki_init_refuses(t):
         check(rc == 0, "pki init: %s" % short(se))
         before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
         rc, _, se, _ = harness.escrowctl(["pki", "init", out, "--nodes", "1"])
-        check(rc == 1 and "never overwrites" in se, "second init into the same dir: exit %s, %s"
+        check(rc == 1 and "never overwritten" in se, "second init into the same dir: exit %s, %s"
               % (rc, short(se)))
         after = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
         check(after == before, "a refused init changed the directory")

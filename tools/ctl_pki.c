@@ -1,5 +1,6 @@
 /* escrowctl pki init: a cluster CA, node certificates, one client certificate
- * per role and the seal key, with OpenSSL 3 (ECDSA P-256, SHA-256). */
+ * per role and the seal key, with OpenSSL 3 (ECDSA P-256, SHA-256); pki
+ * issue: one more certificate signed by that CA (a person's, a new node's). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 static const char *const roles[] = { "agent", "helpdesk", "auditor", "operator" };
 
 struct pki {
+	const char *cmd;                  /* "pki init" or "pki issue", for messages */
 	const char *dir;
 	char san[3 * PKI_HOSTS_MAX + 64]; /* subjectAltName of node certificates */
 	char *written[PKI_FILES_MAX];     /* removed again if a later step fails */
@@ -69,12 +71,12 @@ static FILE *create(struct pki *p, const char *name, mode_t mode)
 	snprintf(path, sizeof path, "%s/%s", p->dir, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0 && errno == EEXIST) {
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: %s exists: pki init never overwrites a file; "
-			 "give an empty or new directory", path);
+		ctl_fail(CTL_EXIT_REFUSED, "%s: %s exists: it is never overwritten; "
+			 "give an empty or new directory, or another name", p->cmd, path);
 		return NULL;
 	}
 	if (fd < 0) {
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot create %s: %s", path, strerror(errno));
+		ctl_fail(CTL_EXIT_REFUSED, "%s: cannot create %s: %s", p->cmd, path, strerror(errno));
 		return NULL;
 	}
 	fchmod(fd, mode); /* whatever the umask */
@@ -82,27 +84,27 @@ static FILE *create(struct pki *p, const char *name, mode_t mode)
 	if (f == NULL) {
 		close(fd);
 		unlink(path);
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: %s: %s", path, strerror(errno));
+		ctl_fail(CTL_EXIT_REFUSED, "%s: %s: %s", p->cmd, path, strerror(errno));
 		return NULL;
 	}
 	if ((p->written[p->n_written] = strdup(path)) == NULL) {
 		fclose(f);
 		unlink(path);
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: out of memory");
+		ctl_fail(CTL_EXIT_REFUSED, "%s: out of memory", p->cmd);
 		return NULL;
 	}
 	p->n_written++;
 	return f;
 }
 
-static bool finish(FILE *f, bool ok, const char *name)
+static bool finish(const struct pki *p, FILE *f, bool ok, const char *name)
 {
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		ok = false;
 	if (fclose(f) != 0)
 		ok = false;
 	if (!ok)
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot write %s", name);
+		ctl_fail(CTL_EXIT_REFUSED, "%s: cannot write %s", p->cmd, name);
 	return ok;
 }
 
@@ -115,9 +117,9 @@ static bool write_pair(struct pki *p, const char *name, X509 *cert, EVP_PKEY *ke
 	snprintf(crt, sizeof crt, "%s.crt", name);
 	snprintf(keyf, sizeof keyf, "%s.key", name);
 	if ((f = create(p, keyf, 0600)) == NULL ||
-	    !finish(f, PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1, keyf))
+	    !finish(p, f, PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1, keyf))
 		return false;
-	if ((f = create(p, crt, 0644)) == NULL || !finish(f, PEM_write_X509(f, cert) == 1, crt))
+	if ((f = create(p, crt, 0644)) == NULL || !finish(p, f, PEM_write_X509(f, cert) == 1, crt))
 		return false;
 	return true;
 }
@@ -142,7 +144,7 @@ static bool write_seal_key(struct pki *p)
 	}
 	ok = fprintf(f, "%s\n", hex) == 65;
 	OPENSSL_cleanse(hex, sizeof hex);
-	return finish(f, ok, "seal.key");
+	return finish(p, f, ok, "seal.key");
 }
 
 /* A leaf: a new key, a certificate signed by the CA, both written. */
@@ -156,7 +158,7 @@ static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou
 	bool ok = cert != NULL && write_pair(p, name, cert, key);
 
 	if (cert == NULL)
-		ctl_fail(CTL_EXIT_REFUSED, "pki init: OpenSSL could not make %s's certificate", cn);
+		ctl_fail(CTL_EXIT_REFUSED, "%s: OpenSSL could not make %s's certificate", p->cmd, cn);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return ok;
@@ -202,10 +204,82 @@ static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 		printf("pki init: wrote %zu files to %s: ca.crt ca.key, node-1 ... node-%ld "
 		       "(.crt .key), agent helpdesk auditor operator (.crt .key), seal.key\n"
 		       "node N takes: --tls-ca %s/ca.crt --tls-cert %s/node-N.crt "
-		       "--tls-key %s/node-N.key --seal-key %s/seal.key (TLS: issue 5)\n"
+		       "--tls-key %s/node-N.key --seal-key %s/seal.key\n"
 		       "keep ca.key offline: it signs new certificates\n",
 		       p->n_written, p->dir, nodes, p->dir, p->dir, p->dir, p->dir);
 	}
+	return CTL_EXIT_OK;
+}
+
+/* DIR/ca.crt and DIR/ca.key, or a refusal saying what is wrong. */
+static bool load_ca(const char *dir, X509 **ca, EVP_PKEY **ca_key)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/ca.crt", dir);
+	f = fopen(path, "r");
+	*ca = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	snprintf(path, sizeof path, "%s/ca.key", dir);
+	f = *ca != NULL ? fopen(path, "r") : NULL;
+	*ca_key = f != NULL ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	if (*ca_key != NULL && X509_check_private_key(*ca, *ca_key) == 1)
+		return true;
+	ctl_fail(CTL_EXIT_REFUSED, "pki issue: %s/ca.crt and %s/ca.key: %s", dir, dir,
+		 *ca == NULL ? "no CA certificate can be read" :
+		 *ca_key == NULL ? "no CA key can be read" : "the key is not the CA's");
+	X509_free(*ca);
+	EVP_PKEY_free(*ca_key);
+	return false;
+}
+
+/* A name for files and a CN: letters, digits, '.', '_', '-', '@'. */
+static bool name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 48 || name[0] == '.' || name[0] == '-')
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") == n;
+}
+
+/* pki issue DIR NAME --role R: NAME.crt and NAME.key, CN NAME, OU R. */
+static int issue(struct ctl_ctx *ctx, struct pki *p, const char *name, const char *role)
+{
+	bool node = strcmp(role, "node") == 0, known = node;
+	X509 *ca;
+	EVP_PKEY *ca_key;
+	bool ok;
+
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+		known = known || strcmp(role, roles[i]) == 0;
+	if (!known)
+		return ctl_usage_error(ctx, "--role: one of agent, helpdesk, auditor, operator, node");
+	if (!name_valid(name))
+		return ctl_usage_error(ctx, "NAME: 1-48 letters, digits, '.', '_', '-', '@'");
+	if (node && (strncmp(name, "node-", 5) != 0 || name[5] < '1' || name[5] > '9' ||
+		     strspn(name + 5, "0123456789") != strlen(name + 5) || atol(name + 5) > 65535))
+		return ctl_usage_error(ctx, "a node's NAME is node-ID (its --id, 1-65535)");
+	if (!load_ca(p->dir, &ca, &ca_key))
+		return CTL_EXIT_REFUSED;
+	ok = leaf(p, name, name, role, node, ca, ca_key);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	if (!ok) {
+		for (size_t i = 0; i < p->n_written; i++)
+			unlink(p->written[i]);
+		return CTL_EXIT_REFUSED;
+	}
+	if (ctx->json)
+		printf("{\"cert\":\"%s/%s.crt\",\"key\":\"%s/%s.key\",\"role\":\"%s\"}\n", p->dir,
+		       name, p->dir, name, role);
+	else
+		printf("pki issue: wrote %s/%s.crt and %s/%s.key (CN %s, role %s)\n", p->dir, name,
+		       p->dir, name, name, role);
 	return CTL_EXIT_OK;
 }
 
@@ -214,9 +288,10 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "nodes", required_argument, NULL, 'n' },
 		{ "hosts", required_argument, NULL, 'H' },
+		{ "role", required_argument, NULL, 'r' },
 		CTL_OPTS_COMMON
 	};
-	const char *s_nodes = NULL, *hosts = NULL;
+	const char *s_nodes = NULL, *hosts = NULL, *role = NULL, *sub;
 	struct pki p;
 	long nodes = PKI_NODES_DEFAULT;
 	int c, rv = CTL_EXIT_OK;
@@ -226,20 +301,29 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 			rv = ctl_opt_once(ctx, &s_nodes, optarg, "--nodes");
 		else if (c == 'H')
 			rv = ctl_opt_once(ctx, &hosts, optarg, "--hosts");
+		else if (c == 'r')
+			rv = ctl_opt_once(ctx, &role, optarg, "--role");
 		if (rv != CTL_EXIT_OK)
 			return rv;
 	}
 	if (rv != CTL_EXIT_OK)
 		return rv;
-	if (optind >= argc || strcmp(argv[optind], "init") != 0)
-		return ctl_usage_error(ctx, "give a subcommand: init DIR");
+	sub = optind < argc ? argv[optind] : "";
+	if (strcmp(sub, "init") != 0 && strcmp(sub, "issue") != 0)
+		return ctl_usage_error(ctx, "give a subcommand: init DIR, or issue DIR NAME --role R");
 	if (optind + 1 >= argc)
-		return ctl_usage_error(ctx, "init needs a directory");
-	if (optind + 2 < argc)
-		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind + 2]);
+		return ctl_usage_error(ctx, "%s needs a directory", sub);
+	if (strcmp(sub, "issue") == 0 && (optind + 2 >= argc || role == NULL || s_nodes != NULL))
+		return ctl_usage_error(ctx, "issue DIR NAME --role R [--hosts H,...]");
+	if (strcmp(sub, "init") == 0 && role != NULL)
+		return ctl_usage_error(ctx, "--role goes with issue");
+	if (optind + 2 + (strcmp(sub, "issue") == 0) < argc)
+		return ctl_usage_error(ctx, "unexpected argument '%.64s'",
+				       argv[optind + 2 + (strcmp(sub, "issue") == 0)]);
 	if (s_nodes && (rv = ctl_opt_long(ctx, s_nodes, "--nodes", 1, PKI_NODES_MAX, &nodes)))
 		return rv;
 	memset(&p, 0, sizeof p);
+	p.cmd = strcmp(sub, "issue") == 0 ? "pki issue" : "pki init";
 	p.dir = argv[optind + 1];
 	strcpy(p.san, "DNS:localhost,IP:127.0.0.1");
 	if (hosts != NULL && strlen(hosts) > PKI_HOSTS_MAX)
@@ -250,6 +334,12 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 			return ctl_usage_error(ctx, "--hosts: '%.*s' is neither an IP address nor "
 					       "a DNS name", (int)(len > 64 ? 64 : len), h);
 		h += len + (h[len] == ',');
+	}
+	if (strcmp(sub, "issue") == 0) {
+		rv = issue(ctx, &p, argv[optind + 2], role);
+		for (size_t i = 0; i < p.n_written; i++)
+			free(p.written[i]);
+		return rv;
 	}
 	if (mkdir(p.dir, 0700) != 0 && errno != EEXIST)
 		return ctl_fail(CTL_EXIT_REFUSED, "pki init: cannot create %s: %s", p.dir,

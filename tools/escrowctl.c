@@ -136,8 +136,8 @@ static const struct ctl_command commands[] = {
 	  "reports are not built yet.\n",
 	  ctl_cmd_report },
 	{ "pki",
-	  "init DIR [--nodes N] [--hosts H,...]",
-	  "make the certificates and the seal key of a TLS cluster",
+	  "init DIR [--nodes N] [--hosts H,...] | issue DIR NAME --role R [--hosts H,...]",
+	  "make the certificates and the seal key of a TLS cluster, or one more certificate",
 	  "  init DIR             write into DIR (created 0700 if missing; no file is\n"
 	  "                       ever overwritten): ca.crt and ca.key (the cluster CA,\n"
 	  "                       10 years), node-1 ... node-N .crt/.key (OU node, CN\n"
@@ -150,6 +150,12 @@ static const struct ctl_command commands[] = {
 	  "  --hosts H,...        IP addresses and DNS names the nodes are reached by,\n"
 	  "                       added to every node certificate besides localhost and\n"
 	  "                       127.0.0.1\n"
+	  "  issue DIR NAME --role R\n"
+	  "                       one more certificate signed by DIR/ca.crt and ca.key:\n"
+	  "                       DIR/NAME.crt and .key, CN NAME (the audit actor), OU R:\n"
+	  "                       agent, helpdesk, auditor, operator (a person or a\n"
+	  "                       machine), or node (NAME node-ID: a new node or a\n"
+	  "                       renewed certificate; escrowd reloads on SIGHUP)\n"
 	  "\nKeep ca.key offline: whoever holds it can make certificates of any role.\n"
 	  "--json prints {dir, nodes, files}. Exit 1 when a file cannot be written\n"
 	  "(what was written is removed again), 2 on bad usage.\n",

@@ -1,6 +1,7 @@
 #!/bin/bash
-# quickstart.sh: builds escrow and runs a 3-node cluster on 127.0.0.1, then
-# shows a key surviving the loss of the leader. Meant for a fresh Debian 12,
+# quickstart.sh: builds escrow and runs a 3-node TLS cluster on 127.0.0.1
+# (certificates from `escrowctl pki init`), then shows a key escrowed by the
+# agent certificate surviving the loss of the leader. Meant for a fresh Debian 12,
 # as root (to install the build packages); needs no network besides apt.
 #
 #   tools/quickstart.sh
@@ -134,11 +135,12 @@ fi
 [[ -x "$ESCROWD" ]] || fail "no escrowd at $ESCROWD"
 [[ -x "$ESCROWCTL" ]] || fail "no escrowctl at $ESCROWCTL"
 
-# --- seal key and ports ---------------------------------------------------
-STEP="write the seal key"
-(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/seal.key")
-[[ $(wc -c <"$DIR/seal.key") -eq 64 ]] || fail "the seal key is not 64 hex characters"
-say "seal key: $DIR/seal.key (mode 0600, the same file for every node)"
+# --- certificates, seal key and ports -------------------------------------
+STEP="make the certificates and the seal key"
+rm -rf "$DIR/pki"
+"$ESCROWCTL" pki init "$DIR/pki" --nodes 3 >/dev/null
+PKI=$DIR/pki
+say "pki: $PKI (CA, node-1..3, agent helpdesk auditor operator, seal.key; keys 0600)"
 
 STEP="pick free ports"
 read -r -a ports < <(python3 -c '
@@ -163,10 +165,18 @@ start_node() {
 	local n=$1
 	shift
 	nohup "$ESCROWD" --id "$n" --data-dir "$DIR/n$n" --raft-addr "${RAFT[$n]}" \
-		--api-addr "${API[$n]}" --insecure --seal-key "$DIR/seal.key" "$@" \
+		--api-addr "${API[$n]}" --tls-ca "$PKI/ca.crt" --tls-cert "$PKI/node-$n.crt" \
+		--tls-key "$PKI/node-$n.key" --seal-key "$PKI/seal.key" "$@" \
 		>>"$DIR/n$n.log" 2>&1 </dev/null &
 	PID[$n]=$!
 	echo "${PID[$n]}" >"$DIR/n$n.pid"
+}
+
+# curl with the client certificate of role $1.
+curl_as() {
+	local role=$1
+	shift
+	curl -s --cacert "$PKI/ca.crt" --cert "$PKI/$role.crt" --key "$PKI/$role.key" "$@"
 }
 
 # Waits until every node named in "$@" answers /v1/health?ready with 200.
@@ -176,8 +186,8 @@ wait_ready() {
 		pending=""
 		for n in "$@"; do
 			kill -0 "${PID[$n]}" 2>/dev/null || fail "node $n exited"
-			code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' \
-				"http://${API[$n]}/v1/health?ready" || true)
+			code=$(curl_as operator -o /dev/null -m 1 -w '%{http_code}' \
+				"https://${API[$n]}/v1/health?ready" || true)
 			[[ "$code" == 200 ]] || pending+=" $n"
 		done
 		[[ -z "$pending" ]] && return 0
@@ -200,7 +210,7 @@ say "all 3 nodes are ready"
 # --- the demo -------------------------------------------------------------
 # Prints the leader's id as node $1 sees it.
 leader_of() {
-	curl -s -m 2 "http://${API[$1]}/v1/status" | python3 -c '
+	curl_as operator -m 2 "https://${API[$1]}/v1/status" | python3 -c '
 import json, sys
 print(json.load(sys.stdin)["leader"]["id"])'
 }
@@ -216,13 +226,15 @@ F1=${FOLLOWERS[0]}
 F2=${FOLLOWERS[1]}
 say "leader is node $LEADER; followers are $F1 and $F2"
 
-# Runs escrowctl with $CTL_INPUT on its stdin, retrying a bounded time while
+# Runs escrowctl as role $1 with $CTL_INPUT on its stdin, retrying a bounded time while
 # no node could be reached (exit 3: an election is running); output in $OUT.
 ctl() {
-	local deadline=$((SECONDS + RETRY_TIMEOUT)) rc
+	local deadline=$((SECONDS + RETRY_TIMEOUT)) rc role=$1
+	shift
 	while :; do
 		rc=0
-		OUT=$("$ESCROWCTL" "$@" 2>&1 <<<"${CTL_INPUT:-}") || rc=$?
+		OUT=$("$ESCROWCTL" --ca "$PKI/ca.crt" --cert "$PKI/$role.crt" --key "$PKI/$role.key" \
+			"$@" 2>&1 <<<"${CTL_INPUT:-}") || rc=$?
 		[[ $rc -eq 3 ]] && ((SECONDS < deadline)) && { sleep 0.5; continue; }
 		[[ $rc -eq 0 ]] && return 0
 		fail "escrowctl $* exited $rc:" "$OUT"
@@ -241,13 +253,13 @@ new_password() {
 
 # Escrows key $1 with password $2 through the nodes "$3".
 escrow_key() {
-	CTL_INPUT=$2 ctl --nodes "$3" escrow --key-id "$1" --password - \
+	CTL_INPUT=$2 ctl agent --nodes "$3" escrow --key-id "$1" --password - \
 		--volume-id "demo-volume-$1" --volume-type os --machine demo-pc.example.com
 }
 
 # Looks key $1 up through "$2" and checks that the password is $3.
 lookup_key() {
-	ctl --nodes "$2" lookup "$1" --reason lost_pin --note "quickstart demo"
+	ctl helpdesk --nodes "$2" lookup "$1" --reason lost_pin --note "quickstart demo"
 	grep -qxF "recovery_password: $3" <<<"$OUT" ||
 		fail "the lookup of $1 did not return the escrowed password"
 }
@@ -255,11 +267,11 @@ lookup_key() {
 STEP="escrow a key through follower $F1"
 KEY1=$(new_key_id)
 PW1=$(new_password)
-escrow_key "$KEY1" "$PW1" "http://${API[$F1]}"
+escrow_key "$KEY1" "$PW1" "https://${API[$F1]}"
 say "escrow via node $F1: $OUT"
 
 STEP="look the key up through follower $F2"
-lookup_key "$KEY1" "http://${API[$F2]}" "$PW1"
+lookup_key "$KEY1" "https://${API[$F2]}" "$PW1"
 say "lookup via node $F2: $KEY1 returned the escrowed password"
 
 STEP="kill the leader"
@@ -267,7 +279,7 @@ kill -9 "${PID[$LEADER]}"
 wait "${PID[$LEADER]}" 2>/dev/null || true
 rm -f "$DIR/n$LEADER.pid"
 say "killed the leader, node $LEADER (kill -9 ${PID[$LEADER]})"
-SURVIVORS="http://${API[$F1]},http://${API[$F2]}"
+SURVIVORS="https://${API[$F1]},https://${API[$F2]}"
 
 STEP="look the key up after the leader's loss"
 lookup_key "$KEY1" "$SURVIVORS" "$PW1"
@@ -282,21 +294,25 @@ say "escrow via nodes $F1,$F2: $OUT"
 STEP="restart node $LEADER"
 start_node "$LEADER"
 wait_ready "$LEADER"
-lookup_key "$KEY2" "http://${API[$LEADER]}" "$PW2"
+lookup_key "$KEY2" "https://${API[$LEADER]}" "$PW2"
 say "restarted node $LEADER from its data dir: it caught up and serves $KEY2"
 
 # --- how to go on ---------------------------------------------------------
 trap - ERR
-NODES="http://${API[1]},http://${API[2]},http://${API[3]}"
+NODES="https://${API[1]},https://${API[2]},https://${API[3]}"
 cat <<EOF
 
-The cluster is running (3 nodes, --insecure, on 127.0.0.1). Try:
+The cluster is running (3 nodes, mutual TLS, on 127.0.0.1). The role is the
+client certificate's: operator may do everything. Try:
 
-  export ESCROW_NODES=$NODES
+  export ESCROW_NODES=$NODES ESCROW_CA=$PKI/ca.crt
+  export ESCROW_CERT=$PKI/operator.crt ESCROW_KEY=$PKI/operator.key
   $ESCROWCTL status
   $ESCROWCTL keys demo-pc.example.com
   $ESCROWCTL lookup $KEY1 --reason lost_pin
+  $ESCROWCTL report audit
   $ESCROWCTL bench --count 2000
+  $ESCROWCTL pki issue $PKI alice --role helpdesk    # a person's certificate
 
 Stop it with:
 
