@@ -48,6 +48,8 @@ static unsigned node_cn_id(const char *cn)
 	return errno == 0 && *end == '\0' && n <= 65535 ? (unsigned)n : 0;
 }
 
+static bool actor_valid(const char *s);
+
 void auth_identify(const struct http_request *req, struct auth_identity *id)
 {
 	memset(id, 0, sizeof *id);
@@ -55,6 +57,13 @@ void auth_identify(const struct http_request *req, struct auth_identity *id)
 		id->insecure = true;
 		id->roles = AUTH_CLIENT_ROLES | AUTH_NODE;
 		snprintf(id->actor, sizeof id->actor, "insecure");
+		return;
+	}
+	/* The CN goes into the audit log and, forwarded, into a header: a
+	 * name with controls or quotes gets no role at all. */
+	if (!actor_valid(req->client_cn) || !actor_valid(req->client_ou)) {
+		snprintf(id->actor, sizeof id->actor, "(unprintable CN)");
+		snprintf(id->role, sizeof id->role, "(unprintable OU)");
 		return;
 	}
 	snprintf(id->actor, sizeof id->actor, "%s", req->client_cn);
@@ -69,13 +78,13 @@ void auth_identify(const struct http_request *req, struct auth_identity *id)
 	}
 }
 
-/* An actor is a certificate's CN: printable ASCII, no quotes or controls. */
+/* An actor is a certificate's CN: printable ASCII without quotes. */
 static bool actor_valid(const char *s)
 {
 	size_t n = 0;
 
 	for (; *s != '\0'; s++, n++) {
-		if (*s < 0x20 || *s > 0x7e || n >= AUTH_NAME_MAX)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\' || n >= AUTH_NAME_MAX)
 			return false;
 	}
 	return n > 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "node/daemon.h"
 #include "node/log.h"
@@ -44,10 +45,29 @@ static int load(const struct options *o, struct tls_ctx **server, struct tls_ctx
 	return rv;
 }
 
+#define REFUSED_LOG_WINDOW_S 10   /* refusals logged: at most ... */
+#define REFUSED_LOG_LINES 20       /* ... this many lines per window */
+
+/* Anyone can make refusals: a flood of them is summed up, not logged. */
 static void tls_refused_cb(struct http_server *s, const char *peer, const char *why)
 {
+	static time_t window;
+	static unsigned lines, dropped;
+	time_t now = time(NULL);
+
 	(void)s;
-	log_info("api: refused a connection from %s: %s", peer, why);
+	if (now - window >= REFUSED_LOG_WINDOW_S) {
+		if (dropped > 0)
+			log_info("api: %u more connections refused in the last %d s", dropped,
+				 REFUSED_LOG_WINDOW_S);
+		window = now;
+		lines = 0;
+		dropped = 0;
+	}
+	if (lines++ < REFUSED_LOG_LINES)
+		log_info("api: refused a connection from %s: %s", peer, why);
+	else
+		dropped++;
 }
 
 static void peer_log_cb(struct replica *r, const char *msg)
@@ -92,11 +112,16 @@ void daemon_tls_reload(struct daemon *d)
 			  errmsg);
 		return;
 	}
+	if (d->replica_inited && replica_set_peer_tls(&d->replica, server, client) != ESC_OK) {
+		log_error("SIGHUP: the Raft transport refused the new certificates; the node "
+			  "keeps its current ones");
+		tls_ctx_free(server);
+		tls_ctx_free(client);
+		return;
+	}
 	d->tls_server = server;
 	d->tls_client = client;
 	install(d);
-	if (d->replica_inited && replica_set_peer_tls(&d->replica, server, client) != ESC_OK)
-		log_warn("SIGHUP: the Raft transport kept its certificates");
 	/* Open connections hold their own reference to the old contexts. */
 	tls_ctx_free(old_server);
 	tls_ctx_free(old_client);

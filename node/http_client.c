@@ -14,6 +14,7 @@
  * retried once on a fresh connection: the server never saw the request. */
 #include "node/http_client.h"
 
+#include <openssl/crypto.h>
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,8 @@ static void conn_close_cb(uv_handle_t *handle)
 	http_parse_buf_free(&conn->body);
 	free(conn->wbuf); /* NULL: the write callback ran before this */
 	client_tls_free(conn);
-	free(conn->in);
+	if (conn->in != NULL)
+		OPENSSL_clear_free(conn->in, CLIENT_READ_SIZE);
 	free(conn);
 	client_close_check(c);
 }
@@ -171,7 +173,8 @@ static void req_closed_cb(uv_handle_t *handle)
 static void req_finish(struct http_client_req *req, int status)
 {
 	req->status = status;
-	free(req->wire);
+	if (req->wire != NULL)
+		OPENSSL_clear_free(req->wire, req->wire_len);
 	req->wire = NULL;
 	req->timer_started = false;
 	uv_timer_stop(&req->timer);
@@ -195,6 +198,11 @@ void client_conn_lost(struct http_client_conn *conn)
 	struct http_client_req *req = conn->req;
 	struct http_client_conn *fresh;
 
+	if (conn->state == CLIENT_CONN_HOLDING) {
+		/* The response is whole and its callback due: no reuse. */
+		conn->keep_alive = false;
+		return;
+	}
 	if (req != NULL && conn->reused && !conn->got_bytes && !conn->client->closing) {
 		fresh = conn_create(conn->client, conn->addr, &conn->sa);
 		if (fresh != NULL) {
@@ -553,7 +561,7 @@ int http_client_send(struct http_client *c, struct http_client_req *req,
 	if (conn == NULL)
 		conn = conn_create(c, addr, &sa);
 	if (conn == NULL) {
-		free(req->wire);
+		OPENSSL_clear_free(req->wire, req->wire_len);
 		req->wire = NULL;
 		return ESC_ENOMEM;
 	}

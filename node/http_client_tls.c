@@ -135,6 +135,12 @@ void client_tls_bytes(struct http_client_conn *conn, const char *data, size_t le
 		OPENSSL_cleanse(plain, (size_t)n);
 		if (conn->closing || conn->tls == NULL)
 			return;
+		if (conn->state != CLIENT_CONN_BUSY) {
+			/* The response is complete and its callback is due: what
+			 * follows (a close_notify, stray bytes) only ends reuse. */
+			conn->keep_alive = false;
+			return;
+		}
 	}
 	flush(conn);
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the HTTP server and client. */
 #include "node/http_parse_util.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -189,7 +190,9 @@ int http_parse_buf_take(struct http_parse_buf *b, char **out, size_t *len)
 
 void http_parse_buf_free(struct http_parse_buf *b)
 {
-	free(b->p);
+	/* A body may hold a recovery password. */
+	if (b->p != NULL)
+		OPENSSL_clear_free(b->p, b->cap);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -1,4 +1,5 @@
 /* HTTP/1.1 server requests: http_parser glue, limits, dispatch and responses. */
+#include <openssl/crypto.h>
 #include <assert.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -258,7 +259,8 @@ void http_conn_request_free(struct http_request *req)
 	free(req->target);
 	free(req->path);
 	free(req->query);
-	free(req->body);
+	if (req->body != NULL)
+		OPENSSL_clear_free(req->body, req->body_len + 1);
 	free(req);
 }
 
@@ -401,7 +403,7 @@ void http_conn_feed(struct http_conn *c)
 		return;
 	}
 	if (c->in_off == c->in_len) {
-		free(c->in);
+		OPENSSL_clear_free(c->in, HTTP_CONN_READ_SIZE);
 		c->in = NULL;
 		c->in_off = 0;
 		c->in_len = 0;

@@ -36,6 +36,7 @@
  * libuv has given the buffer back. */
 #include "node/http_server.h"
 
+#include <openssl/crypto.h>
 #include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
@@ -102,7 +103,8 @@ static void conn_close_cb(uv_handle_t *handle)
 		http_conn_request_free(c->ready);
 	http_conn_reset_request(c);
 	http_conn_tls_free(c);
-	free(c->in);
+	if (c->in != NULL)
+		OPENSSL_clear_free(c->in, HTTP_CONN_READ_SIZE);
 	free(c);
 	server_stop_check(s);
 }
@@ -200,6 +202,7 @@ static void conn_shutdown_bytes(struct http_conn *c)
 
 void http_conn_linger(struct http_conn *c)
 {
+	uv_read_stop((uv_stream_t *)&c->tcp); /* restarted below: never EALREADY */
 	c->state = HTTP_CONN_LINGER;
 	c->in_off = 0;
 	c->in_len = 0;

@@ -45,7 +45,12 @@ int tls_ctx_new(struct tls_ctx **out, bool server, const char *ca_file, const ch
 		goto fail;
 	}
 	SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION);
+	/* Every connection shows its certificate (a reloaded CA applies at
+	 * once): no session resumption. Record buffers are wiped after use. */
+	SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+					      SSL_OP_CLEANSE_PLAINTEXT);
+	SSL_CTX_set_session_cache_mode(ctx->ssl, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx->ssl, 0);
 	if (SSL_CTX_load_verify_locations(ctx->ssl, ca_file, NULL) != 1) {
 		snprintf(what, sizeof what, "--tls-ca %s", ca_file);
 		rv = ssl_error(errmsg, ESC_EINVAL, what);

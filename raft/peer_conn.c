@@ -104,6 +104,25 @@ static void conn_send_now(struct peer_conn *c)
 	}
 }
 
+/* Connections that never finish their handshake must not lock the peers
+ * out: past the limit the oldest unfinished one (the list's newest is
+ * first) makes room for the new one. */
+static void evict_oldest(struct peer_tls *t)
+{
+	struct peer_conn *p, *oldest = NULL;
+	unsigned live = 0;
+
+	for (p = t->conns; p != NULL; p = p->next) {
+		if (p->outbound || !p->counted || p->state >= PEER_RELAY)
+			continue;
+		live++;
+		oldest = p;
+	}
+	if (live > PEER_TLS_HANDSHAKES_MAX && oldest != NULL)
+		peer_conn_fail(oldest, true, "dropped: the oldest of %u connections still in their "
+			       "handshake", live);
+}
+
 void peer_conn_fail(struct peer_conn *c, bool log, const char *fmt, ...)
 {
 	struct peer_tls *t = c->t;
@@ -313,11 +332,8 @@ void peer_conn_accept(struct peer_tls *t)
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
 		inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
 	snprintf(c->who, sizeof c->who, "%s:%u", ip, ntohs(sa.sin_port));
-	if (t->handshakes > PEER_TLS_HANDSHAKES_MAX) {
-		peer_conn_fail(c, true, "%u connections are in their handshake already",
-			       PEER_TLS_HANDSHAKES_MAX);
-		return;
-	}
+	if (t->handshakes > PEER_TLS_HANDSHAKES_MAX)
+		evict_oldest(t);
 	if (tls_stream_init(&c->tls, t->server_ctx, NULL, errmsg) != ESC_OK) {
 		peer_conn_fail(c, true, "%s", errmsg);
 		return;

@@ -288,6 +288,59 @@ TEST(a_peer_that_never_answers_times_out)
 	CHECK(strstr(cli.log, "timed out after 500 ms in the") != NULL);
 }
 
+/* A socket connected to addr ("ip:port") that never sends a byte; -1 on error. */
+static int silent_socket(const char *addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const char *colon = strrchr(addr, ':');
+	char ip[32];
+	int fd;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof ip)
+		return -1;
+	memcpy(ip, addr, (size_t)(colon - addr));
+	ip[colon - addr] = '\0';
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || inet_pton(AF_INET, ip, &sa.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+TEST(silent_connections_past_the_limit_do_not_lock_peers_out)
+{
+	enum { SILENT = PEER_TLS_HANDSHAKES_MAX + 8 };
+	static struct dial d;
+	int fds[SILENT], opened = 0;
+
+	CHECK(peer_start(&srv, 1, "node-1", true));
+	peer_tls_set_timeout(&srv.t, 10000); /* they stay for the whole test */
+	CHECK(peer_start(&cli, 2, "node-2", false));
+	for (int i = 0; i < SILENT; i++) {
+		fds[i] = silent_socket(srv.addr);
+		opened += fds[i] >= 0;
+	}
+	CHECK_INT(opened, SILENT);
+	RUN_UNTIL(peer_conns(&srv, PEER_HANDSHAKE) >= PEER_TLS_HANDSHAKES_MAX &&
+		  peer_stats(&srv).refused >= SILENT - PEER_TLS_HANDSHAKES_MAX, 3000);
+	CHECK_INT(peer_conns(&srv, PEER_HANDSHAKE), PEER_TLS_HANDSHAKES_MAX);
+	/* The node that matters still gets in: the oldest silent one goes. */
+	CHECK(peer_dial(&cli, &d, 1, srv.addr));
+	RUN_UNTIL(d.done && srv.accepted == 1, 3000);
+	CHECK_INT(d.status, 0);
+	CHECK_INT(srv.accepted, 1);
+	CHECK(strstr(srv.log, "dropped: the oldest") != NULL);
+	if (d.stream != NULL)
+		peer_keep(&cli, d.stream);
+	for (int i = 0; i < SILENT; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 TEST(a_context_reload_keeps_open_relays)
 {
 	static uint8_t out[65536], in[65536 + 64];
@@ -630,6 +683,7 @@ int main(void)
 	RUN_T(plain_bytes_and_silence_are_refused);
 	RUN_T(garbage_and_truncated_preambles_are_refused);
 	RUN_T(a_peer_that_never_answers_times_out);
+	RUN_T(silent_connections_past_the_limit_do_not_lock_peers_out);
 	RUN_T(a_context_reload_keeps_open_relays);
 	RUN_T(a_hand_over_without_memory_fails_cleanly);
 	RUN_T(three_replicas_elect_and_commit_over_tls);

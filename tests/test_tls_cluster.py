@@ -245,6 +245,109 @@ def test_rogue_peer_refused(t):
         t.diag(line)
 
 
+def test_raft_port_flood(t):
+    """Connections without a certificate that never finish a handshake, kept
+    at 100 on a node's Raft port (reopened as the node drops them): a
+    follower restarted under the flood still catches up. (That the oldest
+    unfinished handshake makes room for a peer is test_peer_tls's.)"""
+    c = t.cluster(3, tls=True)
+    ids = c.ids()
+    leader = c.leader()
+    victim = [i for i in ids if i != leader][0]
+    for _ in range(5):
+        rec = random_key(t.rng)
+        expect_created(c.escrow_retry(ids, rec), rec, "escrow before the flood")
+    # The leader waits (SIGSTOP) while the victim restarts and the flood
+    # takes every handshake slot it has; then the leader must get through.
+    c.pause(leader)
+    c.kill(victim)
+    c.restart(victim)
+    stop = time.monotonic() + 14
+    opened = [0]
+
+    def flood(i):
+        port = c.nodes[victim].raft_port
+        socks = []
+        while time.monotonic() < stop:
+            socks = [s for s in socks if not harness_closed(s)]
+            while len(socks) < 100 and time.monotonic() < stop:
+                try:
+                    socks.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                    opened[0] += 1
+                except OSError:
+                    break
+            time.sleep(0.05)
+        for s in socks:
+            s.close()
+
+    threads = harness.Threads(1, flood)
+    time.sleep(1.5)
+    c.resume(leader)
+    rec = random_key(t.rng)
+    expect_created(c.escrow_retry([i for i in ids if i != victim], rec), rec,
+                   "escrow during the flood")
+    deadline = time.monotonic() + 10
+    caught_up = False
+    while time.monotonic() < deadline and not caught_up:
+        sts = [c.status(i) for i in ids]
+        caught_up = all(st is not None for st in sts) and \
+            len({(st["applied_index"], st["state_digest"]) for st in sts}) == 1
+        time.sleep(0.2)
+    flooding = time.monotonic() < stop
+    errors = threads.join(20)
+    check(not errors, "flood thread: %s" % errors[:2])
+    t.diag("%d idle connections opened to node %d's Raft port" % (opened[0], victim))
+    check(caught_up and flooding, "node %d did not catch up under the flood: %s"
+          % (victim, [(st or {}).get("applied_index") for st in sts]))
+
+
+def harness_closed(s):
+    """True when the node closed s."""
+    s.settimeout(0)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_leader_stops_while_followers_forward(t):
+    """Followers forwarding over TLS while the leader stops (SIGTERM: its
+    last responses close the connection, then close_notify): the followers
+    live on and the requests go to the next leader."""
+    c = t.cluster(3, tls=True)
+    ids = c.ids()
+    leader = c.leader()
+    followers = [i for i in ids if i != leader]
+    stop = time.monotonic() + 4
+    failed = []
+    done = []
+
+    def load(i):
+        cl = c.client(followers[i % 2], timeout=15, as_="agent")
+        n = 0
+        while time.monotonic() < stop and n < 3000:
+            rec = random_key(t.rng)
+            st, _, data = cl.request("POST", "/v1/keys", rec)
+            (done if st == 201 else failed).append((st, short(data)))
+            n += 1
+        cl.close()
+
+    threads = harness.Threads(8, load)
+    time.sleep(1.5)
+    c.kill(leader, sig=signal.SIGTERM)
+    errors = threads.join(40)
+    check(not errors, "load threads: %s" % errors[:2])
+    for nid in followers:
+        check(c.running(nid), "follower %d died while forwarding: %s" % (nid, c.log_tail(nid)))
+    t.diag("%d escrows through the followers, %d failed (%s) while leader %d stopped"
+           % (len(done), len(failed), sorted(set(f[0] for f in failed)), leader))
+    check(len(done) > 50, "only %d escrows went through" % len(done))
+    rec = random_key(t.rng)
+    expect_created(c.escrow_retry(followers, rec), rec, "escrow after the stop")
+
+
 def test_node_joins_over_tls(t):
     """A new node with its own node certificate joins through a follower
     (--join https://...; its certificate may add itself and nothing else),
@@ -279,6 +382,25 @@ def test_node_joins_over_tls(t):
           "cluster.add audit entry: %s" % short(adds))
 
 
+def test_clients_offering_session_resumption(t):
+    """A client that offers the session of its previous connection (TLS 1.2
+    and 1.3) is served with a full handshake, never refused."""
+    c = t.cluster(1, tls=True)
+    port = c.nodes[1].api_port
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = harness.tls_context(c.pki, "operator")
+        ctx.maximum_version = version
+        session = None
+        for i in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                with ctx.wrap_socket(s, server_hostname="127.0.0.1", session=session) as tls:
+                    tls.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    got = recv_all(tls)
+                    check(got.startswith(b"HTTP/1.1 200"), "%s connection %d: %r"
+                          % (version.name, i, got[:60]))
+                    session = tls.session or session
+
+
 def test_escrowctl_over_tls(t):
     """escrowctl with --ca/--cert/--key (and the ESCROW_* variables): the
     role decides, a wrong certificate is a clear error."""
@@ -291,7 +413,8 @@ def test_escrowctl_over_tls(t):
     rc, so, se, _ = harness.escrowctl(c.ctl_tls_args("agent") + args, nodes)
     check(rc == 0, "escrow as agent: exit %s %s" % (rc, short(se)))
     rc, so, se, _ = harness.escrowctl(c.ctl_tls_args("agent") + ["report", "audit"], nodes)
-    check(rc == 1 and "auditor" in se, "report audit as agent: exit %s %s" % (rc, short(se)))
+    check(rc == 1 and "auditor" in se and so == "",
+          "report audit as agent: exit %s %s %s" % (rc, short(se), short(so)))
     rc, so, se, _ = harness.escrowctl(c.ctl_tls_args("auditor") + ["report", "audit"], nodes)
     check(rc == 0 and "key.escrow" in so, "report audit as auditor: exit %s %s" % (rc, short(se)))
     rc, so, se, _ = harness.escrowctl(["status"], nodes)
@@ -394,7 +517,10 @@ TESTS = [
     test_audit_actor_is_the_certificate,
     test_wrong_certificates_refused,
     test_rogue_peer_refused,
+    test_raft_port_flood,
+    test_leader_stops_while_followers_forward,
     test_node_joins_over_tls,
+    test_clients_offering_session_resumption,
     test_escrowctl_over_tls,
     test_reload_certificates_under_load,
     test_refuses_readable_private_key,

@@ -62,6 +62,10 @@ static int page(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, siz
 	ctl_response_close(&r);
 	if (o == NULL)
 		return CTL_EXIT_REFUSED;
+	/* The table's head once the first page came: never over a refusal. */
+	if (fmt == FORMAT_TABLE && first)
+		printf("%-8s %-24s %-18s %-12s %-36s %-24s %-10s %-4s %s\n", "SEQ", "AT", "ACTION",
+		       "ACTOR", "KEY_ID", "MACHINE", "REASON", "NODE", "OUTCOME");
 	entries = json_object_get(o, "entries");
 	*n = json_array_size(entries);
 	json_array_foreach(entries, i, e) {
@@ -87,9 +91,6 @@ static int audit(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, lo
 
 	if (all == NULL)
 		return ctl_fail(CTL_EXIT_REFUSED, "report: out of memory");
-	if (fmt == FORMAT_TABLE)
-		printf("%-8s %-24s %-18s %-12s %-36s %-24s %-10s %-4s %s\n", "SEQ", "AT", "ACTION",
-		       "ACTOR", "KEY_ID", "MACHINE", "REASON", "NODE", "OUTCOME");
 	do {
 		size_t want = page_size;
 		if (limit > 0 && (size_t)limit - total < want)
