@@ -14,8 +14,8 @@
  * retried once on a fresh connection: the server never saw the request. */
 #include "node/http_client.h"
 
-#include <openssl/crypto.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

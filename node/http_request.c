@@ -1,17 +1,17 @@
 /* HTTP/1.1 server requests: http_parser glue, limits, dispatch and responses. */
-#include <openssl/crypto.h>
 #include <assert.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "node/http_conn.h"
-#include "node/tls_stream.h"
 #include "node/http_server.h"
+#include "node/tls_stream.h"
 #include "store/error.h"
 
 #define QUERY_NAME_MAX 128 /* longer parameter names never match */

@@ -36,11 +36,11 @@
  * libuv has given the buffer back. */
 #include "node/http_server.h"
 
-#include <openssl/crypto.h>
 #include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
