@@ -192,11 +192,12 @@ void api_metrics(struct op *op)
 			  "# TYPE escrow_forwarded_total counter\nescrow_forwarded_total %" PRIu64
 			  "\n# TYPE escrow_errors_5xx_total counter\nescrow_errors_5xx_total %" PRIu64
 			  "\n# TYPE escrow_loop_lag_max_seconds gauge\nescrow_loop_lag_max_seconds %.6f"
-			  "\n# TYPE escrow_requests_total counter\n",
+			  "\n# TYPE escrow_api_connections_total counter\nescrow_api_connections_total %"
+			  PRIu64 "\n# TYPE escrow_requests_total counter\n",
 			  raft_state(r) == RAFT_LEADER, (uint64_t)r->current_term,
 			  (uint64_t)r->commit_index, store_applied_index(d->store),
 			  d->metrics.forwarded, d->metrics.errors_5xx,
-			  (double)d->lag.max_late_us / 1e6);
+			  (double)d->lag.max_late_us / 1e6, d->http.accepted);
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
 			    api_route_name(i), d->metrics.requests[i]);

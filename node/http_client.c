@@ -25,7 +25,8 @@
 #include "store/error.h"
 
 #define CLIENT_IDLE_MS 30000     /* below the server's idle timeout */
-#define CLIENT_IDLE_PER_ADDR 32  /* more idle connections to one address: closed */
+#define CLIENT_IDLE_PER_ADDR 128 /* more idle connections to one address: closed (a TLS
+				   handshake costs more than keeping one) */
 #define CLIENT_METHOD_MAX 16
 #define CLIENT_TARGET_MAX 8192
 

@@ -138,7 +138,9 @@ void client_tls_bytes(struct http_client_conn *conn, const char *data, size_t le
 		if (conn->state != CLIENT_CONN_BUSY) {
 			/* The response is complete and its callback is due: what
 			 * follows (a close_notify, stray bytes) only ends reuse. */
-			conn->keep_alive = false;
+			if (tls_stream_read(conn->tls, plain, sizeof plain, errmsg) != 0)
+				conn->keep_alive = false;
+			OPENSSL_cleanse(plain, sizeof plain);
 			return;
 		}
 	}

@@ -469,6 +469,7 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 		http_conn_close(c);
 		return;
 	}
+	s->accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
 	conn_peer_name(c);
 	if (s->tls != NULL && http_conn_tls_start(c) != 0) {

@@ -73,6 +73,7 @@ struct http_server {
 						    connections, and the old one may be
 						    freed at once */
 	http_tls_refused_cb tls_refused;         /* may be NULL */
+	uint64_t accepted;                       /* connections accepted so far */
 	/* private */
 	uv_loop_t *loop;
 	uv_tcp_t listener;

@@ -348,6 +348,36 @@ def test_leader_stops_while_followers_forward(t):
     expect_created(c.escrow_retry(followers, rec), rec, "escrow after the stop")
 
 
+def metric(c, nid, name):
+    st, _, text = c.request(nid, "GET", "/metrics")
+    check(st == 200, "metrics of node %d: %s" % (nid, st))
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no metric %s" % name)
+
+
+def test_forwarding_keeps_its_tls_connections(t):
+    """A follower forwards a client's requests over kept-alive TLS
+    connections: 100 escrows in a row open at most a couple of connections
+    to the leader, not one each."""
+    c = t.cluster(3, tls=True)
+    leader = c.leader()
+    follower = [i for i in c.ids() if i != leader][0]
+    cl = c.client(follower, as_="agent")
+    rec = random_key(t.rng)
+    expect_created(cl.request("POST", "/v1/keys", rec), rec, "first escrow")
+    before = metric(c, leader, "escrow_api_connections_total")
+    for _ in range(100):
+        rec = random_key(t.rng)
+        expect_created(cl.request("POST", "/v1/keys", rec), rec, "escrow through the follower")
+    cl.close()
+    opened = metric(c, leader, "escrow_api_connections_total") - before
+    # The metrics request itself is one.
+    check(opened <= 3, "100 forwarded escrows opened %d connections to the leader" % opened)
+    check(metric(c, follower, "escrow_forwarded_total") >= 101, "the follower forwarded less")
+
+
 def test_node_joins_over_tls(t):
     """A new node with its own node certificate joins through a follower
     (--join https://...; its certificate may add itself and nothing else),
@@ -519,6 +549,7 @@ TESTS = [
     test_rogue_peer_refused,
     test_raft_port_flood,
     test_leader_stops_while_followers_forward,
+    test_forwarding_keeps_its_tls_connections,
     test_node_joins_over_tls,
     test_clients_offering_session_resumption,
     test_escrowctl_over_tls,
