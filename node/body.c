@@ -50,7 +50,10 @@ bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSW
 		snprintf(e->code, sizeof e->code, "invalid_json");
 		/* Not jerr.text: it quotes the bytes near the error, which may be
 		 * part of the recovery password. */
-		if (o == NULL)
+		if (o == NULL && json_error_code(&jerr) == json_error_stack_overflow)
+			snprintf(e->msg, sizeof e->msg,
+				 "the body nests JSON too deeply (at byte %d)", jerr.position);
+		else if (o == NULL)
 			snprintf(e->msg, sizeof e->msg, "the body is not valid JSON (at byte %d)",
 				 jerr.position);
 		else

@@ -186,6 +186,9 @@ def bad_escrow_cases(t):
     r = fresh()
     add("malformed JSON", r, code="invalid_json", body=json.dumps(r)[:-12])
     add("body is a JSON list", {}, body="[1, 2, 3]")
+    add("30,000 nested lists", {}, code="invalid_json", body="[" * 30000 + "]" * 30000)
+    add("a field nested 5,000 deep", {}, code="invalid_json",
+        body='{"key_id": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}")
     add("body is a JSON string", {}, body='"just a string"')
     add("empty body", {}, body="")
     return cases
@@ -231,6 +234,9 @@ def test_escrow_retry_conflict_and_bad_input(t):
         if key_id:
             key_ids.add(key_id)
 
+    st, _, data = c.request(fol, "POST", "/v1/keys", "[" * 30000 + "]" * 30000)
+    check(st == 400 and "too deeply" in json.dumps(data), "deep nesting: %s %s"
+          % (st, short(data)))
     # JSON cut inside the password: the error message quotes none of it.
     cut = random_key(t.rng)
     text = '{"key_id": "%s", "recovery_password": "%s' % (cut["key_id"],

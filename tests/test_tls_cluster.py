@@ -61,12 +61,15 @@ def test_roles_from_certificates(t):
         ("GET", "/v1/health", None, set(ROLES), 200),
         ("GET", "/metrics", None, set(ROLES), 200),
     ]
+    passwords = [rec["recovery_password"]]
     for nid in (follower, leader):
         for method, path, headers, allowed, ok in routes:
             if path == "/v1/snapshot/audit" and nid != leader:
                 continue   # a forwarded request is never forwarded again
             for role in ROLES:
                 body = random_key(t.rng) if method == "POST" and path == "/v1/keys" else None
+                if body:
+                    passwords.append(body["recovery_password"])
                 resp = c.request(nid, method, path, body, headers=headers, as_=role)
                 what = "%s %s as %s on node %d" % (method, path, role, nid)
                 if role in allowed:
@@ -77,6 +80,14 @@ def test_roles_from_certificates(t):
                     msg = resp[2]["error"]["message"]
                     check("role" in msg, "%s: 403 says no role: %s" % (what, msg))
                     del code
+    # No secret in any log line (the nodes log at debug level).
+    with open(c.seal_key) as f:
+        seal = f.read().strip()
+    for nid in ids:
+        with open(c.nodes[nid].log_path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        for secret in passwords + [seal, "PRIVATE KEY"]:
+            check(secret not in log, "node %d's log holds a secret (%s...)" % (nid, secret[:4]))
 
 
 def test_audit_actor_is_the_certificate(t):
