@@ -369,6 +369,11 @@ static void conn_write_cb(uv_write_t *w, int status)
 
 	free(conn->wbuf);
 	conn->wbuf = NULL;
+	client_conn_written(conn, status);
+}
+
+void client_conn_written(struct http_client_conn *conn, int status)
+{
 	if (conn->closing || status == 0)
 		return;
 	if (conn->state == CLIENT_CONN_HOLDING) {

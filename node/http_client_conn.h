@@ -57,6 +57,9 @@ void client_conn_bytes(struct http_client_conn *conn, const char *data, size_t l
 /* The server closed the connection (UV_EOF) or it failed (other status). */
 void client_conn_ended(struct http_client_conn *conn, int status);
 
+/* A write of the request ended with status (0 or a libuv error). */
+void client_conn_written(struct http_client_conn *conn, int status);
+
 /* The connection broke (not by us): retried once if the server cannot have
  * seen the request, else the request fails. */
 void client_conn_lost(struct http_client_conn *conn);

@@ -37,13 +37,7 @@ static void write_cb(uv_write_t *req, int status)
 	free(w->buf);
 	free(w);
 	conn->tls_writes--;
-	if (conn->closing || status == 0)
-		return;
-	if (conn->state == CLIENT_CONN_HOLDING) {
-		conn->keep_alive = false;
-		return;
-	}
-	client_conn_lost(conn);
+	client_conn_written(conn, status);
 }
 
 /* Sends what the stream has for the socket. ESC_OK, or conn was failed. */

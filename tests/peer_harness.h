@@ -20,6 +20,7 @@
 #include "raft/replica.h"
 #include "store/error.h"
 #include "store/store.h"
+#include "tests/tls_files.h"
 #include "tests/unit.h"
 #include "tools/pki.h"
 
@@ -47,74 +48,25 @@ static void tick_cb(uv_timer_t *h)
 /* ---- PKI: ca; node-1..3; operator (OU operator, CN node-2); foreign (a
  * node-2 of another CA); selfsigned (a node-2 that signed itself). */
 
-static bool write_pem(const char *name, X509 *cert, EVP_PKEY *key)
-{
-	char path[160];
-	FILE *f;
-	bool ok;
-
-	snprintf(path, sizeof path, "%s/%s.crt", dir, name);
-	f = fopen(path, "w");
-	ok = f != NULL && PEM_write_X509(f, cert) == 1;
-	if (f != NULL)
-		fclose(f);
-	snprintf(path, sizeof path, "%s/%s.key", dir, name);
-	f = fopen(path, "w");
-	ok = ok && f != NULL && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
-	if (f != NULL)
-		fclose(f);
-	return ok;
-}
-
 static bool make_pki(void)
 {
-	static const char san[] = "DNS:localhost,IP:127.0.0.1";
-	EVP_PKEY *ca_key = pki_key_new(), *other_key = pki_key_new();
-	X509 *ca = pki_cert_new(ca_key, PKI_CA, "ca", "ca", NULL, NULL, ca_key, 0, 30);
-	X509 *other = pki_cert_new(other_key, PKI_CA, "ca", "ca", NULL, NULL, other_key, 0, 30);
-	struct {
-		const char *name, *cn, *ou;
-		enum pki_kind kind;
-		int issuer; /* 0: ca, 1: other, 2: itself */
-	} leaves[] = {
-		{ "node-1", "node-1", "node", PKI_NODE, 0 },
-		{ "node-2", "node-2", "node", PKI_NODE, 0 },
-		{ "node-3", "node-3", "node", PKI_NODE, 0 },
-		{ "operator", "node-2", "operator", PKI_CLIENT, 0 },
-		{ "foreign", "node-2", "node", PKI_NODE, 1 },
-		{ "selfsigned", "node-2", "node", PKI_NODE, 2 },
+	static const struct test_leaf leaves[] = {
+		{ "node-1", "node-1", "node", PKI_NODE, BY_CA, 0, 30 },
+		{ "node-2", "node-2", "node", PKI_NODE, BY_CA, 0, 30 },
+		{ "node-3", "node-3", "node", PKI_NODE, BY_CA, 0, 30 },
+		{ "operator", "node-2", "operator", PKI_CLIENT, BY_CA, 0, 30 },
+		{ "foreign", "node-2", "node", PKI_NODE, BY_OTHER_CA, 0, 30 },
+		{ "selfsigned", "node-2", "node", PKI_NODE, BY_ITSELF, 0, 30 },
 	};
-	bool ok = ca != NULL && other != NULL && write_pem("ca", ca, ca_key);
 
-	for (size_t i = 0; ok && i < sizeof leaves / sizeof leaves[0]; i++) {
-		EVP_PKEY *k = pki_key_new();
-		int is = leaves[i].issuer;
-		X509 *c = pki_cert_new(k, leaves[i].kind, leaves[i].cn, leaves[i].ou, san,
-				       is == 0 ? ca : is == 1 ? other : NULL,
-				       is == 0 ? ca_key : is == 1 ? other_key : k, 0, 30);
-		ok = c != NULL && write_pem(leaves[i].name, c, k);
-		X509_free(c);
-		EVP_PKEY_free(k);
-	}
-	X509_free(ca);
-	X509_free(other);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(other_key);
-	return ok;
+	return test_make_pki(dir, leaves, sizeof leaves / sizeof leaves[0],
+			     "DNS:localhost,IP:127.0.0.1");
 }
 
 /* A context with name's certificate that trusts the cluster CA. */
 static struct tls_ctx *ctx_for(bool server, const char *name)
 {
-	char ca[160], crt[160], key[160], errmsg[ESC_ERRMSG_SIZE];
-	struct tls_ctx *ctx = NULL;
-
-	snprintf(ca, sizeof ca, "%s/ca.crt", dir);
-	snprintf(crt, sizeof crt, "%s/%s.crt", dir, name);
-	snprintf(key, sizeof key, "%s/%s.key", dir, name);
-	if (tls_ctx_new(&ctx, server, ca, crt, key, errmsg) != ESC_OK)
-		printf("# %s\n", errmsg);
-	return ctx;
+	return test_tls_ctx(dir, server, name);
 }
 
 /* "127.0.0.1:PORT" with a port the kernel just gave. */

@@ -155,9 +155,54 @@ def test_pki_init_refuses(t):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_pki_issue(t):
+    """pki issue: one more certificate from the CA (a person's, a new
+    node's) that works in a handshake; refusals leave the directory as it
+    was."""
+    need_ctl()
+    d = workdir()
+    try:
+        out = os.path.join(d, "pki")
+        rc, _, se, _ = harness.escrowctl(["pki", "init", out, "--nodes", "1"])
+        check(rc == 0, "pki init: %s" % short(se))
+        rc, so, se, _ = harness.escrowctl(["pki", "issue", out, "alice@corp", "--role",
+                                           "helpdesk"])
+        check(rc == 0 and "alice@corp.crt" in so, "issue alice: exit %s %s" % (rc, short(se)))
+        check(stat.S_IMODE(os.stat(os.path.join(out, "alice@corp.key")).st_mode) == 0o600,
+              "alice's key is not 0600")
+        subject, err = handshake(out, "node-1", "alice@corp", "127.0.0.1")
+        check(err is None and subject.get("commonName") == "alice@corp"
+              and subject.get("organizationalUnitName") == "helpdesk",
+              "alice's handshake: %s %s" % (subject, err))
+        rc, so, se, _ = harness.escrowctl(["pki", "issue", out, "node-7", "--role", "node",
+                                           "--hosts", "10.1.2.3"])
+        check(rc == 0, "issue node-7: exit %s %s" % (rc, short(se)))
+        subject, err = handshake(out, "node-7", "node-1", "10.1.2.3")
+        check(err is None and subject.get("commonName") == "node-1",
+              "node-7 serving as 10.1.2.3: %s %s" % (subject, err))
+        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        for args, rc_want, words in (
+                (["alice@corp", "--role", "helpdesk"], 1, "never overwritten"),
+                (["bob", "--role", "admin"], 2, "--role"),
+                (["bob"], 2, "--role"),
+                (["node-x", "--role", "node"], 2, "node-ID"),
+                (["bad/name", "--role", "agent"], 2, "NAME"),
+                (["carol", "--role", "agent", "extra"], 2, "unexpected")):
+            rc, so, se, _ = harness.escrowctl(["pki", "issue", out] + args)
+            check(rc == rc_want and words in se, "issue %s: exit %s %s" % (args, rc, short(se)))
+        rc, so, se, _ = harness.escrowctl(["pki", "issue", os.path.join(d, "none"), "bob",
+                                           "--role", "agent"])
+        check(rc == 1 and "ca.crt" in se, "issue without a CA: exit %s %s" % (rc, short(se)))
+        after = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        check(after == before, "a refused issue changed the directory")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 TESTS = [
     test_pki_init_makes_a_working_pki,
     test_pki_init_refuses,
+    test_pki_issue,
 ]
 
 if __name__ == "__main__":

@@ -13,78 +13,29 @@
 
 #include "node/tls_stream.h"
 #include "store/error.h"
+#include "tests/tls_files.h"
 #include "tests/unit.h"
 #include "tools/pki.h"
 
 static char dir[64];
 
-static bool write_pem(const char *name, X509 *cert, EVP_PKEY *key)
-{
-	char path[160];
-	FILE *f;
-	bool ok;
-
-	snprintf(path, sizeof path, "%s/%s.crt", dir, name);
-	f = fopen(path, "w");
-	ok = f != NULL && PEM_write_X509(f, cert) == 1;
-	if (f != NULL)
-		fclose(f);
-	snprintf(path, sizeof path, "%s/%s.key", dir, name);
-	f = fopen(path, "w");
-	ok = ok && f != NULL && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
-	if (f != NULL)
-		fclose(f);
-	return ok;
-}
-
 /* ca, node-1 (server), helpdesk, expired (a helpdesk certificate that ended
  * yesterday) and, from another CA, rogue. */
 static bool make_pki(void)
 {
-	EVP_PKEY *ca_key = pki_key_new(), *other_key = pki_key_new();
-	X509 *ca = pki_cert_new(ca_key, PKI_CA, "ca", "ca", NULL, NULL, ca_key, 0, 30);
-	X509 *other = pki_cert_new(other_key, PKI_CA, "ca", "ca", NULL, NULL, other_key, 0, 30);
-	struct {
-		const char *name, *cn, *ou;
-		enum pki_kind kind;
-		bool foreign;
-		long start, days;
-	} leaves[] = {
-		{ "node-1", "node-1", "node", PKI_NODE, false, 0, 30 },
-		{ "helpdesk", "alice", "helpdesk", PKI_CLIENT, false, 0, 30 },
-		{ "expired", "bob", "helpdesk", PKI_CLIENT, false, -10, 9 },
-		{ "rogue", "mallory", "operator", PKI_CLIENT, true, 0, 30 },
+	static const struct test_leaf leaves[] = {
+		{ "node-1", "node-1", "node", PKI_NODE, BY_CA, 0, 30 },
+		{ "helpdesk", "alice", "helpdesk", PKI_CLIENT, BY_CA, 0, 30 },
+		{ "expired", "bob", "helpdesk", PKI_CLIENT, BY_CA, -10, 9 },
+		{ "rogue", "mallory", "operator", PKI_CLIENT, BY_OTHER_CA, 0, 30 },
 	};
-	bool ok = ca != NULL && other != NULL && write_pem("ca", ca, ca_key);
 
-	for (size_t i = 0; ok && i < sizeof leaves / sizeof leaves[0]; i++) {
-		EVP_PKEY *k = pki_key_new();
-		X509 *c = pki_cert_new(k, leaves[i].kind, leaves[i].cn, leaves[i].ou, NULL,
-				       leaves[i].foreign ? other : ca,
-				       leaves[i].foreign ? other_key : ca_key, leaves[i].start,
-				       leaves[i].days);
-		ok = c != NULL && write_pem(leaves[i].name, c, k);
-		X509_free(c);
-		EVP_PKEY_free(k);
-	}
-	X509_free(ca);
-	X509_free(other);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(other_key);
-	return ok;
+	return test_make_pki(dir, leaves, sizeof leaves / sizeof leaves[0], NULL);
 }
 
 static struct tls_ctx *ctx_for(bool server, const char *name)
 {
-	char ca[160], crt[160], key[160], errmsg[ESC_ERRMSG_SIZE];
-	struct tls_ctx *ctx = NULL;
-
-	snprintf(ca, sizeof ca, "%s/ca.crt", dir);
-	snprintf(crt, sizeof crt, "%s/%s.crt", dir, name);
-	snprintf(key, sizeof key, "%s/%s.key", dir, name);
-	if (tls_ctx_new(&ctx, server, ca, crt, key, errmsg) != ESC_OK)
-		printf("# %s\n", errmsg);
-	return ctx;
+	return test_tls_ctx(dir, server, name);
 }
 
 struct side {

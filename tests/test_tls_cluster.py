@@ -153,15 +153,7 @@ def test_wrong_certificates_refused(t):
     # Garbage bytes that look like a TLS record.
     s = socket.create_connection(("127.0.0.1", c.nodes[leader].api_port), timeout=5)
     s.sendall(b"\x16\x03\x01\x00\x05hello" + os.urandom(64))
-    got = b""
-    try:
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
-    except OSError:
-        pass
+    got = recv_all(s)
     s.close()
     check(b"HTTP/" not in got, "garbage handshake got an HTTP answer: %r" % got[:80])
     time.sleep(0.3)

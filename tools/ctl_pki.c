@@ -164,6 +164,14 @@ static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou
 	return ok;
 }
 
+/* A step failed: removes what this run wrote, so the directory is as it was. */
+static int undo(struct pki *p)
+{
+	for (size_t i = 0; i < p->n_written; i++)
+		unlink(p->written[i]);
+	return CTL_EXIT_REFUSED;
+}
+
 static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 {
 	EVP_PKEY *ca_key = pki_key_new();
@@ -184,11 +192,8 @@ static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 	ok = ok && write_seal_key(p);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
-	if (!ok) {
-		for (size_t i = 0; i < p->n_written; i++)
-			unlink(p->written[i]);
-		return CTL_EXIT_REFUSED;
-	}
+	if (!ok)
+		return undo(p);
 	if (ctx->json) {
 		json_t *files = json_array();
 		for (size_t i = 0; i < p->n_written; i++)
@@ -269,11 +274,8 @@ static int issue(struct ctl_ctx *ctx, struct pki *p, const char *name, const cha
 	ok = leaf(p, name, name, role, node, ca, ca_key);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
-	if (!ok) {
-		for (size_t i = 0; i < p->n_written; i++)
-			unlink(p->written[i]);
-		return CTL_EXIT_REFUSED;
-	}
+	if (!ok)
+		return undo(p);
 	if (ctx->json)
 		printf("{\"cert\":\"%s/%s.crt\",\"key\":\"%s/%s.key\",\"role\":\"%s\"}\n", p->dir,
 		       name, p->dir, name, role);
