@@ -33,6 +33,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 ESCROWD = os.environ.get("ESCROWD") or os.path.join(HERE, "..", "node", "escrowd")
 ESCROWCTL = os.environ.get("ESCROWCTL") or os.path.join(HERE, "..", "tools", "escrowctl")
+# The test fixture tool tests/mkcert.c (certificates pki never makes).
+MKCERT = os.environ.get("ESCROW_MKCERT") or os.path.join(os.path.dirname(ESCROWD), "..",
+                                                          "tests", "mkcert")
 LOG_LEVEL = os.environ.get("ESCROW_LOG_LEVEL", "debug")
 REQUEST_TIMEOUT = 15.0   # above the ~10 s forwarding deadline of a follower
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "240") or 240)  # seconds per test

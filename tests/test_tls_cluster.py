@@ -125,14 +125,15 @@ def handshake_error(c, nid, ctx):
 
 
 def test_wrong_certificates_refused(t):
-    """No certificate, another CA's certificate, or plain HTTP: no request
-    gets through, each refusal is logged with its reason, and the node
-    goes on serving."""
+    """No certificate, another CA's certificate, an expired or not yet
+    valid one, or plain HTTP: no request gets through, each refusal is
+    logged with its reason, and the node goes on serving."""
     c = t.cluster(3, tls=True)
     leader = c.leader()
     other = os.path.join(c.dir, "other-pki")
     rc, _, err, _ = harness.run_once([harness.ESCROWCTL, "pki", "init", other, "--nodes", "1"])
     check(rc == 0, "second pki: %s" % err)
+    reasons = []
     none = harness.tls_context(c.pki, None)
     err = handshake_error(c, leader, none)
     check(err is not None, "no client certificate: a response came back")
@@ -141,6 +142,15 @@ def test_wrong_certificates_refused(t):
                             os.path.join(other, "operator.key"))
     err = handshake_error(c, leader, foreign)
     check(err is not None, "foreign CA's client certificate: a response came back")
+    # Certificates of this CA outside their dates: expired, not yet valid.
+    for name, start, days, reason in (("expired", -10, 9, "certificate has expired"),
+                                      ("future", 2, 30, "certificate is not yet valid")):
+        rc, _, err, _ = harness.run_once([harness.MKCERT, c.pki, name, "bob", "helpdesk",
+                                          str(start), str(days)])
+        check(rc == 0, "mkcert %s: %s" % (name, err))
+        err = handshake_error(c, leader, harness.tls_context(c.pki, name))
+        check(err is not None, "%s client certificate: a response came back" % name)
+        reasons.append(reason)
     # A server certificate from another CA: the client refuses the node.
     wrong_ca = harness.tls_context(other, "operator")
     err = handshake_error(c, leader, wrong_ca)
@@ -158,7 +168,7 @@ def test_wrong_certificates_refused(t):
     check(b"HTTP/" not in got, "garbage handshake got an HTTP answer: %r" % got[:80])
     time.sleep(0.3)
     log = open(c.nodes[leader].log_path, encoding="utf-8", errors="replace").read()
-    for reason in ("peer did not return a certificate", "plain HTTP sent to the TLS port"):
+    for reason in ["peer did not return a certificate", "plain HTTP sent to the TLS port"] + reasons:
         check(reason in log, "node log does not say %r" % reason)
     check(c.status(leader) is not None, "the node stopped serving after the refusals")
 
