@@ -129,6 +129,15 @@ def test_pki_init_makes_a_working_pki(t):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def dir_contents(path):
+    """{name: bytes} of the files in path, to see that a refusal changed none."""
+    contents = {}
+    for name in os.listdir(path):
+        with open(os.path.join(path, name), "rb") as f:
+            contents[name] = f.read()
+    return contents
+
+
 def test_pki_init_refuses(t):
     need_ctl()
     d = workdir()
@@ -136,11 +145,11 @@ def test_pki_init_refuses(t):
         out = os.path.join(d, "pki")
         rc, _, se, _ = harness.escrowctl(["pki", "init", out, "--nodes", "1"])
         check(rc == 0, "pki init: %s" % short(se))
-        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        before = dir_contents(out)
         rc, _, se, _ = harness.escrowctl(["pki", "init", out, "--nodes", "1"])
         check(rc == 1 and "never overwritten" in se, "second init into the same dir: exit %s, %s"
               % (rc, short(se)))
-        after = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        after = dir_contents(out)
         check(after == before, "a refused init changed the directory")
         for args, words in ((["--hosts", "a b"], "neither an IP address nor a DNS name"),
                             (["--hosts", "x,,y"], "neither"),
@@ -180,7 +189,7 @@ def test_pki_issue(t):
         subject, err = handshake(out, "node-7", "node-1", "10.1.2.3")
         check(err is None and subject.get("commonName") == "node-1",
               "node-7 serving as 10.1.2.3: %s %s" % (subject, err))
-        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        before = dir_contents(out)
         for args, rc_want, words in (
                 (["alice@corp", "--role", "helpdesk"], 1, "never overwritten"),
                 (["bob", "--role", "admin"], 2, "--role"),
@@ -193,7 +202,7 @@ def test_pki_issue(t):
         rc, so, se, _ = harness.escrowctl(["pki", "issue", os.path.join(d, "none"), "bob",
                                            "--role", "agent"])
         check(rc == 1 and "ca.crt" in se, "issue without a CA: exit %s %s" % (rc, short(se)))
-        after = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        after = dir_contents(out)
         check(after == before, "a refused issue changed the directory")
     finally:
         shutil.rmtree(d, ignore_errors=True)
