@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "node/daemon.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/validate.h"
 
 static const char *route_names[DAEMON_ROUTES] = {

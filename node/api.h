@@ -3,7 +3,7 @@
 #define ESCROW_API_H
 
 #include "node/dispatch.h"
-#include "node/http_server.h"
+#include "http/http_server.h"
 
 /* Metrics slots, one per route (names in api.c). */
 enum api_route {

@@ -8,8 +8,8 @@
 #include "node/api.h"
 #include "node/body.h"
 #include "node/json_out.h"
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 
 /* One membership change at a time, across its Raft change and its
  * members-text entry. */

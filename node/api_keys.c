@@ -9,8 +9,8 @@
 #include "node/api.h"
 #include "node/body.h"
 #include "node/json_out.h"
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 #include "store/validate.h"
 
 static bool is_json(const struct http_request *req)

@@ -9,8 +9,8 @@
 
 #include "node/api.h"
 #include "node/json_out.h"
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 
 #define AUDIT_LIMIT_DEFAULT 1000
 #define AUDIT_LIMIT_MAX 10000

@@ -9,8 +9,8 @@
 
 #include "node/api.h"
 #include "node/json_out.h"
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 #include "store/snapfile.h"
 
 #define SNAPSHOT_CHUNK (1024 * 1024)

@@ -8,8 +8,8 @@
 
 #include "node/api.h"
 #include "node/json_out.h"
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 #include "store/walbuf.h"
 
 static const char *member_role(int role)

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "node/http_server.h"
+#include "http/http_server.h"
 
 #define AUTH_AGENT 0x1u
 #define AUTH_HELPDESK 0x2u

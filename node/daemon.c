@@ -13,9 +13,9 @@
 #include "node/diskwatch.h"
 #include "node/dispatch.h"
 #include "node/join.h"
-#include "node/log.h"
+#include "lib/log.h"
 #include "node/storeguard.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 int64_t daemon_clock_ms(void)
 {

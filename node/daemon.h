@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "node/datadir.h"
-#include "node/http_client.h"
-#include "node/http_server.h"
+#include "store/datadir.h"
+#include "http/http_client.h"
+#include "http/http_server.h"
 #include "node/looplag.h"
 #include "node/options.h"
 #include "raft/replica.h"

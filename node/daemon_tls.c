@@ -7,9 +7,9 @@
 #include <time.h>
 
 #include "node/daemon.h"
-#include "node/log.h"
-#include "node/tls_stream.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/tls_stream.h"
+#include "lib/error.h"
 
 /* Whoever reads the key can pose as this node to every peer and client. */
 static int check_key_mode(const char *path, char *errmsg)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 
 /* Strict unsigned decimal; false for anything else. */
 static bool parse_u64(const char *s, uint64_t *out)

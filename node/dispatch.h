@@ -7,7 +7,7 @@
 
 #include "node/auth.h"
 #include "node/daemon.h"
-#include "node/http_client.h"
+#include "http/http_client.h"
 #include "raft/replica.h"
 #include "store/command.h"
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "node/log.h"
-#include "store/error.h"
+#include "lib/log.h"
+#include "lib/error.h"
 
 static struct {
 	struct daemon *d;

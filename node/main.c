@@ -8,9 +8,9 @@
 #include <sys/resource.h>
 
 #include "node/daemon.h"
-#include "node/log.h"
+#include "lib/log.h"
 #include "node/options.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 /* jansson's memory is wiped before it is freed: request bodies it parsed
  * hold recovery passwords, also in the copies it makes while parsing. */

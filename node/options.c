@@ -15,7 +15,7 @@
 
 #include "node/options_internal.h"
 #include "raft/tuning.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 enum opt_type {
 	OPT_UINT,   /* unsigned in [min, max] */

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 struct options {
 	unsigned id;           /* --id, 1..65535, required */
@@ -24,7 +23,7 @@ struct options {
 	unsigned snapshot_threshold; /* --snapshot-threshold, entries between snapshots */
 	unsigned snapshot_trailing;  /* --snapshot-trailing, entries kept behind one */
 	unsigned raft_segment_size;  /* --raft-segment-size, bytes of a new log segment */
-	int log_level;         /* --log-level, default LOG_INFO */
+	int log_level;         /* --log-level: an enum log_level (lib/log.h), default LOG_INFO */
 };
 
 /* options_parse results besides ESC_OK and ESC_EINVAL. */

@@ -10,7 +10,7 @@
 
 #include "node/options.h"
 #include "node/options_internal.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 #define HOST_LEN_MAX 253
 #define BOOTSTRAP_MAX 64 /* members in a --bootstrap string */

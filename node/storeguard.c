@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 void storeguard_boot_id(char *buf, size_t size)
 {

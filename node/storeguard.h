@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "node/datadir.h"
+#include "store/datadir.h"
 
 #define STOREGUARD_FILE "store-boot"
 #define STOREGUARD_BOOT_ID "/proc/sys/kernel/random/boot_id"

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "raft/byteorder.h"
-#include "store/error.h"
+#include "lib/byteorder.h"
+#include "lib/error.h"
 
 /* One field of a command: a string (NUL-terminated in an array of cap bytes)
  * or raw bytes with a separate length. */

@@ -5,8 +5,8 @@
 #include <uv.h>
 
 #include "raft/codec.h"
-#include "raft/byteorder.h"
-#include "store/error.h"
+#include "lib/byteorder.h"
+#include "lib/error.h"
 
 /* Never returns non-zero for a bad command: libraft would retry it forever on
  * the leader and stop a follower. A command that does not decode is a no-op

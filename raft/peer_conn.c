@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 static const char *const state_names[] = {
 	"TCP connect", "TLS handshake", "preamble", "reply", "relay", "drain", "close",

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "node/tls_stream.h"
+#include "lib/tls_stream.h"
 #include "raft/peer_tls.h"
 
 #define PEER_CHUNK (64 << 10)        /* bytes read or decrypted at a time */

@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "raft/byteorder.h"
+#include "lib/byteorder.h"
 #include "raft/peer_tls.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 #define MAGIC_LEN 4
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 struct peer_write {
 	uv_write_t req;              /* first: the callback gets it */

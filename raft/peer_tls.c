@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "raft/peer_conn.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 #define LOG_WINDOW_MS 10000
 #define LOG_LINES_MAX 20

@@ -10,7 +10,7 @@
 
 #include "raft/codec.h"
 #include "raft/tuning.h"
-#include "store/error.h"
+#include "lib/error.h"
 
 static int raft_error(char *errmsg, const char *what, int rv, const char *detail)
 {

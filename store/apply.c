@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store_internal.h"
 
 /* What one apply has done so far; the store's cached values change only

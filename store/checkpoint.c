@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store_internal.h"
 #include "store/walbuf.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/checkpoint.h"
 #include "store/walbuf.h"
 #include "store/store_internal.h"

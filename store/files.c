@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 static const char *const suffixes[] = {"", "-wal", "-shm"};
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store_internal.h"
 
 #define SQLITE_HEADER_SIZE 100

@@ -4,7 +4,7 @@
 
 #include <openssl/evp.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store_internal.h"
 
 int store_machine_keys(struct store *s, const char *machine,

@@ -18,7 +18,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 #define SEAL_VERSION 1
 #define SEAL_NONCE_SIZE 12

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store_internal.h"
 
 #define SNAPFILE_CHUNK (1024 * 1024)

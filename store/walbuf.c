@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 
 #define READ_RETRIES 3 /* optimistic reads before one made under the lock */
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "raft/codec.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "tests/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

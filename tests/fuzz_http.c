@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "node/http_server.h"
-#include "store/error.h"
+#include "http/http_server.h"
+#include "lib/error.h"
 #include "tests/fuzz.h"
 
 #define TURNS_MAX 2000   /* loop turns per input: bounded however the server behaves */

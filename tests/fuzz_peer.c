@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "raft/peer_tls.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "tests/fuzz.h"
 
 static void check_preamble(const uint8_t *data, size_t size)

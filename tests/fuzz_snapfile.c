@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/snapfile.h"
 #include "tests/fuzz.h"
 

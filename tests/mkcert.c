@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "tests/tls_files.h"
-#include "tools/pki.h"
+#include "lib/pki.h"
 
 static X509 *read_cert(const char *path)
 {

@@ -14,15 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/tls_stream.h"
+#include "lib/tls_stream.h"
 #include "raft/peer_conn.h"
 #include "raft/peer_tls.h"
 #include "raft/replica.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store.h"
 #include "tests/tls_files.h"
 #include "tests/unit.h"
-#include "tools/pki.h"
+#include "lib/pki.h"
 
 static char dir[64];
 static uv_loop_t loop;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "raft/codec.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "tests/unit.h"
 
 static void escrow_cmd(struct cmd *c)

@@ -308,7 +308,7 @@ def test_drill_run_refuses_bad_options(t):
         shutil.rmtree(work, ignore_errors=True)
 
 
-SOAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "soak.sh")
+SOAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "scripts", "soak.sh")
 
 
 def test_soak_keeps_only_failing_seeds(t):

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "tests/unit.h"
-#include "tools/drill_check.h"
+#include "tools/drill/drill_check.h"
 
 static void op(struct drill_history *h, enum drill_kind kind, enum drill_result result,
 	       long key, double start, double end, const char *code)

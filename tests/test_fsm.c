@@ -8,7 +8,7 @@
 
 #include "raft/codec.h"
 #include "raft/fsm.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store.h"
 #include "tests/unit.h"
 

@@ -16,9 +16,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "node/http_client.h"
-#include "node/http_server.h"
-#include "store/error.h"
+#include "http/http_client.h"
+#include "http/http_server.h"
+#include "lib/error.h"
 #include "tests/unit.h"
 
 #define WAIT_MS 5000      /* bound of every ordinary wait */

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/datadir.h"
-#include "node/log.h"
+#include "store/datadir.h"
+#include "lib/log.h"
 #include "node/options.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "tests/unit.h"
 
 #define ARGS_MAX 64

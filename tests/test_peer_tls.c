@@ -10,7 +10,7 @@
  * replica but never of a TLS one; close with connections in every state. */
 #include <signal.h>
 
-#include "raft/byteorder.h"
+#include "lib/byteorder.h"
 #include "raft/codec.h"
 #include "tests/peer_harness.h"
 #include "tests/unit.h"

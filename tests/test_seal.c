@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/seal.h"
 #include "tests/unit.h"
 

@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/seal.h"
 #include "store/snapfile.h"
 #include "store/store.h"

@@ -8,7 +8,7 @@
 
 #include <sqlite3.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/seal.h"
 #include "store/store.h"
 #include "tests/unit.h"

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/datadir.h"
+#include "store/datadir.h"
 #include "node/looplag.h"
 #include "node/storeguard.h"
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store.h"
 #include "tests/unit.h"
 

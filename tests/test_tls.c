@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/tls_stream.h"
-#include "store/error.h"
+#include "lib/tls_stream.h"
+#include "lib/error.h"
 #include "tests/tls_files.h"
 #include "tests/unit.h"
-#include "tools/pki.h"
+#include "lib/pki.h"
 
 static char dir[64];
 

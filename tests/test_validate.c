@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/validate.h"
 #include "tests/unit.h"
 

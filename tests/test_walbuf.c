@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "lib/error.h"
 #include "store/store.h"
 #include "store/walbuf.h"
 #include "tests/unit.h"

@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "node/tls_stream.h"
-#include "store/error.h"
-#include "tools/pki.h"
+#include "lib/tls_stream.h"
+#include "lib/error.h"
+#include "lib/pki.h"
 
 enum test_issuer { BY_CA, BY_OTHER_CA, BY_ITSELF };
 

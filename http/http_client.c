@@ -1,0 +1,600 @@
+/* HTTP/1.1 client with keep-alive pools keyed by "ip:port".
+ *
+ * A connection carries one request at a time:
+ *
+ *   CONNECTING --connected--> BUSY --response complete--> HOLDING
+ *                              ^                             |
+ *                              +---- reused ---- IDLE <------+ callback ran
+ *
+ * IDLE connections keep reading so that a close by the server is noticed;
+ * they are dropped after CLIENT_IDLE_MS. A request completes by closing its
+ * timer; its callback runs in the timer's close callback, so the caller may
+ * free the request there. The response lives in the connection (HOLDING)
+ * until then. A reused connection that fails before any response byte is
+ * retried once on a fresh connection: the server never saw the request. */
+#include "http/http_client.h"
+
+#include <http_parser.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_client_conn.h"
+#include "http/http_parse_util.h"
+#include "lib/error.h"
+
+#define CLIENT_IDLE_MS 30000     /* below the server's idle timeout */
+#define CLIENT_IDLE_PER_ADDR 128 /* more idle connections to one address: closed (a TLS
+				   handshake costs more than keeping one) */
+#define CLIENT_METHOD_MAX 16
+#define CLIENT_TARGET_MAX 8192
+
+
+static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_attach(struct http_client_conn *conn, struct http_client_req *req);
+
+static void client_close_check(struct http_client *c)
+{
+	http_client_close_cb cb = c->close_cb;
+
+	if (!c->closing || c->conns != NULL || c->n_reqs > 0 || cb == NULL)
+		return;
+	c->close_cb = NULL;
+	cb(c);
+}
+
+static void conn_close_cb(uv_handle_t *handle)
+{
+	struct http_client_conn *conn = handle->data;
+	struct http_client *c = conn->client;
+	struct http_client_conn **pp;
+
+	if (--conn->open_handles > 0)
+		return;
+	for (pp = &c->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == conn) {
+			*pp = conn->next;
+			break;
+		}
+	}
+	http_parse_headers_free(&conn->headers);
+	http_parse_buf_free(&conn->body);
+	free(conn->wbuf); /* NULL: the write callback ran before this */
+	client_tls_free(conn);
+	if (conn->in != NULL)
+		OPENSSL_clear_free(conn->in, CLIENT_READ_SIZE);
+	free(conn);
+	client_close_check(c);
+}
+
+static void conn_close(struct http_client_conn *conn)
+{
+	if (conn->closing)
+		return;
+	conn->closing = true;
+	uv_close((uv_handle_t *)&conn->tcp, conn_close_cb);
+	uv_close((uv_handle_t *)&conn->idle_timer, conn_close_cb);
+}
+
+static void conn_idle_timeout_cb(uv_timer_t *timer)
+{
+	conn_close(timer->data);
+}
+
+static struct http_client_conn *conn_create(struct http_client *c, const char *addr,
+					    const struct sockaddr_in *sa)
+{
+	struct http_client_conn *conn;
+
+	conn = calloc(1, sizeof(*conn));
+	if (conn == NULL)
+		return NULL;
+	conn->client = c;
+	snprintf(conn->addr, sizeof(conn->addr), "%s", addr);
+	conn->sa = *sa;
+	conn->state = CLIENT_CONN_CONNECTING;
+	uv_tcp_init(c->loop, &conn->tcp);
+	uv_timer_init(c->loop, &conn->idle_timer);
+	conn->tcp.data = conn;
+	conn->idle_timer.data = conn;
+	conn->connect.data = conn;
+	conn->write.data = conn;
+	conn->open_handles = 2;
+	conn->next = c->conns;
+	c->conns = conn;
+	return conn;
+}
+
+static struct http_client_conn *pool_take(struct http_client *c, const char *addr)
+{
+	struct http_client_conn *conn;
+
+	for (conn = c->conns; conn != NULL; conn = conn->next) {
+		if (conn->state == CLIENT_CONN_IDLE && !conn->closing &&
+		    strcmp(conn->addr, addr) == 0)
+			return conn;
+	}
+	return NULL;
+}
+
+static size_t pool_idle_count(struct http_client *c, const char *addr)
+{
+	struct http_client_conn *conn;
+	size_t n = 0;
+
+	for (conn = c->conns; conn != NULL; conn = conn->next) {
+		if (conn->state == CLIENT_CONN_IDLE && !conn->closing &&
+		    strcmp(conn->addr, addr) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void req_closed_cb(uv_handle_t *handle)
+{
+	struct http_client_req *req = handle->data;
+	struct http_client *c = req->client;
+	struct http_client_conn *conn = req->conn;
+	struct http_response resp;
+
+	c->n_reqs--;
+	if (req->status != ESC_OK) {
+		req->cb(req, req->status, NULL);
+		client_close_check(c);
+		return;
+	}
+	resp.status = (int)conn->parser.status_code;
+	resp.headers = conn->headers.v;
+	resp.n_headers = conn->headers.n;
+	resp.body = conn->body.p ? conn->body.p : "";
+	resp.body_len = conn->body.len;
+	req->cb(req, ESC_OK, &resp); /* req may be gone now */
+	conn->req = NULL;
+	http_parse_headers_free(&conn->headers);
+	http_parse_buf_free(&conn->body);
+	if (c->closing || conn->closing || !conn->keep_alive || conn->wbuf != NULL ||
+	    conn->tls_writes > 0 ||
+	    pool_idle_count(c, conn->addr) >= CLIENT_IDLE_PER_ADDR) {
+		conn_close(conn);
+	} else {
+		conn->state = CLIENT_CONN_IDLE;
+		conn->reused = true;
+		if (uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc_cb, conn_read_cb) == 0)
+			uv_timer_start(&conn->idle_timer, conn_idle_timeout_cb, CLIENT_IDLE_MS, 0);
+		else
+			conn_close(conn);
+	}
+	client_close_check(c);
+}
+
+/* Ends req with status; its callback runs once the timer has closed. With
+ * ESC_OK req stays attached to its connection, which holds the response. */
+static void req_finish(struct http_client_req *req, int status)
+{
+	req->status = status;
+	if (req->wire != NULL)
+		OPENSSL_clear_free(req->wire, req->wire_len);
+	req->wire = NULL;
+	req->timer_started = false;
+	uv_timer_stop(&req->timer);
+	uv_close((uv_handle_t *)&req->timer, req_closed_cb);
+}
+
+static void conn_fail(struct http_client_conn *conn, int status)
+{
+	struct http_client_req *req = conn->req;
+
+	if (req != NULL) {
+		conn->req = NULL;
+		req->conn = NULL;
+		req_finish(req, status);
+	}
+	conn_close(conn);
+}
+
+void client_conn_lost(struct http_client_conn *conn)
+{
+	struct http_client_req *req = conn->req;
+	struct http_client_conn *fresh;
+
+	if (conn->state == CLIENT_CONN_HOLDING) {
+		/* The response is whole and its callback due: no reuse. */
+		conn->keep_alive = false;
+		return;
+	}
+	if (req != NULL && conn->reused && !conn->got_bytes && !conn->client->closing) {
+		fresh = conn_create(conn->client, conn->addr, &conn->sa);
+		if (fresh != NULL) {
+			conn->req = NULL;
+			req->conn = NULL;
+			conn_close(conn);
+			conn_attach(fresh, req);
+			return;
+		}
+	}
+	conn_fail(conn, ESC_EIO);
+}
+
+static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct http_client_conn *conn = handle->data;
+
+	if (conn->in == NULL)
+		conn->in = malloc(CLIENT_READ_SIZE);
+	*buf = uv_buf_init(conn->in, conn->in ? CLIENT_READ_SIZE : 0);
+}
+
+static int resp_error(struct http_client_conn *conn, int rv)
+{
+	if (conn->err == 0)
+		conn->err = rv == ESC_ENOMEM ? ESC_EIO : rv;
+	return -1;
+}
+
+static int resp_on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_client_conn *conn = p->data;
+	int rv = http_parse_headers_field(&conn->headers, at, len);
+
+	return rv ? resp_error(conn, rv) : 0;
+}
+
+static int resp_on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_client_conn *conn = p->data;
+	int rv = http_parse_headers_value(&conn->headers, at, len);
+
+	return rv ? resp_error(conn, rv) : 0;
+}
+
+static int resp_on_headers_complete(http_parser *p)
+{
+	struct http_client_conn *conn = p->data;
+	bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
+
+	if (p->status_code == 101)
+		return resp_error(conn, ESC_ECORRUPT);
+	if (has_length && p->content_length > HTTP_CLIENT_RESPONSE_MAX)
+		return resp_error(conn, ESC_ETOOBIG);
+	if (has_length && !conn->head &&
+	    http_parse_buf_reserve(&conn->body, (size_t)p->content_length) != 0)
+		return resp_error(conn, ESC_ENOMEM);
+	return conn->head ? 1 : 0; /* 1: no body follows */
+}
+
+static int resp_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_client_conn *conn = p->data;
+	int rv = http_parse_buf_append(&conn->body, at, len, HTTP_CLIENT_RESPONSE_MAX);
+
+	return rv ? resp_error(conn, rv) : 0;
+}
+
+static int resp_on_message_complete(http_parser *p)
+{
+	struct http_client_conn *conn = p->data;
+
+	if (p->status_code / 100 == 1) {
+		/* An interim response: the real one follows. */
+		http_parse_headers_free(&conn->headers);
+		http_parse_buf_free(&conn->body);
+		return 0;
+	}
+	conn->keep_alive = http_should_keep_alive(p);
+	conn->complete = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings response_settings = {
+	.on_header_field = resp_on_header_field,
+	.on_header_value = resp_on_header_value,
+	.on_headers_complete = resp_on_headers_complete,
+	.on_body = resp_on_body,
+	.on_message_complete = resp_on_message_complete,
+};
+
+static void conn_complete(struct http_client_conn *conn)
+{
+	conn->state = CLIENT_CONN_HOLDING;
+	uv_read_stop((uv_stream_t *)&conn->tcp);
+	req_finish(conn->req, ESC_OK);
+}
+
+/* Parses received bytes; len 0 tells the parser about EOF. */
+static void conn_on_bytes(struct http_client_conn *conn, const char *data, size_t len)
+{
+	enum http_errno e;
+	size_t n;
+
+	n = http_parser_execute(&conn->parser, &response_settings, data, len);
+	if (conn->err != 0) {
+		conn_fail(conn, conn->err);
+		return;
+	}
+	if (conn->complete) {
+		/* Bytes after the response: the connection is not clean. */
+		if (n != len)
+			conn->keep_alive = false;
+		conn_complete(conn);
+		return;
+	}
+	e = HTTP_PARSER_ERRNO(&conn->parser);
+	if (e != HPE_OK)
+		conn_fail(conn, len == 0 ? ESC_EIO : ESC_ECORRUPT);
+	else if (len == 0)
+		conn_fail(conn, ESC_EIO);
+}
+
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct http_client_conn *conn = stream->data;
+
+	if (nread == 0 || conn->closing)
+		return;
+	if (nread < 0)
+		client_conn_ended(conn, (int)nread);
+	else if (conn->tls != NULL)
+		client_tls_bytes(conn, buf->base, (size_t)nread);
+	else
+		client_conn_bytes(conn, buf->base, (size_t)nread);
+}
+
+void client_conn_ended(struct http_client_conn *conn, int status)
+{
+	if (status == UV_EOF && conn->state == CLIENT_CONN_BUSY && conn->got_bytes) {
+		/* Maybe a body delimited by the close. */
+		conn_on_bytes(conn, NULL, 0);
+		return;
+	}
+	client_conn_lost(conn);
+}
+
+void client_conn_bytes(struct http_client_conn *conn, const char *data, size_t len)
+{
+	if (conn->state != CLIENT_CONN_BUSY) {
+		/* Bytes nobody asked for on an idle connection. */
+		conn_close(conn);
+		return;
+	}
+	conn->got_bytes = true;
+	conn_on_bytes(conn, data, len);
+}
+
+static void conn_write_cb(uv_write_t *w, int status)
+{
+	struct http_client_conn *conn = w->data;
+
+	free(conn->wbuf);
+	conn->wbuf = NULL;
+	client_conn_written(conn, status);
+}
+
+void client_conn_written(struct http_client_conn *conn, int status)
+{
+	if (conn->closing || status == 0)
+		return;
+	if (conn->state == CLIENT_CONN_HOLDING) {
+		/* The response came before the server read all the request. */
+		conn->keep_alive = false;
+		return;
+	}
+	client_conn_lost(conn);
+}
+
+static void conn_send_request(struct http_client_conn *conn)
+{
+	struct http_client_req *req = conn->req;
+	uv_buf_t b;
+
+	conn->state = CLIENT_CONN_BUSY;
+	conn->got_bytes = false;
+	conn->complete = false;
+	conn->keep_alive = false;
+	conn->err = 0;
+	http_parse_headers_free(&conn->headers);
+	http_parse_buf_free(&conn->body);
+	http_parser_init(&conn->parser, HTTP_RESPONSE);
+	conn->parser.data = conn;
+	if (conn->client->tls != NULL) {
+		client_tls_send(conn, req->wire, req->wire_len);
+		return;
+	}
+	conn->wbuf = malloc(req->wire_len);
+	if (conn->wbuf == NULL) {
+		conn_fail(conn, ESC_EIO);
+		return;
+	}
+	memcpy(conn->wbuf, req->wire, req->wire_len);
+	b = uv_buf_init(conn->wbuf, (unsigned)req->wire_len);
+	if (uv_write(&conn->write, (uv_stream_t *)&conn->tcp, &b, 1, conn_write_cb) != 0) {
+		/* No callback after a synchronous error. */
+		free(conn->wbuf);
+		conn->wbuf = NULL;
+		client_conn_lost(conn);
+	}
+}
+
+static void conn_connect_cb(uv_connect_t *cr, int status)
+{
+	struct http_client_conn *conn = cr->data;
+
+	if (conn->closing)
+		return;
+	if (status < 0) {
+		client_conn_lost(conn);
+		return;
+	}
+	uv_tcp_nodelay(&conn->tcp, 1);
+	if (uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc_cb, conn_read_cb) != 0) {
+		client_conn_lost(conn);
+		return;
+	}
+	conn_send_request(conn);
+}
+
+static void conn_attach(struct http_client_conn *conn, struct http_client_req *req)
+{
+	conn->req = req;
+	req->conn = conn;
+	conn->head = strncmp(req->wire, "HEAD ", 5) == 0;
+	if (conn->state == CLIENT_CONN_IDLE) {
+		uv_timer_stop(&conn->idle_timer);
+		conn_send_request(conn);
+		return;
+	}
+	if (uv_tcp_connect(&conn->connect, &conn->tcp, (const struct sockaddr *)&conn->sa,
+			   conn_connect_cb) != 0)
+		client_conn_lost(conn);
+}
+
+static void req_timeout_cb(uv_timer_t *timer)
+{
+	struct http_client_req *req = timer->data;
+
+	if (req->conn != NULL)
+		conn_fail(req->conn, ESC_ETIMEOUT);
+	else
+		req_finish(req, ESC_ETIMEOUT);
+}
+
+int http_client_init(struct http_client *c, uv_loop_t *loop)
+{
+	c->loop = loop;
+	c->conns = NULL;
+	c->closing = false;
+	c->close_cb = NULL;
+	c->n_reqs = 0;
+	return 0;
+}
+
+static bool method_valid(const char *method)
+{
+	size_t i;
+
+	for (i = 0; method[i] != '\0'; i++) {
+		if (i >= CLIENT_METHOD_MAX || method[i] < 'A' || method[i] > 'Z')
+			return false;
+	}
+	return i > 0;
+}
+
+static bool target_valid(const char *target)
+{
+	size_t i;
+
+	if (target[0] != '/')
+		return false;
+	for (i = 0; target[i] != '\0'; i++) {
+		if (i >= CLIENT_TARGET_MAX || (unsigned char)target[i] <= 0x20 ||
+		    target[i] == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* "Name: value\r\n" lines: CR only before LF, LF only after CR, no empty line. */
+static bool headers_valid(const char *h)
+{
+	size_t i;
+
+	if (h == NULL || h[0] == '\0')
+		return true;
+	for (i = 0; h[i] != '\0'; i++) {
+		if (i >= HTTP_HEADER_BYTES_MAX)
+			return false;
+		if (h[i] == '\r' && h[i + 1] != '\n')
+			return false;
+		if (h[i] == '\n' && (i == 0 || h[i - 1] != '\r'))
+			return false;
+		if (h[i] == '\n' && (i == 1 || h[i + 1] == '\r'))
+			return false;
+	}
+	return h[i - 1] == '\n';
+}
+
+#define WIRE_FMT                                                                  \
+	"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"       \
+	"Content-Length: %zu\r\n\r\n"
+#define WIRE_ARGS method, target, addr, headers ? headers : "", len
+
+static int wire_build(struct http_client_req *req, const char *addr, const char *method,
+		      const char *target, const char *headers, const char *body, size_t len)
+{
+	int n;
+
+	n = snprintf(NULL, 0, WIRE_FMT, WIRE_ARGS);
+	if (n < 0 || len > SIZE_MAX - (size_t)n - 1)
+		return ESC_EINVAL;
+	req->wire = malloc((size_t)n + len + 1);
+	if (req->wire == NULL)
+		return ESC_ENOMEM;
+	snprintf(req->wire, (size_t)n + 1, WIRE_FMT, WIRE_ARGS);
+	if (len > 0)
+		memcpy(req->wire + n, body, len);
+	req->wire_len = (size_t)n + len;
+	return 0;
+}
+
+int http_client_send(struct http_client *c, struct http_client_req *req,
+		     const char *addr, const char *method, const char *target,
+		     const char *headers, const char *body, size_t len,
+		     uint64_t timeout_ms, http_client_cb cb)
+{
+	struct http_client_conn *conn;
+	struct sockaddr_in sa;
+	int rv;
+
+	if (c->closing)
+		return ESC_ESHUTDOWN;
+	if (addr == NULL || method == NULL || target == NULL || cb == NULL ||
+	    timeout_ms == 0 || (len > 0 && body == NULL))
+		return ESC_EINVAL;
+	if (strlen(addr) >= CLIENT_ADDR_MAX || http_parse_addr(addr, &sa) != 0 ||
+	    !method_valid(method) || !target_valid(target) || !headers_valid(headers))
+		return ESC_EINVAL;
+	req->client = c;
+	req->conn = NULL;
+	req->cb = cb;
+	req->next = NULL;
+	req->status = ESC_OK;
+	rv = wire_build(req, addr, method, target, headers, body, len);
+	if (rv != 0)
+		return rv;
+	conn = pool_take(c, addr);
+	if (conn == NULL)
+		conn = conn_create(c, addr, &sa);
+	if (conn == NULL) {
+		OPENSSL_clear_free(req->wire, req->wire_len);
+		req->wire = NULL;
+		return ESC_ENOMEM;
+	}
+	uv_timer_init(c->loop, &req->timer);
+	req->timer.data = req;
+	uv_timer_start(&req->timer, req_timeout_cb, timeout_ms, 0);
+	req->timer_started = true;
+	c->n_reqs++;
+	conn_attach(conn, req);
+	return 0;
+}
+
+const char *http_response_header(const struct http_response *r, const char *name)
+{
+	return http_parse_header_find(r->headers, r->n_headers, name);
+}
+
+void http_client_close(struct http_client *c, http_client_close_cb cb)
+{
+	struct http_client_conn *conn;
+
+	c->closing = true;
+	c->close_cb = cb;
+	for (conn = c->conns; conn != NULL; conn = conn->next) {
+		/* A held response still goes to its callback first. */
+		if (conn->state != CLIENT_CONN_HOLDING)
+			conn_fail(conn, ESC_ESHUTDOWN);
+	}
+	client_close_check(c);
+}

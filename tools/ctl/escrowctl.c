@@ -1,0 +1,399 @@
+/* escrowctl: the command-line client of an escrow cluster (API.md section 4). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "tools/ctl/ctl_commands.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
+
+#define CTL_TIMEOUT_MAX_S 3600.0
+
+static const char global_usage[] =
+	"escrowctl [--nodes URL[,URL...]] [--ca F --cert F --key F] [--json] "
+	"[--timeout S] COMMAND ...";
+
+static const struct ctl_command commands[] = {
+	{ "escrow",
+	  "--key-id ID --password PW --volume-id V --volume-type T --machine M "
+	  "[--user U] [--tpm-owner-hash H]",
+	  "escrow one recovery key",
+	  "  --key-id ID          the key protector's GUID (braces allowed)\n"
+	  "  --password PW        the 48-digit recovery password; '-' reads it from one\n"
+	  "                       line of standard input, which keeps it out of ps\n"
+	  "  --volume-id V        the volume's ID as the agent sees it\n"
+	  "  --volume-type T      os, fixed or removable\n"
+	  "  --machine M          the computer's DNS name\n"
+	  "  --user U             optional: the user the key belongs to\n"
+	  "  --tpm-owner-hash H   optional: base64 TPM owner authorisation hash\n"
+	  "\nPrints \"escrowed KEY_ID (index N)\", or \"already escrowed KEY_ID\" when the\n"
+	  "same key was escrowed before; --json prints the server's answer.\n",
+	  ctl_cmd_escrow },
+	{ "lookup",
+	  "(KEY_ID | --prefix HEX) --reason R [--note T]",
+	  "helpdesk lookup of a recovery password (audited)",
+	  "  KEY_ID               the key protector's GUID\n"
+	  "  --prefix HEX         instead of KEY_ID: every key whose ID starts with\n"
+	  "                       these 8-32 hex digits\n"
+	  "  --reason R           lost_pin, forgot_pin, lost_startup_key, bios_changed,\n"
+	  "                       os_files_modified, tpm_reset, lost_tpm or other\n"
+	  "  --note T             free text for the audit log; required with 'other'\n"
+	  "\nPrints each record as \"field: value\" lines (records apart by a blank\n"
+	  "line); --json prints the server's answer. No match: exit 1.\n",
+	  ctl_cmd_lookup },
+	{ "keys",
+	  "MACHINE",
+	  "a machine's escrowed keys, without passwords",
+	  "  MACHINE              the computer's DNS name\n"
+	  "\nPrints a table of KEY ID, VOLUME, TYPE, ESCROWED AT, DISCLOSED AT, newest\n"
+	  "first; --json prints the server's answer.\n",
+	  ctl_cmd_keys },
+	{ "status",
+	  "",
+	  "the cluster: each member, its role, the leader, indexes, reachability",
+	  "Asks the first node of --nodes that answers for the cluster's status, then\n"
+	  "asks every member for its own (1 s each, in parallel). Columns: ID, ROLE\n"
+	  "(membership), API, LEADER (*), REACHABLE (as the answering node sees it),\n"
+	  "then the member's own STATE, TERM, COMMIT, APPLIED and DIGEST (start of its\n"
+	  "state_digest), or 'unreachable'. Warns when two members at the same applied\n"
+	  "index report different digests. --json prints {\"nodes\":[each member's\n"
+	  "own status, or {\"id\",\"api\",\"error\"}], \"via\": the first answer}.\n",
+	  ctl_cmd_status },
+	{ "bench",
+	  "[--clients N] [--count N | --duration S] [--op escrow|lookup] "
+	  "[--machine-prefix P]",
+	  "load generator against the first node of --nodes",
+	  "  --clients N          concurrent keep-alive connections, 1-512 (default 8)\n"
+	  "  --count N            requests in all, 1-10000000 (default 2000)\n"
+	  "  --duration S         run for S seconds, 1-3600; without --duration a run\n"
+	  "                       still stops after 60 s\n"
+	  "  --op escrow|lookup   escrow new random keys (default), or escrow 100 keys\n"
+	  "                       first and then look them up round-robin\n"
+	  "  --machine-prefix P   machine names are P-CLIENT (default 'bench')\n"
+	  "\nSends only to the FIRST URL of --nodes, so the operator picks the leader or a\n"
+	  "follower. Prints requests ok, errors by status, elapsed time, throughput and\n"
+	  "latency p50/p90/p99/max (ms); --json prints one JSON object. A progress line\n"
+	  "goes to stderr every second. Exit 0 when every request succeeded, 3 when the\n"
+	  "node was never reached, else 1.\n",
+	  ctl_cmd_bench },
+	{ "snapshot",
+	  "save FILE | verify FILE | restore FILE --data-dir DIR --id N --raft-addr A "
+	  "--api-addr B",
+	  "save, check or restore a snapshot of the whole cluster",
+	  "  save FILE            fetch a consistent snapshot from the first node of --nodes\n"
+	  "                       that serves one (the next on a connection error, a 503\n"
+	  "                       or a broken transfer) into FILE.tmp-XXXXXX, check it\n"
+	  "                       and the node's checksum, then rename it to FILE; a\n"
+	  "                       progress line goes to stderr every second. It waits up\n"
+	  "                       to 300 s without data (the node first copies its\n"
+	  "                       database) unless --timeout is given\n"
+	  "  verify FILE          check magic, version, length, checksums and the\n"
+	  "                       database (integrity, schema, index); needs no node. The\n"
+	  "                       payload is copied next to FILE (else to $TMPDIR) to check it\n"
+	  "  restore FILE         seed an empty data dir from FILE for a new one-node\n"
+	  "                       cluster (disaster recovery); needs no node:\n"
+	  "    --data-dir DIR     created (0700) if missing; refused if it holds any\n"
+	  "                       node state\n"
+	  "    --id N             the new node's id, 1-65535\n"
+	  "    --raft-addr A      its IPV4:PORT for Raft\n"
+	  "    --api-addr B       its IPV4:PORT for the API\n"
+	  "\nsave prints \"snapshot saved to FILE: index N, term T, SIZE bytes, sha256 HEX\n"
+	  "(from node ID)\"; verify prints \"FILE: sound; ...\" and exits 0 only when the\n"
+	  "file is sound; restore prints the escrowd command that starts the node (with\n"
+	  "the seal key whose fingerprint the snapshot names). --json prints one JSON\n"
+	  "object. Exit 1 when refused or damaged, 3 when no node could be reached.\n",
+	  ctl_cmd_snapshot },
+	{ "cluster",
+	  "add ID RAFT-ADDR API-ADDR | remove ID | transfer [ID]",
+	  "change the membership or hand leadership over",
+	  "  add ID RAFT API      add node ID (start it first with --join, or start it\n"
+	  "                       empty and add it here); it catches up as a spare, then\n"
+	  "                       becomes a voter\n"
+	  "  remove ID            remove node ID, then stop its escrowd\n"
+	  "  transfer [ID]        hand leadership to ID, or to the most caught-up voter\n"
+	  "\nOne membership change runs at a time: another is refused with\n"
+	  "change_in_progress (exit 1). Any node takes the request.\n",
+	  ctl_cmd_cluster },
+	{ "report",
+	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N]",
+	  "the audit log",
+	  "  audit                every audit entry after --since (default 0) in seq\n"
+	  "                       order, at most --limit of them (default all), read\n"
+	  "                       --page at a time (1-10000, default 10000) from any node\n"
+	  "  --format F           table (default), json ({entries, last_seq}) or csv\n"
+	  "\nEach entry: seq, time, action (key.escrow, key.read, key.read_miss,\n"
+	  "cluster.add, cluster.remove, cluster.transfer, snapshot.save ...), actor,\n"
+	  "key, machine, reason, node that took the request, outcome. compliance\n"
+	  "reports are not built yet.\n",
+	  ctl_cmd_report },
+	{ "pki",
+	  "init DIR [--nodes N] [--hosts H,...] | issue DIR NAME --role R [--hosts H,...]",
+	  "make the certificates and the seal key of a TLS cluster, or one more certificate",
+	  "  init DIR             write into DIR (created 0700 if missing; no file is\n"
+	  "                       ever overwritten): ca.crt and ca.key (the cluster CA,\n"
+	  "                       10 years), node-1 ... node-N .crt/.key (OU node, CN\n"
+	  "                       node-N, for serving and for peer traffic),\n"
+	  "                       agent, helpdesk, auditor and operator .crt/.key (client\n"
+	  "                       certificates: OU and CN the role), and seal.key (32\n"
+	  "                       random bytes in hex). ECDSA P-256, SHA-256; leaf\n"
+	  "                       certificates last 825 days. Keys are mode 0600.\n"
+	  "  --nodes N            node certificates, 1-64 (default 3)\n"
+	  "  --hosts H,...        IP addresses and DNS names the nodes are reached by,\n"
+	  "                       added to every node certificate besides localhost and\n"
+	  "                       127.0.0.1\n"
+	  "  issue DIR NAME --role R\n"
+	  "                       one more certificate signed by DIR/ca.crt and ca.key:\n"
+	  "                       DIR/NAME.crt and .key, CN NAME (the audit actor), OU R:\n"
+	  "                       agent, helpdesk, auditor, operator (a person or a\n"
+	  "                       machine), or node (NAME node-ID: a new node or a\n"
+	  "                       renewed certificate; escrowd reloads on SIGHUP)\n"
+	  "\nKeep ca.key offline: whoever holds it can make certificates of any role.\n"
+	  "--json prints {dir, nodes, files}. Exit 1 when a file cannot be written\n"
+	  "(what was written is removed again), 2 on bad usage.\n",
+	  ctl_cmd_pki },
+	{ "drill",
+	  "watch|run [--rate N] [--duration S] [--in-flight N] [--request-timeout MS] "
+	  "[--history FILE] [run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",
+	  "failover drills: a checked canary workload while servers fail",
+	  "  watch                run a canary workload over every node of --nodes while\n"
+	  "                       the operator stops, restarts or isolates servers, then\n"
+	  "                       read back every acknowledged key and check the history\n"
+	  "  run                  the same on a cluster of its own (127.0.0.1, free ports,\n"
+	  "                       a temporary directory) with faults on a seeded schedule,\n"
+	  "                       then heal, read back, wait for equal state digests on\n"
+	  "                       every node and scan the node logs for crashes\n"
+	  "  --rate N             requests per second, 1-2000 (default 20): two escrows of\n"
+	  "                       new canary keys for one lookup of an acknowledged one\n"
+	  "  --duration S         seconds of load, 1-86400 (default 60); Ctrl-C ends it\n"
+	  "                       early (twice: the read-back too)\n"
+	  "  --in-flight N        requests in flight at most, 1-64 (default 64)\n"
+	  "  --request-timeout MS one request, 100-600000 (default 3000); past it the\n"
+	  "                       outcome is unknown\n"
+	  "  --history FILE       write every request to FILE, one JSON object a line\n"
+	  "                       (kind, key_id, node, start_ms, end_ms, result, code)\n"
+	  "  --size 3|5           run: nodes (default 3)\n"
+	  "  --seed N             run: the fault schedule's seed (default: random, printed)\n"
+	  "  --faults LIST        run: kill-leader, kill-follower, pause-leader,\n"
+	  "                       restart-all, kill-two (5 nodes), damaged-segment (a\n"
+	  "                       follower's log damaged: it must refuse to start, then\n"
+	  "                       it is emptied and joined again), and as root\n"
+	  "                       partition-leader, partition-split (a minority cut\n"
+	  "                       off), partition-oneway (the leader's packets one way\n"
+	  "                       dropped); default all. Partitions put each node in a\n"
+	  "                       network namespace of its own joined by a bridge (the\n"
+	  "                       host's network is not touched); without root the\n"
+	  "                       drill says so and runs the other faults. Groups:\n"
+	  "                       kill, pause, partition, restart, corrupt (and\n"
+	  "                       disk-full) name the kinds of their family\n"
+	  "  --escrowd PATH       run: the daemon (default $ESCROWD, the escrowd next to\n"
+	  "                       escrowctl, or escrowd in $PATH)\n"
+	  "  --keep               run: keep the directory (it is kept anyway on failure)\n"
+	  "\nCanary keys belong to the machine escrow-drill-RUN, so reports can tell them\n"
+	  "apart; their lookups are audited with reason other, note 'escrowctl drill'.\n"
+	  "A line per second goes to stderr (ok / failed / unknown, the leader). At the\n"
+	  "end: counts, violations (lost: an acknowledged key not found; unverified: one\n"
+	  "never read back; wrong: another password; stale: 404 for a key acknowledged\n"
+	  "before the lookup was sent; cut: a success from a node cut off from the\n"
+	  "majority; unaudited: a password returned more often than the audit log\n"
+	  "holds key.read entries for it), unavailability windows, errors by code, the\n"
+	  "leaders seen and, for run, each fault with the time until escrows succeeded\n"
+	  "again; --json prints one JSON object. Exit 0 when safe (run: and converged\n"
+	  "with clean logs), 1 otherwise, 3 when no request ever succeeded.\n",
+	  ctl_cmd_drill },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: %s\n\ncommands:\n", global_usage);
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\nglobal options:\n"
+		"  --nodes URL[,URL...]  the cluster's API URLs, tried in order: the next one\n"
+		"                        is asked after a connection error or a 503\n"
+		"                        (default: $ESCROW_NODES)\n"
+		"  --ca F, --cert F, --key F\n"
+		"                        TLS CA bundle, client certificate and key (default:\n"
+		"                        $ESCROW_CA, $ESCROW_CERT, $ESCROW_KEY)\n"
+		"  --json                machine-readable output\n"
+		"  --timeout S           seconds to wait for one node (default 15)\n"
+		"  --help, --version\n"
+		"\nRun 'escrowctl COMMAND --help' for a command's options.\n"
+		"Exit status: 0 success, 1 request refused, 2 bad usage, 3 no node reached.\n"
+		"ESCROWCTL_TRACE=1 prints every HTTP attempt to stderr.\n");
+}
+
+static void print_command_help(const struct ctl_command *c)
+{
+	printf("usage: escrowctl [global options] %s%s%s\n\n%s.\n\n%s\n"
+	       "It also takes --json (machine-readable output) and --help; see\n"
+	       "'escrowctl --help' for the global options.\n", c->name,
+	       c->usage[0] ? " " : "", c->usage, c->summary, c->help);
+}
+
+static const struct ctl_command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("escrowctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\nRun 'escrowctl --help' for the commands.\n",
+		global_usage);
+	return CTL_EXIT_USAGE;
+}
+
+/* Parses --timeout S (seconds, fractions allowed) into milliseconds. */
+static int parse_timeout(const char *s, long *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0.1 ||
+	    v > CTL_TIMEOUT_MAX_S)
+		return bad_usage("--timeout: '%.40s' is not a number of seconds from 0.1 "
+				 "to 3600", s);
+	*ms = (long)(v * 1000.0);
+	return CTL_EXIT_OK;
+}
+
+static const char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+
+	return (v != NULL && *v != '\0') ? v : NULL;
+}
+
+/* Parses the global options before the command into ctx. Returns -2 after
+ * --help/--version (printed), else an exit code. */
+static int parse_globals(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	ctx->nodes = env_or_null("ESCROW_NODES");
+	ctx->ca = env_or_null("ESCROW_CA");
+	ctx->cert = env_or_null("ESCROW_CERT");
+	ctx->key = env_or_null("ESCROW_KEY");
+	ctx->timeout_ms = CTL_TIMEOUT_DEFAULT_MS;
+	/* '+': stop at the command name; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': ctx->nodes = optarg; break;
+		case 'a': ctx->ca = optarg; break;
+		case 'c': ctx->cert = optarg; break;
+		case 'k': ctx->key = optarg; break;
+		case 'J': ctx->json = true; break;
+		case 't':
+			if (parse_timeout(optarg, &ctx->timeout_ms) != CTL_EXIT_OK)
+				return CTL_EXIT_USAGE;
+			break;
+		case 'h':
+			print_usage(stdout);
+			return -2;
+		case 'V':
+			printf("escrowctl %s\n", PACKAGE_VERSION);
+			return -2;
+		case ':':
+			return bad_usage("%s needs a value", argv[optind - 1]);
+		default:
+			return bad_usage("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if ((ctx->cert == NULL) != (ctx->key == NULL))
+		return bad_usage("%s", "--cert and --key go together");
+	return CTL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const struct ctl_command *cmd;
+	struct ctl_ctx ctx;
+	int rv;
+
+	/* A child (drill run's ip, escrowd) that exits early must not kill us
+	 * through its closed pipe. */
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&ctx, 0, sizeof(ctx));
+	rv = parse_globals(&ctx, argc, argv);
+	if (rv == -2)
+		return CTL_EXIT_OK;
+	if (rv != CTL_EXIT_OK)
+		return rv;
+	if (optind == argc)
+		return bad_usage("%s", "no command given");
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 == argc) {
+			print_usage(stdout);
+			return CTL_EXIT_OK;
+		}
+		cmd = find_command(argv[optind + 1]);
+		if (cmd == NULL)
+			return bad_usage("unknown command '%.64s'", argv[optind + 1]);
+		print_command_help(cmd);
+		return CTL_EXIT_OK;
+	}
+	cmd = find_command(argv[optind]);
+	if (cmd == NULL)
+		return bad_usage("unknown command '%.64s'", argv[optind]);
+	ctx.cmd = cmd;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "escrowctl: libcurl failed to initialise\n");
+		return CTL_EXIT_REFUSED;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* GNU getopt: start afresh for the command's options */
+	rv = cmd->run(&ctx, argc, argv);
+	if (rv == CTL_EXIT_HELP) {
+		print_command_help(cmd);
+		rv = CTL_EXIT_OK;
+	} else if (rv == CTL_EXIT_USAGE) {
+		fprintf(stderr, "usage: escrowctl [global options] %s%s%s\n"
+			"Run 'escrowctl %s --help' for details.\n", cmd->name,
+			cmd->usage[0] ? " " : "", cmd->usage, cmd->name);
+	}
+	if (ctx.connected)
+		ctl_client_close(&ctx.client);
+	curl_global_cleanup();
+	return rv;
+}

@@ -1,0 +1,580 @@
+/* The drill engine (see drill_engine.h): workload, read-back, report. */
+#include "tools/drill/drill_engine.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+volatile sig_atomic_t drill_interrupted;
+
+double drill_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static size_t body_cb(char *p, size_t size, size_t nmemb, void *data)
+{
+	struct dslot *s = data;
+	size_t n = size * nmemb, room = sizeof s->resp - 1 - s->resp_len;
+
+	if (room > n)
+		room = n;
+	memcpy(s->resp + s->resp_len, p, room);
+	s->resp_len += room;
+	s->resp[s->resp_len] = '\0';
+	return n;
+}
+
+double drill_since(const struct drill *d)
+{
+	return drill_now_ms() - d->t0;
+}
+
+static const char *node_url(struct drill *d, uint64_t n)
+{
+	return d->ctx->client.nodes[n % d->ctx->client.n_nodes];
+}
+
+/* Sends s->path to node s->op.node. */
+static int queue(struct drill *d, struct dslot *s)
+{
+	snprintf(s->url, sizeof s->url, "%s%s", node_url(d, s->op.node), s->path);
+	curl_easy_setopt(s->h, CURLOPT_URL, s->url);
+	s->resp_len = 0;
+	s->resp[0] = '\0';
+	s->errbuf[0] = '\0';
+	s->op.start_ms = drill_since(d);
+	if (curl_multi_add_handle(d->m, s->h) != CURLM_OK)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot queue a request");
+	s->busy = true;
+	return CTL_EXIT_OK;
+}
+
+/* The next node in turn, for a new request. */
+static uint16_t next_node(struct drill *d)
+{
+	return (uint16_t)(d->next_node++ % d->ctx->client.n_nodes);
+}
+
+static int start_escrow(struct drill *d, struct dslot *s)
+{
+	char key_id[DRILL_KEY_ID_LEN + 1], pw[CTL_PASSWORD_SIZE];
+	const uint8_t *r = d->run_id;
+	long k;
+
+	snprintf(key_id, sizeof key_id, "%02X%02X%02X%02X-%02X%02X-D811-0000-%012" PRIX64,
+		 r[0], r[1], r[2], r[3], r[4], r[5], (uint64_t)d->h.n_keys);
+	if (ctl_random_password(pw) != ESC_OK)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
+	k = drill_key_add(&d->h, key_id, pw);
+	if (k < 0) {
+		d->nomem = true;
+		return CTL_EXIT_OK;
+	}
+	memset(&s->op, 0, sizeof s->op);
+	s->op.kind = DRILL_ESCROW;
+	s->op.key = (uint32_t)k;
+	s->op.node = next_node(d);
+	s->attempts = 1;
+	snprintf(s->body, sizeof s->body,
+		 "{\"key_id\":\"%s\",\"recovery_password\":\"%s\",\"volume_id\":\"drill-%ld\","
+		 "\"volume_type\":\"os\",\"machine\":\"%s\"}",
+		 key_id, pw, k, d->machine);
+	snprintf(s->path, sizeof s->path, "/v1/keys");
+	curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->body);
+	curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
+	return queue(d, s);
+}
+
+static int start_lookup(struct drill *d, struct dslot *s, enum drill_kind kind, uint32_t key)
+{
+	memset(&s->op, 0, sizeof s->op);
+	s->op.kind = kind;
+	s->op.key = key;
+	s->op.node = next_node(d);
+	s->attempts = 1;
+	snprintf(s->path, sizeof s->path, "/v1/keys/%s?reason=other&note=escrowctl%%20drill",
+		 d->h.keys[key].key_id);
+	curl_easy_setopt(s->h, CURLOPT_HTTPGET, 1L);
+	return queue(d, s);
+}
+
+static int start_status(struct drill *d, struct dslot *s)
+{
+	memset(&s->op, 0, sizeof s->op);
+	s->op.node = (uint16_t)(d->status_node++ % d->ctx->client.n_nodes);
+	snprintf(s->path, sizeof s->path, "/v1/status");
+	curl_easy_setopt(s->h, CURLOPT_HTTPGET, 1L);
+	return queue(d, s);
+}
+
+/* "503 no_leader" from an error body, or "HTTP 503". */
+static void error_code(const struct dslot *s, long status, char *out, size_t size)
+{
+	json_t *j = json_loads(s->resp, 0, NULL);
+	const char *code = NULL;
+
+	if (j != NULL)
+		json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
+	if (code != NULL)
+		snprintf(out, size, "%ld %.30s", status, code);
+	else
+		snprintf(out, size, "HTTP %ld", status);
+	json_decref(j);
+}
+
+/* What a finished request says about the cluster. */
+static void classify(struct drill *d, struct dslot *s, CURLcode cc, long status)
+{
+	struct drill_op *o = &s->op;
+	bool read = o->kind != DRILL_ESCROW;
+
+	if (cc != CURLE_OK) {
+		/* A request that never reached a node changed nothing. */
+		bool unsent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
+		o->result = unsent ? DRILL_FAILED : DRILL_UNKNOWN;
+		snprintf(o->code, sizeof o->code, "%s",
+			 cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : unsent ? "connect" : "transport");
+		return;
+	}
+	if (!read && (status == 200 || status == 201)) {
+		o->result = DRILL_OK;
+		return;
+	}
+	if (read && status == 200) {
+		json_t *j = json_loads(s->resp, 0, NULL);
+		const char *pw = NULL;
+		json_unpack(j, "{s:s}", "recovery_password", &pw);
+		o->result = pw != NULL && strcmp(pw, d->h.keys[o->key].password) == 0 ? DRILL_OK
+										    : DRILL_WRONG;
+		json_decref(j);
+		return;
+	}
+	error_code(s, status, o->code, sizeof o->code);
+	if (read && status == 404) {
+		o->result = DRILL_NOT_FOUND;
+		return;
+	}
+	/* A write refused with 4xx was not applied; a 5xx may hide a commit
+	 * (the leader applied it, the answer was lost). */
+	o->result = !read && status >= 500 ? DRILL_UNKNOWN : DRILL_FAILED;
+}
+
+static void note_leader(struct drill *d, long leader)
+{
+	if (leader == d->leader && d->n_leaders > 0)
+		return;
+	d->leader = leader;
+	if (d->n_leaders < DRILL_LEADERS_MAX) {
+		d->leaders[d->n_leaders].at_ms = drill_since(d);
+		d->leaders[d->n_leaders++].leader = leader;
+	}
+}
+
+static void finish(struct drill *d, struct dslot *s, CURLcode cc)
+{
+	long status = 0;
+
+	curl_multi_remove_handle(d->m, s->h);
+	s->busy = false;
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+	if (s->status) {
+		json_t *j = cc == CURLE_OK && status == 200 ? json_loads(s->resp, 0, NULL) : NULL;
+		json_int_t id = 0;
+		if (j != NULL && json_unpack(j, "{s:{s:I}}", "leader", "id", &id) == 0)
+			note_leader(d, (long)id);
+		json_decref(j);
+		return;
+	}
+	/* Like an agent, a request that reached no node goes to the next one:
+	 * what counts is whether the cluster answered. */
+	if ((cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) &&
+	    s->attempts < d->ctx->client.n_nodes) {
+		double started = s->op.start_ms;
+		s->attempts++;
+		s->op.node = (uint16_t)((s->op.node + 1) % d->ctx->client.n_nodes);
+		d->failovers++;
+		if (queue(d, s) != CTL_EXIT_OK)
+			d->nomem = true;
+		s->op.start_ms = started;
+		return;
+	}
+	classify(d, s, cc, status);
+	s->op.end_ms = drill_since(d);
+	if (!drill_op_add(&d->h, &s->op))
+		d->nomem = true;
+	d->sec_ok += s->op.result == DRILL_OK;
+	d->sec_failed += s->op.result == DRILL_FAILED || s->op.result == DRILL_NOT_FOUND ||
+			 s->op.result == DRILL_WRONG;
+	d->sec_unknown += s->op.result == DRILL_UNKNOWN;
+	if (s->op.kind == DRILL_ESCROW && s->op.result == DRILL_OK) {
+		if (d->n_acked == d->cap_acked) {
+			size_t cap = d->cap_acked ? d->cap_acked * 2 : 256;
+			uint32_t *a = realloc(d->acked, cap * sizeof *a);
+			if (a == NULL) {
+				d->nomem = true;
+				return;
+			}
+			d->acked = a;
+			d->cap_acked = cap;
+		}
+		d->acked[d->n_acked++] = s->op.key;
+	}
+	if (s->op.kind == DRILL_READBACK) {
+		bool settled = s->op.result == DRILL_OK || s->op.result == DRILL_NOT_FOUND ||
+			       s->op.result == DRILL_WRONG;
+		if (settled) {
+			if (d->rb_retry_at[s->op.key] != 0)
+				d->rb_left--;
+			d->rb_retry_at[s->op.key] = 0;
+		} else {
+			d->rb_retry_at[s->op.key] = drill_now_ms() + DRILL_RETRY_MS;
+		}
+	}
+}
+
+/* Runs the multi handle for up to wait_ms and accounts for what finished. */
+static int pump(struct drill *d, int wait_ms)
+{
+	int running, left;
+	CURLMsg *msg;
+
+	if (curl_multi_perform(d->m, &running) != CURLM_OK ||
+	    curl_multi_poll(d->m, NULL, 0, wait_ms, NULL) != CURLM_OK ||
+	    curl_multi_perform(d->m, &running) != CURLM_OK)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl multi interface failed");
+	while ((msg = curl_multi_info_read(d->m, &left)) != NULL) {
+		void *priv = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		finish(d, priv, msg->data.result);
+	}
+	return d->nomem ? ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory") : CTL_EXIT_OK;
+}
+
+static struct dslot *free_slot(struct drill *d)
+{
+	for (size_t i = 0; i < d->n_slots; i++)
+		if (!d->slots[i].busy)
+			return &d->slots[i];
+	return NULL;
+}
+
+static size_t busy_slots(const struct drill *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_slots; i++)
+		n += d->slots[i].busy;
+	return n;
+}
+
+static void second_line(struct drill *d, double t)
+{
+	char leader[24] = "none";
+
+	if (d->leader > 0)
+		snprintf(leader, sizeof leader, "%ld", d->leader);
+	fprintf(stderr, "drill: %4.0f s  ok %4" PRIu64 "  failed %3" PRIu64 "  unknown %3" PRIu64
+		"  leader %s  acknowledged %zu\n",
+		t / 1e3, d->sec_ok, d->sec_failed, d->sec_unknown, leader, d->n_acked);
+	d->sec_ok = d->sec_failed = d->sec_unknown = 0;
+}
+
+/* The workload: one request every 1/rate s, two escrows for one lookup of
+ * an acknowledged key, each to the next node; the status slot asks for the
+ * leader once a second. */
+int drill_engine_workload(struct drill *d)
+{
+	struct dslot *st = &d->slots[d->n_slots];
+	double next_line = 1000, next_status = 0, t;
+	int rv;
+
+	for (;;) {
+		t = drill_since(d);
+		bool stopping = t >= d->duration_ms || drill_interrupted;
+		if (stopping && busy_slots(d) == 0 && !st->busy)
+			return CTL_EXIT_OK;
+		while (!stopping && (double)d->issued < t * d->rate / 1e3) {
+			struct dslot *s = free_slot(d);
+			if (s == NULL)
+				break; /* every slot waits on a slow answer: no more load */
+			rv = d->n_acked > 0 && d->issued % 3 == 2 ?
+				     start_lookup(d, s, DRILL_LOOKUP,
+						  d->acked[d->n_acked - 1 - (d->issued / 3) %
+									     d->n_acked]) :
+				     start_escrow(d, s);
+			if (rv != CTL_EXIT_OK)
+				return rv;
+			d->issued++;
+		}
+		if (!stopping && !st->busy && t >= next_status) {
+			if ((rv = start_status(d, st)) != CTL_EXIT_OK)
+				return rv;
+			next_status = t + 1000;
+		}
+		if (d->tick != NULL)
+			d->tick(d, t);
+		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
+			return rv;
+		if (t >= next_line) {
+			second_line(d, t);
+			next_line += 1000;
+		}
+	}
+}
+
+/* Reads back every acknowledged key, retrying those that got no answer
+ * until DRILL_READBACK_S has passed. */
+int drill_engine_readback(struct drill *d)
+{
+	double deadline = drill_now_ms() + DRILL_READBACK_S * 1e3, next_line = drill_now_ms() + 1000;
+	int rv;
+
+	d->rb_retry_at = calloc(d->h.n_keys + 1, sizeof *d->rb_retry_at);
+	if (d->rb_retry_at == NULL)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
+	for (size_t i = 0; i < d->n_acked; i++)
+		d->rb_retry_at[d->acked[i]] = 1;
+	d->rb_left = d->n_acked;
+	if (!d->ctx->json)
+		fprintf(stderr, "drill: reading back %zu acknowledged keys\n", d->n_acked);
+	while (d->rb_left > 0 || busy_slots(d) > 0) {
+		double now = drill_now_ms();
+		bool over = now >= deadline || drill_interrupted > 1;
+
+		for (size_t i = 0; !over && i < d->n_acked; i++) {
+			uint32_t k = d->acked[(d->rb_next + i) % d->n_acked];
+			struct dslot *s;
+			/* 0: settled; below 0: in flight; else when it is due */
+			if (d->rb_retry_at[k] <= 0 || d->rb_retry_at[k] > now)
+				continue;
+			if ((s = free_slot(d)) == NULL)
+				break;
+			d->rb_retry_at[k] = -1; /* in flight */
+			if ((rv = start_lookup(d, s, DRILL_READBACK, k)) != CTL_EXIT_OK)
+				return rv;
+		}
+		d->rb_next++;
+		if (over && busy_slots(d) == 0)
+			break;
+		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
+			return rv;
+		if (now >= next_line) {
+			fprintf(stderr, "drill: read-back: %zu keys left\n", d->rb_left);
+			next_line += 1000;
+		}
+	}
+	return CTL_EXIT_OK;
+}
+
+/* One value per change of leader seen: the longest unavailability window
+ * that began in the 5 s before it (0 when clients noticed nothing). drill
+ * run replaces it with its own faults' failover times. */
+static json_t *leader_losses(const struct drill *d, const struct drill_report *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 1; a != NULL && i < d->n_leaders; i++) {
+		double at = d->leaders[i].at_ms, worst = 0;
+		if (d->leaders[i].leader <= 0 || d->leaders[i].leader == d->leaders[i - 1].leader)
+			continue;
+		for (size_t w = 0; w < r->n_windows; w++)
+			if (r->windows[w].start_ms <= at && r->windows[w].start_ms >= at - 5000 &&
+			    r->windows[w].length_ms > worst)
+				worst = r->windows[w].length_ms;
+		json_array_append_new(a, json_real(worst));
+	}
+	return a;
+}
+
+json_t *drill_engine_report_json(const struct drill *d, const struct drill_report *r)
+{
+	json_t *o = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			      "s:I, s:I, s:f, s:b, s:I}",
+			      "machine", d->machine, "duration_s", d->duration_ms / 1e3,
+			      "escrows", (json_int_t)r->escrows, "acknowledged",
+			      (json_int_t)r->acked, "escrow_failed", (json_int_t)r->escrow_failed,
+			      "escrow_unknown", (json_int_t)r->escrow_unknown, "lookups",
+			      (json_int_t)r->lookups, "lookups_ok", (json_int_t)r->lookups_ok,
+			      "verified", (json_int_t)r->verified, "lost", (json_int_t)r->lost,
+			      "unverified", (json_int_t)r->unverified, "wrong",
+			      (json_int_t)r->wrong, "stale", (json_int_t)r->stale, "readbacks",
+			      (json_int_t)r->readbacks, "windows_dropped",
+			      (json_int_t)r->windows_dropped, "longest_unavailable_ms",
+			      r->longest_window_ms, "safe", drill_report_safe(r), "failovers",
+			      (json_int_t)d->failovers);
+	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
+
+	json_object_set_new(o, "cut_answers", json_integer((json_int_t)r->cut_answers));
+	/* The names API.md gives these counts. */
+	json_object_set_new(o, "wrong_reads", json_integer((json_int_t)r->wrong));
+	json_object_set_new(o, "stale_reads", json_integer((json_int_t)r->stale));
+	json_object_set_new(o, "failover_ms", leader_losses(d, r));
+	json_object_set_new(o, "unaudited", json_integer((json_int_t)r->unaudited));
+	json_object_set_new(o, "audit_checked", json_boolean(d->h.audit_checked));
+	json_object_set_new(o, "passwords_returned", json_integer((json_int_t)r->answered));
+	json_object_set_new(o, "key_reads_audited", json_integer((json_int_t)r->audited));
+	for (size_t i = 0; i < r->n_windows; i++)
+		json_array_append_new(w, json_pack("{s:f, s:f}", "start_ms", r->windows[i].start_ms,
+						   "length_ms", r->windows[i].length_ms));
+	for (size_t i = 0; i < r->n_codes; i++)
+		json_array_append_new(c, json_pack("{s:s, s:I}", "code", r->codes[i].code,
+						   "count", (json_int_t)r->codes[i].count));
+	for (size_t i = 0; i < r->n_findings; i++)
+		json_array_append_new(f, json_string(r->findings[i]));
+	for (size_t i = 0; i < d->n_leaders; i++)
+		json_array_append_new(l, json_pack("{s:f, s:I}", "at_ms", d->leaders[i].at_ms,
+						   "leader", (json_int_t)d->leaders[i].leader));
+	json_object_set_new(o, "latency_ms", json_pack("{s:f, s:f, s:f}", "p50", r->latency_p50_ms,
+						      "p99", r->latency_p99_ms, "max",
+						      r->latency_max_ms));
+	json_object_set_new(o, "unavailable", w);
+	json_object_set_new(o, "errors", c);
+	json_object_set_new(o, "findings", f);
+	json_object_set_new(o, "leaders", l);
+	return o;
+}
+
+void drill_engine_report_text(const struct drill *d, const struct drill_report *r)
+{
+	size_t shorter = 0;
+
+	printf("drill of %.0f s, canary machine %s\n", d->duration_ms / 1e3, d->machine);
+	printf("  escrows        %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
+	       " refused, %" PRIu64 " unknown outcome\n",
+	       r->escrows, r->acked, r->escrow_failed, r->escrow_unknown);
+	printf("  lookups        %" PRIu64 " sent, %" PRIu64 " right, %" PRIu64 " failed\n",
+	       r->lookups, r->lookups_ok, r->lookup_failed);
+	printf("  read-back      %" PRIu64 " of %" PRIu64 " acknowledged keys verified\n",
+	       r->verified, r->acked);
+	printf("  fail-overs     %" PRIu64 " request(s) sent again to the next node after a "
+	       "refused connection\n", d->failovers);
+	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
+	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 ", unaudited %" PRIu64 "%s\n",
+	       r->lost, r->unverified, r->wrong, r->stale, r->cut_answers, r->unaudited,
+	       d->h.audit_checked ? "" : " (audit log not checked)");
+	for (size_t i = 0; i < r->n_findings; i++)
+		printf("    %s\n", r->findings[i]);
+	if (d->h.audit_checked)
+		printf("  audit          %" PRIu64 " key.read entries for %" PRIu64 " passwords "
+		       "returned\n", r->audited, r->answered);
+	printf("  latency        p50 %.0f ms, p99 %.0f ms, max %.0f ms (requests that "
+	       "succeeded)\n", r->latency_p50_ms, r->latency_p99_ms, r->latency_max_ms);
+	printf("  unavailable    %zu window(s), longest %.0f ms\n", r->n_windows,
+	       r->longest_window_ms);
+	/* A request stuck on a cut-off or paused node opens a window that the
+	 * next success through another node closes: list only the long ones. */
+	for (size_t i = 0; i < r->n_windows; i++)
+		if (r->windows[i].length_ms >= DRILL_WINDOW_LISTED_MS)
+			printf("    at %8.1f s for %6.0f ms\n", r->windows[i].start_ms / 1e3,
+			       r->windows[i].length_ms);
+		else
+			shorter++;
+	if (shorter > 0)
+		printf("    and %zu shorter than %d ms (--json lists them)\n", shorter,
+		       DRILL_WINDOW_LISTED_MS);
+	if (r->n_codes > 0)
+		printf("  errors\n");
+	for (size_t i = 0; i < r->n_codes; i++)
+		printf("    %-28s %" PRIu64 "\n", r->codes[i].code, r->codes[i].count);
+	printf("  leaders\n");
+	for (size_t i = 0; i < d->n_leaders; i++) {
+		if (d->leaders[i].leader > 0)
+			printf("    at %8.1f s  node %ld\n", d->leaders[i].at_ms / 1e3,
+			       d->leaders[i].leader);
+		else
+			printf("    at %8.1f s  none\n", d->leaders[i].at_ms / 1e3);
+	}
+	printf("%s\n", drill_report_safe(r) ? "SAFE: every acknowledged key was read back with "
+					      "its password; no wrong or stale answer; every "
+					      "password returned was audited"
+					    : "UNSAFE: see the violations above");
+}
+
+int drill_engine_setup(struct drill *d)
+{
+	uint8_t rnd[2];
+
+	d->m = curl_multi_init();
+	d->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (d->m == NULL || d->headers == NULL)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
+	if (getrandom(d->run_id, sizeof d->run_id, 0) != (ssize_t)sizeof d->run_id ||
+	    getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
+	/* Canary keys are marked by their machine: escrow-drill-RUN. */
+	snprintf(d->machine, sizeof d->machine, "escrow-drill-%02x%02x%02x%02x", d->run_id[0],
+		 d->run_id[1], d->run_id[2], d->run_id[3]);
+	for (size_t i = 0; i <= d->n_slots; i++) {
+		struct dslot *s = &d->slots[i];
+		s->d = d;
+		s->status = i == d->n_slots;
+		s->h = curl_easy_init();
+		if (s->h == NULL)
+			return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
+		ctl_client_setup_easy(&d->ctx->client, s->h,
+				      s->status ? 1000 : d->request_timeout_ms);
+		curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, d->headers);
+		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, body_cb);
+		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
+		curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
+		curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, s->errbuf);
+	}
+	return CTL_EXIT_OK;
+}
+
+void drill_engine_teardown(struct drill *d)
+{
+	for (size_t i = 0; i <= d->n_slots; i++) {
+		if (d->slots[i].h == NULL)
+			continue;
+		if (d->slots[i].busy)
+			curl_multi_remove_handle(d->m, d->slots[i].h);
+		curl_easy_cleanup(d->slots[i].h);
+	}
+	if (d->m != NULL)
+		curl_multi_cleanup(d->m);
+	curl_slist_free_all(d->headers);
+	for (size_t k = 0; k < d->h.n_keys; k++)
+		explicit_bzero(d->h.keys[k].password, sizeof d->h.keys[k].password);
+	drill_history_free(&d->h);
+	free(d->acked);
+	free(d->rb_retry_at);
+}
+
+int drill_engine_verdict(const struct drill_report *r)
+{
+	if (r->acked == 0 && r->escrows > 0 && r->lookups_ok == 0)
+		return CTL_EXIT_UNREACHABLE;
+	return drill_report_safe(r) ? CTL_EXIT_OK : CTL_EXIT_REFUSED;
+}
+
+int drill_engine_write_history(const struct drill *d, const char *path)
+{
+	static const char *const kinds[] = { "escrow", "lookup", "readback" };
+	static const char *const results[] = { "ok", "failed", "unknown", "not_found", "wrong" };
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
+	/* One JSON object per line: easy to grep, sort and replay. */
+	for (size_t i = 0; i < d->h.n_ops; i++) {
+		const struct drill_op *o = &d->h.ops[i];
+		fprintf(f, "{\"kind\":\"%s\",\"key_id\":\"%s\",\"node\":%u,\"start_ms\":%.3f,"
+			   "\"end_ms\":%.3f,\"result\":\"%s\",\"code\":\"%s\"}\n",
+			kinds[o->kind], o->key < d->h.n_keys ? d->h.keys[o->key].key_id : "",
+			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result], o->code);
+	}
+	if (fclose(f) != 0)
+		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
+	return CTL_EXIT_OK;
+}

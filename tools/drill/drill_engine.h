@@ -1,0 +1,118 @@
+/* The drill engine shared by `escrowctl drill watch` and `drill run`: the
+ * canary workload on libcurl's multi interface, the read-back, the report. */
+#ifndef ESCROW_DRILL_ENGINE_H
+#define ESCROW_DRILL_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tools/ctl/ctl_commands.h"
+#include "tools/drill/drill_check.h"
+
+#define DRILL_RATE_DEFAULT 20          /* requests per second */
+#define DRILL_RATE_MAX 2000
+#define DRILL_DURATION_DEFAULT_S 60
+#define DRILL_DURATION_MAX_S 86400
+/* Requests in flight at most: enough that requests stuck on a paused node
+ * (until their timeout) do not stop the load. */
+#define DRILL_SLOTS_DEFAULT 64
+#define DRILL_SLOTS_MAX 64
+#define DRILL_REQUEST_TIMEOUT_MS 3000   /* one request; past it: unknown outcome */
+#define DRILL_READBACK_S 60             /* read-back keeps retrying this long */
+#define DRILL_RETRY_MS 200              /* a read-back that failed waits this long */
+#define DRILL_RESP_MAX 4096
+#define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
+#define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
+
+struct drill;
+
+/* One request in flight. */
+struct dslot {
+	struct drill *d;
+	CURL *h;
+	bool busy;
+	bool status;            /* a GET /v1/status for the leader column */
+	struct drill_op op;
+	unsigned attempts;      /* nodes tried for this request */
+	char path[160];         /* the request's path, sent to node op.node */
+	char url[CTL_URL_MAX + 160];
+	char body[512];
+	char resp[DRILL_RESP_MAX];
+	size_t resp_len;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct leader_change {
+	double at_ms;
+	long leader;            /* 0: none known */
+};
+
+struct drill {
+	struct ctl_ctx *ctx;
+	struct drill_history h;
+	CURLM *m;
+	struct curl_slist *headers;
+	struct dslot slots[DRILL_SLOTS_MAX + 1]; /* the last one polls the status */
+	size_t n_slots;
+	char machine[64];
+	uint8_t run_id[6];
+	double t0;
+	double rate;
+	double duration_ms;
+	long request_timeout_ms;
+	uint64_t issued, next_node, status_node;
+	uint64_t failovers;     /* requests sent again to the next node */
+	uint32_t *acked;        /* keys acknowledged so far, for lookups */
+	size_t n_acked, cap_acked;
+	uint64_t sec_ok, sec_failed, sec_unknown;
+	long leader;
+	struct leader_change leaders[DRILL_LEADERS_MAX];
+	size_t n_leaders;
+	bool nomem;
+	/* Called on every turn of the workload loop with the drill's time
+	 * (drill run injects its faults there); may be NULL. */
+	void (*tick)(struct drill *d, double t_ms);
+	const char *history_path;  /* --history FILE, or NULL */
+	void *tick_data;
+	uint64_t audit_since;   /* the audit log's last seq before the load */
+	bool audit_marked;      /* audit_since known: the audit check runs */
+	/* read-back */
+	size_t rb_next;         /* next key to read back */
+	double *rb_retry_at;    /* per key: when to try again, 0 when done */
+	size_t rb_left;
+};
+
+/* SIGINT count while a drill runs: once ends the load, twice the read-back. */
+extern volatile sig_atomic_t drill_interrupted;
+
+double drill_now_ms(void);
+
+/* ms since the drill's t0. */
+double drill_since(const struct drill *d);
+
+/* Makes the curl handles and the canary machine name; d->ctx must be
+ * connected and d->n_slots, rate, duration and timeout set. */
+int drill_engine_setup(struct drill *d);
+
+/* Runs the load until the duration or a SIGINT, calling d->tick. */
+int drill_engine_workload(struct drill *d);
+
+/* Reads every acknowledged key back, retrying unanswered ones. */
+int drill_engine_readback(struct drill *d);
+
+json_t *drill_engine_report_json(const struct drill *d, const struct drill_report *r);
+void drill_engine_report_text(const struct drill *d, const struct drill_report *r);
+
+/* The exit code for r: CTL_EXIT_OK when safe, CTL_EXIT_UNREACHABLE when
+ * nothing succeeded, else CTL_EXIT_REFUSED. */
+int drill_engine_verdict(const struct drill_report *r);
+
+/* Writes every request of the history to path, one JSON object a line:
+ * kind, key_id, node (1-based position in the node list), start_ms, end_ms,
+ * result, code. No password. */
+int drill_engine_write_history(const struct drill *d, const char *path);
+
+void drill_engine_teardown(struct drill *d);
+
+#endif

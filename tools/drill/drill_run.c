@@ -1,0 +1,317 @@
+/* escrowctl drill run: a cluster of its own, faults on a seeded schedule while the
+ * canary workload runs, then healed, read back, converged and checked. */
+#include "tools/drill/drill_run.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/drill/drill_audit.h"
+#include "tools/drill/drill_run_internal.h"
+
+#define RUN_READY_MS 60000.0
+#define RUN_CONVERGE_MS 60000.0
+
+static const char *const kind_names[F__COUNT] = {
+	[F_KILL_LEADER] = "kill-leader", [F_KILL_FOLLOWER] = "kill-follower",
+	[F_PAUSE_LEADER] = "pause-leader", [F_RESTART_ALL] = "restart-all",
+	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
+	[F_PARTITION_LEADER] = "partition-leader", [F_PARTITION_SPLIT] = "partition-split",
+	[F_PARTITION_ONEWAY] = "partition-oneway", [F_DISK_FULL] = "disk-full",
+};
+
+/* How long each fault lasts before it is healed. */
+static const double hold_ms[F__COUNT] = {
+	[F_KILL_LEADER] = 2500, [F_KILL_FOLLOWER] = 2500,
+	[F_PAUSE_LEADER] = 2000, /* several election timeouts (300 ms) */
+	[F_RESTART_ALL] = 300, [F_KILL_TWO] = 2500,
+	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
+	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
+	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
+};
+
+const char *drill_fault_name(enum fault_kind k)
+{
+	return k < F__COUNT ? kind_names[k] : "?";
+}
+
+int drill_fault_parse(const char *name, enum fault_kind *k)
+{
+	for (int i = 0; i < F__COUNT; i++)
+		if (strcmp(name, kind_names[i]) == 0) {
+			*k = (enum fault_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* xorshift64*: the schedule depends on the seed alone. */
+/* splitmix64's finaliser: nearby seeds (1, 2, ...) give unrelated schedules. */
+static uint64_t mix_seed(uint64_t seed)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return z != 0 ? z : 0x9e3779b97f4a7c15ULL;
+}
+
+uint64_t run_rnd(struct run *r)
+{
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return r->rng * 2685821657736338717ULL;
+}
+
+static void shuffle(struct run *r)
+{
+	for (size_t i = r->n_kinds; i > 1; i--) {
+		size_t j = (size_t)(run_rnd(r) % i);
+		enum fault_kind t = r->order[i - 1];
+		r->order[i - 1] = r->order[j];
+		r->order[j] = t;
+	}
+}
+
+static void say(struct run *r, double t, const char *what, const struct fault *f)
+{
+	if (r->d->ctx->json)
+		return;
+	fprintf(stderr, "drill: %6.1f s  %s %s", t / 1e3, what, drill_fault_name(f->kind));
+	for (int k = 0; k < 2; k++)
+		if (f->nodes[k] >= 0)
+			fprintf(stderr, " node %u", r->c.nodes[f->nodes[k]].id);
+	for (size_t i = 0; i < r->c.n; i++)
+		if ((f->cut >> i) & 1u)
+			fprintf(stderr, " cut-off %u", r->c.nodes[i].id);
+	fputc('\n', stderr);
+}
+
+static void inject(struct run *r, double t)
+{
+	struct fault *f = &r->faults[r->n_faults];
+
+	memset(f, 0, sizeof *f);
+	f->kind = r->order[r->next_kind++ % r->n_kinds];
+	if (r->next_kind % r->n_kinds == 0)
+		shuffle(r);
+	f->nodes[0] = f->nodes[1] = -1;
+	f->at_ms = t;
+	f->failover_ms = f->stepdown_ms = f->catchup_ms = -1;
+	r->n_faults++;
+	r->active = true;
+	fault_inject(r, f);
+	say(r, t, "fault", f);
+}
+
+static void heal(struct run *r, double t)
+{
+	struct fault *f = &r->faults[r->n_faults - 1];
+
+	fault_heal(r, f);
+	/* Every node that is down starts again. */
+	for (size_t i = 0; i < r->c.n; i++)
+		if (r->c.nodes[i].pid <= 0 && r->error == 0 &&
+		    dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
+			r->error = CTL_EXIT_REFUSED;
+	f->healed_ms = drill_since(r->d);
+	r->active = false;
+	r->next_at = f->healed_ms + RUN_SETTLE_MS;
+	say(r, t, "healed", f);
+}
+
+/* Called on every turn of the workload loop. */
+static void tick(struct drill *d, double t)
+{
+	struct run *r = d->tick_data;
+
+	if (r->error != 0)
+		return;
+	if (fault_watch(r, t))
+		return;
+	if (r->active) {
+		if (t >= r->faults[r->n_faults - 1].at_ms +
+				 hold_ms[r->faults[r->n_faults - 1].kind] ||
+		    fault_over(r, &r->faults[r->n_faults - 1]))
+			heal(r, t);
+		return;
+	}
+	/* A fault starts only if it can be healed before the load ends. */
+	if (t >= r->next_at && t + hold_ms[r->order[r->next_kind % r->n_kinds]] + 1000 <
+				       d->duration_ms && r->n_faults < RUN_FAULTS_MAX)
+		inject(r, t);
+}
+
+/* Per fault: time until the first escrow sent after it succeeded, and the
+ * longest unavailability window that began during it. */
+static void measure(struct run *r, const struct drill_report *rep)
+{
+	const struct drill_history *h = &r->d->h;
+
+	for (size_t i = 0; i < r->n_faults; i++) {
+		struct fault *f = &r->faults[i];
+		double until = f->healed_ms + RUN_SETTLE_MS;
+		for (size_t k = 0; k < h->n_ops; k++) {
+			const struct drill_op *o = &h->ops[k];
+			if (o->kind == DRILL_ESCROW && o->result == DRILL_OK &&
+			    o->start_ms >= f->at_ms &&
+			    (f->failover_ms < 0 || o->end_ms - f->at_ms < f->failover_ms))
+				f->failover_ms = o->end_ms - f->at_ms;
+		}
+		for (size_t w = 0; w < rep->n_windows; w++)
+			if (rep->windows[w].start_ms >= f->at_ms && rep->windows[w].start_ms < until &&
+			    rep->windows[w].length_ms > f->longest_ms)
+				f->longest_ms = rep->windows[w].length_ms;
+	}
+}
+
+/* After the load: every node running, ready, read back, converged, logs clean. */
+static int finish_run(struct run *r, struct drill_report *rep, struct run_end *e)
+{
+	struct drill *d = r->d;
+	double healed;
+	int rv;
+
+	if (r->active)
+		heal(r, drill_since(d));
+	for (size_t i = 0; i < r->c.n; i++)
+		if (r->c.nodes[i].pid <= 0 && dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
+			return ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r->errmsg);
+	/* A partition healed near the end: its catch-up is still measured. */
+	while (r->watch == WATCH_CATCHUP && fault_watch(r, drill_since(d)))
+		nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
+	healed = drill_now_ms();
+	if (dcluster_wait_ready(&r->c, &d->ctx->client, RUN_READY_MS, r->errmsg) != ESC_OK)
+		fprintf(stderr, "drill: %s\n", r->errmsg);
+	rv = drill_engine_readback(d);
+	if (rv == CTL_EXIT_OK)
+		rv = drill_audit_collect(d);
+	if (rv != CTL_EXIT_OK)
+		return rv;
+	if (dcluster_wait_converged(&r->c, &d->ctx->client, RUN_CONVERGE_MS, &e->index,
+				    r->errmsg) == ESC_OK) {
+		e->converge_ms = drill_now_ms() - healed;
+	} else {
+		e->converge_ms = -1;
+		fprintf(stderr, "drill: %s\n", r->errmsg);
+	}
+	e->log_problems = dcluster_scan_logs(&r->c, e->first_problem, sizeof e->first_problem);
+	drill_check(&d->h, rep);
+	measure(r, rep);
+	return CTL_EXIT_OK;
+}
+
+/* Partitions or disk-full cannot be had here: say why, run the rest. */
+static unsigned without(unsigned kinds, unsigned mask, const char *why)
+{
+	fprintf(stderr, "drill: %s; running the other faults\n", why);
+	return kinds & ~mask;
+}
+
+/* SIGTERM or SIGHUP: remove the namespaces, then die of the signal (the
+ * nodes die with this process). */
+static void on_fatal_signal(int sig)
+{
+	dcluster_emergency_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
+int drill_run(struct drill *d, const struct drill_run_opts *o)
+{
+	static struct run r;
+	struct drill_report rep;
+	struct run_end end = { .converge_ms = -1 };
+	unsigned kinds = o->kinds;
+	const char *why;
+	int rv;
+
+	memset(&r, 0, sizeof r);
+	r.d = d;
+	r.o = o;
+	r.rng = mix_seed(o->seed);
+	if ((kinds & DRILL_NET_FAULTS) && (why = dnet_unavailable()) != NULL)
+		kinds = without(kinds, DRILL_NET_FAULTS, why);
+	if ((kinds & DRILL_ROOT_FAULTS) && geteuid() != 0)
+		kinds = without(kinds, DRILL_ROOT_FAULTS, "a full disk needs root (tmpfs)");
+	if (kinds & DRILL_ROOT_FAULTS) {
+		catch_signals();
+		if (dcluster_create(&r.c, o->size, o->escrowd,
+				    (kinds & DRILL_NET_FAULTS ? DCLUSTER_NETNS : 0) |
+				    (kinds & (1u << F_DISK_FULL) ? DCLUSTER_TMPFS : 0),
+				    r.errmsg) != ESC_OK) {
+			dcluster_destroy(&r.c, false);
+			kinds = without(kinds, DRILL_ROOT_FAULTS, r.errmsg);
+		}
+	}
+	if (kinds == 0) {
+		rv = ctl_fail(CTL_EXIT_USAGE, "drill: no fault left to inject");
+		goto out;
+	}
+	for (int k = 0; k < F__COUNT; k++)
+		if (kinds & (1u << k))
+			r.order[r.n_kinds++] = (enum fault_kind)k;
+	shuffle(&r);
+	r.next_at = 3000;
+	if (!(kinds & DRILL_ROOT_FAULTS) &&
+	    dcluster_create(&r.c, o->size, o->escrowd, 0, r.errmsg) != ESC_OK) {
+		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
+		goto out;
+	}
+	for (size_t i = 0; i < r.c.n; i++)
+		if (dcluster_start(&r.c, i, NULL, r.errmsg) != ESC_OK) {
+			rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
+			goto out;
+		}
+	d->ctx->nodes = r.c.urls;
+	if ((rv = ctl_connect(d->ctx)) != CTL_EXIT_OK)
+		goto out;
+	if (dcluster_wait_ready(&r.c, &d->ctx->client, RUN_READY_MS, r.errmsg) != ESC_OK) {
+		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: the cluster did not start: %s (logs in %s)",
+			      r.errmsg, r.c.root);
+		goto out;
+	}
+	if (!d->ctx->json)
+		fprintf(stderr, "drill: %zu nodes of %s in %s, seed %" PRIu64 ", %.0f requests/s "
+			"for %.0f s\n", r.c.n, o->escrowd, r.c.root, o->seed, d->rate,
+			d->duration_ms / 1e3);
+	if ((rv = drill_engine_setup(d)) != CTL_EXIT_OK)
+		goto out;
+	drill_audit_mark(d);
+	d->tick = tick;
+	d->tick_data = &r;
+	d->t0 = drill_now_ms();
+	if ((rv = drill_engine_workload(d)) != CTL_EXIT_OK)
+		goto out;
+	if (r.error != 0) {
+		rv = ctl_fail(r.error, "drill: %s", r.errmsg);
+		goto out;
+	}
+	rv = finish_run(&r, &rep, &end);
+	if (rv == CTL_EXIT_OK && d->history_path != NULL)
+		rv = drill_engine_write_history(d, d->history_path);
+	if (rv == CTL_EXIT_OK)
+		rv = run_report(&r, &rep, &end);
+out:
+	drill_engine_teardown(d);
+	if (rv != CTL_EXIT_OK && r.c.root[0] != '\0')
+		fprintf(stderr, "drill: node logs and data kept in %s\n", r.c.root);
+	dcluster_destroy(&r.c, o->keep || rv != CTL_EXIT_OK);
+	return rv;
+}

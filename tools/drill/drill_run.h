@@ -1,0 +1,50 @@
+/* escrowctl drill run: the self-contained fault-injection drill. */
+#ifndef ESCROW_DRILL_RUN_H
+#define ESCROW_DRILL_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tools/drill/drill_engine.h"
+
+enum fault_kind {
+	F_KILL_LEADER,    /* SIGKILL of the leader, restarted after a while */
+	F_KILL_FOLLOWER,  /* SIGKILL of a follower */
+	F_PAUSE_LEADER,   /* SIGSTOP of the leader for several election timeouts */
+	F_RESTART_ALL,    /* SIGTERM of every node, then all started again */
+	F_KILL_TWO,       /* SIGKILL of the leader and a follower (5 nodes) */
+	F_DAMAGED_SEGMENT, /* a follower stopped, a byte of its log flipped: it must
+			      refuse to start; then emptied and joined again */
+	F_PARTITION_LEADER, /* the leader cut off from every other node (root) */
+	F_PARTITION_SPLIT,  /* a random minority cut off from the majority (root) */
+	F_PARTITION_ONEWAY, /* the leader's packets to the others, or theirs to it,
+			       dropped (root) */
+	F_DISK_FULL,        /* the leader's or a follower's data dir full (root) */
+	F__COUNT
+};
+
+struct drill_run_opts {
+	size_t size;          /* nodes: 3 or 5 */
+	uint64_t seed;        /* the fault schedule's */
+	unsigned kinds;       /* bit per enum fault_kind */
+	const char *escrowd;  /* the program to start */
+	bool keep;            /* keep the directory even when the drill passes */
+};
+
+/* Faults that need the network of namespaces (root). */
+#define DRILL_NET_FAULTS ((1u << F_PARTITION_LEADER) | (1u << F_PARTITION_SPLIT) | \
+			  (1u << F_PARTITION_ONEWAY))
+/* Faults that need root: the partitions and the tmpfs of disk-full. */
+#define DRILL_ROOT_FAULTS (DRILL_NET_FAULTS | (1u << F_DISK_FULL))
+
+const char *drill_fault_name(enum fault_kind k);
+
+/* 0 and *k set when name is a fault kind, else -1. */
+int drill_fault_parse(const char *name, enum fault_kind *k);
+
+/* Starts the cluster, runs d's workload with faults, heals, checks, reports,
+ * stops the cluster. d: as for drill_engine_setup, ctx not yet connected. */
+int drill_run(struct drill *d, const struct drill_run_opts *o);
+
+#endif
