@@ -373,23 +373,6 @@ TEST(key_load_refuses_bad_files)
 	CHECK(strstr(errmsg, "regular file") != NULL);
 }
 
-static void files_remove(void)
-{
-	static const char *const names[] = {
-		"raw.key", "hex.key", "hexnl.key", "hexcrlf.key", "HEX.key",
-		"short.key", "long.key", "hex63.key", "nonhex.key", "twonl.key",
-		"space.key", "huge.key", "empty.key",
-	};
-	char path[128];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
-		unlink(path);
-	}
-	rmdir(tmpdir);
-}
-
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_seal.XXXXXX");
@@ -408,6 +391,6 @@ int main(void)
 	RUN(fingerprint_stable_and_per_key);
 	RUN(key_load_raw_and_hex);
 	RUN(key_load_refuses_bad_files);
-	files_remove();
+	unit_remove_tree(tmpdir); /* every file a test wrote, then the dir */
 	return unit_done();
 }
