@@ -4,7 +4,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/durable.h"
 #include "lib/error.h"
 
 #define DATADIR_NAME_MAX 32 /* room for "/NAME.tmp" of the longest name in DIR */
@@ -30,31 +30,18 @@ static void path_join(char *out, const char *dir, const char *name)
 	memcpy(out + dir_len + 1, name, name_len + 1);
 }
 
-static int dir_sync(const char *path, char *errmsg)
-{
-	int fd, rv = 0;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return esc_errorf(errmsg, ESC_EIO, "data dir: cannot open %s: %s",
-				  path, strerror(errno));
-	if (fsync(fd) != 0)
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir: fsync of %s: %s", path,
-				strerror(errno));
-	close(fd);
-	return rv;
-}
-
 /* Makes sure path is a directory, creating it (mode 0700) when missing and
  * then syncing its parent so that the new entry is durable. */
 static int dir_ensure(const char *path, char *errmsg)
 {
-	char parent[DATADIR_PATH_MAX];
 	struct stat st;
+	int rv;
 
 	if (mkdir(path, 0700) == 0) {
-		snprintf(parent, sizeof(parent), "%s", path);
-		return dir_sync(dirname(parent), errmsg);
+		rv = durable_sync_parent(path, errmsg);
+		if (rv != 0)
+			esc_errprefix(errmsg, "data dir");
+		return rv;
 	}
 	if (errno != EEXIST)
 		return esc_errorf(errmsg, ESC_EIO, "data dir: cannot create %s: %s",
@@ -72,40 +59,16 @@ static int dir_ensure(const char *path, char *errmsg)
  * Returns the length, or -1 on error or when the file holds more. */
 static ssize_t file_read_small(int fd, char *buf, size_t size)
 {
-	size_t n = 0;
-	ssize_t r;
+	ssize_t n;
 	char more;
 
-	while (n < size - 1) {
-		r = pread(fd, buf + n, size - 1 - n, (off_t)n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (n == size - 1 && pread(fd, &more, 1, (off_t)n) != 0)
+	n = durable_pread(fd, buf, size - 1, 0);
+	if (n < 0)
 		return -1;
-	return (ssize_t)n;
-}
-
-static int file_write_all(int fd, const char *buf, size_t len)
-{
-	size_t n = 0;
-	ssize_t r;
-
-	while (n < len) {
-		r = write(fd, buf + n, len - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		n += (size_t)r;
-	}
-	return 0;
+	buf[n] = '\0';
+	if ((size_t)n == size - 1 && pread(fd, &more, 1, (off_t)n) != 0)
+		return -1;
+	return n;
 }
 
 /* Parses "N" or "N\n" with 1 <= N <= max; 0 when malformed. */
@@ -154,7 +117,7 @@ static int lock_take(struct datadir *d, char *errmsg)
 		goto err_close;
 	}
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+	if (ftruncate(fd, 0) != 0 || durable_pwrite(fd, buf, (size_t)len, 0) != 0) {
 		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write LOCK: %s",
 				d->path, strerror(errno));
 		goto err_close; /* closing the fd releases the lock */
@@ -252,42 +215,13 @@ err_unlock:
 int datadir_write_file(struct datadir *d, const char *name, const char *content,
 		       char *errmsg)
 {
-	char tmp[DATADIR_PATH_MAX], final[DATADIR_PATH_MAX], tmp_name[128];
-	int fd, rv;
+	char path[DATADIR_PATH_MAX];
+	int rv;
 
-	snprintf(tmp_name, sizeof(tmp_name), "%s.tmp", name);
-	path_join(tmp, d->path, tmp_name);
-	path_join(final, d->path, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot create %s: %s",
-				  d->path, tmp_name, strerror(errno));
-	if (file_write_all(fd, content, strlen(content)) != 0 || fsync(fd) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write %s: %s",
-				d->path, name, strerror(errno));
-		close(fd);
-		goto err_unlink_tmp;
-	}
-	if (close(fd) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot write %s: %s",
-				d->path, name, strerror(errno));
-		goto err_unlink_tmp;
-	}
-	if (rename(tmp, final) != 0) {
-		rv = esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot rename %s: %s",
-				d->path, tmp_name, strerror(errno));
-		goto err_unlink_tmp;
-	}
-	rv = dir_sync(d->path, errmsg);
+	path_join(path, d->path, name);
+	rv = durable_write_file(path, content, strlen(content), 0600, errmsg);
 	if (rv != 0)
-		goto err_unlink_final;
-	return 0;
-
-err_unlink_final:
-	unlink(final);
-	return rv;
-err_unlink_tmp:
-	unlink(tmp);
+		esc_errprefix(errmsg, "data dir");
 	return rv;
 }
 
@@ -319,12 +253,16 @@ int datadir_read_file(struct datadir *d, const char *name, char *buf, size_t siz
 int datadir_remove_file(struct datadir *d, const char *name, char *errmsg)
 {
 	char path[DATADIR_PATH_MAX];
+	int rv;
 
 	path_join(path, d->path, name);
 	if (unlink(path) != 0 && errno != ENOENT)
 		return esc_errorf(errmsg, ESC_EIO, "data dir %s: cannot remove %s: %s", d->path,
 				  name, strerror(errno));
-	return dir_sync(d->path, errmsg);
+	rv = durable_sync_path(d->path, false, errmsg);
+	if (rv != 0)
+		esc_errprefix(errmsg, "data dir");
+	return rv;
 }
 
 int datadir_check_seal(struct datadir *d, const char *fingerprint, const char *key_path,

@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "lib/durable.h"
 #include "lib/error.h"
 
 #define SEAL_VERSION 1
@@ -127,20 +128,12 @@ static int read_small_file(const char *path, uint8_t *buf, size_t *n,
 				path, (unsigned)(st.st_mode & 07777), path);
 		goto err_close;
 	}
-	*n = 0;
-	while (*n < SEAL_FILE_READ_MAX) {
-		r = read(fd, buf + *n, SEAL_FILE_READ_MAX - *n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rv = esc_errorf(errmsg, ESC_EIO, "seal key %s: %s", path,
-					strerror(errno));
-			goto err_close;
-		}
-		if (r == 0)
-			break;
-		*n += (size_t)r;
+	r = durable_read(fd, buf, SEAL_FILE_READ_MAX);
+	if (r < 0) {
+		rv = esc_errorf(errmsg, ESC_EIO, "seal key %s: %s", path, strerror(errno));
+		goto err_close;
 	}
+	*n = (size_t)r;
 err_close:
 	close(fd);
 	return rv;

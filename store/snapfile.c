@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "lib/durable.h"
 #include "lib/error.h"
 #include "store/store_internal.h"
 
@@ -140,42 +140,6 @@ int snapfile_header_decode(const uint8_t *buf, size_t len, struct snapfile_heade
 	memcpy(h->seal_fingerprint, buf + 112, 16);
 	h->seal_fingerprint[16] = '\0';
 	return ESC_OK;
-}
-
-/* Reads up to len bytes, stopping early only at the end of the file.
- * Returns the count, or -1 with errno set. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = read(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 static int64_t now_ms(void)
@@ -314,7 +278,7 @@ static int file_sha256(const char *path, uint8_t sum[32], uint64_t *len, char *e
 		rv = esc_errorf(errmsg, ESC_ECRYPTO, "hash %s: SHA-256 failed", path);
 		goto out;
 	}
-	while ((n = read_full(fd, buf, SNAPFILE_CHUNK)) > 0) {
+	while ((n = durable_read(fd, buf, SNAPFILE_CHUNK)) > 0) {
 		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
 			rv = esc_errorf(errmsg, ESC_ECRYPTO, "hash %s: SHA-256 failed", path);
 			goto out;
@@ -448,7 +412,7 @@ static int payload_copy(int fd, int out, const char *path, const struct snapfile
 	}
 	while (done < h->payload_len) {
 		want = h->payload_len - done;
-		n = read_full(fd, buf, want < SNAPFILE_CHUNK ? (size_t)want : SNAPFILE_CHUNK);
+		n = durable_read(fd, buf, want < SNAPFILE_CHUNK ? (size_t)want : SNAPFILE_CHUNK);
 		if (n < 0) {
 			rv = esc_errorf(errmsg, ESC_EIO, "snapshot: read %s: %s", path,
 					strerror(errno));
@@ -470,7 +434,7 @@ static int payload_copy(int fd, int out, const char *path, const struct snapfile
 			rv = esc_errorf(errmsg, ESC_ECRYPTO, "snapshot: SHA-256 failed");
 			goto out;
 		}
-		if (write_full(out, buf, (size_t)n) != 0) {
+		if (durable_write(out, buf, (size_t)n) != 0) {
 			rv = esc_errorf(errmsg, ESC_EIO, "snapshot: write a temporary copy: %s",
 					strerror(errno));
 			goto out;
@@ -512,7 +476,7 @@ static int snap_check(const char *path, char *tmpl, struct snapfile_header *h, c
 		rv = esc_errorf(errmsg, ESC_EIO, "snapshot: %s is not a regular file", path);
 		goto err_close;
 	}
-	n = read_full(fd, hdr, sizeof(hdr));
+	n = durable_read(fd, hdr, sizeof(hdr));
 	if (n < 0) {
 		rv = esc_errorf(errmsg, ESC_EIO, "snapshot: read %s: %s", path, strerror(errno));
 		goto err_close;
@@ -601,36 +565,6 @@ out:
 	return rv;
 }
 
-static int fsync_path(const char *path, int flags, char *errmsg)
-{
-	int fd, rv = ESC_OK;
-
-	fd = open(path, flags | O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return esc_errorf(errmsg, ESC_EIO, "snapshot: open %s: %s", path,
-				  strerror(errno));
-	if (fsync(fd) != 0)
-		rv = esc_errorf(errmsg, ESC_EIO, "snapshot: fsync %s: %s", path,
-				strerror(errno));
-	close(fd);
-	return rv;
-}
-
-/* Renames tmp to path unless path exists (a race with another writer). */
-static int rename_new(const char *tmp, const char *path, char *errmsg)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return ESC_OK;
-	if (errno == EEXIST)
-		return esc_errorf(errmsg, ESC_EINVAL, "snapshot: restore: %s already exists",
-				  path);
-	/* A file system without RENAME_NOREPLACE: path was checked absent. */
-	if ((errno == EINVAL || errno == ENOSYS) && rename(tmp, path) == 0)
-		return ESC_OK;
-	return esc_errorf(errmsg, ESC_EIO, "snapshot: rename %s to %s: %s", tmp, path,
-			  strerror(errno));
-}
-
 static int restore_check_args(const char *db_path, const char *cluster_id,
 			      const char *members, char *errmsg)
 {
@@ -666,7 +600,7 @@ static int restore_check_args(const char *db_path, const char *cluster_id,
 int snapfile_restore(const char *path, const char *db_path, const char *new_cluster_id,
 		     const char *members, struct snapfile_header *h, char *errmsg)
 {
-	char tmpl[SNAPFILE_PATH_MAX], dir[SNAPFILE_PATH_MAX];
+	char tmpl[SNAPFILE_PATH_MAX];
 	int rv;
 
 	memset(h, 0, sizeof(*h));
@@ -674,24 +608,23 @@ int snapfile_restore(const char *path, const char *db_path, const char *new_clus
 	if (rv != ESC_OK)
 		return rv;
 	snprintf(tmpl, sizeof(tmpl), "%s.tmp-XXXXXX", db_path);
-	snprintf(dir, sizeof(dir), "%s", db_path);
 	rv = snap_check(path, tmpl, h, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	rv = restore_meta(tmpl, new_cluster_id, members, errmsg);
-	if (rv == ESC_OK)
-		rv = fsync_path(tmpl, 0, errmsg);
-	if (rv == ESC_OK)
-		rv = rename_new(tmpl, db_path, errmsg);
 	if (rv != ESC_OK)
 		goto err_unlink_tmp;
-	rv = fsync_path(dirname(dir), O_DIRECTORY, errmsg);
-	if (rv != ESC_OK)
-		goto err_unlink_db;
+	/* Refuses a db_path created meanwhile; an error after the rename
+	 * removes db_path again. */
+	rv = durable_sync_path(tmpl, false, errmsg);
+	if (rv == ESC_OK)
+		rv = durable_rename(tmpl, db_path, true, errmsg);
+	if (rv != ESC_OK) {
+		esc_errprefix(errmsg, "snapshot: restore");
+		goto err_unlink_tmp;
+	}
 	return ESC_OK;
 
-err_unlink_db:
-	unlink(db_path);
 err_unlink_tmp:
 	db_unlink(tmpl);
 	return rv;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/durable.h"
 #include "lib/error.h"
 
 #define READ_RETRIES 3 /* optimistic reads before one made under the lock */
@@ -74,21 +75,6 @@ static void pending_add(long delta)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-static int pwrite_all(int fd, const unsigned char *p, size_t len, off_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? errno : EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 static void *writer_main(void *arg)
 {
 	struct walbuf *wb = arg;
@@ -103,7 +89,9 @@ static void *writer_main(void *arg)
 			break;
 		p = wb->head;
 		pthread_mutex_unlock(&wb->lock);
-		err = pwrite_all(wb->fd, p->data, (size_t)p->len, (off_t)p->off);
+		err = 0;
+		if (durable_pwrite(wb->fd, p->data, (size_t)p->len, (off_t)p->off) != 0)
+			err = errno;
 		pthread_mutex_lock(&wb->lock);
 		if (err != 0 && wb->err == 0)
 			wb->err = err;

@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 
+#include "lib/durable.h"
 #include "store/datadir.h"
 #include "store/snapfile.h"
 #include "tools/ctl/ctl_commands.h"
@@ -76,18 +77,6 @@ static void dir_of(const char *path, char *out, size_t size)
 	snprintf(out, size, "%s", dirname(copy));
 }
 
-static int dir_sync(const char *dir)
-{
-	int fd, rv;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rv = fsync(fd);
-	close(fd);
-	return rv;
-}
-
 /* ---- save ---- */
 
 /* Writes the streamed body into the temporary file. */
@@ -111,19 +100,10 @@ static double mono_now(void)
 static int save_write(void *data, const char *p, size_t n, char *errmsg)
 {
 	struct save_sink *s = data;
-	ssize_t w;
 
-	while (n > 0) {
-		w = write(s->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			s->failed = true;
-			return esc_errorf(errmsg, ESC_EIO, "write %s: %s", s->path,
-					  strerror(errno));
-		}
-		p += w;
-		n -= (size_t)w;
+	if (durable_write(s->fd, p, n) != 0) {
+		s->failed = true;
+		return esc_errorf(errmsg, ESC_EIO, "write %s: %s", s->path, strerror(errno));
 	}
 	return ESC_OK;
 }
@@ -256,7 +236,7 @@ static int save_fetch(struct ctl_ctx *ctx, struct save_sink *s, struct ctl_respo
 
 static int snap_save(struct ctl_ctx *ctx, const char *file)
 {
-	char tmp[SNAP_PATH_MAX], dir[SNAP_PATH_MAX], sha_hex[65];
+	char tmp[SNAP_PATH_MAX], dir[SNAP_PATH_MAX], sha_hex[65], errmsg[ESC_ERRMSG_SIZE];
 	struct sigaction sa, old_int, old_term;
 	struct snapfile_header h;
 	struct save_sink s;
@@ -300,16 +280,10 @@ static int snap_save(struct ctl_ctx *ctx, const char *file)
 	if (rv == CTL_EXIT_OK && snap_interrupted)
 		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: interrupted by signal %d",
 			      (int)snap_interrupted);
-	if (rv == CTL_EXIT_OK && rename(tmp, file) != 0)
-		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: rename %s to %s: %s", tmp, file,
-			      strerror(errno));
+	if (rv == CTL_EXIT_OK && durable_rename(tmp, file, false, errmsg) != ESC_OK)
+		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: %s", errmsg);
 	if (rv != CTL_EXIT_OK) {
 		unlink(tmp);
-		goto out;
-	}
-	if (dir_sync(dir) != 0) {
-		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: fsync %s: %s", dir,
-			      strerror(errno));
 		goto out;
 	}
 	save_print(ctx, file, &h, sha_hex, &r);
@@ -463,7 +437,7 @@ static void restore_undo(const struct restore_undo *u)
 	if (u->dir_made)
 		rmdir(u->dir);
 	else
-		dir_sync(u->dir);
+		durable_sync_path(u->dir, false, NULL);
 }
 
 static int restore_check(struct ctl_ctx *ctx, const struct snap_args *a)
