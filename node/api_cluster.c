@@ -171,8 +171,7 @@ static void add_run(struct op *op)
 	change_begin(op);
 	/* A retried join of a node that is already a voter: only make sure
 	 * its addresses are recorded. */
-	if (replica_member(&op->d->replica, c->m.id, &addr) == RAFT_VOTER &&
-	    strcmp(addr, c->m.raft) == 0) {
+	if (replica_is_voter(&op->d->replica, c->m.id, &addr) && strcmp(addr, c->m.raft) == 0) {
 		apply_members(op);
 		return;
 	}
@@ -286,8 +285,7 @@ static void transfer_run(struct op *op)
 {
 	unsigned id = (unsigned)(uintptr_t)op->data;
 
-	if (id != 0 && (id == op->d->opts->id ||
-			replica_member(&op->d->replica, id, NULL) != RAFT_VOTER)) {
+	if (id != 0 && (id == op->d->opts->id || !replica_is_voter(&op->d->replica, id, NULL))) {
 		op_respond_error(op, 400, "invalid_member", "the target is not another voter");
 		return;
 	}

@@ -143,7 +143,7 @@ static void stream_start(struct snap *s)
 
 	for (int i = 0; i < 32; i++)
 		snprintf(sha + 2 * i, 3, "%02x", s->h.sha256[i]);
-	s->h.term = d->replica.raft.current_term;
+	s->h.term = replica_term(&d->replica);
 	snapfile_header_encode(&s->h, s->header);
 	s->fd = uv_fs_open(NULL, &req, s->tmp_path, UV_FS_O_RDONLY, 0, NULL);
 	uv_fs_req_cleanup(&req);
@@ -224,7 +224,7 @@ static void poll_cb(uv_timer_t *t)
 		snap_fail(s, 503, "shutting_down", "this node is shutting down");
 		return;
 	}
-	if (d->replica.raft.last_applied >= s->target) {
+	if (replica_applied_index(&d->replica) >= s->target) {
 		uv_timer_stop(t);
 		prepare(s);
 		return;

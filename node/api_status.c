@@ -12,34 +12,6 @@
 #include "lib/error.h"
 #include "store/walbuf.h"
 
-static const char *member_role(int role)
-{
-	switch (role) {
-	case RAFT_VOTER:
-		return "voter";
-	case RAFT_STANDBY:
-		return "standby";
-	case RAFT_SPARE:
-		return "spare";
-	default:
-		return "unknown";
-	}
-}
-
-/* Whether this node hears from member i: the leader knows it from its
- * replication progress; a follower knows only itself and the leader. */
-static bool member_reachable(struct daemon *d, unsigned i)
-{
-	struct raft *r = &d->replica.raft;
-	raft_id id = r->configuration.servers[i].id;
-
-	if (id == d->opts->id)
-		return true;
-	if (raft_state(r) == RAFT_LEADER)
-		return r->leader_state.progress != NULL && r->leader_state.progress[i].recent_recv;
-	return id == replica_leader(&d->replica);
-}
-
 /* The digest hashes every table. On a small store it is computed here, at
  * the applied index; on a large one (seconds at a million keys) a worker
  * computes it on its own connection, and status reports the last one with
@@ -101,21 +73,21 @@ static void state_digest(struct daemon *d)
 void api_status(struct op *op)
 {
 	struct daemon *d = op->d;
-	struct raft *r = &d->replica.raft;
+	struct replica *r = &d->replica;
+	struct replica_member_info m;
 	unsigned leader = replica_leader(&d->replica);
 	char leader_api[DAEMON_API_ADDR_MAX], api[DAEMON_API_ADDR_MAX];
 	bool have_leader_api = leader != 0 &&
 			       daemon_member_api(d, leader, leader_api, sizeof leader_api);
 	json_t *members = json_array(), *leader_obj, *j;
 
-	for (unsigned i = 0; members != NULL && i < r->configuration.n; i++) {
-		struct raft_server *s = &r->configuration.servers[i];
-		bool have_api = daemon_member_api(d, (unsigned)s->id, api, sizeof api);
-		json_array_append_new(
-			members,
-			json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id", (json_int_t)s->id, "raft",
-				  s->address, "api", have_api ? api : NULL, "role",
-				  member_role(s->role), "reachable", member_reachable(d, i)));
+	for (unsigned i = 0; members != NULL && i < replica_member_count(r); i++) {
+		replica_member_at(r, i, &m);
+		bool have_api = daemon_member_api(d, m.id, api, sizeof api);
+		json_array_append_new(members, json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id",
+							 (json_int_t)m.id, "raft", m.raft_addr, "api",
+							 have_api ? api : NULL, "role", m.role,
+							 "reachable", m.reachable));
 	}
 	if (leader != 0)
 		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api",
@@ -125,8 +97,8 @@ void api_status(struct op *op)
 	state_digest(d);
 	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:o}", "id",
 		      (json_int_t)d->opts->id, "cluster_id", store_cluster_id(d->store), "role",
-		      replica_role(&d->replica), "leader", leader_obj, "term",
-		      (json_int_t)r->current_term, "commit_index", (json_int_t)r->commit_index,
+		      replica_role(r), "leader", leader_obj, "term", (json_int_t)replica_term(r),
+		      "commit_index", (json_int_t)replica_commit_index(r),
 		      "applied_index", (json_int_t)store_applied_index(d->store), "state_digest",
 		      d->digest, "digest_index", (json_int_t)d->digest_index, "members", members);
 	json_respond(op, 200, j);
@@ -179,7 +151,8 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 void api_metrics(struct op *op)
 {
 	struct daemon *d = op->d;
-	struct raft *r = &d->replica.raft;
+	struct replica *r = &d->replica;
+	const struct fsm *f = replica_fsm(r);
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
 	bool ok = buf != NULL;
@@ -194,8 +167,8 @@ void api_metrics(struct op *op)
 			  "\n# TYPE escrow_loop_lag_max_seconds gauge\nescrow_loop_lag_max_seconds %.6f"
 			  "\n# TYPE escrow_api_connections_total counter\nescrow_api_connections_total %"
 			  PRIu64 "\n# TYPE escrow_requests_total counter\n",
-			  raft_state(r) == RAFT_LEADER, (uint64_t)r->current_term,
-			  (uint64_t)r->commit_index, store_applied_index(d->store),
+			  replica_is_leader(r), replica_term(r), replica_commit_index(r),
+			  store_applied_index(d->store),
 			  d->metrics.forwarded, d->metrics.errors_5xx,
 			  (double)d->lag.max_late_us / 1e6, d->http.accepted);
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
@@ -216,9 +189,8 @@ void api_metrics(struct op *op)
 			  "# TYPE escrow_snapshot_seconds_sum counter\n"
 			  "escrow_snapshot_seconds_sum %.6f\n"
 			  "# TYPE escrow_wal_pending_bytes gauge\nescrow_wal_pending_bytes %zu\n",
-			  d->replica.fsm.snapshots, (double)d->replica.fsm.snapshot_ns / 1e9,
-			  (double)d->replica.fsm.snapshot_last_ns / 1e9,
-			  (double)d->replica.fsm.snapshot_loop_max_ns / 1e9, d->replica.fsm.restores,
+			  f->snapshots, (double)f->snapshot_ns / 1e9, (double)f->snapshot_last_ns / 1e9,
+			  (double)f->snapshot_loop_max_ns / 1e9, f->restores,
 			  d->metrics.snapshots_served, d->metrics.snapshot_seconds, walbuf_pending());
 	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
 	for (int i = 0; ok && i < DAEMON_ROUTES; i++)

@@ -114,7 +114,7 @@ static void leader_cb(struct replica *r, bool ready)
 	struct daemon *d = r->data;
 
 	log_info(ready ? "leader of term %llu, serving" : "no longer leader (term %llu)",
-		 (unsigned long long)r->raft.current_term);
+		 (unsigned long long)replica_term(r));
 	if (!ready)
 		return;
 	cluster_init(d);
@@ -127,12 +127,12 @@ static void leader_cb(struct replica *r, bool ready)
  * saying why. The others elect a leader; a restart starts clean. */
 static void health_check(struct daemon *d)
 {
-	struct raft *r = &d->replica.raft;
+	struct replica *r = &d->replica;
 	const char *paths[2] = { d->dir.raft_dir, d->dir.path };
 	uint64_t now = uv_hrtime(), free_bytes;
 	char why[512];
 
-	if (!d->replica.started || d->replica.closing || d->stopping)
+	if (!replica_running(r) || d->stopping)
 		return;
 	if (now - d->disk_checked_ns >= (uint64_t)DISKWATCH_EVERY_MS * 1000000) {
 		d->disk_checked_ns = now;
@@ -146,8 +146,8 @@ static void health_check(struct daemon *d)
 				_exit(1);
 			}
 	}
-	if (!stallwatch_check(&d->stall, now, r->last_stored, raft_last_index(r),
-			      raft_last_applied(r), r->commit_index, why, sizeof why))
+	if (!stallwatch_check(&d->stall, now, replica_stored_index(r), replica_last_index(r),
+			      replica_applied_index(r), replica_commit_index(r), why, sizeof why))
 		return;
 	log_error("fatal: %s; stopping (the other nodes carry on; restart this one once its "
 		  "disk works)", why);
@@ -168,7 +168,7 @@ static void tick_cb(uv_timer_t *t)
 		 "%llu ms blocked (raft snapshot %s, applied %llu)",
 		 (unsigned long long)(r.late_us / 1000), (unsigned long long)(r.cpu_us / 1000),
 		 (unsigned long long)(r.wait_us / 1000), (unsigned long long)(r.blocked_us / 1000),
-		 d->replica.raft.snapshot.pending.term != 0 ? "in progress" : "idle",
+		 replica_snapshot_in_progress(&d->replica) ? "in progress" : "idle",
 		 (unsigned long long)store_applied_index(d->store));
 }
 
