@@ -5,11 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/daemon.h"
 #include "lib/error.h"
 #include "store/validate.h"
 
-static const char *route_names[DAEMON_ROUTES] = {
+_Static_assert(ROUTE_REPORTS + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
+
+static const char *route_names[API_ROUTES] = {
 	[ROUTE_OTHER] = "other",
 	[ROUTE_ESCROW] = "escrow",
 	[ROUTE_LOOKUP] = "lookup",
@@ -25,7 +26,7 @@ static const char *route_names[DAEMON_ROUTES] = {
 
 const char *api_route_name(int route)
 {
-	return route >= 0 && route < DAEMON_ROUTES ? route_names[route] : "other";
+	return route >= 0 && route < API_ROUTES ? route_names[route] : "other";
 }
 
 /* True when op's sender holds a role in need; else answers 403. */
@@ -204,7 +205,7 @@ void api_audit_cmd(struct op *op, const char *action)
 void api_apply(struct op *op, replica_apply_cb done)
 {
 	op->rreq.data = op;
-	if (replica_apply(&op->d->replica, &op->rreq, &op->cmd, done) != ESC_OK)
+	if (replica_apply(op->ctx->replica, &op->rreq, &op->cmd, done) != ESC_OK)
 		dispatch_again(op);
 }
 
@@ -223,8 +224,8 @@ bool api_applied(struct op *op, int status, const struct store_result *res)
 
 void api_handle(struct http_request *req)
 {
-	struct daemon *d = req->server->data;
-	struct op *op = op_create(d, req, NULL, ROUTE_OTHER);
+	const struct api_ctx *ctx = req->server->data;
+	struct op *op = op_create(ctx, req, NULL, ROUTE_OTHER);
 
 	if (op == NULL) {
 		http_respond_error(req, 500, NULL, "out_of_memory", "the node ran out of memory");

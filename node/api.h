@@ -23,7 +23,7 @@ enum api_route {
 /* Name of a route for metrics labels. */
 const char *api_route_name(int route);
 
-/* The http_server handler; req->server->data is the struct daemon. */
+/* The http_server handler; req->server->data is the struct api_ctx. */
 void api_handle(struct http_request *req);
 
 /* Handlers (api_keys.c): validate here, then dispatch to the leader. */

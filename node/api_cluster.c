@@ -23,10 +23,11 @@ struct change {
 };
 
 /* The members text with m added (or replaced) or removed, in id order. */
-static int members_edit(struct daemon *d, const struct bootstrap_member *m, bool remove,
-			char *out, size_t size)
+static int members_edit(const struct api_ctx *ctx, const struct bootstrap_member *m,
+			bool remove, char *out, size_t size)
 {
-	struct bootstrap_member *list = calloc(DAEMON_MEMBERS_MAX + 1, sizeof *list);
+	struct bootstrap_member *list = calloc(API_MEMBERS_MAX + 1, sizeof *list);
+	const char *text = api_ctx_members(ctx);
 	char errmsg[ESC_ERRMSG_SIZE];
 	unsigned n = 0, i, j;
 	size_t used = 0;
@@ -34,8 +35,7 @@ static int members_edit(struct daemon *d, const struct bootstrap_member *m, bool
 
 	if (list == NULL)
 		return ESC_ENOMEM;
-	if (daemon_members(d) != NULL &&
-	    bootstrap_parse(daemon_members(d), list, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
+	if (text != NULL && bootstrap_parse(text, list, API_MEMBERS_MAX, &n, errmsg) != ESC_OK)
 		n = 0;
 	for (i = j = 0; i < n; i++)
 		if (list[i].id != m->id)
@@ -117,10 +117,10 @@ static void apply_members(struct op *op)
 	snprintf(cmd->action, sizeof cmd->action, "%s", c->remove ? "cluster.remove" : "cluster.add");
 	snprintf(cmd->note, sizeof cmd->note, "node %u raft %s api %s", c->m.id, c->m.raft,
 		 c->m.api);
-	rv = members_edit(op->d, &c->m, c->remove, cmd->members, sizeof cmd->members);
+	rv = members_edit(op->ctx, &c->m, c->remove, cmd->members, sizeof cmd->members);
 	if (rv == ESC_OK) {
 		op->rreq.data = op;
-		rv = replica_apply(&op->d->replica, &op->rreq, cmd, members_applied);
+		rv = replica_apply(op->ctx->replica, &op->rreq, cmd, members_applied);
 	}
 	if (rv != ESC_OK)
 		change_fail(op, rv, "recording the members");
@@ -140,7 +140,7 @@ static void raft_changed(struct replica_change *ch, int status)
 /* True (and op answered with 409) when another change runs. */
 static bool change_busy(struct op *op)
 {
-	if (change_op == NULL && !replica_changing(&op->d->replica))
+	if (change_op == NULL && !replica_changing(op->ctx->replica))
 		return false;
 	op_respond_error(op, 409, "change_in_progress",
 			 "another membership change is running; retry when it is done");
@@ -162,7 +162,7 @@ static void add_run(struct op *op)
 
 	if (change_busy(op))
 		return;
-	if (op->d->replica.seeded) {
+	if (op->ctx->replica->seeded) {
 		op_respond_error(op, 409, "snapshot_pending",
 				 "this restored node has not written its first Raft snapshot yet; "
 				 "retry in a moment");
@@ -171,12 +171,11 @@ static void add_run(struct op *op)
 	change_begin(op);
 	/* A retried join of a node that is already a voter: only make sure
 	 * its addresses are recorded. */
-	if (replica_member(&op->d->replica, c->m.id, &addr) == RAFT_VOTER &&
-	    strcmp(addr, c->m.raft) == 0) {
+	if (replica_is_voter(op->ctx->replica, c->m.id, &addr) && strcmp(addr, c->m.raft) == 0) {
 		apply_members(op);
 		return;
 	}
-	rv = replica_add_voter(&op->d->replica, &c->ch, c->m.id, c->m.raft, raft_changed);
+	rv = replica_add_voter(op->ctx->replica, &c->ch, c->m.id, c->m.raft, raft_changed);
 	if (rv != ESC_OK)
 		change_fail(op, rv, "add");
 }
@@ -188,14 +187,14 @@ static void remove_run(struct op *op)
 
 	if (change_busy(op))
 		return;
-	if (c->m.id == op->d->opts->id) {
+	if (c->m.id == op->ctx->node_id) {
 		op_respond_error(op, 409, "is_leader",
 				 "this node is the leader: hand leadership over first "
 				 "(POST /v1/cluster/transfer)");
 		return;
 	}
 	change_begin(op);
-	rv = replica_remove(&op->d->replica, &c->ch, c->m.id, raft_changed);
+	rv = replica_remove(op->ctx->replica, &c->ch, c->m.id, raft_changed);
 	if (rv != ESC_OK)
 		change_fail(op, rv, "remove");
 }
@@ -258,7 +257,7 @@ void api_members_remove(struct op *op, const char *id_text)
 static void transfer_start(struct op *op)
 {
 	unsigned id = (unsigned)(uintptr_t)op->data;
-	int rv = replica_transfer(&op->d->replica, id);
+	int rv = replica_transfer(op->ctx->replica, id);
 
 	op->data = NULL;
 	if (rv == ESC_EINVAL) {
@@ -286,8 +285,7 @@ static void transfer_run(struct op *op)
 {
 	unsigned id = (unsigned)(uintptr_t)op->data;
 
-	if (id != 0 && (id == op->d->opts->id ||
-			replica_member(&op->d->replica, id, NULL) != RAFT_VOTER)) {
+	if (id != 0 && (id == op->ctx->node_id || !replica_is_voter(op->ctx->replica, id, NULL))) {
 		op_respond_error(op, 400, "invalid_member", "the target is not another voter");
 		return;
 	}

@@ -29,7 +29,7 @@ static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
 	char errmsg[ESC_ERRMSG_SIZE];
 	size_t sealed_len;
 
-	if (seal_seal(&op->d->seal, c->key_id, (const uint8_t *)pw, strlen(pw), c->sealed,
+	if (seal_seal(op->ctx->seal, c->key_id, (const uint8_t *)pw, strlen(pw), c->sealed,
 		      &sealed_len, errmsg) != ESC_OK) {
 		log_error("seal: %s", errmsg);
 		snprintf(e->code, sizeof e->code, "internal");
@@ -37,7 +37,7 @@ static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
 		return false;
 	}
 	c->sealed_len = (uint32_t)sealed_len;
-	seal_mac(&op->d->seal, c->key_id, pw, c->pw_mac);
+	seal_mac(op->ctx->seal, c->key_id, pw, c->pw_mac);
 	return true;
 }
 
@@ -118,7 +118,7 @@ static bool append_opened(struct op *op, json_t *arr, const struct store_key *k)
 	size_t len;
 	json_t *j;
 
-	if (seal_open(&op->d->seal, k->key_id, k->sealed, k->sealed_len, plain, &len, errmsg) !=
+	if (seal_open(op->ctx->seal, k->key_id, k->sealed, k->sealed_len, plain, &len, errmsg) !=
 	    ESC_OK) {
 		log_error("key %s: %s", k->key_id, errmsg);
 		return false;
@@ -214,7 +214,7 @@ static void machine_keys_done(struct replica_req *rreq, int status)
 		dispatch_again(op);
 		return;
 	}
-	if (store_machine_keys(op->d->store, op->cmd.machine, &keys, &n, errmsg) != ESC_OK) {
+	if (store_machine_keys(op->ctx->store, op->cmd.machine, &keys, &n, errmsg) != ESC_OK) {
 		log_error("machine keys: %s", errmsg);
 		op_respond_error(op, 500, "internal", "the store could not be read");
 		return;
@@ -229,7 +229,7 @@ static void machine_keys_done(struct replica_req *rreq, int status)
 static void machine_keys_run(struct op *op)
 {
 	op->rreq.data = op;
-	if (replica_barrier(&op->d->replica, &op->rreq, machine_keys_done) != ESC_OK)
+	if (replica_barrier(op->ctx->replica, &op->rreq, machine_keys_done) != ESC_OK)
 		dispatch_again(op);
 }
 

@@ -156,7 +156,7 @@ static void respond_csv(struct op *op, const struct audit_query *q)
 		return;
 	}
 	fputs("seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index\n", f);
-	rv = store_audit_each(op->d->store, q->since, q->limit, row_csv, f, errmsg);
+	rv = store_audit_each(op->ctx->store, q->since, q->limit, row_csv, f, errmsg);
 	if (fclose(f) != 0 && rv == ESC_OK)
 		rv = ESC_ENOMEM;
 	if (rv != ESC_OK) {
@@ -187,7 +187,7 @@ static void audit_done(struct replica_req *rreq, int status)
 		return;
 	}
 	entries = json_array();
-	rv = entries != NULL ? store_audit_each(op->d->store, q.since, q.limit, row_json,
+	rv = entries != NULL ? store_audit_each(op->ctx->store, q.since, q.limit, row_json,
 						 entries, errmsg)
 			     : ESC_ENOMEM;
 	if (rv != ESC_OK) {
@@ -197,13 +197,13 @@ static void audit_done(struct replica_req *rreq, int status)
 		return;
 	}
 	json_respond(op, 200, json_pack("{s:o, s:I}", "entries", entries, "last_seq",
-					(json_int_t)store_audit_seq(op->d->store)));
+					(json_int_t)store_audit_seq(op->ctx->store)));
 }
 
 static void audit_run(struct op *op)
 {
 	op->rreq.data = op;
-	if (replica_barrier(&op->d->replica, &op->rreq, audit_done) != ESC_OK)
+	if (replica_barrier(op->ctx->replica, &op->rreq, audit_done) != ESC_OK)
 		dispatch_again(op);
 }
 

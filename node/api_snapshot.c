@@ -101,16 +101,16 @@ static void written_cb(struct http_request *req, int status)
 		return;
 	}
 	if (s->sent >= total) {
-		struct daemon *d = s->op->d;
+		const struct api_ctx *ctx = s->op->ctx;
 		log_info("snapshot: index %" PRIu64 ", %" PRIu64 " bytes sent", s->h.index, total);
-		d->metrics.snapshots_served++;
-		d->metrics.snapshot_seconds +=
-			(double)(uv_now(&d->loop) - s->op->req->received_ms) / 1000.0;
+		ctx->metrics->snapshots_served++;
+		ctx->metrics->snapshot_seconds +=
+			(double)(uv_now(ctx->loop) - s->op->req->received_ms) / 1000.0;
 		stream_done(s);
 		return;
 	}
 	b = uv_buf_init(s->buf, SNAPSHOT_CHUNK);
-	if (uv_fs_read(&s->op->d->loop, &s->fs, s->fd, &b, 1,
+	if (uv_fs_read(s->op->ctx->loop, &s->fs, s->fd, &b, 1,
 		       (int64_t)(s->sent - SNAPFILE_HEADER_SIZE), read_cb) != 0) {
 		log_error("snapshot: cannot read %s", s->tmp_path);
 		stream_done(s);
@@ -137,13 +137,12 @@ static void read_cb(uv_fs_t *req)
 
 static void stream_start(struct snap *s)
 {
-	struct daemon *d = s->op->d;
 	char headers[256], sha[65];
 	uv_fs_t req;
 
 	for (int i = 0; i < 32; i++)
 		snprintf(sha + 2 * i, 3, "%02x", s->h.sha256[i]);
-	s->h.term = d->replica.raft.current_term;
+	s->h.term = replica_term(s->op->ctx->replica);
 	snapfile_header_encode(&s->h, s->header);
 	s->fd = uv_fs_open(NULL, &req, s->tmp_path, UV_FS_O_RDONLY, 0, NULL);
 	uv_fs_req_cleanup(&req);
@@ -172,9 +171,9 @@ static void stream_start(struct snap *s)
 static void prepare_work_cb(uv_work_t *w)
 {
 	struct snap *s = w->data;
-	struct daemon *d = s->op->d;
+	const struct api_ctx *ctx = s->op->ctx;
 
-	s->rv = snapfile_prepare(d->dir.db_path, s->tmp_path, d->seal.fingerprint, &s->h,
+	s->rv = snapfile_prepare(ctx->dir->db_path, s->tmp_path, ctx->seal->fingerprint, &s->h,
 				 s->errmsg);
 }
 
@@ -197,18 +196,18 @@ static void prepare_done_cb(uv_work_t *w, int status)
 /* Every entry up to s->target is applied here: copy the database. */
 static void prepare(struct snap *s)
 {
-	struct daemon *d = s->op->d;
+	const struct api_ctx *ctx = s->op->ctx;
 	char errmsg[ESC_ERRMSG_SIZE];
 
-	if (store_flush(d->store, errmsg) != ESC_OK) {
+	if (store_flush(ctx->store, errmsg) != ESC_OK) {
 		log_error("snapshot: %s", errmsg);
 		snap_fail(s, 500, "snapshot_failed", "the store could not be flushed");
 		return;
 	}
-	snprintf(s->tmp_path, sizeof s->tmp_path, "%s/%s%u-%u%s", d->dir.path,
+	snprintf(s->tmp_path, sizeof s->tmp_path, "%s/%s%u-%u%s", ctx->dir->path,
 		 SNAPSHOT_TMP_PREFIX, (unsigned)getpid(), counter++, SNAPSHOT_TMP_SUFFIX);
 	s->work.data = s;
-	if (uv_queue_work(&d->loop, &s->work, prepare_work_cb, prepare_done_cb) != 0) {
+	if (uv_queue_work(ctx->loop, &s->work, prepare_work_cb, prepare_done_cb) != 0) {
 		s->tmp_path[0] = '\0';
 		snap_fail(s, 500, "snapshot_failed", "no worker thread for the snapshot");
 	}
@@ -217,19 +216,19 @@ static void prepare(struct snap *s)
 static void poll_cb(uv_timer_t *t)
 {
 	struct snap *s = t->data;
-	struct daemon *d = s->op->d;
+	const struct api_ctx *ctx = s->op->ctx;
 
-	if (d->stopping) {
+	if (*ctx->stopping) {
 		uv_timer_stop(t);
 		snap_fail(s, 503, "shutting_down", "this node is shutting down");
 		return;
 	}
-	if (d->replica.raft.last_applied >= s->target) {
+	if (replica_applied_index(ctx->replica) >= s->target) {
 		uv_timer_stop(t);
 		prepare(s);
 		return;
 	}
-	if (uv_now(&d->loop) >= s->op->deadline) {
+	if (uv_now(ctx->loop) >= s->op->deadline) {
 		uv_timer_stop(t);
 		snap_fail(s, 503, "catching_up",
 			  "this node could not apply the leader's committed entries in time");
@@ -258,7 +257,7 @@ static void leader_audit_cb(struct http_client_req *creq, int status,
 	json_decref(j);
 	s->target = (uint64_t)index;
 	s->timer.data = s;
-	uv_timer_init(&s->op->d->loop, &s->timer);
+	uv_timer_init(s->op->ctx->loop, &s->timer);
 	s->timer_open = true;
 	uv_timer_start(&s->timer, poll_cb, 0, SNAPSHOT_POLL_MS);
 }
@@ -284,10 +283,10 @@ static void audit_applied_cb(struct replica_req *rreq, int status,
 
 void api_snapshot(struct op *op)
 {
-	struct daemon *d = op->d;
-	unsigned leader = replica_leader(&d->replica);
-	char api[DAEMON_API_ADDR_MAX], headers[512];
-	bool have_api = leader != 0 && daemon_member_api(d, leader, api, sizeof api);
+	const struct api_ctx *ctx = op->ctx;
+	unsigned leader = replica_leader(ctx->replica);
+	char api[API_ADDR_MAX], headers[512];
+	bool have_api = leader != 0 && api_ctx_member_api(ctx, leader, api, sizeof api);
 	struct snap *s;
 
 	if (active >= SNAPSHOT_CONCURRENT_MAX) {
@@ -303,20 +302,20 @@ void api_snapshot(struct op *op)
 	s->op = op;
 	s->fd = -1;
 	/* The snapshot is audited before it is taken, and holds its own entry. */
-	if (replica_ready(&d->replica)) {
+	if (replica_ready(ctx->replica)) {
 		api_audit_cmd(op, "snapshot.save");
 		op->rreq.data = s;
-		if (replica_apply(&d->replica, &op->rreq, &op->cmd, audit_applied_cb) != ESC_OK)
+		if (replica_apply(ctx->replica, &op->rreq, &op->cmd, audit_applied_cb) != ESC_OK)
 			snap_fail(s, 503, "no_leader", "leadership was lost; retry shortly");
 		return;
 	}
-	if (leader == 0 || leader == d->opts->id || !have_api) {
+	if (leader == 0 || leader == ctx->node_id || !have_api) {
 		snap_fail(s, 503, "no_leader", "no leader is known; retry shortly");
 		return;
 	}
 	dispatch_forward_headers(op, headers, sizeof headers);
 	s->creq.data = s;
-	if (http_client_send(&d->client, &s->creq, api, "POST", "/v1/snapshot/audit", headers,
+	if (http_client_send(ctx->client, &s->creq, api, "POST", "/v1/snapshot/audit", headers,
 			     NULL, 0, DISPATCH_FORWARD_ATTEMPT_MS, leader_audit_cb) != ESC_OK)
 		snap_fail(s, 503, "no_leader", "the leader could not be asked; retry shortly");
 }

@@ -12,44 +12,22 @@
 #include "lib/error.h"
 #include "store/walbuf.h"
 
-static const char *member_role(int role)
-{
-	switch (role) {
-	case RAFT_VOTER:
-		return "voter";
-	case RAFT_STANDBY:
-		return "standby";
-	case RAFT_SPARE:
-		return "spare";
-	default:
-		return "unknown";
-	}
-}
-
-/* Whether this node hears from member i: the leader knows it from its
- * replication progress; a follower knows only itself and the leader. */
-static bool member_reachable(struct daemon *d, unsigned i)
-{
-	struct raft *r = &d->replica.raft;
-	raft_id id = r->configuration.servers[i].id;
-
-	if (id == d->opts->id)
-		return true;
-	if (raft_state(r) == RAFT_LEADER)
-		return r->leader_state.progress != NULL && r->leader_state.progress[i].recent_recv;
-	return id == replica_leader(&d->replica);
-}
-
 /* The digest hashes every table. On a small store it is computed here, at
  * the applied index; on a large one (seconds at a million keys) a worker
  * computes it on its own connection, and status reports the last one with
  * the index it reflects, so the loop never stalls on it. */
 #define STATUS_DIGEST_SYNC_MAX 20000 /* audit entries: above, on a worker */
 
+/* The last digest ("" if none) and the applied index it reflects. */
+static struct {
+	char hex[65];
+	uint64_t index;
+} digest;
+
 static struct {
 	uv_work_t work;
 	bool busy;
-	struct daemon *d;
+	const char *db_path;
 	char hex[65];
 	uint64_t index;
 	int rv;
@@ -58,77 +36,75 @@ static struct {
 
 static void digest_work_cb(uv_work_t *w)
 {
-	digest_job.rv = store_digest_file(digest_job.d->dir.db_path, digest_job.hex,
-					  &digest_job.index, digest_job.errmsg);
+	digest_job.rv = store_digest_file(digest_job.db_path, digest_job.hex, &digest_job.index,
+					  digest_job.errmsg);
 }
 
 static void digest_done_cb(uv_work_t *w, int status)
 {
-	struct daemon *d = digest_job.d;
-
 	digest_job.busy = false;
 	if (status != 0 || digest_job.rv != ESC_OK) {
 		log_warn("state digest: %s", status != 0 ? "cancelled" : digest_job.errmsg);
 		return;
 	}
-	memcpy(d->digest, digest_job.hex, sizeof d->digest);
-	d->digest_index = digest_job.index;
+	memcpy(digest.hex, digest_job.hex, sizeof digest.hex);
+	digest.index = digest_job.index;
 }
 
-static void state_digest(struct daemon *d)
+static void state_digest(const struct api_ctx *ctx)
 {
 	char errmsg[ESC_ERRMSG_SIZE];
-	uint64_t applied = store_applied_index(d->store);
+	uint64_t applied = store_applied_index(ctx->store);
 
-	if (d->digest[0] != '\0' && d->digest_index == applied)
+	if (digest.hex[0] != '\0' && digest.index == applied)
 		return;
-	if (store_audit_seq(d->store) <= STATUS_DIGEST_SYNC_MAX) {
-		if (store_digest(d->store, d->digest, errmsg) != ESC_OK) {
+	if (store_audit_seq(ctx->store) <= STATUS_DIGEST_SYNC_MAX) {
+		if (store_digest(ctx->store, digest.hex, errmsg) != ESC_OK) {
 			log_error("state digest: %s", errmsg);
-			d->digest[0] = '\0';
+			digest.hex[0] = '\0';
 			return;
 		}
-		d->digest_index = applied;
+		digest.index = applied;
 		return;
 	}
-	if (digest_job.busy || d->stopping || store_flush(d->store, errmsg) != ESC_OK)
+	if (digest_job.busy || *ctx->stopping || store_flush(ctx->store, errmsg) != ESC_OK)
 		return;
-	digest_job.d = d;
-	if (uv_queue_work(&d->loop, &digest_job.work, digest_work_cb, digest_done_cb) == 0)
+	digest_job.db_path = ctx->dir->db_path;
+	if (uv_queue_work(ctx->loop, &digest_job.work, digest_work_cb, digest_done_cb) == 0)
 		digest_job.busy = true;
 }
 
 void api_status(struct op *op)
 {
-	struct daemon *d = op->d;
-	struct raft *r = &d->replica.raft;
-	unsigned leader = replica_leader(&d->replica);
-	char leader_api[DAEMON_API_ADDR_MAX], api[DAEMON_API_ADDR_MAX];
+	const struct api_ctx *ctx = op->ctx;
+	struct replica *r = ctx->replica;
+	struct replica_member_info m;
+	unsigned leader = replica_leader(r);
+	char leader_api[API_ADDR_MAX], api[API_ADDR_MAX];
 	bool have_leader_api = leader != 0 &&
-			       daemon_member_api(d, leader, leader_api, sizeof leader_api);
+			       api_ctx_member_api(ctx, leader, leader_api, sizeof leader_api);
 	json_t *members = json_array(), *leader_obj, *j;
 
-	for (unsigned i = 0; members != NULL && i < r->configuration.n; i++) {
-		struct raft_server *s = &r->configuration.servers[i];
-		bool have_api = daemon_member_api(d, (unsigned)s->id, api, sizeof api);
-		json_array_append_new(
-			members,
-			json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id", (json_int_t)s->id, "raft",
-				  s->address, "api", have_api ? api : NULL, "role",
-				  member_role(s->role), "reachable", member_reachable(d, i)));
+	for (unsigned i = 0; members != NULL && i < replica_member_count(r); i++) {
+		replica_member_at(r, i, &m);
+		bool have_api = api_ctx_member_api(ctx, m.id, api, sizeof api);
+		json_array_append_new(members, json_pack("{s:I, s:s, s:s?, s:s, s:b}", "id",
+							 (json_int_t)m.id, "raft", m.raft_addr, "api",
+							 have_api ? api : NULL, "role", m.role,
+							 "reachable", m.reachable));
 	}
 	if (leader != 0)
 		leader_obj = json_pack("{s:I, s:s?}", "id", (json_int_t)leader, "api",
 				       have_leader_api ? leader_api : NULL);
 	else
 		leader_obj = json_null();
-	state_digest(d);
+	state_digest(ctx);
 	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:o}", "id",
-		      (json_int_t)d->opts->id, "cluster_id", store_cluster_id(d->store), "role",
-		      replica_role(&d->replica), "leader", leader_obj, "term",
-		      (json_int_t)r->current_term, "commit_index", (json_int_t)r->commit_index,
-		      "applied_index", (json_int_t)store_applied_index(d->store), "state_digest",
-		      d->digest, "digest_index", (json_int_t)d->digest_index, "members", members);
+		      (json_int_t)ctx->node_id, "cluster_id", store_cluster_id(ctx->store), "role",
+		      replica_role(r), "leader", leader_obj, "term", (json_int_t)replica_term(r),
+		      "commit_index", (json_int_t)replica_commit_index(r),
+		      "applied_index", (json_int_t)store_applied_index(ctx->store), "state_digest",
+		      digest.hex, "digest_index", (json_int_t)digest.index, "members", members);
 	json_respond(op, 200, j);
 }
 
@@ -140,9 +116,9 @@ void api_health(struct op *op)
 		json_respond(op, 200, json_pack("{s:b}", "ok", 1));
 		return;
 	}
-	if (!replica_caught_up(&op->d->replica)) {
-		op_respond_error(op, 503, replica_leader(&op->d->replica) == 0 ? "no_leader"
-										: "catching_up",
+	if (!replica_caught_up(op->ctx->replica)) {
+		op_respond_error(op, 503, replica_leader(op->ctx->replica) == 0 ? "no_leader"
+									       : "catching_up",
 				 "this node is not ready: no leader known or entries to apply");
 		return;
 	}
@@ -178,8 +154,10 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 
 void api_metrics(struct op *op)
 {
-	struct daemon *d = op->d;
-	struct raft *r = &d->replica.raft;
+	const struct api_ctx *ctx = op->ctx;
+	const struct api_metrics *m = ctx->metrics;
+	struct replica *r = ctx->replica;
+	const struct fsm *f = replica_fsm(r);
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
 	bool ok = buf != NULL;
@@ -194,13 +172,12 @@ void api_metrics(struct op *op)
 			  "\n# TYPE escrow_loop_lag_max_seconds gauge\nescrow_loop_lag_max_seconds %.6f"
 			  "\n# TYPE escrow_api_connections_total counter\nescrow_api_connections_total %"
 			  PRIu64 "\n# TYPE escrow_requests_total counter\n",
-			  raft_state(r) == RAFT_LEADER, (uint64_t)r->current_term,
-			  (uint64_t)r->commit_index, store_applied_index(d->store),
-			  d->metrics.forwarded, d->metrics.errors_5xx,
-			  (double)d->lag.max_late_us / 1e6, d->http.accepted);
-	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
+			  replica_is_leader(r), replica_term(r), replica_commit_index(r),
+			  store_applied_index(ctx->store), m->forwarded, m->errors_5xx,
+			  (double)ctx->lag->max_late_us / 1e6, ctx->http->accepted);
+	for (int i = 0; ok && i < API_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
-			    api_route_name(i), d->metrics.requests[i]);
+			    api_route_name(i), m->requests[i]);
 	ok = ok && append(&buf, &len, &cap,
 			  "# TYPE escrow_raft_snapshots_total counter\nescrow_raft_snapshots_total %"
 			  PRIu64 "\n# TYPE escrow_raft_snapshot_seconds_sum counter\n"
@@ -216,14 +193,13 @@ void api_metrics(struct op *op)
 			  "# TYPE escrow_snapshot_seconds_sum counter\n"
 			  "escrow_snapshot_seconds_sum %.6f\n"
 			  "# TYPE escrow_wal_pending_bytes gauge\nescrow_wal_pending_bytes %zu\n",
-			  d->replica.fsm.snapshots, (double)d->replica.fsm.snapshot_ns / 1e9,
-			  (double)d->replica.fsm.snapshot_last_ns / 1e9,
-			  (double)d->replica.fsm.snapshot_loop_max_ns / 1e9, d->replica.fsm.restores,
-			  d->metrics.snapshots_served, d->metrics.snapshot_seconds, walbuf_pending());
+			  f->snapshots, (double)f->snapshot_ns / 1e9, (double)f->snapshot_last_ns / 1e9,
+			  (double)f->snapshot_loop_max_ns / 1e9, f->restores,
+			  m->snapshots_served, m->snapshot_seconds, walbuf_pending());
 	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
-	for (int i = 0; ok && i < DAEMON_ROUTES; i++)
+	for (int i = 0; ok && i < API_ROUTES; i++)
 		ok = append(&buf, &len, &cap, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n",
-			    api_route_name(i), d->metrics.seconds[i]);
+			    api_route_name(i), m->seconds[i]);
 	if (!ok) {
 		free(buf);
 		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");

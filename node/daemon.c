@@ -25,39 +25,44 @@ int64_t daemon_clock_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *daemon_members(struct daemon *d)
+static void api_stop(const struct api_ctx *ctx, int exit_code)
 {
-	const char *text = store_members(d->store);
-
-	if (text[0] != '\0')
-		return text;
-	if (d->restored[0] != '\0')
-		return d->restored;
-	return d->opts->bootstrap;
+	daemon_stop(ctx->data, exit_code);
 }
 
-bool daemon_member_api(struct daemon *d, unsigned id, char *out, size_t size)
+/* Fills what requests see of d: everything but the store, which start
+ * adds once it is open. */
+static void api_ctx_fill(struct daemon *d)
 {
-	static struct bootstrap_member members[DAEMON_MEMBERS_MAX];
-	char errmsg[ESC_ERRMSG_SIZE];
-	const char *text = daemon_members(d);
-	unsigned n = 0;
+	struct api_ctx *c = &d->api;
 
-	if (text == NULL ||
-	    bootstrap_parse(text, members, DAEMON_MEMBERS_MAX, &n, errmsg) != ESC_OK)
-		return false;
-	for (unsigned i = 0; i < n; i++) {
-		if (members[i].id == id) {
-			snprintf(out, size, "%s", members[i].api);
-			return true;
-		}
-	}
-	return false;
+	c->loop = &d->loop;
+	c->node_id = d->opts->id;
+	c->bootstrap = d->opts->bootstrap;
+	c->restored = d->restored;
+	c->replica = &d->replica;
+	c->seal = &d->seal;
+	c->dir = &d->dir;
+	c->client = &d->client;
+	c->metrics = &d->metrics;
+	c->lag = &d->lag;
+	c->http = &d->http;
+	c->stopping = &d->stopping;
+	c->clock_ms = daemon_clock_ms;
+	c->stop = api_stop;
+	c->data = d;
+	c->queue = &d->queue;
+}
+
+/* The HTTP server's data is the API context (api_handle). */
+static struct daemon *server_daemon(struct http_server *s)
+{
+	return ((struct api_ctx *)s->data)->data;
 }
 
 static const char *common_headers_cb(struct http_server *s)
 {
-	struct daemon *d = s->data;
+	struct daemon *d = server_daemon(s);
 	unsigned leader = replica_leader(&d->replica);
 
 	if (leader != 0)
@@ -114,11 +119,11 @@ static void leader_cb(struct replica *r, bool ready)
 	struct daemon *d = r->data;
 
 	log_info(ready ? "leader of term %llu, serving" : "no longer leader (term %llu)",
-		 (unsigned long long)r->raft.current_term);
+		 (unsigned long long)replica_term(r));
 	if (!ready)
 		return;
 	cluster_init(d);
-	dispatch_flush(d);
+	dispatch_flush(&d->queue);
 }
 
 /* A disk nearly full (libraft 0.15 crashes or stops storing when its
@@ -127,12 +132,12 @@ static void leader_cb(struct replica *r, bool ready)
  * saying why. The others elect a leader; a restart starts clean. */
 static void health_check(struct daemon *d)
 {
-	struct raft *r = &d->replica.raft;
+	struct replica *r = &d->replica;
 	const char *paths[2] = { d->dir.raft_dir, d->dir.path };
 	uint64_t now = uv_hrtime(), free_bytes;
 	char why[512];
 
-	if (!d->replica.started || d->replica.closing || d->stopping)
+	if (!replica_running(r) || d->stopping)
 		return;
 	if (now - d->disk_checked_ns >= (uint64_t)DISKWATCH_EVERY_MS * 1000000) {
 		d->disk_checked_ns = now;
@@ -146,8 +151,8 @@ static void health_check(struct daemon *d)
 				_exit(1);
 			}
 	}
-	if (!stallwatch_check(&d->stall, now, r->last_stored, raft_last_index(r),
-			      raft_last_applied(r), r->commit_index, why, sizeof why))
+	if (!stallwatch_check(&d->stall, now, replica_stored_index(r), replica_last_index(r),
+			      replica_applied_index(r), replica_commit_index(r), why, sizeof why))
 		return;
 	log_error("fatal: %s; stopping (the other nodes carry on; restart this one once its "
 		  "disk works)", why);
@@ -168,7 +173,7 @@ static void tick_cb(uv_timer_t *t)
 		 "%llu ms blocked (raft snapshot %s, applied %llu)",
 		 (unsigned long long)(r.late_us / 1000), (unsigned long long)(r.cpu_us / 1000),
 		 (unsigned long long)(r.wait_us / 1000), (unsigned long long)(r.blocked_us / 1000),
-		 d->replica.raft.snapshot.pending.term != 0 ? "in progress" : "idle",
+		 replica_snapshot_in_progress(&d->replica) ? "in progress" : "idle",
 		 (unsigned long long)store_applied_index(d->store));
 }
 
@@ -198,7 +203,7 @@ static void client_closed_cb(struct http_client *c)
 	uv_close((uv_handle_t *)&d->sigterm, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->sigint, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->sighup, handle_closed_cb);
-	uv_close((uv_handle_t *)&d->retry_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->queue.retry_timer, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->tick, handle_closed_cb);
 }
 
@@ -220,9 +225,9 @@ static void close_replica(struct daemon *d)
 
 static void http_stopped_cb(struct http_server *s)
 {
-	struct daemon *d = s->data;
+	struct daemon *d = server_daemon(s);
 
-	dispatch_close(d);
+	dispatch_close(&d->queue);
 	close_replica(d);
 }
 
@@ -238,8 +243,8 @@ void daemon_stop(struct daemon *d, int exit_code)
 	uv_signal_stop(&d->sigint);
 	uv_signal_stop(&d->sighup);
 	uv_timer_stop(&d->tick);
-	join_stop(d);
-	dispatch_close(d);
+	join_stop();
+	dispatch_close(&d->queue);
 	if (d->http_started)
 		http_server_stop(&d->http, http_stopped_cb);
 	else
@@ -260,12 +265,12 @@ static bool raft_has_state(const char *dir)
 
 static int bootstrap(struct daemon *d, const char *members, char *errmsg)
 {
-	struct bootstrap_member m[DAEMON_MEMBERS_MAX];
-	unsigned ids[DAEMON_MEMBERS_MAX], n;
-	const char *addrs[DAEMON_MEMBERS_MAX];
+	struct bootstrap_member m[API_MEMBERS_MAX];
+	unsigned ids[API_MEMBERS_MAX], n;
+	const char *addrs[API_MEMBERS_MAX];
 	int rv;
 
-	rv = bootstrap_parse(members, m, DAEMON_MEMBERS_MAX, &n, errmsg);
+	rv = bootstrap_parse(members, m, API_MEMBERS_MAX, &n, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	for (unsigned i = 0; i < n; i++) {
@@ -281,7 +286,7 @@ static int bootstrap(struct daemon *d, const char *members, char *errmsg)
  * cluster written in its marker, which must name this node as started. */
 static int read_restored(struct daemon *d, char *errmsg)
 {
-	struct bootstrap_member m[DAEMON_MEMBERS_MAX];
+	struct bootstrap_member m[API_MEMBERS_MAX];
 	unsigned n;
 	int rv;
 
@@ -293,7 +298,7 @@ static int read_restored(struct daemon *d, char *errmsg)
 	}
 	if (rv != ESC_OK)
 		return rv;
-	rv = bootstrap_parse(d->restored, m, DAEMON_MEMBERS_MAX, &n, errmsg);
+	rv = bootstrap_parse(d->restored, m, API_MEMBERS_MAX, &n, errmsg);
 	if (rv != ESC_OK || n != 1 || m[0].id != d->opts->id ||
 	    strcmp(m[0].raft, d->opts->raft_addr) != 0 || strcmp(m[0].api, d->opts->api_addr) != 0)
 		return esc_errorf(errmsg, ESC_EINVAL,
@@ -374,6 +379,7 @@ static int start(struct daemon *d, char *errmsg)
 	rv = open_store(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
+	d->api.store = d->store;
 	has_state = raft_has_state(d->dir.raft_dir);
 	if (!has_state && o->bootstrap == NULL && o->join == NULL && d->restored[0] == '\0')
 		return esc_errorf(errmsg, ESC_EINVAL,
@@ -400,7 +406,7 @@ static int start(struct daemon *d, char *errmsg)
 		if (rv != ESC_OK)
 			return rv;
 	}
-	d->http.data = d;
+	d->http.data = &d->api;
 	d->http.handler = api_handle;
 	d->http.common_headers = common_headers_cb;
 	rv = http_server_start(&d->http, &d->loop, o->api_addr, errmsg);
@@ -424,7 +430,7 @@ static int start(struct daemon *d, char *errmsg)
 	if (rv != ESC_OK)
 		return rv;
 	if (!has_state && o->join != NULL && o->bootstrap == NULL && d->restored[0] == '\0')
-		join_start(d);
+		join_start(&d->api, o);
 	return ESC_OK;
 }
 
@@ -443,8 +449,8 @@ int daemon_run(const struct options *o)
 	}
 	http_client_init(&d->client, &d->loop);
 	d->client.data = d;
-	uv_timer_init(&d->loop, &d->retry_timer);
-	d->retry_timer.data = d;
+	dispatch_queue_init(&d->queue, &d->loop);
+	api_ctx_fill(d);
 	uv_timer_init(&d->loop, &d->tick);
 	looplag_init(&d->lag, DAEMON_TICK_MS);
 	d->tick.data = d;

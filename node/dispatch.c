@@ -22,20 +22,28 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return errno == 0 && *end == '\0';
 }
 
-struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, int route)
+void dispatch_queue_init(struct dispatch_queue *q, uv_loop_t *loop)
+{
+	q->waiting = NULL;
+	uv_timer_init(loop, &q->retry_timer);
+	q->retry_timer.data = q;
+}
+
+struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run_fn run,
+		     int route)
 {
 	struct op *op = calloc(1, sizeof *op);
 	uint64_t node, at;
 
 	if (op == NULL)
 		return NULL;
-	op->d = d;
+	op->ctx = ctx;
 	op->req = req;
 	op->run = run;
 	op->route = route;
 	op->deadline = req->received_ms + DISPATCH_DEADLINE_MS;
-	op->origin_node = d->opts->id;
-	op->origin_ms = daemon_clock_ms();
+	op->origin_node = ctx->node_id;
+	op->origin_ms = ctx->clock_ms();
 	auth_identify(req, &op->id);
 	/* A peer forwarding a request keeps the origin's node id and clock in
 	 * the command, and the client's identity. Only a node's certificate
@@ -55,8 +63,8 @@ struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, 
 /* Counts op's answer in the metrics and releases the handler's state. */
 static void count(struct op *op, int status)
 {
-	struct daemon_metrics *m = &op->d->metrics;
-	uint64_t elapsed = uv_now(&op->d->loop) - op->req->received_ms;
+	struct api_metrics *m = op->ctx->metrics;
+	uint64_t elapsed = uv_now(op->ctx->loop) - op->req->received_ms;
 
 	m->requests[op->route]++;
 	m->seconds[op->route] += (double)elapsed / 1000.0;
@@ -94,17 +102,17 @@ static void retry_cb(uv_timer_t *t);
 
 static void wait_for_leader(struct op *op)
 {
-	struct daemon *d = op->d;
+	struct dispatch_queue *q = op->ctx->queue;
 
-	op->next = d->waiting;
-	d->waiting = op;
-	if (!uv_is_active((uv_handle_t *)&d->retry_timer))
-		uv_timer_start(&d->retry_timer, retry_cb, DISPATCH_RETRY_MS, DISPATCH_RETRY_MS);
+	op->next = q->waiting;
+	q->waiting = op;
+	if (!uv_is_active((uv_handle_t *)&q->retry_timer))
+		uv_timer_start(&q->retry_timer, retry_cb, DISPATCH_RETRY_MS, DISPATCH_RETRY_MS);
 }
 
 static void give_up(struct op *op)
 {
-	if (op->d->stopping)
+	if (*op->ctx->stopping)
 		op_respond_error(op, 503, "shutting_down", "this node is shutting down");
 	else if (op->forwarded_in)
 		op_respond_error(op, 503, "not_leader", "this node is not the leader");
@@ -117,11 +125,10 @@ static void give_up(struct op *op)
 static void forward_cb(struct http_client_req *creq, int status, const struct http_response *resp)
 {
 	struct op *op = creq->data;
-	struct daemon *d = op->d;
 	char headers[128] = "";
 	const char *type, *retry;
 
-	if (d->stopping) {
+	if (*op->ctx->stopping) {
 		give_up(op);
 		return;
 	}
@@ -142,24 +149,24 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 
 static void forward(struct op *op, unsigned leader)
 {
-	struct daemon *d = op->d;
-	char api[DAEMON_API_ADDR_MAX], headers[512];
-	uint64_t now = uv_now(&d->loop), timeout;
+	const struct api_ctx *ctx = op->ctx;
+	char api[API_ADDR_MAX], headers[512];
+	uint64_t now = uv_now(ctx->loop), timeout;
 	int rv;
 
-	if (!daemon_member_api(d, leader, api, sizeof api)) {
+	if (!api_ctx_member_api(ctx, leader, api, sizeof api)) {
 		wait_for_leader(op);
 		return;
 	}
 	dispatch_forward_headers(op, headers, sizeof headers);
 	op->creq.data = op;
-	d->metrics.forwarded++;
+	ctx->metrics->forwarded++;
 	/* A leader that stopped answering (paused, cut off) must not hold the
 	 * request for its whole deadline: each attempt gets a slice. */
 	timeout = op->deadline - now;
 	if (!op->patient && timeout > DISPATCH_FORWARD_ATTEMPT_MS)
 		timeout = DISPATCH_FORWARD_ATTEMPT_MS;
-	rv = http_client_send(&d->client, &op->creq, api, op->req->method, op->req->target,
+	rv = http_client_send(ctx->client, &op->creq, api, op->req->method, op->req->target,
 			      headers, op->req->body, op->req->body_len, timeout, forward_cb);
 	if (rv != ESC_OK)
 		wait_for_leader(op);
@@ -177,23 +184,23 @@ void dispatch_forward_headers(const struct op *op, char *buf, size_t size)
 
 void dispatch(struct op *op)
 {
-	struct daemon *d = op->d;
+	const struct api_ctx *ctx = op->ctx;
 	unsigned leader;
 
-	if (d->stopping) {
+	if (*ctx->stopping) {
 		give_up(op);
 		return;
 	}
-	if (replica_ready(&d->replica)) {
+	if (replica_ready(ctx->replica)) {
 		op->run(op);
 		return;
 	}
-	if (uv_now(&d->loop) >= op->deadline) {
+	if (uv_now(ctx->loop) >= op->deadline) {
 		give_up(op);
 		return;
 	}
-	leader = replica_leader(&d->replica);
-	if (leader != 0 && leader != d->opts->id && !op->forwarded_in) {
+	leader = replica_leader(ctx->replica);
+	if (leader != 0 && leader != ctx->node_id && !op->forwarded_in) {
 		forward(op, leader);
 		return;
 	}
@@ -202,7 +209,7 @@ void dispatch(struct op *op)
 
 void dispatch_again(struct op *op)
 {
-	if (op->d->stopping || uv_now(&op->d->loop) >= op->deadline) {
+	if (*op->ctx->stopping || uv_now(op->ctx->loop) >= op->deadline) {
 		give_up(op);
 		return;
 	}
@@ -212,33 +219,33 @@ void dispatch_again(struct op *op)
 /* Re-dispatches every waiting op; the timer stops when none is left. */
 static void retry_cb(uv_timer_t *t)
 {
-	struct daemon *d = t->data;
-	struct op *list = d->waiting, *next;
+	struct dispatch_queue *q = t->data;
+	struct op *list = q->waiting, *next;
 
-	d->waiting = NULL;
+	q->waiting = NULL;
 	for (; list != NULL; list = next) {
 		next = list->next;
 		list->next = NULL;
 		dispatch(list);
 	}
-	if (d->waiting == NULL)
-		uv_timer_stop(&d->retry_timer);
+	if (q->waiting == NULL)
+		uv_timer_stop(&q->retry_timer);
 }
 
-void dispatch_flush(struct daemon *d)
+void dispatch_flush(struct dispatch_queue *q)
 {
-	if (d->waiting != NULL)
-		retry_cb(&d->retry_timer);
+	if (q->waiting != NULL)
+		retry_cb(&q->retry_timer);
 }
 
-void dispatch_close(struct daemon *d)
+void dispatch_close(struct dispatch_queue *q)
 {
-	struct op *list = d->waiting, *next;
+	struct op *list = q->waiting, *next;
 
-	d->waiting = NULL;
+	q->waiting = NULL;
 	for (; list != NULL; list = next) {
 		next = list->next;
 		give_up(list);
 	}
-	uv_timer_stop(&d->retry_timer);
+	uv_timer_stop(&q->retry_timer);
 }

@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "node/api_ctx.h"
 #include "node/auth.h"
-#include "node/daemon.h"
 #include "http/http_client.h"
 #include "raft/replica.h"
 #include "store/command.h"
@@ -28,7 +28,7 @@ typedef void (*op_run_fn)(struct op *op);
 
 /* One API request on its way through dispatch. */
 struct op {
-	struct daemon *d;
+	const struct api_ctx *ctx;    /* the node, as requests see it */
 	struct http_request *req;     /* owned until op_respond */
 	op_run_fn run;                /* what to do on the leader */
 	uint64_t deadline;            /* uv_now ms; 503 past it */
@@ -41,15 +41,27 @@ struct op {
 	struct cmd cmd;               /* the command, for ops that replicate one */
 	struct replica_req rreq;
 	struct http_client_req creq;
-	struct op *next;              /* in d->waiting */
+	struct op *next;              /* in the dispatch queue */
 	void *data;                   /* the handler's own state ... */
 	void (*data_free)(void *);    /* ... released with op when set */
 	int route;                    /* metrics slot */
 };
 
+/* Requests waiting for a leader. The daemon owns it and closes the timer in
+ * its chain of closes; only dispatch.c touches it. */
+struct dispatch_queue {
+	struct op *waiting;
+	uv_timer_t retry_timer;       /* re-dispatches them */
+};
+
+/* Sets up q, empty, with its timer on loop. */
+void dispatch_queue_init(struct dispatch_queue *q, uv_loop_t *loop);
+
 /* Allocates an op for req (NULL when out of memory) with its deadline,
- * origin node and time, reading the forwarding headers of a peer. */
-struct op *op_create(struct daemon *d, struct http_request *req, op_run_fn run, int route);
+ * origin node and time, reading the forwarding headers of a peer. ctx is
+ * borrowed for the op's life. */
+struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run_fn run,
+		     int route);
 
 /* Writes the header lines a forwarded copy of op's request carries: the
  * origin node and clock, and over TLS the client's actor and role. */
@@ -74,9 +86,9 @@ void op_stream_end(struct op *op, int status);
 void op_respond_error(struct op *op, int status, const char *code, const char *message);
 
 /* Answers every waiting request (shutting down) and stops the retry timer. */
-void dispatch_close(struct daemon *d);
+void dispatch_close(struct dispatch_queue *q);
 
 /* Called when this node becomes a ready leader: runs the waiting ops now. */
-void dispatch_flush(struct daemon *d);
+void dispatch_flush(struct dispatch_queue *q);
 
 #endif

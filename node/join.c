@@ -10,7 +10,7 @@
 #include "lib/error.h"
 
 static struct {
-	struct daemon *d;
+	const struct api_ctx *ctx;
 	char addr[64];            /* "ip:port" of the node asked */
 	char body[256];
 	uv_timer_t timer;
@@ -50,7 +50,7 @@ static void attempt(uv_timer_t *t);
 
 static void retry_later(void)
 {
-	if (!join.d->stopping)
+	if (!*join.ctx->stopping)
 		uv_timer_start(&join.timer, attempt, JOIN_RETRY_MS, 0);
 }
 
@@ -60,7 +60,7 @@ static void response_cb(struct http_client_req *req, int status, const struct ht
 	const char *code = "";
 
 	join.in_flight = false;
-	if (join.d->stopping)
+	if (*join.ctx->stopping)
 		return;
 	if (status != ESC_OK) {
 		log_warn("join: %s did not answer (%s); retrying", join.addr, esc_err_str(status));
@@ -83,16 +83,16 @@ static void response_cb(struct http_client_req *req, int status, const struct ht
 	}
 	log_error("join: %s refused to add this node: %d %s", join.addr, resp->status, code);
 	json_decref(j);
-	daemon_stop(join.d, 1);
+	join.ctx->stop(join.ctx, 1);
 }
 
 static void attempt(uv_timer_t *t)
 {
-	if (join.d->stopping || join.in_flight)
+	if (*join.ctx->stopping || join.in_flight)
 		return;
 	join.attempts++;
 	join.req.data = NULL;
-	if (http_client_send(&join.d->client, &join.req, join.addr, "POST", "/v1/cluster/members",
+	if (http_client_send(join.ctx->client, &join.req, join.addr, "POST", "/v1/cluster/members",
 			     NULL, join.body, strlen(join.body), JOIN_ATTEMPT_TIMEOUT_MS,
 			     response_cb) != ESC_OK) {
 		retry_later();
@@ -101,26 +101,24 @@ static void attempt(uv_timer_t *t)
 	join.in_flight = true;
 }
 
-void join_start(struct daemon *d)
+void join_start(const struct api_ctx *ctx, const struct options *o)
 {
-	const struct options *o = d->opts;
-
-	join.d = d;
+	join.ctx = ctx;
 	if (!url_addr(o->join, join.addr, sizeof join.addr)) {
 		log_error("--join %s: not an http(s)://IPV4:PORT URL", o->join);
-		daemon_stop(d, 1);
+		ctx->stop(ctx, 1);
 		return;
 	}
 	snprintf(join.body, sizeof join.body,
 		 "{\"id\":%u,\"raft\":\"%s\",\"api\":\"%s\",\"role\":\"voter\"}", o->id,
 		 o->raft_addr, o->api_addr);
-	uv_timer_init(&d->loop, &join.timer);
+	uv_timer_init(ctx->loop, &join.timer);
 	join.timer_open = true;
 	log_info("join: asking %s to add node %u", join.addr, o->id);
 	uv_timer_start(&join.timer, attempt, 0, 0);
 }
 
-void join_stop(struct daemon *d)
+void join_stop(void)
 {
 	if (join.timer_open) {
 		join.timer_open = false;

@@ -384,15 +384,50 @@ static const struct raft_server *member(const struct replica *r, unsigned id)
 	return NULL;
 }
 
-int replica_member(const struct replica *r, unsigned id, const char **raft_addr)
+bool replica_is_voter(const struct replica *r, unsigned id, const char **raft_addr)
 {
 	const struct raft_server *s = member(r, id);
 
-	if (s == NULL)
-		return -1;
+	if (s == NULL || s->role != RAFT_VOTER)
+		return false;
 	if (raft_addr != NULL)
 		*raft_addr = s->address;
-	return s->role;
+	return true;
+}
+
+unsigned replica_member_count(const struct replica *r)
+{
+	return r->raft.configuration.n;
+}
+
+static const char *member_role(int role)
+{
+	switch (role) {
+	case RAFT_VOTER:
+		return "voter";
+	case RAFT_STANDBY:
+		return "standby";
+	case RAFT_SPARE:
+		return "spare";
+	default:
+		return "unknown";
+	}
+}
+
+void replica_member_at(const struct replica *r, unsigned i, struct replica_member_info *out)
+{
+	const struct raft_server *s = &r->raft.configuration.servers[i];
+
+	out->id = (unsigned)s->id;
+	out->raft_addr = s->address;
+	out->role = member_role(s->role);
+	if (out->id == r->id)
+		out->reachable = true;
+	else if (replica_is_leader(r))
+		out->reachable = r->raft.leader_state.progress != NULL &&
+				 r->raft.leader_state.progress[i].recent_recv;
+	else
+		out->reachable = out->id == replica_leader(r);
 }
 
 int replica_add_voter(struct replica *r, struct replica_change *ch, unsigned id,
@@ -481,6 +516,51 @@ const char *replica_role(const struct replica *r)
 	default:
 		return "unavailable";
 	}
+}
+
+bool replica_running(const struct replica *r)
+{
+	return r->started && !r->closing;
+}
+
+bool replica_is_leader(const struct replica *r)
+{
+	return raft_state((struct raft *)&r->raft) == RAFT_LEADER;
+}
+
+uint64_t replica_term(const struct replica *r)
+{
+	return r->raft.current_term;
+}
+
+uint64_t replica_commit_index(const struct replica *r)
+{
+	return r->raft.commit_index;
+}
+
+uint64_t replica_applied_index(const struct replica *r)
+{
+	return r->raft.last_applied;
+}
+
+uint64_t replica_last_index(const struct replica *r)
+{
+	return raft_last_index((struct raft *)&r->raft);
+}
+
+uint64_t replica_stored_index(const struct replica *r)
+{
+	return r->raft.last_stored;
+}
+
+bool replica_snapshot_in_progress(const struct replica *r)
+{
+	return r->raft.snapshot.pending.term != 0;
+}
+
+const struct fsm *replica_fsm(const struct replica *r)
+{
+	return &r->fsm;
 }
 
 static void watch_close_cb(uv_handle_t *h)

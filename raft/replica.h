@@ -154,9 +154,26 @@ int replica_add_voter(struct replica *r, struct replica_change *ch, unsigned id,
 int replica_remove(struct replica *r, struct replica_change *ch, unsigned id,
 		   replica_change_cb cb);
 
-/* Role (RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE) of member id and its raft
- * address (borrowed), or -1 when id is not a member. */
-int replica_member(const struct replica *r, unsigned id, const char **raft_addr);
+/* True when id is a voter of the configuration this node knows; then
+ * *raft_addr (when not NULL) is its raft address, borrowed until the
+ * configuration changes. */
+bool replica_is_voter(const struct replica *r, unsigned id, const char **raft_addr);
+
+/* One member of the configuration this node knows. */
+struct replica_member_info {
+	unsigned id;
+	const char *raft_addr;  /* borrowed until the configuration changes */
+	const char *role;       /* "voter", "standby", "spare" */
+	bool reachable;         /* this node hears from it, see replica_member_at */
+};
+
+/* Number of members in the configuration this node knows. */
+unsigned replica_member_count(const struct replica *r);
+
+/* Member i (i < replica_member_count) into out. Reachable: the leader knows
+ * it from its replication progress; a follower knows only itself and the
+ * leader. */
+void replica_member_at(const struct replica *r, unsigned i, struct replica_member_info *out);
 
 /* True while a membership change runs on this leader. */
 bool replica_changing(const struct replica *r);
@@ -167,6 +184,35 @@ int replica_transfer(struct replica *r, unsigned id);
 
 /* Role name of this node: "leader", "follower", "candidate", "unavailable". */
 const char *replica_role(const struct replica *r);
+
+/* True from a successful replica_start until replica_close. */
+bool replica_running(const struct replica *r);
+
+/* True when libraft has this node as the leader, ready to serve or not
+ * (replica_ready says whether it may serve). */
+bool replica_is_leader(const struct replica *r);
+
+/* The current term as this node knows it. */
+uint64_t replica_term(const struct replica *r);
+
+/* Index of the last entry this node knows to be committed. */
+uint64_t replica_commit_index(const struct replica *r);
+
+/* Index of the last entry applied here (by libraft's count: it includes
+ * entries that change no state, so it may run ahead of the store's). */
+uint64_t replica_applied_index(const struct replica *r);
+
+/* Index of the last entry in this node's log. */
+uint64_t replica_last_index(const struct replica *r);
+
+/* Index of the last log entry written to this node's disk. */
+uint64_t replica_stored_index(const struct replica *r);
+
+/* True while this node takes a Raft snapshot. */
+bool replica_snapshot_in_progress(const struct replica *r);
+
+/* Our state machine, for its counters (snapshots, restores); borrowed. */
+const struct fsm *replica_fsm(const struct replica *r);
 
 /* Stops Raft: pending requests fail with ESC_ENOLEADER; cb when all closed. */
 void replica_close(struct replica *r, replica_close_cb cb);
