@@ -8,6 +8,7 @@
 
 #include "node/daemon.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/tls_stream.h"
 #include "lib/error.h"
 
@@ -51,23 +52,17 @@ static int load(const struct options *o, struct tls_ctx **server, struct tls_ctx
 /* Anyone can make refusals: a flood of them is summed up, not logged. */
 static void tls_refused_cb(struct http_server *s, const char *peer, const char *why)
 {
-	static time_t window;
-	static unsigned lines, dropped;
-	time_t now = time(NULL);
+	static struct ratelimit limit =
+		RATELIMIT_INIT(REFUSED_LOG_WINDOW_S * 1000, REFUSED_LOG_LINES);
+	unsigned dropped;
+	bool allowed = ratelimit_allow(&limit, (uint64_t)time(NULL) * 1000, &dropped);
 
 	(void)s;
-	if (now - window >= REFUSED_LOG_WINDOW_S) {
-		if (dropped > 0)
-			log_info("api: %u more connections refused in the last %d s", dropped,
-				 REFUSED_LOG_WINDOW_S);
-		window = now;
-		lines = 0;
-		dropped = 0;
-	}
-	if (lines++ < REFUSED_LOG_LINES)
+	if (dropped > 0)
+		log_info("api: %u more connections refused in the last %d s", dropped,
+			 REFUSED_LOG_WINDOW_S);
+	if (allowed)
 		log_info("api: refused a connection from %s: %s", peer, why);
-	else
-		dropped++;
 }
 
 static void peer_log_cb(struct replica *r, const char *msg)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "lib/ratelimit.h"
 #include "lib/tls_stream.h"
 #include "raft/peer_tls.h"
 
@@ -32,8 +33,7 @@ struct peer_tls {
 	raft_uv_transport_close_cb close_cb;
 	peer_tls_log_cb log_cb;
 	void *log_data;
-	uint64_t log_window;         /* uv_now at the start of the rate window */
-	unsigned log_lines, log_dropped;
+	struct ratelimit log_limit;  /* lines to log_cb, by uv_now */
 	struct peer_tls_stats stats;
 	char last_error[512];
 };

@@ -17,7 +17,8 @@
 
 void peer_tls_note(struct peer_tls *t, bool log, const char *fmt, ...)
 {
-	uint64_t now;
+	unsigned dropped;
+	char line[96];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -25,24 +26,14 @@ void peer_tls_note(struct peer_tls *t, bool log, const char *fmt, ...)
 	va_end(ap);
 	if (!log || t->log_cb == NULL)
 		return;
-	now = uv_now(t->loop);
-	if (now - t->log_window >= LOG_WINDOW_MS) {
-		if (t->log_dropped > 0) {
-			char line[96];
-			snprintf(line, sizeof line,
-				 "%u more peer transport messages in %u s were not logged",
-				 t->log_dropped, LOG_WINDOW_MS / 1000);
-			t->log_cb(t->log_data, line);
-		}
-		t->log_window = now;
-		t->log_lines = 0;
-		t->log_dropped = 0;
-	}
-	if (t->log_lines >= LOG_LINES_MAX) {
-		t->log_dropped++;
+	if (!ratelimit_allow(&t->log_limit, uv_now(t->loop), &dropped))
 		return;
+	if (dropped > 0) {
+		snprintf(line, sizeof line,
+			 "%u more peer transport messages in %u s were not logged", dropped,
+			 LOG_WINDOW_MS / 1000);
+		t->log_cb(t->log_data, line);
 	}
-	t->log_lines++;
 	t->log_cb(t->log_data, t->last_error);
 }
 
@@ -167,6 +158,7 @@ int peer_tls_init(struct raft_uv_transport *rt, uv_loop_t *loop, struct tls_ctx 
 	t->server_ctx = server;
 	t->client_ctx = client;
 	t->timeout_ms = PEER_TLS_TIMEOUT_MS;
+	t->log_limit = (struct ratelimit)RATELIMIT_INIT(LOG_WINDOW_MS, LOG_LINES_MAX);
 	rt->impl = t;
 	rt->init = transport_init;
 	rt->listen = transport_listen;
