@@ -7,6 +7,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "tools/client/ctl_password.h"
+
 volatile sig_atomic_t drill_interrupted;
 
 double drill_now_ms(void)
