@@ -6,13 +6,15 @@
 
 #include "tools/drill/drill_audit.h"
 
-/* The report as one JSON object on stdout. */
+/* The report as one JSON object on stdout; ok says whether the drill passed. */
 static enum drill_outcome print_json(const struct drill *d, const struct drill_report *r,
 				     enum drill_outcome verdict)
 {
 	json_t *j = drill_engine_report_json(d, r);
 	char *text;
 
+	if (j != NULL)
+		json_object_set_new(j, "ok", json_boolean(verdict == DRILL_OUTCOME_OK));
 	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (text == NULL)
