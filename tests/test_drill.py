@@ -71,6 +71,7 @@ def test_drill_watch_through_a_leader_kill(t):
     for k in ("lost", "unverified", "wrong", "stale"):
         check(rep.get(k) == 0, "drill reports %s = %s: %s" % (k, rep.get(k), rep.get("findings")))
     check(rep.get("safe") is True, "drill report not safe: %s" % short(rep))
+    check(rep.get("ok") is True, "drill watch exited 0 but ok is %s" % rep.get("ok"))
     check(rep.get("acknowledged", 0) >= 100, "only %s escrows acknowledged in 12 s at 40/s"
           % rep.get("acknowledged"))
     check(rep.get("verified") == rep.get("acknowledged"),
@@ -115,6 +116,7 @@ def test_drill_watch_with_every_node_down(t):
     rep = json.loads(so)
     check(rep.get("acknowledged") == 0 and rep.get("escrow_failed", 0) > 0,
           "report with every node down: %s" % short(rep))
+    check(rep.get("ok") is False, "drill watch exited 3 but ok is %s" % rep.get("ok"))
     codes = [e["code"] for e in rep.get("errors", [])]
     check("connect" in codes, "errors by code %s: expected connect" % codes)
 

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "tools/client/ctl_password.h"
 #include "tools/ctl/ctl_commands.h"
 
 #define BENCH_CLIENTS_DEFAULT 8

@@ -58,12 +58,6 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv);
 
-#define CTL_PASSWORD_SIZE 56 /* a recovery password and its NUL */
-
-/* A valid random recovery password: 8 blocks of (random 16-bit value * 11).
- * ESC_OK, or ESC_EIO when the kernel gives no randomness. */
-int ctl_random_password(char out[CTL_PASSWORD_SIZE]);
-
 /* Long options every command accepts, to end each command's option array. */
 #define CTL_OPTS_COMMON \
 	{ "help", no_argument, NULL, 'h' }, \

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "tools/ctl/ctl_commands.h"
-#include "tools/drill/drill_audit.h"
 #include "tools/drill/drill_engine.h"
 #include "tools/drill/drill_run.h"
+#include "tools/drill/drill_watch.h"
 
 static void on_sigint(int sig)
 {
@@ -17,52 +17,20 @@ static void on_sigint(int sig)
 	drill_interrupted = drill_interrupted + 1; /* once: stop the load; twice: the read-back */
 }
 
-static int watch(struct drill *d)
+/* The exit code of API.md section 4 for how a drill ended. */
+static int exit_code(enum drill_outcome o)
 {
-	struct sigaction sa, old;
-	struct drill_report r;
-	int rv;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, &old);
-	rv = drill_engine_setup(d);
-	if (rv == CTL_EXIT_OK)
-		drill_audit_mark(d);
-	if (rv == CTL_EXIT_OK) {
-		if (!d->ctx->json)
-			fprintf(stderr, "drill: %.0f requests/s for %.0f s over %zu node(s); canary "
-				"machine %s; Ctrl-C ends the load early\n",
-				d->rate, d->duration_ms / 1e3, d->ctx->client.n_nodes, d->machine);
-		d->t0 = drill_now_ms();
-		rv = drill_engine_workload(d);
+	switch (o) {
+	case DRILL_OUTCOME_OK:
+		return CTL_EXIT_OK;
+	case DRILL_OUTCOME_USAGE:
+		return CTL_EXIT_USAGE;
+	case DRILL_OUTCOME_UNREACHABLE:
+		return CTL_EXIT_UNREACHABLE;
+	case DRILL_OUTCOME_FAILED:
+		break;
 	}
-	if (rv == CTL_EXIT_OK)
-		rv = drill_engine_readback(d);
-	if (rv == CTL_EXIT_OK)
-		rv = drill_audit_collect(d);
-	sigaction(SIGINT, &old, NULL);
-	if (rv == CTL_EXIT_OK && d->history_path != NULL)
-		rv = drill_engine_write_history(d, d->history_path);
-	if (rv == CTL_EXIT_OK) {
-		drill_check(&d->h, &r);
-		if (d->ctx->json) {
-			json_t *j = drill_engine_report_json(d, &r);
-			char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-			if (text == NULL)
-				rv = ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
-			else
-				printf("%s\n", text);
-			free(text);
-			json_decref(j);
-		} else {
-			drill_engine_report_text(d, &r);
-		}
-		if (rv == CTL_EXIT_OK)
-			rv = drill_engine_verdict(&r);
-	}
-	drill_engine_teardown(d);
-	return rv;
+	return CTL_EXIT_REFUSED;
 }
 
 /* The groups API.md names (kill, pause, partition, restart, disk-full,
@@ -142,6 +110,35 @@ static const char *find_escrowd(const char *given)
 	return "escrowd";
 }
 
+/* drill run's own options: the seed, the faults, the escrowd to start, and
+ * the client settings for its cluster. */
+static int run_options(struct ctl_ctx *ctx, long size, const char *s_seed,
+		       const char *s_faults, const char *s_escrowd, struct drill_run_opts *ro)
+{
+	int rv;
+
+	ro->size = (size_t)size;
+	if (s_seed != NULL) {
+		long seed;
+		if ((rv = ctl_opt_long(ctx, s_seed, "--seed", 1, LONG_MAX, &seed)) != CTL_EXIT_OK)
+			return rv;
+		ro->seed = (uint64_t)seed;
+	} else {
+		ro->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	}
+	ro->kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
+		    (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) | DRILL_ROOT_FAULTS |
+		    (size >= 5 ? 1u << F_KILL_TWO : 0);
+	if (s_faults && (rv = parse_faults(ctx, s_faults, ro->size, &ro->kinds)) != CTL_EXIT_OK)
+		return rv;
+	ro->escrowd = find_escrowd(s_escrowd);
+	ro->ca = ctx->ca;
+	ro->cert = ctx->cert;
+	ro->key = ctx->key;
+	ro->timeout_ms = ctx->timeout_ms;
+	return CTL_EXIT_OK;
+}
+
 int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -163,7 +160,10 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 	long rate = DRILL_RATE_DEFAULT, duration = DRILL_DURATION_DEFAULT_S;
 	long slots = DRILL_SLOTS_DEFAULT, timeout = DRILL_REQUEST_TIMEOUT_MS, size = 3;
 	struct drill_run_opts ro = { 0 };
+	struct drill_opts o;
 	static struct drill d;
+	struct sigaction sa, old;
+	enum drill_outcome outcome;
 	bool run;
 	int c, rv;
 
@@ -209,40 +209,24 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		return rv;
 	if (size != 3 && size != 5)
 		return ctl_usage_error(ctx, "--size: 3 or 5");
-	memset(&d, 0, sizeof d);
-	d.ctx = ctx;
-	d.rate = (double)rate;
-	d.duration_ms = (double)duration * 1e3;
-	d.n_slots = (size_t)slots;
-	d.request_timeout_ms = timeout;
-	d.history_path = history;
-	if (!run) {
-		if ((rv = ctl_connect(ctx)) != CTL_EXIT_OK)
-			return rv;
-		return watch(&d);
-	}
-	ro.size = (size_t)size;
-	if (s_seed != NULL) {
-		long seed;
-		if ((rv = ctl_opt_long(ctx, s_seed, "--seed", 1, LONG_MAX, &seed)) != CTL_EXIT_OK)
-			return rv;
-		ro.seed = (uint64_t)seed;
-	} else {
-		ro.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-	}
-	ro.kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
-		   (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) | DRILL_ROOT_FAULTS |
-		   (size >= 5 ? 1u << F_KILL_TWO : 0);
-	if (s_faults && (rv = parse_faults(ctx, s_faults, ro.size, &ro.kinds)) != CTL_EXIT_OK)
+	o = (struct drill_opts){
+		.rate = (double)rate,
+		.duration_ms = (double)duration * 1e3,
+		.n_slots = (size_t)slots,
+		.request_timeout_ms = timeout,
+		.history_path = history,
+		.json = ctx->json,
+	};
+	if (run)
+		rv = run_options(ctx, size, s_seed, s_faults, s_escrowd, &ro);
+	else
+		rv = ctl_connect(ctx);
+	if (rv != CTL_EXIT_OK)
 		return rv;
-	ro.escrowd = find_escrowd(s_escrowd);
-	{
-		struct sigaction sa, old;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_sigint;
-		sigaction(SIGINT, &sa, &old);
-		rv = drill_run(&d, &ro);
-		sigaction(SIGINT, &old, NULL);
-	}
-	return rv;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old);
+	outcome = run ? drill_run(&d, &o, &ro) : drill_watch(&d, &ctx->client, &o);
+	sigaction(SIGINT, &old, NULL);
+	return exit_code(outcome);
 }

@@ -15,7 +15,7 @@ static json_t *audit_page(struct drill *d, uint64_t since, size_t limit, char *e
 	snprintf(path, sizeof path, "/v1/reports/audit?since=%" PRIu64 "&limit=%zu", since,
 		 limit);
 	memset(&resp, 0, sizeof resp);
-	if (ctl_client_request(&d->ctx->client, "GET", path, NULL, &resp, errmsg) == ESC_OK) {
+	if (ctl_client_request(d->client, "GET", path, NULL, &resp, errmsg) == ESC_OK) {
 		if (resp.status == 200)
 			j = json_loads(resp.body, 0, NULL);
 		else
@@ -36,7 +36,7 @@ void drill_audit_mark(struct drill *d)
 	d->audit_marked = j != NULL && json_unpack(j, "{s:I}", "last_seq", &last) == 0;
 	d->audit_since = (uint64_t)last;
 	json_decref(j);
-	if (!d->audit_marked && !d->ctx->json)
+	if (!d->audit_marked && !d->opts.json)
 		fprintf(stderr, "drill: the audit log is not checked (%s)\n", errmsg);
 }
 
@@ -56,23 +56,23 @@ static long key_index(const struct drill *d, const char *key_id)
 	return *end == '\0' && k < d->h.n_keys ? (long)k : -1;
 }
 
-int drill_audit_collect(struct drill *d)
+enum drill_outcome drill_audit_collect(struct drill *d)
 {
 	char errmsg[ESC_ERRMSG_SIZE] = "";
 	uint64_t since = d->audit_since;
 
 	if (!d->audit_marked)
-		return CTL_EXIT_OK;
+		return DRILL_OUTCOME_OK;
 	free(d->h.audit_reads);
 	d->h.audit_reads = calloc(d->h.n_keys + 1, sizeof *d->h.audit_reads);
 	if (d->h.audit_reads == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
+		return drill_fail(DRILL_OUTCOME_FAILED, "out of memory");
 	for (;;) {
 		json_t *j = audit_page(d, since, DRILL_AUDIT_PAGE, errmsg), *entries, *e;
 		size_t i, n;
 		if (j == NULL)
-			return ctl_fail(CTL_EXIT_UNREACHABLE, "drill: reading the audit log: %s",
-					errmsg);
+			return drill_fail(DRILL_OUTCOME_UNREACHABLE, "reading the audit log: %s",
+					  errmsg);
 		entries = json_object_get(j, "entries");
 		n = json_array_size(entries);
 		json_array_foreach(entries, i, e) {
@@ -94,5 +94,5 @@ int drill_audit_collect(struct drill *d)
 			break;
 	}
 	d->h.audit_checked = true;
-	return CTL_EXIT_OK;
+	return DRILL_OUTCOME_OK;
 }

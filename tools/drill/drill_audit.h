@@ -12,8 +12,8 @@
 void drill_audit_mark(struct drill *d);
 
 /* Counts the key.read entries of this run's canary keys written since the
- * mark into d->h.audit_reads (d->h.audit_checked set). CTL_EXIT_OK, or an
- * error printed when the log could not be read. */
-int drill_audit_collect(struct drill *d);
+ * mark into d->h.audit_reads (d->h.audit_checked set). DRILL_OUTCOME_OK, or
+ * another outcome with the error printed when the log could not be read. */
+enum drill_outcome drill_audit_collect(struct drill *d);
 
 #endif

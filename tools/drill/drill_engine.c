@@ -2,12 +2,27 @@
 #include "tools/drill/drill_engine.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "tools/client/ctl_password.h"
+
 volatile sig_atomic_t drill_interrupted;
+
+enum drill_outcome drill_fail(enum drill_outcome o, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("escrowctl: drill: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return o;
+}
 
 double drill_now_ms(void)
 {
@@ -37,11 +52,11 @@ double drill_since(const struct drill *d)
 
 static const char *node_url(struct drill *d, uint64_t n)
 {
-	return d->ctx->client.nodes[n % d->ctx->client.n_nodes];
+	return d->client->nodes[n % d->client->n_nodes];
 }
 
 /* Sends s->path to node s->op.node. */
-static int queue(struct drill *d, struct dslot *s)
+static enum drill_outcome queue(struct drill *d, struct dslot *s)
 {
 	snprintf(s->url, sizeof s->url, "%s%s", node_url(d, s->op.node), s->path);
 	curl_easy_setopt(s->h, CURLOPT_URL, s->url);
@@ -50,18 +65,18 @@ static int queue(struct drill *d, struct dslot *s)
 	s->errbuf[0] = '\0';
 	s->op.start_ms = drill_since(d);
 	if (curl_multi_add_handle(d->m, s->h) != CURLM_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot queue a request");
+		return drill_fail(DRILL_OUTCOME_FAILED, "libcurl cannot queue a request");
 	s->busy = true;
-	return CTL_EXIT_OK;
+	return DRILL_OUTCOME_OK;
 }
 
 /* The next node in turn, for a new request. */
 static uint16_t next_node(struct drill *d)
 {
-	return (uint16_t)(d->next_node++ % d->ctx->client.n_nodes);
+	return (uint16_t)(d->next_node++ % d->client->n_nodes);
 }
 
-static int start_escrow(struct drill *d, struct dslot *s)
+static enum drill_outcome start_escrow(struct drill *d, struct dslot *s)
 {
 	char key_id[DRILL_KEY_ID_LEN + 1], pw[CTL_PASSWORD_SIZE];
 	const uint8_t *r = d->run_id;
@@ -70,11 +85,11 @@ static int start_escrow(struct drill *d, struct dslot *s)
 	snprintf(key_id, sizeof key_id, "%02X%02X%02X%02X-%02X%02X-D811-0000-%012" PRIX64,
 		 r[0], r[1], r[2], r[3], r[4], r[5], (uint64_t)d->h.n_keys);
 	if (ctl_random_password(pw) != ESC_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
+		return drill_fail(DRILL_OUTCOME_FAILED, "getrandom failed");
 	k = drill_key_add(&d->h, key_id, pw);
 	if (k < 0) {
 		d->nomem = true;
-		return CTL_EXIT_OK;
+		return DRILL_OUTCOME_OK;
 	}
 	memset(&s->op, 0, sizeof s->op);
 	s->op.kind = DRILL_ESCROW;
@@ -91,7 +106,8 @@ static int start_escrow(struct drill *d, struct dslot *s)
 	return queue(d, s);
 }
 
-static int start_lookup(struct drill *d, struct dslot *s, enum drill_kind kind, uint32_t key)
+static enum drill_outcome start_lookup(struct drill *d, struct dslot *s, enum drill_kind kind,
+				       uint32_t key)
 {
 	memset(&s->op, 0, sizeof s->op);
 	s->op.kind = kind;
@@ -104,10 +120,10 @@ static int start_lookup(struct drill *d, struct dslot *s, enum drill_kind kind, 
 	return queue(d, s);
 }
 
-static int start_status(struct drill *d, struct dslot *s)
+static enum drill_outcome start_status(struct drill *d, struct dslot *s)
 {
 	memset(&s->op, 0, sizeof s->op);
-	s->op.node = (uint16_t)(d->status_node++ % d->ctx->client.n_nodes);
+	s->op.node = (uint16_t)(d->status_node++ % d->client->n_nodes);
 	snprintf(s->path, sizeof s->path, "/v1/status");
 	curl_easy_setopt(s->h, CURLOPT_HTTPGET, 1L);
 	return queue(d, s);
@@ -195,12 +211,12 @@ static void finish(struct drill *d, struct dslot *s, CURLcode cc)
 	/* Like an agent, a request that reached no node goes to the next one:
 	 * what counts is whether the cluster answered. */
 	if ((cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) &&
-	    s->attempts < d->ctx->client.n_nodes) {
+	    s->attempts < d->client->n_nodes) {
 		double started = s->op.start_ms;
 		s->attempts++;
-		s->op.node = (uint16_t)((s->op.node + 1) % d->ctx->client.n_nodes);
+		s->op.node = (uint16_t)((s->op.node + 1) % d->client->n_nodes);
 		d->failovers++;
-		if (queue(d, s) != CTL_EXIT_OK)
+		if (queue(d, s) != DRILL_OUTCOME_OK)
 			d->nomem = true;
 		s->op.start_ms = started;
 		return;
@@ -240,7 +256,7 @@ static void finish(struct drill *d, struct dslot *s, CURLcode cc)
 }
 
 /* Runs the multi handle for up to wait_ms and accounts for what finished. */
-static int pump(struct drill *d, int wait_ms)
+static enum drill_outcome pump(struct drill *d, int wait_ms)
 {
 	int running, left;
 	CURLMsg *msg;
@@ -248,7 +264,7 @@ static int pump(struct drill *d, int wait_ms)
 	if (curl_multi_perform(d->m, &running) != CURLM_OK ||
 	    curl_multi_poll(d->m, NULL, 0, wait_ms, NULL) != CURLM_OK ||
 	    curl_multi_perform(d->m, &running) != CURLM_OK)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl multi interface failed");
+		return drill_fail(DRILL_OUTCOME_FAILED, "libcurl multi interface failed");
 	while ((msg = curl_multi_info_read(d->m, &left)) != NULL) {
 		void *priv = NULL;
 
@@ -257,12 +273,12 @@ static int pump(struct drill *d, int wait_ms)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		finish(d, priv, msg->data.result);
 	}
-	return d->nomem ? ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory") : CTL_EXIT_OK;
+	return d->nomem ? drill_fail(DRILL_OUTCOME_FAILED, "out of memory") : DRILL_OUTCOME_OK;
 }
 
 static struct dslot *free_slot(struct drill *d)
 {
-	for (size_t i = 0; i < d->n_slots; i++)
+	for (size_t i = 0; i < d->opts.n_slots; i++)
 		if (!d->slots[i].busy)
 			return &d->slots[i];
 	return NULL;
@@ -272,7 +288,7 @@ static size_t busy_slots(const struct drill *d)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->n_slots; i++)
+	for (size_t i = 0; i < d->opts.n_slots; i++)
 		n += d->slots[i].busy;
 	return n;
 }
@@ -292,18 +308,18 @@ static void second_line(struct drill *d, double t)
 /* The workload: one request every 1/rate s, two escrows for one lookup of
  * an acknowledged key, each to the next node; the status slot asks for the
  * leader once a second. */
-int drill_engine_workload(struct drill *d)
+enum drill_outcome drill_engine_workload(struct drill *d)
 {
-	struct dslot *st = &d->slots[d->n_slots];
+	struct dslot *st = &d->slots[d->opts.n_slots];
 	double next_line = 1000, next_status = 0, t;
-	int rv;
+	enum drill_outcome rv;
 
 	for (;;) {
 		t = drill_since(d);
-		bool stopping = t >= d->duration_ms || drill_interrupted;
+		bool stopping = t >= d->opts.duration_ms || drill_interrupted;
 		if (stopping && busy_slots(d) == 0 && !st->busy)
-			return CTL_EXIT_OK;
-		while (!stopping && (double)d->issued < t * d->rate / 1e3) {
+			return DRILL_OUTCOME_OK;
+		while (!stopping && (double)d->issued < t * d->opts.rate / 1e3) {
 			struct dslot *s = free_slot(d);
 			if (s == NULL)
 				break; /* every slot waits on a slow answer: no more load */
@@ -312,18 +328,18 @@ int drill_engine_workload(struct drill *d)
 						  d->acked[d->n_acked - 1 - (d->issued / 3) %
 									     d->n_acked]) :
 				     start_escrow(d, s);
-			if (rv != CTL_EXIT_OK)
+			if (rv != DRILL_OUTCOME_OK)
 				return rv;
 			d->issued++;
 		}
 		if (!stopping && !st->busy && t >= next_status) {
-			if ((rv = start_status(d, st)) != CTL_EXIT_OK)
+			if ((rv = start_status(d, st)) != DRILL_OUTCOME_OK)
 				return rv;
 			next_status = t + 1000;
 		}
 		if (d->tick != NULL)
 			d->tick(d, t);
-		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
+		if ((rv = pump(d, 10)) != DRILL_OUTCOME_OK)
 			return rv;
 		if (t >= next_line) {
 			second_line(d, t);
@@ -334,18 +350,18 @@ int drill_engine_workload(struct drill *d)
 
 /* Reads back every acknowledged key, retrying those that got no answer
  * until DRILL_READBACK_S has passed. */
-int drill_engine_readback(struct drill *d)
+enum drill_outcome drill_engine_readback(struct drill *d)
 {
 	double deadline = drill_now_ms() + DRILL_READBACK_S * 1e3, next_line = drill_now_ms() + 1000;
-	int rv;
+	enum drill_outcome rv;
 
 	d->rb_retry_at = calloc(d->h.n_keys + 1, sizeof *d->rb_retry_at);
 	if (d->rb_retry_at == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
+		return drill_fail(DRILL_OUTCOME_FAILED, "out of memory");
 	for (size_t i = 0; i < d->n_acked; i++)
 		d->rb_retry_at[d->acked[i]] = 1;
 	d->rb_left = d->n_acked;
-	if (!d->ctx->json)
+	if (!d->opts.json)
 		fprintf(stderr, "drill: reading back %zu acknowledged keys\n", d->n_acked);
 	while (d->rb_left > 0 || busy_slots(d) > 0) {
 		double now = drill_now_ms();
@@ -360,20 +376,20 @@ int drill_engine_readback(struct drill *d)
 			if ((s = free_slot(d)) == NULL)
 				break;
 			d->rb_retry_at[k] = -1; /* in flight */
-			if ((rv = start_lookup(d, s, DRILL_READBACK, k)) != CTL_EXIT_OK)
+			if ((rv = start_lookup(d, s, DRILL_READBACK, k)) != DRILL_OUTCOME_OK)
 				return rv;
 		}
 		d->rb_next++;
 		if (over && busy_slots(d) == 0)
 			break;
-		if ((rv = pump(d, 10)) != CTL_EXIT_OK)
+		if ((rv = pump(d, 10)) != DRILL_OUTCOME_OK)
 			return rv;
 		if (now >= next_line) {
 			fprintf(stderr, "drill: read-back: %zu keys left\n", d->rb_left);
 			next_line += 1000;
 		}
 	}
-	return CTL_EXIT_OK;
+	return DRILL_OUTCOME_OK;
 }
 
 /* One value per change of leader seen: the longest unavailability window
@@ -400,7 +416,7 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 {
 	json_t *o = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 			      "s:I, s:I, s:f, s:b, s:I}",
-			      "machine", d->machine, "duration_s", d->duration_ms / 1e3,
+			      "machine", d->machine, "duration_s", d->opts.duration_ms / 1e3,
 			      "escrows", (json_int_t)r->escrows, "acknowledged",
 			      (json_int_t)r->acked, "escrow_failed", (json_int_t)r->escrow_failed,
 			      "escrow_unknown", (json_int_t)r->escrow_unknown, "lookups",
@@ -448,7 +464,7 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 {
 	size_t shorter = 0;
 
-	printf("drill of %.0f s, canary machine %s\n", d->duration_ms / 1e3, d->machine);
+	printf("drill of %.0f s, canary machine %s\n", d->opts.duration_ms / 1e3, d->machine);
 	printf("  escrows        %" PRIu64 " sent, %" PRIu64 " acknowledged, %" PRIu64
 	       " refused, %" PRIu64 " unknown outcome\n",
 	       r->escrows, r->acked, r->escrow_failed, r->escrow_unknown);
@@ -500,41 +516,49 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 					    : "UNSAFE: see the violations above");
 }
 
-int drill_engine_setup(struct drill *d)
+void drill_engine_init(struct drill *d, struct ctl_client *client,
+		       const struct drill_opts *o)
+{
+	memset(d, 0, sizeof *d);
+	d->client = client;
+	d->opts = *o;
+}
+
+enum drill_outcome drill_engine_setup(struct drill *d)
 {
 	uint8_t rnd[2];
 
 	d->m = curl_multi_init();
 	d->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	if (d->m == NULL || d->headers == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
+		return drill_fail(DRILL_OUTCOME_FAILED, "libcurl cannot start");
 	if (getrandom(d->run_id, sizeof d->run_id, 0) != (ssize_t)sizeof d->run_id ||
 	    getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: getrandom failed");
+		return drill_fail(DRILL_OUTCOME_FAILED, "getrandom failed");
 	/* Canary keys are marked by their machine: escrow-drill-RUN. */
 	snprintf(d->machine, sizeof d->machine, "escrow-drill-%02x%02x%02x%02x", d->run_id[0],
 		 d->run_id[1], d->run_id[2], d->run_id[3]);
-	for (size_t i = 0; i <= d->n_slots; i++) {
+	for (size_t i = 0; i <= d->opts.n_slots; i++) {
 		struct dslot *s = &d->slots[i];
 		s->d = d;
-		s->status = i == d->n_slots;
+		s->status = i == d->opts.n_slots;
 		s->h = curl_easy_init();
 		if (s->h == NULL)
-			return ctl_fail(CTL_EXIT_REFUSED, "drill: libcurl cannot start");
-		ctl_client_setup_easy(&d->ctx->client, s->h,
-				      s->status ? 1000 : d->request_timeout_ms);
+			return drill_fail(DRILL_OUTCOME_FAILED, "libcurl cannot start");
+		ctl_client_setup_easy(d->client, s->h,
+				      s->status ? 1000 : d->opts.request_timeout_ms);
 		curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, d->headers);
 		curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, body_cb);
 		curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
 		curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
 		curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, s->errbuf);
 	}
-	return CTL_EXIT_OK;
+	return DRILL_OUTCOME_OK;
 }
 
 void drill_engine_teardown(struct drill *d)
 {
-	for (size_t i = 0; i <= d->n_slots; i++) {
+	for (size_t i = 0; i <= d->opts.n_slots; i++) {
 		if (d->slots[i].h == NULL)
 			continue;
 		if (d->slots[i].busy)
@@ -551,21 +575,21 @@ void drill_engine_teardown(struct drill *d)
 	free(d->rb_retry_at);
 }
 
-int drill_engine_verdict(const struct drill_report *r)
+enum drill_outcome drill_engine_verdict(const struct drill_report *r)
 {
 	if (r->acked == 0 && r->escrows > 0 && r->lookups_ok == 0)
-		return CTL_EXIT_UNREACHABLE;
-	return drill_report_safe(r) ? CTL_EXIT_OK : CTL_EXIT_REFUSED;
+		return DRILL_OUTCOME_UNREACHABLE;
+	return drill_report_safe(r) ? DRILL_OUTCOME_OK : DRILL_OUTCOME_FAILED;
 }
 
-int drill_engine_write_history(const struct drill *d, const char *path)
+enum drill_outcome drill_engine_write_history(const struct drill *d, const char *path)
 {
 	static const char *const kinds[] = { "escrow", "lookup", "readback" };
 	static const char *const results[] = { "ok", "failed", "unknown", "not_found", "wrong" };
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
+		return drill_fail(DRILL_OUTCOME_FAILED, "cannot write %s", path);
 	/* One JSON object per line: easy to grep, sort and replay. */
 	for (size_t i = 0; i < d->h.n_ops; i++) {
 		const struct drill_op *o = &d->h.ops[i];
@@ -575,6 +599,6 @@ int drill_engine_write_history(const struct drill *d, const char *path)
 			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result], o->code);
 	}
 	if (fclose(f) != 0)
-		return ctl_fail(CTL_EXIT_REFUSED, "drill: cannot write %s", path);
-	return CTL_EXIT_OK;
+		return drill_fail(DRILL_OUTCOME_FAILED, "cannot write %s", path);
+	return DRILL_OUTCOME_OK;
 }

@@ -1,5 +1,6 @@
 /* The drill engine shared by `escrowctl drill watch` and `drill run`: the
- * canary workload on libcurl's multi interface, the read-back, the report. */
+ * canary workload on libcurl's multi interface, the read-back, the report.
+ * It talks to the cluster through tools/client only. */
 #ifndef ESCROW_DRILL_ENGINE_H
 #define ESCROW_DRILL_ENGINE_H
 
@@ -7,7 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tools/ctl/ctl_commands.h"
+#include <jansson.h>
+
+#include "tools/client/ctl_client.h"
 #include "tools/drill/drill_check.h"
 
 #define DRILL_RATE_DEFAULT 20          /* requests per second */
@@ -24,6 +27,24 @@
 #define DRILL_RESP_MAX 4096
 #define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
 #define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
+
+/* How a drill ended; escrowctl turns it into its exit code. */
+enum drill_outcome {
+	DRILL_OUTCOME_OK = 0,      /* safe (drill run: every other check passed too) */
+	DRILL_OUTCOME_FAILED,      /* unsafe, a check failed, or an error (printed) */
+	DRILL_OUTCOME_USAGE,       /* the options leave nothing to run (printed) */
+	DRILL_OUTCOME_UNREACHABLE, /* nothing succeeded: no node answered */
+};
+
+/* What the caller chooses for a drill. */
+struct drill_opts {
+	double rate;              /* requests per second */
+	double duration_ms;       /* of the load */
+	size_t n_slots;           /* requests in flight at most, 1..DRILL_SLOTS_MAX */
+	long request_timeout_ms;  /* one request; past it: unknown outcome */
+	const char *history_path; /* --history FILE, or NULL; borrowed */
+	bool json;                /* the report as one JSON object, no progress lines */
+};
 
 struct drill;
 
@@ -49,7 +70,8 @@ struct leader_change {
 };
 
 struct drill {
-	struct ctl_ctx *ctx;
+	struct ctl_client *client; /* connected, borrowed */
+	struct drill_opts opts;
 	struct drill_history h;
 	CURLM *m;
 	struct curl_slist *headers;
@@ -58,9 +80,6 @@ struct drill {
 	char machine[64];
 	uint8_t run_id[6];
 	double t0;
-	double rate;
-	double duration_ms;
-	long request_timeout_ms;
 	uint64_t issued, next_node, status_node;
 	uint64_t failovers;     /* requests sent again to the next node */
 	uint32_t *acked;        /* keys acknowledged so far, for lookups */
@@ -73,7 +92,6 @@ struct drill {
 	/* Called on every turn of the workload loop with the drill's time
 	 * (drill run injects its faults there); may be NULL. */
 	void (*tick)(struct drill *d, double t_ms);
-	const char *history_path;  /* --history FILE, or NULL */
 	void *tick_data;
 	uint64_t audit_since;   /* the audit log's last seq before the load */
 	bool audit_marked;      /* audit_since known: the audit check runs */
@@ -86,32 +104,41 @@ struct drill {
 /* SIGINT count while a drill runs: once ends the load, twice the read-back. */
 extern volatile sig_atomic_t drill_interrupted;
 
+/* Prints "escrowctl: drill: " and the message to stderr; returns o. */
+enum drill_outcome drill_fail(enum drill_outcome o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 double drill_now_ms(void);
 
 /* ms since the drill's t0. */
 double drill_since(const struct drill *d);
 
-/* Makes the curl handles and the canary machine name; d->ctx must be
- * connected and d->n_slots, rate, duration and timeout set. */
-int drill_engine_setup(struct drill *d);
+/* Zeroes d and sets its client (borrowed until the drill ends; connected
+ * before drill_engine_setup) and options (copied). */
+void drill_engine_init(struct drill *d, struct ctl_client *client,
+		       const struct drill_opts *o);
+
+/* Makes the curl handles and the canary machine name. Each step below
+ * returns DRILL_OUTCOME_OK, or another outcome with the error printed. */
+enum drill_outcome drill_engine_setup(struct drill *d);
 
 /* Runs the load until the duration or a SIGINT, calling d->tick. */
-int drill_engine_workload(struct drill *d);
+enum drill_outcome drill_engine_workload(struct drill *d);
 
 /* Reads every acknowledged key back, retrying unanswered ones. */
-int drill_engine_readback(struct drill *d);
+enum drill_outcome drill_engine_readback(struct drill *d);
 
 json_t *drill_engine_report_json(const struct drill *d, const struct drill_report *r);
 void drill_engine_report_text(const struct drill *d, const struct drill_report *r);
 
-/* The exit code for r: CTL_EXIT_OK when safe, CTL_EXIT_UNREACHABLE when
- * nothing succeeded, else CTL_EXIT_REFUSED. */
-int drill_engine_verdict(const struct drill_report *r);
+/* The outcome for r: DRILL_OUTCOME_OK when safe, DRILL_OUTCOME_UNREACHABLE
+ * when nothing succeeded, else DRILL_OUTCOME_FAILED. */
+enum drill_outcome drill_engine_verdict(const struct drill_report *r);
 
 /* Writes every request of the history to path, one JSON object a line:
  * kind, key_id, node (1-based position in the node list), start_ms, end_ms,
  * result, code. No password. */
-int drill_engine_write_history(const struct drill *d, const char *path);
+enum drill_outcome drill_engine_write_history(const struct drill *d, const char *path);
 
 void drill_engine_teardown(struct drill *d);
 

@@ -27,7 +27,7 @@ static int running_other_than(struct run *r, int except)
 static int leader_index(struct run *r)
 {
 	for (size_t i = 0; i < r->c.n; i++) {
-		json_t *st = up(r, i) ? dcluster_status(&r->c, &r->d->ctx->client, i) : NULL;
+		json_t *st = up(r, i) ? dcluster_status(&r->c, r->d->client, i) : NULL;
 		json_int_t id = 0;
 		int k = -1;
 		if (st != NULL && json_unpack(st, "{s:{s:I}}", "leader", "id", &id) == 0)
@@ -50,13 +50,13 @@ static void partition(struct run *r, struct fault *f)
 	bool out = f->kind != F_PARTITION_ONEWAY || !f->oneway_in;
 	bool in = f->kind != F_PARTITION_ONEWAY || f->oneway_in;
 
-	for (size_t a = 0; a < r->c.n && r->error == 0; a++)
-		for (size_t b = 0; b < r->c.n && r->error == 0; b++) {
+	for (size_t a = 0; a < r->c.n && r->error == DRILL_OUTCOME_OK; a++)
+		for (size_t b = 0; b < r->c.n && r->error == DRILL_OUTCOME_OK; b++) {
 			if (!in_cut(f, a) || in_cut(f, b))
 				continue;
 			if ((out && dnet_block(&r->c.net, a, b, r->errmsg) != ESC_OK) ||
 			    (in && dnet_block(&r->c.net, b, a, r->errmsg) != ESC_OK))
-				r->error = CTL_EXIT_REFUSED;
+				r->error = DRILL_OUTCOME_FAILED;
 		}
 	f->cut_ms = drill_since(r->d);
 }
@@ -118,7 +118,7 @@ void fault_inject(struct run *r, struct fault *f)
 		dcluster_stop(&r->c, (size_t)f->nodes[0], SIGTERM, 10000);
 		if (dcluster_damage_segment(&r->c, (size_t)f->nodes[0], r->errmsg) != ESC_OK ||
 		    dcluster_start(&r->c, (size_t)f->nodes[0], NULL, r->errmsg) != ESC_OK)
-			r->error = CTL_EXIT_REFUSED;
+			r->error = DRILL_OUTCOME_FAILED;
 		break;
 	case F_PARTITION_LEADER:
 	case F_PARTITION_ONEWAY:
@@ -142,7 +142,7 @@ void fault_inject(struct run *r, struct fault *f)
 		f->raft_disk = run_rnd(r) & 1;
 		if (f->nodes[0] >= 0 &&
 		    dcluster_fill_disk(&r->c, (size_t)f->nodes[0], f->raft_disk, r->errmsg) != ESC_OK)
-			r->error = CTL_EXIT_REFUSED;
+			r->error = DRILL_OUTCOME_FAILED;
 		break;
 	default:
 		break;
@@ -185,7 +185,7 @@ static void heal_disk(struct run *r, struct fault *f)
 			 f->raft_disk ? "Raft log" : "store");
 	}
 	if (dcluster_free_disk(&r->c, i, f->raft_disk, r->errmsg) != ESC_OK)
-		r->error = CTL_EXIT_REFUSED;
+		r->error = DRILL_OUTCOME_FAILED;
 }
 
 /* The damaged node must have refused to start, saying why; the documented
@@ -205,14 +205,14 @@ static void heal_damaged(struct run *r, struct fault *f)
 		f->violation = "it gave no clear message";
 	}
 	if (other < 0) {
-		r->error = CTL_EXIT_REFUSED;
+		r->error = DRILL_OUTCOME_FAILED;
 		snprintf(r->errmsg, sizeof r->errmsg, "no running node to join");
 		return;
 	}
 	snprintf(url, sizeof url, "http://%s", r->c.nodes[other].api);
 	if (dcluster_wipe(&r->c, i, r->errmsg) != ESC_OK ||
 	    dcluster_start(&r->c, i, url, r->errmsg) != ESC_OK)
-		r->error = CTL_EXIT_REFUSED;
+		r->error = DRILL_OUTCOME_FAILED;
 }
 
 /* The commit index the majority side reached, as any of its nodes knows it. */
@@ -222,7 +222,7 @@ static unsigned long long majority_commit(struct run *r, const struct fault *f)
 
 	for (size_t i = 0; i < r->c.n; i++) {
 		json_t *st = in_cut(f, i) || !up(r, i)
-				     ? NULL : dcluster_status(&r->c, &r->d->ctx->client, i);
+				     ? NULL : dcluster_status(&r->c, r->d->client, i);
 		json_int_t ci = 0;
 		if (st != NULL && json_unpack(st, "{s:I}", "commit_index", &ci) == 0 && ci > best)
 			best = ci;
@@ -244,7 +244,7 @@ static void heal_partition(struct run *r, struct fault *f)
 	}
 	r->catchup_target = majority_commit(r, f);
 	if (dnet_heal(&r->c.net, r->errmsg) != ESC_OK)
-		r->error = CTL_EXIT_REFUSED;
+		r->error = DRILL_OUTCOME_FAILED;
 	r->watch = WATCH_CATCHUP;
 	r->watch_next = 0;
 }
@@ -287,7 +287,7 @@ static bool caught_up(struct run *r, const struct fault *f)
 		bool ok;
 		if (!in_cut(f, i))
 			continue;
-		st = dcluster_status(&r->c, &r->d->ctx->client, i);
+		st = dcluster_status(&r->c, r->d->client, i);
 		ok = st != NULL && json_unpack(st, "{s:I}", "applied_index", &applied) == 0 &&
 		     (unsigned long long)applied >= r->catchup_target;
 		json_decref(st);
@@ -307,7 +307,7 @@ bool fault_watch(struct run *r, double t)
 		return true;
 	r->watch_next = t + RUN_WATCH_EVERY_MS;
 	if (r->watch == WATCH_STEPDOWN) {
-		json_t *st = dcluster_status(&r->c, &r->d->ctx->client, (size_t)f->nodes[0]);
+		json_t *st = dcluster_status(&r->c, r->d->client, (size_t)f->nodes[0]);
 		const char *role = NULL;
 		if (st != NULL && json_unpack(st, "{s:s}", "role", &role) == 0 &&
 		    strcmp(role, "leader") != 0) {

@@ -160,17 +160,19 @@ static void print_timeline(const struct run *r, const struct drill_report *rep)
 	free(ev);
 }
 
-int run_report(struct run *r, const struct drill_report *rep, const struct run_end *e)
+enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
+			      const struct run_end *e)
 {
 	struct drill *d = r->d;
-	int rv = drill_engine_verdict(rep);
+	enum drill_outcome rv = drill_engine_verdict(rep);
 
-	if (rv == CTL_EXIT_OK && (e->converge_ms < 0 || e->log_problems > 0 || r->error != 0))
-		rv = CTL_EXIT_REFUSED;
+	if (rv == DRILL_OUTCOME_OK &&
+	    (e->converge_ms < 0 || e->log_problems > 0 || r->error != DRILL_OUTCOME_OK))
+		rv = DRILL_OUTCOME_FAILED;
 	for (size_t i = 0; i < r->n_faults; i++)
 		if (r->faults[i].violation != NULL)
-			rv = CTL_EXIT_REFUSED;
-	if (d->ctx->json) {
+			rv = DRILL_OUTCOME_FAILED;
+	if (d->opts.json) {
 		json_t *j = drill_engine_report_json(d, rep);
 		char *text;
 		json_object_set_new(j, "faults", faults_json(r));
@@ -180,11 +182,11 @@ int run_report(struct run *r, const struct drill_report *rep, const struct run_e
 		json_object_set_new(j, "converged_ms", json_real(e->converge_ms));
 		json_object_set_new(j, "converged_index", json_integer((json_int_t)e->index));
 		json_object_set_new(j, "log_problems", json_integer((json_int_t)e->log_problems));
-		json_object_set_new(j, "ok", json_boolean(rv == CTL_EXIT_OK));
+		json_object_set_new(j, "ok", json_boolean(rv == DRILL_OUTCOME_OK));
 		text = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
 		if (text == NULL)
-			return ctl_fail(CTL_EXIT_REFUSED, "drill: out of memory");
+			return drill_fail(DRILL_OUTCOME_FAILED, "out of memory");
 		printf("%s\n", text);
 		free(text);
 		return rv;
@@ -199,7 +201,7 @@ int run_report(struct run *r, const struct drill_report *rep, const struct run_e
 		printf("  converged      NO: %s\n", r->errmsg);
 	printf("  node logs      %zu problem line(s)%s%s\n", e->log_problems,
 	       e->log_problems ? ": " : "", e->log_problems ? e->first_problem : "");
-	printf("%s\n", rv == CTL_EXIT_OK ? "DRILL PASSED" : "DRILL FAILED");
+	printf("%s\n", rv == DRILL_OUTCOME_OK ? "DRILL PASSED" : "DRILL FAILED");
 	return rv;
 }
 

@@ -80,7 +80,7 @@ static void shuffle(struct run *r)
 
 static void say(struct run *r, double t, const char *what, const struct fault *f)
 {
-	if (r->d->ctx->json)
+	if (r->d->opts.json)
 		return;
 	fprintf(stderr, "drill: %6.1f s  %s %s", t / 1e3, what, drill_fault_name(f->kind));
 	for (int k = 0; k < 2; k++)
@@ -116,9 +116,9 @@ static void heal(struct run *r, double t)
 	fault_heal(r, f);
 	/* Every node that is down starts again. */
 	for (size_t i = 0; i < r->c.n; i++)
-		if (r->c.nodes[i].pid <= 0 && r->error == 0 &&
+		if (r->c.nodes[i].pid <= 0 && r->error == DRILL_OUTCOME_OK &&
 		    dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
-			r->error = CTL_EXIT_REFUSED;
+			r->error = DRILL_OUTCOME_FAILED;
 	f->healed_ms = drill_since(r->d);
 	r->active = false;
 	r->next_at = f->healed_ms + RUN_SETTLE_MS;
@@ -130,7 +130,7 @@ static void tick(struct drill *d, double t)
 {
 	struct run *r = d->tick_data;
 
-	if (r->error != 0)
+	if (r->error != DRILL_OUTCOME_OK)
 		return;
 	if (fault_watch(r, t))
 		return;
@@ -143,7 +143,7 @@ static void tick(struct drill *d, double t)
 	}
 	/* A fault starts only if it can be healed before the load ends. */
 	if (t >= r->next_at && t + hold_ms[r->order[r->next_kind % r->n_kinds]] + 1000 <
-				       d->duration_ms && r->n_faults < RUN_FAULTS_MAX)
+				       d->opts.duration_ms && r->n_faults < RUN_FAULTS_MAX)
 		inject(r, t);
 }
 
@@ -171,29 +171,30 @@ static void measure(struct run *r, const struct drill_report *rep)
 }
 
 /* After the load: every node running, ready, read back, converged, logs clean. */
-static int finish_run(struct run *r, struct drill_report *rep, struct run_end *e)
+static enum drill_outcome finish_run(struct run *r, struct drill_report *rep,
+				      struct run_end *e)
 {
 	struct drill *d = r->d;
 	double healed;
-	int rv;
+	enum drill_outcome rv;
 
 	if (r->active)
 		heal(r, drill_since(d));
 	for (size_t i = 0; i < r->c.n; i++)
 		if (r->c.nodes[i].pid <= 0 && dcluster_start(&r->c, i, NULL, r->errmsg) != ESC_OK)
-			return ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r->errmsg);
+			return drill_fail(DRILL_OUTCOME_FAILED, "%s", r->errmsg);
 	/* A partition healed near the end: its catch-up is still measured. */
 	while (r->watch == WATCH_CATCHUP && fault_watch(r, drill_since(d)))
 		nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
 	healed = drill_now_ms();
-	if (dcluster_wait_ready(&r->c, &d->ctx->client, RUN_READY_MS, r->errmsg) != ESC_OK)
+	if (dcluster_wait_ready(&r->c, d->client, RUN_READY_MS, r->errmsg) != ESC_OK)
 		fprintf(stderr, "drill: %s\n", r->errmsg);
 	rv = drill_engine_readback(d);
-	if (rv == CTL_EXIT_OK)
+	if (rv == DRILL_OUTCOME_OK)
 		rv = drill_audit_collect(d);
-	if (rv != CTL_EXIT_OK)
+	if (rv != DRILL_OUTCOME_OK)
 		return rv;
-	if (dcluster_wait_converged(&r->c, &d->ctx->client, RUN_CONVERGE_MS, &e->index,
+	if (dcluster_wait_converged(&r->c, d->client, RUN_CONVERGE_MS, &e->index,
 				    r->errmsg) == ESC_OK) {
 		e->converge_ms = drill_now_ms() - healed;
 	} else {
@@ -203,7 +204,7 @@ static int finish_run(struct run *r, struct drill_report *rep, struct run_end *e
 	e->log_problems = dcluster_scan_logs(&r->c, e->first_problem, sizeof e->first_problem);
 	drill_check(&d->h, rep);
 	measure(r, rep);
-	return CTL_EXIT_OK;
+	return DRILL_OUTCOME_OK;
 }
 
 /* Partitions or disk-full cannot be had here: say why, run the rest. */
@@ -211,6 +212,22 @@ static unsigned without(unsigned kinds, unsigned mask, const char *why)
 {
 	fprintf(stderr, "drill: %s; running the other faults\n", why);
 	return kinds & ~mask;
+}
+
+/* The client of the cluster's nodes, with the caller's TLS files and
+ * timeout (as escrowctl would make it from --nodes). */
+static enum drill_outcome connect_client(struct run *r)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	int rv;
+
+	rv = ctl_client_init(&r->client, r->c.urls, r->o->ca, r->o->cert, r->o->key,
+			     r->o->timeout_ms, errmsg);
+	if (rv != ESC_OK)
+		return drill_fail(rv == ESC_EINVAL ? DRILL_OUTCOME_USAGE : DRILL_OUTCOME_FAILED,
+				  "%s", errmsg);
+	r->connected = true;
+	return DRILL_OUTCOME_OK;
 }
 
 /* SIGTERM or SIGHUP: remove the namespaces, then die of the signal (the
@@ -233,16 +250,18 @@ static void catch_signals(void)
 	sigaction(SIGQUIT, &sa, NULL);
 }
 
-int drill_run(struct drill *d, const struct drill_run_opts *o)
+enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
+			     const struct drill_run_opts *o)
 {
 	static struct run r;
 	struct drill_report rep;
 	struct run_end end = { .converge_ms = -1 };
 	unsigned kinds = o->kinds;
 	const char *why;
-	int rv;
+	enum drill_outcome rv;
 
 	memset(&r, 0, sizeof r);
+	drill_engine_init(d, &r.client, opts);
 	r.d = d;
 	r.o = o;
 	r.rng = mix_seed(o->seed);
@@ -261,7 +280,7 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 		}
 	}
 	if (kinds == 0) {
-		rv = ctl_fail(CTL_EXIT_USAGE, "drill: no fault left to inject");
+		rv = drill_fail(DRILL_OUTCOME_USAGE, "no fault left to inject");
 		goto out;
 	}
 	for (int k = 0; k < F__COUNT; k++)
@@ -271,47 +290,48 @@ int drill_run(struct drill *d, const struct drill_run_opts *o)
 	r.next_at = 3000;
 	if (!(kinds & DRILL_ROOT_FAULTS) &&
 	    dcluster_create(&r.c, o->size, o->escrowd, 0, r.errmsg) != ESC_OK) {
-		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
+		rv = drill_fail(DRILL_OUTCOME_FAILED, "%s", r.errmsg);
 		goto out;
 	}
 	for (size_t i = 0; i < r.c.n; i++)
 		if (dcluster_start(&r.c, i, NULL, r.errmsg) != ESC_OK) {
-			rv = ctl_fail(CTL_EXIT_REFUSED, "drill: %s", r.errmsg);
+			rv = drill_fail(DRILL_OUTCOME_FAILED, "%s", r.errmsg);
 			goto out;
 		}
-	d->ctx->nodes = r.c.urls;
-	if ((rv = ctl_connect(d->ctx)) != CTL_EXIT_OK)
+	if ((rv = connect_client(&r)) != DRILL_OUTCOME_OK)
 		goto out;
-	if (dcluster_wait_ready(&r.c, &d->ctx->client, RUN_READY_MS, r.errmsg) != ESC_OK) {
-		rv = ctl_fail(CTL_EXIT_REFUSED, "drill: the cluster did not start: %s (logs in %s)",
-			      r.errmsg, r.c.root);
+	if (dcluster_wait_ready(&r.c, d->client, RUN_READY_MS, r.errmsg) != ESC_OK) {
+		rv = drill_fail(DRILL_OUTCOME_FAILED, "the cluster did not start: %s (logs in %s)",
+				r.errmsg, r.c.root);
 		goto out;
 	}
-	if (!d->ctx->json)
+	if (!d->opts.json)
 		fprintf(stderr, "drill: %zu nodes of %s in %s, seed %" PRIu64 ", %.0f requests/s "
-			"for %.0f s\n", r.c.n, o->escrowd, r.c.root, o->seed, d->rate,
-			d->duration_ms / 1e3);
-	if ((rv = drill_engine_setup(d)) != CTL_EXIT_OK)
+			"for %.0f s\n", r.c.n, o->escrowd, r.c.root, o->seed, d->opts.rate,
+			d->opts.duration_ms / 1e3);
+	if ((rv = drill_engine_setup(d)) != DRILL_OUTCOME_OK)
 		goto out;
 	drill_audit_mark(d);
 	d->tick = tick;
 	d->tick_data = &r;
 	d->t0 = drill_now_ms();
-	if ((rv = drill_engine_workload(d)) != CTL_EXIT_OK)
+	if ((rv = drill_engine_workload(d)) != DRILL_OUTCOME_OK)
 		goto out;
-	if (r.error != 0) {
-		rv = ctl_fail(r.error, "drill: %s", r.errmsg);
+	if (r.error != DRILL_OUTCOME_OK) {
+		rv = drill_fail(r.error, "%s", r.errmsg);
 		goto out;
 	}
 	rv = finish_run(&r, &rep, &end);
-	if (rv == CTL_EXIT_OK && d->history_path != NULL)
-		rv = drill_engine_write_history(d, d->history_path);
-	if (rv == CTL_EXIT_OK)
+	if (rv == DRILL_OUTCOME_OK && d->opts.history_path != NULL)
+		rv = drill_engine_write_history(d, d->opts.history_path);
+	if (rv == DRILL_OUTCOME_OK)
 		rv = run_report(&r, &rep, &end);
 out:
 	drill_engine_teardown(d);
-	if (rv != CTL_EXIT_OK && r.c.root[0] != '\0')
+	if (rv != DRILL_OUTCOME_OK && r.c.root[0] != '\0')
 		fprintf(stderr, "drill: node logs and data kept in %s\n", r.c.root);
-	dcluster_destroy(&r.c, o->keep || rv != CTL_EXIT_OK);
+	dcluster_destroy(&r.c, o->keep || rv != DRILL_OUTCOME_OK);
+	if (r.connected)
+		ctl_client_close(&r.client);
 	return rv;
 }

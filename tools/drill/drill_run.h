@@ -30,6 +30,9 @@ struct drill_run_opts {
 	unsigned kinds;       /* bit per enum fault_kind */
 	const char *escrowd;  /* the program to start */
 	bool keep;            /* keep the directory even when the drill passes */
+	/* For the client of the cluster (see ctl_client_init); borrowed. */
+	const char *ca, *cert, *key; /* TLS files, or NULL */
+	long timeout_ms;      /* one request to one node */
 };
 
 /* Faults that need the network of namespaces (root). */
@@ -43,8 +46,12 @@ const char *drill_fault_name(enum fault_kind k);
 /* 0 and *k set when name is a fault kind, else -1. */
 int drill_fault_parse(const char *name, enum fault_kind *k);
 
-/* Starts the cluster, runs d's workload with faults, heals, checks, reports,
- * stops the cluster. d: as for drill_engine_setup, ctx not yet connected. */
-int drill_run(struct drill *d, const struct drill_run_opts *o);
+/* Starts the cluster, runs the workload of opts with o's faults, heals,
+ * checks, reports (stdout; progress and errors on stderr), stops the
+ * cluster. d is the drill's storage, overwritten. Returns DRILL_OUTCOME_OK
+ * when the drill passed; DRILL_OUTCOME_USAGE when no fault is left to
+ * inject here. */
+enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
+			     const struct drill_run_opts *o);
 
 #endif

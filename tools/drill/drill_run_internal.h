@@ -41,6 +41,8 @@ struct fault {
 
 struct run {
 	struct dcluster c;
+	struct ctl_client client; /* the cluster's nodes, for the drill and its checks */
+	bool connected;           /* client made */
 	struct drill *d;
 	const struct drill_run_opts *o;
 	uint64_t rng;
@@ -53,7 +55,7 @@ struct run {
 	enum run_watch watch;
 	double watch_next;
 	unsigned long long catchup_target;
-	int error;
+	enum drill_outcome error; /* a fault not injected or healed: why in errmsg */
 	char errmsg[ESC_ERRMSG_SIZE];
 };
 
@@ -65,8 +67,9 @@ struct run_end {
 	char first_problem[300];
 };
 
-/* Prints the report (text, or JSON with --json); returns the exit code. */
-int run_report(struct run *r, const struct drill_report *rep, const struct run_end *e);
+/* Prints the report (text, or JSON with --json); returns the outcome. */
+enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
+			      const struct run_end *e);
 
 /* The schedule's random numbers (xorshift64*: the seed alone decides). */
 uint64_t run_rnd(struct run *r);
