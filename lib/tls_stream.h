@@ -1,7 +1,7 @@
 /* TLS over memory BIOs, with no I/O of its own: the caller feeds the bytes
  * its socket received and sends the bytes this module produces. One module
- * for the API server, follower-to-leader forwarding and (later) the peer
- * transport (issue 5; see ../shared/research/http-spike.md section 4).
+ * for the API server, follower-to-leader forwarding and the Raft peer
+ * transport.
  *
  * Both sides require a certificate from the cluster CA (mutual TLS), TLS 1.2
  * at least, no renegotiation. After the handshake the peer's certificate

@@ -1,4 +1,4 @@
-/* The HTTP API: routes every request of API.md section 3 to its handler. */
+/* The HTTP API: routes every request of docs/api.md section 3 to its handler. */
 #ifndef ESCROW_API_H
 #define ESCROW_API_H
 

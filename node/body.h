@@ -13,7 +13,7 @@
 #define BODY_PASSWORD_SIZE 128  /* longer passwords are refused before validation */
 
 /* POST /v1/keys: parses len bytes of body (a JSON object, duplicate names
- * refused), checks every field by API.md's data rules and fills c's key_id,
+ * refused), checks every field by the data rules (docs/api.md section 4) and fills c's key_id,
  * volume_id, volume_type, machine, user and tpm_owner_hash (normalised) and
  * pw with the plain recovery password (the caller seals it, then wipes pw).
  * false with e set (invalid_json, missing_field, invalid_type, invalid_*). */

@@ -4,7 +4,7 @@
  * certificate's.
  *
  * libraft gets one end of a socketpair for each connection; the transport
- * relays the other end through a TLS stream (node/tls_stream.h) to the TCP
+ * relays the other end through a TLS stream (lib/tls_stream.h) to the TCP
  * connection. A connection is handed to libraft only once:
  *   - the TLS handshake is done with a certificate of the CA (both ways);
  *   - the peer's certificate has OU "node" and CN "node-<id>": on a connect,

@@ -1,4 +1,4 @@
-/* The snapshot file of API.md section 5: its header, writing a payload from
+/* The snapshot file of docs/api.md section 6: its header, writing a payload from
  * a live database, and checking and restoring a file. Files are streamed in
  * SNAPFILE_CHUNK pieces: a database is never held in memory. */
 #include "store/snapfile.h"

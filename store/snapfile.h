@@ -1,4 +1,4 @@
-/* The snapshot file of API.md section 5: a checked header over a SQLite database image. */
+/* The snapshot file of docs/api.md section 6: a checked header over a SQLite database image. */
 #ifndef ESCROW_SNAPFILE_H
 #define ESCROW_SNAPFILE_H
 

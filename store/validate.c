@@ -1,4 +1,4 @@
-/* Validation and normalisation of the data rules of API.md section 1. */
+/* Validation and normalisation of the data rules of docs/api.md section 4. */
 #include "store/validate.h"
 
 #include <stdarg.h>

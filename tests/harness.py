@@ -818,7 +818,7 @@ def lookup_path(key_id, reason="lost_pin", note=None):
 
 # ---------------------------------------------------------------- snapshots
 
-# The snapshot file of API.md section 5 (layout in store/snapfile.h): a
+# The snapshot file of docs/api.md section 6 (layout in store/snapfile.h): a
 # 160-byte header, little-endian, then the payload, a SQLite database.
 SNAP_MAGIC = b"ESCROWSN"
 SNAP_HEADER_SIZE = 160

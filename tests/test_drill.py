@@ -206,7 +206,7 @@ def test_drill_run_each_fault_once(t):
     check(rep.get("verified") == rep.get("acknowledged") and rep.get("acknowledged", 0) > 300,
           "%s of %s acknowledged keys verified" % (rep.get("verified"), rep.get("acknowledged")))
     check(rep.get("cut_answers") == 0, "cut-off answers: %s" % rep.get("cut_answers"))
-    # API.md's names: wrong_reads, stale_reads, failover_ms (one per leader loss).
+    # The contract's names (docs/api.md): wrong_reads, stale_reads, failover_ms (one per leader loss).
     check(rep.get("wrong_reads") == 0 and rep.get("stale_reads") == 0,
           "wrong_reads %s, stale_reads %s" % (rep.get("wrong_reads"), rep.get("stale_reads")))
     losses = [f["failover_ms"] for f in rep["faults"] if f.get("leader_lost")]

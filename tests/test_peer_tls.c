@@ -1,5 +1,5 @@
 /* Unit tests of raft/peer_tls, the Raft transport over mutual TLS, on one
- * loop on 127.0.0.1 with certificates made here (tools/pki.c; helpers in
+ * loop on 127.0.0.1 with certificates made here (lib/pki.c; helpers in
  * tests/peer_harness.h): the framing; a relay that carries megabytes both
  * ways with backpressure and closes both ways; refusals (a foreign CA, an
  * operator's certificate, an id that is not the certificate's, a server

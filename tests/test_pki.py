@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Process tests of `escrowctl pki init` (API.md section 4, issue 5): the
+"""Process tests of `escrowctl pki init` (docs/api.md section 7, issue 5): the
 files and their modes, certificates that really do mutual TLS with each
 other (checked with Python's ssl module: chain, key usage, host names,
 the role in the OU), a seal key escrowd takes, and refusals (an existing

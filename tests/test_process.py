@@ -2,7 +2,7 @@
 """Process tests: real escrowd nodes on 127.0.0.1 and real signals.
 
 Each test starts its own 3-node cluster and checks one behaviour of the
-contract in API.md sections 1-3. Output is TAP. Arguments: words; only the
+contract in docs/api.md sections 1-4. Output is TAP. Arguments: words; only the
 tests whose name contains one of them run. Environment: ESCROWD (the binary),
 TEST_SEED (repeat a run), TEST_TIMEOUT (seconds per test), ESCROW_LOG_LEVEL.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Process tests of GET /v1/reports/audit (API.md section 3) on real escrowd
+"""Process tests of GET /v1/reports/audit (docs/api.md section 3) on real escrowd
 nodes: every escrow and lookup leaves its entry, in gapless seq order, as
 JSON and as CSV, through any node; paging with since and limit; bad
 parameters refused. Output is TAP. Environment: ESCROWD, TEST_SEED,

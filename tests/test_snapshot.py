@@ -2,7 +2,7 @@
 """Process tests of issue 3: snapshots, restore, and cluster membership.
 
 Real escrowd nodes on 127.0.0.1 and the real escrowctl: GET /v1/snapshot and
-`escrowctl snapshot save|verify|restore` (API.md sections 3-5), a cluster
+`escrowctl snapshot save|verify|restore` (docs/api.md sections 3, 6 and 7), a cluster
 rebuilt from a snapshot and grown with --join, hostile snapshot files, Raft
 log compaction with a follower down, and POST/DELETE /v1/cluster/members.
 Output is TAP. Arguments: words; only the tests whose name contains one of

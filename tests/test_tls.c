@@ -1,5 +1,5 @@
-/* Unit tests of node/tls_stream: two streams, a server and a client, pumped
- * into each other in memory, with certificates made here (tools/pki.c): a
+/* Unit tests of lib/tls_stream: two streams, a server and a client, pumped
+ * into each other in memory, with certificates made here (lib/pki.c): a
  * good handshake both ways and the peer's CN and OU; a foreign CA, an
  * expired certificate, a wrong host name and garbage refused; close_notify;
  * a megabyte each way. */

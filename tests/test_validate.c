@@ -1,4 +1,4 @@
-/* Unit tests of store/validate: the data rules of API.md section 1. */
+/* Unit tests of store/validate: the data rules of docs/api.md section 4. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

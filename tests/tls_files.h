@@ -1,4 +1,4 @@
-/* Certificates for the TLS unit tests, made with tools/pki.c into a
+/* Certificates for the TLS unit tests, made with lib/pki.c into a
  * temporary directory: a cluster CA ("ca"), a second CA ("other") for
  * foreign certificates, and the leaves a test lists. */
 #ifndef ESCROW_TESTS_TLS_FILES_H

@@ -11,7 +11,7 @@
 
 #include "tools/client/ctl_client.h"
 
-/* Exit codes of API.md section 4. */
+/* Exit codes of docs/api.md section 7.2. */
 enum ctl_exit {
 	CTL_EXIT_OK = 0,          /* success */
 	CTL_EXIT_REFUSED = 1,     /* a request was refused (message printed) */

@@ -17,7 +17,7 @@ static void on_sigint(int sig)
 	drill_interrupted = drill_interrupted + 1; /* once: stop the load; twice: the read-back */
 }
 
-/* The exit code of API.md section 4 for how a drill ended. */
+/* The exit code (docs/api.md section 7.2) for how a drill ended. */
 static int exit_code(enum drill_outcome o)
 {
 	switch (o) {
@@ -33,7 +33,7 @@ static int exit_code(enum drill_outcome o)
 	return CTL_EXIT_REFUSED;
 }
 
-/* The groups API.md names (kill, pause, partition, restart, disk-full,
+/* The groups the contract names (kill, pause, partition, restart, disk-full,
  * corrupt), each standing for the fault kinds of its family. */
 static const struct {
 	const char *name;

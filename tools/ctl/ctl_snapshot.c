@@ -1,5 +1,5 @@
 /* escrowctl snapshot: save a cluster's state to a file, check a file, and
- * seed a new node's data dir from one (API.md sections 4 and 5). */
+ * seed a new node's data dir from one (docs/api.md sections 6 and 7). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

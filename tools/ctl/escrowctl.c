@@ -1,4 +1,4 @@
-/* escrowctl: the command-line client of an escrow cluster (API.md section 4). */
+/* escrowctl: the command-line client of an escrow cluster (docs/api.md section 7). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>

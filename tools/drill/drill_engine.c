@@ -431,7 +431,7 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	json_t *w = json_array(), *c = json_array(), *f = json_array(), *l = json_array();
 
 	json_object_set_new(o, "cut_answers", json_integer((json_int_t)r->cut_answers));
-	/* The names API.md gives these counts. */
+	/* The names the contract gives these counts (docs/api.md). */
 	json_object_set_new(o, "wrong_reads", json_integer((json_int_t)r->wrong));
 	json_object_set_new(o, "stale_reads", json_integer((json_int_t)r->stale));
 	json_object_set_new(o, "failover_ms", leader_losses(d, r));

@@ -81,7 +81,7 @@ static json_t *faults_json(const struct run *r)
 	return a;
 }
 
-/* API.md's failover_ms: one per fault that took the leader away. */
+/* The contract's failover_ms: one per fault that took the leader away. */
 static json_t *fault_failovers(const struct run *r)
 {
 	json_t *a = json_array();
