@@ -313,14 +313,17 @@ static int parse_globals(struct ctl_ctx *ctx, int argc, char **argv)
 	ctx->ca = env_or_null("ESCROW_CA");
 	ctx->cert = env_or_null("ESCROW_CERT");
 	ctx->key = env_or_null("ESCROW_KEY");
+	ctx->ca_name = "ESCROW_CA";
+	ctx->cert_name = "ESCROW_CERT";
+	ctx->key_name = "ESCROW_KEY";
 	ctx->timeout_ms = CTL_TIMEOUT_DEFAULT_MS;
 	/* '+': stop at the command name; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': ctx->nodes = optarg; break;
-		case 'a': ctx->ca = optarg; break;
-		case 'c': ctx->cert = optarg; break;
-		case 'k': ctx->key = optarg; break;
+		case 'a': ctx->ca = optarg; ctx->ca_name = "--ca"; break;
+		case 'c': ctx->cert = optarg; ctx->cert_name = "--cert"; break;
+		case 'k': ctx->key = optarg; ctx->key_name = "--key"; break;
 		case 'J': ctx->json = true; break;
 		case 't':
 			if (parse_timeout(optarg, &ctx->timeout_ms) != CTL_EXIT_OK)
