@@ -2,13 +2,16 @@
 """Process tests of escrowctl as a new user meets it (API.md section 4): TLS
 files that are missing or wrong are usage errors naming the file (exit 2),
 before any connection; a refused handshake says what was refused (exit 1);
-only silence is "unreachable" (exit 3); and no message is cut short.
+only silence is "unreachable" (exit 3); no message is cut short; and
+`status` asked through one follower shows every healthy member reachable.
 Output is TAP. Environment: ESCROWD, ESCROWCTL, ESCROW_MKCERT, TEST_SEED,
 TEST_TIMEOUT.
 """
 
+import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -171,9 +174,65 @@ def test_refused_handshakes_say_what_was_refused(t):
     check(rc == 0 and "REACHABLE" in so, "silence, then a good node: exit %s %s" % (rc, short(se)))
 
 
+def status_rows(out):
+    """The member table of `escrowctl status`: {id: {column: value}}."""
+    lines = out.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("ID ")]
+    check(len(head) == 1, "no table in: %s" % out)
+    cols = lines[head[0]].split()
+    rows = {}
+    for ln in lines[head[0] + 1:]:
+        cells = ln.split()
+        if not cells:
+            continue
+        if cells[3] != "*":          # LEADER is empty for followers
+            cells.insert(3, "")
+        rows[int(cells[0])] = dict(zip(cols, cells))
+    return rows
+
+
+def test_status_through_one_follower(t):
+    """status asked through one follower only: every healthy member is
+    reachable (the follower alone would say 'no' for the other follower);
+    a killed member shows 'no' from the leader's view; --help explains the
+    column."""
+    need_ctl()
+    c = t.cluster(3)
+    leader = c.leader()
+    f1, f2 = [i for i in c.ids() if i != leader]
+    rc, so, se, _ = harness.escrowctl(["status"], [c.url(f1)])
+    check(rc == 0, "status via follower %d: exit %s %s" % (f1, rc, short(se)))
+    rows = status_rows(so)
+    check(sorted(rows) == c.ids() and all(r["REACHABLE"] == "yes" for r in rows.values()),
+          "status via follower %d, all healthy:\n%s" % (f1, so))
+    rc, so, se, _ = harness.escrowctl(["status"], [c.url(f1)], as_json=True)
+    nodes = json.loads(so)["nodes"] if rc == 0 else []
+    check(len(nodes) == 3 and all(n.get("reachable") is True for n in nodes),
+          "status --json via follower %d: exit %s %s %s" % (f1, rc, short(so), short(se)))
+    c.kill(f2)
+    deadline = time.monotonic() + 15
+    while True:
+        rc, so, se, _ = harness.escrowctl(["status"], [c.url(f1)])
+        rows = status_rows(so) if rc == 0 else {}
+        if rows and rows[f2]["REACHABLE"] == "no":
+            break
+        check(time.monotonic() < deadline, "node %d killed, status via %d after 15 s "
+              "(exit %s):\n%s%s" % (f2, f1, rc, so, se))
+        check(not rows or rows[f2]["REACHABLE"] in ("yes", "?"),
+              "killed node %d: %s" % (f2, rows))
+        time.sleep(0.3)
+    check(rows[leader]["REACHABLE"] == "yes" and rows[f1]["REACHABLE"] == "yes",
+          "healthy members after node %d was killed:\n%s" % (f2, so))
+    check("member %d:" % f2 in se, "no reason given for node %d: %s" % (f2, se))
+    rc, so, se, _ = harness.escrowctl(["status", "--help"])
+    check(rc == 0 and "REACHABLE is 'yes' when escrowctl got the member's own status" in so
+          and "'?'" in so, "status --help does not explain REACHABLE: %s" % short(so))
+
+
 TESTS = [
     test_unusable_tls_files_are_usage_errors,
     test_refused_handshakes_say_what_was_refused,
+    test_status_through_one_follower,
 ]
 
 if __name__ == "__main__":
