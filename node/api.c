@@ -36,14 +36,7 @@ static bool allowed(struct op *op, unsigned need)
 
 	if (op->id.roles & need)
 		return true;
-	if (op->id.roles == 0 && op->id.role[0] != '\0' && strcmp(op->id.role, "node") != 0)
-		snprintf(msg, sizeof msg,
-			 "this needs the %s role; the certificate of %s has OU %s, which is no role",
-			 auth_role_name(need), op->id.actor, op->id.role);
-	else
-		snprintf(msg, sizeof msg, "this needs the %s role; the certificate of %s gives %s",
-			 auth_role_name(need), op->id.actor,
-			 op->id.role[0] != '\0' ? op->id.role : "no role");
+	auth_refusal(&op->id, need, msg, sizeof msg);
 	op_respond_error(op, 403, "forbidden", msg);
 	return false;
 }

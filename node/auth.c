@@ -50,6 +50,10 @@ static unsigned node_cn_id(const char *cn)
 
 static bool actor_valid(const char *s);
 
+/* What a certificate whose CN or OU is empty or cannot be printed is called. */
+static const char unprintable_cn[] = "(unprintable CN)";
+static const char unprintable_ou[] = "(unprintable OU)";
+
 void auth_identify(const struct http_request *req, struct auth_identity *id)
 {
 	memset(id, 0, sizeof *id);
@@ -62,8 +66,8 @@ void auth_identify(const struct http_request *req, struct auth_identity *id)
 	/* The CN goes into the audit log and, forwarded, into a header: a
 	 * name with controls or quotes gets no role at all. */
 	if (!actor_valid(req->client_cn) || !actor_valid(req->client_ou)) {
-		snprintf(id->actor, sizeof id->actor, "(unprintable CN)");
-		snprintf(id->role, sizeof id->role, "(unprintable OU)");
+		snprintf(id->actor, sizeof id->actor, "%s", unprintable_cn);
+		snprintf(id->role, sizeof id->role, "%s", unprintable_ou);
 		return;
 	}
 	snprintf(id->actor, sizeof id->actor, "%s", req->client_cn);
@@ -76,6 +80,21 @@ void auth_identify(const struct http_request *req, struct auth_identity *id)
 		if (!id->peer)
 			id->roles = 0;
 	}
+}
+
+void auth_refusal(const struct auth_identity *id, unsigned need, char *out, size_t size)
+{
+	const char *role = auth_role_name(need);
+
+	if (strcmp(id->role, unprintable_ou) == 0)
+		snprintf(out, size, "this needs the %s role; a certificate whose CN or OU is "
+			 "empty or holds a control character or quote has no role", role);
+	else if (auth_role_bits(id->role) == 0)
+		snprintf(out, size, "this needs the %s role; certificate CN=%s has OU=%s, which "
+			 "is no role", role, id->actor, id->role);
+	else
+		snprintf(out, size, "this needs the %s role; certificate CN=%s has role %s", role,
+			 id->actor, id->role);
 }
 
 /* An actor is a certificate's CN: printable ASCII without quotes. */

@@ -6,6 +6,7 @@
 #define ESCROW_AUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "http/http_server.h"
 
@@ -45,5 +46,10 @@ unsigned auth_role_bits(const char *role);
 
 /* The name of the lowest role bit in need ("agent", ...). */
 const char *auth_role_name(unsigned need);
+
+/* Writes into out (size bytes) why id lacks every role in need, naming the
+ * certificate's CN and its role apart: "this needs the auditor role;
+ * certificate CN=bob has role agent". */
+void auth_refusal(const struct auth_identity *id, unsigned need, char *out, size_t size);
 
 #endif

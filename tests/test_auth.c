@@ -145,6 +145,37 @@ TEST(role_names)
 	CHECK_INT(auth_role_bits("Operator"), 0);
 }
 
+TEST(a_refusal_names_the_certificate_cn_and_its_role_apart)
+{
+	struct auth_identity id;
+	char msg[320];
+
+	make(true, "bob", "agent", NULL, NULL);
+	auth_identify(&req, &id);
+	auth_refusal(&id, AUTH_AUDITOR, msg, sizeof msg);
+	CHECK_STR(msg, "this needs the auditor role; certificate CN=bob has role agent");
+	make(true, "eve", "admin", NULL, NULL);
+	auth_identify(&req, &id);
+	auth_refusal(&id, AUTH_AGENT, msg, sizeof msg);
+	CHECK_STR(msg, "this needs the agent role; certificate CN=eve has OU=admin, which is "
+		  "no role");
+	make(true, "carol", "", NULL, NULL);
+	auth_identify(&req, &id);
+	auth_refusal(&id, AUTH_HELPDESK, msg, sizeof msg);
+	CHECK_STR(msg, "this needs the helpdesk role; a certificate whose CN or OU is empty "
+		  "or holds a control character or quote has no role");
+	make(true, "a\"b", "operator", NULL, NULL);
+	auth_identify(&req, &id);
+	auth_refusal(&id, AUTH_OPERATOR, msg, sizeof msg);
+	CHECK(strstr(msg, "this needs the operator role; a certificate whose CN") == msg);
+	/* Forwarded: the client's CN and role, not the forwarding node's. */
+	make(true, "node-2", "node", "alice", "helpdesk");
+	auth_identify(&req, &id);
+	CHECK(auth_take_forwarded(&req, &id));
+	auth_refusal(&id, AUTH_AGENT, msg, sizeof msg);
+	CHECK_STR(msg, "this needs the agent role; certificate CN=alice has role helpdesk");
+}
+
 int main(void)
 {
 	RUN(insecure_has_every_role);
@@ -153,5 +184,6 @@ int main(void)
 	RUN(a_node_certificate_is_a_peer_with_no_client_role);
 	RUN(forwarded_identity_is_believed_from_a_peer_only);
 	RUN(role_names);
+	RUN(a_refusal_names_the_certificate_cn_and_its_role_apart);
 	return unit_done();
 }

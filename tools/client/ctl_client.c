@@ -2,11 +2,15 @@
 #include "tools/client/ctl_client.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -16,6 +20,9 @@
 
 #define CTL_USER_AGENT "escrowctl/" PACKAGE_VERSION
 #define CTL_STREAM_ERROR_MAX (64 * 1024) /* bytes of a streamed refusal kept */
+#define CTL_PEM_SCAN (64 * 1024)         /* bytes of a TLS file searched for its PEM line */
+#define CTL_NAME_FULL 1024  /* bytes kept of a path or URL in a first draft of a message */
+#define CTL_NAME_SHORT 48   /* ... and in a message that would not fit with them whole */
 
 /* A growing buffer with a hard limit. */
 struct buf {
@@ -127,6 +134,20 @@ static int xfer_take(struct xfer *x, CURL *h, const char *node, struct ctl_respo
 	return ESC_OK;
 }
 
+/* Copies name into out (at least max + 1 bytes): whole when it is at most
+ * max bytes long, else "..." and its tail, so that a message built from it
+ * fits its buffer whole instead of being cut short. Returns out. */
+static const char *shown(const char *name, size_t max, char *out)
+{
+	size_t n = strlen(name);
+
+	if (n <= max)
+		memcpy(out, name, n + 1);
+	else
+		snprintf(out, max + 1, "...%s", name + n - (max - 3));
+	return out;
+}
+
 const char *ctl_scheme_of(const char *node_url)
 {
 	return strncasecmp(node_url, "https://", 8) == 0 ? "https" : "http";
@@ -181,6 +202,9 @@ int ctl_client_init(struct ctl_client *c, const char *nodes_csv, const char *ca,
 	c->ca = (ca != NULL && *ca != '\0') ? ca : NULL;
 	c->cert = (cert != NULL && *cert != '\0') ? cert : NULL;
 	c->key = (key != NULL && *key != '\0') ? key : NULL;
+	c->ca_name = "--ca";
+	c->cert_name = "--cert";
+	c->key_name = "--key";
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CTL_TIMEOUT_DEFAULT_MS;
 	c->trace = getenv("ESCROWCTL_TRACE") != NULL && *getenv("ESCROWCTL_TRACE") != '\0';
 	if (nodes_csv == NULL || *nodes_csv == '\0')
@@ -203,6 +227,114 @@ int ctl_client_init(struct ctl_client *c, const char *nodes_csv, const char *ca,
 err_nodes:
 	ctl_client_close(c);
 	return rv;
+}
+
+/* What a TLS file must hold: the end of its PEM "-----BEGIN ...-----" label. */
+enum pem_kind { PEM_CERTIFICATE, PEM_PRIVATE_KEY };
+
+/* Whether one of the PEM lines in p[0..n) has a label ending in suffix. */
+static bool pem_has_block(const char *p, size_t n, const char *suffix)
+{
+	static const char begin[] = "-----BEGIN ";
+	size_t slen = strlen(suffix), i, j;
+
+	for (i = 0; i + sizeof(begin) - 1 <= n; i++) {
+		if (memcmp(p + i, begin, sizeof(begin) - 1) != 0)
+			continue;
+		for (j = i + sizeof(begin) - 1; j + 5 <= n && p[j] != '\n'; j++)
+			if (memcmp(p + j, "-----", 5) == 0)
+				break;
+		if (j + 5 <= n && memcmp(p + j, "-----", 5) == 0 &&
+		    j - (i + sizeof(begin) - 1) >= slen && memcmp(p + j - slen, suffix, slen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Opens and reads the start of path (what the user called name) and looks
+ * for the PEM block of kind: what can be known of the file before a
+ * connection. ESC_OK or ESC_EINVAL with errmsg. */
+static int tls_file_check(const char *name, const char *path, enum pem_kind kind,
+			  char *errmsg)
+{
+	const char *suffix = kind == PEM_CERTIFICATE ? "CERTIFICATE" : "PRIVATE KEY";
+	char shown_path[CTL_NAME_FULL];
+	size_t n = 0;
+	ssize_t got;
+	char *buf;
+	int fd, rv = ESC_OK;
+
+	/* Room for the longest message below, the longest name and strerror. */
+	shown(path, ESC_ERRMSG_SIZE - 110, shown_path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
+				  strerror(errno));
+	buf = malloc(CTL_PEM_SCAN);
+	if (buf == NULL) {
+		rv = esc_errorf(errmsg, ESC_ENOMEM, "%s %s: out of memory", name, shown_path);
+		goto out;
+	}
+	while (n < CTL_PEM_SCAN) {
+		got = read(fd, buf + n, CTL_PEM_SCAN - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
+					strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	if (n == 0)
+		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: the file is empty", name, shown_path);
+	else if (!pem_has_block(buf, n, suffix))
+		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: not a PEM %s file (no "
+				"\"-----BEGIN %s-----\" line)", name, shown_path,
+				kind == PEM_CERTIFICATE ? "certificate" : "private key", suffix);
+out:
+	free(buf);
+	close(fd);
+	return rv;
+}
+
+int ctl_client_check_tls(struct ctl_client *c, const char *ca_name, const char *cert_name,
+			 const char *key_name, char *errmsg)
+{
+	char node[CTL_NAME_FULL];
+	size_t i;
+	int rv;
+
+	c->ca_name = ca_name ? ca_name : "--ca";
+	c->cert_name = cert_name ? cert_name : "--cert";
+	c->key_name = key_name ? key_name : "--key";
+	if (c->ca != NULL && (rv = tls_file_check(c->ca_name, c->ca, PEM_CERTIFICATE,
+						  errmsg)) != ESC_OK)
+		return rv;
+	if (c->cert != NULL && (rv = tls_file_check(c->cert_name, c->cert, PEM_CERTIFICATE,
+						    errmsg)) != ESC_OK)
+		return rv;
+	if (c->key != NULL && (rv = tls_file_check(c->key_name, c->key, PEM_PRIVATE_KEY,
+						   errmsg)) != ESC_OK)
+		return rv;
+	if (c->cert != NULL && c->key != NULL)
+		return ESC_OK;
+	for (i = 0; i < c->n_nodes; i++) {
+		if (strcmp(ctl_scheme_of(c->nodes[i]), "https") != 0)
+			continue;
+		shown(c->nodes[i], CTL_NAME_SHORT, node);
+		if (c->ca == NULL)
+			return esc_errorf(errmsg, ESC_EINVAL, "%s is a TLS node, and --ca, --cert "
+					  "and --key are not given (nor ESCROW_CA, ESCROW_CERT and "
+					  "ESCROW_KEY): give the cluster's CA and your client "
+					  "certificate and key", node);
+		return esc_errorf(errmsg, ESC_EINVAL, "%s is a TLS node, and --cert and --key "
+				  "are not given (nor ESCROW_CERT and ESCROW_KEY): give your "
+				  "client certificate and key", node);
+	}
+	return ESC_OK;
 }
 
 void ctl_client_close(struct ctl_client *c)
@@ -277,16 +409,166 @@ static int client_prepare(const struct ctl_client *c, CURL *h, struct xfer *x,
 	return ESC_OK;
 }
 
-/* The reason a finished transfer has no usable answer, into errmsg. */
-static int xfer_failure(const struct xfer *x, CURLcode cc, const char *url, char *errmsg)
+/* The name of the TLS alert in a libcurl/OpenSSL error ("tlsv13 alert
+ * certificate required, errno 0" gives "certificate required"), copied into
+ * out; false when e names no alert. */
+static bool tls_alert(const char *e, char *out, size_t size)
 {
+	const char *a = strstr(e, "alert "), *end;
+
+	if (a == NULL || size == 0)
+		return false;
+	a += 6;
+	end = a + strcspn(a, ",:;(\n");
+	while (end > a && end[-1] == ' ')
+		end--;
+	snprintf(out, size, "%.*s", (int)(end - a), a);
+	return true;
+}
+
+/* snprintf into out, returning code. */
+static int words(char *out, size_t size, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int words(char *out, size_t size, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* A TLS failure in words, from libcurl's code cc and error text e, at
+ * where (a URL), into out (size bytes), with file names and where shown up
+ * to max bytes. Returns ESC_EINVAL when our own files are at fault (the
+ * same at every node), ESC_ECRYPTO when the handshake was refused, ESC_OK
+ * (out untouched) when cc and e tell of no TLS failure. */
+static int tls_words(const struct ctl_client *c, CURLcode cc, const char *e, const char *where,
+		     size_t max, char *out, size_t size)
+{
+	char w[CTL_NAME_FULL], ca[CTL_NAME_FULL], cert[CTL_NAME_FULL], key[CTL_NAME_FULL];
+	char alert[64];
+
+	if (max >= CTL_NAME_FULL)
+		max = CTL_NAME_FULL - 1;
+	shown(where, max, w);
+	shown(c->ca ? c->ca : "(the system's)", max, ca);
+	shown(c->cert ? c->cert : "(none)", max, cert);
+	shown(c->key ? c->key : "(none)", max, key);
+	/* Our own files, found wanting by libcurl: the same at every node. */
+	if (cc == CURLE_SSL_CACERT_BADFILE)
+		return words(out, size, ESC_EINVAL, "%s %s: no CA certificate could be loaded "
+			     "from it", c->ca_name, ca);
+	if (cc == CURLE_SSL_CERTPROBLEM && strstr(e, "private key") != NULL)
+		return words(out, size, ESC_EINVAL, "%s %s: not the key of %s %s, or not a "
+			     "usable private key", c->key_name, key, c->cert_name, cert);
+	if (cc == CURLE_SSL_CERTPROBLEM)
+		return words(out, size, ESC_EINVAL, "%s %s: not a usable PEM certificate",
+			     c->cert_name, cert);
+	/* The node's certificate, refused by us. */
+	if (cc == CURLE_PEER_FAILED_VERIFICATION) {
+		if (strstr(e, "subject name") != NULL || strstr(e, "host name") != NULL)
+			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
+				     "made out to the host name of this URL", w);
+		if (strstr(e, "expired") != NULL)
+			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate has "
+				     "expired", w);
+		if (strstr(e, "not yet valid") != NULL)
+			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
+				     "valid yet", w);
+		if (c->ca == NULL)
+			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
+				     "signed by a CA this system trusts (unknown CA): give the "
+				     "cluster's CA with --ca (or ESCROW_CA)", w);
+		return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not signed "
+			     "by %s %s (unknown CA)", w, c->ca_name, ca);
+	}
+	/* Ours, refused by the node: a TLS alert, seen at the handshake (TLS
+	 * 1.2) or at the first read (TLS 1.3: CURLE_RECV_ERROR). */
+#if LIBCURL_VERSION_NUM >= 0x074d00
+	if (cc == CURLE_SSL_CLIENTCERT)
+		snprintf(alert, sizeof(alert), "certificate required");
+	else
+#endif
+	if (!tls_alert(e, alert, sizeof(alert)))
+		alert[0] = '\0';
+	if (strcmp(alert, "certificate required") == 0)
+		return words(out, size, ESC_ECRYPTO, "%s: the node requires a client "
+			     "certificate: give --cert and --key (or ESCROW_CERT and "
+			     "ESCROW_KEY)", w);
+	if (strcmp(alert, "unknown ca") == 0)
+		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
+			     "%s: it is not signed by the cluster's CA (unknown CA)", w,
+			     c->cert_name, cert);
+	if (strcmp(alert, "certificate expired") == 0)
+		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
+			     "%s: it has expired", w, c->cert_name, cert);
+	if (strstr(alert, "certificate") != NULL)
+		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
+			     "%s (TLS alert: %s)", w, c->cert_name, cert, alert);
+	if (alert[0] != '\0')
+		return words(out, size, ESC_ECRYPTO, "%s: the node refused the TLS handshake "
+			     "(TLS alert: %s)", w, alert);
+	if (strstr(e, "wrong version number") != NULL ||
+	    strstr(e, "packet length too long") != NULL)
+		return words(out, size, ESC_ECRYPTO, "%s: the node does not speak TLS at this "
+			     "address (an http:// node?)", w);
+	if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CIPHER ||
+	    cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+	    cc == CURLE_SSL_INVALIDCERTSTATUS || cc == CURLE_SSL_ENGINE_NOTFOUND ||
+	    cc == CURLE_SSL_ENGINE_SETFAILED || cc == CURLE_SSL_ENGINE_INITFAILED ||
+	    cc == CURLE_SSL_CRL_BADFILE || cc == CURLE_SSL_SHUTDOWN_FAILED)
+		return words(out, size, ESC_ECRYPTO, "%s: the TLS handshake failed (%s)", w,
+			     curl_easy_strerror(cc));
+	return ESC_OK;
+}
+
+/* tls_words into errmsg: with names whole when the message fits, else
+ * with them shortened. */
+static int tls_failure(const struct ctl_client *c, CURLcode cc, const char *e, const char *where,
+		       char *errmsg)
+{
+	char draft[4 * CTL_NAME_FULL + 256];
+	int rv;
+
+	rv = tls_words(c, cc, e, where, CTL_NAME_FULL - 1, draft, sizeof(draft));
+	if (rv != ESC_OK && strlen(draft) >= ESC_ERRMSG_SIZE)
+		tls_words(c, cc, e, where, CTL_NAME_SHORT, draft, sizeof(draft));
+	if (rv != ESC_OK)
+		esc_errorf(errmsg, rv, "%s", draft);
+	return rv;
+}
+
+/* libcurl's own words for cc when they are shorter than room bytes, else
+ * its shorter sentence: a message built from them is never cut short. */
+static const char *curl_why(const struct xfer *x, CURLcode cc, size_t room)
+{
+	return x->errbuf[0] != '\0' && strlen(x->errbuf) < room ? x->errbuf
+								  : curl_easy_strerror(cc);
+}
+
+/* The reason a finished transfer has no usable answer, into errmsg, as
+ * "where: why": ESC_EINVAL (our TLS files), ESC_ECRYPTO (TLS refused),
+ * ESC_ETIMEOUT or ESC_EIO (the node did not answer), ESC_ETOOBIG, ESC_ENOMEM. */
+static int xfer_failure(const struct ctl_client *c, const struct xfer *x, CURLcode cc,
+			const char *where, char *errmsg)
+{
+	char w[CTL_NAME_FULL];
+	int rv;
+
+	shown(where, 96, w);
 	if (x->body.over)
-		return esc_errorf(errmsg, ESC_ETOOBIG, "%s: response over %d bytes", url,
+		return esc_errorf(errmsg, ESC_ETOOBIG, "%s: response over %d bytes", w,
 				  CTL_BODY_MAX);
 	if (x->body.nomem || cc == CURLE_OUT_OF_MEMORY)
-		return esc_errorf(errmsg, ESC_ENOMEM, "%s: out of memory", url);
+		return esc_errorf(errmsg, ESC_ENOMEM, "%s: out of memory", w);
+	rv = tls_failure(c, cc, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc), where, errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	return esc_errorf(errmsg, cc == CURLE_OPERATION_TIMEDOUT ? ESC_ETIMEOUT : ESC_EIO,
-			  "%s: %s", url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+			  "%s: %s", w, curl_why(x, cc, ESC_ERRMSG_SIZE - strlen(w) - 2));
 }
 
 static double now_ms(void)
@@ -320,7 +602,7 @@ static int client_attempt(struct ctl_client *c, const char *node, const char *me
 	t0 = now_ms();
 	cc = curl_easy_perform(c->easy);
 	if (cc != CURLE_OK) {
-		rv = xfer_failure(&x, cc, url, errmsg);
+		rv = xfer_failure(c, &x, cc, node, errmsg);
 		if (c->trace)
 			fprintf(stderr, "escrowctl: trace: %s %s: %s\n", method, url, errmsg);
 		goto out;
@@ -344,10 +626,32 @@ out:
 	return rv;
 }
 
+/* "node: code: message" for a 503 answer r into errmsg, or only that the
+ * node answered 503 when the whole would not fit. */
+static void unavailable(const char *node, const struct ctl_response *r, char *errmsg)
+{
+	char w[CTL_NAME_FULL], why[CTL_REFUSAL_MAX];
+
+	shown(node, 96, w);
+	ctl_response_error(r, why, sizeof(why));
+	if (strlen(w) + 2 + strlen(why) < ESC_ERRMSG_SIZE)
+		esc_errorf(errmsg, ESC_EIO, "%s: %s", w, why);
+	else
+		esc_errorf(errmsg, ESC_EIO, "%s: the node answered 503 (service unavailable)", w);
+}
+
+/* Keeps the first TLS refusal of a fail-over loop in kept: it tells more
+ * than a later node that did not answer. */
+static void keep_refusal(int rv, const char *errmsg, char kept[ESC_ERRMSG_SIZE])
+{
+	if (rv == ESC_ECRYPTO && kept[0] == '\0')
+		snprintf(kept, ESC_ERRMSG_SIZE, "%s", errmsg);
+}
+
 int ctl_client_request(struct ctl_client *c, const char *method, const char *path,
 		       const char *body, struct ctl_response *r, char *errmsg)
 {
-	char why[ESC_ERRMSG_SIZE];
+	char refused[ESC_ERRMSG_SIZE] = "";
 	size_t i;
 	int rv;
 
@@ -356,19 +660,18 @@ int ctl_client_request(struct ctl_client *c, const char *method, const char *pat
 	for (i = 0; i < c->n_nodes; i++) {
 		ctl_response_close(r);
 		rv = client_attempt(c, c->nodes[i], method, path, body, r, errmsg);
-		if (rv == ESC_ENOMEM || rv == ESC_ETOOBIG)
+		if (rv == ESC_ENOMEM || rv == ESC_ETOOBIG || rv == ESC_EINVAL)
 			return rv;
+		keep_refusal(rv, errmsg, refused);
 		if (rv != ESC_OK)
 			continue;
 		if (r->status != 503)
 			return ESC_OK;
-		ctl_response_error(r, why, sizeof(why));
-		esc_errorf(errmsg, ESC_EIO, "%s: %s", c->nodes[i], why);
+		unavailable(c->nodes[i], r, errmsg);
 	}
-	if (c->n_nodes > 1) {
-		snprintf(why, sizeof(why), "none of the %zu nodes could serve the request; last",
-			 c->n_nodes);
-		esc_errprefix(errmsg, why);
+	if (refused[0] != '\0') {
+		ctl_response_close(r);
+		return esc_errorf(errmsg, ESC_ECRYPTO, "%s", refused);
 	}
 	return ESC_EIO;
 }
@@ -460,12 +763,14 @@ static int stream_attempt(struct ctl_client *c, const char *node, const char *pa
 	}
 	if (cc != CURLE_OK) {
 		s->x.body.over = false; /* a long refusal was cut on purpose */
-		rv = xfer_failure(&s->x, cc, url, errmsg);
+		rv = xfer_failure(c, &s->x, cc, node, errmsg);
 		if (rv != ESC_ENOMEM && status_2xx(c->easy)) {
+			char w[CTL_NAME_FULL];
+
 			*cut = true;
 			esc_errorf(errmsg, ESC_ECORRUPT, "%s: the transfer broke off after %llu "
-				   "bytes: %s", url, (unsigned long long)s->received,
-				   s->x.errbuf[0] ? s->x.errbuf : curl_easy_strerror(cc));
+				   "bytes: %s", shown(node, 96, w), (unsigned long long)s->received,
+				   curl_why(&s->x, cc, ESC_ERRMSG_SIZE - strlen(w) - 64));
 		}
 		if (c->trace)
 			fprintf(stderr, "escrowctl: trace: GET %s: %s\n", url, errmsg);
@@ -488,7 +793,7 @@ out:
 int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
 		      const struct ctl_sink *sink, struct ctl_response *r, char *errmsg)
 {
-	char why[ESC_ERRMSG_SIZE], cut_msg[ESC_ERRMSG_SIZE] = "";
+	char cut_msg[ESC_ERRMSG_SIZE] = "", refused[ESC_ERRMSG_SIZE] = "";
 	struct stream s;
 	bool cut, dirty = false;
 	size_t i;
@@ -509,12 +814,12 @@ int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
 		dirty = s.received > 0;
 		if (rv == ESC_OK && r->status != 503)
 			return ESC_OK;
+		keep_refusal(rv, errmsg, refused);
 		if (rv == ESC_OK) {
-			ctl_response_error(r, why, sizeof(why));
-			esc_errorf(errmsg, ESC_EIO, "%s: %s", c->nodes[i], why);
+			unavailable(c->nodes[i], r, errmsg);
 		} else if (cut) {
 			snprintf(cut_msg, sizeof(cut_msg), "%s", errmsg);
-		} else if (s.sink_err != ESC_OK || rv == ESC_ENOMEM) {
+		} else if (s.sink_err != ESC_OK || rv == ESC_ENOMEM || rv == ESC_EINVAL) {
 			return rv;
 		}
 	}
@@ -522,10 +827,9 @@ int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
 		ctl_response_close(r);
 		return esc_errorf(errmsg, ESC_ECORRUPT, "%s", cut_msg);
 	}
-	if (c->n_nodes > 1) {
-		snprintf(why, sizeof(why), "none of the %zu nodes could serve the request; last",
-			 c->n_nodes);
-		esc_errprefix(errmsg, why);
+	if (refused[0] != '\0') {
+		ctl_response_close(r);
+		return esc_errorf(errmsg, ESC_ECRYPTO, "%s", refused);
 	}
 	return ESC_EIO;
 }
@@ -584,7 +888,7 @@ int ctl_client_fetch_all(struct ctl_client *c, struct ctl_fetch *f, size_t n,
 			fi = priv;
 			i = (size_t)(fi - f);
 			if (msg->data.result != CURLE_OK)
-				fi->err = xfer_failure(&xs[i], msg->data.result, fi->url,
+				fi->err = xfer_failure(c, &xs[i], msg->data.result, fi->url,
 						       fi->errmsg);
 			else if ((fi->err = xfer_take(&xs[i], msg->easy_handle, fi->url,
 						      &fi->resp)) != ESC_OK)

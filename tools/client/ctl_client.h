@@ -15,6 +15,7 @@
 #define CTL_BODY_MAX (16 * 1024 * 1024)     /* larger responses fail with ESC_ETOOBIG */
 #define CTL_HEADERS_MAX (64 * 1024)         /* bytes of response header lines kept */
 #define CTL_TIMEOUT_DEFAULT_MS 15000L       /* a leader election may hold a request ~10 s */
+#define CTL_REFUSAL_MAX 640                 /* room for all ctl_response_error writes */
 
 struct ctl_client {
 	char *nodes[CTL_NODES_MAX]; /* base URLs, no trailing '/', owned */
@@ -22,6 +23,9 @@ struct ctl_client {
 	const char *ca;             /* CURLOPT_CAINFO or NULL, borrowed */
 	const char *cert;           /* CURLOPT_SSLCERT or NULL, borrowed */
 	const char *key;            /* CURLOPT_SSLKEY or NULL, borrowed */
+	const char *ca_name;        /* what the user called ca, for messages: "--ca" or */
+	const char *cert_name;      /* "ESCROW_CA" (and so on); static strings, set by */
+	const char *key_name;       /* ctl_client_init and ctl_client_check_tls */
 	long timeout_ms;            /* bound on one request to one node */
 	bool trace;                 /* $ESCROWCTL_TRACE set: each attempt to stderr */
 	CURL *easy;                 /* reused so connections are kept alive */
@@ -56,16 +60,30 @@ int ctl_client_init(struct ctl_client *c, const char *nodes_csv, const char *ca,
 
 void ctl_client_close(struct ctl_client *c);
 
+/* Checks before any connection what can be checked of c's TLS settings:
+ * each file given opens, reads, and holds the PEM block it should (CA
+ * certificates, a certificate, a private key), and https nodes have a
+ * client certificate to be offered (escrowd asks every client for one).
+ * ca_name, cert_name and key_name say what the user called the files
+ * ("--ca" or "ESCROW_CA", ...; static strings, NULL keeps the option
+ * names) for this and later messages. Returns ESC_OK, or ESC_EINVAL with
+ * errmsg "--cert pki/x.crt: No such file or directory". */
+int ctl_client_check_tls(struct ctl_client *c, const char *ca_name, const char *cert_name,
+			 const char *key_name, char *errmsg);
+
 /* Sends method path (starting with '/', already URL-encoded) with body (a
  * JSON text, copied; NULL for none) to each node in turn until one answers
  * with a status other than 503. Returns:
  *  ESC_OK: r holds that answer (any status but 503); free with
  *          ctl_response_close.
  *  ESC_EIO: no node answered, or every node answered 503. errmsg holds the
- *          last failure; when the last node answered 503, r holds that answer
- *          (else r->status is 0). Free r in both cases.
+ *          last failure ("url: why"); when the last node answered 503, r
+ *          holds that answer (else r->status is 0). Free r in both cases.
+ *  ESC_ECRYPTO: a node refused the TLS handshake (or we refused its
+ *          certificate) and no node answered: errmsg says what was refused.
+ *  ESC_EINVAL: libcurl could not use our own TLS files; errmsg names them.
  *  ESC_ETOOBIG: a node's answer was over CTL_BODY_MAX; ESC_ENOMEM. r is empty.
- */
+ * Every message fits ESC_ERRMSG_SIZE whole (long names are shortened). */
 int ctl_client_request(struct ctl_client *c, const char *method, const char *path,
 		       const char *body, struct ctl_response *r, char *errmsg);
 
@@ -91,8 +109,7 @@ struct ctl_sink {
  *  ESC_OK: r holds a node's answer, any status but 503, with its headers;
  *          for a 2xx the whole body went to sink and r->body is empty, for
  *          another status r->body holds the start of the body.
- *  ESC_EIO: no node answered, or every node answered 503; as for
- *          ctl_client_request.
+ *  ESC_EIO, ESC_ECRYPTO, ESC_EINVAL: as for ctl_client_request.
  *  ESC_ECORRUPT: a node answered 2xx but its body was cut short, and no
  *          later node did better; errmsg says after how many bytes.
  *  a sink callback's own code (its errmsg): the transfer stopped there.
@@ -101,7 +118,9 @@ int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
 		      const struct ctl_sink *sink, struct ctl_response *r, char *errmsg);
 
 /* GETs n full URLs in parallel, each bounded by timeout_ms, with the TLS
- * settings of c and no fail-over. Each f[i] gets its own result. Returns
+ * settings of c and no fail-over. Each f[i] gets its own result (f[i].err
+ * as the codes of ctl_client_request: ESC_EIO or ESC_ETIMEOUT when the node
+ * did not answer, ESC_ECRYPTO when TLS was refused, ...). Returns
  * ESC_OK once every fetch ended (whatever their outcome) or ESC_ENOMEM/ESC_EIO
  * when libcurl could not be set up (then no f[i].resp needs closing, and
  * every f[i].err is set). */
@@ -122,7 +141,9 @@ void ctl_response_close(struct ctl_response *r);
 
 /* Writes the refusal in r as "code: message" from the server's
  * {"error":{"code","message"}} body, or "HTTP 500: first bytes of the body"
- * when the body is not of that shape; control characters are dropped. */
+ * when the body is not of that shape; control characters are dropped. With
+ * size CTL_REFUSAL_MAX, nothing is cut (the code is kept to 63 bytes, the
+ * message to 511). */
 void ctl_response_error(const struct ctl_response *r, char *out, size_t size);
 
 /* Percent-encodes s for a URL path segment or query value. Returns a heap

@@ -98,6 +98,12 @@ int ctl_connect(struct ctl_ctx *ctx)
 		return CTL_EXIT_OK;
 	rv = ctl_client_init(&ctx->client, ctx->nodes, ctx->ca, ctx->cert, ctx->key,
 			     ctx->timeout_ms, errmsg);
+	if (rv == ESC_OK) {
+		rv = ctl_client_check_tls(&ctx->client, ctx->ca_name, ctx->cert_name,
+					  ctx->key_name, errmsg);
+		if (rv != ESC_OK)
+			ctl_client_close(&ctx->client);
+	}
 	if (rv == ESC_EINVAL)
 		return ctl_fail(CTL_EXIT_USAGE, "%s", errmsg);
 	if (rv != ESC_OK)
@@ -106,10 +112,35 @@ int ctl_connect(struct ctl_ctx *ctx)
 	return CTL_EXIT_OK;
 }
 
+int ctl_fail_request(struct ctl_ctx *ctx, int rv, const struct ctl_response *r,
+		     const char *errmsg)
+{
+	size_t n = ctx->client.n_nodes;
+
+	switch (rv) {
+	case ESC_EINVAL:
+		return ctl_fail(CTL_EXIT_USAGE, "%s", errmsg);
+	case ESC_EIO:
+	case ESC_ETIMEOUT:
+		if (r != NULL && r->status == 503 && n > 1)
+			return ctl_fail(CTL_EXIT_UNREACHABLE, "none of the %zu nodes could serve "
+					"the request; the last: %s", n, errmsg);
+		if (r != NULL && r->status == 503)
+			return ctl_fail(CTL_EXIT_UNREACHABLE, "no node could serve the request: %s",
+					errmsg);
+		if (n > 1)
+			return ctl_fail(CTL_EXIT_UNREACHABLE, "none of the %zu nodes could be "
+					"reached; the last: %s", n, errmsg);
+		return ctl_fail(CTL_EXIT_UNREACHABLE, "no node could be reached: %s", errmsg);
+	default:
+		return ctl_fail(CTL_EXIT_REFUSED, "%s", errmsg);
+	}
+}
+
 int ctl_call(struct ctl_ctx *ctx, const char *method, const char *path, const char *body,
 	     struct ctl_response *r)
 {
-	char errmsg[ESC_ERRMSG_SIZE], why[ESC_ERRMSG_SIZE + 64];
+	char errmsg[ESC_ERRMSG_SIZE], why[CTL_REFUSAL_MAX];
 	int rv;
 
 	rv = ctl_connect(ctx);
@@ -118,13 +149,10 @@ int ctl_call(struct ctl_ctx *ctx, const char *method, const char *path, const ch
 		return rv;
 	}
 	rv = ctl_client_request(&ctx->client, method, path, body, r, errmsg);
-	if (rv == ESC_EIO) {
-		ctl_response_close(r);
-		return ctl_fail(CTL_EXIT_UNREACHABLE, "no node could be reached: %s", errmsg);
-	}
 	if (rv != ESC_OK) {
+		rv = ctl_fail_request(ctx, rv, r, errmsg);
 		ctl_response_close(r);
-		return ctl_fail(CTL_EXIT_REFUSED, "%s", errmsg);
+		return rv;
 	}
 	if (r->status < 200 || r->status > 299) {
 		ctl_response_error(r, why, sizeof(why));

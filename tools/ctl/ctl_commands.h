@@ -28,6 +28,9 @@ struct ctl_ctx {
 	const char *ca;           /* --ca or $ESCROW_CA, borrowed, may be NULL */
 	const char *cert;         /* --cert or $ESCROW_CERT */
 	const char *key;          /* --key or $ESCROW_KEY */
+	const char *ca_name;      /* where ca came from, for messages: "--ca" or */
+	const char *cert_name;    /* "ESCROW_CA" (and so on); NULL: the option */
+	const char *key_name;
 	long timeout_ms;          /* --timeout, per request to one node */
 	bool json;                /* --json, before or after the command name */
 	const struct ctl_command *cmd; /* the command running */
@@ -88,16 +91,27 @@ int ctl_usage_error(struct ctl_ctx *ctx, const char *fmt, ...)
 /* Prints "escrowctl: message" to stderr and returns code. */
 int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Makes ctx->client from the global options (once). Returns CTL_EXIT_OK, or
- * CTL_EXIT_USAGE with the message printed ("no nodes: ..."). */
+/* Makes ctx->client from the global options (once), checking the TLS files
+ * (ctl_client_check_tls). Returns CTL_EXIT_OK, or CTL_EXIT_USAGE with the
+ * message printed ("no nodes: ...", "--cert x.crt: No such file or
+ * directory"). */
 int ctl_connect(struct ctl_ctx *ctx);
 
 /* Sends a request with fail-over. Returns CTL_EXIT_OK with a 2xx answer in r
  * (close it with ctl_response_close), or prints why and returns
- * CTL_EXIT_REFUSED (the server's "code: message") or CTL_EXIT_UNREACHABLE;
- * r is empty then. body is borrowed. */
+ * CTL_EXIT_REFUSED (the server's "code: message", or a refused TLS
+ * handshake), CTL_EXIT_USAGE (our TLS files are unusable) or
+ * CTL_EXIT_UNREACHABLE (no node answered); r is empty then. body is
+ * borrowed. */
 int ctl_call(struct ctl_ctx *ctx, const char *method, const char *path, const char *body,
 	     struct ctl_response *r);
+
+/* Prints why a request of the client got no usable answer (rv, errmsg:
+ * what ctl_client_request or ctl_client_stream returned; r: its response,
+ * which tells a 503 from silence) and returns the exit code: USAGE for
+ * ESC_EINVAL, UNREACHABLE for ESC_EIO and ESC_ETIMEOUT, else REFUSED. */
+int ctl_fail_request(struct ctl_ctx *ctx, int rv, const struct ctl_response *r,
+		     const char *errmsg);
 
 /* Parses r's body as a JSON object; prints an error and returns NULL when it
  * is not one. The caller owns the result (json_decref). */

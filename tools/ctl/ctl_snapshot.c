@@ -207,7 +207,7 @@ static void save_print(struct ctl_ctx *ctx, const char *file, const struct snapf
 static int save_fetch(struct ctl_ctx *ctx, struct save_sink *s, struct ctl_response *r)
 {
 	const struct ctl_sink sink = { save_write, save_reset, save_progress, s };
-	char errmsg[ESC_ERRMSG_SIZE], why[ESC_ERRMSG_SIZE + 64];
+	char errmsg[ESC_ERRMSG_SIZE], why[CTL_REFUSAL_MAX];
 	long stall;
 	int rv;
 
@@ -220,8 +220,8 @@ static int save_fetch(struct ctl_ctx *ctx, struct save_sink *s, struct ctl_respo
 		fprintf(stderr, s->tty ? "\n" : "");
 	if (s->failed)
 		return ctl_fail(CTL_EXIT_REFUSED, "snapshot save: %s", errmsg);
-	if (rv == ESC_EIO)
-		return ctl_fail(CTL_EXIT_UNREACHABLE, "no node could be reached: %s", errmsg);
+	if (rv == ESC_EIO || rv == ESC_ECRYPTO || rv == ESC_EINVAL)
+		return ctl_fail_request(ctx, rv, r, errmsg);
 	if (rv != ESC_OK)
 		return ctl_fail(CTL_EXIT_REFUSED, "snapshot save: %s", errmsg);
 	if (r->status < 200 || r->status > 299) {

@@ -11,6 +11,7 @@
 struct member {
 	const json_t *entry; /* borrowed from the first answer */
 	json_t *own;         /* its own /v1/status, or NULL */
+	const json_t *reachable; /* true, false, or NULL (unknown): see status_reach */
 	char error[ESC_ERRMSG_SIZE];
 	char url[CTL_URL_MAX + 32];
 };
@@ -75,7 +76,58 @@ out:
 	return rv;
 }
 
-/* {"nodes":[each member's own status or {"id","api","error"}], "via": first answer} */
+/* The "members" list of the leader's own status, from the first answer or a
+ * member's: the one view in which each member's "reachable" means
+ * something, as the leader hears from every member through replication (a
+ * follower knows only itself and the leader). NULL when escrowctl got no
+ * leader's status. With two leaders (one deposed, not yet aware), the one of
+ * the higher term. */
+static const json_t *status_leader_members(const json_t *first, const struct member *m,
+					   size_t n)
+{
+	const json_t *best = NULL, *st;
+	const char *role;
+	size_t i;
+
+	for (i = 0; i <= n; i++) {
+		st = i < n ? m[i].own : first;
+		role = json_string_value(json_object_get(st, "role"));
+		if (role == NULL || strcmp(role, "leader") != 0 ||
+		    !json_is_array(json_object_get(st, "members")))
+			continue;
+		if (best == NULL || json_integer_value(json_object_get(st, "term")) >
+					    json_integer_value(json_object_get(best, "term")))
+			best = st;
+	}
+	return best != NULL ? json_object_get(best, "members") : NULL;
+}
+
+/* Sets each m[i].reachable: true when escrowctl got the member's own
+ * status; else what the leader says (its "reachable" for that member id);
+ * else NULL, unknown. A follower's "reachable" is never used: it knows
+ * nothing of the other followers and says false for them. */
+static void status_reach(const json_t *first, struct member *m, size_t n)
+{
+	const json_t *leader_members = status_leader_members(first, m, n), *e, *v;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		m[i].reachable = NULL;
+		if (m[i].own != NULL) {
+			m[i].reachable = json_true();
+			continue;
+		}
+		json_array_foreach(leader_members, j, e) {
+			v = json_object_get(e, "reachable");
+			if (json_equal(json_object_get(e, "id"),
+				       json_object_get(m[i].entry, "id")) && json_is_boolean(v))
+				m[i].reachable = v;
+		}
+	}
+}
+
+/* {"nodes":[each member's own status or {"id","api","error"}, with
+ * "reachable": true, false or null], "via": first answer} */
 static int status_print_json(const json_t *first, struct member *m, size_t n)
 {
 	json_t *out, *nodes, *e;
@@ -91,12 +143,15 @@ static int status_print_json(const json_t *first, struct member *m, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		if (m[i].own != NULL)
-			e = json_incref(m[i].own);
+			e = json_copy(m[i].own);
 		else
 			e = json_pack("{s:O?, s:O?, s:s}", "id", json_object_get(m[i].entry, "id"),
 				      "api", json_object_get(m[i].entry, "api"), "error",
 				      m[i].error);
-		if (e == NULL || json_array_append_new(nodes, e) != 0) {
+		if (e == NULL ||
+		    json_object_set(e, "reachable", m[i].reachable ? (json_t *)m[i].reachable
+								   : json_null()) != 0 ||
+		    json_array_append_new(nodes, e) != 0) {
 			rv = ctl_fail(CTL_EXIT_REFUSED, "status: out of memory");
 			goto out;
 		}
@@ -153,7 +208,7 @@ static int status_print_table(const json_t *first, const struct ctl_response *r,
 	char id[32], role[64], api[128], reach[16], state[64], term[32], commit[32];
 	char applied[32], digest[STATUS_DIGEST_SHOWN + 1], v[4][256];
 	const char *row[10];
-	const json_t *leader, *reachable;
+	const json_t *leader;
 	struct ctl_table t;
 	size_t i;
 	int rv;
@@ -173,14 +228,13 @@ static int status_print_table(const json_t *first, const struct ctl_response *r,
 		const json_t *e = m[i].entry, *own = m[i].own;
 
 		ctl_field(e, "id", id, sizeof(id));
-		reachable = json_object_get(e, "reachable");
 		row[0] = id;
 		row[1] = ctl_field(e, "role", role, sizeof(role));
 		row[2] = ctl_field(e, "api", api, sizeof(api));
 		row[3] = (leader != NULL && json_equal((json_t *)leader,
 						       json_object_get(e, "id"))) ? "*" : "";
-		snprintf(reach, sizeof(reach), "%s", json_is_true(reachable) ? "yes" :
-			 json_is_false(reachable) ? "no" : "-");
+		snprintf(reach, sizeof(reach), "%s", json_is_true(m[i].reachable) ? "yes" :
+			 json_is_false(m[i].reachable) ? "no" : "?");
 		row[4] = reach;
 		if (own == NULL) {
 			row[5] = "unreachable";
@@ -243,6 +297,7 @@ int ctl_cmd_status(struct ctl_ctx *ctx, int argc, char **argv)
 	rv = status_fetch_members(ctx, ctl_scheme_of(r.node), m, n);
 	if (rv != CTL_EXIT_OK)
 		goto out_members;
+	status_reach(first, m, n);
 	if (ctx->json) {
 		rv = status_print_json(first, m, n);
 	} else {

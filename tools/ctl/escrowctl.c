@@ -62,11 +62,18 @@ static const struct ctl_command commands[] = {
 	  "the cluster: each member, its role, the leader, indexes, reachability",
 	  "Asks the first node of --nodes that answers for the cluster's status, then\n"
 	  "asks every member for its own (1 s each, in parallel). Columns: ID, ROLE\n"
-	  "(membership), API, LEADER (*), REACHABLE (as the answering node sees it),\n"
-	  "then the member's own STATE, TERM, COMMIT, APPLIED and DIGEST (start of its\n"
-	  "state_digest), or 'unreachable'. Warns when two members at the same applied\n"
-	  "index report different digests. --json prints {\"nodes\":[each member's\n"
-	  "own status, or {\"id\",\"api\",\"error\"}], \"via\": the first answer}.\n",
+	  "(membership), API, LEADER (*), REACHABLE, then the member's own STATE,\n"
+	  "TERM, COMMIT, APPLIED and DIGEST (start of its state_digest), or\n"
+	  "'unreachable'.\n"
+	  "REACHABLE is 'yes' when escrowctl got the member's own status. Otherwise\n"
+	  "it tells what the leader sees through replication: 'no' when the leader\n"
+	  "hears nothing from the member, 'yes' when it does (only the member's API\n"
+	  "is out of escrowctl's reach), and '?' when no leader's status was to be\n"
+	  "had (a follower's view is not used: it knows nothing of the others).\n"
+	  "Warns when two members at the same applied index report different\n"
+	  "digests. --json prints {\"nodes\":[each member's own status, or {\"id\",\n"
+	  "\"api\",\"error\"}, with \"reachable\": true, false or null], \"via\": the\n"
+	  "first answer}.\n",
 	  ctl_cmd_status },
 	{ "bench",
 	  "[--clients N] [--count N | --duration S] [--op escrow|lookup] "
@@ -313,14 +320,17 @@ static int parse_globals(struct ctl_ctx *ctx, int argc, char **argv)
 	ctx->ca = env_or_null("ESCROW_CA");
 	ctx->cert = env_or_null("ESCROW_CERT");
 	ctx->key = env_or_null("ESCROW_KEY");
+	ctx->ca_name = "ESCROW_CA";
+	ctx->cert_name = "ESCROW_CERT";
+	ctx->key_name = "ESCROW_KEY";
 	ctx->timeout_ms = CTL_TIMEOUT_DEFAULT_MS;
 	/* '+': stop at the command name; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': ctx->nodes = optarg; break;
-		case 'a': ctx->ca = optarg; break;
-		case 'c': ctx->cert = optarg; break;
-		case 'k': ctx->key = optarg; break;
+		case 'a': ctx->ca = optarg; ctx->ca_name = "--ca"; break;
+		case 'c': ctx->cert = optarg; ctx->cert_name = "--cert"; break;
+		case 'k': ctx->key = optarg; ctx->key_name = "--key"; break;
 		case 'J': ctx->json = true; break;
 		case 't':
 			if (parse_timeout(optarg, &ctx->timeout_ms) != CTL_EXIT_OK)
