@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Process tests of escrowctl as a new user meets it (API.md section 4): TLS
+"""Process tests of escrowctl as a new user meets it (docs/api.md section 7): TLS
 files that are missing or wrong are usage errors naming the file (exit 2),
 before any connection; a refused handshake says what was refused (exit 1);
 only silence is "unreachable" (exit 3); no message is cut short; and
