@@ -11,13 +11,17 @@
 
 #include "lib/error.h"
 
-ssize_t durable_read(int fd, void *buf, size_t len)
+/* The read loop of durable_read (off < 0) and durable_pread. */
+static ssize_t read_loop(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 	ssize_t n;
 
 	while (done < len) {
-		n = read(fd, (char *)buf + done, len - done);
+		if (off < 0)
+			n = read(fd, (char *)buf + done, len - done);
+		else
+			n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -29,31 +33,17 @@ ssize_t durable_read(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
-ssize_t durable_pread(int fd, void *buf, size_t len, off_t off)
+/* The write loop of durable_write (off < 0) and durable_pwrite. */
+static int write_loop(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 	ssize_t n;
 
 	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-int durable_write(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, (const char *)buf + done, len - done);
+		if (off < 0)
+			n = write(fd, (const char *)buf + done, len - done);
+		else
+			n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -67,24 +57,32 @@ int durable_write(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+ssize_t durable_read(int fd, void *buf, size_t len)
+{
+	return read_loop(fd, buf, len, -1);
+}
+
+ssize_t durable_pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return read_loop(fd, buf, len, off);
+}
+
+int durable_write(int fd, const void *buf, size_t len)
+{
+	return write_loop(fd, buf, len, -1);
+}
+
 int durable_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		done += (size_t)n;
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
 	}
-	return 0;
+	return write_loop(fd, buf, len, off);
 }
 
 int durable_sync_path(const char *path, bool optional, char *errmsg)
