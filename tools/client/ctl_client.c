@@ -2,46 +2,21 @@
 #include "tools/client/ctl_client.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
+
+#include "tools/client/ctl_client_internal.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
 #endif
 
 #define CTL_USER_AGENT "escrowctl/" PACKAGE_VERSION
-#define CTL_STREAM_ERROR_MAX (64 * 1024) /* bytes of a streamed refusal kept */
-#define CTL_PEM_SCAN (64 * 1024)         /* bytes of a TLS file searched for its PEM line */
-#define CTL_NAME_FULL 1024  /* bytes kept of a path or URL in a first draft of a message */
-#define CTL_NAME_SHORT 48   /* ... and in a message that would not fit with them whole */
-
-/* A growing buffer with a hard limit. */
-struct buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t max;
-	bool over;  /* more than max bytes were offered */
-	bool nomem;
-};
-
-/* The private state of one transfer. */
-struct xfer {
-	struct buf body;
-	struct buf hdr;
-	char errbuf[CURL_ERROR_SIZE];
-	struct curl_slist *headers;
-	CURL *easy; /* set when the transfer runs in a multi handle */
-};
 
 static void buf_close(struct buf *b)
 {
@@ -49,8 +24,7 @@ static void buf_close(struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Appends n bytes, keeping the data NUL-terminated; false on overflow. */
-static bool buf_append(struct buf *b, const char *p, size_t n)
+bool ctl_buf_append(struct buf *b, const char *p, size_t n)
 {
 	size_t need, cap;
 	char *d;
@@ -83,7 +57,7 @@ static size_t body_cb(char *p, size_t size, size_t nmemb, void *data)
 	struct xfer *x = data;
 	size_t n = size * nmemb;
 
-	return buf_append(&x->body, p, n) ? n : 0;
+	return ctl_buf_append(&x->body, p, n) ? n : 0;
 }
 
 static size_t header_cb(char *p, size_t size, size_t nmemb, void *data)
@@ -96,18 +70,18 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *data)
 	if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
 		x->hdr.len = 0;
 	/* Header lines past the limit are dropped, not fatal. */
-	buf_append(&x->hdr, p, n);
+	ctl_buf_append(&x->hdr, p, n);
 	return n;
 }
 
-static void xfer_init(struct xfer *x)
+void ctl_xfer_init(struct xfer *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->body.max = CTL_BODY_MAX;
 	x->hdr.max = CTL_HEADERS_MAX;
 }
 
-static void xfer_close(struct xfer *x)
+void ctl_xfer_close(struct xfer *x)
 {
 	buf_close(&x->body);
 	buf_close(&x->hdr);
@@ -115,13 +89,12 @@ static void xfer_close(struct xfer *x)
 	x->headers = NULL;
 }
 
-/* Moves the buffers of x into r (x keeps nothing). */
-static int xfer_take(struct xfer *x, CURL *h, const char *node, struct ctl_response *r)
+int ctl_xfer_take(struct xfer *x, CURL *h, const char *node, struct ctl_response *r)
 {
 	memset(r, 0, sizeof(*r));
-	if (x->body.data == NULL && !buf_append(&x->body, "", 0))
+	if (x->body.data == NULL && !ctl_buf_append(&x->body, "", 0))
 		return ESC_ENOMEM;
-	if (x->hdr.data == NULL && !buf_append(&x->hdr, "", 0))
+	if (x->hdr.data == NULL && !ctl_buf_append(&x->hdr, "", 0))
 		return ESC_ENOMEM;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	r->body = x->body.data;
@@ -134,10 +107,7 @@ static int xfer_take(struct xfer *x, CURL *h, const char *node, struct ctl_respo
 	return ESC_OK;
 }
 
-/* Copies name into out (at least max + 1 bytes): whole when it is at most
- * max bytes long, else "..." and its tail, so that a message built from it
- * fits its buffer whole instead of being cut short. Returns out. */
-static const char *shown(const char *name, size_t max, char *out)
+const char *ctl_shown(const char *name, size_t max, char *out)
 {
 	size_t n = strlen(name);
 
@@ -228,115 +198,6 @@ err_nodes:
 	ctl_client_close(c);
 	return rv;
 }
-
-/* What a TLS file must hold: the end of its PEM "-----BEGIN ...-----" label. */
-enum pem_kind { PEM_CERTIFICATE, PEM_PRIVATE_KEY };
-
-/* Whether one of the PEM lines in p[0..n) has a label ending in suffix. */
-static bool pem_has_block(const char *p, size_t n, const char *suffix)
-{
-	static const char begin[] = "-----BEGIN ";
-	size_t slen = strlen(suffix), i, j;
-
-	for (i = 0; i + sizeof(begin) - 1 <= n; i++) {
-		if (memcmp(p + i, begin, sizeof(begin) - 1) != 0)
-			continue;
-		for (j = i + sizeof(begin) - 1; j + 5 <= n && p[j] != '\n'; j++)
-			if (memcmp(p + j, "-----", 5) == 0)
-				break;
-		if (j + 5 <= n && memcmp(p + j, "-----", 5) == 0 &&
-		    j - (i + sizeof(begin) - 1) >= slen && memcmp(p + j - slen, suffix, slen) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Opens and reads the start of path (what the user called name) and looks
- * for the PEM block of kind: what can be known of the file before a
- * connection. ESC_OK or ESC_EINVAL with errmsg. */
-static int tls_file_check(const char *name, const char *path, enum pem_kind kind,
-			  char *errmsg)
-{
-	const char *suffix = kind == PEM_CERTIFICATE ? "CERTIFICATE" : "PRIVATE KEY";
-	char shown_path[CTL_NAME_FULL];
-	size_t n = 0;
-	ssize_t got;
-	char *buf;
-	int fd, rv = ESC_OK;
-
-	/* Room for the longest message below, the longest name and strerror. */
-	shown(path, ESC_ERRMSG_SIZE - 110, shown_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
-				  strerror(errno));
-	buf = malloc(CTL_PEM_SCAN);
-	if (buf == NULL) {
-		rv = esc_errorf(errmsg, ESC_ENOMEM, "%s %s: out of memory", name, shown_path);
-		goto out;
-	}
-	while (n < CTL_PEM_SCAN) {
-		got = read(fd, buf + n, CTL_PEM_SCAN - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
-					strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n == 0)
-		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: the file is empty", name, shown_path);
-	else if (!pem_has_block(buf, n, suffix))
-		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: not a PEM %s file (no "
-				"\"-----BEGIN %s-----\" line)", name, shown_path,
-				kind == PEM_CERTIFICATE ? "certificate" : "private key", suffix);
-out:
-	free(buf);
-	close(fd);
-	return rv;
-}
-
-int ctl_client_check_tls(struct ctl_client *c, const char *ca_name, const char *cert_name,
-			 const char *key_name, char *errmsg)
-{
-	char node[CTL_NAME_FULL];
-	size_t i;
-	int rv;
-
-	c->ca_name = ca_name ? ca_name : "--ca";
-	c->cert_name = cert_name ? cert_name : "--cert";
-	c->key_name = key_name ? key_name : "--key";
-	if (c->ca != NULL && (rv = tls_file_check(c->ca_name, c->ca, PEM_CERTIFICATE,
-						  errmsg)) != ESC_OK)
-		return rv;
-	if (c->cert != NULL && (rv = tls_file_check(c->cert_name, c->cert, PEM_CERTIFICATE,
-						    errmsg)) != ESC_OK)
-		return rv;
-	if (c->key != NULL && (rv = tls_file_check(c->key_name, c->key, PEM_PRIVATE_KEY,
-						   errmsg)) != ESC_OK)
-		return rv;
-	if (c->cert != NULL && c->key != NULL)
-		return ESC_OK;
-	for (i = 0; i < c->n_nodes; i++) {
-		if (strcmp(ctl_scheme_of(c->nodes[i]), "https") != 0)
-			continue;
-		shown(c->nodes[i], CTL_NAME_SHORT, node);
-		if (c->ca == NULL)
-			return esc_errorf(errmsg, ESC_EINVAL, "%s is a TLS node, and --ca, --cert "
-					  "and --key are not given (nor ESCROW_CA, ESCROW_CERT and "
-					  "ESCROW_KEY): give the cluster's CA and your client "
-					  "certificate and key", node);
-		return esc_errorf(errmsg, ESC_EINVAL, "%s is a TLS node, and --cert and --key "
-				  "are not given (nor ESCROW_CERT and ESCROW_KEY): give your "
-				  "client certificate and key", node);
-	}
-	return ESC_OK;
-}
-
 void ctl_client_close(struct ctl_client *c)
 {
 	size_t i;
@@ -371,10 +232,9 @@ void ctl_client_setup_easy(const struct ctl_client *c, CURL *h, long timeout_ms)
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
 }
 
-/* Sets up h for one request; x receives the answer. */
-static int client_prepare(const struct ctl_client *c, CURL *h, struct xfer *x,
-			  const char *url, const char *method, const char *body,
-			  long timeout_ms)
+int ctl_client_prepare(const struct ctl_client *c, CURL *h, struct xfer *x,
+		       const char *url, const char *method, const char *body,
+		       long timeout_ms)
 {
 	struct curl_slist *l;
 
@@ -409,166 +269,30 @@ static int client_prepare(const struct ctl_client *c, CURL *h, struct xfer *x,
 	return ESC_OK;
 }
 
-/* The name of the TLS alert in a libcurl/OpenSSL error ("tlsv13 alert
- * certificate required, errno 0" gives "certificate required"), copied into
- * out; false when e names no alert. */
-static bool tls_alert(const char *e, char *out, size_t size)
-{
-	const char *a = strstr(e, "alert "), *end;
-
-	if (a == NULL || size == 0)
-		return false;
-	a += 6;
-	end = a + strcspn(a, ",:;(\n");
-	while (end > a && end[-1] == ' ')
-		end--;
-	snprintf(out, size, "%.*s", (int)(end - a), a);
-	return true;
-}
-
-/* snprintf into out, returning code. */
-static int words(char *out, size_t size, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int words(char *out, size_t size, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(out, size, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-/* A TLS failure in words, from libcurl's code cc and error text e, at
- * where (a URL), into out (size bytes), with file names and where shown up
- * to max bytes. Returns ESC_EINVAL when our own files are at fault (the
- * same at every node), ESC_ECRYPTO when the handshake was refused, ESC_OK
- * (out untouched) when cc and e tell of no TLS failure. */
-static int tls_words(const struct ctl_client *c, CURLcode cc, const char *e, const char *where,
-		     size_t max, char *out, size_t size)
-{
-	char w[CTL_NAME_FULL], ca[CTL_NAME_FULL], cert[CTL_NAME_FULL], key[CTL_NAME_FULL];
-	char alert[64];
-
-	if (max >= CTL_NAME_FULL)
-		max = CTL_NAME_FULL - 1;
-	shown(where, max, w);
-	shown(c->ca ? c->ca : "(the system's)", max, ca);
-	shown(c->cert ? c->cert : "(none)", max, cert);
-	shown(c->key ? c->key : "(none)", max, key);
-	/* Our own files, found wanting by libcurl: the same at every node. */
-	if (cc == CURLE_SSL_CACERT_BADFILE)
-		return words(out, size, ESC_EINVAL, "%s %s: no CA certificate could be loaded "
-			     "from it", c->ca_name, ca);
-	if (cc == CURLE_SSL_CERTPROBLEM && strstr(e, "private key") != NULL)
-		return words(out, size, ESC_EINVAL, "%s %s: not the key of %s %s, or not a "
-			     "usable private key", c->key_name, key, c->cert_name, cert);
-	if (cc == CURLE_SSL_CERTPROBLEM)
-		return words(out, size, ESC_EINVAL, "%s %s: not a usable PEM certificate",
-			     c->cert_name, cert);
-	/* The node's certificate, refused by us. */
-	if (cc == CURLE_PEER_FAILED_VERIFICATION) {
-		if (strstr(e, "subject name") != NULL || strstr(e, "host name") != NULL)
-			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
-				     "made out to the host name of this URL", w);
-		if (strstr(e, "expired") != NULL)
-			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate has "
-				     "expired", w);
-		if (strstr(e, "not yet valid") != NULL)
-			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
-				     "valid yet", w);
-		if (c->ca == NULL)
-			return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not "
-				     "signed by a CA this system trusts (unknown CA): give the "
-				     "cluster's CA with --ca (or ESCROW_CA)", w);
-		return words(out, size, ESC_ECRYPTO, "%s: the node's certificate is not signed "
-			     "by %s %s (unknown CA)", w, c->ca_name, ca);
-	}
-	/* Ours, refused by the node: a TLS alert, seen at the handshake (TLS
-	 * 1.2) or at the first read (TLS 1.3: CURLE_RECV_ERROR). */
-#if LIBCURL_VERSION_NUM >= 0x074d00
-	if (cc == CURLE_SSL_CLIENTCERT)
-		snprintf(alert, sizeof(alert), "certificate required");
-	else
-#endif
-	if (!tls_alert(e, alert, sizeof(alert)))
-		alert[0] = '\0';
-	if (strcmp(alert, "certificate required") == 0)
-		return words(out, size, ESC_ECRYPTO, "%s: the node requires a client "
-			     "certificate: give --cert and --key (or ESCROW_CERT and "
-			     "ESCROW_KEY)", w);
-	if (strcmp(alert, "unknown ca") == 0)
-		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
-			     "%s: it is not signed by the cluster's CA (unknown CA)", w,
-			     c->cert_name, cert);
-	if (strcmp(alert, "certificate expired") == 0)
-		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
-			     "%s: it has expired", w, c->cert_name, cert);
-	if (strstr(alert, "certificate") != NULL)
-		return words(out, size, ESC_ECRYPTO, "%s: the node refused our certificate %s "
-			     "%s (TLS alert: %s)", w, c->cert_name, cert, alert);
-	if (alert[0] != '\0')
-		return words(out, size, ESC_ECRYPTO, "%s: the node refused the TLS handshake "
-			     "(TLS alert: %s)", w, alert);
-	if (strstr(e, "wrong version number") != NULL ||
-	    strstr(e, "packet length too long") != NULL)
-		return words(out, size, ESC_ECRYPTO, "%s: the node does not speak TLS at this "
-			     "address (an http:// node?)", w);
-	if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CIPHER ||
-	    cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
-	    cc == CURLE_SSL_INVALIDCERTSTATUS || cc == CURLE_SSL_ENGINE_NOTFOUND ||
-	    cc == CURLE_SSL_ENGINE_SETFAILED || cc == CURLE_SSL_ENGINE_INITFAILED ||
-	    cc == CURLE_SSL_CRL_BADFILE || cc == CURLE_SSL_SHUTDOWN_FAILED)
-		return words(out, size, ESC_ECRYPTO, "%s: the TLS handshake failed (%s)", w,
-			     curl_easy_strerror(cc));
-	return ESC_OK;
-}
-
-/* tls_words into errmsg: with names whole when the message fits, else
- * with them shortened. */
-static int tls_failure(const struct ctl_client *c, CURLcode cc, const char *e, const char *where,
-		       char *errmsg)
-{
-	char draft[4 * CTL_NAME_FULL + 256];
-	int rv;
-
-	rv = tls_words(c, cc, e, where, CTL_NAME_FULL - 1, draft, sizeof(draft));
-	if (rv != ESC_OK && strlen(draft) >= ESC_ERRMSG_SIZE)
-		tls_words(c, cc, e, where, CTL_NAME_SHORT, draft, sizeof(draft));
-	if (rv != ESC_OK)
-		esc_errorf(errmsg, rv, "%s", draft);
-	return rv;
-}
-
-/* libcurl's own words for cc when they are shorter than room bytes, else
- * its shorter sentence: a message built from them is never cut short. */
-static const char *curl_why(const struct xfer *x, CURLcode cc, size_t room)
+const char *ctl_curl_why(const struct xfer *x, CURLcode cc, size_t room)
 {
 	return x->errbuf[0] != '\0' && strlen(x->errbuf) < room ? x->errbuf
 								  : curl_easy_strerror(cc);
 }
 
-/* The reason a finished transfer has no usable answer, into errmsg, as
- * "where: why": ESC_EINVAL (our TLS files), ESC_ECRYPTO (TLS refused),
- * ESC_ETIMEOUT or ESC_EIO (the node did not answer), ESC_ETOOBIG, ESC_ENOMEM. */
-static int xfer_failure(const struct ctl_client *c, const struct xfer *x, CURLcode cc,
-			const char *where, char *errmsg)
+int ctl_xfer_failure(const struct ctl_client *c, const struct xfer *x, CURLcode cc,
+		     const char *where, char *errmsg)
 {
 	char w[CTL_NAME_FULL];
 	int rv;
 
-	shown(where, 96, w);
+	ctl_shown(where, 96, w);
 	if (x->body.over)
 		return esc_errorf(errmsg, ESC_ETOOBIG, "%s: response over %d bytes", w,
 				  CTL_BODY_MAX);
 	if (x->body.nomem || cc == CURLE_OUT_OF_MEMORY)
 		return esc_errorf(errmsg, ESC_ENOMEM, "%s: out of memory", w);
-	rv = tls_failure(c, cc, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc), where, errmsg);
+	rv = ctl_tls_failure(c, cc, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc), where,
+			     errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	return esc_errorf(errmsg, cc == CURLE_OPERATION_TIMEDOUT ? ESC_ETIMEOUT : ESC_EIO,
-			  "%s: %s", w, curl_why(x, cc, ESC_ERRMSG_SIZE - strlen(w) - 2));
+			  "%s: %s", w, ctl_curl_why(x, cc, ESC_ERRMSG_SIZE - strlen(w) - 2));
 }
 
 static double now_ms(void)
@@ -592,9 +316,9 @@ static int client_attempt(struct ctl_client *c, const char *node, const char *me
 
 	if (asprintf(&url, "%s%s", node, path) < 0)
 		return esc_errorf(errmsg, ESC_ENOMEM, "request: out of memory");
-	xfer_init(&x);
+	ctl_xfer_init(&x);
 	curl_easy_reset(c->easy);
-	rv = client_prepare(c, c->easy, &x, url, method, body, c->timeout_ms);
+	rv = ctl_client_prepare(c, c->easy, &x, url, method, body, c->timeout_ms);
 	if (rv != ESC_OK) {
 		esc_errorf(errmsg, rv, "%s: out of memory", url);
 		goto out;
@@ -602,12 +326,12 @@ static int client_attempt(struct ctl_client *c, const char *node, const char *me
 	t0 = now_ms();
 	cc = curl_easy_perform(c->easy);
 	if (cc != CURLE_OK) {
-		rv = xfer_failure(c, &x, cc, node, errmsg);
+		rv = ctl_xfer_failure(c, &x, cc, node, errmsg);
 		if (c->trace)
 			fprintf(stderr, "escrowctl: trace: %s %s: %s\n", method, url, errmsg);
 		goto out;
 	}
-	rv = xfer_take(&x, c->easy, node, r);
+	rv = ctl_xfer_take(&x, c->easy, node, r);
 	if (rv != ESC_OK) {
 		esc_errorf(errmsg, rv, "%s: out of memory", url);
 		goto out;
@@ -621,18 +345,16 @@ static int client_attempt(struct ctl_client *c, const char *node, const char *me
 			method, url, r->status, now_ms() - t0, who, leader);
 	}
 out:
-	xfer_close(&x);
+	ctl_xfer_close(&x);
 	free(url);
 	return rv;
 }
 
-/* "node: code: message" for a 503 answer r into errmsg, or only that the
- * node answered 503 when the whole would not fit. */
-static void unavailable(const char *node, const struct ctl_response *r, char *errmsg)
+void ctl_unavailable(const char *node, const struct ctl_response *r, char *errmsg)
 {
 	char w[CTL_NAME_FULL], why[CTL_REFUSAL_MAX];
 
-	shown(node, 96, w);
+	ctl_shown(node, 96, w);
 	ctl_response_error(r, why, sizeof(why));
 	if (strlen(w) + 2 + strlen(why) < ESC_ERRMSG_SIZE)
 		esc_errorf(errmsg, ESC_EIO, "%s: %s", w, why);
@@ -640,9 +362,7 @@ static void unavailable(const char *node, const struct ctl_response *r, char *er
 		esc_errorf(errmsg, ESC_EIO, "%s: the node answered 503 (service unavailable)", w);
 }
 
-/* Keeps the first TLS refusal of a fail-over loop in kept: it tells more
- * than a later node that did not answer. */
-static void keep_refusal(int rv, const char *errmsg, char kept[ESC_ERRMSG_SIZE])
+void ctl_keep_refusal(int rv, const char *errmsg, char kept[ESC_ERRMSG_SIZE])
 {
 	if (rv == ESC_ECRYPTO && kept[0] == '\0')
 		snprintf(kept, ESC_ERRMSG_SIZE, "%s", errmsg);
@@ -662,12 +382,12 @@ int ctl_client_request(struct ctl_client *c, const char *method, const char *pat
 		rv = client_attempt(c, c->nodes[i], method, path, body, r, errmsg);
 		if (rv == ESC_ENOMEM || rv == ESC_ETOOBIG || rv == ESC_EINVAL)
 			return rv;
-		keep_refusal(rv, errmsg, refused);
+		ctl_keep_refusal(rv, errmsg, refused);
 		if (rv != ESC_OK)
 			continue;
 		if (r->status != 503)
 			return ESC_OK;
-		unavailable(c->nodes[i], r, errmsg);
+		ctl_unavailable(c->nodes[i], r, errmsg);
 	}
 	if (refused[0] != '\0') {
 		ctl_response_close(r);
@@ -675,253 +395,6 @@ int ctl_client_request(struct ctl_client *c, const char *method, const char *pat
 	}
 	return ESC_EIO;
 }
-
-/* One streamed GET: the answer's headers and error body in x, a 2xx body
- * passed to the sink. */
-struct stream {
-	struct xfer x;
-	const struct ctl_sink *sink;
-	CURL *easy;
-	uint64_t received; /* 2xx body bytes the sink took */
-	int sink_err;      /* a sink callback failed: its code, message in errmsg */
-	char *errmsg;
-};
-
-static bool status_2xx(CURL *h)
-{
-	long status = 0;
-
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	return status >= 200 && status <= 299;
-}
-
-static size_t stream_body_cb(char *p, size_t size, size_t nmemb, void *data)
-{
-	struct stream *s = data;
-	size_t n = size * nmemb;
-
-	if (!status_2xx(s->easy)) {
-		/* A refusal: its start is enough for the message. */
-		buf_append(&s->x.body, p, n);
-		return s->x.body.nomem ? 0 : n;
-	}
-	s->sink_err = s->sink->write(s->sink->data, p, n, s->errmsg);
-	if (s->sink_err != ESC_OK)
-		return 0;
-	s->received += n;
-	return n;
-}
-
-static int stream_progress_cb(void *data, curl_off_t dltotal, curl_off_t dlnow,
-			      curl_off_t ultotal, curl_off_t ulnow)
-{
-	struct stream *s = data;
-
-	if (s->sink->progress == NULL)
-		return 0;
-	s->sink_err = s->sink->progress(s->sink->data, s->received, s->errmsg);
-	return s->sink_err != ESC_OK;
-}
-
-/* One streamed attempt at one node; *cut set when a 2xx body broke off. */
-static int stream_attempt(struct ctl_client *c, const char *node, const char *path,
-			  long stall_ms, struct stream *s, struct ctl_response *r, bool *cut,
-			  char *errmsg)
-{
-	CURLcode cc;
-	char *url;
-	int rv;
-
-	*cut = false;
-	if (asprintf(&url, "%s%s", node, path) < 0)
-		return esc_errorf(errmsg, ESC_ENOMEM, "request: out of memory");
-	xfer_init(&s->x);
-	s->x.body.max = CTL_STREAM_ERROR_MAX;
-	s->easy = c->easy;
-	s->received = 0;
-	s->sink_err = ESC_OK;
-	s->errmsg = errmsg;
-	curl_easy_reset(c->easy);
-	rv = client_prepare(c, c->easy, &s->x, url, "GET", NULL, stall_ms);
-	if (rv != ESC_OK) {
-		esc_errorf(errmsg, rv, "%s: out of memory", url);
-		goto out;
-	}
-	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, stream_body_cb);
-	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(c->easy, CURLOPT_XFERINFOFUNCTION, stream_progress_cb);
-	curl_easy_setopt(c->easy, CURLOPT_XFERINFODATA, s);
-	curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
-	/* No bound on the whole transfer, only on a stall. */
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, 0L);
-	curl_easy_setopt(c->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_LOW_SPEED_TIME, (stall_ms + 999) / 1000);
-	cc = curl_easy_perform(c->easy);
-	if (s->sink_err != ESC_OK) {
-		rv = s->sink_err;
-		goto out;
-	}
-	if (cc != CURLE_OK) {
-		s->x.body.over = false; /* a long refusal was cut on purpose */
-		rv = xfer_failure(c, &s->x, cc, node, errmsg);
-		if (rv != ESC_ENOMEM && status_2xx(c->easy)) {
-			char w[CTL_NAME_FULL];
-
-			*cut = true;
-			esc_errorf(errmsg, ESC_ECORRUPT, "%s: the transfer broke off after %llu "
-				   "bytes: %s", shown(node, 96, w), (unsigned long long)s->received,
-				   curl_why(&s->x, cc, ESC_ERRMSG_SIZE - strlen(w) - 64));
-		}
-		if (c->trace)
-			fprintf(stderr, "escrowctl: trace: GET %s: %s\n", url, errmsg);
-		goto out;
-	}
-	rv = xfer_take(&s->x, c->easy, node, r);
-	if (rv != ESC_OK) {
-		esc_errorf(errmsg, rv, "%s: out of memory", url);
-		goto out;
-	}
-	if (c->trace)
-		fprintf(stderr, "escrowctl: trace: GET %s: %ld, %llu bytes streamed\n", url,
-			r->status, (unsigned long long)s->received);
-out:
-	xfer_close(&s->x);
-	free(url);
-	return rv;
-}
-
-int ctl_client_stream(struct ctl_client *c, const char *path, long stall_ms,
-		      const struct ctl_sink *sink, struct ctl_response *r, char *errmsg)
-{
-	char cut_msg[ESC_ERRMSG_SIZE] = "", refused[ESC_ERRMSG_SIZE] = "";
-	struct stream s;
-	bool cut, dirty = false;
-	size_t i;
-	int rv;
-
-	memset(r, 0, sizeof(*r));
-	memset(&s, 0, sizeof(s));
-	s.sink = sink;
-	esc_errorf(errmsg, ESC_EIO, "no node to ask");
-	for (i = 0; i < c->n_nodes; i++) {
-		ctl_response_close(r);
-		if (dirty) {
-			rv = sink->reset(sink->data, errmsg);
-			if (rv != ESC_OK)
-				return rv;
-		}
-		rv = stream_attempt(c, c->nodes[i], path, stall_ms, &s, r, &cut, errmsg);
-		dirty = s.received > 0;
-		if (rv == ESC_OK && r->status != 503)
-			return ESC_OK;
-		keep_refusal(rv, errmsg, refused);
-		if (rv == ESC_OK) {
-			unavailable(c->nodes[i], r, errmsg);
-		} else if (cut) {
-			snprintf(cut_msg, sizeof(cut_msg), "%s", errmsg);
-		} else if (s.sink_err != ESC_OK || rv == ESC_ENOMEM || rv == ESC_EINVAL) {
-			return rv;
-		}
-	}
-	if (cut_msg[0] != '\0') {
-		ctl_response_close(r);
-		return esc_errorf(errmsg, ESC_ECORRUPT, "%s", cut_msg);
-	}
-	if (refused[0] != '\0') {
-		ctl_response_close(r);
-		return esc_errorf(errmsg, ESC_ECRYPTO, "%s", refused);
-	}
-	return ESC_EIO;
-}
-
-int ctl_client_fetch_all(struct ctl_client *c, struct ctl_fetch *f, size_t n,
-			 long timeout_ms, char *errmsg)
-{
-	struct xfer *xs;
-	CURLM *m;
-	CURLMsg *msg;
-	size_t i;
-	int running, left, rv = ESC_OK;
-
-	for (i = 0; i < n; i++) {
-		f[i].err = esc_errorf(f[i].errmsg, ESC_EIO, "%s: not fetched", f[i].url);
-		memset(&f[i].resp, 0, sizeof(f[i].resp));
-	}
-	if (n == 0)
-		return ESC_OK;
-	xs = calloc(n, sizeof(*xs));
-	if (xs == NULL)
-		return esc_errorf(errmsg, ESC_ENOMEM, "fetch: out of memory");
-	m = curl_multi_init();
-	if (m == NULL) {
-		rv = esc_errorf(errmsg, ESC_EIO, "fetch: libcurl cannot create a multi handle");
-		goto err_xs;
-	}
-	for (i = 0; i < n; i++) {
-		CURL *h = curl_easy_init();
-
-		xfer_init(&xs[i]);
-		if (h == NULL || client_prepare(c, h, &xs[i], f[i].url, "GET", NULL,
-						timeout_ms) != ESC_OK ||
-		    curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)&f[i]) != CURLE_OK ||
-		    curl_multi_add_handle(m, h) != CURLM_OK) {
-			if (h != NULL)
-				curl_easy_cleanup(h);
-			rv = esc_errorf(errmsg, ESC_ENOMEM, "fetch: cannot set up a request");
-			goto err_multi;
-		}
-		xs[i].easy = h;
-	}
-	do {
-		if (curl_multi_perform(m, &running) != CURLM_OK ||
-		    curl_multi_poll(m, NULL, 0, 200, NULL) != CURLM_OK) {
-			rv = esc_errorf(errmsg, ESC_EIO, "fetch: libcurl multi interface failed");
-			goto err_multi;
-		}
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			struct ctl_fetch *fi;
-			void *priv = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			fi = priv;
-			i = (size_t)(fi - f);
-			if (msg->data.result != CURLE_OK)
-				fi->err = xfer_failure(c, &xs[i], msg->data.result, fi->url,
-						       fi->errmsg);
-			else if ((fi->err = xfer_take(&xs[i], msg->easy_handle, fi->url,
-						      &fi->resp)) != ESC_OK)
-				esc_errorf(fi->errmsg, fi->err, "%s: out of memory", fi->url);
-			if (c->trace && fi->err != ESC_OK)
-				fprintf(stderr, "escrowctl: trace: GET %s\n", fi->errmsg);
-			else if (c->trace)
-				fprintf(stderr, "escrowctl: trace: GET %s: %ld\n", fi->url,
-					fi->resp.status);
-		}
-	} while (running > 0);
-	goto out;
-
-err_multi:
-	for (i = 0; i < n; i++) {
-		ctl_response_close(&f[i].resp);
-		f[i].err = esc_errorf(f[i].errmsg, rv, "%s: not fetched", f[i].url);
-	}
-out:
-	for (i = 0; i < n; i++) {
-		if (xs[i].easy == NULL)
-			continue;
-		curl_multi_remove_handle(m, xs[i].easy);
-		curl_easy_cleanup(xs[i].easy);
-	}
-	curl_multi_cleanup(m);
-err_xs:
-	for (i = 0; i < n; i++)
-		xfer_close(&xs[i]);
-	free(xs);
-	return rv;
-}
-
 bool ctl_response_header(const struct ctl_response *r, const char *name, char *out,
 			 size_t size)
 {
