@@ -101,9 +101,9 @@ static int stream_attempt(struct ctl_client *c, const char *node, const char *pa
 			char w[CTL_NAME_FULL];
 
 			*cut = true;
+			ctl_shown(node, 96, w); /* before strlen(w) below */
 			esc_errorf(errmsg, ESC_ECORRUPT, "%s: the transfer broke off after %llu "
-				   "bytes: %s", ctl_shown(node, 96, w),
-				   (unsigned long long)s->received,
+				   "bytes: %s", w, (unsigned long long)s->received,
 				   ctl_curl_why(&s->x, cc, ESC_ERRMSG_SIZE - strlen(w) - 64));
 		}
 		if (c->trace)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/durable.h"
 #include "tools/client/ctl_client_internal.h"
 
 #define CTL_PEM_SCAN (64 * 1024) /* bytes of a TLS file searched for its PEM line */
@@ -59,19 +60,13 @@ static int tls_file_check(const char *name, const char *path, enum pem_kind kind
 		rv = esc_errorf(errmsg, ESC_ENOMEM, "%s %s: out of memory", name, shown_path);
 		goto out;
 	}
-	while (n < CTL_PEM_SCAN) {
-		got = read(fd, buf + n, CTL_PEM_SCAN - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
-					strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
+	got = durable_read(fd, buf, CTL_PEM_SCAN);
+	if (got < 0) {
+		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: %s", name, shown_path,
+				strerror(errno));
+		goto out;
 	}
+	n = (size_t)got;
 	if (n == 0)
 		rv = esc_errorf(errmsg, ESC_EINVAL, "%s %s: the file is empty", name, shown_path);
 	else if (!pem_has_block(buf, n, suffix))
