@@ -337,7 +337,11 @@ void member_fatal_cb(struct fsm *f, const char *errmsg)
 
 static void member_log_cb(struct replica *r, const char *msg)
 {
+	struct member *m = r->data;
+
 	printf("# node %u: %s\n", r->id, msg);
+	if (strncmp(msg, "refused ", 8) == 0)
+		snprintf(m->refusal, sizeof m->refusal, "%s", msg);
 }
 
 /* Sets up member id (1-based) at addr; cert NULL for plain TCP. */

@@ -137,6 +137,7 @@ struct member {
 	struct tls_ctx *sctx, *cctx;
 	char dir[96];
 	unsigned applied;
+	char refusal[512];   /* the last "refused ..." line its transport logged */
 };
 
 extern struct member members[3];

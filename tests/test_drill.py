@@ -261,8 +261,9 @@ def test_drill_run_cleans_its_network(t):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.time() + 60
-        while len(drill_namespaces(p.pid)) < 4 and time.time() < deadline and p.poll() is None:
-            time.sleep(0.2)
+        while ((len(drill_namespaces(p.pid)) < 4 or len(drill_mounts(p.pid)) < 6)
+               and time.time() < deadline and p.poll() is None):
+            time.sleep(0.2)   # the disks are mounted after the namespaces are made
         check(len(drill_namespaces(p.pid)) == 4, "namespaces of the drill: %s"
               % drill_namespaces(p.pid))
         check(len(drill_mounts(p.pid)) == 6, "disks of the drill: %s" % drill_mounts(p.pid))
