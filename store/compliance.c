@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ECHO_MAX 24 /* characters of a refused value echoed in a message */
-
 /* One vocabulary: its words in value order, the field it names in messages
  * and the code of a refusal. */
 struct vocabulary {
@@ -88,22 +86,6 @@ static bool verr_within(struct verr *e, const char *where)
 	return false;
 }
 
-/* Copies at most ECHO_MAX characters of a refused value for a message,
- * replacing anything unprintable with '?'. */
-static const char *echo(const char *in, char out[ECHO_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; i < ECHO_MAX && in[i] != '\0'; i++)
-		out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-	if (i == ECHO_MAX && in[i] != '\0') {
-		memcpy(out + i, "...", 3);
-		i += 3;
-	}
-	out[i] = '\0';
-	return out;
-}
-
 static const struct vocabulary *vocabulary(enum compliance_kind kind)
 {
 	return (unsigned)kind < COMPLIANCE_KIND__COUNT ? &vocabularies[kind] : NULL;
@@ -133,7 +115,7 @@ bool compliance_name_read(enum compliance_kind kind, const char *name, const cha
 			  unsigned *value, struct verr *e)
 {
 	const struct vocabulary *v = vocabulary(kind);
-	char shown[ECHO_MAX + 4], words[160];
+	char shown[VALIDATE_ECHO_SIZE], words[160];
 	size_t used = 0;
 
 	if (compliance_name_parse(kind, name, value))
@@ -151,7 +133,7 @@ bool compliance_name_read(enum compliance_kind kind, const char *name, const cha
 	if (name == NULL || name[0] == '\0')
 		return verr_set(e, v->code, "%s is empty; it must be one of %s.", where, words);
 	return verr_set(e, v->code, "%s \"%s\" is unknown; it must be one of %s.", where,
-			echo(name, shown), words);
+			validate_echo(name, shown), words);
 }
 
 const char *compliance_name(enum compliance_kind kind, unsigned value)
@@ -304,12 +286,13 @@ bool compliance_report_check(const struct compliance_report *r, struct verr *e)
 		if (!volume_check(&r->volumes[i], i + 1, e))
 			return false;
 		for (unsigned j = 0; j < i; j++) {
-			char shown[ECHO_MAX + 4];
+			char shown[VALIDATE_ECHO_SIZE];
 
 			if (strcmp(r->volumes[i].volume_id, r->volumes[j].volume_id) == 0)
 				return verr_set(e, "duplicate_volume_id",
 						"volume %u repeats the volume_id \"%s\" of volume %u.",
-						i + 1, echo(r->volumes[i].volume_id, shown), j + 1);
+						i + 1, validate_echo(r->volumes[i].volume_id, shown),
+						j + 1);
 		}
 	}
 	return true;

@@ -8,7 +8,7 @@
 
 #define PASSWORD_BLOCKS 8
 #define PASSWORD_BLOCK_DIGITS 6
-#define ECHO_MAX 24 /* characters of a refused value echoed in a message */
+#define ECHO_MAX (VALIDATE_ECHO_SIZE - 4) /* characters of a refused value echoed */
 
 static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -42,9 +42,7 @@ static char to_lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Copies at most ECHO_MAX characters of a refused (non-secret) value for a
- * message, replacing anything unprintable with '?'. */
-static const char *echo(const char *in, char out[ECHO_MAX + 4])
+const char *validate_echo(const char *in, char out[VALIDATE_ECHO_SIZE])
 {
 	size_t i;
 
@@ -239,7 +237,7 @@ bool validate_volume_id(const char *v, struct verr *e)
 
 bool validate_volume_type(const char *v, struct verr *e)
 {
-	char shown[ECHO_MAX + 4];
+	char shown[VALIDATE_ECHO_SIZE];
 
 	if (v == NULL || v[0] == '\0')
 		return verr_set(e, "invalid_volume_type",
@@ -250,7 +248,7 @@ bool validate_volume_type(const char *v, struct verr *e)
 		return true;
 	return verr_set(e, "invalid_volume_type",
 			"volume_type \"%s\" is unknown; it must be os, fixed or "
-			"removable.", echo(v, shown));
+			"removable.", validate_echo(v, shown));
 }
 
 bool validate_machine(const char *in, char *out, struct verr *e)
@@ -360,7 +358,7 @@ bool validate_reason(const char *reason, const char *note, struct verr *e)
 		"lost_pin", "forgot_pin", "lost_startup_key", "bios_changed",
 		"os_files_modified", "tpm_reset", "lost_tpm", "other",
 	};
-	char shown[ECHO_MAX + 4];
+	char shown[VALIDATE_ECHO_SIZE];
 	size_t i;
 
 	if (reason == NULL || reason[0] == '\0')
@@ -377,7 +375,7 @@ bool validate_reason(const char *reason, const char *note, struct verr *e)
 				"reason \"%s\" is unknown; it must be lost_pin, "
 				"forgot_pin, lost_startup_key, bios_changed, "
 				"os_files_modified, tpm_reset, lost_tpm or other.",
-				echo(reason, shown));
+				validate_echo(reason, shown));
 	if (strcmp(reason, "other") == 0 && (note == NULL || note[0] == '\0'))
 		return verr_set(e, "note_required",
 				"reason \"other\" needs a note saying why.");

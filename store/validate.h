@@ -51,4 +51,11 @@ bool validate_note(const char *note, struct verr *e); /* <= 1024 printable UTF-8
 /* 8-32 hex digits; writes the upper-case form into out (33 bytes). */
 bool validate_prefix(const char *in, char *out, struct verr *e);
 
+#define VALIDATE_ECHO_SIZE 28 /* 24 characters, "..." and the NUL */
+
+/* For a message about a refused value (never a secret one): copies the start
+ * of in, at most 24 characters, into out, anything unprintable as '?' and
+ * "..." when cut short. Returns out. */
+const char *validate_echo(const char *in, char out[VALIDATE_ECHO_SIZE]);
+
 #endif

@@ -358,6 +358,17 @@ TEST(prefix_rules)
 	CHECK(!validate_prefix(NULL, out, &e));
 }
 
+TEST(echo_shows_the_printable_start)
+{
+	char out[VALIDATE_ECHO_SIZE], buf[64];
+
+	CHECK_STR(validate_echo("network", out), "network");
+	CHECK_STR(validate_echo("", out), "");
+	CHECK_STR(validate_echo("a\tb\x01\xc3\xa9", out), "a?b???");
+	CHECK_STR(validate_echo(repeat(buf, 'x', 24), out), "xxxxxxxxxxxxxxxxxxxxxxxx");
+	CHECK_STR(validate_echo(repeat(buf, 'x', 25), out), "xxxxxxxxxxxxxxxxxxxxxxxx...");
+}
+
 TEST(every_error_code_has_a_name_and_sentence)
 {
 	int i, j;
@@ -418,6 +429,7 @@ int main(void)
 	RUN(reason_rules);
 	RUN(note_rules);
 	RUN(prefix_rules);
+	RUN(echo_shows_the_printable_start);
 	RUN(every_error_code_has_a_name_and_sentence);
 	RUN(errorf_and_prefix_stay_bounded);
 	return unit_done();
