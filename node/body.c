@@ -3,13 +3,49 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Reads string member name of o into out (size bytes). A missing optional
- * member leaves out empty. */
-static bool get_string(json_t *o, const char *name, bool required, char *out, size_t size,
-		       struct verr *e)
+#include "node/body_internal.h"
+
+bool body_fail(struct verr *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(e->code, sizeof e->code, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+json_t *body_load(const char *body, size_t len, struct verr *e)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (o != NULL && json_is_object(o))
+		return o;
+	/* Not jerr.text: it quotes the bytes near the error, which may be
+	 * part of the recovery password. */
+	if (o != NULL)
+		body_fail(e, "invalid_json", "the body must be a JSON object");
+	else if (json_error_code(&jerr) == json_error_stack_overflow)
+		body_fail(e, "invalid_json", "the body nests JSON too deeply (at byte %d)",
+			  jerr.position);
+	else if (json_error_code(&jerr) == json_error_duplicate_key)
+		body_fail(e, "invalid_json", "the body repeats a name in an object (at byte %d)",
+			  jerr.position);
+	else
+		body_fail(e, "invalid_json", "the body is not valid JSON (at byte %d)",
+			  jerr.position);
+	json_decref(o);
+	return NULL;
+}
+
+bool body_get_string(json_t *o, const char *name, bool required, char *out, size_t size,
+		     struct verr *e)
 {
 	json_t *v = json_object_get(o, name);
 
@@ -17,15 +53,10 @@ static bool get_string(json_t *o, const char *name, bool required, char *out, si
 	if (v == NULL || (json_is_null(v) && !required)) {
 		if (!required)
 			return true;
-		snprintf(e->code, sizeof e->code, "missing_field");
-		snprintf(e->msg, sizeof e->msg, "the field %s is required", name);
-		return false;
+		return body_fail(e, "missing_field", "the field %s is required", name);
 	}
-	if (!json_is_string(v)) {
-		snprintf(e->code, sizeof e->code, "invalid_type");
-		snprintf(e->msg, sizeof e->msg, "the field %s must be a string", name);
-		return false;
-	}
+	if (!json_is_string(v))
+		return body_fail(e, "invalid_type", "the field %s must be a string", name);
 	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
 		/* Over-long passwords get the same code as any malformed one. */
 		snprintf(e->code, sizeof e->code, "invalid_%s%s", name,
@@ -41,45 +72,32 @@ bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSW
 		 struct verr *e)
 {
 	char key_id[128], machine[VALIDATE_MACHINE_MAX + 2];
-	json_error_t jerr;
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *o = body_load(body, len, e);
 	bool ok = false;
 
 	pw[0] = '\0';
-	if (o == NULL || !json_is_object(o)) {
-		snprintf(e->code, sizeof e->code, "invalid_json");
-		/* Not jerr.text: it quotes the bytes near the error, which may be
-		 * part of the recovery password. */
-		if (o == NULL && json_error_code(&jerr) == json_error_stack_overflow)
-			snprintf(e->msg, sizeof e->msg,
-				 "the body nests JSON too deeply (at byte %d)", jerr.position);
-		else if (o == NULL)
-			snprintf(e->msg, sizeof e->msg, "the body is not valid JSON (at byte %d)",
-				 jerr.position);
-		else
-			snprintf(e->msg, sizeof e->msg, "the body must be a JSON object");
+	if (o == NULL)
 		goto out;
-	}
-	if (!get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
+	if (!body_get_string(o, "key_id", true, key_id, sizeof key_id, e) ||
 	    !validate_key_id(key_id, c->key_id, e))
 		goto out;
-	if (!get_string(o, "recovery_password", true, pw, BODY_PASSWORD_SIZE, e) ||
+	if (!body_get_string(o, "recovery_password", true, pw, BODY_PASSWORD_SIZE, e) ||
 	    !validate_recovery_password(pw, e))
 		goto out;
-	if (!get_string(o, "volume_id", true, c->volume_id, sizeof c->volume_id, e) ||
+	if (!body_get_string(o, "volume_id", true, c->volume_id, sizeof c->volume_id, e) ||
 	    !validate_volume_id(c->volume_id, e))
 		goto out;
-	if (!get_string(o, "volume_type", true, c->volume_type, sizeof c->volume_type, e) ||
+	if (!body_get_string(o, "volume_type", true, c->volume_type, sizeof c->volume_type, e) ||
 	    !validate_volume_type(c->volume_type, e))
 		goto out;
-	if (!get_string(o, "machine", true, machine, sizeof machine, e) ||
+	if (!body_get_string(o, "machine", true, machine, sizeof machine, e) ||
 	    !validate_machine(machine, c->machine, e))
 		goto out;
-	if (!get_string(o, "user", false, c->user, sizeof c->user, e) ||
+	if (!body_get_string(o, "user", false, c->user, sizeof c->user, e) ||
 	    (c->user[0] != '\0' && !validate_user(c->user, e)))
 		goto out;
-	if (!get_string(o, "tpm_owner_hash", false, c->tpm_owner_hash, sizeof c->tpm_owner_hash,
-			e) ||
+	if (!body_get_string(o, "tpm_owner_hash", false, c->tpm_owner_hash,
+			     sizeof c->tpm_owner_hash, e) ||
 	    (c->tpm_owner_hash[0] != '\0' && !validate_tpm_owner_hash(c->tpm_owner_hash, e)))
 		goto out;
 	ok = true;
