@@ -7,17 +7,22 @@
 #include "lib/byteorder.h"
 #include "lib/error.h"
 
-/* One field of a command: a string (NUL-terminated in an array of cap bytes)
- * or raw bytes with a separate length. */
+/* One field of a command: a string (NUL-terminated in an array of cap
+ * bytes), raw bytes with a separate length (copied into an array, or
+ * borrowed: a pointer into the encoded buffer), or a 64-bit integer. */
 struct field {
 	void *ptr;
 	size_t cap;      /* array size; strings hold at most cap - 1 bytes */
 	uint32_t *len;   /* variable raw fields: where the length lives */
 	size_t exact;    /* fixed raw fields: the one length allowed */
 	const char *name;
+	const uint8_t **borrow; /* borrowed raw fields: where the pointer lives */
+	int64_t *i64;    /* integer fields: 8 bytes, little-endian */
 };
 
-#define STR(f) { (f), sizeof(f), NULL, 0, #f }
+#define STR(f) { (f), sizeof(f), NULL, 0, #f, NULL, NULL }
+#define BORROWED(f, n) { NULL, UINT16_MAX, &(n), 0, #f, &(f), NULL }
+#define I64(f) { NULL, 8, NULL, 8, #f, NULL, &(f) }
 
 /* Lists the fields of c's type in wire order; returns how many (0: unknown
  * type). c is not const because the decoder fills the same table. */
@@ -39,8 +44,10 @@ static size_t fields_of(struct cmd *c, struct field *f)
 		f[n++] = (struct field)STR(c->machine);
 		f[n++] = (struct field)STR(c->user);
 		f[n++] = (struct field)STR(c->tpm_owner_hash);
-		f[n++] = (struct field){c->sealed, sizeof(c->sealed), &c->sealed_len, 0, "sealed"};
-		f[n++] = (struct field){c->pw_mac, sizeof(c->pw_mac), NULL, SEAL_MAC_SIZE, "pw_mac"};
+		f[n++] = (struct field){c->sealed, sizeof(c->sealed), &c->sealed_len, 0, "sealed",
+					NULL, NULL};
+		f[n++] = (struct field){c->pw_mac, sizeof(c->pw_mac), NULL, SEAL_MAC_SIZE, "pw_mac",
+					NULL, NULL};
 		return n;
 	case CMD_LOOKUP:
 		f[n++] = (struct field)STR(c->key_id);
@@ -61,6 +68,18 @@ static size_t fields_of(struct cmd *c, struct field *f)
 		f[n++] = (struct field)STR(c->reason);
 		f[n++] = (struct field)STR(c->note);
 		return n;
+	case CMD_COMPLIANCE:
+		f[n++] = (struct field)STR(c->machine);
+		f[n++] = (struct field)BORROWED(c->payload, c->payload_len);
+		return n;
+	case CMD_POLICY:
+		f[n++] = (struct field)BORROWED(c->payload, c->payload_len);
+		return n;
+	case CMD_EXEMPT:
+		f[n++] = (struct field)STR(c->machine);
+		f[n++] = (struct field)I64(c->until_ms);
+		f[n++] = (struct field)STR(c->note);
+		return n;
 	default:
 		return 0;
 	}
@@ -71,6 +90,12 @@ static size_t fields_of(struct cmd *c, struct field *f)
 static bool is_string(const struct field *f)
 {
 	return f->len == NULL && f->exact == 0;
+}
+
+/* Points at the bytes a field holds on the encoding side. */
+static const void *field_src(const struct field *f)
+{
+	return f->borrow != NULL ? (const void *)*f->borrow : f->ptr;
 }
 
 static size_t field_len(const struct field *f)
@@ -137,7 +162,10 @@ size_t codec_encode(const struct cmd *c, void *buf, size_t size)
 	for (size_t i = 0; i < n; i++) {
 		size_t len = field_len(&f[i]);
 		byteorder_put_u16(p, (uint16_t)len);
-		memcpy(p + 2, f[i].ptr, len);
+		if (f[i].i64 != NULL)
+			byteorder_put_u64(p + 2, (uint64_t)*f[i].i64);
+		else if (len > 0)
+			memcpy(p + 2, field_src(&f[i]), len);
 		p += 2 + len;
 	}
 	return total;
@@ -205,7 +233,12 @@ int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 			return esc_errorf(errmsg, ESC_ECORRUPT,
 					  "command: field %s holds a NUL byte", f[i].name);
 		}
-		memcpy(f[i].ptr, p + off, flen);
+		if (f[i].i64 != NULL)
+			*f[i].i64 = (int64_t)byteorder_get_u64(p + off);
+		else if (f[i].borrow != NULL)
+			*f[i].borrow = p + off;
+		else
+			memcpy(f[i].ptr, p + off, flen);
 		if (is_string(&f[i]))
 			((char *)f[i].ptr)[flen] = '\0';
 		else if (f[i].len != NULL)

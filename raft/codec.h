@@ -19,7 +19,10 @@
  *  16  i64  at_ms
  *  24  body: fields, each u16 length L then L bytes, in a fixed order per
  *      type (see codec.c); strings carry no NUL; each length is checked
- *      against the field's bound
+ *      against the field's bound; an integer field (CMD_EXEMPT's until_ms)
+ *      is L = 8 bytes, little-endian; a payload (CMD_COMPLIANCE,
+ *      CMD_POLICY) is the report or policy in store/compliance_wire.h's
+ *      format, up to 65535 bytes
  *  24+B zero padding up to a multiple of 8 bytes
  *
  * libraft 0.15 corrupts entries whose length is not a multiple of 8 (see
@@ -42,7 +45,8 @@ size_t codec_encode(const struct cmd *c, void *buf, size_t size);
  * is not a multiple of 8, a truncated header or field, a length over its
  * field's bound, a NUL inside a string, non-zero padding or reserved bytes, or
  * trailing bytes; ESC_EVERSION for an unknown version or type. errmsg says
- * which. c is fully reset first. */
+ * which. c is fully reset first. c->payload points into buf: keep buf
+ * while c is used. */
 int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg);
 
 #endif

@@ -15,7 +15,10 @@ enum cmd_type {
 	CMD_LOOKUP_PREFIX = 4, /* GET /v1/keys?prefix= */
 	CMD_MEMBERS = 5,       /* the members text changes (cluster.add, cluster.remove) */
 	CMD_AUDIT = 6,         /* an audit entry alone (snapshot.save, cluster.transfer) */
-	CMD__MAX = CMD_AUDIT
+	CMD_COMPLIANCE = 7,    /* POST /v1/compliance: a machine's report */
+	CMD_POLICY = 8,        /* PUT /v1/policy: the compliance policy (policy.set) */
+	CMD_EXEMPT = 9,        /* POST/DELETE /v1/machines/{m}/exemption (machine.exempt) */
+	CMD__MAX = CMD_EXEMPT
 };
 
 #define CMD_ACTOR_MAX 255
@@ -49,7 +52,18 @@ struct cmd {
 	uint32_t sealed_len;
 	uint8_t pw_mac[SEAL_MAC_SIZE];                 /* seal_mac of the password */
 
-	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS, CMD_AUDIT */
+	/* CMD_COMPLIANCE: a report; CMD_POLICY: a policy; in the formats of
+	 * store/compliance_wire.h. Borrowed: from the sender until the command
+	 * is encoded; after a decode, from the decoded buffer. */
+	const uint8_t *payload;
+	uint32_t payload_len;
+
+	/* CMD_EXEMPT (and machine, note): exempt until then, ms since the
+	 * epoch; 0 ends the exemption. */
+	int64_t until_ms;
+
+	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS, CMD_AUDIT,
+	 * CMD_EXEMPT */
 	char prefix[VALIDATE_PREFIX_MAX + 1];          /* upper-case hex */
 	char reason[VALIDATE_REASON_MAX + 1];
 	char note[VALIDATE_NOTE_MAX + 1];

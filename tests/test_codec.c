@@ -172,6 +172,64 @@ TEST(unknown_version_and_type)
 	CHECK_INT(codec_encode(&in, buf, sizeof buf), 0);
 }
 
+/* A report's payload and an exemption's until_ms travel whole; the decoded
+ * payload points into the buffer it was decoded from. */
+TEST(compliance_policy_and_exempt_round_trip)
+{
+	static uint8_t payload[60000], buf[60064];
+	struct cmd in, out;
+	char errmsg[ESC_ERRMSG_SIZE];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof payload; i++)
+		payload[i] = (uint8_t)(i * 31 + 7);
+	memset(&in, 0, sizeof in);
+	in.type = CMD_COMPLIANCE;
+	in.node_id = 2;
+	in.at_ms = 1795000000123;
+	strcpy(in.actor, "agent-7");
+	strcpy(in.role, "agent");
+	strcpy(in.machine, "pc-42.corp.example");
+	in.payload = payload;
+	in.payload_len = sizeof payload;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK(n > sizeof payload && n % 8 == 0);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK_STR(out.machine, "pc-42.corp.example");
+	CHECK_INT(out.payload_len, sizeof payload);
+	CHECK(out.payload > buf && out.payload < buf + n);
+	CHECK(memcmp(out.payload, payload, sizeof payload) == 0);
+
+	in.type = CMD_POLICY;
+	in.payload_len = 16;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK_INT(out.payload_len, 16);
+	CHECK(memcmp(out.payload, payload, 16) == 0);
+
+	/* Over a field's u16 length: refused at encode. */
+	in.payload_len = 65536;
+	CHECK_INT(codec_encode(&in, buf, sizeof buf), 0);
+
+	memset(&in, 0, sizeof in);
+	in.type = CMD_EXEMPT;
+	strcpy(in.machine, "pc-42.corp.example");
+	strcpy(in.note, "travelling until the new laptop arrives");
+	in.until_ms = -2;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK(memcmp(&in, &out, sizeof in) == 0);
+	in.until_ms = 1800000000000;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK(out.until_ms == 1800000000000);
+	/* until_ms must be 8 bytes: its length changed to 7 is refused. The
+	 * fields before it: empty actor and role, then the machine. */
+	CHECK_INT(buf[CODEC_HEADER_SIZE + 2 + 2 + 2 + strlen(in.machine)], 8);
+	buf[CODEC_HEADER_SIZE + 2 + 2 + 2 + strlen(in.machine)] = 7;
+	CHECK(codec_decode(buf, n, &out, errmsg) != ESC_OK);
+}
+
 int main(void)
 {
 	RUN(escrow_round_trip);
@@ -181,5 +239,6 @@ int main(void)
 	RUN(corrupted_field_lengths_are_refused);
 	RUN(random_bytes_never_crash);
 	RUN(unknown_version_and_type);
+	RUN(compliance_policy_and_exempt_round_trip);
 	return unit_done();
 }
