@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: tools/format_check.sh [--help] [FILE...]
+Usage: tools/scripts/format_check.sh [--help] [FILE...]
 
 Runs clang-format (style from the repository's .clang-format) over FILEs,
 or over every tracked *.c and *.h file when none is given, and compares its
@@ -18,7 +18,7 @@ ignored. Exits 0 with a message when clang-format is not installed.
 
 Typical use, on what a branch changed (when it changed no C file, the
 command line is empty and every tracked file is checked):
-  tools/format_check.sh $(git diff --name-only main -- '*.c' '*.h')
+  tools/scripts/format_check.sh $(git diff --name-only main -- '*.c' '*.h')
 To see the changes clang-format would make to one file:
   clang-format --style=file FILE | diff -u FILE -
 EOF
@@ -37,7 +37,7 @@ for arg in "$@"; do
 	esac
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 
 if ! command -v clang-format >/dev/null 2>&1; then
 	echo "format_check.sh: clang-format is not installed; nothing checked" \
