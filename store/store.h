@@ -1,4 +1,4 @@
-/* The replicated state in SQLite: recovery keys, audit entries, applied index. */
+/* The replicated state in SQLite: recovery keys, compliance, audit entries, applied index. */
 #ifndef ESCROW_STORE_H
 #define ESCROW_STORE_H
 
@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "store/command.h"
+#include "store/compliance.h"
 
 struct store; /* opaque */
 
@@ -23,6 +24,8 @@ struct store_key {
 	int64_t escrowed_at_ms;
 	int64_t disclosed_at_ms; /* 0: never disclosed */
 	uint32_t escrowed_by;    /* node that took the escrow */
+	int64_t retired_at_ms;   /* 0: not retired (the machine's reports list
+				    it, or never did) */
 };
 
 /* The outcome of applying one command. */
@@ -108,6 +111,8 @@ struct store_audit_row {
 int store_audit_each(struct store *s, uint64_t since, size_t limit,
 		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
 		     char *errmsg);
+
+#define STORE_HISTORY_MAX 32 /* verdict changes kept per machine */
 
 /* Number of keys and of audit entries. */
 int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg);
