@@ -38,6 +38,14 @@ struct store_result {
 	struct store_key *keys; /* lookups: the records; owned by the store,
 				   valid until the next store_apply */
 	size_t n_keys;
+
+	/* CMD_COMPLIANCE applied (status ESC_OK): the verdict on the report. */
+	uint8_t verdict;    /* COMPLIANCE_STATUS_COMPLIANT or _NONCOMPLIANT; 0 else */
+	uint32_t reasons;   /* COMPLIANCE_REASON_* mask */
+	/* The listed keys a lookup disclosed, to be rotated, in report order;
+	 * owned by the store, valid until the next store_apply. */
+	char (*rotate_key_ids)[VALIDATE_GUID_LEN + 1];
+	size_t n_rotate;
 };
 
 /* Opens (creating if needed) the database at path, in WAL mode, and creates
@@ -111,6 +119,18 @@ struct store_audit_row {
 int store_audit_each(struct store *s, uint64_t since, size_t limit,
 		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
 		     char *errmsg);
+
+/* Compliance (API.md section 1). CMD_COMPLIANCE stores a machine's latest
+ * report judged against the policy and the keys held (status ESC_EINVAL,
+ * nothing written, for a payload that does not decode or a report of
+ * another machine), retires the keys its previous report listed and this
+ * one does not, and records the verdict in the machine's history when it
+ * changed; uploads are not audited. CMD_POLICY replaces the policy (audit
+ * policy.set) and judges every stored report again in the same entry.
+ * CMD_EXEMPT sets (until_ms > 0) or ends (0; ESC_ENOTFOUND when there was
+ * none, nothing written) a machine's exemption (audit machine.exempt, the
+ * outcome "until <RFC 3339>" or "end"). An escrow of a key that a report
+ * lists, and the first disclosure of one, judge those reports again. */
 
 #define STORE_HISTORY_MAX 32 /* verdict changes kept per machine */
 

@@ -131,6 +131,37 @@ struct store_scratch {
 	size_t n_key_ids;
 };
 
+/* What one store_apply has done so far (apply.c, apply_compliance.c); the
+ * store's cached values change only after the entry's RELEASE, from here. */
+struct apply {
+	struct store *s;
+	uint64_t index;
+	const struct cmd *c;
+	struct store_result *r;
+	uint64_t seq;   /* last audit seq written */
+	bool init_done; /* CMD_INIT set cluster_id and members */
+	bool members_done; /* CMD_MEMBERS set members */
+	bool policy_done;  /* CMD_POLICY set policy */
+	struct compliance_policy policy; /* the policy CMD_POLICY set */
+	char *errmsg;
+};
+
+/* Writes an audit entry of the command being applied (apply.c). */
+int apply_audit(struct apply *a, const char *action, const char *key_id,
+		const char *machine, const char *note, const char *outcome);
+
+/* The compliance commands (apply_compliance.c). A payload that does not
+ * decode, or a report of another machine than the command's, is a no-op
+ * with status ESC_EINVAL. */
+int apply_compliance(struct apply *a);
+int apply_policy(struct apply *a);
+int apply_exempt(struct apply *a);
+
+/* Re-judging when the keys change: after an escrow stored key_id for
+ * machine, and after a lookup first disclosed key_id. */
+int apply_key_escrowed(struct apply *a, const char *key_id, const char *machine);
+int apply_key_disclosed(struct apply *a, const char *key_id);
+
 /* Translates a SQLite failure into ESC_EDB (ESC_ENOMEM, ESC_ECORRUPT where
  * they fit) with errmsg "what: sqlite's message". */
 int store_db_error(sqlite3 *db, int rc, const char *what, char *errmsg);
