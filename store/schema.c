@@ -100,6 +100,7 @@ static const char upgrade_v2_sql[] =
 int store_schema_upgrade(sqlite3 *db, char *errmsg)
 {
 	sqlite3_stmt *st = NULL;
+	char *why = NULL;
 	int rc, rv;
 
 	/* Anything but an escrow database of version 1 is left to the checks
@@ -121,11 +122,17 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 	rv = store_exec(db, "SAVEPOINT upgrade", errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	rv = store_exec(db, upgrade_v2_sql, errmsg);
-	if (rv != ESC_OK) {
+	rc = sqlite3_exec(db, upgrade_v2_sql, NULL, NULL, &why);
+	if (rc != SQLITE_OK) {
+		/* A table of version 1 missing, or changed already: the database
+		 * (an image or a snapshot's payload) is not one of ours. */
+		rv = (rc & 0xff) == SQLITE_ERROR ? ESC_ECORRUPT :
+						   store_db_error(db, rc, "upgrade", errmsg);
+		esc_errorf(errmsg, rv, "upgrade schema version 1 to 2: %s",
+			   why != NULL ? why : sqlite3_errstr(rc));
+		sqlite3_free(why);
 		store_exec(db, "ROLLBACK TO upgrade", NULL);
 		store_exec(db, "RELEASE upgrade", NULL);
-		esc_errprefix(errmsg, "upgrade schema version 1 to 2");
 		return rv;
 	}
 	return store_exec(db, "RELEASE upgrade", errmsg);

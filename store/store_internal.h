@@ -201,7 +201,8 @@ int store_schema_create(sqlite3 *db, char *errmsg);
  * and the policy meta rows, and version 2, all or nothing. Any other
  * database, ours or not, is left as it is for the checks that follow.
  * Used when the store opens, and when an image or a snapshot file is
- * restored. ESC_EDB (with ESC_ECORRUPT and ESC_ENOMEM where they fit). */
+ * restored. ESC_ECORRUPT when the version-1 tables are not as version 1
+ * made them (the upgrade fails on them), ESC_EDB, ESC_ENOMEM. */
 int store_schema_upgrade(sqlite3 *db, char *errmsg);
 
 #endif

@@ -1182,6 +1182,69 @@ TEST(version_1_image_and_snapshot_file_are_upgraded)
 	unlink(snap);
 }
 
+/* Runs sql on the database file at path through a connection of its own. */
+static int db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* A version-1 database changed by sql, as an image; NULL on failure. */
+static uint8_t *v1_image(const char *sql, size_t *len)
+{
+	char path[128];
+	uint8_t *img = NULL;
+
+	db_path(path, sizeof(path));
+	if (create_v1(path) == SQLITE_OK && db_exec(path, sql) == SQLITE_OK)
+		img = file_read(path, len);
+	return img;
+}
+
+TEST(hostile_version_1_images_are_refused)
+{
+	static const char *const cases[][2] = {
+		{ "ALTER TABLE keys ADD COLUMN retired_at INTEGER", "duplicate column" },
+		{ "DROP TABLE keys", "no such table" },
+		{ "CREATE TABLE machines (machine TEXT PRIMARY KEY, x)", "no such column" },
+		{ "CREATE TABLE exemptions (machine TEXT PRIMARY KEY)", "schema differs" },
+		{ "CREATE TABLE extra (x)", "schema differs" },
+	};
+	char errmsg[ESC_ERRMSG_SIZE], before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+	uint8_t *img;
+	size_t len = 0, i;
+
+	CHECK(s != NULL);
+	report_start("pc-01");
+	report_volume(COMPLIANCE_VOLUME_OS, 0, NULL);
+	cmd_report(&c, T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK(digest(s, before) == 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		img = v1_image(cases[i][0], &len);
+		CHECK(img != NULL);
+		CHECK_INT(store_restore_image(s, img, len, errmsg), ESC_ECORRUPT);
+		free(img);
+		if (strstr(errmsg, cases[i][1]) == NULL) {
+			printf("# %s: %s\n", cases[i][0], errmsg);
+			CHECK(0);
+		}
+	}
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(before, after);
+	CHECK_INT(machine_status(s, "pc-01", T0), NONCOMPLIANT);
+	store_close(s);
+}
+
 /* Two stores apply the same story; afterwards they differ in one thing. */
 static int story(struct store *s)
 {
@@ -1206,19 +1269,6 @@ static int story(struct store *s)
 		return -1;
 	cmd_exempt(&c, "pc-02", T0 + DAY, "ticket 7", T0 + 3);
 	return apply(s, 5, &c, &r) == ESC_OK ? 0 : -1;
-}
-
-/* Runs sql on the database file at path through a connection of its own. */
-static int db_exec(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	int rc;
-
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
 }
 
 TEST(digest_covers_compliance_state)
@@ -1474,6 +1524,7 @@ int main(void)
 	RUN(report_pages_filters_and_counts);
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
+	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);
 	RUN(restore_refuses_an_image_with_a_bad_policy);
