@@ -272,7 +272,8 @@ static int apply_lookup_prefix(struct apply *a)
  * status ESC_EINVAL, the same on every node. */
 static bool cmd_sound(const struct cmd *c)
 {
-	char norm[VALIDATE_PREFIX_MAX + VALIDATE_GUID_LEN + 1];
+	/* The longest normal form: a machine (a key ID or a prefix is shorter). */
+	char norm[VALIDATE_MACHINE_MAX + 1];
 
 	if (!TERMINATED(c->actor) || !TERMINATED(c->role) ||
 	    !TERMINATED(c->cluster_id) || !TERMINATED(c->members) ||

@@ -847,6 +847,31 @@ TEST(same_index_twice_is_skipped)
 	store_close(s);
 }
 
+TEST(longest_machine_name_works)
+{
+	char name[VALIDATE_MACHINE_MAX + 1];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	memset(name, 'm', VALIDATE_MACHINE_MAX);
+	name[VALIDATE_MACHINE_MAX] = '\0';
+	cmd_escrow(&c, KEY_A, PW_1, name, T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK(r.created);
+	report_start(name);
+	report_volume(COMPLIANCE_VOLUME_OS, 1, KEY_A, NULL);
+	cmd_report(&c, T0 + 1);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK_INT(r.verdict, COMPLIANT);
+	cmd_exempt(&c, name, T0 + DAY, "", T0 + 2);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK_INT(machine_status(s, name, T0 + 3), EXEMPT);
+	CHECK_STR(machine_out.report.machine, name);
+	store_close(s);
+}
+
 /* Collects rows as "machine:status:stale," */
 struct page {
 	char text[2048];
@@ -1521,6 +1546,7 @@ int main(void)
 	RUN(history_keeps_the_32_newest_changes);
 	RUN(bad_payloads_and_mismatches_change_nothing);
 	RUN(same_index_twice_is_skipped);
+	RUN(longest_machine_name_works);
 	RUN(report_pages_filters_and_counts);
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
