@@ -295,22 +295,27 @@ static int key_step(struct apply *a, enum store_stmt which, const char *key_id,
 
 /* The machine's listed keys become the scratch report's: the keys of this
  * machine its previous report listed and this one does not are retired,
- * the ones it lists are not. */
+ * the ones it lists are not. The same keys as before change nothing (a
+ * listed key is never retired: only a report that stops listing it
+ * retires it). */
 static int listing_update(struct apply *a)
 {
 	struct store *s = a->s;
 	struct store_scratch *x = s->scratch;
 	sqlite3_stmt *st = s->st[ST_LISTED_OF];
 	const unsigned char *key_id;
-	size_t i;
+	size_t i, n_old = 0;
+	bool same = true;
 	int rc, rv = ESC_OK;
 
 	report_key_ids(x);
 	sqlite3_bind_text(st, 1, a->c->machine, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n_old++;
 		key_id = sqlite3_column_text(st, 0);
 		if (key_id == NULL || report_lists(x, (const char *)key_id))
 			continue;
+		same = false;
 		rv = key_step(a, ST_KEY_RETIRE, (const char *)key_id, "retire key");
 		if (rv != ESC_OK)
 			break;
@@ -319,7 +324,7 @@ static int listing_update(struct apply *a)
 		rv = store_db_error(s->db, rc, "read listed keys", a->errmsg);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rv != ESC_OK)
+	if (rv != ESC_OK || (same && n_old == x->n_key_ids))
 		return rv;
 
 	sqlite3_bind_text(s->st[ST_LISTED_CLEAR], 1, a->c->machine, -1, SQLITE_STATIC);
