@@ -6,18 +6,8 @@
 #include "lib/error.h"
 #include "store/store_internal.h"
 
-/* What one apply has done so far; the store's cached values change only
- * after COMMIT, from here. */
-struct apply {
-	struct store *s;
-	uint64_t index;
-	const struct cmd *c;
-	struct store_result *r;
-	uint64_t seq;   /* last audit seq written */
-	bool init_done; /* CMD_INIT set cluster_id and members */
-	bool members_done; /* CMD_MEMBERS set members */
-	char *errmsg;
-};
+/* struct apply, what one apply has done so far, is in store_internal.h:
+ * apply_compliance.c shares it. */
 
 /* Empty optional text is stored as NULL. */
 static void bind_opt(sqlite3_stmt *st, int i, const char *text)
@@ -28,8 +18,8 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *text)
 		sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
 }
 
-static int audit_write(struct apply *a, const char *action, const char *key_id,
-		       const char *machine, const char *note, const char *outcome)
+int apply_audit(struct apply *a, const char *action, const char *key_id,
+		const char *machine, const char *note, const char *outcome)
 {
 	sqlite3_stmt *st = a->s->st[ST_AUDIT_INSERT];
 	const struct cmd *c = a->c;
@@ -75,7 +65,7 @@ static int apply_members(struct apply *a)
 	if (rv != ESC_OK)
 		return rv;
 	a->members_done = true;
-	return audit_write(a, c->action, NULL, NULL, c->note, "done");
+	return apply_audit(a, c->action, NULL, NULL, c->note, "done");
 }
 
 static int apply_init(struct apply *a)
@@ -84,7 +74,7 @@ static int apply_init(struct apply *a)
 	int rv;
 
 	if (a->s->cluster_id[0] != '\0')
-		return audit_write(a, "cluster.init", NULL, NULL, c->cluster_id,
+		return apply_audit(a, "cluster.init", NULL, NULL, c->cluster_id,
 				   "ignored");
 	rv = meta_set(a, "cluster_id", c->cluster_id, "set cluster_id");
 	if (rv != ESC_OK)
@@ -93,7 +83,7 @@ static int apply_init(struct apply *a)
 	if (rv != ESC_OK)
 		return rv;
 	a->init_done = true;
-	return audit_write(a, "cluster.init", NULL, NULL, c->cluster_id,
+	return apply_audit(a, "cluster.init", NULL, NULL, c->cluster_id,
 			   "initialized");
 }
 
@@ -147,12 +137,15 @@ static int apply_escrow(struct apply *a)
 			return rv;
 		a->r->created = true;
 		outcome = "created";
+		rv = apply_key_escrowed(a, c->key_id, c->machine);
+		if (rv != ESC_OK)
+			return rv;
 	} else {
 		rv = store_db_error(a->s->db, rc, "read key", a->errmsg);
 		sqlite3_reset(st);
 		return rv;
 	}
-	return audit_write(a, "key.escrow", c->key_id, c->machine, c->note,
+	return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note,
 			   outcome);
 }
 
@@ -168,9 +161,10 @@ static int key_disclose(struct apply *a, struct store_key *k)
 			     a->errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	if (sqlite3_changes(a->s->db) > 0)
-		k->disclosed_at_ms = a->c->at_ms;
-	return ESC_OK;
+	if (sqlite3_changes(a->s->db) == 0)
+		return ESC_OK;
+	k->disclosed_at_ms = a->c->at_ms;
+	return apply_key_disclosed(a, k->key_id);
 }
 
 static int apply_lookup(struct apply *a)
@@ -190,7 +184,7 @@ static int apply_lookup(struct apply *a)
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
 		a->r->status = ESC_ENOTFOUND;
-		return audit_write(a, "key.read_miss", c->key_id, NULL, c->note,
+		return apply_audit(a, "key.read_miss", c->key_id, NULL, c->note,
 				   "not_found");
 	}
 	if (rc != SQLITE_ROW) {
@@ -205,7 +199,7 @@ static int apply_lookup(struct apply *a)
 		return rv;
 	a->r->keys = s->keys;
 	a->r->n_keys = 1;
-	return audit_write(a, "key.read", k->key_id, k->machine, c->note,
+	return apply_audit(a, "key.read", k->key_id, k->machine, c->note,
 			   "disclosed");
 }
 
@@ -254,14 +248,14 @@ static int apply_lookup_prefix(struct apply *a)
 		a->r->status = ESC_ENOTFOUND;
 		snprintf(note, sizeof(note), "prefix %s%s%s", c->prefix,
 			 c->note[0] != '\0' ? ": " : "", c->note);
-		return audit_write(a, "key.read_miss", NULL, NULL, note,
+		return apply_audit(a, "key.read_miss", NULL, NULL, note,
 				   "not_found");
 	}
 	for (i = 0; i < n; i++) {
 		rv = key_disclose(a, &s->keys[i]);
 		if (rv != ESC_OK)
 			return rv;
-		rv = audit_write(a, "key.read", s->keys[i].key_id,
+		rv = apply_audit(a, "key.read", s->keys[i].key_id,
 				 s->keys[i].machine, c->note, "disclosed");
 		if (rv != ESC_OK)
 			return rv;
@@ -278,7 +272,8 @@ static int apply_lookup_prefix(struct apply *a)
  * status ESC_EINVAL, the same on every node. */
 static bool cmd_sound(const struct cmd *c)
 {
-	char norm[VALIDATE_PREFIX_MAX + VALIDATE_GUID_LEN + 1];
+	/* The longest normal form: a machine (a key ID or a prefix is shorter). */
+	char norm[VALIDATE_MACHINE_MAX + 1];
 
 	if (!TERMINATED(c->actor) || !TERMINATED(c->role) ||
 	    !TERMINATED(c->cluster_id) || !TERMINATED(c->members) ||
@@ -311,6 +306,16 @@ static bool cmd_sound(const struct cmd *c)
 	case CMD_AUDIT:
 		return TERMINATED(c->action) && (strcmp(c->action, "snapshot.save") == 0 ||
 						 strcmp(c->action, "cluster.transfer") == 0);
+	case CMD_COMPLIANCE:
+		return validate_machine(c->machine, norm, NULL) &&
+		       strcmp(norm, c->machine) == 0 && c->payload != NULL &&
+		       c->payload_len > 0;
+	case CMD_POLICY:
+		return c->payload != NULL && c->payload_len > 0;
+	case CMD_EXEMPT:
+		return validate_machine(c->machine, norm, NULL) &&
+		       strcmp(norm, c->machine) == 0 && c->until_ms >= 0 &&
+		       c->until_ms <= STORE_TIME_MAX_MS;
 	default:
 		return false;
 	}
@@ -332,7 +337,13 @@ static int apply_cmd(struct apply *a)
 	case CMD_MEMBERS:
 		return apply_members(a);
 	case CMD_AUDIT: /* written before the copy is made: its outcome is unknown */
-		return audit_write(a, a->c->action, NULL, NULL, a->c->note, "started");
+		return apply_audit(a, a->c->action, NULL, NULL, a->c->note, "started");
+	case CMD_COMPLIANCE:
+		return apply_compliance(a);
+	case CMD_POLICY:
+		return apply_policy(a);
+	case CMD_EXEMPT:
+		return apply_exempt(a);
 	default:
 		return apply_lookup_prefix(a);
 	}
@@ -343,7 +354,8 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 {
 	struct apply a = {
 		.s = s, .index = index, .c = c, .r = result,
-		.seq = s->audit_seq, .init_done = false, .members_done = false, .errmsg = errmsg,
+		.seq = s->audit_seq, .init_done = false, .members_done = false,
+		.policy_done = false, .errmsg = errmsg,
 	};
 	sqlite3_stmt *st = s->st[ST_META_SET];
 	char where[48];
@@ -388,6 +400,10 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", c->cluster_id);
 	if (a.init_done || a.members_done)
 		snprintf(s->members, sizeof(s->members), "%s", c->members);
+	if (a.policy_done) {
+		s->policy = a.policy;
+		s->policy_index = index;
+	}
 	s->digest_valid = false;
 	if (s->batch >= STORE_BATCH_MAX)
 		return store_flush(s, errmsg);

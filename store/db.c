@@ -5,45 +5,15 @@
 
 #include "lib/error.h"
 #include "store/checkpoint.h"
+#include "store/compliance_wire.h"
 #include "store/walbuf.h"
 #include "store/store_internal.h"
 
-static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS meta ("
-	" k TEXT PRIMARY KEY NOT NULL,"
-	" v"
-	") WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS keys ("
-	" key_id TEXT PRIMARY KEY NOT NULL,"
-	" volume_id TEXT NOT NULL,"
-	" volume_type TEXT NOT NULL,"
-	" machine TEXT NOT NULL,"
-	" user TEXT NOT NULL,"
-	" tpm_owner_hash TEXT NOT NULL,"
-	" sealed BLOB NOT NULL,"
-	" pw_mac BLOB NOT NULL,"
-	" escrowed_at INTEGER NOT NULL,"   /* ms since the epoch, UTC */
-	" disclosed_at INTEGER,"           /* ms, NULL until a lookup */
-	" escrowed_by INTEGER NOT NULL"    /* node id */
-	") WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS keys_machine ON keys (machine, escrowed_at);"
-	"CREATE TABLE IF NOT EXISTS audit ("
-	" seq INTEGER PRIMARY KEY,"
-	" at INTEGER NOT NULL,"            /* ms since the epoch, UTC */
-	" actor TEXT,"
-	" role TEXT,"
-	" action TEXT NOT NULL,"
-	" key_id TEXT,"
-	" machine TEXT,"
-	" reason TEXT,"
-	" note TEXT,"
-	" node INTEGER,"
-	" outcome TEXT,"
-	" idx INTEGER NOT NULL"            /* Raft index of the entry */
-	");"
-	"INSERT OR IGNORE INTO meta (k, v) VALUES"
-	" ('schema_version', 1), ('applied_index', 0),"
-	" ('cluster_id', ''), ('members', '');";
+/* The schema and its upgrades are in schema.c. */
+
+/* A number macro as SQL text. */
+#define SQL_NUMBER_(n) #n
+#define SQL_NUMBER(n) SQL_NUMBER_(n)
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -79,7 +49,70 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_AUDIT_SINCE] = "SELECT seq, at, actor, role, action, key_id, machine, reason, "
 			   "note, node, outcome, idx FROM audit WHERE seq > ?1 "
 			   "ORDER BY seq LIMIT ?2",
+
+	[ST_KEY_STATE] = "SELECT machine, disclosed_at FROM keys WHERE key_id = ?1",
+	[ST_KEY_RETIRE] = "UPDATE keys SET retired_at = ?3 "
+			  "WHERE key_id = ?1 AND machine = ?2 AND retired_at IS NULL",
+	[ST_KEY_UNRETIRE] = "UPDATE keys SET retired_at = NULL "
+			    "WHERE key_id = ?1 AND machine = ?2 AND retired_at IS NOT NULL",
+	[ST_MACHINE_PUT] = "INSERT INTO machines (machine, user, os, reported_at, status, "
+			   "reasons, judged_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+			   "ON CONFLICT (machine) DO UPDATE SET user = excluded.user, "
+			   "os = excluded.os, reported_at = excluded.reported_at, "
+			   "status = excluded.status, reasons = excluded.reasons, "
+			   "judged_index = excluded.judged_index",
+	[ST_MACHINE_JUDGED] = "UPDATE machines SET status = ?2, reasons = ?3, "
+			      "judged_index = ?4 WHERE machine = ?1",
+	[ST_MACHINE_VERDICT] = "SELECT status, reasons FROM machines WHERE machine = ?1",
+	[ST_REPORT_PUT] = "INSERT INTO reports (machine, report) VALUES (?1, ?2) "
+			  "ON CONFLICT (machine) DO UPDATE SET report = excluded.report",
+	[ST_REPORT_NEXT] = "SELECT m.machine, r.report, m.status, m.reasons "
+			   "FROM machines m JOIN reports r ON r.machine = m.machine "
+			   "WHERE m.machine > ?1 ORDER BY m.machine LIMIT 1",
+	[ST_REPORT_GET] = "SELECT r.report, m.status, m.reasons "
+			  "FROM machines m JOIN reports r ON r.machine = m.machine "
+			  "WHERE m.machine = ?1",
+	[ST_LISTED_OF] = "SELECT key_id FROM machine_keys WHERE machine = ?1",
+	[ST_LISTED_CLEAR] = "DELETE FROM machine_keys WHERE machine = ?1",
+	[ST_LISTED_ADD] = "INSERT OR IGNORE INTO machine_keys (key_id, machine) "
+			  "VALUES (?1, ?2)",
+	[ST_LISTED_HAS] = "SELECT 1 FROM machine_keys WHERE key_id = ?1 AND machine = ?2",
+	[ST_LISTED_NEXT] = "SELECT machine FROM machine_keys WHERE key_id = ?1 "
+			   "AND machine > ?2 ORDER BY machine LIMIT 1",
+	[ST_VERDICT_ADD] = "INSERT INTO verdicts (machine, idx, at, status, reasons) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (machine, idx) "
+			   "DO UPDATE SET at = excluded.at, status = excluded.status, "
+			   "reasons = excluded.reasons",
+	[ST_VERDICT_TRIM] = "DELETE FROM verdicts WHERE machine = ?1 AND idx <= "
+			    "(SELECT idx FROM verdicts WHERE machine = ?1 "
+			    "ORDER BY idx DESC LIMIT 1 OFFSET " SQL_NUMBER(STORE_HISTORY_MAX) ")",
+	[ST_EXEMPT_PUT] = "INSERT INTO exemptions (machine, until, note, at, actor) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (machine) DO UPDATE SET "
+			  "until = excluded.until, note = excluded.note, at = excluded.at, "
+			  "actor = excluded.actor",
+	[ST_EXEMPT_DELETE] = "DELETE FROM exemptions WHERE machine = ?1",
+	[ST_MACHINE_READ] = "SELECT m.user, m.os, m.reported_at, m.status, m.reasons, "
+			    "m.judged_index, r.report, e.until, e.note, e.at, e.actor "
+			    "FROM machines m JOIN reports r ON r.machine = m.machine "
+			    "LEFT JOIN exemptions e ON e.machine = m.machine "
+			    "WHERE m.machine = ?1",
+	[ST_VERDICTS_OF] = "SELECT idx, at, status, reasons FROM verdicts "
+			   "WHERE machine = ?1 ORDER BY idx DESC "
+			   "LIMIT " SQL_NUMBER(STORE_HISTORY_MAX),
+	[ST_COMPLIANCE_PAGE] = "SELECT m.machine, m.user, m.reported_at, m.status, "
+			       "m.reasons, e.until FROM machines m "
+			       "LEFT JOIN exemptions e ON e.machine = m.machine "
+			       "WHERE m.machine > ?1 ORDER BY m.machine",
+	[ST_COMPLIANCE_COUNT] =
+		"SELECT (SELECT count(*) FROM machines WHERE status = 1 AND reported_at >= ?1),"
+		" (SELECT count(*) FROM machines WHERE status = 2 AND reported_at >= ?1),"
+		" (SELECT count(*) FROM machines),"
+		" (SELECT min(reported_at) FROM machines WHERE status = 1 AND reported_at >= ?1),"
+		" (SELECT min(reported_at) FROM machines WHERE status = 2 AND reported_at >= ?1)",
+	[ST_EXEMPT_ACTIVE] = "SELECT m.reported_at, m.status, e.until FROM exemptions e "
+			     "JOIN machines m ON m.machine = e.machine WHERE e.until > ?1",
 };
+
 
 int store_db_error(sqlite3 *db, int rc, const char *what, char *errmsg)
 {
@@ -163,6 +196,8 @@ void store_row_key(sqlite3_stmt *st, struct store_key *k)
 	k->disclosed_at_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ?
 				     0 : sqlite3_column_int64(st, 8);
 	k->escrowed_by = (uint32_t)sqlite3_column_int64(st, 9);
+	k->retired_at_ms = sqlite3_column_type(st, 10) == SQLITE_NULL ?
+				   0 : sqlite3_column_int64(st, 10);
 }
 
 int store_keys_reserve(struct store *s, size_t n, char *errmsg)
@@ -219,6 +254,45 @@ static int load_text(struct store *s, const char *k, char *out, size_t size,
 	return ESC_OK;
 }
 
+/* meta policy (NULL: the default) and policy_index into the cache. */
+static int load_policy(struct store *s, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int64_t index;
+	int found, rv;
+
+	rv = meta_get(s, "policy", errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no policy");
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		compliance_policy_default(&s->policy);
+	} else {
+		rv = compliance_policy_decode(sqlite3_column_blob(st, 0),
+					      (size_t)sqlite3_column_bytes(st, 0), &s->policy,
+					      errmsg);
+		if (rv != ESC_OK) {
+			sqlite3_reset(st);
+			esc_errprefix(errmsg, "meta policy");
+			return rv;
+		}
+	}
+	sqlite3_reset(st);
+
+	rv = meta_get(s, "policy_index", errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no policy_index");
+	index = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (index < 0)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta policy_index is negative");
+	s->policy_index = (uint64_t)index;
+	return ESC_OK;
+}
+
 int store_load_cache(struct store *s, char *errmsg)
 {
 	sqlite3_stmt *st = s->st[ST_META_GET];
@@ -255,6 +329,10 @@ int store_load_cache(struct store *s, char *errmsg)
 	if (rv != ESC_OK)
 		return rv;
 
+	rv = load_policy(s, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+
 	st = s->st[ST_AUDIT_MAX];
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
@@ -266,6 +344,7 @@ int store_load_cache(struct store *s, char *errmsg)
 	sqlite3_reset(st);
 	s->applied_index = (uint64_t)applied;
 	s->digest_valid = false;
+	s->counts_valid = false;
 	return ESC_OK;
 }
 
@@ -308,7 +387,7 @@ static int configure(sqlite3 *db, char *errmsg)
 	rv = store_exec(db, "BEGIN IMMEDIATE", errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	rv = store_exec(db, schema_sql, errmsg);
+	rv = store_schema_create(db, errmsg);
 	if (rv != ESC_OK) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return rv;
@@ -329,7 +408,10 @@ int store_open(struct store **out, const char *path, char *errmsg)
 	if (s == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
 	s->path = strdup(path);
-	if (s->path == NULL) {
+	s->scratch = malloc(sizeof(*s->scratch));
+	if (s->path == NULL || s->scratch == NULL) {
+		free(s->scratch);
+		free(s->path);
 		free(s);
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
 	}
@@ -395,6 +477,7 @@ void store_close(struct store *s)
 	walbuf_flush_all();
 	sqlite3_close(s->db);
 	free(s->keys);
+	free(s->scratch);
 	free(s);
 }
 

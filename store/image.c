@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/error.h"
+#include "store/compliance_wire.h"
 #include "store/store_internal.h"
 
 #define SQLITE_HEADER_SIZE 100
@@ -301,7 +302,13 @@ static int check_schema(sqlite3 *live, sqlite3 *mem, char *errmsg)
 		" (SELECT typeof(v) FROM meta WHERE k = 'applied_index'),"
 		" (SELECT v FROM meta WHERE k = 'applied_index'),"
 		" (SELECT typeof(v) FROM meta WHERE k = 'cluster_id'),"
-		" (SELECT typeof(v) FROM meta WHERE k = 'members')";
+		" (SELECT typeof(v) FROM meta WHERE k = 'members'),"
+		" (SELECT v FROM meta WHERE k = 'policy'),"
+		" (SELECT typeof(v) FROM meta WHERE k = 'policy'),"
+		" (SELECT typeof(v) FROM meta WHERE k = 'policy_index'),"
+		" (SELECT v FROM meta WHERE k = 'policy_index')";
+	struct compliance_policy policy;
+	const char *type;
 	char *want = NULL, *have = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc, rv;
@@ -349,6 +356,22 @@ static int check_schema(sqlite3 *live, sqlite3 *mem, char *errmsg)
 				"image meta has no valid cluster_id or members");
 		goto out;
 	}
+	/* The policy must load as store_load_cache loads it. */
+	type = (const char *)sqlite3_column_text(st, 6);
+	if (type == NULL || (strcmp(type, "null") != 0 &&
+			     (strcmp(type, "blob") != 0 ||
+			      compliance_policy_decode(sqlite3_column_blob(st, 5),
+						       (size_t)sqlite3_column_bytes(st, 5), &policy,
+						       errmsg) != ESC_OK))) {
+		rv = esc_errorf(errmsg, ESC_ECORRUPT, "image meta has no valid policy");
+		goto out;
+	}
+	if (sqlite3_column_text(st, 7) == NULL ||
+	    strcmp((const char *)sqlite3_column_text(st, 7), "integer") != 0 ||
+	    sqlite3_column_int64(st, 8) < 0) {
+		rv = esc_errorf(errmsg, ESC_ECORRUPT, "image meta has no valid policy_index");
+		goto out;
+	}
 out:
 	sqlite3_finalize(st);
 	sqlite3_free(have);
@@ -362,6 +385,9 @@ int store_check_db(sqlite3 *db, char *errmsg)
 	int rv;
 
 	rv = check_integrity(db, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = store_schema_upgrade(db, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	/* This build's schema, as a new store creates it. */
@@ -404,6 +430,11 @@ int store_restore_image(struct store *s, const void *buf, size_t len,
 	if (rv != ESC_OK)
 		goto err;
 	rv = check_integrity(mem, errmsg);
+	if (rv != ESC_OK)
+		goto err_close;
+	/* An image of an older build (a snapshot libraft kept) is upgraded in
+	 * its private copy; the schema is then held to this build's. */
+	rv = store_schema_upgrade(mem, errmsg);
 	if (rv != ESC_OK)
 		goto err_close;
 	rv = check_schema(s->db, mem, errmsg);

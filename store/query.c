@@ -86,7 +86,7 @@ int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg)
 	return count_rows(s, ST_COUNT_AUDIT, audit, errmsg);
 }
 
-/* The digest's encoding, version 1. Every table in a fixed order, its rows
+/* The digest's encoding, version 2. Every table in a fixed order, its rows
  * in primary-key order, every column:
  *   table: 'S' u32 name length, name | rows | 'E' u64 row count
  *   row:   'R' u32 column count | values
@@ -98,12 +98,22 @@ static const char *const digest_tables[][2] = {
 	{ "meta", "SELECT k, v FROM meta ORDER BY k" },
 	{ "keys", "SELECT key_id, volume_id, volume_type, machine, user, "
 		  "tpm_owner_hash, sealed, pw_mac, escrowed_at, disclosed_at, "
-		  "escrowed_by FROM keys ORDER BY key_id" },
+		  "escrowed_by, retired_at FROM keys ORDER BY key_id" },
 	{ "audit", "SELECT seq, at, actor, role, action, key_id, machine, "
 		   "reason, note, node, outcome, idx FROM audit ORDER BY seq" },
+	{ "machines", "SELECT machine, user, os, reported_at, status, reasons, "
+		      "judged_index FROM machines ORDER BY machine" },
+	{ "reports", "SELECT machine, report FROM reports ORDER BY machine" },
+	{ "machine_keys", "SELECT key_id, machine FROM machine_keys "
+			  "ORDER BY key_id, machine" },
+	{ "verdicts", "SELECT machine, idx, at, status, reasons FROM verdicts "
+		      "ORDER BY machine, idx" },
+	{ "exemptions", "SELECT machine, until, note, at, actor FROM exemptions "
+			"ORDER BY machine" },
 };
 
-static const char digest_magic[] = "escrow state digest v1";
+/* v2: keys.retired_at and the compliance tables (schema version 2). */
+static const char digest_magic[] = "escrow state digest v2";
 
 static void put_u32(uint8_t *p, uint32_t v)
 {

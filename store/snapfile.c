@@ -349,7 +349,8 @@ static int payload_check_db(const char *path, uint64_t index, char *errmsg)
 	int64_t have;
 	int rc, rv;
 
-	rv = db_open(path, SQLITE_OPEN_READONLY, &db, errmsg);
+	/* Writable: a payload of an older build is upgraded in this copy. */
+	rv = db_open(path, SQLITE_OPEN_READWRITE, &db, errmsg);
 	if (rv != ESC_OK)
 		goto out;
 	rv = store_check_db(db, errmsg);

@@ -60,7 +60,8 @@ int snapfile_prepare(const char *db_path, const char *tmp_path, const char *seal
 
 /* Checks a whole snapshot file: header, file length == 160 + L, payload
  * SHA-256, then the payload as a database (copied to a temporary file next
- * to tmp_dir, PRAGMA integrity_check, exactly this build's schema, meta
+ * to tmp_dir, PRAGMA integrity_check, exactly this build's schema once a
+ * payload of an earlier schema version is upgraded in that copy, meta
  * applied_index equal to the header's index). Fills h. Every failure is one
  * clear errmsg and ESC_ECORRUPT / ESC_EVERSION / ESC_EIO / ESC_ENOTFOUND. */
 int snapfile_verify(const char *path, const char *tmp_dir, struct snapfile_header *h,

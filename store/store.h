@@ -1,4 +1,4 @@
-/* The replicated state in SQLite: recovery keys, audit entries, applied index. */
+/* The replicated state in SQLite: recovery keys, compliance, audit entries, applied index. */
 #ifndef ESCROW_STORE_H
 #define ESCROW_STORE_H
 
@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "store/command.h"
+#include "store/compliance.h"
 
 struct store; /* opaque */
 
@@ -23,6 +24,8 @@ struct store_key {
 	int64_t escrowed_at_ms;
 	int64_t disclosed_at_ms; /* 0: never disclosed */
 	uint32_t escrowed_by;    /* node that took the escrow */
+	int64_t retired_at_ms;   /* 0: not retired (the machine's reports list
+				    it, or never did) */
 };
 
 /* The outcome of applying one command. */
@@ -35,6 +38,14 @@ struct store_result {
 	struct store_key *keys; /* lookups: the records; owned by the store,
 				   valid until the next store_apply */
 	size_t n_keys;
+
+	/* CMD_COMPLIANCE applied (status ESC_OK): the verdict on the report. */
+	uint8_t verdict;    /* COMPLIANCE_STATUS_COMPLIANT or _NONCOMPLIANT; 0 else */
+	uint32_t reasons;   /* COMPLIANCE_REASON_* mask */
+	/* The listed keys a lookup disclosed, to be rotated, in report order;
+	 * owned by the store, valid until the next store_apply. */
+	char (*rotate_key_ids)[VALIDATE_GUID_LEN + 1];
+	size_t n_rotate;
 };
 
 /* Opens (creating if needed) the database at path, in WAL mode, and creates
@@ -108,6 +119,87 @@ struct store_audit_row {
 int store_audit_each(struct store *s, uint64_t since, size_t limit,
 		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
 		     char *errmsg);
+
+/* Compliance (API.md section 1). CMD_COMPLIANCE stores a machine's latest
+ * report judged against the policy and the keys held (status ESC_EINVAL,
+ * nothing written, for a payload that does not decode or a report of
+ * another machine), retires the keys its previous report listed and this
+ * one does not, and records the verdict in the machine's history when it
+ * changed; uploads are not audited. CMD_POLICY replaces the policy (audit
+ * policy.set) and judges every stored report again in the same entry.
+ * CMD_EXEMPT sets (until_ms > 0) or ends (0; ESC_ENOTFOUND when there was
+ * none, nothing written) a machine's exemption (audit machine.exempt, the
+ * outcome "until <RFC 3339>" or "end"). An escrow of a key that a report
+ * lists, and the first disclosure of one, judge those reports again. */
+
+#define STORE_HISTORY_MAX 32 /* verdict changes kept per machine */
+
+/* The policy in force (the default until a CMD_POLICY) and the index of
+ * the entry that set it (0: the default). */
+int store_policy(struct store *s, struct compliance_policy *p, uint64_t *index,
+		 char *errmsg);
+
+/* One verdict change of a machine. */
+struct store_verdict {
+	uint64_t index;  /* the entry that made it */
+	int64_t at_ms;   /* that entry's time */
+	uint8_t status;  /* COMPLIANCE_STATUS_COMPLIANT or _NONCOMPLIANT */
+	uint32_t reasons;
+};
+
+/* A machine as GET /v1/machines/{m} shows it, without its keys. Fixed
+ * size, no heap (about 50 KB: allocate it, do not put it on a small stack). */
+struct store_machine {
+	struct compliance_report report; /* the latest, decoded: machine, user,
+					    os, volumes */
+	int64_t reported_at_ms;
+	uint8_t status;        /* effective at now_ms: COMPLIANCE_STATUS_* */
+	uint32_t reasons;      /* the stored verdict's, whatever status shows */
+	bool stale;            /* status unknown because the report is older
+				  than the policy's stale_after_days */
+	uint8_t verdict;       /* the stored verdict: compliant or noncompliant */
+	uint64_t judged_index; /* the entry that made it */
+	bool exempt;           /* an exemption is recorded (maybe expired) */
+	int64_t exempt_until_ms;
+	int64_t exempt_at_ms;  /* when it was set */
+	char exempt_note[VALIDATE_NOTE_MAX + 1];
+	char exempt_actor[CMD_ACTOR_MAX + 1];
+	unsigned n_history;
+	struct store_verdict history[STORE_HISTORY_MAX]; /* newest first */
+};
+
+/* Reads machine (any case) into *out as of now_ms (the reader's clock): the
+ * effective status is exempt while an exemption's until is after now_ms,
+ * else unknown with stale when reported_at + stale_after_days days is
+ * before now_ms, else the stored verdict. ESC_ENOTFOUND for a machine that
+ * never reported (an exemption alone does not count), ESC_EINVAL for a name
+ * over 253 characters, ESC_ECORRUPT for a stored report that does not
+ * decode. */
+int store_machine(struct store *s, const char *machine, int64_t now_ms,
+		  struct store_machine *out, char *errmsg);
+
+/* One machine of the compliance report; strings valid during the callback. */
+struct store_compliance_row {
+	const char *machine;
+	const char *user;      /* "" when not given */
+	uint8_t status;        /* effective, as for store_machine */
+	uint32_t reasons;
+	bool stale;
+	int64_t reported_at_ms;
+};
+
+/* Calls cb for the machines after `after` (NULL or "": from the first; any
+ * case) in name order whose effective status at now_ms is status_filter
+ * (0: any), at most limit of them; a non-zero return of cb stops the walk
+ * and is returned. To know whether a page is the last, ask for one more
+ * than the page and stop there. counts (when not NULL) gets the number of
+ * ALL machines by effective status, whatever the page and filter:
+ * [0] compliant, [1] noncompliant, [2] exempt, [3] unknown. ESC_EINVAL for
+ * a filter that is no status or an `after` over 253 characters. */
+int store_compliance_each(struct store *s, const char *after, int status_filter,
+			  size_t limit, int64_t now_ms,
+			  int (*cb)(const struct store_compliance_row *row, void *data),
+			  void *data, uint64_t counts[4], char *errmsg);
 
 /* Number of keys and of audit entries. */
 int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg);

@@ -4,18 +4,21 @@
 
 #include <sqlite3.h>
 
+#include "store/judge.h"
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_PREFIX_LIMIT 100 /* keys returned by one prefix lookup */
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_BATCH_MAX 1024   /* entries applied in one transaction at most */
+#define STORE_REPORT_KEYS_MAX (COMPLIANCE_VOLUMES_MAX * COMPLIANCE_KEY_IDS_MAX)
+#define STORE_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
 /* The columns of keys read into a struct store_key, in store_row_key order. */
 #define STORE_KEY_COLUMNS                                                    \
 	"key_id, volume_id, volume_type, machine, user, tpm_owner_hash, "    \
-	"sealed, escrowed_at, disclosed_at, escrowed_by"
-#define STORE_KEY_NCOLUMNS 10
+	"sealed, escrowed_at, disclosed_at, escrowed_by, retired_at"
+#define STORE_KEY_NCOLUMNS 11
 
 /* Statements prepared once at open and reused (reset after every use). */
 enum store_stmt {
@@ -37,6 +40,37 @@ enum store_stmt {
 	ST_COUNT_KEYS,
 	ST_COUNT_AUDIT,
 	ST_AUDIT_SINCE,  /* ?1 seq after, ?2 limit -> audit columns in seq order */
+
+	/* Compliance (apply_compliance.c, query_compliance.c) */
+	ST_KEY_STATE,      /* ?1 key_id -> machine, disclosed_at */
+	ST_KEY_RETIRE,     /* ?1 key_id, ?2 machine, ?3 at: only where not retired */
+	ST_KEY_UNRETIRE,   /* ?1 key_id, ?2 machine: only where retired */
+	ST_MACHINE_PUT,    /* ?1 machine, ?2 user, ?3 os, ?4 reported_at, ?5 status,
+			      ?6 reasons, ?7 judged_index */
+	ST_MACHINE_JUDGED, /* ?1 machine, ?2 status, ?3 reasons, ?4 judged_index */
+	ST_MACHINE_VERDICT, /* ?1 machine -> status, reasons */
+	ST_REPORT_PUT,     /* ?1 machine, ?2 report */
+	ST_REPORT_NEXT,    /* ?1 machine after -> machine, report, status, reasons */
+	ST_REPORT_GET,     /* ?1 machine -> report, status, reasons */
+	ST_LISTED_OF,      /* ?1 machine -> key_id of machine_keys */
+	ST_LISTED_CLEAR,   /* ?1 machine: its machine_keys rows */
+	ST_LISTED_ADD,     /* ?1 key_id, ?2 machine */
+	ST_LISTED_HAS,     /* ?1 key_id, ?2 machine -> a row if listed */
+	ST_LISTED_NEXT,    /* ?1 key_id, ?2 machine after -> the next machine listing it */
+	ST_VERDICT_ADD,    /* ?1 machine, ?2 idx, ?3 at, ?4 status, ?5 reasons */
+	ST_VERDICT_TRIM,   /* ?1 machine: all but the STORE_HISTORY_MAX newest */
+	ST_EXEMPT_PUT,     /* ?1 machine, ?2 until, ?3 note, ?4 at, ?5 actor */
+	ST_EXEMPT_DELETE,  /* ?1 machine */
+	ST_MACHINE_READ,   /* ?1 machine -> user, os, reported_at, status, reasons,
+			      judged_index, report, until, note, at, actor */
+	ST_VERDICTS_OF,    /* ?1 machine -> idx, at, status, reasons, newest first */
+	ST_COMPLIANCE_PAGE, /* ?1 machine after -> machine, user, reported_at,
+			       status, reasons, until; in machine order */
+	ST_COMPLIANCE_COUNT, /* ?1 stale cutoff -> fresh compliant, fresh
+				noncompliant, all, oldest fresh compliant and
+				noncompliant reported_at */
+	ST_EXEMPT_ACTIVE,  /* ?1 now -> reported_at, status, until of the
+			      machines exempt at now */
 	ST__COUNT
 };
 
@@ -58,6 +92,15 @@ struct store {
 	uint64_t digest_index;
 	char digest[65];
 
+	/* The last compliance counts: valid while counts_valid, nothing was
+	 * applied since counts_index, and the reader's clock is in
+	 * [counts_from_ms, counts_until_ms), where no report goes stale and no
+	 * exemption ends. Paging through the report counts once. */
+	bool counts_valid;
+	uint64_t counts_index;
+	int64_t counts_from_ms, counts_until_ms;
+	uint64_t counts[4];
+
 	char *path;           /* the database file, for extra connections */
 	sqlite3 *image_db;    /* second connection for asynchronous images */
 	bool image_pinned;    /* image_db holds a read transaction */
@@ -68,7 +111,56 @@ struct store {
 	/* Records returned by lookups; reused across applies. */
 	struct store_key *keys;
 	size_t keys_cap;
+
+	/* The compliance policy in force (meta policy, or the default) and the
+	 * entry that set it (0: the default); changed only after a RELEASE. */
+	struct compliance_policy policy;
+	uint64_t policy_index;
+
+	/* Room for judging, too big for the stack; the verdict of the last
+	 * CMD_COMPLIANCE is returned from here (valid until the next apply). */
+	struct store_scratch *scratch;
 };
+
+/* Room for judging one report. */
+struct store_scratch {
+	struct compliance_report report;
+	struct judge_verdict verdict;
+	/* The keys the report lists, sorted, each once. */
+	char key_ids[STORE_REPORT_KEYS_MAX][VALIDATE_GUID_LEN + 1];
+	size_t n_key_ids;
+};
+
+/* What one store_apply has done so far (apply.c, apply_compliance.c); the
+ * store's cached values change only after the entry's RELEASE, from here. */
+struct apply {
+	struct store *s;
+	uint64_t index;
+	const struct cmd *c;
+	struct store_result *r;
+	uint64_t seq;   /* last audit seq written */
+	bool init_done; /* CMD_INIT set cluster_id and members */
+	bool members_done; /* CMD_MEMBERS set members */
+	bool policy_done;  /* CMD_POLICY set policy */
+	struct compliance_policy policy; /* the policy CMD_POLICY set */
+	char *errmsg;
+};
+
+/* Writes an audit entry of the command being applied (apply.c). */
+int apply_audit(struct apply *a, const char *action, const char *key_id,
+		const char *machine, const char *note, const char *outcome);
+
+/* The compliance commands (apply_compliance.c). A payload that does not
+ * decode, or a report of another machine than the command's, is a no-op
+ * with status ESC_EINVAL. */
+int apply_compliance(struct apply *a);
+int apply_policy(struct apply *a);
+int apply_exempt(struct apply *a);
+
+/* Re-judging when the keys change: after an escrow stored key_id for
+ * machine, and after a lookup first disclosed key_id. */
+int apply_key_escrowed(struct apply *a, const char *key_id, const char *machine);
+int apply_key_disclosed(struct apply *a, const char *key_id);
 
 /* Translates a SQLite failure into ESC_EDB (ESC_ENOMEM, ESC_ECORRUPT where
  * they fit) with errmsg "what: sqlite's message". */
@@ -93,9 +185,24 @@ int store_keys_reserve(struct store *s, size_t n, char *errmsg);
 int store_load_cache(struct store *s, char *errmsg);
 
 /* Checks a database opened by someone else (a snapshot's payload, say) the
- * way store_restore_image checks an image: PRAGMA integrity_check, exactly
- * this build's tables and indexes, and sound meta values. db is borrowed.
- * ESC_ECORRUPT or ESC_EVERSION with the reason; ESC_EDB, ESC_ENOMEM. */
+ * way store_restore_image checks an image: PRAGMA integrity_check, then
+ * store_schema_upgrade (db must be writable), then exactly this build's
+ * tables and indexes, and sound meta values. db is borrowed. ESC_ECORRUPT
+ * or ESC_EVERSION with the reason; ESC_EDB, ESC_ENOMEM. */
 int store_check_db(sqlite3 *db, char *errmsg);
+
+/* Makes the schema of a new database, at STORE_SCHEMA_VERSION; on an
+ * existing one, upgrades it as store_schema_upgrade. Inside the caller's
+ * transaction (schema.c). */
+int store_schema_create(sqlite3 *db, char *errmsg);
+
+/* The one place where an older database becomes this build's: a database
+ * whose meta schema_version is 1 gets keys.retired_at, the compliance tables
+ * and the policy meta rows, and version 2, all or nothing. Any other
+ * database, ours or not, is left as it is for the checks that follow.
+ * Used when the store opens, and when an image or a snapshot file is
+ * restored. ESC_ECORRUPT when the version-1 tables are not as version 1
+ * made them (the upgrade fails on them), ESC_EDB, ESC_ENOMEM. */
+int store_schema_upgrade(sqlite3 *db, char *errmsg);
 
 #endif

@@ -1,0 +1,149 @@
+/* The store's schema: version 1 as first made, and the upgrade to version 2. */
+#include <stdio.h>
+
+#include "lib/error.h"
+#include "store/store_internal.h"
+
+/* Version 1, exactly as every earlier build made it: a new database is made
+ * as version 1 and upgraded like an old one, so that both end with the same
+ * schema text (store_check_db and store_restore_image compare it). Never
+ * edit this text; add an upgrade instead. */
+static const char schema_v1_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" k TEXT PRIMARY KEY NOT NULL,"
+	" v"
+	") WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS keys ("
+	" key_id TEXT PRIMARY KEY NOT NULL,"
+	" volume_id TEXT NOT NULL,"
+	" volume_type TEXT NOT NULL,"
+	" machine TEXT NOT NULL,"
+	" user TEXT NOT NULL,"
+	" tpm_owner_hash TEXT NOT NULL,"
+	" sealed BLOB NOT NULL,"
+	" pw_mac BLOB NOT NULL,"
+	" escrowed_at INTEGER NOT NULL,"   /* ms since the epoch, UTC */
+	" disclosed_at INTEGER,"           /* ms, NULL until a lookup */
+	" escrowed_by INTEGER NOT NULL"    /* node id */
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS keys_machine ON keys (machine, escrowed_at);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	" seq INTEGER PRIMARY KEY,"
+	" at INTEGER NOT NULL,"            /* ms since the epoch, UTC */
+	" actor TEXT,"
+	" role TEXT,"
+	" action TEXT NOT NULL,"
+	" key_id TEXT,"
+	" machine TEXT,"
+	" reason TEXT,"
+	" note TEXT,"
+	" node INTEGER,"
+	" outcome TEXT,"
+	" idx INTEGER NOT NULL"            /* Raft index of the entry */
+	");"
+	"INSERT OR IGNORE INTO meta (k, v) VALUES"
+	" ('schema_version', 1), ('applied_index', 0),"
+	" ('cluster_id', ''), ('members', '');";
+
+/* Version 2: compliance (API.md section 1). Times are ms since the epoch,
+ * UTC; a status is enum compliance_status, reasons a COMPLIANCE_REASON_*
+ * mask. The report blob is kept apart from machines so that listing and
+ * counting machines reads only their small rows. */
+static const char upgrade_v2_sql[] =
+	"ALTER TABLE keys ADD COLUMN retired_at INTEGER;" /* NULL: listed, or never */
+	/* A machine's latest report as judged. */
+	"CREATE TABLE IF NOT EXISTS machines ("
+	" machine TEXT PRIMARY KEY NOT NULL,"
+	" user TEXT NOT NULL,"
+	" os TEXT NOT NULL,"
+	" reported_at INTEGER NOT NULL,"
+	" status INTEGER NOT NULL,"        /* compliant or noncompliant */
+	" reasons INTEGER NOT NULL,"
+	" judged_index INTEGER NOT NULL"   /* entry that set status and reasons */
+	") WITHOUT ROWID;"
+	/* Counting by status and staleness reads only this index. */
+	"CREATE INDEX IF NOT EXISTS machines_status ON machines (status, reported_at);"
+	/* The latest report, in store/compliance_wire.h's format. */
+	"CREATE TABLE IF NOT EXISTS reports ("
+	" machine TEXT PRIMARY KEY NOT NULL,"
+	" report BLOB NOT NULL"
+	") WITHOUT ROWID;"
+	/* The keys the latest report lists: what an escrow or a disclosure
+	 * re-judges, and what a later report retires. */
+	"CREATE TABLE IF NOT EXISTS machine_keys ("
+	" key_id TEXT NOT NULL,"
+	" machine TEXT NOT NULL,"
+	" PRIMARY KEY (key_id, machine)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS machine_keys_machine ON machine_keys (machine);"
+	/* Verdict changes, at most STORE_HISTORY_MAX per machine. */
+	"CREATE TABLE IF NOT EXISTS verdicts ("
+	" machine TEXT NOT NULL,"
+	" idx INTEGER NOT NULL,"           /* Raft index of the entry */
+	" at INTEGER NOT NULL,"
+	" status INTEGER NOT NULL,"
+	" reasons INTEGER NOT NULL,"
+	" PRIMARY KEY (machine, idx)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS exemptions ("
+	" machine TEXT PRIMARY KEY NOT NULL,"
+	" until INTEGER NOT NULL,"
+	" note TEXT NOT NULL,"
+	" at INTEGER NOT NULL,"
+	" actor TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	/* policy: NULL (the default) or a policy in compliance_wire's format;
+	 * policy_index: the entry that set it, 0 for the default. */
+	"INSERT OR IGNORE INTO meta (k, v) VALUES ('policy', NULL), ('policy_index', 0);"
+	"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
+
+int store_schema_upgrade(sqlite3 *db, char *errmsg)
+{
+	sqlite3_stmt *st = NULL;
+	char *why = NULL;
+	int rc, rv;
+
+	/* Anything but an escrow database of version 1 is left to the checks
+	 * that follow (a foreign file has no meta table at all). */
+	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return ESC_OK;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
+	    sqlite3_column_int64(st, 0) != 1) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
+			       ESC_OK :
+			       store_db_error(db, rc, "upgrade schema: read its version", errmsg);
+	}
+	sqlite3_finalize(st);
+
+	rv = store_exec(db, "SAVEPOINT upgrade", errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rc = sqlite3_exec(db, upgrade_v2_sql, NULL, NULL, &why);
+	if (rc != SQLITE_OK) {
+		/* A table of version 1 missing, or changed already: the database
+		 * (an image or a snapshot's payload) is not one of ours. */
+		rv = (rc & 0xff) == SQLITE_ERROR ? ESC_ECORRUPT :
+						   store_db_error(db, rc, "upgrade", errmsg);
+		esc_errorf(errmsg, rv, "upgrade schema version 1 to 2: %s",
+			   why != NULL ? why : sqlite3_errstr(rc));
+		sqlite3_free(why);
+		store_exec(db, "ROLLBACK TO upgrade", NULL);
+		store_exec(db, "RELEASE upgrade", NULL);
+		return rv;
+	}
+	return store_exec(db, "RELEASE upgrade", errmsg);
+}
+
+int store_schema_create(sqlite3 *db, char *errmsg)
+{
+	int rv;
+
+	rv = store_exec(db, schema_v1_sql, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	return store_schema_upgrade(db, errmsg);
+}
