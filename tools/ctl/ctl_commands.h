@@ -125,6 +125,12 @@ void ctl_print_body(const struct ctl_response *r);
  * false, "-" for null or missing. Returns out. */
 const char *ctl_field(const json_t *obj, const char *key, char *out, size_t size);
 
+/* Writes obj[key], a list, into out as its items' text (as ctl_field) joined
+ * by sep; none when the list is empty, as ctl_field when it is not a list.
+ * A list that does not fit ends with "...". Returns out. */
+const char *ctl_field_list(const json_t *obj, const char *key, const char *sep,
+			   const char *none, char *out, size_t size);
+
 /* A text table with columns aligned to the widest cell. */
 struct ctl_table {
 	size_t ncols;
