@@ -60,6 +60,10 @@ int ctl_cmd_cluster(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_compliance(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_machine(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_policy(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_exempt(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* Long options every command accepts, to end each command's option array. */
 #define CTL_OPTS_COMMON \
