@@ -39,16 +39,22 @@ static const char *const statuses[] = { "compliant", "noncompliant", "exempt", "
 #define WORDS(a) (a), (unsigned)(sizeof(a) / sizeof((a)[0]))
 
 static const struct vocabulary vocabularies[COMPLIANCE_KIND__COUNT] = {
-	[COMPLIANCE_KIND_VOLUME_TYPE] = { "volume_type", "invalid_volume_type", WORDS(volume_types), false },
-	[COMPLIANCE_KIND_PROTECTION] = { "protection", "invalid_protection", WORDS(protections), false },
-	[COMPLIANCE_KIND_CONVERSION] = { "conversion", "invalid_conversion", WORDS(conversions), false },
-	[COMPLIANCE_KIND_METHOD] = { "encryption_method", "invalid_encryption_method", WORDS(methods),
-				     false },
-	[COMPLIANCE_KIND_PROTECTOR] = { "protector", "invalid_protector", WORDS(protectors), true },
+	[COMPLIANCE_KIND_VOLUME_TYPE] = { "volume_type", "invalid_volume_type",
+					  WORDS(volume_types), false },
+	[COMPLIANCE_KIND_PROTECTION] = { "protection", "invalid_protection",
+					 WORDS(protections), false },
+	[COMPLIANCE_KIND_CONVERSION] = { "conversion", "invalid_conversion",
+					 WORDS(conversions), false },
+	[COMPLIANCE_KIND_METHOD] = { "encryption_method", "invalid_encryption_method",
+				     WORDS(methods), false },
+	[COMPLIANCE_KIND_PROTECTOR] = { "protector", "invalid_protector",
+					WORDS(protectors), true },
 	[COMPLIANCE_KIND_REQUIREMENT] = { "requirement", "invalid_policy_requirement",
 					  WORDS(requirements), false },
-	[COMPLIANCE_KIND_REASON] = { "reason", "invalid_compliance_reason", WORDS(reasons), true },
-	[COMPLIANCE_KIND_STATUS] = { "status", "invalid_status", WORDS(statuses), false },
+	[COMPLIANCE_KIND_REASON] = { "reason", "invalid_compliance_reason",
+				     WORDS(reasons), true },
+	[COMPLIANCE_KIND_STATUS] = { "status", "invalid_status",
+				     WORDS(statuses), false },
 };
 
 static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
@@ -132,7 +138,7 @@ bool compliance_name_read(enum compliance_kind kind, const char *name, const cha
 	}
 	if (name == NULL || name[0] == '\0')
 		return verr_set(e, v->code, "%s is empty; it must be one of %s.", where, words);
-	return verr_set(e, v->code, "%s \"%s\" is unknown; it must be one of %s.", where,
+	return verr_set(e, v->code, "%s \"%s\" is not one of %s.", where,
 			validate_echo(name, shown), words);
 }
 
@@ -261,7 +267,8 @@ static bool report_header_check(const struct compliance_report *r, struct verr *
 	if (!validate_machine(r->machine, norm, e))
 		return false;
 	if (strcmp(norm, r->machine) != 0)
-		return verr_set(e, "invalid_machine", "machine is not in its normal form (lower-case).");
+		return verr_set(e, "invalid_machine",
+				"machine is not in its normal form (lower-case).");
 	if (strnlen(r->user, sizeof(r->user)) == sizeof(r->user))
 		return verr_set(e, "invalid_user", "user is not terminated.");
 	if (!validate_user(r->user, e))
@@ -272,6 +279,15 @@ static bool report_header_check(const struct compliance_report *r, struct verr *
 		return verr_set(e, "invalid_os",
 				"os holds a control character or is not valid UTF-8.");
 	return true;
+}
+
+static bool duplicate(const char *volume_id, unsigned index, unsigned first, struct verr *e)
+{
+	char shown[VALIDATE_ECHO_SIZE];
+
+	return verr_set(e, "duplicate_volume_id",
+			"volume %u repeats the volume_id \"%s\" of volume %u.", index,
+			validate_echo(volume_id, shown), first);
 }
 
 bool compliance_report_check(const struct compliance_report *r, struct verr *e)
@@ -286,13 +302,8 @@ bool compliance_report_check(const struct compliance_report *r, struct verr *e)
 		if (!volume_check(&r->volumes[i], i + 1, e))
 			return false;
 		for (unsigned j = 0; j < i; j++) {
-			char shown[VALIDATE_ECHO_SIZE];
-
 			if (strcmp(r->volumes[i].volume_id, r->volumes[j].volume_id) == 0)
-				return verr_set(e, "duplicate_volume_id",
-						"volume %u repeats the volume_id \"%s\" of volume %u.",
-						i + 1, validate_echo(r->volumes[i].volume_id, shown),
-						j + 1);
+				return duplicate(r->volumes[i].volume_id, i + 1, j + 1, e);
 		}
 	}
 	return true;

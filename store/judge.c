@@ -114,5 +114,6 @@ void judge_report(const struct compliance_report *r, const struct compliance_pol
 	}
 	if (!has_os && p->os_volume == COMPLIANCE_REQUIRED)
 		out->reasons |= COMPLIANCE_REASON_OS_VOLUME_NOT_PROTECTED;
-	out->status = out->reasons != 0 ? COMPLIANCE_STATUS_NONCOMPLIANT : COMPLIANCE_STATUS_COMPLIANT;
+	out->status = out->reasons != 0 ? COMPLIANCE_STATUS_NONCOMPLIANT
+					: COMPLIANCE_STATUS_COMPLIANT;
 }

@@ -117,8 +117,8 @@ TEST(every_word_round_trips)
 			CHECK(compliance_name_parse((enum compliance_kind)k, name, &back));
 			CHECK_INT(back, value);
 		}
-		CHECK(compliance_name((enum compliance_kind)k, mask ? 1u << counts[k] : counts[k] + 1) ==
-		      NULL);
+		CHECK(compliance_name((enum compliance_kind)k,
+				      mask ? 1u << counts[k] : counts[k] + 1) == NULL);
 		CHECK(compliance_name((enum compliance_kind)k, 0) == NULL);
 	}
 	CHECK(compliance_name(COMPLIANCE_KIND__COUNT, 1) == NULL);
@@ -144,7 +144,8 @@ TEST(words_have_the_values_of_the_enums)
 	CHECK_INT(v, COMPLIANCE_REASON_ROTATION_PENDING);
 	CHECK(compliance_name_parse(COMPLIANCE_KIND_STATUS, "exempt", &v));
 	CHECK_INT(v, COMPLIANCE_STATUS_EXEMPT);
-	CHECK_STR(compliance_name(COMPLIANCE_KIND_REASON, COMPLIANCE_REASON_OS_VOLUME_NOT_PROTECTED),
+	CHECK_STR(compliance_name(COMPLIANCE_KIND_REASON,
+				  COMPLIANCE_REASON_OS_VOLUME_NOT_PROTECTED),
 		  "os_volume_not_protected");
 	CHECK_STR(compliance_name(COMPLIANCE_KIND_VOLUME_TYPE, COMPLIANCE_VOLUME_OS), "os");
 }
@@ -241,7 +242,8 @@ TEST(reasons_join_in_the_fixed_order)
 	CHECK_STR(out, "os_volume_not_protected;protection_suspended;rotation_pending");
 	CHECK(compliance_reasons_join(0, ";", out, sizeof out));
 	CHECK_STR(out, "");
-	CHECK(compliance_reasons_join(COMPLIANCE_REASON_NO_RECOVERY_PASSWORD, ";", out, sizeof out));
+	CHECK(compliance_reasons_join(COMPLIANCE_REASON_NO_RECOVERY_PASSWORD, ";", out,
+				      sizeof out));
 	CHECK_STR(out, "no_recovery_password");
 	CHECK(compliance_reasons_join(COMPLIANCE_REASONS_ALL, ";", out, sizeof out));
 	CHECK_STR(out, "os_volume_not_protected;fixed_volume_not_protected;"
