@@ -54,8 +54,8 @@ static const struct ctl_command commands[] = {
 	  "MACHINE",
 	  "a machine's escrowed keys, without passwords",
 	  "  MACHINE              the computer's DNS name\n"
-	  "\nPrints a table of KEY ID, VOLUME, TYPE, ESCROWED AT, DISCLOSED AT, newest\n"
-	  "first; --json prints the server's answer.\n",
+	  "\nPrints a table of KEY ID, VOLUME, TYPE, ESCROWED AT, DISCLOSED AT, RETIRED\n"
+	  "AT, newest first; --json prints the server's answer.\n",
 	  ctl_cmd_keys },
 	{ "compliance",
 	  "FILE|-",
