@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/error.h"
 #include "store/validate.h"
 
-_Static_assert(ROUTE_REPORTS + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
+_Static_assert(ROUTE_REPORT_COMPLIANCE + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
 
 static const char *route_names[API_ROUTES] = {
 	[ROUTE_OTHER] = "other",
@@ -22,6 +23,11 @@ static const char *route_names[API_ROUTES] = {
 	[ROUTE_CLUSTER] = "cluster",
 	[ROUTE_SNAPSHOT] = "snapshot",
 	[ROUTE_REPORTS] = "reports",
+	[ROUTE_COMPLIANCE] = "compliance",
+	[ROUTE_POLICY] = "policy",
+	[ROUTE_EXEMPTION] = "exemption",
+	[ROUTE_MACHINE] = "machine",
+	[ROUTE_REPORT_COMPLIANCE] = "report_compliance",
 };
 
 const char *api_route_name(int route)
@@ -38,6 +44,19 @@ static bool allowed(struct op *op, unsigned need)
 		return true;
 	auth_refusal(&op->id, need, msg, sizeof msg);
 	op_respond_error(op, 403, "forbidden", msg);
+	return false;
+}
+
+bool api_json_body(struct op *op)
+{
+	const char *type = http_request_header(op->req, "Content-Type");
+	size_t n = strlen("application/json");
+
+	if (type != NULL && strncasecmp(type, "application/json", n) == 0 &&
+	    (type[n] == '\0' || type[n] == ';' || type[n] == ' '))
+		return true;
+	op_respond_error(op, 415, "unsupported_media_type",
+			 "the body must be JSON (Content-Type: application/json)");
 	return false;
 }
 
@@ -71,6 +90,8 @@ static void route(struct op *op)
 	const char *path = req->path, *rest;
 	bool get = strcmp(req->method, "GET") == 0;
 	bool post = strcmp(req->method, "POST") == 0;
+	bool put = strcmp(req->method, "PUT") == 0;
+	bool del = strcmp(req->method, "DELETE") == 0;
 	char seg[512];
 
 	if (strcmp(path, "/v1/keys") == 0) {
@@ -103,6 +124,51 @@ static void route(struct op *op)
 					 "use GET on /v1/machines/{machine}/keys");
 		else if (allowed(op, AUTH_HELPDESK))
 			api_machine_keys(op, seg);
+		return;
+	}
+	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL &&
+	    strcmp(rest, "/exemption") == 0) {
+		op->route = ROUTE_EXEMPTION;
+		if (!post && !del)
+			op_respond_error(op, 405, "method_not_allowed",
+					 "use POST or DELETE on /v1/machines/{machine}/exemption");
+		else if (allowed(op, AUTH_OPERATOR))
+			api_exemption(op, seg, del);
+		return;
+	}
+	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL && *rest == '\0') {
+		op->route = ROUTE_MACHINE;
+		if (!get)
+			op_respond_error(op, 405, "method_not_allowed",
+					 "use GET on /v1/machines/{machine}");
+		else if (allowed(op, AUTH_HELPDESK | AUTH_AUDITOR))
+			api_machine(op, seg);
+		return;
+	}
+	if (strcmp(path, "/v1/compliance") == 0) {
+		op->route = ROUTE_COMPLIANCE;
+		if (!post)
+			op_respond_error(op, 405, "method_not_allowed", "use POST on /v1/compliance");
+		else if (allowed(op, AUTH_AGENT))
+			api_compliance(op);
+		return;
+	}
+	if (strcmp(path, "/v1/policy") == 0) {
+		op->route = ROUTE_POLICY;
+		if (get)
+			api_policy_get(op); /* any client of the cluster's CA */
+		else if (!put)
+			op_respond_error(op, 405, "method_not_allowed", "use GET or PUT on /v1/policy");
+		else if (allowed(op, AUTH_OPERATOR))
+			api_policy_set(op);
+		return;
+	}
+	if (strcmp(path, "/v1/reports/compliance") == 0) {
+		op->route = ROUTE_REPORT_COMPLIANCE;
+		if (!get)
+			op_respond_error(op, 405, "method_not_allowed", "use GET here");
+		else if (allowed(op, AUTH_AUDITOR))
+			api_compliance_report(op);
 		return;
 	}
 	if (strcmp(path, "/v1/cluster/members") == 0 || strcmp(path, "/v1/cluster/transfer") == 0) {

@@ -2,6 +2,8 @@
 #ifndef ESCROW_API_H
 #define ESCROW_API_H
 
+#include <stdio.h>
+
 #include "node/dispatch.h"
 #include "http/http_server.h"
 
@@ -18,6 +20,11 @@ enum api_route {
 	ROUTE_CLUSTER,
 	ROUTE_SNAPSHOT,
 	ROUTE_REPORTS,
+	ROUTE_COMPLIANCE,        /* POST /v1/compliance */
+	ROUTE_POLICY,            /* GET, PUT /v1/policy */
+	ROUTE_EXEMPTION,         /* POST, DELETE /v1/machines/{m}/exemption */
+	ROUTE_MACHINE,           /* GET /v1/machines/{m} */
+	ROUTE_REPORT_COMPLIANCE, /* GET /v1/reports/compliance */
 };
 
 /* Name of a route for metrics labels. */
@@ -39,6 +46,24 @@ void api_transfer(struct op *op);
 
 /* GET /v1/reports/audit (api_reports.c): read on the leader. */
 void api_audit_report(struct op *op);
+
+/* The query parameter name's value in buf (api_reports.c); NULL when
+ * absent. *bad when it is present but malformed or too long. */
+const char *api_query_param(struct op *op, const char *name, char *buf, size_t size, bool *bad);
+
+/* Writes s to f as a CSV field (RFC 4180: quoted when it holds a comma,
+ * quote or line end), then ',' or, when last, a line end. */
+void api_csv_field(FILE *f, const char *s, bool last);
+
+/* Compliance writes (api_compliance.c), replicated through the leader. */
+void api_compliance(struct op *op);
+void api_policy_get(struct op *op);
+void api_policy_set(struct op *op);
+void api_exemption(struct op *op, const char *machine, bool end);
+
+/* Compliance reads (api_machines.c): on the leader after a barrier. */
+void api_machine(struct op *op, const char *machine);
+void api_compliance_report(struct op *op);
 
 /* GET /v1/snapshot (api_snapshot.c). */
 void api_snapshot(struct op *op);
@@ -69,6 +94,10 @@ void api_apply(struct op *op, replica_apply_cb done);
 /* For a done callback: true when the entry was applied without error;
  * otherwise op was dispatched again (outcome unknown) or answered 500. */
 bool api_applied(struct op *op, int status, const struct store_result *res);
+
+/* True when op's body is JSON (Content-Type application/json); else
+ * answers 415. */
+bool api_json_body(struct op *op);
 
 /* Answers op with 400 and the validation error e. */
 struct verr;

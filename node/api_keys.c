@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "node/api.h"
 #include "node/body.h"
@@ -12,15 +11,6 @@
 #include "lib/log.h"
 #include "lib/error.h"
 #include "store/validate.h"
-
-static bool is_json(const struct http_request *req)
-{
-	const char *type = http_request_header(req, "Content-Type");
-	size_t n = strlen("application/json");
-
-	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
-	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
-}
 
 /* Seals the plain password of an escrow into op->cmd (sealed, pw_mac). */
 static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
@@ -75,11 +65,8 @@ void api_escrow(struct op *op)
 	struct verr e;
 	bool ok;
 
-	if (!is_json(req)) {
-		op_respond_error(op, 415, "unsupported_media_type",
-				 "the body must be JSON (Content-Type: application/json)");
+	if (!api_json_body(op))
 		return;
-	}
 	api_cmd_begin(op, CMD_ESCROW, "agent");
 	ok = body_escrow(req->body, req->body_len, &op->cmd, pw, &e) && escrow_seal(op, pw, &e);
 	OPENSSL_cleanse(pw, sizeof pw);

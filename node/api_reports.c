@@ -36,9 +36,7 @@ static bool query_names(const struct http_request *req, const char *name)
 	return false;
 }
 
-/* The parameter's value in buf; NULL when absent. *bad when it is present
- * but malformed or too long. */
-static const char *param(struct op *op, const char *name, char *buf, size_t size, bool *bad)
+const char *api_query_param(struct op *op, const char *name, char *buf, size_t size, bool *bad)
 {
 	const char *v = http_query_param(op->req, name, buf, size);
 
@@ -56,7 +54,7 @@ static bool audit_query(struct op *op, struct audit_query *q)
 	q->since = 0;
 	q->limit = AUDIT_LIMIT_DEFAULT;
 	q->csv = false;
-	if (param(op, "since", buf, sizeof buf, &bad) != NULL || bad) {
+	if (api_query_param(op, "since", buf, sizeof buf, &bad) != NULL || bad) {
 		errno = 0;
 		v = bad ? 0 : strtoull(buf, &end, 10);
 		if (bad || buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno == ERANGE ||
@@ -66,7 +64,7 @@ static bool audit_query(struct op *op, struct audit_query *q)
 		}
 		q->since = v;
 	}
-	if (param(op, "limit", buf, sizeof buf, &bad) != NULL || bad) {
+	if (api_query_param(op, "limit", buf, sizeof buf, &bad) != NULL || bad) {
 		v = bad ? 0 : strtoull(buf, &end, 10);
 		if (bad || buf[0] < '0' || buf[0] > '9' || *end != '\0' || v < 1) {
 			op_respond_error(op, 400, "bad_limit", "limit must be a positive number");
@@ -75,7 +73,7 @@ static bool audit_query(struct op *op, struct audit_query *q)
 		/* More is served as the most a call gives: page on with since. */
 		q->limit = v > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX : (size_t)v;
 	}
-	if (param(op, "format", buf, sizeof buf, &bad) != NULL || bad) {
+	if (api_query_param(op, "format", buf, sizeof buf, &bad) != NULL || bad) {
 		if (bad || (strcmp(buf, "csv") != 0 && strcmp(buf, "json") != 0)) {
 			op_respond_error(op, 400, "bad_format", "format must be json or csv");
 			return false;
@@ -106,8 +104,7 @@ static int row_json(const struct store_audit_row *row, void *arg)
 	return o == NULL || json_array_append_new(arg, o) != 0 ? ESC_ENOMEM : 0;
 }
 
-/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line end. */
-static void csv_field(FILE *f, const char *s, bool last)
+void api_csv_field(FILE *f, const char *s, bool last)
 {
 	if (strpbrk(s, ",\"\r\n") == NULL) {
 		fputs(s, f);
@@ -130,16 +127,16 @@ static int row_csv(const struct store_audit_row *row, void *arg)
 
 	json_time(row->at_ms, at);
 	fprintf(f, "%" PRIu64 ",", row->seq);
-	csv_field(f, at, false);
-	csv_field(f, row->actor, false);
-	csv_field(f, row->role, false);
-	csv_field(f, row->action, false);
-	csv_field(f, row->key_id, false);
-	csv_field(f, row->machine, false);
-	csv_field(f, row->reason, false);
-	csv_field(f, row->note, false);
+	api_csv_field(f, at, false);
+	api_csv_field(f, row->actor, false);
+	api_csv_field(f, row->role, false);
+	api_csv_field(f, row->action, false);
+	api_csv_field(f, row->key_id, false);
+	api_csv_field(f, row->machine, false);
+	api_csv_field(f, row->reason, false);
+	api_csv_field(f, row->note, false);
 	fprintf(f, "%" PRIu32 ",", row->node);
-	csv_field(f, row->outcome, false);
+	api_csv_field(f, row->outcome, false);
 	fprintf(f, "%" PRIu64 "\n", row->index);
 	return ferror(f) ? ESC_ENOMEM : 0;
 }

@@ -125,8 +125,9 @@ static void give_up(struct op *op)
 static void forward_cb(struct http_client_req *creq, int status, const struct http_response *resp)
 {
 	struct op *op = creq->data;
-	char headers[128] = "";
-	const char *type, *retry;
+	char headers[512] = "";
+	const char *type, *retry, *next;
+	size_t n = 0;
 
 	if (*op->ctx->stopping) {
 		give_up(op);
@@ -142,8 +143,12 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 	}
 	type = http_response_header(resp, "Content-Type");
 	retry = http_response_header(resp, "Retry-After");
+	next = http_response_header(resp, "X-Escrow-Next");
 	if (retry != NULL)
-		snprintf(headers, sizeof headers, "Retry-After: %.16s\r\n", retry);
+		n = (size_t)snprintf(headers, sizeof headers, "Retry-After: %.16s\r\n", retry);
+	/* A page of a CSV report names the next one here (a machine name). */
+	if (next != NULL)
+		snprintf(headers + n, sizeof headers - n, "X-Escrow-Next: %.300s\r\n", next);
 	op_respond(op, resp->status, headers, type, resp->body, resp->body_len);
 }
 

@@ -28,11 +28,12 @@ static json_t *json_opt_string(const char *s)
 
 json_t *json_key(const struct store_key *k, const char *password)
 {
-	char escrowed[JSON_TIME_LEN], disclosed[JSON_TIME_LEN];
+	char escrowed[JSON_TIME_LEN], disclosed[JSON_TIME_LEN], retired[JSON_TIME_LEN];
 	json_t *j;
 
 	json_time(k->escrowed_at_ms, escrowed);
 	json_time(k->disclosed_at_ms, disclosed);
+	json_time(k->retired_at_ms, retired);
 	j = json_object();
 	if (j == NULL)
 		return NULL;
@@ -48,7 +49,20 @@ json_t *json_key(const struct store_key *k, const char *password)
 	json_object_set_new(j, "escrowed_by", json_integer(k->escrowed_by));
 	json_object_set_new(j, "disclosed_at",
 			    k->disclosed_at_ms != 0 ? json_string(disclosed) : json_null());
+	json_object_set_new(j, "retired_at",
+			    k->retired_at_ms != 0 ? json_string(retired) : json_null());
 	return j;
+}
+
+json_t *json_names(enum compliance_kind kind, uint32_t mask)
+{
+	const char *names[32];
+	size_t n = compliance_mask_names(kind, mask, names, 32);
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, json_string(names[i]));
+	return arr;
 }
 
 void json_respond(struct op *op, int status, json_t *j)

@@ -13,9 +13,14 @@
 /* RFC 3339 UTC with milliseconds. */
 void json_time(int64_t ms, char out[JSON_TIME_LEN]);
 
-/* A key record as the API returns it. password (borrowed) is added as
- * recovery_password when not NULL. NULL when out of memory. */
+/* A key record as the API returns it (disclosed_at and retired_at null or a
+ * time). password (borrowed) is added as recovery_password when not NULL.
+ * NULL when out of memory. */
 json_t *json_key(const struct store_key *k, const char *password);
+
+/* The names of the values in mask (store/compliance.h's
+ * compliance_mask_names), as a JSON list. NULL when out of memory. */
+json_t *json_names(enum compliance_kind kind, uint32_t mask);
 
 /* Serialises j (reference stolen), answers op with it and frees op. The
  * serialised text is wiped before it is freed, since it may hold a password. */

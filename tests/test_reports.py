@@ -129,8 +129,11 @@ def test_escrowctl_report_audit(t):
           "csv --since 5 --limit 7: exit %s, seqs %s" % (rc, [r.get("seq") for r in rows]))
     rc, so, se, _ = harness.escrowctl(["report", "audit", "--format", "xml"], nodes)
     check(rc == 2 and "--format" in se, "--format xml: exit %s %s" % (rc, short(se)))
+    # report compliance is built to the contract; until the node serves the
+    # route it is refused with the node's 404 (test_ctl_compliance.py covers it).
     rc, so, se, _ = harness.escrowctl(["report", "compliance"], nodes)
-    check(rc == 1 and "no compliance reports" in se, "report compliance: exit %s %s" % (rc, short(se)))
+    check(rc == 0 or (rc == 1 and se.startswith("escrowctl: not_found: ")),
+          "report compliance: exit %s %s" % (rc, short(se)))
 
 
 TESTS = [

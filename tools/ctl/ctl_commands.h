@@ -60,6 +60,10 @@ int ctl_cmd_cluster(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_compliance(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_machine(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_policy(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_exempt(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* Long options every command accepts, to end each command's option array. */
 #define CTL_OPTS_COMMON \
@@ -124,6 +128,12 @@ void ctl_print_body(const struct ctl_response *r);
  * control characters replaced by '?', integers and reals in decimal, true or
  * false, "-" for null or missing. Returns out. */
 const char *ctl_field(const json_t *obj, const char *key, char *out, size_t size);
+
+/* Writes obj[key], a list, into out as its items' text (as ctl_field) joined
+ * by sep; none when the list is empty, as ctl_field when it is not a list.
+ * A list that does not fit ends with "...". Returns out. */
+const char *ctl_field_list(const json_t *obj, const char *key, const char *sep,
+			   const char *none, char *out, size_t size);
 
 /* A text table with columns aligned to the widest cell. */
 struct ctl_table {

@@ -253,13 +253,13 @@ out:
 static int keys_print(struct ctl_ctx *ctx, const struct ctl_response *r, const char *machine)
 {
 	static const char *const header[] = {
-		"KEY ID", "VOLUME", "TYPE", "ESCROWED AT", "DISCLOSED AT",
+		"KEY ID", "VOLUME", "TYPE", "ESCROWED AT", "DISCLOSED AT", "RETIRED AT",
 	};
 	static const char *const fields[] = {
-		"key_id", "volume_id", "volume_type", "escrowed_at", "disclosed_at",
+		"key_id", "volume_id", "volume_type", "escrowed_at", "disclosed_at", "retired_at",
 	};
-	char cells[5][512];
-	const char *row[5];
+	char cells[6][512];
+	const char *row[6];
 	struct ctl_table t;
 	json_t *root, *keys, *rec;
 	size_t i, c;
@@ -283,9 +283,9 @@ static int keys_print(struct ctl_ctx *ctx, const struct ctl_response *r, const c
 		json_decref(root);
 		return CTL_EXIT_OK;
 	}
-	ctl_table_init(&t, 5, header);
+	ctl_table_init(&t, 6, header);
 	json_array_foreach(keys, i, rec) {
-		for (c = 0; c < 5; c++)
+		for (c = 0; c < 6; c++)
 			row[c] = ctl_field(rec, fields[c], cells[c], sizeof(cells[c]));
 		ctl_table_add(&t, row);
 	}

@@ -54,9 +54,56 @@ static const struct ctl_command commands[] = {
 	  "MACHINE",
 	  "a machine's escrowed keys, without passwords",
 	  "  MACHINE              the computer's DNS name\n"
-	  "\nPrints a table of KEY ID, VOLUME, TYPE, ESCROWED AT, DISCLOSED AT, newest\n"
-	  "first; --json prints the server's answer.\n",
+	  "\nPrints a table of KEY ID, VOLUME, TYPE, ESCROWED AT, DISCLOSED AT, RETIRED\n"
+	  "AT, newest first; --json prints the server's answer.\n",
 	  ctl_cmd_keys },
+	{ "compliance",
+	  "FILE|-",
+	  "upload a machine's compliance report; prints the verdict",
+	  "  FILE                 the report: one JSON object (machine, user, os, volumes),\n"
+	  "                       at most 64 KiB; '-' reads it from standard input\n"
+	  "\nThe report is checked to be a JSON object and sent as it is; the cluster\n"
+	  "judges it against its policy and the keys it holds (agent role). Prints\n"
+	  "\"MACHINE: STATUS\", \"reasons: R, ...\" (or none) and \"rotate: KEY_ID ...\"\n"
+	  "(or none): the listed keys whose recovery password a lookup disclosed, which\n"
+	  "the agent must replace. Exit 0 whatever the verdict; --json prints the\n"
+	  "server's answer.\n",
+	  ctl_cmd_compliance },
+	{ "machine",
+	  "MACHINE",
+	  "a machine's verdict, volumes, keys (no passwords) and history",
+	  "  MACHINE              the computer's DNS name\n"
+	  "\nPrints machine, status, reasons, stale, reported_at, user and os, then\n"
+	  "tables of the volumes as last reported, the keys (KEY ID, VOLUME, ESCROWED\n"
+	  "AT, DISCLOSED AT, RETIRED AT) and the history of verdict changes (AT,\n"
+	  "STATUS, REASONS). A machine never seen: exit 1. --json prints the server's\n"
+	  "answer. Helpdesk or auditor role.\n",
+	  ctl_cmd_machine },
+	{ "policy",
+	  "get | set FILE|-",
+	  "the compliance policy: print it, or replace it",
+	  "  get                  print the cluster's policy, indented\n"
+	  "  set FILE             replace the whole policy with FILE (one JSON object, at\n"
+	  "                       most 64 KiB; '-' reads standard input); fields left\n"
+	  "                       out take their defaults. Prints the policy the cluster\n"
+	  "                       answered. Operator role; audited (policy.set)\n"
+	  "\nFields: os_volume, fixed_volumes, removable_volumes (required or\n"
+	  "optional), encryption_methods, os_protectors (empty: any), stale_after_days\n"
+	  "(1-365). --json prints the server's answer as received.\n",
+	  ctl_cmd_policy },
+	{ "exempt",
+	  "MACHINE --until DATE [--note T] | MACHINE --end",
+	  "exempt a machine from the policy until a date, or end its exemption",
+	  "  --until DATE         an RFC 3339 time (2027-01-31T00:00:00Z; offsets and\n"
+	  "                       fractions allowed), or YYYY-MM-DD, sent as midnight UTC\n"
+	  "                       of that day; the server checks it is in the future\n"
+	  "  --note T             optional with --until: why, for the audit log\n"
+	  "  --end                end the machine's exemption now\n"
+	  "\nUntil then the machine shows exempt whatever its reports say. Operator\n"
+	  "role; audited (machine.exempt). Prints \"MACHINE is exempt until TIME\" or\n"
+	  "\"the exemption of MACHINE has ended\"; --json prints the server's answer\n"
+	  "({} when it sent no body).\n",
+	  ctl_cmd_exempt },
 	{ "status",
 	  "",
 	  "the cluster: each member, its role, the leader, indexes, reachability",
@@ -131,16 +178,24 @@ static const struct ctl_command commands[] = {
 	  "change_in_progress (exit 1). Any node takes the request.\n",
 	  ctl_cmd_cluster },
 	{ "report",
-	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N]",
-	  "the audit log",
+	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N] | "
+	  "compliance [--status S] [--format table|json|csv]",
+	  "the audit log, or every machine's compliance verdict",
 	  "  audit                every audit entry after --since (default 0) in seq\n"
 	  "                       order, at most --limit of them (default all), read\n"
 	  "                       --page at a time (1-10000, default 10000) from any node\n"
-	  "  --format F           table (default), json ({entries, last_seq}) or csv\n"
-	  "\nEach entry: seq, time, action (key.escrow, key.read, key.read_miss,\n"
-	  "cluster.add, cluster.remove, cluster.transfer, snapshot.save ...), actor,\n"
-	  "key, machine, reason, node that took the request, outcome. compliance\n"
-	  "reports are not built yet.\n",
+	  "  compliance           every machine's verdict in machine order, every page\n"
+	  "                       fetched (at most 1000000 machines); --status S keeps\n"
+	  "                       only compliant, noncompliant, exempt or unknown ones\n"
+	  "  --format F           table (default), json or csv. audit: json is\n"
+	  "                       {entries, last_seq}. compliance: the table (MACHINE,\n"
+	  "                       STATUS, REASONS, STALE, REPORTED AT, USER) comes after\n"
+	  "                       a line of counts; json is {counts, machines}; csv is\n"
+	  "                       the server's, header once, reasons joined by ';'\n"
+	  "\nEach audit entry: seq, time, action (key.escrow, key.read, key.read_miss,\n"
+	  "policy.set, machine.exempt, cluster.add, cluster.remove, cluster.transfer,\n"
+	  "snapshot.save ...), actor, key, machine, reason, node that took the request,\n"
+	  "outcome. Auditor role.\n",
 	  ctl_cmd_report },
 	{ "pki",
 	  "init DIR [--nodes N] [--hosts H,...] | issue DIR NAME --role R [--hosts H,...]",
@@ -226,7 +281,7 @@ static void print_usage(FILE *f)
 
 	fprintf(f, "usage: %s\n\ncommands:\n", global_usage);
 	for (i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 		"\nglobal options:\n"
 		"  --nodes URL[,URL...]  the cluster's API URLs, tried in order: the next one\n"
