@@ -57,8 +57,10 @@ bool drill_comply_answer(struct drill *d, uint32_t seq, const char *resp)
 		return false;
 	}
 	u->n_rotated = 0;
-	json_array_foreach(ids, i, id) {
-		long k = json_is_string(id) ? drill_engine_key_index(d, json_string_value(id)) : -1;
+	json_array_foreach(ids, i, id)
+	{
+		long k = json_is_string(id) ? drill_engine_key_index(d, json_string_value(id))
+					    : -1;
 		if (k >= 0 && u->n_rotated < DRILL_UPLOAD_KEYS)
 			u->rotated[u->n_rotated++] = (uint32_t)k;
 	}
@@ -73,7 +75,8 @@ void drill_comply_disclosed(struct drill *d, uint32_t key)
 			return;
 	/* The newest DRILL_DISCLOSED_KEPT, oldest first. */
 	if (d->n_disclosed == DRILL_DISCLOSED_KEPT) {
-		memmove(d->disclosed, d->disclosed + 1, (DRILL_DISCLOSED_KEPT - 1) * sizeof *d->disclosed);
+		memmove(d->disclosed, d->disclosed + 1,
+			(DRILL_DISCLOSED_KEPT - 1) * sizeof *d->disclosed);
 		d->n_disclosed--;
 	}
 	d->disclosed[d->n_disclosed++] = key;
@@ -99,8 +102,11 @@ static bool read_report(struct drill *d, char *errmsg)
 			done = true;
 		} else if (j != NULL) {
 			d->h.report_found = true;
-			d->h.report_seq = os != NULL && sscanf(os, "drill report %ld%c", &seq, &end) == 1 &&
-						  seq >= 0 ? seq : -1;
+			d->h.report_seq =
+				os != NULL && sscanf(os, "drill report %ld%c", &seq, &end) == 1 &&
+						seq >= 0
+					? seq
+					: -1;
 			done = true;
 		} else {
 			snprintf(errmsg, ESC_ERRMSG_SIZE, "%s answered %ld", path, resp.status);

@@ -8,7 +8,8 @@ static void print_key_ids(FILE *f, const struct drill *d, const uint32_t *keys, 
 {
 	fputc('[', f);
 	for (unsigned i = 0; i < n; i++)
-		fprintf(f, "%s\"%s\"", i ? "," : "", keys[i] < d->h.n_keys ? d->h.keys[keys[i]].key_id : "");
+		fprintf(f, "%s\"%s\"", i ? "," : "",
+			keys[i] < d->h.n_keys ? d->h.keys[keys[i]].key_id : "");
 	fputc(']', f);
 }
 
@@ -23,8 +24,10 @@ enum drill_outcome drill_engine_write_history(const struct drill *d, const char 
 	/* One JSON object per line: easy to grep, sort and replay. */
 	for (size_t i = 0; i < d->h.n_ops; i++) {
 		const struct drill_op *o = &d->h.ops[i];
-		const struct drill_upload *u = o->kind == DRILL_UPLOAD && o->upload < d->h.n_uploads ?
-						       &d->h.uploads[o->upload] : NULL;
+		const struct drill_upload *u = o->kind == DRILL_UPLOAD &&
+							       o->upload < d->h.n_uploads
+						       ? &d->h.uploads[o->upload]
+						       : NULL;
 		if (u != NULL) {
 			fprintf(f, "{\"kind\":\"%s\",\"machine\":\"%s\",\"seq\":%u,\"key_ids\":",
 				kinds[o->kind], d->machine, o->upload);
@@ -35,9 +38,11 @@ enum drill_outcome drill_engine_write_history(const struct drill *d, const char 
 			fprintf(f, "{\"kind\":\"%s\",\"key_id\":\"%s\"", kinds[o->kind],
 				o->key < d->h.n_keys ? d->h.keys[o->key].key_id : "");
 		}
-		fprintf(f, ",\"node\":%u,\"start_ms\":%.3f,\"end_ms\":%.3f,\"result\":\"%s\","
-			   "\"code\":\"%s\"}\n",
-			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result], o->code);
+		fprintf(f,
+			",\"node\":%u,\"start_ms\":%.3f,\"end_ms\":%.3f,\"result\":\"%s\","
+			"\"code\":\"%s\"}\n",
+			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result],
+			o->code);
 	}
 	if (d->h.report_checked) {
 		fprintf(f, "{\"kind\":\"machine\",\"machine\":\"%s\",\"found\":%s", d->machine,
