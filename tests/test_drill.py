@@ -72,6 +72,12 @@ def test_drill_watch_through_a_leader_kill(t):
         check(rep.get(k) == 0, "drill reports %s = %s: %s" % (k, rep.get(k), rep.get("findings")))
     check(rep.get("safe") is True, "drill report not safe: %s" % short(rep))
     check(rep.get("ok") is True, "drill watch exited 0 but ok is %s" % rep.get("ok"))
+    for k in ("lost_reports", "rotations_missed"):
+        check(rep.get(k) == 0, "drill reports %s = %s: %s" % (k, rep.get(k), rep.get("findings")))
+    check(rep.get("uploads_acknowledged", 0) > 0 and rep.get("report_seq") is not None
+          and rep.get("rotations_checked", 0) > 0,
+          "compliance uploads: %s" % short({k: rep.get(k) for k in (
+              "uploads", "uploads_acknowledged", "report_seq", "rotations_checked")}))
     check(rep.get("acknowledged", 0) >= 100, "only %s escrows acknowledged in 12 s at 40/s"
           % rep.get("acknowledged"))
     check(rep.get("verified") == rep.get("acknowledged"),
@@ -198,6 +204,11 @@ def test_drill_run_each_fault_once(t):
     rep = json.loads(so)
     check(rep.get("ok") is True and rep.get("safe") is True,
           "drill run --seed %d not ok: %s" % (seed, short(rep, 1500)))
+    check(rep.get("lost_reports") == 0 and rep.get("rotations_missed") == 0
+          and rep.get("uploads_acknowledged", 0) > 0,
+          "drill run --seed %d compliance: %s" % (seed, short({k: rep.get(k) for k in (
+              "uploads", "uploads_acknowledged", "lost_reports", "rotations_missed",
+              "findings")}, 1500)))
     seen = [f["kind"] for f in rep.get("faults", [])]
     check(sorted(set(seen)) == sorted(kinds), "faults injected %s, expected each of %s"
           % (seen, kinds))

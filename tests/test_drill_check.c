@@ -1,5 +1,6 @@
 /* Unit tests of the drill checker: made-up histories with a lost write, a
- * wrong read, a stale read, or none, and the unavailability windows. */
+ * wrong read, a stale read, a lost report, a missed rotation, or none, and
+ * the unavailability windows. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,6 +243,159 @@ TEST(password_returned_without_audit_entry_is_flagged)
 	drill_history_free(&h);
 }
 
+/* A compliance upload listing key (or none: -1), whose answer asked to
+ * rotate it when rotated; returns its sequence number. */
+static long upload(struct drill_history *h, enum drill_result result, double start, double end,
+		   long key, bool rotated)
+{
+	struct drill_upload u;
+	struct drill_op o;
+	long seq;
+
+	memset(&u, 0, sizeof u);
+	if (key >= 0) {
+		u.listed[u.n_listed++] = (uint32_t)key;
+		if (rotated)
+			u.rotated[u.n_rotated++] = (uint32_t)key;
+	}
+	seq = drill_upload_add(h, &u);
+	memset(&o, 0, sizeof o);
+	o.kind = DRILL_UPLOAD;
+	o.result = result;
+	o.upload = (uint32_t)seq;
+	o.node = 1;
+	o.start_ms = start;
+	o.end_ms = end;
+	if (result != DRILL_OK)
+		snprintf(o.code, sizeof o.code, "%s", result == DRILL_FAILED ? "connect" : "timeout");
+	drill_op_add(h, &o);
+	return seq;
+}
+
+/* The clean history, read back, with the machine's report read back as seq. */
+static void read_back(struct drill_history *h, long a, long b, bool found, long seq)
+{
+	op(h, DRILL_READBACK, DRILL_OK, a, 1000, 1001, "");
+	op(h, DRILL_READBACK, DRILL_OK, b, 1000, 1002, "");
+	h->report_checked = true;
+	h->report_found = found;
+	h->report_seq = seq;
+}
+
+/* Upload 0 acknowledged at 40 ms, upload 1 sent at 50 ms and acknowledged:
+ * the cluster must hold upload 1 (or a later one), not upload 0. */
+TEST(older_acknowledged_report_stored_is_a_lost_report)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	CHECK_INT(upload(&h, DRILL_OK, 30, 40, b, false), 0);
+	CHECK_INT(upload(&h, DRILL_OK, 50, 60, b, false), 1);
+	read_back(&h, a, b, true, 1);
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.uploads, 2);
+	CHECK_INT(r.uploads_acked, 2);
+	h.report_seq = 0;
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.lost_reports, 1);
+	CHECK(strstr(r.findings[0], "lost report: the stored report is upload 0, acknowledged "
+				    "at 40 ms, but upload 1, sent at 50 ms") != NULL);
+	/* No report at all, or one the drill never sent: lost too. */
+	h.report_found = false;
+	drill_check(&h, &r);
+	CHECK_INT(r.lost_reports, 1);
+	h.report_found = true;
+	h.report_seq = 7;
+	drill_check(&h, &r);
+	CHECK_INT(r.lost_reports, 1);
+	drill_history_free(&h);
+}
+
+/* An upload of unknown outcome may be applied at any time after it was sent:
+ * stored, it is no violation, whether it was sent after the last
+ * acknowledged upload or before (a node retried it for a leader). A refused
+ * upload stored is one. */
+TEST(unknown_outcome_upload_may_be_the_stored_report)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	upload(&h, DRILL_UNKNOWN, 20, 3020, b, false);
+	upload(&h, DRILL_OK, 30, 40, b, false);
+	upload(&h, DRILL_UNKNOWN, 50, 3050, b, false);
+	upload(&h, DRILL_FAILED, 60, 61, b, false);
+	read_back(&h, a, b, true, 2);
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.uploads_acked, 1);
+	CHECK_INT(r.upload_unknown, 2);
+	CHECK_INT(r.upload_failed, 1);
+	h.report_seq = 0;
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	h.report_seq = 3;
+	drill_check(&h, &r);
+	CHECK_INT(r.lost_reports, 1);
+	CHECK(strstr(r.findings[0], "upload 3, which was refused (connect)") != NULL);
+	/* Read back before anything was acknowledged: any report will do. */
+	h.report_checked = false;
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	drill_history_free(&h);
+}
+
+/* Key a was returned by the lookup of clean() at 25 ms: an acknowledged
+ * upload sent after that and listing a must ask to rotate it. */
+TEST(disclosed_key_missing_from_rotate_key_ids_is_flagged)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	upload(&h, DRILL_OK, 30, 40, a, true);
+	upload(&h, DRILL_OK, 50, 60, b, false);      /* b was never disclosed */
+	upload(&h, DRILL_UNKNOWN, 60, 3060, a, false); /* no answer to check */
+	read_back(&h, a, b, true, 1);
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.rotations_due, 1);
+	upload(&h, DRILL_OK, 70, 80, a, false);
+	h.report_seq = 3;
+	drill_check(&h, &r);
+	CHECK(!drill_report_safe(&r));
+	CHECK_INT(r.rotations_due, 2);
+	CHECK_INT(r.rotations_missed, 1);
+	CHECK(strstr(r.findings[0], "rotation missed: upload 3 sent at 70 ms lists "
+				    "11111111-1111-1111-1111-111111111111, returned by a lookup at "
+				    "25 ms") != NULL);
+	drill_history_free(&h);
+}
+
+/* An upload sent at 22 ms, before the lookup returned a's password at
+ * 25 ms, may have been judged before the disclosure. */
+TEST(key_disclosed_after_the_upload_was_sent_needs_no_rotation)
+{
+	struct drill_history h = {0};
+	struct drill_report r;
+	long a, b;
+
+	clean(&h, &a, &b);
+	upload(&h, DRILL_OK, 22, 30, a, false);
+	read_back(&h, a, b, true, 0);
+	drill_check(&h, &r);
+	CHECK(drill_report_safe(&r));
+	CHECK_INT(r.rotations_due, 0);
+	CHECK_INT(r.rotations_missed, 0);
+	drill_history_free(&h);
+}
+
 int main(void)
 {
 	RUN(clean_history_is_safe);
@@ -253,5 +407,9 @@ int main(void)
 	RUN(windows_open_at_a_failure_and_close_at_a_later_success);
 	RUN(answer_from_a_cut_off_node_is_flagged);
 	RUN(password_returned_without_audit_entry_is_flagged);
+	RUN(older_acknowledged_report_stored_is_a_lost_report);
+	RUN(unknown_outcome_upload_may_be_the_stored_report);
+	RUN(disclosed_key_missing_from_rotate_key_ids_is_flagged);
+	RUN(key_disclosed_after_the_upload_was_sent_needs_no_rotation);
 	return unit_done();
 }

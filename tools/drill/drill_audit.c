@@ -40,22 +40,6 @@ void drill_audit_mark(struct drill *d)
 		fprintf(stderr, "drill: the audit log is not checked (%s)\n", errmsg);
 }
 
-/* The index of this run's canary key, from its id (RUN-D811-0000-INDEX). */
-static long key_index(const struct drill *d, const char *key_id)
-{
-	char prefix[32];
-	const uint8_t *r = d->run_id;
-	char *end;
-	unsigned long long k;
-
-	snprintf(prefix, sizeof prefix, "%02X%02X%02X%02X-%02X%02X-D811-0000-", r[0], r[1], r[2],
-		 r[3], r[4], r[5]);
-	if (strncasecmp(key_id, prefix, strlen(prefix)) != 0)
-		return -1;
-	k = strtoull(key_id + strlen(prefix), &end, 16);
-	return *end == '\0' && k < d->h.n_keys ? (long)k : -1;
-}
-
 enum drill_outcome drill_audit_collect(struct drill *d)
 {
 	char errmsg[ESC_ERRMSG_SIZE] = "";
@@ -86,7 +70,7 @@ enum drill_outcome drill_audit_collect(struct drill *d)
 			if (action == NULL || key_id == NULL || machine == NULL)
 				continue;
 			if (strcmp(action, "key.read") == 0 && strcmp(machine, d->machine) == 0 &&
-			    (k = key_index(d, key_id)) >= 0)
+			    (k = drill_engine_key_index(d, key_id)) >= 0)
 				d->h.audit_reads[k]++;
 		}
 		json_decref(j);

@@ -35,6 +35,20 @@ bool drill_op_add(struct drill_history *h, const struct drill_op *op)
 	return true;
 }
 
+long drill_upload_add(struct drill_history *h, const struct drill_upload *u)
+{
+	if (h->n_uploads == h->cap_uploads) {
+		size_t cap = h->cap_uploads ? h->cap_uploads * 2 : 64;
+		struct drill_upload *p = realloc(h->uploads, cap * sizeof *p);
+		if (p == NULL)
+			return -1;
+		h->uploads = p;
+		h->cap_uploads = cap;
+	}
+	h->uploads[h->n_uploads] = *u;
+	return (long)h->n_uploads++;
+}
+
 bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut)
 {
 	if (h->n_cuts == h->cap_cuts) {
@@ -55,6 +69,7 @@ void drill_history_free(struct drill_history *h)
 	free(h->ops);
 	free(h->cuts);
 	free(h->audit_reads);
+	free(h->uploads);
 	memset(h, 0, sizeof *h);
 }
 
@@ -193,7 +208,8 @@ static void unaudited(const struct drill_history *h, struct drill_report *r)
 		return;
 	}
 	for (size_t i = 0; i < h->n_ops; i++)
-		if (h->ops[i].kind != DRILL_ESCROW && h->ops[i].result == DRILL_OK &&
+		if ((h->ops[i].kind == DRILL_LOOKUP || h->ops[i].kind == DRILL_READBACK) &&
+		    h->ops[i].result == DRILL_OK &&
 		    h->ops[i].key < h->n_keys)
 			answered[h->ops[i].key]++;
 	for (size_t k = 0; k < h->n_keys; k++) {
@@ -208,6 +224,99 @@ static void unaudited(const struct drill_history *h, struct drill_report *r)
 				h->audit_reads[k], h->audit_reads[k] == 1 ? "y" : "ies");
 		}
 	free(answered);
+}
+
+/* The report read back must be one that could have taken effect last: not
+ * one acknowledged before another acknowledged upload was sent (that one
+ * replaced it), nor a refused one. An upload of unknown outcome may take
+ * effect at any time after it was sent (a node keeps a request waiting for
+ * a leader longer than the drill waits for its answer). */
+static void lost_report(const struct drill_history *h, struct drill_report *r)
+{
+	const struct drill_op *stored = NULL, *last = NULL;
+
+	if (!h->report_checked)
+		return;
+	for (size_t i = 0; i < h->n_ops; i++) {
+		const struct drill_op *o = &h->ops[i];
+		if (o->kind != DRILL_UPLOAD)
+			continue;
+		if (o->result == DRILL_OK && (last == NULL || o->start_ms > last->start_ms))
+			last = o;
+		if (h->report_found && h->report_seq >= 0 && o->upload == (uint32_t)h->report_seq)
+			stored = o;
+	}
+	if (last == NULL)
+		return; /* nothing acknowledged: any report, or none, will do */
+	if (!h->report_found) {
+		r->lost_reports++;
+		finding(r, "lost report: the canary machine has no report; upload %u was "
+			   "acknowledged at %.0f ms", last->upload, last->end_ms);
+	} else if (stored == NULL) {
+		r->lost_reports++;
+		finding(r, "lost report: the stored report (sequence %ld) is none the drill "
+			   "sent; upload %u was acknowledged at %.0f ms", h->report_seq,
+			last->upload, last->end_ms);
+	} else if (stored->result == DRILL_FAILED) {
+		r->lost_reports++;
+		finding(r, "lost report: the stored report is upload %u, which was refused "
+			   "(%s); upload %u was acknowledged at %.0f ms", stored->upload,
+			stored->code, last->upload, last->end_ms);
+	} else if (stored->result == DRILL_OK && last->start_ms > stored->end_ms) {
+		r->lost_reports++;
+		finding(r, "lost report: the stored report is upload %u, acknowledged at %.0f ms, "
+			   "but upload %u, sent at %.0f ms, was acknowledged too", stored->upload,
+			stored->end_ms, last->upload, last->start_ms);
+	}
+}
+
+static bool listed_in(const uint32_t *keys, unsigned n, uint32_t k)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (keys[i] == k)
+			return true;
+	return false;
+}
+
+/* A key a lookup returned is disclosed: every acknowledged upload sent after
+ * that answer and listing the key must name it in rotate_key_ids. */
+static void rotations(const struct drill_history *h, struct drill_report *r)
+{
+	double *disclosed_at = malloc((h->n_keys + 1) * sizeof *disclosed_at);
+
+	if (disclosed_at == NULL) {
+		finding(r, "out of memory: the rotations were not checked");
+		r->rotations_missed = 1;
+		return;
+	}
+	for (size_t k = 0; k < h->n_keys; k++)
+		disclosed_at[k] = -1;
+	for (size_t i = 0; i < h->n_ops; i++) {
+		const struct drill_op *o = &h->ops[i];
+		if ((o->kind == DRILL_LOOKUP || o->kind == DRILL_READBACK) && o->result == DRILL_OK &&
+		    o->key < h->n_keys && (disclosed_at[o->key] < 0 || o->end_ms < disclosed_at[o->key]))
+			disclosed_at[o->key] = o->end_ms;
+	}
+	for (size_t i = 0; i < h->n_ops; i++) {
+		const struct drill_op *o = &h->ops[i];
+		const struct drill_upload *u;
+		if (o->kind != DRILL_UPLOAD || o->result != DRILL_OK || o->upload >= h->n_uploads)
+			continue;
+		u = &h->uploads[o->upload];
+		for (unsigned j = 0; j < u->n_listed && j < DRILL_UPLOAD_KEYS; j++) {
+			uint32_t k = u->listed[j];
+			if (k >= h->n_keys || disclosed_at[k] < 0 || disclosed_at[k] >= o->start_ms)
+				continue;
+			r->rotations_due++;
+			if (listed_in(u->rotated, u->n_rotated, k))
+				continue;
+			r->rotations_missed++;
+			finding(r, "rotation missed: upload %u sent at %.0f ms lists %s, returned by a "
+				   "lookup at %.0f ms, and its answer does not ask to rotate it",
+				o->upload, o->start_ms, h->keys[k].key_id, disclosed_at[k]);
+		}
+	}
+	free(disclosed_at);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -276,6 +385,12 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 			r->escrow_failed += o->result == DRILL_FAILED;
 			r->escrow_unknown += o->result == DRILL_UNKNOWN;
 			break;
+		case DRILL_UPLOAD:
+			r->uploads++;
+			r->uploads_acked += o->result == DRILL_OK;
+			r->upload_failed += o->result == DRILL_FAILED;
+			r->upload_unknown += o->result == DRILL_UNKNOWN;
+			break;
 		case DRILL_LOOKUP:
 		case DRILL_READBACK:
 			if (o->kind == DRILL_LOOKUP) {
@@ -322,6 +437,8 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 		r->verified += acked_at[k] >= 0 && read_ok[k];
 	cut_answers(h, r);
 	unaudited(h, r);
+	lost_report(h, r);
+	rotations(h, r);
 	windows(h, r);
 	latencies(h, r);
 out:
@@ -333,5 +450,6 @@ out:
 bool drill_report_safe(const struct drill_report *r)
 {
 	return r->lost == 0 && r->unverified == 0 && r->wrong == 0 && r->stale == 0 &&
-	       r->cut_answers == 0 && r->unaudited == 0;
+	       r->cut_answers == 0 && r->unaudited == 0 && r->lost_reports == 0 &&
+	       r->rotations_missed == 0;
 }

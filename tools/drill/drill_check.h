@@ -11,7 +11,15 @@
  *           sent while the node was cut off from the majority (a deposed
  *           leader must stop answering: nothing it says can be committed);
  *  - unaudited: a key whose lookups returned its password more often than
- *           the audit log holds key.read entries for it (when checked).
+ *           the audit log holds key.read entries for it (when checked);
+ *  - lost_report: the canary machine's report read back after the heal is
+ *           older than an acknowledged upload: one acknowledged before
+ *           another acknowledged upload was sent (an upload of unknown
+ *           outcome may take effect at any time after it was sent, so it
+ *           may be the one stored), or a refused upload, or none at all;
+ *  - rotation_missed: an acknowledged upload lists a canary key that a
+ *           lookup had returned before the upload was sent, and its answer's
+ *           rotate_key_ids lacks it.
  * It also measures unavailability: a window opens at the first failed
  * request after a success and closes when a request sent after it opened
  * succeeds. */
@@ -28,15 +36,18 @@
 #define DRILL_CODES_MAX 24        /* distinct error codes counted */
 #define DRILL_WINDOWS_MAX 64      /* unavailability windows kept */
 #define DRILL_FINDINGS_MAX 32     /* violations described one by one */
+#define DRILL_UPLOAD_KEYS 16      /* canary keys listed in one compliance upload */
 
 enum drill_kind {
 	DRILL_ESCROW,    /* POST /v1/keys of a canary key */
 	DRILL_LOOKUP,    /* GET /v1/keys/{id} while faults happen */
 	DRILL_READBACK,  /* GET /v1/keys/{id} of an acknowledged key, at the end */
+	DRILL_UPLOAD,    /* POST /v1/compliance of a report of the canary machine */
 };
 
 enum drill_result {
-	DRILL_OK,        /* escrow acknowledged, or lookup returned the password */
+	DRILL_OK,        /* escrow or upload acknowledged, or lookup returned the
+			    password */
 	DRILL_FAILED,    /* a refusal that says nothing was done */
 	DRILL_UNKNOWN,   /* no answer (timeout, connection lost, 5xx): may or may not
 			    have been applied */
@@ -54,7 +65,8 @@ struct drill_key {
 struct drill_op {
 	enum drill_kind kind;
 	enum drill_result result;
-	uint32_t key;            /* index in the key table */
+	uint32_t key;            /* index in the key table (not for uploads) */
+	uint32_t upload;         /* DRILL_UPLOAD: index in the upload table */
 	uint16_t node;           /* index in --nodes */
 	double start_ms, end_ms;
 	char code[DRILL_CODE_MAX]; /* why it did not succeed: "503 no_leader",
@@ -68,6 +80,14 @@ struct drill_cut {
 	double from_ms, to_ms;
 };
 
+/* One compliance upload of the canary machine: its report's sequence number
+ * is its index in the upload table (the report's os is "drill report N"). */
+struct drill_upload {
+	uint32_t listed[DRILL_UPLOAD_KEYS];  /* canary keys the report lists */
+	uint32_t rotated[DRILL_UPLOAD_KEYS]; /* those in the answer's rotate_key_ids */
+	uint8_t n_listed, n_rotated;
+};
+
 struct drill_history {
 	struct drill_key *keys;
 	size_t n_keys, cap_keys;
@@ -78,6 +98,12 @@ struct drill_history {
 	/* Per key: key.read entries found in the audit log, when checked. */
 	uint32_t *audit_reads;
 	bool audit_checked;
+	struct drill_upload *uploads;
+	size_t n_uploads, cap_uploads;
+	/* The canary machine's report read back after the heal, when read. */
+	bool report_checked;
+	bool report_found;       /* false: 404, the machine has no report */
+	long report_seq;         /* its sequence number; -1 when not a drill's */
 };
 
 struct drill_window {
@@ -98,6 +124,10 @@ struct drill_report {
 	uint64_t unaudited;     /* keys answered more often than audited */
 	uint64_t answered;      /* passwords returned (lookups and read-backs) */
 	uint64_t audited;       /* key.read entries found for them */
+	uint64_t uploads, uploads_acked, upload_failed, upload_unknown;
+	uint64_t lost_reports;     /* 1 when the stored report is not a possible last one */
+	uint64_t rotations_missed; /* (upload, disclosed key) pairs missing a rotation */
+	uint64_t rotations_due;    /* (upload, disclosed key) pairs checked */
 	char findings[DRILL_FINDINGS_MAX][160]; /* the first violations, in words */
 	size_t n_findings;
 	struct drill_window windows[DRILL_WINDOWS_MAX];
@@ -117,6 +147,10 @@ long drill_key_add(struct drill_history *h, const char *key_id, const char *pass
 /* Appends op (copied); false when out of memory. */
 bool drill_op_add(struct drill_history *h, const struct drill_op *op);
 
+/* Adds an upload (copied); returns its index (its sequence number), or -1
+ * when out of memory. */
+long drill_upload_add(struct drill_history *h, const struct drill_upload *u);
+
 /* Appends a cut (copied); false when out of memory. */
 bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut);
 
@@ -126,7 +160,7 @@ void drill_history_free(struct drill_history *h);
 void drill_check(const struct drill_history *h, struct drill_report *r);
 
 /* True when r holds no lost, unverified, wrong, stale, cut-off or
- * unaudited answer. */
+ * unaudited answer, no lost report and no missed rotation. */
 bool drill_report_safe(const struct drill_report *r);
 
 #endif

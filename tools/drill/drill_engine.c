@@ -5,10 +5,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "tools/client/ctl_password.h"
+#include "tools/drill/drill_comply.h"
 
 volatile sig_atomic_t drill_interrupted;
 
@@ -120,6 +122,25 @@ static enum drill_outcome start_lookup(struct drill *d, struct dslot *s, enum dr
 	return queue(d, s);
 }
 
+static enum drill_outcome start_upload(struct drill *d, struct dslot *s)
+{
+	uint32_t seq;
+
+	if (!drill_comply_body(d, s->body, sizeof s->body, &seq)) {
+		d->nomem = true;
+		return DRILL_OUTCOME_OK;
+	}
+	memset(&s->op, 0, sizeof s->op);
+	s->op.kind = DRILL_UPLOAD;
+	s->op.upload = seq;
+	s->op.node = next_node(d);
+	s->attempts = 1;
+	snprintf(s->path, sizeof s->path, "/v1/compliance");
+	curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->body);
+	curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)strlen(s->body));
+	return queue(d, s);
+}
+
 static enum drill_outcome start_status(struct drill *d, struct dslot *s)
 {
 	memset(&s->op, 0, sizeof s->op);
@@ -148,7 +169,7 @@ static void error_code(const struct dslot *s, long status, char *out, size_t siz
 static void classify(struct drill *d, struct dslot *s, CURLcode cc, long status)
 {
 	struct drill_op *o = &s->op;
-	bool read = o->kind != DRILL_ESCROW;
+	bool read = o->kind == DRILL_LOOKUP || o->kind == DRILL_READBACK;
 
 	if (cc != CURLE_OK) {
 		/* A request that never reached a node changed nothing. */
@@ -160,6 +181,11 @@ static void classify(struct drill *d, struct dslot *s, CURLcode cc, long status)
 	}
 	if (!read && (status == 200 || status == 201)) {
 		o->result = DRILL_OK;
+		/* An answer without its rotate_key_ids cannot be checked. */
+		if (o->kind == DRILL_UPLOAD && !drill_comply_answer(d, o->upload, s->resp)) {
+			o->result = DRILL_UNKNOWN;
+			snprintf(o->code, sizeof o->code, "%ld unreadable answer", status);
+		}
 		return;
 	}
 	if (read && status == 200) {
@@ -242,6 +268,8 @@ static void finish(struct drill *d, struct dslot *s, CURLcode cc)
 		}
 		d->acked[d->n_acked++] = s->op.key;
 	}
+	if (s->op.kind == DRILL_LOOKUP && s->op.result == DRILL_OK)
+		drill_comply_disclosed(d, s->op.key);
 	if (s->op.kind == DRILL_READBACK) {
 		bool settled = s->op.result == DRILL_OK || s->op.result == DRILL_NOT_FOUND ||
 			       s->op.result == DRILL_WRONG;
@@ -305,9 +333,10 @@ static void second_line(struct drill *d, double t)
 	d->sec_ok = d->sec_failed = d->sec_unknown = 0;
 }
 
-/* The workload: one request every 1/rate s, two escrows for one lookup of
- * an acknowledged key, each to the next node; the status slot asks for the
- * leader once a second. */
+/* The workload: one request every 1/rate s, each to the next node: one in
+ * four a compliance report of the canary machine (once a key is
+ * acknowledged), the others two escrows for one lookup of an acknowledged
+ * key; the status slot asks for the leader once a second. */
 enum drill_outcome drill_engine_workload(struct drill *d)
 {
 	struct dslot *st = &d->slots[d->opts.n_slots];
@@ -323,11 +352,17 @@ enum drill_outcome drill_engine_workload(struct drill *d)
 			struct dslot *s = free_slot(d);
 			if (s == NULL)
 				break; /* every slot waits on a slow answer: no more load */
-			rv = d->n_acked > 0 && d->issued % 3 == 2 ?
-				     start_lookup(d, s, DRILL_LOOKUP,
-						  d->acked[d->n_acked - 1 - (d->issued / 3) %
-									     d->n_acked]) :
-				     start_escrow(d, s);
+			uint64_t j = d->key_requests;
+			if (d->n_acked > 0 && d->issued % 4 == 3) {
+				rv = start_upload(d, s);
+			} else {
+				d->key_requests++;
+				rv = d->n_acked > 0 && j % 3 == 2 ?
+					     start_lookup(d, s, DRILL_LOOKUP,
+							  d->acked[d->n_acked - 1 -
+								   (j / 3) % d->n_acked]) :
+					     start_escrow(d, s);
+			}
 			if (rv != DRILL_OUTCOME_OK)
 				return rv;
 			d->issued++;
@@ -346,6 +381,21 @@ enum drill_outcome drill_engine_workload(struct drill *d)
 			next_line += 1000;
 		}
 	}
+}
+
+long drill_engine_key_index(const struct drill *d, const char *key_id)
+{
+	char prefix[32];
+	const uint8_t *r = d->run_id;
+	char *end;
+	unsigned long long k;
+
+	snprintf(prefix, sizeof prefix, "%02X%02X%02X%02X-%02X%02X-D811-0000-", r[0], r[1], r[2],
+		 r[3], r[4], r[5]);
+	if (strncasecmp(key_id, prefix, strlen(prefix)) != 0)
+		return -1;
+	k = strtoull(key_id + strlen(prefix), &end, 16);
+	return *end == '\0' && k < d->h.n_keys ? (long)k : -1;
 }
 
 /* Reads back every acknowledged key, retrying those that got no answer
@@ -439,6 +489,16 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	json_object_set_new(o, "audit_checked", json_boolean(d->h.audit_checked));
 	json_object_set_new(o, "passwords_returned", json_integer((json_int_t)r->answered));
 	json_object_set_new(o, "key_reads_audited", json_integer((json_int_t)r->audited));
+	json_object_set_new(o, "uploads", json_integer((json_int_t)r->uploads));
+	json_object_set_new(o, "uploads_acknowledged", json_integer((json_int_t)r->uploads_acked));
+	json_object_set_new(o, "upload_failed", json_integer((json_int_t)r->upload_failed));
+	json_object_set_new(o, "upload_unknown", json_integer((json_int_t)r->upload_unknown));
+	json_object_set_new(o, "report_seq", d->h.report_checked && d->h.report_found ?
+						     json_integer((json_int_t)d->h.report_seq) :
+						     json_null());
+	json_object_set_new(o, "lost_reports", json_integer((json_int_t)r->lost_reports));
+	json_object_set_new(o, "rotations_checked", json_integer((json_int_t)r->rotations_due));
+	json_object_set_new(o, "rotations_missed", json_integer((json_int_t)r->rotations_missed));
 	for (size_t i = 0; i < r->n_windows; i++)
 		json_array_append_new(w, json_pack("{s:f, s:f}", "start_ms", r->windows[i].start_ms,
 						   "length_ms", r->windows[i].length_ms));
@@ -472,12 +532,20 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	       r->lookups, r->lookups_ok, r->lookup_failed);
 	printf("  read-back      %" PRIu64 " of %" PRIu64 " acknowledged keys verified\n",
 	       r->verified, r->acked);
+	printf("  compliance     %" PRIu64 " reports sent, %" PRIu64 " acknowledged, %" PRIu64
+	       " refused, %" PRIu64 " unknown outcome; %" PRIu64 " rotation(s) of returned keys "
+	       "checked\n", r->uploads, r->uploads_acked, r->upload_failed, r->upload_unknown,
+	       r->rotations_due);
+	if (d->h.report_checked && d->h.report_found)
+		printf("                 stored report: drill report %ld\n", d->h.report_seq);
 	printf("  fail-overs     %" PRIu64 " request(s) sent again to the next node after a "
 	       "refused connection\n", d->failovers);
 	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
-	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 ", unaudited %" PRIu64 "%s\n",
+	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 ", unaudited %" PRIu64
+	       "%s, lost reports %" PRIu64 ", rotations missed %" PRIu64 "\n",
 	       r->lost, r->unverified, r->wrong, r->stale, r->cut_answers, r->unaudited,
-	       d->h.audit_checked ? "" : " (audit log not checked)");
+	       d->h.audit_checked ? "" : " (audit log not checked)", r->lost_reports,
+	       r->rotations_missed);
 	for (size_t i = 0; i < r->n_findings; i++)
 		printf("    %s\n", r->findings[i]);
 	if (d->h.audit_checked)
@@ -512,7 +580,8 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	}
 	printf("%s\n", drill_report_safe(r) ? "SAFE: every acknowledged key was read back with "
 					      "its password; no wrong or stale answer; every "
-					      "password returned was audited"
+					      "password returned was audited; no acknowledged "
+					      "report lost, every returned key to be rotated"
 					    : "UNSAFE: see the violations above");
 }
 
@@ -580,25 +649,4 @@ enum drill_outcome drill_engine_verdict(const struct drill_report *r)
 	if (r->acked == 0 && r->escrows > 0 && r->lookups_ok == 0)
 		return DRILL_OUTCOME_UNREACHABLE;
 	return drill_report_safe(r) ? DRILL_OUTCOME_OK : DRILL_OUTCOME_FAILED;
-}
-
-enum drill_outcome drill_engine_write_history(const struct drill *d, const char *path)
-{
-	static const char *const kinds[] = { "escrow", "lookup", "readback" };
-	static const char *const results[] = { "ok", "failed", "unknown", "not_found", "wrong" };
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		return drill_fail(DRILL_OUTCOME_FAILED, "cannot write %s", path);
-	/* One JSON object per line: easy to grep, sort and replay. */
-	for (size_t i = 0; i < d->h.n_ops; i++) {
-		const struct drill_op *o = &d->h.ops[i];
-		fprintf(f, "{\"kind\":\"%s\",\"key_id\":\"%s\",\"node\":%u,\"start_ms\":%.3f,"
-			   "\"end_ms\":%.3f,\"result\":\"%s\",\"code\":\"%s\"}\n",
-			kinds[o->kind], o->key < d->h.n_keys ? d->h.keys[o->key].key_id : "",
-			(unsigned)o->node + 1, o->start_ms, o->end_ms, results[o->result], o->code);
-	}
-	if (fclose(f) != 0)
-		return drill_fail(DRILL_OUTCOME_FAILED, "cannot write %s", path);
-	return DRILL_OUTCOME_OK;
 }

@@ -27,6 +27,7 @@
 #define DRILL_RESP_MAX 4096
 #define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
 #define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
+#define DRILL_DISCLOSED_KEPT 8          /* keys lookups returned last, listed in reports */
 
 /* How a drill ended; escrowctl turns it into its exit code. */
 enum drill_outcome {
@@ -58,7 +59,7 @@ struct dslot {
 	unsigned attempts;      /* nodes tried for this request */
 	char path[160];         /* the request's path, sent to node op.node */
 	char url[CTL_URL_MAX + 160];
-	char body[512];
+	char body[1536];        /* an escrow, or a compliance report of 16 keys */
 	char resp[DRILL_RESP_MAX];
 	size_t resp_len;
 	char errbuf[CURL_ERROR_SIZE];
@@ -81,9 +82,12 @@ struct drill {
 	uint8_t run_id[6];
 	double t0;
 	uint64_t issued, next_node, status_node;
+	uint64_t key_requests;  /* escrows and lookups issued (uploads aside) */
 	uint64_t failovers;     /* requests sent again to the next node */
 	uint32_t *acked;        /* keys acknowledged so far, for lookups */
 	size_t n_acked, cap_acked;
+	uint32_t disclosed[DRILL_DISCLOSED_KEPT]; /* keys lookups returned last, oldest first */
+	size_t n_disclosed;
 	uint64_t sec_ok, sec_failed, sec_unknown;
 	long leader;
 	struct leader_change leaders[DRILL_LEADERS_MAX];
@@ -125,6 +129,9 @@ enum drill_outcome drill_engine_setup(struct drill *d);
 /* Runs the load until the duration or a SIGINT, calling d->tick. */
 enum drill_outcome drill_engine_workload(struct drill *d);
 
+/* The index of this run's canary key key_id (RUN-D811-0000-INDEX), or -1. */
+long drill_engine_key_index(const struct drill *d, const char *key_id);
+
 /* Reads every acknowledged key back, retrying unanswered ones. */
 enum drill_outcome drill_engine_readback(struct drill *d);
 
@@ -137,7 +144,9 @@ enum drill_outcome drill_engine_verdict(const struct drill_report *r);
 
 /* Writes every request of the history to path, one JSON object a line:
  * kind, key_id, node (1-based position in the node list), start_ms, end_ms,
- * result, code. No password. */
+ * result, code; a compliance upload has machine, seq, key_ids and
+ * rotate_key_ids instead of key_id; then the report read back (kind
+ * machine: machine, found, seq). No password. */
 enum drill_outcome drill_engine_write_history(const struct drill *d, const char *path);
 
 void drill_engine_teardown(struct drill *d);

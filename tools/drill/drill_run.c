@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tools/drill/drill_audit.h"
+#include "tools/drill/drill_comply.h"
 #include "tools/drill/drill_run_internal.h"
 
 #define RUN_READY_MS 60000.0
@@ -190,6 +191,8 @@ static enum drill_outcome finish_run(struct run *r, struct drill_report *rep,
 	if (dcluster_wait_ready(&r->c, d->client, RUN_READY_MS, r->errmsg) != ESC_OK)
 		fprintf(stderr, "drill: %s\n", r->errmsg);
 	rv = drill_engine_readback(d);
+	if (rv == DRILL_OUTCOME_OK)
+		rv = drill_comply_readback(d);
 	if (rv == DRILL_OUTCOME_OK)
 		rv = drill_audit_collect(d);
 	if (rv != DRILL_OUTCOME_OK)

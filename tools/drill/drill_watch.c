@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "tools/drill/drill_audit.h"
+#include "tools/drill/drill_comply.h"
 
 /* The report as one JSON object on stdout; ok says whether the drill passed. */
 static enum drill_outcome print_json(const struct drill *d, const struct drill_report *r,
@@ -44,6 +45,8 @@ enum drill_outcome drill_watch(struct drill *d, struct ctl_client *client,
 	}
 	if (rv == DRILL_OUTCOME_OK)
 		rv = drill_engine_readback(d);
+	if (rv == DRILL_OUTCOME_OK)
+		rv = drill_comply_readback(d);
 	if (rv == DRILL_OUTCOME_OK)
 		rv = drill_audit_collect(d);
 	if (rv == DRILL_OUTCOME_OK && d->opts.history_path != NULL)
