@@ -1037,13 +1037,16 @@ def run_tests(tests, argv=None):
     return 0
 
 
-def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None, tls_args=()):
+def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None, tls_args=(),
+              prefix=None):
     """`escrowctl --nodes URL --json bench` for the benchmark scripts: count
     requests (bounded at an hour) or duration seconds; tls_args: escrowctl's
-    --ca/--cert/--key. Returns its JSON report; exits the script when bench
-    itself failed."""
+    --ca/--cert/--key; prefix: --machine-prefix. Returns its JSON report;
+    exits the script when bench itself failed."""
     cmd = [ctl or ESCROWCTL] + list(tls_args) + [
         "--nodes", url, "--json", "bench", "--clients", str(clients), "--op", op]
+    if prefix:
+        cmd += ["--machine-prefix", prefix]
     if duration:
         cmd += ["--duration", str(duration), "--count", "10000000"]
     else:

@@ -2,8 +2,8 @@
 """Process tests of the compliance service (docs/api.md section 3): reports
 judged on a TLS cluster and uploaded through a follower, rotation and
 retired keys, the policy, exemptions, the paged compliance report (JSON,
-CSV, escrowctl), roles, bad bodies, a leader killed during uploads, and a
-snapshot restored into a fresh cluster. Output is TAP. Environment:
+CSV, escrowctl), roles, bad bodies, a leader killed during uploads, a
+snapshot restored into a fresh cluster, and escrowctl bench --op compliance. Output is TAP. Environment:
 ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 """
 
@@ -420,6 +420,44 @@ def test_snapshot_restore_keeps_verdicts(t):
           "statuses: %s" % {n: before[n]["status"] for n in names})
 
 
+def test_bench_uploads(t):
+    """escrowctl bench --op compliance through a follower: 200 requests, 200
+    new machines, every answer a verdict, and the compliance report counts
+    them; with --machines the same machines are reported again, judged the
+    same."""
+    need_ctl()
+    c = t.cluster(3, tls=True)
+    fol = [i for i in c.ids() if i != c.leader()][0]
+    args = ["bench", "--op", "compliance", "--clients", "4", "--seed", "7"]
+    r = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "200"], as_json=True))
+    verdicts = r.get("verdicts", {})
+    check(r["ok"] == r["requests"] == 200 and r["errors"] == 0
+          and sum(verdicts.values()) == 200 and verdicts.get("other") == 0
+          and sum(r.get("shapes", {}).values()) == 200 and r.get("machines") == 0,
+          "bench: %s" % short(r, 600))
+    # The keys were never escrowed: every report is noncompliant.
+    check(verdicts.get("noncompliant") == 200, "verdicts: %s" % verdicts)
+    st, _, data = c.request(fol, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
+    names = sorted("bench-c%d-%d" % (m % 4, m // 4) for m in range(200))
+    check(st == 200 and sum(data["counts"].values()) == 200
+          and data["counts"]["noncompliant"] == 200
+          and sorted(m["machine"] for m in data["machines"]) == names
+          and all("recovery_key_not_escrowed" in m["reasons"] for m in data["machines"]),
+          "report after bench: %s %s" % (st, short(data, 600)))
+    shapes = r["shapes"]
+    check(shapes["encrypted"] > 100 and all(n > 0 for n in shapes.values()),
+          "shapes of 200 reports: %s" % shapes)
+    # Reported again: 100 requests over the first 50 machines, same shapes.
+    again = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "100", "--machines", "50"],
+                              as_json=True))
+    st, _, data2 = c.request(fol, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
+    check(again["ok"] == 100 and again["machines"] == 50
+          and sum(data2["counts"].values()) == 200
+          and [(m["machine"], m["reasons"]) for m in data2["machines"]]
+          == [(m["machine"], m["reasons"]) for m in data["machines"]],
+          "again: %s; counts %s" % (short(again, 400), data2.get("counts")))
+
+
 if __name__ == "__main__":
     sys.exit(harness.run_tests([
         test_verdicts_rotation_policy_exemption,
@@ -427,4 +465,5 @@ if __name__ == "__main__":
         test_report_pages,
         test_leader_killed_during_uploads,
         test_snapshot_restore_keeps_verdicts,
+        test_bench_uploads,
     ]))

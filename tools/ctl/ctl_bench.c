@@ -1,6 +1,7 @@
 /* escrowctl bench: a bounded load generator on libcurl's multi interface. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "tools/client/ctl_password.h"
+#include "tools/ctl/ctl_bench_compliance.h"
 #include "tools/ctl/ctl_commands.h"
 
 #define BENCH_CLIENTS_DEFAULT 8
@@ -19,10 +21,10 @@
 #define BENCH_SEED_KEYS 100           /* keys escrowed before a lookup run */
 #define BENCH_PREFIX_MAX 200
 #define BENCH_BACKOFF_MS 50.0         /* after a transport error, per client */
-#define BENCH_SNIPPET 256             /* bytes of a response body kept per client */
+#define BENCH_SNIPPET 512             /* bytes of a response body kept per client */
 #define BENCH_STATUS_SLOTS 600        /* HTTP statuses counted one by one */
 
-enum bench_op { BENCH_ESCROW, BENCH_SEED, BENCH_LOOKUP };
+enum bench_op { BENCH_ESCROW, BENCH_SEED, BENCH_LOOKUP, BENCH_COMPLIANCE };
 
 struct bench;
 
@@ -35,7 +37,8 @@ struct bench_client {
 	double started_ms;      /* of the request in flight */
 	double resume_ms;       /* no new request before (backoff) */
 	char url[CTL_URL_MAX + 128];
-	char body[512];
+	char body[1280];        /* a compliance report of two volumes fits */
+	enum bench_shape shape; /* of the compliance report in flight */
 	char snippet[BENCH_SNIPPET]; /* start of the response body */
 	size_t snippet_len;
 	char errbuf[CURL_ERROR_SIZE];
@@ -47,6 +50,7 @@ struct bench {
 	const char *prefix;      /* machine name prefix */
 	enum bench_op op;
 	uint8_t run_id[8];       /* random: key IDs differ from run to run */
+	struct bench_compliance comp; /* --op compliance: the reports */
 	CURLM *m;
 	struct curl_slist *headers;
 	struct bench_client *cl;
@@ -54,6 +58,8 @@ struct bench {
 	/* One phase's counters. */
 	uint64_t issued, ok, errors, transport;
 	uint64_t by_status[BENCH_STATUS_SLOTS];
+	uint64_t verdicts[BENCH_VERDICTS]; /* --op compliance: ok answers by "status" */
+	uint64_t shapes[BENCH_SHAPES];     /* and the shapes of the reports they judged */
 	uint32_t *lat_us;        /* latency of each ok request, microseconds */
 	size_t n_lat, cap_lat;
 	bool nomem;
@@ -100,7 +106,14 @@ static int bench_start(struct bench *b, struct bench_client *c)
 	unsigned who;
 	uint64_t seq;
 
-	if (b->op == BENCH_LOOKUP) {
+	if (b->op == BENCH_COMPLIANCE) {
+		c->shape = bench_compliance_shape(&b->comp, b->issued);
+		if (bench_compliance_encode(&b->comp, b->issued, c->body, sizeof(c->body)) == 0)
+			return ctl_fail(CTL_EXIT_REFUSED, "bench: a report does not fit");
+		snprintf(c->url, sizeof(c->url), "%s/v1/compliance", b->node);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+	} else if (b->op == BENCH_LOOKUP) {
 		bench_key_id(b, 0xffff, b->issued % BENCH_SEED_KEYS, key_id);
 		snprintf(c->url, sizeof(c->url),
 			 "%s/v1/keys/%s?reason=other&note=escrowctl%%20bench", b->node, key_id);
@@ -175,6 +188,10 @@ static void bench_finish(struct bench *b, struct bench_client *c, CURLcode cc, d
 	ok = b->op == BENCH_LOOKUP ? status == 200 : (status == 200 || status == 201);
 	if (ok) {
 		b->ok++;
+		if (b->op == BENCH_COMPLIANCE) {
+			b->verdicts[bench_compliance_verdict(c->snippet, c->snippet_len)]++;
+			b->shapes[c->shape]++;
+		}
 		bench_record_latency(b, now - c->started_ms);
 		return;
 	}
@@ -259,6 +276,8 @@ static void bench_reset_counters(struct bench *b)
 {
 	b->issued = b->ok = b->errors = b->transport = 0;
 	memset(b->by_status, 0, sizeof(b->by_status));
+	memset(b->verdicts, 0, sizeof(b->verdicts));
+	memset(b->shapes, 0, sizeof(b->shapes));
 	b->n_lat = 0;
 	b->first_error[0] = '\0';
 	b->hit_limit = false;
@@ -284,6 +303,41 @@ static double bench_pct(const struct bench *b, double q)
 	if (k > b->n_lat)
 		k = b->n_lat;
 	return (double)b->lat_us[k - 1] / 1e3;
+}
+
+/* --op compliance: the answers by verdict and the reports by shape, as
+ * text lines or as members of out. */
+static void bench_report_compliance(const struct bench *b, json_t *out)
+{
+	json_t *v = out ? json_object() : NULL, *sh = out ? json_object() : NULL;
+	int i;
+
+	if (out == NULL)
+		printf("verdicts    ");
+	for (i = 0; i < BENCH_VERDICTS; i++)
+		if (out == NULL)
+			printf(" %s %" PRIu64, bench_verdict_name(i), b->verdicts[i]);
+		else
+			json_object_set_new(v, bench_verdict_name(i),
+					    json_integer((json_int_t)b->verdicts[i]));
+	if (out == NULL)
+		printf("\nshapes      ");
+	for (i = 0; i < BENCH_SHAPES; i++)
+		if (out == NULL)
+			printf(" %s %" PRIu64, bench_shape_name(i), b->shapes[i]);
+		else
+			json_object_set_new(sh, bench_shape_name(i),
+					    json_integer((json_int_t)b->shapes[i]));
+	if (out == NULL) {
+		printf("\nseed         %" PRIu64 ", %s\n", b->comp.seed,
+		       b->comp.machines ? "machines reported again modulo --machines" :
+		       "a new machine per request");
+		return;
+	}
+	json_object_set_new(out, "verdicts", v);
+	json_object_set_new(out, "shapes", sh);
+	json_object_set_new(out, "seed", json_integer((json_int_t)b->comp.seed));
+	json_object_set_new(out, "machines", json_integer((json_int_t)b->comp.machines));
 }
 
 static int bench_report(struct bench *b, const char *op_name)
@@ -312,6 +366,8 @@ static int bench_report(struct bench *b, const char *op_name)
 		printf("latency ms   p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n",
 		       bench_pct(b, 0.50), bench_pct(b, 0.90), bench_pct(b, 0.99),
 		       bench_pct(b, 1.0));
+		if (b->op == BENCH_COMPLIANCE)
+			bench_report_compliance(b, NULL);
 		return CTL_EXIT_OK;
 	}
 	by = json_object();
@@ -332,6 +388,8 @@ static int bench_report(struct bench *b, const char *op_name)
 			"throughput_rps", rps, "latency_ms", "p50", bench_pct(b, 0.50),
 			"p90", bench_pct(b, 0.90), "p99", bench_pct(b, 0.99), "max",
 			bench_pct(b, 1.0));
+	if (out != NULL && b->op == BENCH_COMPLIANCE)
+		bench_report_compliance(b, out);
 	text = out ? json_dumps(out, JSON_PRESERVE_ORDER | JSON_COMPACT |
 				 JSON_REAL_PRECISION(9)) : NULL;
 	json_decref(out);
@@ -426,12 +484,15 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "op", required_argument, NULL, 'o' },
 		{ "machine-prefix", required_argument, NULL, 'm' },
+		{ "machines", required_argument, NULL, 'M' },
+		{ "seed", required_argument, NULL, 's' },
 		CTL_OPTS_COMMON
 	};
 	const char *op = NULL, *prefix = NULL, *s_clients = NULL, *s_count = NULL;
-	const char *s_duration = NULL;
+	const char *s_duration = NULL, *s_machines = NULL, *s_seed = NULL;
 	long clients = BENCH_CLIENTS_DEFAULT, count = BENCH_COUNT_DEFAULT;
-	long duration = BENCH_DURATION_DEFAULT_S;
+	long duration = BENCH_DURATION_DEFAULT_S, machines = 0, seed = 1;
+	enum bench_op kind;
 	struct bench b;
 	int c, rv;
 
@@ -442,6 +503,8 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'd': rv = ctl_opt_once(ctx, &s_duration, optarg, "--duration"); break;
 		case 'o': rv = ctl_opt_once(ctx, &op, optarg, "--op"); break;
 		case 'm': rv = ctl_opt_once(ctx, &prefix, optarg, "--machine-prefix"); break;
+		case 'M': rv = ctl_opt_once(ctx, &s_machines, optarg, "--machines"); break;
+		case 's': rv = ctl_opt_once(ctx, &s_seed, optarg, "--seed"); break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -460,13 +523,27 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 	    (rv = ctl_opt_long(ctx, s_duration, "--duration", 1, BENCH_DURATION_MAX_S,
 			       &duration)))
 		return rv;
+	if (s_machines != NULL &&
+	    (rv = ctl_opt_long(ctx, s_machines, "--machines", 1, BENCH_COUNT_MAX, &machines)))
+		return rv;
+	if (s_seed != NULL && (rv = ctl_opt_long(ctx, s_seed, "--seed", 0, LONG_MAX, &seed)))
+		return rv;
 	/* --duration alone: run for that long (the count bound still holds). */
 	if (s_duration != NULL && s_count == NULL)
 		count = BENCH_COUNT_MAX;
 	if (op == NULL)
 		op = "escrow";
-	if (strcmp(op, "escrow") != 0 && strcmp(op, "lookup") != 0)
-		return ctl_usage_error(ctx, "--op: '%.32s' is not escrow or lookup", op);
+	if (strcmp(op, "escrow") == 0)
+		kind = BENCH_ESCROW;
+	else if (strcmp(op, "lookup") == 0)
+		kind = BENCH_LOOKUP;
+	else if (strcmp(op, "compliance") == 0)
+		kind = BENCH_COMPLIANCE;
+	else
+		return ctl_usage_error(ctx, "--op: '%.32s' is not escrow, lookup or compliance",
+				       op);
+	if (kind != BENCH_COMPLIANCE && (s_machines != NULL || s_seed != NULL))
+		return ctl_usage_error(ctx, "--machines and --seed are for --op compliance");
 	if (prefix == NULL)
 		prefix = "bench";
 	if ((rv = bench_check_prefix(ctx, prefix)) != CTL_EXIT_OK)
@@ -479,6 +556,10 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 	b.node = ctx->client.nodes[0];
 	b.prefix = prefix;
 	b.n_clients = (size_t)clients;
+	b.comp.seed = (uint64_t)seed;
+	b.comp.machines = (uint64_t)machines;
+	b.comp.clients = (unsigned)clients;
+	b.comp.prefix = prefix;
 	if (getrandom(b.run_id, sizeof(b.run_id), 0) != (ssize_t)sizeof(b.run_id)) {
 		rv = ctl_fail(CTL_EXIT_REFUSED, "bench: getrandom failed");
 		goto out;
@@ -486,7 +567,7 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 	rv = bench_setup(&b);
 	if (rv != CTL_EXIT_OK)
 		goto out;
-	if (strcmp(op, "lookup") == 0) {
+	if (kind == BENCH_LOOKUP) {
 		rv = bench_phase(&b, BENCH_SEED, BENCH_SEED_KEYS,
 				 BENCH_DURATION_DEFAULT_S * 1e3, false);
 		if (rv == CTL_EXIT_OK && b.ok < BENCH_SEED_KEYS)
@@ -498,8 +579,7 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 			goto out;
 		bench_reset_counters(&b);
 	}
-	rv = bench_phase(&b, strcmp(op, "lookup") == 0 ? BENCH_LOOKUP : BENCH_ESCROW,
-			 (uint64_t)count, (double)duration * 1e3, true);
+	rv = bench_phase(&b, kind, (uint64_t)count, (double)duration * 1e3, true);
 	if (rv != CTL_EXIT_OK)
 		goto out;
 	rv = bench_report(&b, op);

@@ -123,8 +123,8 @@ static const struct ctl_command commands[] = {
 	  "first answer}.\n",
 	  ctl_cmd_status },
 	{ "bench",
-	  "[--clients N] [--count N | --duration S] [--op escrow|lookup] "
-	  "[--machine-prefix P]",
+	  "[--clients N] [--count N | --duration S] [--op escrow|lookup|compliance] "
+	  "[--machine-prefix P] [--machines M] [--seed S]",
 	  "load generator against the first node of --nodes",
 	  "  --clients N          concurrent keep-alive connections, 1-512 (default 8)\n"
 	  "  --count N            requests in all, 1-10000000 (default 2000)\n"
@@ -132,10 +132,23 @@ static const struct ctl_command commands[] = {
 	  "                       still stops after 60 s\n"
 	  "  --op escrow|lookup   escrow new random keys (default), or escrow 100 keys\n"
 	  "                       first and then look them up round-robin\n"
+	  "  --op compliance      upload compliance reports (an os and a fixed volume)\n"
+	  "                       of machines P-cC-N, a new machine per request; the\n"
+	  "                       shapes, drawn from --seed: 70 % fully encrypted,\n"
+	  "                       10 % fixed volume encrypting (40 %), 8 % os volume\n"
+	  "                       suspended, 7 % fixed volume decrypted, 5 %\n"
+	  "                       aes_cbc_128. Their key IDs are not escrowed, so the\n"
+	  "                       server judges them noncompliant (at least\n"
+	  "                       recovery_key_not_escrowed)\n"
 	  "  --machine-prefix P   machine names are P-CLIENT (default 'bench')\n"
+	  "  --machines M         --op compliance: report machines again, modulo M\n"
+	  "  --seed S             --op compliance: the seed of the shapes and key IDs\n"
+	  "                       (default 1)\n"
 	  "\nSends only to the FIRST URL of --nodes, so the operator picks the leader or a\n"
 	  "follower. Prints requests ok, errors by status, elapsed time, throughput and\n"
-	  "latency p50/p90/p99/max (ms); --json prints one JSON object. A progress line\n"
+	  "latency p50/p90/p99/max (ms), and with --op compliance the answers by verdict\n"
+	  "(their \"status\") and the reports by shape; --json prints one JSON object\n"
+	  "(\"verdicts\", \"shapes\", \"seed\", \"machines\" added). A progress line\n"
 	  "goes to stderr every second. Exit 0 when every request succeeded, 3 when the\n"
 	  "node was never reached, else 1.\n",
 	  ctl_cmd_bench },

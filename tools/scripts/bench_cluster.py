@@ -20,7 +20,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", default="16,64", help="client counts (default 16,64)")
     ap.add_argument("--count", type=int, default=10000, help="requests per run (default 10000)")
-    ap.add_argument("--op", default="escrow", choices=["escrow", "lookup"])
+    ap.add_argument("--op", default="escrow", choices=["escrow", "lookup", "compliance"],
+                    help="compliance: upload reports as the agent role (default escrow)")
     ap.add_argument("--modes", default="plain",
                     help="plain (--insecure), tls (mutual TLS, operator certificate) or "
                          "plain,tls: one cluster each, runs alternated (default plain)")
@@ -49,8 +50,11 @@ def main():
                 for mode in modes:
                     c = clusters[mode]
                     via, nid = c.bench_ids[i]
+                    # Compliance: each run reports machines of its own (new ones).
+                    role = "agent" if args.op == "compliance" else None
                     r = harness.run_bench(c.url(nid), clients, count=args.count, op=args.op,
-                                          ctl=args.escrowctl, tls_args=c.ctl_tls_args())
+                                          ctl=args.escrowctl, tls_args=c.ctl_tls_args(role),
+                                          prefix="bench-%s-%s-%d" % (mode, via, clients))
                     lat = r.get("latency_ms", {})
                     print("%-6s %-8s %-8d %8d %10.1f %8.2f %8.2f %8.2f %6d" % (
                         mode, via, clients, r["ok"], r["throughput_rps"], lat.get("p50", 0),
