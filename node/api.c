@@ -268,6 +268,13 @@ void api_apply(struct op *op, replica_apply_cb done)
 		dispatch_again(op);
 }
 
+void api_barrier(struct op *op, replica_barrier_cb done)
+{
+	op->rreq.data = op;
+	if (replica_barrier(op->ctx->replica, &op->rreq, done) != ESC_OK)
+		dispatch_again(op);
+}
+
 bool api_applied(struct op *op, int status, const struct store_result *res)
 {
 	if (status != ESC_OK) {

@@ -91,6 +91,11 @@ void api_audit_cmd(struct op *op, const char *action);
  * A submission libraft refuses is dispatched again. */
 void api_apply(struct op *op, replica_apply_cb done);
 
+/* For a read on this node, the leader: done runs once a barrier shows every
+ * entry committed before the request applied here. A barrier libraft
+ * refuses dispatches op again. */
+void api_barrier(struct op *op, replica_barrier_cb done);
+
 /* For a done callback: true when the entry was applied without error;
  * otherwise op was dispatched again (outcome unknown) or answered 500. */
 bool api_applied(struct op *op, int status, const struct store_result *res);

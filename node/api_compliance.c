@@ -127,9 +127,7 @@ static void policy_get_done(struct replica_req *rreq, int status)
 
 static void policy_get_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_barrier(op->ctx->replica, &op->rreq, policy_get_done) != ESC_OK)
-		dispatch_again(op);
+	api_barrier(op, policy_get_done);
 }
 
 void api_policy_get(struct op *op)

@@ -215,9 +215,7 @@ static void machine_keys_done(struct replica_req *rreq, int status)
 
 static void machine_keys_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_barrier(op->ctx->replica, &op->rreq, machine_keys_done) != ESC_OK)
-		dispatch_again(op);
+	api_barrier(op, machine_keys_done);
 }
 
 void api_machine_keys(struct op *op, const char *machine)

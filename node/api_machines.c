@@ -138,9 +138,7 @@ static void machine_done(struct replica_req *rreq, int status)
 
 static void machine_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_barrier(op->ctx->replica, &op->rreq, machine_done) != ESC_OK)
-		dispatch_again(op);
+	api_barrier(op, machine_done);
 }
 
 void api_machine(struct op *op, const char *machine)
@@ -327,9 +325,7 @@ static void report_done(struct replica_req *rreq, int status)
 
 static void report_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_barrier(op->ctx->replica, &op->rreq, report_done) != ESC_OK)
-		dispatch_again(op);
+	api_barrier(op, report_done);
 }
 
 void api_compliance_report(struct op *op)

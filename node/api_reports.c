@@ -199,9 +199,7 @@ static void audit_done(struct replica_req *rreq, int status)
 
 static void audit_run(struct op *op)
 {
-	op->rreq.data = op;
-	if (replica_barrier(op->ctx->replica, &op->rreq, audit_done) != ESC_OK)
-		dispatch_again(op);
+	api_barrier(op, audit_done);
 }
 
 void api_audit_report(struct op *op)
