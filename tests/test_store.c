@@ -1,5 +1,4 @@
 /* Unit tests of store/: applying commands, queries, digests, images. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,47 +10,8 @@
 #include "lib/error.h"
 #include "store/seal.h"
 #include "store/store.h"
+#include "tests/store_fixture.h"
 #include "tests/unit.h"
-
-#define KEY_A "0A1B2C3D-0000-1111-2222-333344445555"
-#define KEY_B "0A1B2C3D-0000-1111-2222-333344445566"
-#define KEY_C "0A1B2C3E-9999-1111-2222-333344445555"
-#define PW_1 "000000-000011-000022-000033-000044-000055-000066-000077"
-#define PW_2 "720885-000011-000022-000033-000044-000055-000066-000077"
-#define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
-
-static char tmpdir[64];
-static struct seal_key seal;
-static int db_counter;
-
-/* A fresh database path under tmpdir. */
-static const char *db_path(char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, ++db_counter);
-	return buf;
-}
-
-static struct store *store_fresh(void)
-{
-	char path[128], errmsg[ESC_ERRMSG_SIZE];
-	struct store *s = NULL;
-
-	if (store_open(&s, db_path(path, sizeof(path)), errmsg) != ESC_OK) {
-		printf("# store_open: %s\n", errmsg);
-		return NULL;
-	}
-	return s;
-}
-
-static void cmd_base(struct cmd *c, uint32_t type, int64_t at)
-{
-	memset(c, 0, sizeof(*c));
-	c->type = type;
-	c->node_id = 2;
-	c->at_ms = at;
-	snprintf(c->actor, sizeof(c->actor), "agent-7");
-	snprintf(c->role, sizeof(c->role), "agent");
-}
 
 static void cmd_init(struct cmd *c)
 {
@@ -99,36 +59,6 @@ static void cmd_prefix(struct cmd *c, const char *prefix, int64_t at)
 	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix);
 }
 
-/* Applies c at index and returns the result's status, or -1 when the store
- * itself failed. */
-static int apply(struct store *s, uint64_t index, const struct cmd *c,
-		 struct store_result *r)
-{
-	char errmsg[ESC_ERRMSG_SIZE];
-
-	if (store_apply(s, index, c, r, errmsg) != ESC_OK) {
-		printf("# store_apply %llu: %s\n", (unsigned long long)index, errmsg);
-		return -1;
-	}
-	/* The node flushes once per loop turn; these tests once per entry. */
-	if (store_flush(s, errmsg) != ESC_OK) {
-		printf("# store_flush %llu: %s\n", (unsigned long long)index, errmsg);
-		return -1;
-	}
-	return r->status;
-}
-
-static int digest(struct store *s, char hex[65])
-{
-	char errmsg[ESC_ERRMSG_SIZE];
-
-	if (store_digest(s, hex, errmsg) != ESC_OK) {
-		printf("# store_digest: %s\n", errmsg);
-		return -1;
-	}
-	return 0;
-}
-
 static uint64_t audit_count(struct store *s)
 {
 	uint64_t keys = 0, audit = 0;
@@ -165,13 +95,6 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
-}
-
-/* The path store_fresh used last. */
-static const char *last_path(char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, db_counter);
-	return buf;
 }
 
 TEST(new_store_is_empty)
@@ -920,36 +843,10 @@ TEST(memory_store_works)
 	store_close(f);
 }
 
-static void tmpdir_remove(void)
-{
-	char path[512];
-	struct dirent *d;
-	DIR *dir;
-
-	dir = opendir(tmpdir);
-	if (dir == NULL)
-		return;
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, d->d_name);
-		unlink(path);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
-}
-
 int main(void)
 {
-	uint8_t raw[SEAL_KEY_SIZE];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		printf("Bail out! mkdtemp failed\n");
+	if (!fixture_start("test_store"))
 		return 1;
-	}
-	memset(raw, 0x5a, sizeof(raw));
-	seal_key_init(&seal, raw);
 
 	RUN(new_store_is_empty);
 	RUN(init_sets_cluster_once);
@@ -974,7 +871,6 @@ int main(void)
 	RUN(open_refuses_non_database);
 	RUN(memory_store_works);
 
-	seal_key_close(&seal);
-	tmpdir_remove();
+	fixture_end();
 	return unit_done();
 }

@@ -18,14 +18,9 @@
 #include "store/seal.h"
 #include "store/snapfile.h"
 #include "store/store.h"
+#include "tests/store_fixture.h"
 #include "tests/unit.h"
 
-#define KEY_A "0A1B2C3D-0000-1111-2222-333344445555"
-#define KEY_B "0A1B2C3D-0000-1111-2222-333344445566"
-#define KEY_C "0A1B2C3E-9999-1111-2222-333344445555"
-#define PW_1 "000000-000011-000022-000033-000044-000055-000066-000077"
-#define PW_2 "720885-000011-000022-000033-000044-000055-000066-000077"
-#define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
 #define DAY 86400000LL
 #define CLUSTER "00112233445566778899aabbccddeeff"
 #define BENCH_MACHINES 100000
@@ -38,49 +33,10 @@
 #define ROTATION COMPLIANCE_REASON_ROTATION_PENDING
 #define FIXED_UNPROTECTED COMPLIANCE_REASON_FIXED_VOLUME_NOT_PROTECTED
 
-static char tmpdir[64];
-static struct seal_key seal;
-static int db_counter;
-
 /* Big structs, one of each at a time. */
 static struct compliance_report report;
 static struct store_machine machine_out;
 static uint8_t payload[COMPLIANCE_WIRE_REPORT_MAX];
-
-static const char *db_path(char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, ++db_counter);
-	return buf;
-}
-
-/* The path store_fresh used last. */
-static const char *last_path(char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/db%d.sqlite", tmpdir, db_counter);
-	return buf;
-}
-
-static struct store *store_fresh(void)
-{
-	char path[128], errmsg[ESC_ERRMSG_SIZE];
-	struct store *s = NULL;
-
-	if (store_open(&s, db_path(path, sizeof(path)), errmsg) != ESC_OK) {
-		printf("# store_open: %s\n", errmsg);
-		return NULL;
-	}
-	return s;
-}
-
-static void cmd_base(struct cmd *c, uint32_t type, int64_t at)
-{
-	memset(c, 0, sizeof(*c));
-	c->type = type;
-	c->node_id = 2;
-	c->at_ms = at;
-	snprintf(c->actor, sizeof(c->actor), "agent-7");
-	snprintf(c->role, sizeof(c->role), "agent");
-}
 
 static void cmd_escrow(struct cmd *c, const char *key_id, const char *pw, const char *machine,
 		       int64_t at)
@@ -175,23 +131,6 @@ static void cmd_exempt(struct cmd *c, const char *machine, int64_t until, const 
 	c->until_ms = until;
 }
 
-/* Applies c at index and flushes; the result's status, or -1 when the store
- * itself failed. */
-static int apply(struct store *s, uint64_t index, const struct cmd *c, struct store_result *r)
-{
-	char errmsg[ESC_ERRMSG_SIZE];
-
-	if (store_apply(s, index, c, r, errmsg) != ESC_OK) {
-		printf("# store_apply %llu: %s\n", (unsigned long long)index, errmsg);
-		return -1;
-	}
-	if (store_flush(s, errmsg) != ESC_OK) {
-		printf("# store_flush %llu: %s\n", (unsigned long long)index, errmsg);
-		return -1;
-	}
-	return r->status;
-}
-
 /* Reads machine into machine_out at now; its status, or -1. */
 static int machine_status(struct store *s, const char *machine, int64_t now)
 {
@@ -204,17 +143,6 @@ static int machine_status(struct store *s, const char *machine, int64_t now)
 		return -1;
 	}
 	return machine_out.status;
-}
-
-static int digest(struct store *s, char hex[65])
-{
-	char errmsg[ESC_ERRMSG_SIZE];
-
-	if (store_digest(s, hex, errmsg) != ESC_OK) {
-		printf("# store_digest: %s\n", errmsg);
-		return -1;
-	}
-	return 0;
 }
 
 /* The last audit entry as "action|machine|note|outcome|actor|role". */
@@ -1525,15 +1453,8 @@ TEST(hundred_thousand_machines)
 
 int main(void)
 {
-	uint8_t raw[SEAL_KEY_SIZE];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store_compliance.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		printf("Bail out! mkdtemp failed\n");
+	if (!fixture_start("test_store_compliance"))
 		return 1;
-	}
-	memset(raw, 0x5a, sizeof(raw));
-	seal_key_init(&seal, raw);
 
 	RUN(first_report_is_judged);
 	RUN(escrow_of_a_listed_key_judges_again);
@@ -1556,7 +1477,6 @@ int main(void)
 	RUN(restore_refuses_an_image_with_a_bad_policy);
 	RUN(hundred_thousand_machines);
 
-	seal_key_close(&seal);
-	unit_remove_tree(tmpdir);
+	fixture_end();
 	return unit_done();
 }
