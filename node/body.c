@@ -9,17 +9,6 @@
 
 #include "node/body_internal.h"
 
-bool body_fail(struct verr *e, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	snprintf(e->code, sizeof e->code, "%s", code);
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 json_t *body_load(const char *body, size_t len, struct verr *e)
 {
 	json_error_t jerr;
@@ -30,15 +19,15 @@ json_t *body_load(const char *body, size_t len, struct verr *e)
 	/* Not jerr.text: it quotes the bytes near the error, which may be
 	 * part of the recovery password. */
 	if (o != NULL)
-		body_fail(e, "invalid_json", "the body must be a JSON object");
+		validate_fail(e, "invalid_json", "the body must be a JSON object");
 	else if (json_error_code(&jerr) == json_error_stack_overflow)
-		body_fail(e, "invalid_json", "the body nests JSON too deeply (at byte %d)",
+		validate_fail(e, "invalid_json", "the body nests JSON too deeply (at byte %d)",
 			  jerr.position);
 	else if (json_error_code(&jerr) == json_error_duplicate_key)
-		body_fail(e, "invalid_json", "the body repeats a name in an object (at byte %d)",
+		validate_fail(e, "invalid_json", "the body repeats a name in an object (at byte %d)",
 			  jerr.position);
 	else
-		body_fail(e, "invalid_json", "the body is not valid JSON (at byte %d)",
+		validate_fail(e, "invalid_json", "the body is not valid JSON (at byte %d)",
 			  jerr.position);
 	json_decref(o);
 	return NULL;
@@ -53,10 +42,10 @@ bool body_get_string(json_t *o, const char *name, bool required, char *out, size
 	if (v == NULL || (json_is_null(v) && !required)) {
 		if (!required)
 			return true;
-		return body_fail(e, "missing_field", "the field %s is required", name);
+		return validate_fail(e, "missing_field", "the field %s is required", name);
 	}
 	if (!json_is_string(v))
-		return body_fail(e, "invalid_type", "the field %s must be a string", name);
+		return validate_fail(e, "invalid_type", "the field %s must be a string", name);
 	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v)) {
 		/* Over-long passwords get the same code as any malformed one. */
 		snprintf(e->code, sizeof e->code, "invalid_%s%s", name,

@@ -52,7 +52,7 @@ static bool only_fields(json_t *o, const char *const *names, size_t n, const cha
 		while (i < n && strcmp(key, names[i]) != 0)
 			i++;
 		if (i == n)
-			return body_fail(e, code, "the field \"%s\" is not part of %s.",
+			return validate_fail(e, code, "the field \"%s\" is not part of %s.",
 					 validate_echo(key, shown), what);
 	}
 	return true;
@@ -67,7 +67,7 @@ static json_t *member(json_t *o, const char *name, bool required, struct verr *e
 	if (v != NULL && !(json_is_null(v) && !required))
 		return v;
 	if (required)
-		*ok = body_fail(e, "missing_field", "the field %s is required.", name);
+		*ok = validate_fail(e, "missing_field", "the field %s is required.", name);
 	return NULL;
 }
 
@@ -82,7 +82,7 @@ static bool get_word(json_t *o, const char *name, enum compliance_kind kind, boo
 	if (v == NULL)
 		return ok;
 	if (!json_is_string(v))
-		return body_fail(e, "invalid_type", "the field %s must be a string.", name);
+		return validate_fail(e, "invalid_type", "the field %s must be a string.", name);
 	return compliance_name_read(kind, json_string_value(v), name, value, e);
 }
 
@@ -100,14 +100,14 @@ static bool get_words(json_t *o, const char *name, enum compliance_kind kind, ui
 	if (a == NULL)
 		return ok;
 	if (!json_is_array(a))
-		return body_fail(e, "invalid_type", "the field %s must be a list of strings.",
+		return validate_fail(e, "invalid_type", "the field %s must be a list of strings.",
 				 name);
 	json_array_foreach(a, i, item) {
 		char where[48];
 		unsigned value;
 
 		if (!json_is_string(item))
-			return body_fail(e, "invalid_type", "%s entry %zu must be a string.", name,
+			return validate_fail(e, "invalid_type", "%s entry %zu must be a string.", name,
 					 i + 1);
 		snprintf(where, sizeof where, "%s entry %zu", name, i + 1);
 		if (!compliance_name_read(kind, json_string_value(item), where, &value, e))
@@ -130,9 +130,9 @@ static bool get_integer(json_t *o, const char *name, bool required, json_int_t m
 	if (v == NULL)
 		return ok;
 	if (!json_is_integer(v))
-		return body_fail(e, "invalid_type", "the field %s must be an integer.", name);
+		return validate_fail(e, "invalid_type", "the field %s must be an integer.", name);
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return body_fail(e, range_code,
+		return validate_fail(e, range_code,
 				 "%s is %" JSON_INTEGER_FORMAT "; it must be %" JSON_INTEGER_FORMAT
 				 " to %" JSON_INTEGER_FORMAT ".",
 				 name, json_integer_value(v), min, max);
@@ -151,16 +151,16 @@ static bool get_key_ids(json_t *o, struct compliance_volume *v, struct verr *e)
 	if (a == NULL)
 		return ok;
 	if (!json_is_array(a))
-		return body_fail(e, "invalid_type", "the field key_ids must be a list of strings.");
+		return validate_fail(e, "invalid_type", "the field key_ids must be a list of strings.");
 	if (json_array_size(a) > COMPLIANCE_KEY_IDS_MAX)
-		return body_fail(e, "too_many_key_ids",
+		return validate_fail(e, "too_many_key_ids",
 				 "key_ids lists %zu keys; at most %d are allowed.",
 				 json_array_size(a), COMPLIANCE_KEY_IDS_MAX);
 	json_array_foreach(a, i, item) {
 		char where[48];
 
 		if (!json_is_string(item))
-			return body_fail(e, "invalid_type", "key_ids entry %zu must be a string.",
+			return validate_fail(e, "invalid_type", "key_ids entry %zu must be a string.",
 					 i + 1);
 		if (!validate_key_id(json_string_value(item), v->key_ids[i], e)) {
 			snprintf(where, sizeof where, "key_ids entry %zu", i + 1);
@@ -178,7 +178,7 @@ static bool volume_fields_read(json_t *o, struct compliance_volume *v, struct ve
 	json_int_t percent = 0;
 
 	if (!json_is_object(o))
-		return body_fail(e, "invalid_type", "each entry of volumes must be a JSON object.");
+		return validate_fail(e, "invalid_type", "each entry of volumes must be a JSON object.");
 	if (!only_fields(o, volume_fields, COUNT(volume_fields), "a volume", "unknown_field", e))
 		return false;
 	if (!body_get_string(o, "volume_id", true, v->volume_id, sizeof v->volume_id, e) ||
@@ -209,9 +209,9 @@ static bool volumes_read(json_t *o, struct compliance_report *r, struct verr *e)
 	if (a == NULL)
 		return ok;
 	if (!json_is_array(a))
-		return body_fail(e, "invalid_type", "the field volumes must be a list of objects.");
+		return validate_fail(e, "invalid_type", "the field volumes must be a list of objects.");
 	if (json_array_size(a) < 1 || json_array_size(a) > COMPLIANCE_VOLUMES_MAX)
-		return body_fail(e, "invalid_volumes",
+		return validate_fail(e, "invalid_volumes",
 				 "a report lists 1 to %d volumes; this one lists %zu.",
 				 COMPLIANCE_VOLUMES_MAX, json_array_size(a));
 	json_array_foreach(a, i, item) {
@@ -388,18 +388,18 @@ bool body_exemption(const char *body, size_t len, int64_t now_ms, int64_t *until
 	    !body_get_string(o, "until", true, until, sizeof until, e))
 		goto out;
 	if (!time_parse(until, &ms)) {
-		body_fail(e, "invalid_until",
+		validate_fail(e, "invalid_until",
 			  "until \"%s\" is not an RFC 3339 time such as 2027-01-31T00:00:00Z.",
 			  validate_echo(until, shown));
 		goto out;
 	}
 	if (ms <= now_ms) {
-		body_fail(e, "invalid_until", "until \"%s\" is not in the future.",
+		validate_fail(e, "invalid_until", "until \"%s\" is not in the future.",
 			  validate_echo(until, shown));
 		goto out;
 	}
 	if (size == 0) {
-		body_fail(e, "invalid_note", "there is no room for a note.");
+		validate_fail(e, "invalid_note", "there is no room for a note.");
 		goto out;
 	}
 	if (!body_get_string(o, "note", false, text, size, e) || !validate_note(text, e))

@@ -21,8 +21,5 @@ json_t *body_load(const char *body, size_t len, struct verr *e);
 bool body_get_string(json_t *o, const char *name, bool required, char *out, size_t size,
 		     struct verr *e);
 
-/* Fills e with code and a sentence made from fmt; returns false. */
-bool body_fail(struct verr *e, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -57,22 +57,6 @@ static const struct vocabulary vocabularies[COMPLIANCE_KIND__COUNT] = {
 				     WORDS(statuses), false },
 };
 
-static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e == NULL)
-		return false;
-	snprintf(e->code, sizeof(e->code), "%s", code);
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* Puts "where: " before the sentence already in e (from store/validate),
  * cutting the sentence short if both do not fit. */
 static bool verr_within(struct verr *e, const char *where)
@@ -127,7 +111,7 @@ bool compliance_name_read(enum compliance_kind kind, const char *name, const cha
 	if (compliance_name_parse(kind, name, value))
 		return true;
 	if (v == NULL)
-		return verr_set(e, "invalid_kind", "%s: no such vocabulary.", where);
+		return validate_fail(e, "invalid_kind", "%s: no such vocabulary.", where);
 	words[0] = '\0';
 	for (unsigned i = 0; i < v->count && used < sizeof(words); i++) {
 		int n = snprintf(words + used, sizeof(words) - used, "%s%s",
@@ -137,8 +121,8 @@ bool compliance_name_read(enum compliance_kind kind, const char *name, const cha
 		used += (size_t)n;
 	}
 	if (name == NULL || name[0] == '\0')
-		return verr_set(e, v->code, "%s is empty; it must be one of %s.", where, words);
-	return verr_set(e, v->code, "%s \"%s\" is not one of %s.", where,
+		return validate_fail(e, v->code, "%s is empty; it must be one of %s.", where, words);
+	return validate_fail(e, v->code, "%s \"%s\" is not one of %s.", where,
 			validate_echo(name, shown), words);
 }
 
@@ -202,7 +186,7 @@ static bool volume_value_check(enum compliance_kind kind, unsigned value, unsign
 
 	if (compliance_name(kind, value) != NULL)
 		return true;
-	return verr_set(e, v->code, "volume %u has %s %u, which is not a known value.", index,
+	return validate_fail(e, v->code, "volume %u has %s %u, which is not a known value.", index,
 			v->field, value);
 }
 
@@ -212,7 +196,7 @@ static bool volume_key_ids_check(const struct compliance_volume *v, unsigned ind
 	char where[48];
 
 	if (v->n_key_ids > COMPLIANCE_KEY_IDS_MAX)
-		return verr_set(e, "too_many_key_ids",
+		return validate_fail(e, "too_many_key_ids",
 				"volume %u lists %u key_ids; at most %d are allowed.", index,
 				v->n_key_ids, COMPLIANCE_KEY_IDS_MAX);
 	for (unsigned k = 0; k < v->n_key_ids; k++) {
@@ -221,11 +205,11 @@ static bool volume_key_ids_check(const struct compliance_volume *v, unsigned ind
 
 		snprintf(where, sizeof(where), "volume %u key_ids entry %u", index, k + 1);
 		if (strnlen(id, sizeof(v->key_ids[k])) == sizeof(v->key_ids[k]))
-			return verr_set(e, "invalid_key_id", "%s is not terminated.", where);
+			return validate_fail(e, "invalid_key_id", "%s is not terminated.", where);
 		if (!validate_key_id(id, norm, e))
 			return verr_within(e, where);
 		if (strcmp(norm, id) != 0)
-			return verr_set(e, "invalid_key_id",
+			return validate_fail(e, "invalid_key_id",
 					"%s is not in its normal form (upper-case, no braces).",
 					where);
 	}
@@ -238,7 +222,7 @@ static bool volume_check(const struct compliance_volume *v, unsigned index, stru
 
 	snprintf(where, sizeof(where), "volume %u", index);
 	if (strnlen(v->volume_id, sizeof(v->volume_id)) == sizeof(v->volume_id))
-		return verr_set(e, "invalid_volume_id", "%s: volume_id is not terminated.", where);
+		return validate_fail(e, "invalid_volume_id", "%s: volume_id is not terminated.", where);
 	if (!validate_volume_id(v->volume_id, e))
 		return verr_within(e, where);
 	if (!volume_value_check(COMPLIANCE_KIND_VOLUME_TYPE, v->volume_type, index, e) ||
@@ -247,11 +231,11 @@ static bool volume_check(const struct compliance_volume *v, unsigned index, stru
 	    !volume_value_check(COMPLIANCE_KIND_METHOD, v->method, index, e))
 		return false;
 	if (v->percent > 100)
-		return verr_set(e, "invalid_percent_encrypted",
+		return validate_fail(e, "invalid_percent_encrypted",
 				"volume %u has percent_encrypted %u; it must be 0 to 100.", index,
 				(unsigned)v->percent);
 	if (v->protectors & ~COMPLIANCE_PROTECTORS_ALL)
-		return verr_set(e, "invalid_protector",
+		return validate_fail(e, "invalid_protector",
 				"volume %u has protector bits 0x%x that name no protector.", index,
 				(unsigned)(v->protectors & ~COMPLIANCE_PROTECTORS_ALL));
 	return volume_key_ids_check(v, index, e);
@@ -263,20 +247,20 @@ static bool report_header_check(const struct compliance_report *r, struct verr *
 	char norm[VALIDATE_MACHINE_MAX + 1];
 
 	if (strnlen(r->machine, sizeof(r->machine)) == sizeof(r->machine))
-		return verr_set(e, "invalid_machine", "machine is not terminated.");
+		return validate_fail(e, "invalid_machine", "machine is not terminated.");
 	if (!validate_machine(r->machine, norm, e))
 		return false;
 	if (strcmp(norm, r->machine) != 0)
-		return verr_set(e, "invalid_machine",
+		return validate_fail(e, "invalid_machine",
 				"machine is not in its normal form (lower-case).");
 	if (strnlen(r->user, sizeof(r->user)) == sizeof(r->user))
-		return verr_set(e, "invalid_user", "user is not terminated.");
+		return validate_fail(e, "invalid_user", "user is not terminated.");
 	if (!validate_user(r->user, e))
 		return false;
 	if (strnlen(r->os, sizeof(r->os)) == sizeof(r->os))
-		return verr_set(e, "invalid_os", "os is longer than %d bytes.", COMPLIANCE_OS_MAX);
+		return validate_fail(e, "invalid_os", "os is longer than %d bytes.", COMPLIANCE_OS_MAX);
 	if (!validate_note(r->os, NULL))
-		return verr_set(e, "invalid_os",
+		return validate_fail(e, "invalid_os",
 				"os holds a control character or is not valid UTF-8.");
 	return true;
 }
@@ -285,7 +269,7 @@ static bool duplicate(const char *volume_id, unsigned index, unsigned first, str
 {
 	char shown[VALIDATE_ECHO_SIZE];
 
-	return verr_set(e, "duplicate_volume_id",
+	return validate_fail(e, "duplicate_volume_id",
 			"volume %u repeats the volume_id \"%s\" of volume %u.", index,
 			validate_echo(volume_id, shown), first);
 }
@@ -295,7 +279,7 @@ bool compliance_report_check(const struct compliance_report *r, struct verr *e)
 	if (!report_header_check(r, e))
 		return false;
 	if (r->n_volumes < 1 || r->n_volumes > COMPLIANCE_VOLUMES_MAX)
-		return verr_set(e, "invalid_volumes",
+		return validate_fail(e, "invalid_volumes",
 				"a report lists 1 to %d volumes; this one lists %u.",
 				COMPLIANCE_VOLUMES_MAX, r->n_volumes);
 	for (unsigned i = 0; i < r->n_volumes; i++) {
@@ -327,7 +311,7 @@ static bool requirement_check(unsigned value, const char *field, struct verr *e)
 {
 	if (compliance_name(COMPLIANCE_KIND_REQUIREMENT, value) != NULL)
 		return true;
-	return verr_set(e, "invalid_policy_requirement",
+	return validate_fail(e, "invalid_policy_requirement",
 			"policy %s is %u; it must be required or optional.", field, value);
 }
 
@@ -342,20 +326,20 @@ bool compliance_policy_check(const struct compliance_policy *p, struct verr *e)
 	    !requirement_check(p->removable_volumes, "removable_volumes", e))
 		return false;
 	if (p->methods == 0)
-		return verr_set(e, "invalid_encryption_method",
+		return validate_fail(e, "invalid_encryption_method",
 				"policy encryption_methods is empty; it must allow at least one "
 				"method.");
 	if (p->methods & ~all_methods)
-		return verr_set(e, "invalid_encryption_method",
+		return validate_fail(e, "invalid_encryption_method",
 				"policy encryption_methods has bits 0x%x that name no method.",
 				(unsigned)(p->methods & ~all_methods));
 	if (p->os_protectors & ~COMPLIANCE_PROTECTORS_ALL)
-		return verr_set(e, "invalid_protector",
+		return validate_fail(e, "invalid_protector",
 				"policy os_protectors has bits 0x%x that name no protector.",
 				(unsigned)(p->os_protectors & ~COMPLIANCE_PROTECTORS_ALL));
 	if (p->stale_after_days < COMPLIANCE_STALE_DAYS_MIN ||
 	    p->stale_after_days > COMPLIANCE_STALE_DAYS_MAX)
-		return verr_set(e, "invalid_stale_after_days",
+		return validate_fail(e, "invalid_stale_after_days",
 				"policy stale_after_days is %u; it must be %d to %d.",
 				(unsigned)p->stale_after_days, COMPLIANCE_STALE_DAYS_MIN,
 				COMPLIANCE_STALE_DAYS_MAX);

@@ -160,7 +160,7 @@ int store_step_done(struct store *s, enum store_stmt which, const char *what,
 	return rv;
 }
 
-static void copy_text(sqlite3_stmt *st, int col, char *out, size_t size)
+void store_copy_text(sqlite3_stmt *st, int col, char *out, size_t size)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
 	size_t n = 0;
@@ -179,12 +179,12 @@ void store_row_key(sqlite3_stmt *st, struct store_key *k)
 	const void *b;
 	size_t n;
 
-	copy_text(st, 0, k->key_id, sizeof(k->key_id));
-	copy_text(st, 1, k->volume_id, sizeof(k->volume_id));
-	copy_text(st, 2, k->volume_type, sizeof(k->volume_type));
-	copy_text(st, 3, k->machine, sizeof(k->machine));
-	copy_text(st, 4, k->user, sizeof(k->user));
-	copy_text(st, 5, k->tpm_owner_hash, sizeof(k->tpm_owner_hash));
+	store_copy_text(st, 0, k->key_id, sizeof(k->key_id));
+	store_copy_text(st, 1, k->volume_id, sizeof(k->volume_id));
+	store_copy_text(st, 2, k->volume_type, sizeof(k->volume_type));
+	store_copy_text(st, 3, k->machine, sizeof(k->machine));
+	store_copy_text(st, 4, k->user, sizeof(k->user));
+	store_copy_text(st, 5, k->tpm_owner_hash, sizeof(k->tpm_owner_hash));
 	b = sqlite3_column_blob(st, 6);
 	n = (size_t)sqlite3_column_bytes(st, 6);
 	if (b == NULL || n > sizeof(k->sealed))
@@ -249,7 +249,7 @@ static int load_text(struct store *s, const char *k, char *out, size_t size,
 		return rv;
 	if (!found)
 		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no %s", k);
-	copy_text(st, 0, out, size);
+	store_copy_text(st, 0, out, size);
 	sqlite3_reset(st);
 	return ESC_OK;
 }

@@ -58,20 +58,6 @@ static uint8_t effective_status(uint8_t stored, int64_t reported_at_ms, int64_t 
 	return stored;
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	size_t n = 0;
-
-	if (t != NULL) {
-		n = (size_t)sqlite3_column_bytes(st, col);
-		if (n > size - 1)
-			n = size - 1;
-		memcpy(out, t, n);
-	}
-	out[n] = '\0';
-}
-
 /* The machine's verdict changes, newest first. */
 static int history_read(struct store *s, const char *machine, struct store_machine *out,
 			char *errmsg)
@@ -130,9 +116,9 @@ int store_machine(struct store *s, const char *machine, int64_t now_ms,
 	out->exempt = sqlite3_column_type(st, 7) != SQLITE_NULL;
 	if (out->exempt) {
 		out->exempt_until_ms = sqlite3_column_int64(st, 7);
-		copy_col(st, 8, out->exempt_note, sizeof(out->exempt_note));
+		store_copy_text(st, 8, out->exempt_note, sizeof(out->exempt_note));
 		out->exempt_at_ms = sqlite3_column_int64(st, 9);
-		copy_col(st, 10, out->exempt_actor, sizeof(out->exempt_actor));
+		store_copy_text(st, 10, out->exempt_actor, sizeof(out->exempt_actor));
 	}
 	out->status = effective_status(out->verdict, out->reported_at_ms,
 				       stale_cutoff(s, now_ms), out->exempt,

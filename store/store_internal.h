@@ -166,6 +166,10 @@ int apply_key_disclosed(struct apply *a, const char *key_id);
  * they fit) with errmsg "what: sqlite's message". */
 int store_db_error(sqlite3 *db, int rc, const char *what, char *errmsg);
 
+/* Copies text column col of st's row into out (size bytes), cut to fit and
+ * NUL-terminated; "" for NULL. */
+void store_copy_text(sqlite3_stmt *st, int col, char *out, size_t size);
+
 /* Runs sql (no results) on db. */
 int store_exec(sqlite3 *db, const char *sql, char *errmsg);
 

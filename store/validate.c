@@ -10,10 +10,7 @@
 #define PASSWORD_BLOCK_DIGITS 6
 #define ECHO_MAX (VALIDATE_ECHO_SIZE - 4) /* characters of a refused value echoed */
 
-static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static bool verr_set(struct verr *e, const char *code, const char *fmt, ...)
+bool validate_fail(struct verr *e, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -117,27 +114,27 @@ bool validate_key_id(const char *in, char *out, struct verr *e)
 	const char *g;
 
 	if (in == NULL || in[0] == '\0')
-		return verr_set(e, code, "key_id is missing or empty.");
+		return validate_fail(e, code, "key_id is missing or empty.");
 	len = bounded_len(in, VALIDATE_GUID_LEN + 2);
 	if (len > VALIDATE_GUID_LEN + 2)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"key_id is longer than a GUID (36 characters, "
 				"38 with braces).");
 	g = in;
 	if (in[0] == '{') {
 		if (len < 2 || in[len - 1] != '}')
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"key_id has an opening brace without "
 					"a closing one.");
 		g = in + 1;
 		len -= 2;
 	} else if (in[len - 1] == '}') {
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"key_id has a closing brace without an "
 				"opening one.");
 	}
 	if (len != VALIDATE_GUID_LEN)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"key_id must be a GUID of 36 characters "
 				"(hex digits in groups of 8-4-4-4-12 joined by dashes), "
 				"optionally in braces; it has %zu characters.", len);
@@ -145,11 +142,11 @@ bool validate_key_id(const char *in, char *out, struct verr *e)
 		bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
 
 		if (dash && g[i] != '-')
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"key_id must have '-' at character %zu "
 					"of the GUID.", i + 1);
 		if (!dash && !is_hex(g[i]))
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"key_id character %zu of the GUID is "
 					"not a hex digit.", i + 1);
 	}
@@ -170,10 +167,10 @@ bool validate_recovery_password(const char *pw, struct verr *e)
 	int b;
 
 	if (pw == NULL || pw[0] == '\0')
-		return verr_set(e, fmt_code, "recovery_password is missing or empty.");
+		return validate_fail(e, fmt_code, "recovery_password is missing or empty.");
 	len = bounded_len(pw, VALIDATE_PASSWORD_LEN);
 	if (len != VALIDATE_PASSWORD_LEN)
-		return verr_set(e, fmt_code,
+		return validate_fail(e, fmt_code,
 				"recovery_password must be 8 blocks of 6 digits "
 				"joined by '-' (55 characters); it has %s%zu "
 				"characters.",
@@ -184,12 +181,12 @@ bool validate_recovery_password(const char *pw, struct verr *e)
 		bool dash = (i % (PASSWORD_BLOCK_DIGITS + 1)) == PASSWORD_BLOCK_DIGITS;
 
 		if (dash && pw[i] != '-')
-			return verr_set(e, fmt_code,
+			return validate_fail(e, fmt_code,
 					"recovery_password must have '-' at "
 					"character %zu (8 blocks of 6 digits "
 					"joined by '-').", i + 1);
 		if (!dash && (pw[i] < '0' || pw[i] > '9'))
-			return verr_set(e, fmt_code,
+			return validate_fail(e, fmt_code,
 					"recovery_password character %zu is not "
 					"a digit (8 blocks of 6 digits joined by "
 					"'-').", i + 1);
@@ -202,11 +199,11 @@ bool validate_recovery_password(const char *pw, struct verr *e)
 		for (d = 0; d < PASSWORD_BLOCK_DIGITS; d++)
 			v = v * 10 + (p[d] - '0');
 		if (v % 11 != 0)
-			return verr_set(e, block_code,
+			return validate_fail(e, block_code,
 					"recovery_password block %d is not "
 					"divisible by 11.", b + 1);
 		if (v / 11 >= 65536)
-			return verr_set(e, block_code,
+			return validate_fail(e, block_code,
 					"recovery_password block %d is too "
 					"large: block/11 must be below 65536.",
 					b + 1);
@@ -220,15 +217,15 @@ bool validate_volume_id(const char *v, struct verr *e)
 	size_t len, i;
 
 	if (v == NULL || v[0] == '\0')
-		return verr_set(e, code, "volume_id is missing or empty.");
+		return validate_fail(e, code, "volume_id is missing or empty.");
 	len = bounded_len(v, VALIDATE_VOLUME_ID_MAX);
 	if (len > VALIDATE_VOLUME_ID_MAX)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"volume_id is longer than %d characters.",
 				VALIDATE_VOLUME_ID_MAX);
 	for (i = 0; i < len; i++) {
 		if (v[i] < 0x20 || v[i] >= 0x7f)
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"volume_id character %zu is not a "
 					"printable ASCII character.", i + 1);
 	}
@@ -240,13 +237,13 @@ bool validate_volume_type(const char *v, struct verr *e)
 	char shown[VALIDATE_ECHO_SIZE];
 
 	if (v == NULL || v[0] == '\0')
-		return verr_set(e, "invalid_volume_type",
+		return validate_fail(e, "invalid_volume_type",
 				"volume_type is missing; it must be os, fixed "
 				"or removable.");
 	if (strcmp(v, "os") == 0 || strcmp(v, "fixed") == 0 ||
 	    strcmp(v, "removable") == 0)
 		return true;
-	return verr_set(e, "invalid_volume_type",
+	return validate_fail(e, "invalid_volume_type",
 			"volume_type \"%s\" is unknown; it must be os, fixed or "
 			"removable.", validate_echo(v, shown));
 }
@@ -257,10 +254,10 @@ bool validate_machine(const char *in, char *out, struct verr *e)
 	size_t len, i;
 
 	if (in == NULL || in[0] == '\0')
-		return verr_set(e, code, "machine is missing or empty.");
+		return validate_fail(e, code, "machine is missing or empty.");
 	len = bounded_len(in, VALIDATE_MACHINE_MAX);
 	if (len > VALIDATE_MACHINE_MAX)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"machine is longer than %d characters.",
 				VALIDATE_MACHINE_MAX);
 	for (i = 0; i < len; i++) {
@@ -268,7 +265,7 @@ bool validate_machine(const char *in, char *out, struct verr *e)
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"machine character %zu is not one of "
 					"A-Z, a-z, 0-9, '.' or '-'.", i + 1);
 	}
@@ -288,11 +285,11 @@ bool validate_user(const char *v, struct verr *e)
 		return true;
 	len = bounded_len(v, VALIDATE_USER_MAX);
 	if (len > VALIDATE_USER_MAX)
-		return verr_set(e, "invalid_user",
+		return validate_fail(e, "invalid_user",
 				"user is longer than %d bytes.", VALIDATE_USER_MAX);
 	bad = utf8_bad_offset(v, len);
 	if (bad != 0)
-		return verr_set(e, "invalid_user",
+		return validate_fail(e, "invalid_user",
 				"user byte %zu is a control character or not "
 				"valid UTF-8.", bad);
 	return true;
@@ -313,11 +310,11 @@ bool validate_tpm_owner_hash(const char *v, struct verr *e)
 		return true;
 	len = bounded_len(v, VALIDATE_TPM_HASH_MAX);
 	if (len > VALIDATE_TPM_HASH_MAX)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"tpm_owner_hash is longer than %d characters.",
 				VALIDATE_TPM_HASH_MAX);
 	if (len % 4 != 0)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"tpm_owner_hash is not base64: its length (%zu) "
 				"is not a multiple of 4.", len);
 	body = len;
@@ -327,7 +324,7 @@ bool validate_tpm_owner_hash(const char *v, struct verr *e)
 		body--;
 	for (i = 0; i < body; i++) {
 		if (!is_base64(v[i]))
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"tpm_owner_hash character %zu is not a "
 					"base64 character.", i + 1);
 	}
@@ -342,11 +339,11 @@ bool validate_note(const char *note, struct verr *e)
 		return true;
 	len = bounded_len(note, VALIDATE_NOTE_MAX);
 	if (len > VALIDATE_NOTE_MAX)
-		return verr_set(e, "invalid_note",
+		return validate_fail(e, "invalid_note",
 				"note is longer than %d bytes.", VALIDATE_NOTE_MAX);
 	bad = utf8_bad_offset(note, len);
 	if (bad != 0)
-		return verr_set(e, "invalid_note",
+		return validate_fail(e, "invalid_note",
 				"note byte %zu is a control character or not "
 				"valid UTF-8.", bad);
 	return true;
@@ -362,7 +359,7 @@ bool validate_reason(const char *reason, const char *note, struct verr *e)
 	size_t i;
 
 	if (reason == NULL || reason[0] == '\0')
-		return verr_set(e, "invalid_reason",
+		return validate_fail(e, "invalid_reason",
 				"a lookup needs a reason: lost_pin, forgot_pin, "
 				"lost_startup_key, bios_changed, "
 				"os_files_modified, tpm_reset, lost_tpm or other.");
@@ -371,13 +368,13 @@ bool validate_reason(const char *reason, const char *note, struct verr *e)
 			break;
 	}
 	if (i == sizeof(reasons) / sizeof(reasons[0]))
-		return verr_set(e, "invalid_reason",
+		return validate_fail(e, "invalid_reason",
 				"reason \"%s\" is unknown; it must be lost_pin, "
 				"forgot_pin, lost_startup_key, bios_changed, "
 				"os_files_modified, tpm_reset, lost_tpm or other.",
 				validate_echo(reason, shown));
 	if (strcmp(reason, "other") == 0 && (note == NULL || note[0] == '\0'))
-		return verr_set(e, "note_required",
+		return validate_fail(e, "note_required",
 				"reason \"other\" needs a note saying why.");
 	return validate_note(note, e);
 }
@@ -388,10 +385,10 @@ bool validate_prefix(const char *in, char *out, struct verr *e)
 	size_t len, i;
 
 	if (in == NULL || in[0] == '\0')
-		return verr_set(e, code, "prefix is missing or empty.");
+		return validate_fail(e, code, "prefix is missing or empty.");
 	len = bounded_len(in, VALIDATE_PREFIX_MAX);
 	if (len < VALIDATE_PREFIX_MIN || len > VALIDATE_PREFIX_MAX)
-		return verr_set(e, code,
+		return validate_fail(e, code,
 				"prefix must be %d to %d hex digits (no dashes); "
 				"it has %s%zu characters.",
 				VALIDATE_PREFIX_MIN, VALIDATE_PREFIX_MAX,
@@ -399,7 +396,7 @@ bool validate_prefix(const char *in, char *out, struct verr *e)
 				len > VALIDATE_PREFIX_MAX ? (size_t)VALIDATE_PREFIX_MAX : len);
 	for (i = 0; i < len; i++) {
 		if (!is_hex(in[i]))
-			return verr_set(e, code,
+			return validate_fail(e, code,
 					"prefix character %zu is not a hex digit.",
 					i + 1);
 	}

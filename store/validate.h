@@ -53,6 +53,11 @@ bool validate_prefix(const char *in, char *out, struct verr *e);
 
 #define VALIDATE_ECHO_SIZE 28 /* 24 characters, "..." and the NUL */
 
+/* Fills e (when not NULL) with code and a sentence made from fmt; returns
+ * false, so that a check can end with "return validate_fail(...)". */
+bool validate_fail(struct verr *e, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* For a message about a refused value (never a secret one): copies the start
  * of in, at most 24 characters, into out, anything unprintable as '?' and
  * "..." when cut short. Returns out. */
