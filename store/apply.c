@@ -137,7 +137,7 @@ static int apply_escrow(struct apply *a)
 			return rv;
 		a->r->created = true;
 		outcome = "created";
-		rv = apply_key_escrowed(a, c->key_id, c->machine);
+		rv = apply_rejudge_machine(a, c->machine);
 		if (rv != ESC_OK)
 			return rv;
 	} else {
@@ -164,7 +164,7 @@ static int key_disclose(struct apply *a, struct store_key *k)
 	if (sqlite3_changes(a->s->db) == 0)
 		return ESC_OK;
 	k->disclosed_at_ms = a->c->at_ms;
-	return apply_key_disclosed(a, k->key_id);
+	return apply_rejudge_machine(a, k->machine);
 }
 
 static int apply_lookup(struct apply *a)

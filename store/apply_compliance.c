@@ -190,59 +190,9 @@ static int rejudge_all(struct apply *a, const struct compliance_policy *p)
 	return rv;
 }
 
-int apply_key_escrowed(struct apply *a, const char *key_id, const char *machine)
+int apply_rejudge_machine(struct apply *a, const char *machine)
 {
-	struct store *s = a->s;
-	sqlite3_stmt *st = s->st[ST_LISTED_HAS];
-	int rc;
-
-	sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, machine, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_DONE)
-		return ESC_OK;
-	if (rc != SQLITE_ROW)
-		return store_db_error(s->db, rc, "read listed keys", a->errmsg);
-	return rejudge_machine(a, machine, &s->policy);
-}
-
-int apply_key_disclosed(struct apply *a, const char *key_id)
-{
-	struct store *s = a->s;
-	sqlite3_stmt *st = s->st[ST_LISTED_NEXT];
-	sqlite3_value *last = NULL;
-	int rc, rv = ESC_OK;
-
-	for (;;) {
-		sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-		if (last != NULL)
-			sqlite3_bind_value(st, 2, last);
-		else
-			sqlite3_bind_text(st, 2, "", 0, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW) {
-			if (rc != SQLITE_DONE)
-				rv = store_db_error(s->db, rc, "read listed keys", a->errmsg);
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			break;
-		}
-		sqlite3_value_free(last);
-		last = sqlite3_value_dup(sqlite3_column_value(st, 0));
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (last == NULL || sqlite3_value_text(last) == NULL) {
-			rv = esc_errorf(a->errmsg, ESC_ENOMEM, "judge reports: out of memory");
-			break;
-		}
-		rv = rejudge_machine(a, (const char *)sqlite3_value_text(last), &s->policy);
-		if (rv != ESC_OK)
-			break;
-	}
-	sqlite3_value_free(last);
-	return rv;
+	return rejudge_machine(a, machine, &a->s->policy);
 }
 
 static int key_id_cmp(const void *x, const void *y)
@@ -250,37 +200,31 @@ static int key_id_cmp(const void *x, const void *y)
 	return strcmp(x, y);
 }
 
-/* The keys the scratch report lists into the scratch, sorted, once each. */
-static void report_key_ids(struct store_scratch *x)
+/* The keys r lists into ids, sorted, once each; their count into *n. */
+static void report_key_ids(const struct compliance_report *r,
+			   char (*ids)[VALIDATE_GUID_LEN + 1], size_t *n)
 {
-	const struct compliance_report *r = &x->report;
-	size_t n = 0, i, out;
+	size_t all = 0, i, out;
 
 	for (unsigned v = 0; v < r->n_volumes && v < COMPLIANCE_VOLUMES_MAX; v++) {
 		const struct compliance_volume *vol = &r->volumes[v];
 
 		for (unsigned k = 0; k < vol->n_key_ids && k < COMPLIANCE_KEY_IDS_MAX; k++)
-			memcpy(x->key_ids[n++], vol->key_ids[k], VALIDATE_GUID_LEN + 1);
+			memcpy(ids[all++], vol->key_ids[k], VALIDATE_GUID_LEN + 1);
 	}
-	qsort(x->key_ids, n, sizeof(x->key_ids[0]), key_id_cmp);
-	for (i = 0, out = 0; i < n; i++) {
-		if (out > 0 && strcmp(x->key_ids[out - 1], x->key_ids[i]) == 0)
+	qsort(ids, all, sizeof(ids[0]), key_id_cmp);
+	for (i = 0, out = 0; i < all; i++) {
+		if (out > 0 && strcmp(ids[out - 1], ids[i]) == 0)
 			continue;
 		if (out != i)
-			memcpy(x->key_ids[out], x->key_ids[i], sizeof(x->key_ids[0]));
+			memcpy(ids[out], ids[i], sizeof(ids[0]));
 		out++;
 	}
-	x->n_key_ids = out;
+	*n = out;
 }
 
-static bool report_lists(const struct store_scratch *x, const char *key_id)
-{
-	return bsearch(key_id, x->key_ids, x->n_key_ids, sizeof(x->key_ids[0]), key_id_cmp) !=
-	       NULL;
-}
-
-/* Binds key_id and machine to a statement of keys or machine_keys and
- * steps it. */
+/* Binds key_id and the command's machine to ST_KEY_RETIRE or
+ * ST_KEY_UNRETIRE and steps it. */
 static int key_step(struct apply *a, enum store_stmt which, const char *key_id,
 		    const char *what)
 {
@@ -293,65 +237,61 @@ static int key_step(struct apply *a, enum store_stmt which, const char *key_id,
 	return store_step_done(a->s, which, what, a->errmsg);
 }
 
-/* The machine's listed keys become the scratch report's: the keys of this
- * machine its previous report listed and this one does not are retired,
- * the ones it lists are not. The same keys as before change nothing (a
- * listed key is never retired: only a report that stops listing it
- * retires it). */
+/* The keys of this machine that the report it replaces listed (the scratch's
+ * old ones) and this one does not are retired; the ones it lists that the
+ * old one did not are not retired (any more). A key both list was not
+ * retired by the old report and stays as it is: only a report that stops
+ * listing a key retires it. Both lists are sorted: one merge walk. */
 static int listing_update(struct apply *a)
 {
-	struct store *s = a->s;
-	struct store_scratch *x = s->scratch;
-	sqlite3_stmt *st = s->st[ST_LISTED_OF];
-	const unsigned char *key_id;
-	size_t i, n_old = 0;
-	bool same = true;
-	int rc, rv = ESC_OK;
+	struct store_scratch *x = a->s->scratch;
+	size_t i = 0, j = 0;
+	int rv = ESC_OK, cmp;
 
-	report_key_ids(x);
-	sqlite3_bind_text(st, 1, a->c->machine, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		n_old++;
-		key_id = sqlite3_column_text(st, 0);
-		if (key_id == NULL || report_lists(x, (const char *)key_id))
-			continue;
-		same = false;
-		rv = key_step(a, ST_KEY_RETIRE, (const char *)key_id, "retire key");
-		if (rv != ESC_OK)
-			break;
-	}
-	if (rv == ESC_OK && rc != SQLITE_DONE)
-		rv = store_db_error(s->db, rc, "read listed keys", a->errmsg);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rv != ESC_OK || (same && n_old == x->n_key_ids))
-		return rv;
-
-	sqlite3_bind_text(s->st[ST_LISTED_CLEAR], 1, a->c->machine, -1, SQLITE_STATIC);
-	rv = store_step_done(s, ST_LISTED_CLEAR, "clear listed keys", a->errmsg);
-	for (i = 0; rv == ESC_OK && i < x->n_key_ids; i++) {
-		rv = key_step(a, ST_LISTED_ADD, x->key_ids[i], "list key");
-		if (rv == ESC_OK)
-			rv = key_step(a, ST_KEY_UNRETIRE, x->key_ids[i], "unretire key");
+	report_key_ids(&x->report, x->key_ids, &x->n_key_ids);
+	while (rv == ESC_OK && (i < x->n_old_key_ids || j < x->n_key_ids)) {
+		if (i == x->n_old_key_ids)
+			cmp = 1;
+		else if (j == x->n_key_ids)
+			cmp = -1;
+		else
+			cmp = strcmp(x->old_key_ids[i], x->key_ids[j]);
+		if (cmp < 0)
+			rv = key_step(a, ST_KEY_RETIRE, x->old_key_ids[i++], "retire key");
+		else if (cmp > 0)
+			rv = key_step(a, ST_KEY_UNRETIRE, x->key_ids[j++], "unretire key");
+		else
+			i++, j++;
 	}
 	return rv;
 }
 
-/* The stored verdict of machine, if it has reported before. */
-static int verdict_read(struct apply *a, bool *had, int *status, uint32_t *reasons)
+/* The machine's stored verdict and the keys its stored report lists (into
+ * the scratch's old ones), if it has reported before. A stored report that
+ * does not decode (only a hand-made image could hold one) lists none. */
+static int previous_read(struct apply *a, bool *had, int *status, uint32_t *reasons)
 {
 	struct store *s = a->s;
-	sqlite3_stmt *st = s->st[ST_MACHINE_VERDICT];
+	struct store_scratch *x = s->scratch;
+	sqlite3_stmt *st = s->st[ST_REPORT_GET];
+	const void *blob;
+	char why[ESC_ERRMSG_SIZE];
 	int rc, rv = ESC_OK;
 
+	x->n_old_key_ids = 0;
 	sqlite3_bind_text(st, 1, a->c->machine, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*had = rc == SQLITE_ROW;
 	if (*had) {
-		*status = sqlite3_column_int(st, 0);
-		*reasons = (uint32_t)sqlite3_column_int64(st, 1);
+		blob = sqlite3_column_blob(st, 0);
+		if (blob != NULL &&
+		    compliance_report_decode(blob, (size_t)sqlite3_column_bytes(st, 0),
+					     &x->old_report, why) == ESC_OK)
+			report_key_ids(&x->old_report, x->old_key_ids, &x->n_old_key_ids);
+		*status = sqlite3_column_int(st, 1);
+		*reasons = (uint32_t)sqlite3_column_int64(st, 2);
 	} else if (rc != SQLITE_DONE) {
-		rv = store_db_error(s->db, rc, "read verdict", a->errmsg);
+		rv = store_db_error(s->db, rc, "read previous report", a->errmsg);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -401,7 +341,7 @@ int apply_compliance(struct apply *a)
 		a->r->status = ESC_EINVAL;
 		return ESC_OK;
 	}
-	rv = verdict_read(a, &had, &old_status, &old_reasons);
+	rv = previous_read(a, &had, &old_status, &old_reasons);
 	if (rv == ESC_OK)
 		rv = judge(a, &s->policy);
 	if (rv == ESC_OK)

@@ -63,7 +63,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   "judged_index = excluded.judged_index",
 	[ST_MACHINE_JUDGED] = "UPDATE machines SET status = ?2, reasons = ?3, "
 			      "judged_index = ?4 WHERE machine = ?1",
-	[ST_MACHINE_VERDICT] = "SELECT status, reasons FROM machines WHERE machine = ?1",
 	[ST_REPORT_PUT] = "INSERT INTO reports (machine, report) VALUES (?1, ?2) "
 			  "ON CONFLICT (machine) DO UPDATE SET report = excluded.report",
 	[ST_REPORT_NEXT] = "SELECT m.machine, r.report, m.status, m.reasons "
@@ -72,13 +71,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REPORT_GET] = "SELECT r.report, m.status, m.reasons "
 			  "FROM machines m JOIN reports r ON r.machine = m.machine "
 			  "WHERE m.machine = ?1",
-	[ST_LISTED_OF] = "SELECT key_id FROM machine_keys WHERE machine = ?1",
-	[ST_LISTED_CLEAR] = "DELETE FROM machine_keys WHERE machine = ?1",
-	[ST_LISTED_ADD] = "INSERT OR IGNORE INTO machine_keys (key_id, machine) "
-			  "VALUES (?1, ?2)",
-	[ST_LISTED_HAS] = "SELECT 1 FROM machine_keys WHERE key_id = ?1 AND machine = ?2",
-	[ST_LISTED_NEXT] = "SELECT machine FROM machine_keys WHERE key_id = ?1 "
-			   "AND machine > ?2 ORDER BY machine LIMIT 1",
 	[ST_VERDICT_ADD] = "INSERT INTO verdicts (machine, idx, at, status, reasons) "
 			   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (machine, idx) "
 			   "DO UPDATE SET at = excluded.at, status = excluded.status, "

@@ -104,8 +104,6 @@ static const char *const digest_tables[][2] = {
 	{ "machines", "SELECT machine, user, os, reported_at, status, reasons, "
 		      "judged_index FROM machines ORDER BY machine" },
 	{ "reports", "SELECT machine, report FROM reports ORDER BY machine" },
-	{ "machine_keys", "SELECT key_id, machine FROM machine_keys "
-			  "ORDER BY key_id, machine" },
 	{ "verdicts", "SELECT machine, idx, at, status, reasons FROM verdicts "
 		      "ORDER BY machine, idx" },
 	{ "exemptions", "SELECT machine, until, note, at, actor FROM exemptions "

@@ -68,14 +68,6 @@ static const char upgrade_v2_sql[] =
 	" machine TEXT PRIMARY KEY NOT NULL,"
 	" report BLOB NOT NULL"
 	") WITHOUT ROWID;"
-	/* The keys the latest report lists: what an escrow or a disclosure
-	 * re-judges, and what a later report retires. */
-	"CREATE TABLE IF NOT EXISTS machine_keys ("
-	" key_id TEXT NOT NULL,"
-	" machine TEXT NOT NULL,"
-	" PRIMARY KEY (key_id, machine)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS machine_keys_machine ON machine_keys (machine);"
 	/* Verdict changes, at most STORE_HISTORY_MAX per machine. */
 	"CREATE TABLE IF NOT EXISTS verdicts ("
 	" machine TEXT NOT NULL,"

@@ -48,15 +48,9 @@ enum store_stmt {
 	ST_MACHINE_PUT,    /* ?1 machine, ?2 user, ?3 os, ?4 reported_at, ?5 status,
 			      ?6 reasons, ?7 judged_index */
 	ST_MACHINE_JUDGED, /* ?1 machine, ?2 status, ?3 reasons, ?4 judged_index */
-	ST_MACHINE_VERDICT, /* ?1 machine -> status, reasons */
 	ST_REPORT_PUT,     /* ?1 machine, ?2 report */
 	ST_REPORT_NEXT,    /* ?1 machine after -> machine, report, status, reasons */
 	ST_REPORT_GET,     /* ?1 machine -> report, status, reasons */
-	ST_LISTED_OF,      /* ?1 machine -> key_id of machine_keys */
-	ST_LISTED_CLEAR,   /* ?1 machine: its machine_keys rows */
-	ST_LISTED_ADD,     /* ?1 key_id, ?2 machine */
-	ST_LISTED_HAS,     /* ?1 key_id, ?2 machine -> a row if listed */
-	ST_LISTED_NEXT,    /* ?1 key_id, ?2 machine after -> the next machine listing it */
 	ST_VERDICT_ADD,    /* ?1 machine, ?2 idx, ?3 at, ?4 status, ?5 reasons */
 	ST_VERDICT_TRIM,   /* ?1 machine: all but the STORE_HISTORY_MAX newest */
 	ST_EXEMPT_PUT,     /* ?1 machine, ?2 until, ?3 note, ?4 at, ?5 actor */
@@ -129,6 +123,10 @@ struct store_scratch {
 	/* The keys the report lists, sorted, each once. */
 	char key_ids[STORE_REPORT_KEYS_MAX][VALIDATE_GUID_LEN + 1];
 	size_t n_key_ids;
+	/* The same of the report it replaces (apply_compliance). */
+	struct compliance_report old_report;
+	char old_key_ids[STORE_REPORT_KEYS_MAX][VALIDATE_GUID_LEN + 1];
+	size_t n_old_key_ids;
 };
 
 /* What one store_apply has done so far (apply.c, apply_compliance.c); the
@@ -157,10 +155,11 @@ int apply_compliance(struct apply *a);
 int apply_policy(struct apply *a);
 int apply_exempt(struct apply *a);
 
-/* Re-judging when the keys change: after an escrow stored key_id for
- * machine, and after a lookup first disclosed key_id. */
-int apply_key_escrowed(struct apply *a, const char *key_id, const char *machine);
-int apply_key_disclosed(struct apply *a, const char *key_id);
+/* Judges machine's stored report again, if it has one, after one of its
+ * keys changed: an escrow stored it, or a lookup first disclosed it. Only
+ * the owner's verdict can change: a key counts for the machine it was
+ * escrowed for alone (judge.h). */
+int apply_rejudge_machine(struct apply *a, const char *machine);
 
 /* Translates a SQLite failure into ESC_EDB (ESC_ENOMEM, ESC_ECORRUPT where
  * they fit) with errmsg "what: sqlite's message". */

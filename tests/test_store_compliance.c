@@ -1231,7 +1231,6 @@ TEST(digest_covers_compliance_state)
 		"UPDATE machines SET reasons = 3 WHERE machine = 'pc-02'",
 		"UPDATE machines SET judged_index = 9 WHERE machine = 'pc-02'",
 		"UPDATE reports SET report = x'00' WHERE machine = 'pc-02'",
-		"DELETE FROM machine_keys",
 		"UPDATE verdicts SET at = 0 WHERE machine = 'pc-01'",
 		"UPDATE exemptions SET note = 'ticket 8'",
 		"UPDATE meta SET v = x'00' WHERE k = 'policy'",
