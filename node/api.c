@@ -275,6 +275,19 @@ void api_barrier(struct op *op, replica_barrier_cb done)
 		dispatch_again(op);
 }
 
+bool api_wait_rejudged(struct op *op)
+{
+	if (!store_rejudging(op->ctx->store))
+		return false;
+	if (uv_now(op->ctx->loop) >= op->deadline)
+		op_respond_error(op, 503, "busy",
+				 "the stored reports are being judged against the new policy; "
+				 "retry shortly");
+	else
+		dispatch_again(op);
+	return true;
+}
+
 bool api_applied(struct op *op, int status, const struct store_result *res)
 {
 	if (status != ESC_OK) {

@@ -96,6 +96,12 @@ void api_apply(struct op *op, replica_apply_cb done);
  * refuses dispatches op again. */
 void api_barrier(struct op *op, replica_barrier_cb done);
 
+/* For a read of verdicts, after its barrier: false when the stored verdicts
+ * are the policy's. While a new policy's re-judge runs, op waits (it runs
+ * again from the start) and true is returned; past its deadline it is
+ * answered 503 busy. */
+bool api_wait_rejudged(struct op *op);
+
 /* For a done callback: true when the entry was applied without error;
  * otherwise op was dispatched again (outcome unknown) or answered 500. */
 bool api_applied(struct op *op, int status, const struct store_result *res);

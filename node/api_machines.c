@@ -116,6 +116,8 @@ static void machine_done(struct replica_req *rreq, int status)
 		dispatch_again(op);
 		return;
 	}
+	if (api_wait_rejudged(op))
+		return;
 	m = malloc(sizeof *m);
 	if (m == NULL) {
 		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
@@ -303,6 +305,8 @@ static void report_done(struct replica_req *rreq, int status)
 		dispatch_again(op);
 		return;
 	}
+	if (api_wait_rejudged(op))
+		return;
 	if (!compliance_query(op, &q))
 		return;
 	if (q.csv) {

@@ -99,12 +99,13 @@ void api_status(struct op *op)
 	else
 		leader_obj = json_null();
 	state_digest(ctx);
-	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:o}", "id",
+	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:b, s:o}", "id",
 		      (json_int_t)ctx->node_id, "cluster_id", store_cluster_id(ctx->store), "role",
 		      replica_role(r), "leader", leader_obj, "term", (json_int_t)replica_term(r),
 		      "commit_index", (json_int_t)replica_commit_index(r),
 		      "applied_index", (json_int_t)store_applied_index(ctx->store), "state_digest",
-		      digest.hex, "digest_index", (json_int_t)digest.index, "members", members);
+		      digest.hex, "digest_index", (json_int_t)digest.index, "rejudging",
+		      store_rejudging(ctx->store), "members", members);
 	json_respond(op, 200, j);
 }
 

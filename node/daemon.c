@@ -167,6 +167,7 @@ static void tick_cb(uv_timer_t *t)
 	struct looplag_report r;
 
 	health_check(d);
+	rejudge_step(&d->rejudge);
 	if (!looplag_tick(&d->lag, uv_hrtime(), DAEMON_LAG_WARN_MS, &r))
 		return;
 	log_warn("event loop ran %llu ms late: %llu ms on the CPU, %llu ms waiting for a CPU, "
@@ -451,6 +452,7 @@ int daemon_run(const struct options *o)
 	d->client.data = d;
 	dispatch_queue_init(&d->queue, &d->loop);
 	api_ctx_fill(d);
+	d->rejudge.ctx = &d->api;
 	uv_timer_init(&d->loop, &d->tick);
 	looplag_init(&d->lag, DAEMON_TICK_MS);
 	d->tick.data = d;

@@ -12,6 +12,7 @@
 #include "node/api_ctx.h"
 #include "node/dispatch.h"
 #include "node/looplag.h"
+#include "node/rejudge.h"
 #include "node/options.h"
 #include "raft/replica.h"
 #include "raft/stallwatch.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct stallwatch stall;       /* log writes and applies must progress */
 	uint64_t disk_checked_ns;      /* last free-space check (diskwatch.h) */
 	struct dispatch_queue queue;   /* requests waiting for a leader */
+	struct rejudge rejudge;        /* proposes a new policy's re-judge */
 	struct api_ctx api;            /* what requests see of the daemon */
 	char common_headers[128];
 	char restored[1024];           /* members text of a seeded node ("" if none) */

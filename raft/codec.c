@@ -80,6 +80,10 @@ static size_t fields_of(struct cmd *c, struct field *f)
 		f[n++] = (struct field)I64(c->until_ms);
 		f[n++] = (struct field)STR(c->note);
 		return n;
+	case CMD_REJUDGE:
+		f[n++] = (struct field)STR(c->machine);
+		f[n++] = (struct field)I64(c->policy_index);
+		return n;
 	default:
 		return 0;
 	}

@@ -19,10 +19,10 @@
  *  16  i64  at_ms
  *  24  body: fields, each u16 length L then L bytes, in a fixed order per
  *      type (see codec.c); strings carry no NUL; each length is checked
- *      against the field's bound; an integer field (CMD_EXEMPT's until_ms)
- *      is L = 8 bytes, little-endian; a payload (CMD_COMPLIANCE,
- *      CMD_POLICY) is the report or policy in store/compliance_wire.h's
- *      format, up to 65535 bytes
+ *      against the field's bound; an integer field (CMD_EXEMPT's until_ms,
+ *      CMD_REJUDGE's policy_index) is L = 8 bytes, little-endian; a payload
+ *      (CMD_COMPLIANCE, CMD_POLICY) is the report or policy in
+ *      store/compliance_wire.h's format, up to 65535 bytes
  *  24+B zero padding up to a multiple of 8 bytes
  *
  * libraft 0.15 corrupts entries whose length is not a multiple of 8 (see

@@ -316,6 +316,10 @@ static bool cmd_sound(const struct cmd *c)
 		return validate_machine(c->machine, norm, NULL) &&
 		       strcmp(norm, c->machine) == 0 && c->until_ms >= 0 &&
 		       c->until_ms <= STORE_TIME_MAX_MS;
+	case CMD_REJUDGE:
+		return c->policy_index > 0 &&
+		       (c->machine[0] == '\0' || (validate_machine(c->machine, norm, NULL) &&
+						  strcmp(norm, c->machine) == 0));
 	default:
 		return false;
 	}
@@ -344,6 +348,8 @@ static int apply_cmd(struct apply *a)
 		return apply_policy(a);
 	case CMD_EXEMPT:
 		return apply_exempt(a);
+	case CMD_REJUDGE:
+		return apply_rejudge(a);
 	default:
 		return apply_lookup_prefix(a);
 	}
@@ -403,6 +409,10 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 	if (a.policy_done) {
 		s->policy = a.policy;
 		s->policy_index = index;
+	}
+	if (a.rejudge_done) {
+		s->rejudging = a.rejudging;
+		snprintf(s->rejudge_after, sizeof(s->rejudge_after), "%s", a.rejudge_after);
 	}
 	s->digest_valid = false;
 	if (s->batch >= STORE_BATCH_MAX)

@@ -141,53 +141,107 @@ static int rejudge_machine(struct apply *a, const char *machine,
 	return rejudge_decoded(a, machine, old_status, old_reasons, p);
 }
 
-/* Judges every stored report against p, in machine order. Each machine is
- * found from the last one's name, so that no read stays open on machines
- * while it is written. */
-static int rejudge_all(struct apply *a, const struct compliance_policy *p)
+/* Judges the stored reports of the machines after a->rejudge_after against
+ * p, in machine order, at most STORE_REJUDGE_BATCH of them; leaves the last
+ * one judged in a->rejudge_after and says whether any is left in *more.
+ * Each machine is found from the last one's name, so that no read stays
+ * open on machines while it is written. */
+static int rejudge_batch(struct apply *a, const struct compliance_policy *p, bool *more)
 {
 	struct store *s = a->s;
 	sqlite3_stmt *st = s->st[ST_REPORT_NEXT];
-	sqlite3_value *last = NULL, *name;
+	const unsigned char *name;
 	uint32_t old_reasons;
 	bool decoded;
 	int rc, rv = ESC_OK, old_status;
+	unsigned n;
 
-	for (;;) {
-		if (last != NULL)
-			sqlite3_bind_value(st, 1, last);
-		else
-			sqlite3_bind_text(st, 1, "", 0, SQLITE_STATIC);
+	*more = false;
+	for (n = 0; n < STORE_REJUDGE_BATCH; n++) {
+		sqlite3_bind_text(st, 1, a->rejudge_after, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW) {
 			if (rc != SQLITE_DONE)
 				rv = store_db_error(s->db, rc, "read reports", a->errmsg);
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			break;
+			return rv;
 		}
-		/* A copy of any length: a cut name would find itself again. */
-		name = sqlite3_value_dup(sqlite3_column_value(st, 0));
+		name = sqlite3_column_text(st, 0);
+		if (name == NULL || strlen((const char *)name) >= sizeof(a->rejudge_after)) {
+			/* Machine names are validated on the way in: only a
+			 * hand-made image holds another. */
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return esc_errorf(a->errmsg, ESC_ECORRUPT, "judge reports: a machine name "
+					  "that no upload could store");
+		}
+		snprintf(a->rejudge_after, sizeof(a->rejudge_after), "%s", (const char *)name);
 		decoded = report_load(s, st, 1);
 		old_status = sqlite3_column_int(st, 2);
 		old_reasons = (uint32_t)sqlite3_column_int64(st, 3);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
-		sqlite3_value_free(last);
-		last = name;
-		if (name == NULL || sqlite3_value_text(name) == NULL) {
-			rv = esc_errorf(a->errmsg, ESC_ENOMEM, "judge reports: out of memory");
-			break;
-		}
 		if (!decoded)
 			continue;
-		rv = rejudge_decoded(a, (const char *)sqlite3_value_text(name), old_status,
-				     old_reasons, p);
+		rv = rejudge_decoded(a, a->rejudge_after, old_status, old_reasons, p);
 		if (rv != ESC_OK)
-			break;
+			return rv;
 	}
-	sqlite3_value_free(last);
-	return rv;
+	*more = true;
+	return ESC_OK;
+}
+
+/* meta rejudge_after from a->rejudging and a->rejudge_after. */
+static int rejudge_record(struct apply *a)
+{
+	struct store *s = a->s;
+	sqlite3_stmt *st = s->st[ST_META_SET];
+
+	sqlite3_bind_text(st, 1, "rejudge_after", -1, SQLITE_STATIC);
+	if (a->rejudging)
+		sqlite3_bind_text(st, 2, a->rejudge_after, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	a->rejudge_done = true;
+	return store_step_done(s, ST_META_SET, "set rejudge_after", a->errmsg);
+}
+
+bool store_rejudging(const struct store *s)
+{
+	return s->rejudging;
+}
+
+bool store_rejudge_due(const struct store *s, struct cmd *c)
+{
+	if (!s->rejudging)
+		return false;
+	c->type = CMD_REJUDGE;
+	c->policy_index = (int64_t)s->policy_index;
+	snprintf(c->machine, sizeof(c->machine), "%s", s->rejudge_after);
+	return true;
+}
+
+int apply_rejudge(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	bool more;
+	int rv;
+
+	/* A batch proposed twice (a new leader), or for a policy since
+	 * replaced: the next one is proposed from the state as it is. */
+	if (!s->rejudging || (uint64_t)c->policy_index != s->policy_index ||
+	    strcmp(c->machine, s->rejudge_after) != 0) {
+		a->r->status = ESC_ECONFLICT;
+		return ESC_OK;
+	}
+	snprintf(a->rejudge_after, sizeof(a->rejudge_after), "%s", c->machine);
+	rv = rejudge_batch(a, &s->policy, &more);
+	if (rv != ESC_OK)
+		return rv;
+	a->rejudging = more;
+	return rejudge_record(a);
 }
 
 int apply_rejudge_machine(struct apply *a, const char *machine)
@@ -393,8 +447,10 @@ int apply_policy(struct apply *a)
 	if (rv != ESC_OK || same)
 		return rv;
 	/* Every verdict is kept current as keys change, so only another
-	 * policy can change one here. */
-	return rejudge_all(a, &a->policy);
+	 * policy can change one: judge them all again, from the first. */
+	a->rejudging = true;
+	a->rejudge_after[0] = '\0';
+	return rejudge_record(a);
 }
 
 /* ms since the epoch (0 to STORE_TIME_MAX_MS) as RFC 3339 UTC with ms. */

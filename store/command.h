@@ -18,7 +18,8 @@ enum cmd_type {
 	CMD_COMPLIANCE = 7,    /* POST /v1/compliance: a machine's report */
 	CMD_POLICY = 8,        /* PUT /v1/policy: the compliance policy (policy.set) */
 	CMD_EXEMPT = 9,        /* POST/DELETE /v1/machines/{m}/exemption (machine.exempt) */
-	CMD__MAX = CMD_EXEMPT
+	CMD_REJUDGE = 10,      /* the next batch of stored reports judged against the policy */
+	CMD__MAX = CMD_REJUDGE
 };
 
 #define CMD_ACTOR_MAX 255
@@ -61,6 +62,9 @@ struct cmd {
 	/* CMD_EXEMPT (and machine, note): exempt until then, ms since the
 	 * epoch; 0 ends the exemption. */
 	int64_t until_ms;
+	/* CMD_REJUDGE (and machine: the last machine judged before, "" for
+	 * none): the entry that set the policy the batch judges against. */
+	int64_t policy_index;
 
 	/* CMD_LOOKUP, CMD_LOOKUP_PREFIX; note also CMD_MEMBERS, CMD_AUDIT,
 	 * CMD_EXEMPT */

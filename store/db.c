@@ -246,7 +246,8 @@ static int load_text(struct store *s, const char *k, char *out, size_t size,
 	return ESC_OK;
 }
 
-/* meta policy (NULL: the default) and policy_index into the cache. */
+/* meta policy (NULL: the default), policy_index and rejudge_after into the
+ * cache. */
 static int load_policy(struct store *s, char *errmsg)
 {
 	sqlite3_stmt *st = s->st[ST_META_GET];
@@ -282,6 +283,17 @@ static int load_policy(struct store *s, char *errmsg)
 	if (index < 0)
 		return esc_errorf(errmsg, ESC_ECORRUPT, "meta policy_index is negative");
 	s->policy_index = (uint64_t)index;
+
+	rv = meta_get(s, "rejudge_after", errmsg, &found);
+	if (rv != ESC_OK)
+		return rv;
+	if (!found)
+		return esc_errorf(errmsg, ESC_ECORRUPT, "meta has no rejudge_after");
+	s->rejudging = sqlite3_column_type(st, 0) != SQLITE_NULL;
+	s->rejudge_after[0] = '\0';
+	if (s->rejudging)
+		store_copy_text(st, 0, s->rejudge_after, sizeof(s->rejudge_after));
+	sqlite3_reset(st);
 	return ESC_OK;
 }
 

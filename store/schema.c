@@ -85,8 +85,11 @@ static const char upgrade_v2_sql[] =
 	" actor TEXT NOT NULL"
 	") WITHOUT ROWID;"
 	/* policy: NULL (the default) or a policy in compliance_wire's format;
-	 * policy_index: the entry that set it, 0 for the default. */
-	"INSERT OR IGNORE INTO meta (k, v) VALUES ('policy', NULL), ('policy_index', 0);"
+	 * policy_index: the entry that set it, 0 for the default;
+	 * rejudge_after: NULL, or while the stored reports are judged against
+	 * a new policy in batches, the last machine judged ("" for none). */
+	"INSERT OR IGNORE INTO meta (k, v) VALUES ('policy', NULL), ('policy_index', 0),"
+	" ('rejudge_after', NULL);"
 	"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
 
 int store_schema_upgrade(sqlite3 *db, char *errmsg)

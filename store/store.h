@@ -126,13 +126,27 @@ int store_audit_each(struct store *s, uint64_t since, size_t limit,
  * another machine), retires the keys its previous report listed and this
  * one does not, and records the verdict in the machine's history when it
  * changed; uploads are not audited. CMD_POLICY replaces the policy (audit
- * policy.set) and judges every stored report again in the same entry.
+ * policy.set); when it changed, a re-judge starts: the stored reports are
+ * judged against it in machine order, STORE_REJUDGE_BATCH per CMD_REJUDGE
+ * entry, which the leader proposes one after the other (store_rejudge_due)
+ * so that no entry holds the loop long. Meanwhile uploads, escrows and
+ * disclosures judge against the new policy, and store_rejudging says that
+ * some stored verdicts may still be the old policy's. A CMD_REJUDGE that is
+ * not the next batch of the policy in force changes nothing.
  * CMD_EXEMPT sets (until_ms > 0) or ends (0; ESC_ENOTFOUND when there was
  * none, nothing written) a machine's exemption (audit machine.exempt, the
  * outcome "until <RFC 3339>" or "end"). An escrow of a key that a report
  * lists, and the first disclosure of one, judge those reports again. */
 
 #define STORE_HISTORY_MAX 32 /* verdict changes kept per machine */
+#define STORE_REJUDGE_BATCH 1000 /* stored reports one CMD_REJUDGE judges at most */
+
+/* True while stored verdicts may predate the policy in force. */
+bool store_rejudging(const struct store *s);
+
+/* While a re-judge runs: sets the type, machine and policy_index of c (the
+ * caller adds node, time and actor) to the next batch, and returns true. */
+bool store_rejudge_due(const struct store *s, struct cmd *c);
 
 /* The policy in force (the default until a CMD_POLICY) and the index of
  * the entry that set it (0: the default). */

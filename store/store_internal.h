@@ -110,6 +110,9 @@ struct store {
 	 * entry that set it (0: the default); changed only after a RELEASE. */
 	struct compliance_policy policy;
 	uint64_t policy_index;
+	/* meta rejudge_after: a re-judge runs, the last machine it judged. */
+	bool rejudging;
+	char rejudge_after[VALIDATE_MACHINE_MAX + 1];
 
 	/* Room for judging, too big for the stack; the verdict of the last
 	 * CMD_COMPLIANCE is returned from here (valid until the next apply). */
@@ -141,6 +144,9 @@ struct apply {
 	bool members_done; /* CMD_MEMBERS set members */
 	bool policy_done;  /* CMD_POLICY set policy */
 	struct compliance_policy policy; /* the policy CMD_POLICY set */
+	bool rejudge_done;   /* CMD_POLICY, CMD_REJUDGE set meta rejudge_after */
+	bool rejudging;      /* ... to this */
+	char rejudge_after[VALIDATE_MACHINE_MAX + 1];
 	char *errmsg;
 };
 
@@ -154,6 +160,7 @@ int apply_audit(struct apply *a, const char *action, const char *key_id,
 int apply_compliance(struct apply *a);
 int apply_policy(struct apply *a);
 int apply_exempt(struct apply *a);
+int apply_rejudge(struct apply *a);
 
 /* Judges machine's stored report again, if it has one, after one of its
  * keys changed: an escrow stored it, or a lookup first disclosed it. Only

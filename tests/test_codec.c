@@ -230,6 +230,31 @@ TEST(compliance_policy_and_exempt_round_trip)
 	CHECK(codec_decode(buf, n, &out, errmsg) != ESC_OK);
 }
 
+TEST(rejudge_round_trip)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	uint8_t buf[1024];
+	struct cmd in, out;
+	size_t n;
+
+	memset(&in, 0, sizeof in);
+	in.type = CMD_REJUDGE;
+	in.node_id = 2;
+	in.at_ms = 1700000000000;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK(n > 0 && n % 8 == 0);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK(memcmp(&in, &out, sizeof in) == 0);
+	strcpy(in.machine, "pc-00999.corp.example");
+	in.policy_index = 123456789012;
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK(memcmp(&in, &out, sizeof in) == 0);
+	/* Cut anywhere: refused. */
+	for (size_t cut = 0; cut < n; cut += 8)
+		CHECK(codec_decode(buf, cut, &out, errmsg) != ESC_OK);
+}
+
 int main(void)
 {
 	RUN(escrow_round_trip);
@@ -240,5 +265,6 @@ int main(void)
 	RUN(random_bytes_never_crash);
 	RUN(unknown_version_and_type);
 	RUN(compliance_policy_and_exempt_round_trip);
+	RUN(rejudge_round_trip);
 	return unit_done();
 }

@@ -249,7 +249,8 @@ def test_roles_and_bad_input(t):
 
 def test_report_pages(t):
     """2,500 machines: JSON pages follow next, CSV pages X-Escrow-Next (also
-    through a follower), and escrowctl prints every page in each format."""
+    through a follower), and escrowctl prints every page in each format; a
+    new policy judges them all again in batches, through a leader kill."""
     need_ctl()
     c = t.cluster(3, tls=True)
     leader = c.leader()
@@ -329,6 +330,26 @@ def test_report_pages(t):
     so = ctl_ok(c, "auditor", fol, ["report", "compliance"])
     check(so.startswith("counts:") and sum(1 for x in so.splitlines() if ".corp.example" in x) == n,
           "escrowctl table: %r" % so[:300])
+
+    # A policy that changes every verdict: 2,500 reports are judged again in
+    # three entries of at most 1,000, and the leader is killed as soon as
+    # the policy is set. The next leader goes on; the first report read
+    # afterwards already shows every new verdict, and every node agrees.
+    st, _, pol = c.request(fol, "PUT", "/v1/policy", {"encryption_methods": ["xts_aes_128"]},
+                           as_="operator")
+    check(st == 200 and pol["encryption_methods"] == ["xts_aes_128"],
+          "policy: %s %s" % (st, short(pol)))
+    c.kill(leader)
+    st, _, data = c.request(fol, "GET", "/v1/reports/compliance?limit=10000", as_="auditor",
+                            timeout=30)
+    stale = [r["machine"] for r in data.get("machines", [])
+             if "encryption_method_not_allowed" not in r["reasons"]]
+    check(st == 200 and len(data["machines"]) == n and not stale,
+          "after the policy: %s, %d machines, %d not judged again: %s"
+          % (st, len(data.get("machines", [])), len(stale), stale[:3]))
+    c.digest_equal()
+    for nid in c.live_ids():
+        check(c.status(nid)["rejudging"] is False, "node %d still re-judging" % nid)
 
 
 def test_leader_killed_during_uploads(t):

@@ -32,6 +32,7 @@
 #define NOT_ESCROWED COMPLIANCE_REASON_RECOVERY_KEY_NOT_ESCROWED
 #define ROTATION COMPLIANCE_REASON_ROTATION_PENDING
 #define FIXED_UNPROTECTED COMPLIANCE_REASON_FIXED_VOLUME_NOT_PROTECTED
+#define OS_UNPROTECTED COMPLIANCE_REASON_OS_VOLUME_NOT_PROTECTED
 
 /* Big structs, one of each at a time. */
 static struct compliance_report report;
@@ -394,6 +395,45 @@ TEST(unlisted_key_is_retired_and_still_found)
 	store_close(s);
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Applies the CMD_REJUDGE entries a leader would propose, from *index on,
+ * until the re-judge ends; the longest one's time into *longest_ms when not
+ * NULL. Returns how many were applied, -1 on an error. */
+static int rejudge_run(struct store *s, uint64_t *index, int64_t at, double *longest_ms)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct store_result r;
+	struct timespec t0;
+	struct cmd c;
+	double ms;
+	int n = 0;
+
+	if (longest_ms != NULL)
+		*longest_ms = 0;
+	for (;;) {
+		cmd_base(&c, CMD_REJUDGE, at);
+		if (!store_rejudge_due(s, &c))
+			return n;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (store_apply(s, (*index)++, &c, &r, errmsg) != ESC_OK ||
+		    store_flush(s, errmsg) != ESC_OK || r.status != ESC_OK) {
+			printf("# re-judge: %s (status %d)\n", errmsg, r.status);
+			return -1;
+		}
+		ms = seconds_since(&t0) * 1e3;
+		if (longest_ms != NULL && ms > *longest_ms)
+			*longest_ms = ms;
+		n++;
+	}
+}
+
 TEST(policy_change_judges_every_report_again)
 {
 	struct store *s = store_fresh();
@@ -436,11 +476,25 @@ TEST(policy_change_judges_every_report_again)
 	CHECK(memcmp(&got, &p, sizeof(p)) == 0);
 	CHECK_INT(index, 5);
 
+	/* The stored verdicts change in the re-judge's own entries. */
+	CHECK(store_rejudging(s));
+	CHECK_INT(machine_status(s, "pc-01", T0 + 101), COMPLIANT);
+	cmd_base(&c, CMD_REJUDGE, T0 + 101);
+	CHECK(store_rejudge_due(s, &c));
+	CHECK_STR(c.machine, "");
+	CHECK_INT(c.policy_index, 5);
+	CHECK_INT(apply(s, 6, &c, &r), ESC_OK);
+	CHECK_INT(r.status, ESC_OK);
+	CHECK(!store_rejudging(s));
+	CHECK(!store_rejudge_due(s, &c));
+	/* The same batch again (a new leader proposed it too): nothing. */
+	CHECK_INT(apply(s, 7, &c, &r), ESC_ECONFLICT);
+
 	CHECK_INT(machine_status(s, "pc-01", T0 + 101), NONCOMPLIANT);
 	CHECK_INT(machine_out.reasons, FIXED_UNPROTECTED);
-	CHECK_INT(machine_out.judged_index, 5);
+	CHECK_INT(machine_out.judged_index, 6);
 	CHECK_INT(machine_out.n_history, 2);
-	CHECK_INT(machine_out.history[0].at_ms, T0 + 100);
+	CHECK_INT(machine_out.history[0].at_ms, T0 + 101);
 	CHECK_INT(machine_status(s, "pc-02", T0 + 101), COMPLIANT);
 	CHECK_INT(machine_out.judged_index, 4);
 	CHECK_INT(machine_out.n_history, 1);
@@ -450,23 +504,112 @@ TEST(policy_change_judges_every_report_again)
 	report_volume(COMPLIANCE_VOLUME_OS, 1, KEY_C, NULL);
 	report_volume(COMPLIANCE_VOLUME_FIXED, 0, NULL);
 	cmd_report(&c, T0 + 110);
-	CHECK_INT(apply(s, 6, &c, &r), ESC_OK);
+	CHECK_INT(apply(s, 8, &c, &r), ESC_OK);
 	CHECK_INT(r.reasons, FIXED_UNPROTECTED | NOT_ESCROWED);
 
 	/* The same policy again: audited, nothing judged. */
 	cmd_policy(&c, &p, T0 + 200);
-	CHECK_INT(apply(s, 7, &c, &r), ESC_OK);
+	CHECK_INT(apply(s, 9, &c, &r), ESC_OK);
 	l = audit_last(s);
 	CHECK_STR(l.text, "policy.set|||unchanged|ops-carol|operator");
 	CHECK_INT(store_policy(s, &got, &index, errmsg), ESC_OK);
-	CHECK_INT(index, 7);
+	CHECK_INT(index, 9);
+	CHECK(!store_rejudging(s));
 
 	/* Back to the default: pc-01 is compliant again. */
 	compliance_policy_default(&p);
 	cmd_policy(&c, &p, T0 + 300);
-	CHECK_INT(apply(s, 8, &c, &r), ESC_OK);
+	CHECK_INT(apply(s, 10, &c, &r), ESC_OK);
+	index = 11;
+	CHECK_INT(rejudge_run(s, &index, T0 + 301, NULL), 1);
 	CHECK_INT(machine_status(s, "pc-01", T0 + 301), COMPLIANT);
 	CHECK_INT(machine_out.n_history, 3);
+	store_close(s);
+}
+
+/* More machines than one batch (each with its os volume off: noncompliant
+ * under any policy, with the fixed one off too once fixed volumes are
+ * required): each entry judges STORE_REJUDGE_BATCH in machine order and
+ * leaves the rest; a batch of a replaced policy, or one
+ * that is not the next, changes nothing; a new policy starts over; the
+ * re-judge survives a reopen. */
+TEST(policy_rejudge_in_batches)
+{
+	enum { MACHINES = 2 * STORE_REJUDGE_BATCH + 10 };
+	char errmsg[ESC_ERRMSG_SIZE], name[64], path[128];
+	struct compliance_policy p;
+	struct store *s = store_fresh();
+	struct store_result r;
+	uint64_t index = 1, policy_at;
+	struct cmd c, stale;
+	int i;
+
+	CHECK(s != NULL);
+	for (i = 0; i < MACHINES; i++) {
+		snprintf(name, sizeof(name), "pc-%05d", i);
+		report_start(name);
+		report_volume(COMPLIANCE_VOLUME_OS, 0, NULL);
+		report_volume(COMPLIANCE_VOLUME_FIXED, 0, NULL);
+		cmd_report(&c, T0 + i);
+		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+	}
+	compliance_policy_default(&p);
+	p.fixed_volumes = COMPLIANCE_REQUIRED;
+	cmd_policy(&c, &p, T0 + MACHINES);
+	policy_at = index;
+	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+
+	/* The first batch: the first STORE_REJUDGE_BATCH machines. */
+	cmd_base(&c, CMD_REJUDGE, T0 + MACHINES + 1);
+	CHECK(store_rejudge_due(s, &c));
+	stale = c;
+	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+	CHECK_INT(r.status, ESC_OK);
+	CHECK(store_rejudging(s));
+	snprintf(name, sizeof(name), "pc-%05d", STORE_REJUDGE_BATCH - 1);
+	CHECK_INT(machine_status(s, name, T0 + MACHINES + 2), NONCOMPLIANT);
+	CHECK_INT(machine_out.reasons, OS_UNPROTECTED | FIXED_UNPROTECTED);
+	snprintf(name, sizeof(name), "pc-%05d", STORE_REJUDGE_BATCH);
+	CHECK_INT(machine_status(s, name, T0 + MACHINES + 2), NONCOMPLIANT);
+	CHECK_INT(machine_out.reasons, OS_UNPROTECTED);
+	cmd_base(&c, CMD_REJUDGE, T0 + MACHINES + 2);
+	CHECK(store_rejudge_due(s, &c));
+	snprintf(name, sizeof(name), "pc-%05d", STORE_REJUDGE_BATCH - 1);
+	CHECK_STR(c.machine, name);
+	CHECK_INT(c.policy_index, (int64_t)policy_at);
+
+	/* The first batch again, and a batch of another policy: nothing. */
+	CHECK_INT(apply(s, index++, &stale, &r), ESC_ECONFLICT);
+	stale = c;
+	stale.policy_index = (int64_t)policy_at - 1;
+	CHECK_INT(apply(s, index++, &stale, &r), ESC_ECONFLICT);
+	cmd_base(&c, CMD_REJUDGE, T0 + MACHINES + 2);
+	CHECK(store_rejudge_due(s, &c));
+	CHECK_STR(c.machine, name);
+
+	/* A reopened store goes on from where it was. */
+	CHECK_INT(store_flush(s, errmsg), ESC_OK);
+	store_close(s);
+	CHECK_INT(store_open(&s, last_path(path, sizeof(path)), errmsg), ESC_OK);
+	CHECK(store_rejudging(s));
+	cmd_base(&c, CMD_REJUDGE, T0 + MACHINES + 2);
+	CHECK(store_rejudge_due(s, &c));
+	CHECK_STR(c.machine, name);
+
+	/* A new policy mid-way starts over from the first machine. */
+	compliance_policy_default(&p);
+	cmd_policy(&c, &p, T0 + MACHINES + 3);
+	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+	cmd_base(&c, CMD_REJUDGE, T0 + MACHINES + 4);
+	CHECK(store_rejudge_due(s, &c));
+	CHECK_STR(c.machine, "");
+	CHECK_INT(rejudge_run(s, &index, T0 + MACHINES + 4, NULL), 3);
+	CHECK(!store_rejudging(s));
+	for (i = 0; i < MACHINES; i += 7) {
+		snprintf(name, sizeof(name), "pc-%05d", i);
+		CHECK_INT(machine_status(s, name, T0 + MACHINES + 5), NONCOMPLIANT);
+		CHECK_INT(machine_out.reasons, OS_UNPROTECTED);
+	}
 	store_close(s);
 }
 
@@ -1345,14 +1488,6 @@ TEST(restore_refuses_an_image_with_a_bad_policy)
 	store_close(b);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int count_cb(const struct store_compliance_row *row, void *data)
 {
 	struct page *p = data;
@@ -1377,8 +1512,8 @@ TEST(hundred_thousand_machines)
 	size_t total = 0, pages = 0;
 	struct page pg;
 	struct cmd c;
-	double secs;
-	int i;
+	double secs, longest_ms;
+	int i, batches;
 
 	CHECK(s != NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1404,8 +1539,11 @@ TEST(hundred_thousand_machines)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_INT(store_apply(s, index++, &c, &r, errmsg), ESC_OK);
 	CHECK_INT(store_flush(s, errmsg), ESC_OK);
-	printf("# policy change: %d reports judged again (%d changed) in %.2f s\n",
-	       BENCH_MACHINES, BENCH_MACHINES / 2, seconds_since(&t0));
+	batches = rejudge_run(s, &index, T0 + BENCH_MACHINES, &longest_ms);
+	CHECK_INT(batches, (BENCH_MACHINES + STORE_REJUDGE_BATCH) / STORE_REJUDGE_BATCH);
+	printf("# policy change: %d reports judged again (%d changed) in %.2f s, %d entries, "
+	       "the longest %.1f ms\n",
+	       BENCH_MACHINES, BENCH_MACHINES / 2, seconds_since(&t0), batches, longest_ms);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_INT(store_compliance_each(s, NULL, 0, 0, T0 + BENCH_MACHINES, NULL, NULL, counts,
@@ -1460,6 +1598,7 @@ int main(void)
 	RUN(disclosure_asks_for_rotation);
 	RUN(unlisted_key_is_retired_and_still_found);
 	RUN(policy_change_judges_every_report_again);
+	RUN(policy_rejudge_in_batches);
 	RUN(policy_survives_reopen);
 	RUN(exemption_shows_until_it_expires);
 	RUN(old_report_is_stale_at_read);
