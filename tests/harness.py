@@ -693,6 +693,15 @@ class Cluster:
         return retry(ids, lambda nid: self.lookup(nid, key_id, reason), timeout,
                      between=self.check_alive)
 
+    def metric(self, nid, name):
+        """An unlabelled metric of the node from GET /metrics (nan if absent)."""
+        st, _, body = self.request(nid, "GET", "/metrics")
+        if st == 200:
+            for line in str(body).splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return float("nan")
+
     def status(self, nid, timeout=5):
         st, _, data = self.request(nid, "GET", "/v1/status", timeout=timeout)
         return data if st == 200 and isinstance(data, dict) else None
@@ -1038,7 +1047,7 @@ def run_tests(tests, argv=None):
 
 
 def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None, tls_args=(),
-              prefix=None):
+              prefix=None, extra=()):
     """`escrowctl --nodes URL --json bench` for the benchmark scripts: count
     requests (bounded at an hour) or duration seconds; tls_args: escrowctl's
     --ca/--cert/--key; prefix: --machine-prefix. Returns its JSON report;
@@ -1047,6 +1056,7 @@ def run_bench(url, clients, count=None, duration=None, op="escrow", ctl=None, tl
         "--nodes", url, "--json", "bench", "--clients", str(clients), "--op", op]
     if prefix:
         cmd += ["--machine-prefix", prefix]
+    cmd += list(extra)
     if duration:
         cmd += ["--duration", str(duration), "--count", "10000000"]
     else:

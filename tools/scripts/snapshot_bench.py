@@ -44,26 +44,15 @@ def rss_kib(pid, field):
     return 0
 
 
-def metric(cluster, nid, name):
-    """An unlabelled metric of the node, from GET /metrics (nan if absent)."""
-    status, _, body = cluster.request(nid, "GET", "/metrics")
-    if status != 200:
-        return float("nan")
-    for line in str(body).splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return float("nan")
-
-
 def loop_lag_ms(cluster, nid):
     """The node's worst event-loop delay so far."""
-    return metric(cluster, nid, "escrow_loop_lag_max_seconds") * 1000
+    return cluster.metric(nid, "escrow_loop_lag_max_seconds") * 1000
 
 
 def raft_snapshot_figures(cluster, nid):
     """(Raft snapshots taken, longest stay of the loop in their callbacks in ms)."""
-    return (metric(cluster, nid, "escrow_raft_snapshots_total"),
-            metric(cluster, nid, "escrow_raft_snapshot_loop_max_seconds") * 1000)
+    return (cluster.metric(nid, "escrow_raft_snapshots_total"),
+            cluster.metric(nid, "escrow_raft_snapshot_loop_max_seconds") * 1000)
 
 
 def main():
