@@ -69,8 +69,8 @@ def expect_unreachable(args, stdin=None):
 
 def test_usage_errors(t):
     """Missing arguments, unknown subcommands, --until with --end, --note
-    with --end, a bad --status, options of the other report: exit 2 with
-    the message, before any connection."""
+    with --end, a value given to --end, a bad --status, options of the other
+    report: exit 2 with the message, before any connection."""
     need_ctl()
     cases = [
         (["compliance"],
@@ -97,6 +97,7 @@ def test_usage_errors(t):
         (["exempt", "pc-1", "--until", "2027-01-31", "--until", "2027-02-01"],
          "escrowctl exempt: --until given twice"),
         (["exempt", "pc-1", "--until"], "escrowctl exempt: --until needs a value"),
+        (["exempt", "pc-1", "--end=yes"], "escrowctl exempt: --end takes no value"),
         (["exempt", "pc-1", "pc-2", "--end"], "escrowctl exempt: unexpected argument 'pc-2'"),
         (["report", "compliance", "--status", "bad"],
          "escrowctl report: --status: 'bad' is not compliant, noncompliant, exempt or unknown"),
