@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Process tests of escrowctl's compliance commands (docs/api.md section 7):
-compliance, machine, policy, exempt and report compliance. No cluster is
+compliance, machine, policy, exempt and report compliance, and the keys
+bench --op compliance escrows before its reports. No cluster is
 needed: every usage error (exit 2, a message naming what is wrong, then the
 usage line) is found before any connection, input that passes the local
 checks goes on to an address where nobody listens (exit 3), and a stub HTTP
@@ -69,8 +70,9 @@ def expect_unreachable(args, stdin=None):
 
 def test_usage_errors(t):
     """Missing arguments, unknown subcommands, --until with --end, --note
-    with --end, a bad --status, options of the other report: exit 2 with
-    the message, before any connection."""
+    with --end, a value given to --end, a bad --status, options of the other
+    report, bench flags of --op compliance with another op: exit 2 with the
+    message, before any connection."""
     need_ctl()
     cases = [
         (["compliance"],
@@ -97,6 +99,7 @@ def test_usage_errors(t):
         (["exempt", "pc-1", "--until", "2027-01-31", "--until", "2027-02-01"],
          "escrowctl exempt: --until given twice"),
         (["exempt", "pc-1", "--until"], "escrowctl exempt: --until needs a value"),
+        (["exempt", "pc-1", "--end=yes"], "escrowctl exempt: --end takes no value"),
         (["exempt", "pc-1", "pc-2", "--end"], "escrowctl exempt: unexpected argument 'pc-2'"),
         (["report", "compliance", "--status", "bad"],
          "escrowctl report: --status: 'bad' is not compliant, noncompliant, exempt or unknown"),
@@ -113,6 +116,16 @@ def test_usage_errors(t):
          "escrowctl report: --status goes with report compliance, not audit"),
         (["report", "compliance", "extra"], "escrowctl report: unexpected argument 'extra'"),
         (["report", "machines"], "escrowctl report: unknown report 'machines' (audit, compliance)"),
+        (["bench", "--no-escrow"],
+         "escrowctl bench: --machines, --seed and --no-escrow are for --op compliance"),
+        (["bench", "--op", "lookup", "--no-escrow"],
+         "escrowctl bench: --machines, --seed and --no-escrow are for --op compliance"),
+        (["bench", "--op", "escrow", "--machines", "5"],
+         "escrowctl bench: --machines, --seed and --no-escrow are for --op compliance"),
+        (["bench", "--op", "compliance", "--no-escrow", "now"],
+         "escrowctl bench: unexpected argument 'now'"),
+        (["bench", "--op", "compliance", "--no-escrow=yes"],
+         "escrowctl bench: --no-escrow takes no value"),
     ]
     for args, message in cases:
         expect_usage(args, message)
@@ -269,6 +282,9 @@ class Stub:
             counts = {s: sum(m["status"] == s for m in self.machines)
                       for s in ("compliant", "noncompliant", "exempt", "unknown")}
             return 200, {"counts": counts, "machines": page, "next": nxt}, None, []
+        if method == "POST" and u.path == "/v1/keys":
+            return 201, {"key_id": json.loads(body)["key_id"], "created": True,
+                         "index": 5}, None, []
         if method == "POST" and u.path == "/v1/compliance":
             rep = json.loads(body)
             return 200, {"machine": rep["machine"], "status": "noncompliant",
@@ -351,6 +367,88 @@ def test_requests_as_the_contract_writes_them(t):
         stuck.close()
 
 
+def bench_compliance(stub, args):
+    """escrowctl --json bench --op compliance args against stub, its
+    requests cleared first: (rc, the JSON report or {}, stderr, the escrow
+    bodies, the report bodies), each in the order received."""
+    del stub.requests[:]
+    rc, so, se = ctl(["--json", "bench", "--op", "compliance"] + list(args), [stub.url])
+    kinds = [p for _, p, _ in stub.requests]
+    escrows = [json.loads(b) for _, p, b in stub.requests if p == "/v1/keys"]
+    reports = [json.loads(b) for _, p, b in stub.requests if p == "/v1/compliance"]
+    check(kinds == ["/v1/keys"] * len(escrows) + ["/v1/compliance"] * len(reports),
+          "bench %s: not every escrow before the reports: %s" % (" ".join(args), kinds))
+    return rc, json.loads(so) if rc == 0 else {}, se, escrows, reports
+
+
+def listed_keys(reports):
+    """(key ID, machine in lower case, volume ID, volume type) of every key
+    the reports list."""
+    return {(k, r["machine"].lower(), v["volume_id"], v["volume_type"])
+            for r in reports for v in r["volumes"] for k in v["key_ids"]}
+
+
+def escrowed_keys(escrows):
+    """The same of every key escrowed: the server compares machines in
+    lower case."""
+    return {(e["key_id"], e["machine"].lower(), e["volume_id"], e["volume_type"])
+            for e in escrows}
+
+
+def test_bench_escrows_what_it_reports(t):
+    """bench --op compliance against a stub: before its first report it
+    escrows exactly the keys its reports list, each under the report's
+    machine name, volume ID and type, with a valid recovery password and only
+    the fields of POST /v1/keys; the same keys and passwords on a second run.
+    --machines M: the first M machines only, also with --duration.
+    --no-escrow, and --duration without --count or --machines: none."""
+    need_ctl()
+    stub = Stub([])
+    pw = re.compile(r"[0-9]{6}(-[0-9]{6}){7}")
+    fields = {"key_id", "recovery_password", "volume_id", "volume_type", "machine", "user"}
+    try:
+        args = ["--count", "24", "--clients", "3", "--seed", "3", "--machine-prefix", "Lab.X"]
+        rc, r, se, escrows, reports = bench_compliance(stub, args)
+        keys = escrowed_keys(escrows)
+        check(rc == 0 and r.get("escrowed") == len(escrows) == len(keys)
+              and len(reports) == 24 and keys == listed_keys(reports)
+              and {e["machine"] for e in escrows} == {x["machine"] for x in reports}
+              and all(set(e) == fields and pw.fullmatch(e["recovery_password"])
+                      and all(int(b) % 11 == 0 and int(b) // 11 < 65536
+                              for b in e["recovery_password"].split("-")) for e in escrows)
+              and "escrowing the %d recovery passwords of 24 machines first" % len(escrows) in se,
+              "bench: exit %s %s %s; escrows %s" % (rc, short(r), short(se), short(escrows)))
+        again = bench_compliance(stub, args)[3]
+        check(sorted(map(json.dumps, again)) == sorted(map(json.dumps, escrows)),
+              "a second run escrows other keys: %s" % short(again))
+
+        rc, r, se, escrows, reports = bench_compliance(stub, args + ["--machines", "4"])
+        check(rc == 0 and r.get("escrowed") == len(escrows) and len(reports) == 24
+              and len({x["machine"] for x in reports}) == 4
+              and escrowed_keys(escrows) == listed_keys(reports),
+              "--machines 4: exit %s %s %s" % (rc, short(r), short(se)))
+        rc, r, se, escrows, reports = bench_compliance(
+            stub, ["--duration", "1", "--clients", "1", "--machines", "3"])
+        check(rc == 0 and r.get("escrowed") == len(escrows) > 0 and len(reports) > 0
+              and escrowed_keys(escrows) == listed_keys(reports),
+              "--duration 1 --machines 3: exit %s %s %s" % (rc, short(r), short(se)))
+        rc, r, se, escrows, reports = bench_compliance(stub, args + ["--no-escrow"])
+        check(rc == 0 and r.get("escrowed") == 0 and escrows == [] and len(reports) == 24
+              and "escrowing" not in se,
+              "--no-escrow: exit %s %s %s" % (rc, short(r), short(se)))
+        rc, r, se, escrows, reports = bench_compliance(stub, ["--duration", "1", "--clients", "1"])
+        check(rc == 0 and r.get("escrowed") == 0 and escrows == [] and len(reports) > 0
+              and "so no key is escrowed first" in se,
+              "--duration without --count: exit %s %s %s" % (rc, short(r), short(se)))
+    finally:
+        stub.close()
+    # Nobody listening: the escrows fail and the timed run never starts.
+    rc, so, se = ctl(["bench", "--op", "compliance", "--count", "3"])
+    check(rc == 3 and so == "" and re.search(
+        r"^escrowctl: bench: escrowing the \d+ keys of the reports failed: ", se, re.M),
+        "bench, nobody listening: exit %s %r %s" % (rc, so, short(se)))
+
+
 TESTS = [
     test_usage_errors,
     test_files_are_checked_locally,
@@ -358,6 +456,7 @@ TESTS = [
     test_valid_arguments_go_to_the_node,
     test_help,
     test_requests_as_the_contract_writes_them,
+    test_bench_escrows_what_it_reports,
 ]
 
 if __name__ == "__main__":

@@ -441,39 +441,83 @@ def test_snapshot_restore_keeps_verdicts(t):
           "statuses: %s" % {n: before[n]["status"] for n in names})
 
 
+def bench_report_check(c, nid, label):
+    """The compliance report after a bench of 200 machines: 200 machines,
+    named as bench names them with 4 clients. Returns the report."""
+    st, _, data = c.request(nid, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
+    names = sorted("bench-c%d-%d" % (m % 4, m // 4) for m in range(200))
+    check(st == 200 and sum(data["counts"].values()) == 200
+          and sorted(m["machine"] for m in data["machines"]) == names,
+          "report after %s: %s %s" % (label, st, short(data, 600)))
+    return data
+
+
 def test_bench_uploads(t):
-    """escrowctl bench --op compliance through a follower: 200 requests, 200
-    new machines, every answer a verdict, and the compliance report counts
-    them; with --machines the same machines are reported again, judged the
-    same."""
+    """escrowctl bench --op compliance through a follower, 200 requests, 200
+    new machines, every answer a verdict. With --no-escrow every report is
+    noncompliant with recovery_key_not_escrowed. By default their keys are
+    escrowed first: under a policy that requires fixed volumes and leaves
+    aes_cbc_128 out, the encrypted machines are compliant and every other
+    shape noncompliant for its own reason, and the compliance report agrees.
+    With --machines the same machines are reported again, judged the same."""
     need_ctl()
     c = t.cluster(3, tls=True)
     fol = [i for i in c.ids() if i != c.leader()][0]
     args = ["bench", "--op", "compliance", "--clients", "4", "--seed", "7"]
-    r = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "200"], as_json=True))
+    r = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "200", "--no-escrow"],
+                          as_json=True))
     verdicts = r.get("verdicts", {})
     check(r["ok"] == r["requests"] == 200 and r["errors"] == 0
           and sum(verdicts.values()) == 200 and verdicts.get("other") == 0
-          and sum(r.get("shapes", {}).values()) == 200 and r.get("machines") == 0,
-          "bench: %s" % short(r, 600))
-    # The keys were never escrowed: every report is noncompliant.
+          and sum(r.get("shapes", {}).values()) == 200 and r.get("machines") == 0
+          and r.get("escrowed") == 0,
+          "bench --no-escrow: %s" % short(r, 600))
+    # No key escrowed: every report is noncompliant.
     check(verdicts.get("noncompliant") == 200, "verdicts: %s" % verdicts)
-    st, _, data = c.request(fol, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
-    names = sorted("bench-c%d-%d" % (m % 4, m // 4) for m in range(200))
-    check(st == 200 and sum(data["counts"].values()) == 200
-          and data["counts"]["noncompliant"] == 200
-          and sorted(m["machine"] for m in data["machines"]) == names
+    data = bench_report_check(c, fol, "bench --no-escrow")
+    check(data["counts"]["noncompliant"] == 200
           and all("recovery_key_not_escrowed" in m["reasons"] for m in data["machines"]),
-          "report after bench: %s %s" % (st, short(data, 600)))
+          "report after bench --no-escrow: %s" % short(data, 600))
     shapes = r["shapes"]
     check(shapes["encrypted"] > 100 and all(n > 0 for n in shapes.values()),
           "shapes of 200 reports: %s" % shapes)
-    # Reported again: 100 requests over the first 50 machines, same shapes.
+
+    # The same machines, their keys escrowed first, under a policy that
+    # each shape but encrypted breaks in its own way.
+    st, _, pol = c.request(fol, "PUT", "/v1/policy", {
+        "fixed_volumes": "required",
+        "encryption_methods": ["xts_aes_256", "xts_aes_128", "aes_cbc_256"]}, as_="operator")
+    check(st == 200, "PUT /v1/policy: %s %s" % (st, short(pol)))
+    r = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "200"], as_json=True))
+    verdicts = r.get("verdicts", {})
+    enc = shapes["encrypted"]
+    check(r["ok"] == r["requests"] == 200 and r["errors"] == 0 and r["shapes"] == shapes
+          and r.get("escrowed") == 400 - shapes["decrypted"],
+          "bench: %s; shapes before %s" % (short(r, 600), shapes))
+    check(verdicts == {"compliant": enc, "noncompliant": 200 - enc, "exempt": 0,
+                       "unknown": 0, "other": 0},
+          "verdicts: %s; shapes %s" % (verdicts, shapes))
+    data = bench_report_check(c, fol, "bench")
+    got = {}
+    for m in data["machines"]:
+        for reason in m["reasons"] or ["none"]:
+            got[reason] = got.get(reason, 0) + 1
+    want = {"none": enc, "fixed_volume_not_protected": shapes["encrypting"] + shapes["decrypted"],
+            "protection_suspended": shapes["suspended"],
+            "os_volume_not_protected": shapes["suspended"],
+            "encryption_method_not_allowed": shapes["aes_cbc_128"]}
+    check(data["counts"]["compliant"] == enc and data["counts"]["noncompliant"] == 200 - enc
+          and all((m["status"] == "compliant") == (m["reasons"] == []) for m in data["machines"])
+          and got == want,
+          "report after bench: counts %s, reasons %s, expected %s"
+          % (data["counts"], got, want))
+    # Reported again: 100 requests over the first 50 machines, same shapes;
+    # their keys, escrowed again, are unchanged.
     again = json.loads(ctl_ok(c, "agent", fol, args + ["--count", "100", "--machines", "50"],
                               as_json=True))
-    st, _, data2 = c.request(fol, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
-    check(again["ok"] == 100 and again["machines"] == 50
-          and sum(data2["counts"].values()) == 200
+    data2 = bench_report_check(c, fol, "bench --machines 50")
+    check(again["ok"] == 100 and again["errors"] == 0 and again["machines"] == 50
+          and 50 <= again["escrowed"] <= 100
           and [(m["machine"], m["reasons"]) for m in data2["machines"]]
           == [(m["machine"], m["reasons"]) for m in data["machines"]],
           "again: %s; counts %s" % (short(again, 400), data2.get("counts")))

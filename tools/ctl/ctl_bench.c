@@ -19,12 +19,15 @@
 #define BENCH_DURATION_DEFAULT_S 60   /* every run stops by itself by then */
 #define BENCH_DURATION_MAX_S 3600
 #define BENCH_SEED_KEYS 100           /* keys escrowed before a lookup run */
+#define BENCH_SETUP_MAX_S 3600        /* bound of escrowing a compliance run's keys */
 #define BENCH_PREFIX_MAX 200
 #define BENCH_BACKOFF_MS 50.0         /* after a transport error, per client */
 #define BENCH_SNIPPET 512             /* bytes of a response body kept per client */
 #define BENCH_STATUS_SLOTS 600        /* HTTP statuses counted one by one */
 
-enum bench_op { BENCH_ESCROW, BENCH_SEED, BENCH_LOOKUP, BENCH_COMPLIANCE };
+/* BENCH_SEED and BENCH_KEYS are untimed setup phases: the keys a lookup run
+ * looks up, the keys a compliance run's reports list. */
+enum bench_op { BENCH_ESCROW, BENCH_SEED, BENCH_LOOKUP, BENCH_KEYS, BENCH_COMPLIANCE };
 
 struct bench;
 
@@ -51,6 +54,8 @@ struct bench {
 	enum bench_op op;
 	uint8_t run_id[8];       /* random: key IDs differ from run to run */
 	struct bench_compliance comp; /* --op compliance: the reports */
+	uint64_t key_slot; /* BENCH_KEYS: the next is of machine slot / 2, volume slot % 2 */
+	uint64_t escrowed; /* keys BENCH_KEYS escrowed (201 or 200) */
 	CURLM *m;
 	struct curl_slist *headers;
 	struct bench_client *cl;
@@ -111,6 +116,19 @@ static int bench_start(struct bench *b, struct bench_client *c)
 		if (bench_compliance_encode(&b->comp, b->issued, c->body, sizeof(c->body)) == 0)
 			return ctl_fail(CTL_EXIT_REFUSED, "bench: a report does not fit");
 		snprintf(c->url, sizeof(c->url), "%s/v1/compliance", b->node);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+	} else if (b->op == BENCH_KEYS) {
+		/* Every os volume lists a key: at most one slot is skipped. */
+		while (!bench_compliance_lists_key(&b->comp, b->key_slot / 2,
+						   (unsigned)(b->key_slot % 2)))
+			b->key_slot++;
+		if (bench_compliance_encode_escrow(&b->comp, b->key_slot / 2,
+						   (unsigned)(b->key_slot % 2), c->body,
+						   sizeof(c->body)) == 0)
+			return ctl_fail(CTL_EXIT_REFUSED, "bench: an escrow does not fit");
+		b->key_slot++;
+		snprintf(c->url, sizeof(c->url), "%s/v1/keys", b->node);
 		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
 		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
 	} else if (b->op == BENCH_LOOKUP) {
@@ -256,9 +274,17 @@ static int bench_phase(struct bench *b, enum bench_op op, uint64_t count, double
 			return ctl_fail(CTL_EXIT_REFUSED, "bench: out of memory");
 		now = bench_now_ms();
 		if (progress && now >= next_report) {
-			fprintf(stderr, "bench: %.0f s: %" PRIu64 " ok, %" PRIu64 " errors, "
-				"%.0f req/s\n", (now - t0) / 1e3, b->ok, b->errors,
-				(double)b->ok * 1e3 / (now - t0));
+			if (op == BENCH_KEYS)
+				fprintf(stderr,
+					"bench: escrowing keys: %.0f s: %" PRIu64 " of %" PRIu64
+					" ok, %" PRIu64 " errors\n",
+					(now - t0) / 1e3, b->ok, count, b->errors);
+			else
+				fprintf(stderr,
+					"bench: %.0f s: %" PRIu64 " ok, %" PRIu64 " errors, "
+					"%.0f req/s\n",
+					(now - t0) / 1e3, b->ok, b->errors,
+					(double)b->ok * 1e3 / (now - t0));
 			next_report += 1000.0;
 		}
 		/* A client whose request just finished sends its next one at
@@ -332,12 +358,14 @@ static void bench_report_compliance(const struct bench *b, json_t *out)
 		printf("\nseed         %" PRIu64 ", %s\n", b->comp.seed,
 		       b->comp.machines ? "machines reported again modulo --machines" :
 		       "a new machine per request");
+		printf("escrowed     %" PRIu64 " keys first\n", b->escrowed);
 		return;
 	}
 	json_object_set_new(out, "verdicts", v);
 	json_object_set_new(out, "shapes", sh);
 	json_object_set_new(out, "seed", json_integer((json_int_t)b->comp.seed));
 	json_object_set_new(out, "machines", json_integer((json_int_t)b->comp.machines));
+	json_object_set_new(out, "escrowed", json_integer((json_int_t)b->escrowed));
 }
 
 static int bench_report(struct bench *b, const char *op_name)
@@ -409,6 +437,32 @@ static int bench_exit(const struct bench *b)
 	if (b->ok == 0 && b->transport == b->errors)
 		return CTL_EXIT_UNREACHABLE;
 	return CTL_EXIT_REFUSED;
+}
+
+/* --op compliance: escrows, untimed, the recovery passwords that the
+ * reports of machines 0..n-1 list, as their agents do before they encrypt,
+ * so that the reports are judged on their shapes alone. */
+static int bench_escrow_keys(struct bench *b, uint64_t n)
+{
+	uint64_t keys = bench_compliance_keys(&b->comp, n);
+	int rv;
+
+	fprintf(stderr,
+		"bench: escrowing the %" PRIu64 " recovery passwords of %" PRIu64
+		" machines first (--no-escrow skips this)\n",
+		keys, n);
+	rv = bench_phase(b, BENCH_KEYS, keys, BENCH_SETUP_MAX_S * 1e3, true);
+	if (rv == CTL_EXIT_OK && b->ok < keys)
+		rv = ctl_fail(b->errors > 0 && b->transport == b->errors ? CTL_EXIT_UNREACHABLE
+									 : CTL_EXIT_REFUSED,
+			      "bench: escrowing the %" PRIu64 " keys of the reports failed: %s",
+			      keys, b->first_error[0] ? b->first_error : "out of time");
+	if (rv != CTL_EXIT_OK)
+		return rv;
+	fprintf(stderr, "bench: %" PRIu64 " keys escrowed in %.1f s\n", b->ok, b->elapsed_s);
+	b->escrowed = b->ok;
+	bench_reset_counters(b);
+	return CTL_EXIT_OK;
 }
 
 static int bench_check_prefix(struct ctl_ctx *ctx, const char *p)
@@ -486,12 +540,15 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "machine-prefix", required_argument, NULL, 'm' },
 		{ "machines", required_argument, NULL, 'M' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "no-escrow", no_argument, NULL, 'E' },
 		CTL_OPTS_COMMON
 	};
 	const char *op = NULL, *prefix = NULL, *s_clients = NULL, *s_count = NULL;
 	const char *s_duration = NULL, *s_machines = NULL, *s_seed = NULL;
 	long clients = BENCH_CLIENTS_DEFAULT, count = BENCH_COUNT_DEFAULT;
 	long duration = BENCH_DURATION_DEFAULT_S, machines = 0, seed = 1;
+	bool no_escrow = false;
+	uint64_t escrow_machines = 0;
 	enum bench_op kind;
 	struct bench b;
 	int c, rv;
@@ -505,6 +562,7 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'm': rv = ctl_opt_once(ctx, &prefix, optarg, "--machine-prefix"); break;
 		case 'M': rv = ctl_opt_once(ctx, &s_machines, optarg, "--machines"); break;
 		case 's': rv = ctl_opt_once(ctx, &s_seed, optarg, "--seed"); break;
+		case 'E': no_escrow = true; break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -542,8 +600,18 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 	else
 		return ctl_usage_error(ctx, "--op: '%.32s' is not escrow, lookup or compliance",
 				       op);
-	if (kind != BENCH_COMPLIANCE && (s_machines != NULL || s_seed != NULL))
-		return ctl_usage_error(ctx, "--machines and --seed are for --op compliance");
+	if (kind != BENCH_COMPLIANCE && (s_machines != NULL || s_seed != NULL || no_escrow))
+		return ctl_usage_error(ctx, "--machines, --seed and --no-escrow are for --op "
+					    "compliance");
+	/* The machines the run reports are 0..escrow_machines-1, except that
+	 * --duration without --count leaves their number open: then only
+	 * --machines bounds it. */
+	if (kind == BENCH_COMPLIANCE && !no_escrow) {
+		if (machines != 0)
+			escrow_machines = (uint64_t)(machines < count ? machines : count);
+		else if (s_duration == NULL || s_count != NULL)
+			escrow_machines = (uint64_t)count;
+	}
 	if (prefix == NULL)
 		prefix = "bench";
 	if ((rv = bench_check_prefix(ctx, prefix)) != CTL_EXIT_OK)
@@ -567,6 +635,14 @@ int ctl_cmd_bench(struct ctl_ctx *ctx, int argc, char **argv)
 	rv = bench_setup(&b);
 	if (rv != CTL_EXIT_OK)
 		goto out;
+	if (escrow_machines > 0) {
+		rv = bench_escrow_keys(&b, escrow_machines);
+		if (rv != CTL_EXIT_OK)
+			goto out;
+	} else if (kind == BENCH_COMPLIANCE && !no_escrow) {
+		fprintf(stderr, "bench: --duration without --count or --machines: the machines "
+				"reported are not known ahead, so no key is escrowed first\n");
+	}
 	if (kind == BENCH_LOOKUP) {
 		rv = bench_phase(&b, BENCH_SEED, BENCH_SEED_KEYS,
 				 BENCH_DURATION_DEFAULT_S * 1e3, false);

@@ -1,12 +1,20 @@
 /* escrowctl bench --op compliance: a machine's report of an os and a fixed
  * volume, in one of a few shapes drawn from a seed, and the verdict read
  * back from the answer. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tools/ctl/ctl_bench_compliance.h"
+
+#define BENCH_MACHINE_MAX 253 /* a DNS name, as the server allows */
+
+/* A volume's ID in JSON, from its number (0 the os volume, 1 the fixed
+ * one): \\?\Volume{bench-N}, the same for every machine, in reports and
+ * escrows alike. */
+#define VOLUME_ID_JSON "\"\\\\\\\\?\\\\Volume{bench-%u}\""
 
 /* Cumulative percentages of the shapes, in enum order. */
 static const unsigned shape_cut[BENCH_SHAPES] = { 70, 80, 88, 95, 100 };
@@ -25,9 +33,9 @@ static uint64_t machine_of(const struct bench_compliance *bc, uint64_t r)
 	return bc->machines != 0 ? r % bc->machines : r;
 }
 
-enum bench_shape bench_compliance_shape(const struct bench_compliance *bc, uint64_t r)
+static enum bench_shape machine_shape(const struct bench_compliance *bc, uint64_t m)
 {
-	unsigned pct = (unsigned)(mix64(bc->seed ^ mix64(machine_of(bc, r))) % 100);
+	unsigned pct = (unsigned)(mix64(bc->seed ^ mix64(m)) % 100);
 	int s;
 
 	for (s = 0; s < BENCH_SHAPES - 1; s++)
@@ -36,16 +44,58 @@ enum bench_shape bench_compliance_shape(const struct bench_compliance *bc, uint6
 	return (enum bench_shape)s;
 }
 
+enum bench_shape bench_compliance_shape(const struct bench_compliance *bc, uint64_t r)
+{
+	return machine_shape(bc, machine_of(bc, r));
+}
+
+/* Machine m's name, PREFIX-cC-N; returns the bytes written as snprintf. */
+static int machine_name(const struct bench_compliance *bc, uint64_t m, char *out, size_t size)
+{
+	return snprintf(out, size, "%s-c%u-%" PRIu64, bc->prefix, (unsigned)(m % bc->clients),
+			m / bc->clients);
+}
+
+/* A well-mixed value of seed, machine m's name as the server compares it
+ * (lower case) and vol: two runs that name a machine alike list the same
+ * keys, and two machines never do (an escrowed key counts only under the
+ * machine it was escrowed with). */
+static uint64_t key_hash(const struct bench_compliance *bc, uint64_t m, unsigned vol)
+{
+	char name[BENCH_MACHINE_MAX + 1];
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	int n = machine_name(bc, m, name, sizeof(name));
+
+	for (int i = 0; i < n && i < BENCH_MACHINE_MAX; i++)
+		h = (h ^ (unsigned char)tolower((unsigned char)name[i])) * 0x100000001b3ULL;
+	return mix64(bc->seed ^ mix64(h ^ (vol + 1)));
+}
+
 /* The recovery-password protector ID of machine m's volume vol: a GUID
- * (version 4 layout) from seed, m and vol. */
+ * (version 4 layout) from seed, the machine's name and vol. */
 static void key_id(const struct bench_compliance *bc, uint64_t m, unsigned vol, char out[37])
 {
-	uint64_t a = mix64(bc->seed ^ mix64(m * 2 + vol + 1));
+	uint64_t a = key_hash(bc, m, vol);
 	uint64_t b = mix64(a ^ bc->seed);
 
 	snprintf(out, 37, "%08" PRIX64 "-%04" PRIX64 "-4%03" PRIX64 "-%04" PRIX64 "-%012" PRIX64,
 		 a >> 32, (a >> 16) & 0xffff, a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff),
 		 (uint64_t)(b & 0xffffffffffffULL));
+}
+
+/* The recovery password of that key: 8 blocks, each 11 times a 16-bit
+ * value, from the key's hash alone, so that escrowing it again is a 200
+ * (the same password), never a 409. */
+static void key_password(const struct bench_compliance *bc, uint64_t m, unsigned vol,
+			 char out[56])
+{
+	uint64_t x = mix64(key_hash(bc, m, vol) ^ 0x5bd1e995ULL), y = mix64(x);
+
+	snprintf(out, 56, "%06u-%06u-%06u-%06u-%06u-%06u-%06u-%06u", (unsigned)(x & 0xffff) * 11,
+		 (unsigned)((x >> 16) & 0xffff) * 11, (unsigned)((x >> 32) & 0xffff) * 11,
+		 (unsigned)(x >> 48) * 11, (unsigned)(y & 0xffff) * 11,
+		 (unsigned)((y >> 16) & 0xffff) * 11, (unsigned)((y >> 32) & 0xffff) * 11,
+		 (unsigned)(y >> 48) * 11);
 }
 
 struct volume {
@@ -54,37 +104,15 @@ struct volume {
 	bool key;               /* lists its recovery password's ID */
 };
 
-/* One volume of the "volumes" list; returns the bytes written as snprintf. */
-static int encode_volume(const struct bench_compliance *bc, uint64_t m, unsigned vol,
-			 const struct volume *v, char *out, size_t size)
-{
-	char kid[37] = "";
-
-	if (v->key)
-		key_id(bc, m, vol, kid);
-	return snprintf(out, size,
-			"%s{\"volume_id\":\"\\\\\\\\?\\\\Volume{bench-%u}\",\"volume_type\":\"%s\","
-			"\"protection\":\"%s\",\"conversion\":\"%s\",\"encryption_method\":\"%s\","
-			"\"percent_encrypted\":%u,\"protectors\":[%s],\"key_ids\":[%s%s%s]}",
-			vol ? "," : "", vol, v->type, v->protection, v->conversion, v->method,
-			v->percent, v->protectors, v->key ? "\"" : "", kid, v->key ? "\"" : "");
-}
-
-size_t bench_compliance_encode(const struct bench_compliance *bc, uint64_t r, char *out,
-			       size_t size)
+/* Machine m's two volumes, the os one first, in its shape. */
+static void machine_volumes(const struct bench_compliance *bc, uint64_t m, struct volume v[2])
 {
 	static const char *full = "\"tpm_pin\",\"recovery_password\"";
-	uint64_t m = machine_of(bc, r);
-	struct volume v[2] = {
-		{ "os", "on", "fully_encrypted", "xts_aes_256", full, 100, true },
-		{ "fixed", "on", "fully_encrypted", "xts_aes_256", "\"recovery_password\"", 100,
-		  true },
-	};
-	size_t len;
-	unsigned i;
-	int n;
+	static const char *rp = "\"recovery_password\"";
 
-	switch (bench_compliance_shape(bc, r)) {
+	v[0] = (struct volume){ "os", "on", "fully_encrypted", "xts_aes_256", full, 100, true };
+	v[1] = (struct volume){ "fixed", "on", "fully_encrypted", "xts_aes_256", rp, 100, true };
+	switch (machine_shape(bc, m)) {
 	case BENCH_SHAPE_ENCRYPTED:
 		break;
 	case BENCH_SHAPE_ENCRYPTING:
@@ -101,13 +129,49 @@ size_t bench_compliance_encode(const struct bench_compliance *bc, uint64_t r, ch
 		v[0].method = v[1].method = "aes_cbc_128";
 		break;
 	}
-	n = snprintf(out, size,
-		     "{\"machine\":\"%s-c%u-%" PRIu64 "\",\"user\":\"BENCH\\\\user%" PRIu64 "\","
-		     "\"os\":\"Windows 11 Enterprise 23H2\",\"volumes\":[", bc->prefix,
-		     (unsigned)(m % bc->clients), m / bc->clients, m % 1000);
+}
+
+/* One volume of the "volumes" list; returns the bytes written as snprintf. */
+static int encode_volume(const struct bench_compliance *bc, uint64_t m, unsigned vol,
+			 const struct volume *v, char *out, size_t size)
+{
+	char kid[37] = "";
+
+	if (v->key)
+		key_id(bc, m, vol, kid);
+	return snprintf(out, size,
+			"%s{\"volume_id\":" VOLUME_ID_JSON ",\"volume_type\":\"%s\","
+			"\"protection\":\"%s\",\"conversion\":\"%s\",\"encryption_method\":\"%s\","
+			"\"percent_encrypted\":%u,\"protectors\":[%s],\"key_ids\":[%s%s%s]}",
+			vol ? "," : "", vol, v->type, v->protection, v->conversion, v->method,
+			v->percent, v->protectors, v->key ? "\"" : "", kid, v->key ? "\"" : "");
+}
+
+size_t bench_compliance_encode(const struct bench_compliance *bc, uint64_t r, char *out,
+			       size_t size)
+{
+	uint64_t m = machine_of(bc, r);
+	struct volume v[2];
+	size_t len;
+	unsigned i;
+	int n;
+
+	machine_volumes(bc, m, v);
+	n = snprintf(out, size, "{\"machine\":\"");
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	len = (size_t)n;
+	n = machine_name(bc, m, out + len, size - len);
+	if (n < 0 || (size_t)n >= size - len)
+		return 0;
+	len += (size_t)n;
+	n = snprintf(out + len, size - len,
+		     "\",\"user\":\"BENCH\\\\user%" PRIu64 "\","
+		     "\"os\":\"Windows 11 Enterprise 23H2\",\"volumes\":[",
+		     m % 1000);
+	if (n < 0 || (size_t)n >= size - len)
+		return 0;
+	len += (size_t)n;
 	for (i = 0; i < 2; i++) {
 		n = encode_volume(bc, m, i, &v[i], out + len, size - len);
 		if (n < 0 || (size_t)n >= size - len)
@@ -118,6 +182,51 @@ size_t bench_compliance_encode(const struct bench_compliance *bc, uint64_t r, ch
 		return 0;
 	memcpy(out + len, "]}", 3);
 	return len + 2;
+}
+
+bool bench_compliance_lists_key(const struct bench_compliance *bc, uint64_t m, unsigned vol)
+{
+	struct volume v[2];
+
+	if (vol > 1)
+		return false;
+	machine_volumes(bc, m, v);
+	return v[vol].key;
+}
+
+uint64_t bench_compliance_keys(const struct bench_compliance *bc, uint64_t n)
+{
+	uint64_t m, keys = 0;
+
+	for (m = 0; m < n; m++)
+		keys += 1 + (machine_shape(bc, m) != BENCH_SHAPE_DECRYPTED);
+	return keys;
+}
+
+size_t bench_compliance_encode_escrow(const struct bench_compliance *bc, uint64_t m, unsigned vol,
+				      char *out, size_t size)
+{
+	char kid[37], pw[56], name[BENCH_MACHINE_MAX + 1];
+	struct volume v[2];
+	int n;
+
+	machine_volumes(bc, m, v);
+	if (vol > 1 || !v[vol].key)
+		return 0;
+	n = machine_name(bc, m, name, sizeof(name));
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return 0;
+	key_id(bc, m, vol, kid);
+	key_password(bc, m, vol, pw);
+	n = snprintf(out, size,
+		     "{\"key_id\":\"%s\",\"recovery_password\":\"%s\","
+		     "\"volume_id\":" VOLUME_ID_JSON ",\"volume_type\":\"%s\","
+		     "\"machine\":\"%s\",\"user\":\"BENCH\\\\user%" PRIu64 "\"}",
+		     kid, pw, vol, v[vol].type, name, m % 1000);
+	explicit_bzero(pw, sizeof(pw));
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return (size_t)n;
 }
 
 static const char *const verdict_names[BENCH_VERDICTS] = {

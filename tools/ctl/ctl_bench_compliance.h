@@ -2,6 +2,7 @@
 #ifndef ESCROW_CTL_BENCH_COMPLIANCE_H
 #define ESCROW_CTL_BENCH_COMPLIANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,10 @@ enum bench_verdict {
 /* What the reports of one run depend on. Request number r (0, 1, ... in
  * the order sent) reports machine m = r, or r % machines when machines is
  * not 0, named PREFIX-cC-N with C = m % clients and N = m / clients; the
- * machine's shape, key IDs and user follow from seed and m alone, so a
- * machine reported again sends the same report. */
+ * machine's shape and user follow from seed and m alone, its key IDs and
+ * their recovery passwords from seed and its name (in lower case), so a
+ * machine reported again sends the same report and a key escrowed again
+ * the same password. */
 struct bench_compliance {
 	uint64_t seed;
 	uint64_t machines;  /* 0: every request a new machine */
@@ -45,6 +48,20 @@ enum bench_shape bench_compliance_shape(const struct bench_compliance *bc, uint6
  * terminated). Returns its length, or 0 when it does not fit. */
 size_t bench_compliance_encode(const struct bench_compliance *bc, uint64_t r, char *out,
 			       size_t size);
+
+/* Whether machine m's volume vol (0 the os volume, always; 1 the fixed
+ * one) lists the ID of a recovery password in its reports. */
+bool bench_compliance_lists_key(const struct bench_compliance *bc, uint64_t m, unsigned vol);
+
+/* The recovery passwords the reports of machines 0..n-1 list. */
+uint64_t bench_compliance_keys(const struct bench_compliance *bc, uint64_t n);
+
+/* Writes the POST /v1/keys body that escrows the recovery password of
+ * machine m's volume vol, as its agent would before encrypting: the key ID,
+ * volume ID and type, machine name and user of its reports. Returns its
+ * length, or 0 when it does not fit or the volume lists no key. */
+size_t bench_compliance_encode_escrow(const struct bench_compliance *bc, uint64_t m, unsigned vol,
+				      char *out, size_t size);
 
 /* The verdict named by the first "status" member of an answer's first len
  * bytes (borrowed; need not be NUL terminated nor complete). */

@@ -52,7 +52,13 @@ int ctl_getopt(struct ctl_ctx *ctx, int argc, char **argv, const struct option *
 			*exit = ctl_usage_error(ctx, "%s needs a value", argv[optind - 1]);
 			return -1;
 		case '?':
-			if (optopt != 0)
+			/* A long option given a value it does not take: optopt is
+			 * its val, not a letter typed. */
+			if (optopt != 0 && strncmp(argv[optind - 1], "--", 2) == 0)
+				*exit = ctl_usage_error(ctx, "%.*s takes no value",
+							(int)strcspn(argv[optind - 1], "="),
+							argv[optind - 1]);
+			else if (optopt != 0)
 				*exit = ctl_usage_error(ctx, "unknown option -%c", optopt);
 			else
 				*exit = ctl_usage_error(ctx, "unknown option %s", argv[optind - 1]);

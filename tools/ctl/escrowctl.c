@@ -124,7 +124,7 @@ static const struct ctl_command commands[] = {
 	  ctl_cmd_status },
 	{ "bench",
 	  "[--clients N] [--count N | --duration S] [--op escrow|lookup|compliance] "
-	  "[--machine-prefix P] [--machines M] [--seed S]",
+	  "[--machine-prefix P] [--machines M] [--seed S] [--no-escrow]",
 	  "load generator against the first node of --nodes",
 	  "  --clients N          concurrent keep-alive connections, 1-512 (default 8)\n"
 	  "  --count N            requests in all, 1-10000000 (default 2000)\n"
@@ -137,20 +137,25 @@ static const struct ctl_command commands[] = {
 	  "                       shapes, drawn from --seed: 70 % fully encrypted,\n"
 	  "                       10 % fixed volume encrypting (40 %), 8 % os volume\n"
 	  "                       suspended, 7 % fixed volume decrypted, 5 %\n"
-	  "                       aes_cbc_128. Their key IDs are not escrowed, so the\n"
-	  "                       server judges them noncompliant (at least\n"
-	  "                       recovery_key_not_escrowed)\n"
+	  "                       aes_cbc_128. First, untimed, it escrows the\n"
+	  "                       recovery passwords the reports will list, as an\n"
+	  "                       agent does before it encrypts, so that each report\n"
+	  "                       is judged on its shape: those of the machines the\n"
+	  "                       run reports (--count, or M with --machines M); with\n"
+	  "                       --duration and neither --count nor --machines, none\n"
 	  "  --machine-prefix P   machine names are P-CLIENT (default 'bench')\n"
 	  "  --machines M         --op compliance: report machines again, modulo M\n"
-	  "  --seed S             --op compliance: the seed of the shapes and key IDs\n"
-	  "                       (default 1)\n"
+	  "  --seed S             --op compliance: the seed of the shapes, key IDs and\n"
+	  "                       recovery passwords (default 1)\n"
+	  "  --no-escrow          --op compliance: escrow nothing first, so that every\n"
+	  "                       report is noncompliant (recovery_key_not_escrowed)\n"
 	  "\nSends only to the FIRST URL of --nodes, so the operator picks the leader or a\n"
 	  "follower. Prints requests ok, errors by status, elapsed time, throughput and\n"
 	  "latency p50/p90/p99/max (ms), and with --op compliance the answers by verdict\n"
 	  "(their \"status\") and the reports by shape; --json prints one JSON object\n"
-	  "(\"verdicts\", \"shapes\", \"seed\", \"machines\" added). A progress line\n"
-	  "goes to stderr every second. Exit 0 when every request succeeded, 3 when the\n"
-	  "node was never reached, else 1.\n",
+	  "(\"verdicts\", \"shapes\", \"seed\", \"machines\", \"escrowed\" added). A progress line\n"
+	  "goes to stderr every second, while keys are escrowed too. Exit 0 when every\n"
+	  "request succeeded, 3 when the node was never reached, else 1.\n",
 	  ctl_cmd_bench },
 	{ "snapshot",
 	  "save FILE | verify FILE | restore FILE --data-dir DIR --id N --raft-addr A "
