@@ -85,6 +85,48 @@ int durable_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return write_loop(fd, buf, len, off);
 }
 
+int durable_pwritev(int fd, struct iovec *iov, int iovcnt, off_t off)
+{
+	ssize_t n;
+
+	if (off < 0 || iovcnt < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (;;) {
+		/* Skip what is written, and empty buffers (a count of 0 must
+		 * mean that the kernel took nothing). */
+		while (iovcnt > 0 && iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt == 0)
+			return 0;
+		n = pwritev(fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO; /* would loop for ever */
+			return -1;
+		}
+		off += (off_t)n;
+		while ((size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov->iov_len = 0;
+			iov++;
+			iovcnt--;
+			if (iovcnt == 0)
+				break;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+}
+
 int durable_sync_path(const char *path, bool optional, char *errmsg)
 {
 	int fd, rv = 0;

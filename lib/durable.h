@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
-/* The four loops below work like the system calls they wrap (so callers
+/* The five loops below work like the system calls they wrap (so callers
  * keep errno), but retry on EINTR and on short counts. */
 
 /* Reads len bytes into buf, stopping early only at the end of the file.
@@ -24,6 +25,11 @@ int durable_write(int fd, const void *buf, size_t len);
 
 /* durable_write at offset off, leaving the file offset alone. */
 int durable_pwrite(int fd, const void *buf, size_t len, off_t off);
+
+/* durable_pwrite of the iovcnt buffers of iov, one after the other from
+ * offset off, with as few pwritev calls as the kernel allows (IOV_MAX
+ * buffers each). iov is the loop's scratch: its entries are changed. */
+int durable_pwritev(int fd, struct iovec *iov, int iovcnt, off_t off);
 
 /* fsync of the file or directory at path. A missing path (ENOENT) is fine
  * when optional. ESC_EIO on failure, with "fsync PATH: why" in errmsg

@@ -3,26 +3,56 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/durable.h"
 #include "lib/error.h"
+#include "store/walbuf_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
 
 #define READ_RETRIES 3 /* optimistic reads before one made under the lock */
 
+/* The writer thread writes a run of contiguous pending writes with one
+ * pwritev: at most this many writes, and it stops after this many bytes. */
+#define RUN_WRITES (IOV_MAX < 1024 ? IOV_MAX : 1024)
+#define RUN_BYTES (1u << 20)
+
+/* Blocks of the two sizes SQLite writes (frame headers and the WAL header;
+ * pages) are kept for the next writes instead of freed, up to a count per
+ * size: no malloc, and no page fault on fresh memory, per frame. */
+#define POOL_SMALL 64      /* data bytes of a small block: writes of up to 64 */
+#define POOL_PAGE 4096     /* of a page block: writes of 2049 to 4096 bytes */
+#define POOL_SMALL_MAX 512 /* small blocks kept */
+#define POOL_PAGE_MAX 256  /* page blocks kept (1 MiB) */
+
+#define INDEX_BUCKETS 1024 /* of each WAL's index of pending writes by offset */
+
 /* One write not yet in the file. */
 struct pending {
-	struct pending *next;
+	struct pending *next;  /* in write order; in the pool, the next free block */
+	struct pending *hnext; /* in its index bucket */
 	sqlite3_int64 off;
 	int len;
+	int cap; /* bytes of data: POOL_SMALL, POOL_PAGE, or len */
 	uint64_t seq;
+	bool indexed; /* the newest pending write at off */
+	bool regular; /* see struct walbuf */
 	unsigned char data[];
 };
 
@@ -42,6 +72,18 @@ struct walbuf {
 	uint64_t done_seq;            /* seq of the last write in the file */
 	int err;                      /* errno of the first failed write */
 	bool stop;
+	/* What lets a read skip the scan of every pending write. With writes
+	 * pending, every one lies in [min_off, max_end) (max_end is their
+	 * largest end exactly). The index holds, for each offset where a
+	 * write is pending, the newest write there. A write is regular when
+	 * it was queued at or past max_end, or with the offset and length of
+	 * a regular write then newest at its offset (so equal to it): any two
+	 * pending regular writes cover the same bytes or none in common.
+	 * SQLite's frame headers and pages are regular; a write that only
+	 * partly overlaps another is not. */
+	sqlite3_int64 min_off, max_end;
+	size_t irregular; /* pending writes that are not regular */
+	struct pending *index[INDEX_BUCKETS];
 };
 
 /* A file opened through the shim: a WAL file wraps the real one. */
@@ -54,55 +96,299 @@ struct wb_file {
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs vfs_plain, vfs_flushed;
+/* Lock order: registry_lock, then a walbuf's lock, then pool_lock. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct walbuf *registry;
-static size_t total_pending;  /* under registry_lock */
+static atomic_size_t total_pending;
 
 size_t walbuf_pending(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&registry_lock);
-	n = total_pending;
-	pthread_mutex_unlock(&registry_lock);
-	return n;
+	return atomic_load(&total_pending);
 }
 
 static void pending_add(long delta)
 {
+	if (delta >= 0)
+		atomic_fetch_add(&total_pending, (size_t)delta);
+	else
+		atomic_fetch_sub(&total_pending, (size_t)-delta);
+}
+
+/* --- blocks of pending writes --- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pending *pool_small, *pool_page; /* under pool_lock */
+static int pool_small_n, pool_page_n;
+
+/* A block for a write of len bytes (1 or more): from the pool when one of
+ * its size is there. NULL when out of memory. */
+static struct pending *pending_alloc(int len)
+{
+	int cap = len <= POOL_SMALL ? POOL_SMALL : len;
+	struct pending *p = NULL;
+
+	if (len > POOL_PAGE / 2 && len <= POOL_PAGE)
+		cap = POOL_PAGE;
+	if (cap == POOL_SMALL || cap == POOL_PAGE) {
+		pthread_mutex_lock(&pool_lock);
+		if (cap == POOL_SMALL && pool_small != NULL) {
+			p = pool_small;
+			pool_small = p->next;
+			pool_small_n--;
+		} else if (cap == POOL_PAGE && pool_page != NULL) {
+			p = pool_page;
+			pool_page = p->next;
+			pool_page_n--;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (p != NULL) {
+		ASAN_UNPOISON_MEMORY_REGION(p->data, (size_t)cap);
+		return p;
+	}
+	p = malloc(sizeof *p + (size_t)cap);
+	if (p != NULL)
+		p->cap = cap;
+	return p;
+}
+
+/* Frees the blocks of a list linked by next (NULL-terminated), keeping
+ * what the pool has room for. The blocks must be in no write list. */
+static void pending_free(struct pending *p)
+{
+	struct pending *next, *spill = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	for (; p != NULL; p = next) {
+		next = p->next;
+		if (p->cap == POOL_SMALL && pool_small_n < POOL_SMALL_MAX) {
+			p->next = pool_small;
+			pool_small = p;
+			pool_small_n++;
+		} else if (p->cap == POOL_PAGE && pool_page_n < POOL_PAGE_MAX) {
+			p->next = pool_page;
+			pool_page = p;
+			pool_page_n++;
+		} else {
+			p->next = spill;
+			spill = p;
+			continue;
+		}
+		/* Under ASan, a pooled block still read or written is caught. */
+		ASAN_POISON_MEMORY_REGION(p->data, (size_t)p->cap);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	for (; spill != NULL; spill = next) {
+		next = spill->next;
+		free(spill);
+	}
+}
+
+/* Frees the pool (when no WAL is open). */
+static void pool_drain(void)
+{
+	struct pending *p, *next;
+
+	pthread_mutex_lock(&pool_lock);
+	p = pool_small;
+	for (int pass = 0; pass < 2; pass++, p = pool_page)
+		for (; p != NULL; p = next) {
+			next = p->next;
+			free(p);
+		}
+	pool_small = pool_page = NULL;
+	pool_small_n = pool_page_n = 0;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+size_t walbuf_pooled(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&pool_lock);
+	n = (size_t)pool_small_n + (size_t)pool_page_n;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
+
+/* --- the index of pending writes (under wb->lock) --- */
+
+static struct pending **index_bucket(struct walbuf *wb, sqlite3_int64 off)
+{
+	return &wb->index[((uint64_t)off * 0x9e3779b97f4a7c15u) >> 54]; /* 10 bits */
+}
+
+/* The newest pending write at off, or NULL. */
+static struct pending *index_find(struct walbuf *wb, sqlite3_int64 off)
+{
+	struct pending *p = *index_bucket(wb, off);
+
+	while (p != NULL && p->off != off)
+		p = p->hnext;
+	return p;
+}
+
+/* Records q, the newest write, in the index and the bounds. */
+static void index_add(struct walbuf *wb, struct pending *q)
+{
+	struct pending **pp = index_bucket(wb, q->off), *p;
+
+	while (*pp != NULL && (*pp)->off != q->off)
+		pp = &(*pp)->hnext;
+	p = *pp;
+	q->regular = wb->head == NULL || q->off >= wb->max_end ||
+		     (p != NULL && p->regular && p->len == q->len);
+	if (!q->regular)
+		wb->irregular++;
+	if (p != NULL) {
+		q->hnext = p->hnext;
+		p->indexed = false;
+	} else {
+		q->hnext = NULL;
+	}
+	*pp = q;
+	q->indexed = true;
+	if (wb->head == NULL) {
+		wb->min_off = q->off;
+		wb->max_end = q->off + q->len;
+	} else {
+		if (q->off < wb->min_off)
+			wb->min_off = q->off;
+		if (q->off + q->len > wb->max_end)
+			wb->max_end = q->off + q->len;
+	}
+}
+
+/* Forgets p, the oldest pending write, which leaves the list. */
+static void index_remove(struct walbuf *wb, struct pending *p)
+{
+	struct pending **pp;
+
+	if (!p->regular)
+		wb->irregular--;
+	if (!p->indexed)
+		return;
+	for (pp = index_bucket(wb, p->off); *pp != p; pp = &(*pp)->hnext)
+		;
+	*pp = p->hnext;
+}
+
+/* The bounds, exact again once writes left the list. */
+static void index_bounds(struct walbuf *wb)
+{
+	const struct pending *p = wb->head;
+
+	if (p == NULL)
+		return;
+	wb->min_off = p->off;
+	wb->max_end = p->off + p->len;
+	for (p = p->next; p != NULL; p = p->next) {
+		if (p->off < wb->min_off)
+			wb->min_off = p->off;
+		if (p->off + p->len > wb->max_end)
+			wb->max_end = p->off + p->len;
+	}
+}
+
+/* --- the writer thread --- */
+
+static atomic_long writes_allowed = -1; /* -1: no limit; for tests */
+
+void walbuf_hold_writes(long allow)
+{
+	struct walbuf *wb;
+
+	atomic_store(&writes_allowed, allow);
 	pthread_mutex_lock(&registry_lock);
-	total_pending = (size_t)((long)total_pending + delta);
+	for (wb = registry; wb != NULL; wb = wb->next) {
+		pthread_mutex_lock(&wb->lock);
+		pthread_cond_broadcast(&wb->cond);
+		pthread_mutex_unlock(&wb->lock);
+	}
 	pthread_mutex_unlock(&registry_lock);
+}
+
+/* The writes from the head up to *last (returned) that follow each other
+ * in the file, as iovecs; their bytes in *bytes. Under wb->lock. */
+static int run_gather(struct walbuf *wb, struct iovec *iov, struct pending **last, size_t *bytes)
+{
+	struct pending *p = wb->head;
+	long allowed = atomic_load(&writes_allowed);
+	int n = 0;
+
+	*bytes = 0;
+	for (;;) {
+		iov[n].iov_base = p->data;
+		iov[n].iov_len = (size_t)p->len;
+		n++;
+		*bytes += (size_t)p->len;
+		if (p->next == NULL || n == RUN_WRITES || *bytes >= RUN_BYTES ||
+		    p->next->off != p->off + p->len || n == allowed)
+			break;
+		p = p->next;
+	}
+	*last = p;
+	if (allowed > 0)
+		atomic_fetch_sub(&writes_allowed, n);
+	return n;
+}
+
+/* After a failed write nothing more is written: the WAL on disk stays a
+ * prefix of what was written. Every pending write is dropped; waiters see
+ * the sticky error. Under wb->lock; returns the blocks to free. */
+static struct pending *drop_all(struct walbuf *wb)
+{
+	struct pending *p = wb->head;
+
+	pending_add(-(long)wb->bytes);
+	wb->bytes = 0;
+	wb->head = wb->tail = NULL;
+	wb->irregular = 0;
+	memset(wb->index, 0, sizeof wb->index);
+	return p;
 }
 
 static void *writer_main(void *arg)
 {
 	struct walbuf *wb = arg;
-	struct pending *p;
-	int err;
+	struct iovec iov[RUN_WRITES];
+	struct pending *first, *last, *p;
+	size_t bytes;
+	int n, err;
 
 	pthread_mutex_lock(&wb->lock);
 	for (;;) {
-		while (wb->head == NULL && !wb->stop)
+		while ((wb->head == NULL || atomic_load(&writes_allowed) == 0) && !wb->stop)
 			pthread_cond_wait(&wb->cond, &wb->lock);
 		if (wb->head == NULL)
 			break;
-		p = wb->head;
+		first = wb->head;
+		n = run_gather(wb, iov, &last, &bytes);
 		pthread_mutex_unlock(&wb->lock);
 		err = 0;
-		if (durable_pwrite(wb->fd, p->data, (size_t)p->len, (off_t)p->off) != 0)
+		if (durable_pwritev(wb->fd, iov, n, (off_t)first->off) != 0)
 			err = errno;
 		pthread_mutex_lock(&wb->lock);
-		if (err != 0 && wb->err == 0)
-			wb->err = err;
-		wb->head = p->next;
-		if (wb->head == NULL)
-			wb->tail = NULL;
-		wb->bytes -= (size_t)p->len;
-		wb->done_seq = p->seq;
-		pending_add(-(long)p->len);
-		free(p);
+		if (err != 0) {
+			if (wb->err == 0)
+				wb->err = err;
+			first = drop_all(wb);
+		} else {
+			wb->head = last->next;
+			last->next = NULL;
+			if (wb->head == NULL)
+				wb->tail = NULL;
+			for (p = first; p != NULL; p = p->next)
+				index_remove(wb, p);
+			index_bounds(wb);
+			wb->bytes -= bytes;
+			wb->done_seq = last->seq;
+			pending_add(-(long)bytes);
+		}
 		pthread_cond_broadcast(&wb->cond);
+		pthread_mutex_unlock(&wb->lock);
+		pending_free(first);
+		pthread_mutex_lock(&wb->lock);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return NULL;
@@ -191,6 +477,7 @@ void walbuf_flush_all(void)
 static void walbuf_put(struct walbuf *wb)
 {
 	struct walbuf **pp;
+	bool last;
 
 	walbuf_wait(wb, UINT64_MAX);
 	pthread_mutex_lock(&registry_lock);
@@ -201,6 +488,7 @@ static void walbuf_put(struct walbuf *wb)
 	for (pp = &registry; *pp != wb; pp = &(*pp)->next)
 		;
 	*pp = wb->next;
+	last = registry == NULL;
 	pthread_mutex_unlock(&registry_lock);
 	pthread_mutex_lock(&wb->lock);
 	wb->stop = true;
@@ -212,6 +500,8 @@ static void walbuf_put(struct walbuf *wb)
 	close(wb->fd);
 	free(wb->path);
 	free(wb);
+	if (last)
+		pool_drain(); /* the memory returns when no WAL is open */
 }
 
 /* --- the WAL file methods --- */
@@ -228,8 +518,11 @@ static int wal_close(sqlite3_file *f)
 static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
 	struct walbuf *wb = ((struct wb_file *)f)->wb;
-	struct pending *p = malloc(sizeof *p + (size_t)amt);
+	struct pending *p;
 
+	if (amt <= 0)
+		return amt == 0 ? SQLITE_OK : SQLITE_IOERR_WRITE;
+	p = pending_alloc(amt);
 	if (p == NULL)
 		return SQLITE_IOERR_NOMEM;
 	memcpy(p->data, buf, (size_t)amt);
@@ -242,11 +535,12 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	if (wb->err != 0) {
 		int err = wb->err;
 		pthread_mutex_unlock(&wb->lock);
-		free(p);
+		pending_free(p);
 		/* SQLite names a full disk as such ("database or disk is full"). */
 		return err == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
 	}
 	p->seq = ++wb->queued_seq;
+	index_add(wb, p);
 	if (wb->tail != NULL)
 		wb->tail->next = p;
 	else
@@ -259,14 +553,40 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	return SQLITE_OK;
 }
 
+/* Copies the pending writes at [off, off + amt) over buf when those of
+ * the index cover it all, one after the other; says whether they did.
+ * Only when every pending write is regular: then each byte of a write
+ * found is newest in the write found (any other over it has its offset
+ * and is older). Under wb->lock. */
+static bool overlay_indexed(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off)
+{
+	sqlite3_int64 pos = off, end = off + amt;
+
+	while (pos < end) {
+		const struct pending *p = index_find(wb, pos);
+		sqlite3_int64 hi;
+
+		if (p == NULL)
+			return false;
+		hi = p->off + p->len < end ? p->off + p->len : end;
+		memcpy((unsigned char *)buf + (pos - off), p->data, (size_t)(hi - pos));
+		pos = hi;
+	}
+	return true;
+}
+
 /* Copies the pending writes over buf (the file's bytes at off) and says
  * whether they cover [from, off + amt). Under wb->lock. */
-static bool overlay(const struct walbuf *wb, void *buf, int amt, sqlite3_int64 off,
-		    sqlite3_int64 from)
+static bool overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sqlite3_int64 from)
 {
 	sqlite3_int64 end = off + amt, covered = from;
 	bool progress = true;
 
+	if (wb->head == NULL || end <= wb->min_off || off >= wb->max_end)
+		return covered >= end; /* no pending write there */
+	if (wb->irregular == 0 && overlay_indexed(wb, buf, amt, off))
+		return true;
+	/* The general case: every pending write, newest last. */
 	for (const struct pending *p = wb->head; p != NULL; p = p->next) {
 		sqlite3_int64 lo = p->off > off ? p->off : off;
 		sqlite3_int64 hi = p->off + p->len < end ? p->off + p->len : end;
@@ -364,9 +684,8 @@ static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
 	if (rc != SQLITE_OK)
 		return rc;
 	pthread_mutex_lock(&wb->lock);
-	for (const struct pending *p = wb->head; p != NULL; p = p->next)
-		if (p->off + p->len > *size)
-			*size = p->off + p->len;
+	if (wb->head != NULL && wb->max_end > *size)
+		*size = wb->max_end;
 	pthread_mutex_unlock(&wb->lock);
 	return SQLITE_OK;
 }

@@ -19,8 +19,12 @@
  *    crash can never leave the database ahead of its WAL;
  *  - truncate, sync and close wait for the pending writes;
  *  - a failed write is sticky: every later write or read of that WAL fails
- *    (SQLITE_IOERR), and the store stops the node.
- * Pending writes are capped (WALBUF_MAX_PENDING); past it a write waits. */
+ *    (SQLITE_IOERR), and the store stops the node; the writes queued after
+ *    it are dropped, never written, so the WAL on disk stays a prefix.
+ * Pending writes are capped (WALBUF_MAX_PENDING); past it a write waits.
+ * The writer thread writes runs of writes that follow each other in the
+ * file with one pwritev each; a read finds its pending writes through an
+ * index by offset when no pending write partly overlaps another. */
 #ifndef ESCROW_WALBUF_H
 #define ESCROW_WALBUF_H
 

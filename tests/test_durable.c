@@ -4,13 +4,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +26,38 @@
 
 static char tmp_dir[] = "/tmp/test_durable.XXXXXX";
 static char errmsg[ESC_ERRMSG_SIZE];
+
+/* While pwritev_stingy is set, pwritev (which durable_pwritev calls; this
+ * definition replaces libc's in the test program) fails with EINTR every
+ * third call and otherwise writes at most a few hundred bytes, cut anywhere,
+ * inside a buffer or at its edge. */
+static int pwritev_stingy;
+static unsigned pwritev_calls;
+
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	struct iovec cut[3];
+	size_t budget;
+	int n = 0;
+
+	if (pwritev_stingy) {
+		pwritev_calls++;
+		if (pwritev_calls % 3 == 0) {
+			errno = EINTR;
+			return -1;
+		}
+		budget = 1 + (pwritev_calls * 7919u) % 700;
+		for (; n < iovcnt && n < 3 && budget > 0; n++) {
+			cut[n] = iov[n];
+			if (cut[n].iov_len > budget)
+				cut[n].iov_len = budget;
+			budget -= cut[n].iov_len;
+		}
+		iov = cut;
+		iovcnt = n;
+	}
+	return syscall(SYS_pwritev, fd, iov, iovcnt, (long)off, (long)((uint64_t)off >> 32));
+}
 
 static void path_in(char *out, size_t size, const char *name)
 {
@@ -243,6 +279,123 @@ TEST(pread_and_pwrite_leave_the_offset)
 	CHECK_INT(unlink(path), 0);
 }
 
+/* Buffers of sizes 0 to 300 bytes, more of them than one pwritev takes. */
+#define VEC_COUNT (IOV_MAX + 300)
+#define VEC_BYTES (VEC_COUNT * 300)
+
+static size_t vec_fill(struct iovec *iov, uint8_t *data)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < VEC_COUNT; i++) {
+		iov[i].iov_base = data + total;
+		iov[i].iov_len = (size_t)(i * 37) % 301;
+		total += iov[i].iov_len;
+	}
+	for (size_t i = 0; i < total; i++)
+		data[i] = (uint8_t)(i * 13 + i / 257);
+	return total;
+}
+
+/* The file at path holds exactly len bytes: data, after skip bytes of
+ * zeros. */
+static bool file_is(const char *path, size_t skip, const uint8_t *data, size_t len)
+{
+	uint8_t *got = malloc(skip + len + 1);
+	ssize_t n;
+	bool same;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (got == NULL || fd < 0) {
+		free(got);
+		return false;
+	}
+	n = durable_read(fd, got, skip + len + 1);
+	close(fd);
+	same = n == (ssize_t)(skip + len) && memcmp(got + skip, data, len) == 0;
+	for (size_t i = 0; same && i < skip; i++)
+		same = got[i] == 0;
+	free(got);
+	return same;
+}
+
+TEST(pwritev_writes_every_buffer_in_order)
+{
+	static struct iovec iov[VEC_COUNT];
+	char path[256];
+	uint8_t *data;
+	size_t total;
+	int fd;
+
+	data = malloc(VEC_BYTES);
+	CHECK(data != NULL);
+	total = vec_fill(iov, data);
+	path_in(path, sizeof(path), "vectors");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_INT(durable_pwritev(fd, iov, VEC_COUNT, 100), 0);
+	CHECK_INT(lseek(fd, 0, SEEK_CUR), 0);
+	CHECK(file_is(path, 100, data, total));
+	/* Nothing to write is no error. */
+	CHECK_INT(durable_pwritev(fd, iov, 0, 0), 0);
+	CHECK_INT(durable_pwritev(fd, iov, VEC_COUNT, 0), 0); /* all used up */
+	CHECK(file_is(path, 100, data, total));
+	/* Short counts and EINTR, anywhere in the buffers. */
+	CHECK(ftruncate(fd, 0) == 0);
+	vec_fill(iov, data);
+	pwritev_stingy = 1;
+	CHECK_INT(durable_pwritev(fd, iov, VEC_COUNT, 5), 0);
+	pwritev_stingy = 0;
+	printf("# %u pwritev calls\n", pwritev_calls);
+	CHECK(pwritev_calls > total / 700);
+	CHECK(file_is(path, 5, data, total));
+	close(fd);
+	/* Errors, with errno, as pwrite would. */
+	vec_fill(iov, data);
+	errno = 0;
+	CHECK_INT(durable_pwritev(fd, iov, VEC_COUNT, 0), -1);
+	CHECK_INT(errno, EBADF);
+	errno = 0;
+	CHECK_INT(durable_pwritev(fd, iov, VEC_COUNT, -1), -1);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(unlink(path), 0);
+	free(data);
+}
+
+/* A file size limit cuts a write short, then refuses the rest (EFBIG):
+ * the bytes below it are there, in place, and the call fails. */
+TEST(pwritev_stops_at_a_failure)
+{
+	static struct iovec iov[VEC_COUNT];
+	struct rlimit old, lim;
+	char path[256];
+	uint8_t *data;
+	int fd, rv, err;
+
+	data = malloc(VEC_BYTES);
+	CHECK(data != NULL);
+	vec_fill(iov, data);
+	path_in(path, sizeof(path), "limited");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 10007;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	rv = durable_pwritev(fd, iov, VEC_COUNT, 7);
+	err = errno;
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	close(fd);
+	CHECK_INT(rv, -1);
+	CHECK_INT(err, EFBIG);
+	CHECK(file_is(path, 7, data, 10000));
+	CHECK_INT(unlink(path), 0);
+	free(data);
+}
+
 /* The pipe test: a writer thread pushes PIPE_BYTES through a 64 KiB pipe
  * (so both ends see short counts) while a third thread interrupts both
  * ends with a signal whose handler does not restart system calls. */
@@ -340,6 +493,8 @@ int main(void)
 	RUN(sync_path_of_files_dirs_and_missing_ones);
 	RUN(sync_parent_of_a_path);
 	RUN(pread_and_pwrite_leave_the_offset);
+	RUN(pwritev_writes_every_buffer_in_order);
+	RUN(pwritev_stops_at_a_failure);
 	RUN(read_write_loops_over_a_pipe);
 	unit_remove_tree(tmp_dir);
 	return unit_done();
