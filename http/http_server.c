@@ -104,7 +104,7 @@ static void conn_close_cb(uv_handle_t *handle)
 	http_conn_reset_request(c);
 	http_conn_tls_free(c);
 	if (c->in != NULL)
-		OPENSSL_clear_free(c->in, HTTP_CONN_READ_SIZE);
+		OPENSSL_clear_free(c->in, c->in_len); /* the bytes received */
 	free(c);
 	server_stop_check(s);
 }
@@ -150,6 +150,7 @@ static void conn_on_bytes(struct http_conn *c, size_t n)
 	}
 	c->in_len += n;
 	if (c->state == HTTP_CONN_LINGER) {
+		OPENSSL_cleanse(c->in, c->in_len);
 		c->in_off = 0;
 		c->in_len = 0;
 		return;
@@ -204,6 +205,8 @@ void http_conn_linger(struct http_conn *c)
 {
 	uv_read_stop((uv_stream_t *)&c->tcp); /* restarted below: never EALREADY */
 	c->state = HTTP_CONN_LINGER;
+	if (c->in != NULL)
+		OPENSSL_cleanse(c->in, c->in_len);
 	c->in_off = 0;
 	c->in_len = 0;
 	uv_timer_start(&c->timer, conn_timeout_cb, CONN_LINGER_MS, 0);
