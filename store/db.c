@@ -385,6 +385,7 @@ static int configure(sqlite3 *db, char *errmsg)
 	/* No fsync while running: see store_open in store.h. */
 	rv = store_exec(db, "PRAGMA synchronous = OFF;"
 			    "PRAGMA foreign_keys = ON;"
+			    "PRAGMA cache_size = -32768;"
 			    "PRAGMA trusted_schema = OFF;", errmsg);
 	if (rv != ESC_OK)
 		return rv;

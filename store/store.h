@@ -139,7 +139,7 @@ int store_audit_each(struct store *s, uint64_t since, size_t limit,
  * lists, and the first disclosure of one, judge those reports again. */
 
 #define STORE_HISTORY_MAX 32 /* verdict changes kept per machine */
-#define STORE_REJUDGE_BATCH 2000 /* stored reports one CMD_REJUDGE judges at most */
+#define STORE_REJUDGE_BATCH 1000 /* stored reports one CMD_REJUDGE judges at most */
 
 /* True while stored verdicts may predate the policy in force. */
 bool store_rejudging(const struct store *s);

@@ -332,7 +332,7 @@ def test_report_pages(t):
           "escrowctl table: %r" % so[:300])
 
     # A policy that changes every verdict: 2,500 reports are judged again in
-    # two entries of at most 2,000, and the leader is killed as soon as
+    # three entries of at most 1,000, and the leader is killed as soon as
     # the policy is set. The next leader goes on; the first report read
     # afterwards already shows every new verdict, and every node agrees.
     st, _, pol = c.request(fol, "PUT", "/v1/policy", {"encryption_methods": ["xts_aes_128"]},

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""A policy change over many stored reports, under escrow load, on a fresh
-local 3-node TLS cluster:
+"""Compliance at scale on a fresh local 3-node TLS cluster:
 
 1. uploads --machines compliance reports through the leader (escrowctl bench
    --op compliance, 64 clients; its mix of report shapes, their keys escrowed
-   first, so that most reports are compliant);
-2. restarts every node (the worst loop delay is counted from a node's start),
+   first, so that most reports are compliant), and records what the nodes'
+   resident memory grew by (VmRSS before the keys and after the reports);
+2. the whole compliance report through a follower, as escrowctl fetches it:
+   every JSON page, then the CSV;
+3. restarts every node (the worst loop delay is counted from a node's start),
    then runs --window seconds of escrows with 16 clients through a follower:
    the baseline worst loop delay and escrow latency;
-3. restarts every node again and runs the same escrows, setting a policy that
+4. restarts every node again and runs the same escrows, setting a policy that
    changes most verdicts 3 s in (only xts_aes_128 allowed): the re-judge
    time (until /v1/status says rejudging false everywhere), the time of the
    first compliance report asked for right after the PUT (it waits for the
@@ -29,7 +31,25 @@ import harness  # noqa: E402
 
 
 def say(msg):
-    print("rejudge_bench: " + msg, file=sys.stderr, flush=True)
+    print("compliance_bench: " + msg, file=sys.stderr, flush=True)
+
+
+def rss_mib(c, nid):
+    with open("/proc/%d/status" % c.nodes[nid].proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fetch_report(c, nid, fmt):
+    """Seconds escrowctl takes to fetch every page of the report in fmt."""
+    t0 = time.monotonic()
+    rc, out, err, _ = harness.escrowctl(c.ctl_tls_args("auditor") + [
+        "report", "compliance", "--format", fmt], [c.url(nid)], timeout=600)
+    if rc != 0:
+        raise SystemExit("escrowctl report compliance --format %s: %s" % (fmt, err))
+    return time.monotonic() - t0, len(out)
 
 
 def restart_all(c):
@@ -73,18 +93,24 @@ def main():
                     help="seconds of each escrow run (default 15)")
     args = ap.parse_args()
 
-    c = harness.Cluster(3, name="rejudgebench", log_level="warn", tls=True)
+    c = harness.Cluster(3, name="compliancebench", log_level="warn", tls=True)
     ok = False
     try:
         c.start()
         c.wait_ready(timeout=30)
         leader = c.leader()
+        rss0 = {nid: rss_mib(c, nid) for nid in c.ids()}
         say("uploading %d reports through node %d" % (args.machines, leader))
         t0 = time.time()
         load = harness.run_bench(c.url(leader), 64, count=args.machines, op="compliance",
                                  tls_args=c.ctl_tls_args("agent"), prefix="fleet")
         say("%d reports in %.0f s (%.0f/s)" % (load["ok"], time.time() - t0,
                                               load["throughput_rps"]))
+        rss1 = {nid: rss_mib(c, nid) for nid in c.ids()}
+        fol = c.followers()[0]
+        say("the whole compliance report through node %d" % fol)
+        json_s, json_bytes = fetch_report(c, fol, "json")
+        csv_s, csv_bytes = fetch_report(c, fol, "csv")
 
         restart_all(c)
         fol = c.followers()[0]
@@ -127,6 +153,12 @@ def main():
 
         print("reports stored          %d (%.0f uploads/s, 64 clients via the leader)" %
               (load["ok"], load["throughput_rps"]))
+        print("resident memory growth  %s (MiB, from before the keys to after the reports)" %
+              ", ".join("node %d: +%.0f" % (nid, rss1[nid] - rss0[nid]) for nid in c.ids()))
+        print("whole report, JSON      %.2f s (%d bytes, every page, escrowctl)" %
+              (json_s, json_bytes))
+        print("whole report, CSV       %.2f s (%d bytes, every page, escrowctl)" %
+              (csv_s, csv_bytes))
         print("policy PUT answered     %.0f ms" % (put_s * 1000))
         print("first report after it   %.2f s (waits for the re-judge); %d noncompliant" %
               (report_s, noncompliant))
