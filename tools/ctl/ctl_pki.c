@@ -138,9 +138,12 @@ static bool write_p12(struct pki *p, const char *name, X509 *cert, EVP_PKEY *key
 	if ((f = create(p, file, 0600)) == NULL)
 		return false;
 	rv = pki_p12_write(f, key, cert, ca, name, pass, errmsg);
-	if (rv != ESC_OK)
+	if (rv != ESC_OK) {
+		fclose(f); /* undo removes it */
 		ctl_fail(CTL_EXIT_REFUSED, "%s: %s: %s", p->cmd, file, errmsg);
-	return finish(p, f, rv == ESC_OK, file);
+		return false;
+	}
+	return finish(p, f, true, file);
 }
 
 static bool write_seal_key(struct pki *p)
