@@ -1,6 +1,7 @@
 /* escrowctl pki init: a cluster CA, node certificates, one client certificate
  * per role and the seal key, with OpenSSL 3 (ECDSA P-256, SHA-256); pki
- * issue: one more certificate signed by that CA (a person's, a new node's). */
+ * issue: one more certificate signed by that CA (a person's, a new node's),
+ * with --p12 also as a PKCS#12 file for a browser. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "tools/ctl/ctl_commands.h"
+#include "lib/error.h"
 #include "lib/pki.h"
 
 #define PKI_NODES_DEFAULT 3
@@ -124,6 +126,26 @@ static bool write_pair(struct pki *p, const char *name, X509 *cert, EVP_PKEY *ke
 	return true;
 }
 
+/* NAME.p12 (0600): cert, key and the CA, sealed with pass. */
+static bool write_p12(struct pki *p, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca,
+		      const char *pass)
+{
+	char file[64], errmsg[ESC_ERRMSG_SIZE];
+	FILE *f;
+	int rv;
+
+	snprintf(file, sizeof file, "%s.p12", name);
+	if ((f = create(p, file, 0600)) == NULL)
+		return false;
+	rv = pki_p12_write(f, key, cert, ca, name, pass, errmsg);
+	if (rv != ESC_OK) {
+		fclose(f); /* undo removes it */
+		ctl_fail(CTL_EXIT_REFUSED, "%s: %s: %s", p->cmd, file, errmsg);
+		return false;
+	}
+	return finish(p, f, true, file);
+}
+
 static bool write_seal_key(struct pki *p)
 {
 	unsigned char raw[32];
@@ -147,15 +169,17 @@ static bool write_seal_key(struct pki *p)
 	return finish(p, f, ok, "seal.key");
 }
 
-/* A leaf: a new key, a certificate signed by the CA, both written. */
+/* A leaf: a new key, a certificate signed by the CA, both written; with
+ * p12_pass (else NULL) also NAME.p12 sealed with it. */
 static bool leaf(struct pki *p, const char *name, const char *cn, const char *ou, bool node,
-		 X509 *ca, EVP_PKEY *ca_key)
+		 X509 *ca, EVP_PKEY *ca_key, const char *p12_pass)
 {
 	EVP_PKEY *key = pki_key_new();
 	X509 *cert = key == NULL ? NULL
 		     : pki_cert_new(key, node ? PKI_NODE : PKI_CLIENT, cn, ou, p->san, ca, ca_key,
 				    0, PKI_CERT_DAYS);
-	bool ok = cert != NULL && write_pair(p, name, cert, key);
+	bool ok = cert != NULL && write_pair(p, name, cert, key) &&
+		  (p12_pass == NULL || write_p12(p, name, cert, key, ca, p12_pass));
 
 	if (cert == NULL)
 		ctl_fail(CTL_EXIT_REFUSED, "%s: OpenSSL could not make %s's certificate", p->cmd, cn);
@@ -185,10 +209,10 @@ static int init(struct ctl_ctx *ctx, struct pki *p, long nodes)
 		ctl_fail(CTL_EXIT_REFUSED, "pki init: OpenSSL could not make the CA");
 	for (long i = 1; ok && i <= nodes; i++) {
 		snprintf(name, sizeof name, "node-%ld", i);
-		ok = leaf(p, name, name, "node", true, ca, ca_key);
+		ok = leaf(p, name, name, "node", true, ca, ca_key, NULL);
 	}
 	for (size_t i = 0; ok && i < sizeof roles / sizeof roles[0]; i++)
-		ok = leaf(p, roles[i], roles[i], roles[i], false, ca, ca_key);
+		ok = leaf(p, roles[i], roles[i], roles[i], false, ca, ca_key, NULL);
 	ok = ok && write_seal_key(p);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
@@ -252,13 +276,42 @@ static bool name_valid(const char *name)
 	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") == n;
 }
 
-/* pki issue DIR NAME --role R: NAME.crt and NAME.key, CN NAME, OU R. */
-static int issue(struct ctl_ctx *ctx, struct pki *p, const char *name, const char *role)
+/* The passphrase of NAME.p12 into pass: the first line of pass_file, else
+ * asked for twice on the terminal. No terminal is a usage error. */
+static int p12_passphrase(struct ctl_ctx *ctx, const char *name, const char *pass_file,
+			  char pass[PKI_PASSPHRASE_SIZE])
+{
+	char prompt[96], errmsg[ESC_ERRMSG_SIZE];
+	int rv;
+
+	if (pass_file != NULL) {
+		rv = pki_passphrase_read(pass_file, pass, errmsg);
+		if (rv != ESC_OK)
+			return ctl_fail(CTL_EXIT_REFUSED, "pki issue: --passphrase-file %s",
+					errmsg);
+		return CTL_EXIT_OK;
+	}
+	snprintf(prompt, sizeof prompt, "Passphrase for %s.p12: ", name);
+	rv = pki_passphrase_ask(prompt, "Again: ", pass, errmsg);
+	if (rv == ESC_ENOTFOUND)
+		return ctl_usage_error(ctx, "%s; give --passphrase-file F (its first line is the "
+				       "passphrase of %s.p12)", errmsg, name);
+	if (rv != ESC_OK)
+		return ctl_fail(CTL_EXIT_REFUSED, "pki issue: %s", errmsg);
+	return CTL_EXIT_OK;
+}
+
+/* pki issue DIR NAME --role R: NAME.crt and NAME.key, CN NAME, OU R; with
+ * p12 also NAME.p12, its passphrase from pass_file or the terminal. */
+static int issue(struct ctl_ctx *ctx, struct pki *p, const char *name, const char *role,
+		 bool p12, const char *pass_file)
 {
 	bool node = strcmp(role, "node") == 0, known = node;
+	char pass[PKI_PASSPHRASE_SIZE];
 	X509 *ca;
 	EVP_PKEY *ca_key;
 	bool ok;
+	int rv;
 
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
 		known = known || strcmp(role, roles[i]) == 0;
@@ -271,14 +324,28 @@ static int issue(struct ctl_ctx *ctx, struct pki *p, const char *name, const cha
 		return ctl_usage_error(ctx, "a node's NAME is node-ID (its --id, 1-65535)");
 	if (!load_ca(p->dir, &ca, &ca_key))
 		return CTL_EXIT_REFUSED;
-	ok = leaf(p, name, name, role, node, ca, ca_key);
+	/* Before anything is written: a refusal here leaves DIR as it was. */
+	if (p12 && (rv = p12_passphrase(ctx, name, pass_file, pass)) != CTL_EXIT_OK) {
+		X509_free(ca);
+		EVP_PKEY_free(ca_key);
+		return rv;
+	}
+	ok = leaf(p, name, name, role, node, ca, ca_key, p12 ? pass : NULL);
+	if (p12)
+		OPENSSL_cleanse(pass, sizeof pass);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	if (!ok)
 		return undo(p);
-	if (ctx->json)
+	if (ctx->json && p12)
+		printf("{\"cert\":\"%s/%s.crt\",\"key\":\"%s/%s.key\",\"p12\":\"%s/%s.p12\","
+		       "\"role\":\"%s\"}\n", p->dir, name, p->dir, name, p->dir, name, role);
+	else if (ctx->json)
 		printf("{\"cert\":\"%s/%s.crt\",\"key\":\"%s/%s.key\",\"role\":\"%s\"}\n", p->dir,
 		       name, p->dir, name, role);
+	else if (p12)
+		printf("pki issue: wrote %s/%s.crt, %s/%s.key and %s/%s.p12 (CN %s, role %s)\n",
+		       p->dir, name, p->dir, name, p->dir, name, name, role);
 	else
 		printf("pki issue: wrote %s/%s.crt and %s/%s.key (CN %s, role %s)\n", p->dir, name,
 		       p->dir, name, name, role);
@@ -291,11 +358,14 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "nodes", required_argument, NULL, 'n' },
 		{ "hosts", required_argument, NULL, 'H' },
 		{ "role", required_argument, NULL, 'r' },
+		{ "p12", no_argument, NULL, 'P' },
+		{ "passphrase-file", required_argument, NULL, 'F' },
 		CTL_OPTS_COMMON
 	};
-	const char *s_nodes = NULL, *hosts = NULL, *role = NULL, *sub;
+	const char *s_nodes = NULL, *hosts = NULL, *role = NULL, *pass_file = NULL, *sub;
 	struct pki p;
 	long nodes = PKI_NODES_DEFAULT;
+	bool p12 = false;
 	int c, rv = CTL_EXIT_OK;
 
 	while ((c = ctl_getopt(ctx, argc, argv, opts, &rv)) != -1) {
@@ -305,6 +375,10 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 			rv = ctl_opt_once(ctx, &hosts, optarg, "--hosts");
 		else if (c == 'r')
 			rv = ctl_opt_once(ctx, &role, optarg, "--role");
+		else if (c == 'P')
+			p12 = true;
+		else if (c == 'F')
+			rv = ctl_opt_once(ctx, &pass_file, optarg, "--passphrase-file");
 		if (rv != CTL_EXIT_OK)
 			return rv;
 	}
@@ -316,9 +390,14 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 	if (optind + 1 >= argc)
 		return ctl_usage_error(ctx, "%s needs a directory", sub);
 	if (strcmp(sub, "issue") == 0 && (optind + 2 >= argc || role == NULL || s_nodes != NULL))
-		return ctl_usage_error(ctx, "issue DIR NAME --role R [--hosts H,...]");
+		return ctl_usage_error(ctx, "issue DIR NAME --role R [--hosts H,...] [--p12 "
+				       "[--passphrase-file F]]");
 	if (strcmp(sub, "init") == 0 && role != NULL)
 		return ctl_usage_error(ctx, "--role goes with issue");
+	if (strcmp(sub, "init") == 0 && p12)
+		return ctl_usage_error(ctx, "--p12 goes with issue");
+	if (pass_file != NULL && !p12)
+		return ctl_usage_error(ctx, "--passphrase-file goes with --p12");
 	if (optind + 2 + (strcmp(sub, "issue") == 0) < argc)
 		return ctl_usage_error(ctx, "unexpected argument '%.64s'",
 				       argv[optind + 2 + (strcmp(sub, "issue") == 0)]);
@@ -338,7 +417,7 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 		h += len + (h[len] == ',');
 	}
 	if (strcmp(sub, "issue") == 0) {
-		rv = issue(ctx, &p, argv[optind + 2], role);
+		rv = issue(ctx, &p, argv[optind + 2], role, p12, pass_file);
 		for (size_t i = 0; i < p.n_written; i++)
 			free(p.written[i]);
 		return rv;

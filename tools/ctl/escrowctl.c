@@ -216,7 +216,8 @@ static const struct ctl_command commands[] = {
 	  "outcome. Auditor role.\n",
 	  ctl_cmd_report },
 	{ "pki",
-	  "init DIR [--nodes N] [--hosts H,...] | issue DIR NAME --role R [--hosts H,...]",
+	  "init DIR [--nodes N] [--hosts H,...] | issue DIR NAME --role R [--hosts H,...] "
+	  "[--p12 [--passphrase-file F]]",
 	  "make the certificates and the seal key of a TLS cluster, or one more certificate",
 	  "  init DIR             write into DIR (created 0700 if missing; no file is\n"
 	  "                       ever overwritten): ca.crt and ca.key (the cluster CA,\n"
@@ -236,8 +237,15 @@ static const struct ctl_command commands[] = {
 	  "                       agent, helpdesk, auditor, operator (a person or a\n"
 	  "                       machine), or node (NAME node-ID: a new node or a\n"
 	  "                       renewed certificate; escrowd reloads on SIGHUP)\n"
+	  "  --p12                issue: also DIR/NAME.p12 (mode 0600), to import into a\n"
+	  "                       browser: the certificate, its key and ca.crt, friendly\n"
+	  "                       name NAME, encrypted with a passphrase (AES-256-CBC,\n"
+	  "                       PBKDF2, SHA-256 MAC), asked twice on the terminal\n"
+	  "  --passphrase-file F  with --p12: the passphrase is F's first line instead\n"
+	  "                       (needed without a terminal; an empty one is refused)\n"
 	  "\nKeep ca.key offline: whoever holds it can make certificates of any role.\n"
-	  "--json prints {dir, nodes, files}. Exit 1 when a file cannot be written\n"
+	  "--json prints {dir, nodes, files} (issue: {cert, key, role}, and p12).\n"
+	  "Exit 1 when a file cannot be read or written\n"
 	  "(what was written is removed again), 2 on bad usage.\n",
 	  ctl_cmd_pki },
 	{ "drill",
