@@ -9,7 +9,7 @@
 #include "lib/error.h"
 #include "store/validate.h"
 
-_Static_assert(ROUTE_REPORT_COMPLIANCE + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
+_Static_assert(ROUTE_MACHINES + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
 
 static const char *route_names[API_ROUTES] = {
 	[ROUTE_OTHER] = "other",
@@ -28,6 +28,7 @@ static const char *route_names[API_ROUTES] = {
 	[ROUTE_EXEMPTION] = "exemption",
 	[ROUTE_MACHINE] = "machine",
 	[ROUTE_REPORT_COMPLIANCE] = "report_compliance",
+	[ROUTE_MACHINES] = "machines",
 };
 
 const char *api_route_name(int route)
@@ -114,6 +115,14 @@ static void route(struct op *op)
 			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/keys/{key_id}");
 		else if (allowed(op, AUTH_HELPDESK))
 			api_lookup(op, seg);
+		return;
+	}
+	if (strcmp(path, "/v1/machines") == 0) {
+		op->route = ROUTE_MACHINES;
+		if (!get)
+			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/machines");
+		else if (allowed(op, AUTH_HELPDESK | AUTH_AUDITOR))
+			api_machines(op);
 		return;
 	}
 	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL &&

@@ -25,6 +25,7 @@ enum api_route {
 	ROUTE_EXEMPTION,         /* POST, DELETE /v1/machines/{m}/exemption */
 	ROUTE_MACHINE,           /* GET /v1/machines/{m} */
 	ROUTE_REPORT_COMPLIANCE, /* GET /v1/reports/compliance */
+	ROUTE_MACHINES,          /* GET /v1/machines?prefix= */
 };
 
 /* Name of a route for metrics labels. */
@@ -64,6 +65,7 @@ void api_exemption(struct op *op, const char *machine, bool end);
 /* Compliance reads (api_machines.c): on the leader after a barrier. */
 void api_machine(struct op *op, const char *machine);
 void api_compliance_report(struct op *op);
+void api_machines(struct op *op); /* GET /v1/machines: search by name prefix */
 
 /* GET /v1/snapshot (api_snapshot.c). */
 void api_snapshot(struct op *op);
