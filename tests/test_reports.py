@@ -348,11 +348,82 @@ def test_audit_filters(t):
                  403, "forbidden", "audit report as helpdesk")
 
 
+def test_escrowctl_filters_and_list(t):
+    """escrowctl report audit --action/--actor/--key-id/--machine pass the
+    filters (every format); lookup --prefix HEX --list lists without
+    disclosing; misuse is a usage error (exit 2)."""
+    from test_snapshot import need_ctl
+    need_ctl()
+    c = t.cluster(3)
+    ids = c.ids()
+    nodes = [c.url(i) for i in ids]
+    m = "pc-ctl-filter.corp.example"
+    prefix = "%08X" % t.rng.getrandbits(32)
+    recs = []
+    for i in range(2):
+        rec = random_key(t.rng, m)
+        rec["key_id"] = prefix + rec["key_id"][8:]
+        recs.append(rec)
+    recs.append(random_key(t.rng))
+    for rec in recs:
+        expect_created(c.escrow_retry(ids, rec), rec, "escrow")
+    expect_lookup(c.lookup(ids[0], recs[0]["key_id"]), recs[0], "lookup")
+    st, _, full = audit(c, ids[0])
+    check(st == 200, "audit: %s" % st)
+    want = [e for e in full["entries"] if e["action"] == "key.read" and e["machine"] == m]
+    check(len(want) == 1, "fixture: %s" % short(want))
+
+    def ctl(args, as_json=False):
+        rc, so, se, _ = harness.escrowctl(args, nodes, as_json=as_json)
+        return rc, so, se
+
+    rc, so, se = ctl(["report", "audit", "--format", "json", "--action", "key.read",
+                      "--machine", m.upper(), "--page", "1"])
+    check(rc == 0 and json.loads(so)["entries"] == want,
+          "report audit --action --machine: exit %s %s %s" % (rc, short(so), short(se)))
+    rc, so, se = ctl(["report", "audit", "--format", "json", "--key-id",
+                      "{%s}" % recs[1]["key_id"].lower()])
+    got = json.loads(so)["entries"] if rc == 0 else []
+    check(rc == 0 and [(e["action"], e["key_id"]) for e in got] ==
+          [("key.escrow", recs[1]["key_id"])], "report audit --key-id: exit %s %s"
+          % (rc, short(got)))
+    rc, so, se = ctl(["report", "audit", "--format", "csv", "--actor", "insecure",
+                      "--action", "key.escrow"])
+    rows = list(csv.DictReader(io.StringIO(so)))
+    check(rc == 0 and sorted(r["key_id"] for r in rows) == sorted(r["key_id"] for r in recs),
+          "report audit csv --actor --action: exit %s %s" % (rc, [r.get("key_id") for r in rows]))
+    rc, so, se = ctl(["report", "audit", "--action", "no.such"])
+    check(rc == 0 and len(so.splitlines()) == 1, "no match: exit %s %s" % (rc, short(so)))
+    rc, so, se = ctl(["report", "audit", "--machine", "bad name!"])
+    check(rc == 1 and "bad_filter" in se, "bad filter: exit %s %s" % (rc, short(se)))
+    rc, so, se = ctl(["report", "compliance", "--action", "key.read"])
+    check(rc == 2 and "--action" in se, "compliance --action: exit %s %s" % (rc, short(se)))
+
+    before = audit(c, ids[0])[2]["last_seq"]
+    rc, so, se = ctl(["lookup", "--prefix", prefix.lower(), "--list"])
+    lines = so.splitlines()
+    check(rc == 0 and len(lines) == 3 and lines[0].split()[:3] == ["KEY", "ID", "MACHINE"]
+          and [x.split()[0] for x in lines[1:]] == sorted(r["key_id"] for r in recs[:2])
+          and not any(r["recovery_password"] in so for r in recs),
+          "lookup --list: exit %s %s %s" % (rc, short(so), short(se)))
+    rc, so, se = ctl(["lookup", "--prefix", prefix, "--list"], as_json=True)
+    data = json.loads(so) if rc == 0 else {}
+    check(rc == 0 and len(data.get("keys", [])) == 2 and data["truncated"] is False and
+          all("recovery_password" not in k for k in data["keys"]),
+          "lookup --list --json: exit %s %s" % (rc, short(data)))
+    check(audit(c, ids[0])[2]["last_seq"] == before, "lookup --list wrote audit entries")
+    for args in (["lookup", "--prefix", prefix, "--list", "--reason", "lost_pin"],
+                 ["lookup", recs[0]["key_id"], "--list"]):
+        rc, so, se = ctl(args)
+        check(rc == 2 and "--list" in se, "%s: exit %s %s" % (args, rc, short(se)))
+
+
 TESTS = [
     test_audit_report_lists_every_entry,
     test_escrowctl_report_audit,
     test_list_keys_by_prefix,
     test_audit_filters,
+    test_escrowctl_filters_and_list,
 ]
 
 if __name__ == "__main__":
