@@ -211,6 +211,15 @@ def test_list_keys_by_prefix(t):
         mine = [k for k in data["keys"] if k["key_id"] == rec["key_id"]]
         check(st == 200 and len(mine) == 1 and mine[0]["disclosed_at"] is None,
               "machine keys after the listing: %s" % short(data))
+    # No rotation asked for: a report listing a listed key is compliant.
+    rep = {"machine": want[0]["machine"], "volumes": [{
+        "volume_id": "vol-os", "volume_type": "os", "protection": "on",
+        "conversion": "fully_encrypted", "encryption_method": "xts_aes_256",
+        "percent_encrypted": 100, "protectors": ["tpm", "recovery_password"],
+        "key_ids": [want[0]["key_id"]]}]}
+    st, _, verdict = c.request(fol, "POST", "/v1/compliance", rep, as_="agent")
+    check(st == 200 and verdict["rotate_key_ids"] == [] and verdict["status"] == "compliant",
+          "report after the listing: %s %s" % (st, short(verdict)))
 
     for role in ("agent", "auditor"):
         expect_error(list_keys(c, fol, prefix, as_=role), 403, "forbidden",
@@ -240,6 +249,9 @@ def test_list_keys_by_prefix(t):
     st, _, data = list_keys(c, fol, prefix)
     check(st == 200 and all(k["disclosed_at"] for k in data["keys"]),
           "list after the lookup: %s" % short(data))
+    st, _, verdict = c.request(fol, "POST", "/v1/compliance", rep, as_="agent")
+    check(st == 200 and verdict["rotate_key_ids"] == [want[0]["key_id"]],
+          "report after the lookup: %s %s" % (st, short(verdict)))
 
     # At most 100, saying so.
     prefix2 = "%08X" % ((int(prefix, 16) + 7) % 2 ** 32)
