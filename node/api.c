@@ -29,6 +29,7 @@ static const char *route_names[API_ROUTES] = {
 	[ROUTE_EXEMPTION] = "exemption",
 	[ROUTE_MACHINE] = "machine",
 	[ROUTE_REPORT_COMPLIANCE] = "report_compliance",
+	[ROUTE_MACHINES] = "machines",
 	[ROUTE_UI] = "ui",
 	[ROUTE_WHOAMI] = "whoami",
 };
@@ -117,6 +118,14 @@ static void route(struct op *op)
 			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/keys/{key_id}");
 		else if (allowed(op, AUTH_HELPDESK))
 			api_lookup(op, seg);
+		return;
+	}
+	if (strcmp(path, "/v1/machines") == 0) {
+		op->route = ROUTE_MACHINES;
+		if (!get)
+			op_respond_error(op, 405, "method_not_allowed", "use GET on /v1/machines");
+		else if (allowed(op, AUTH_HELPDESK | AUTH_AUDITOR))
+			api_machines(op);
 		return;
 	}
 	if ((rest = segment(path, "/v1/machines/", seg, sizeof seg)) != NULL &&

@@ -25,6 +25,7 @@ enum api_route {
 	ROUTE_EXEMPTION,         /* POST, DELETE /v1/machines/{m}/exemption */
 	ROUTE_MACHINE,           /* GET /v1/machines/{m} */
 	ROUTE_REPORT_COMPLIANCE, /* GET /v1/reports/compliance */
+	ROUTE_MACHINES,          /* GET /v1/machines?prefix= */
 	ROUTE_UI,                /* the console's files (api_console.c) */
 	ROUTE_WHOAMI,            /* GET /v1/whoami */
 };
@@ -66,6 +67,7 @@ void api_exemption(struct op *op, const char *machine, bool end);
 /* Compliance reads (api_machines.c): on the leader after a barrier. */
 void api_machine(struct op *op, const char *machine);
 void api_compliance_report(struct op *op);
+void api_machines(struct op *op); /* GET /v1/machines: search by name prefix */
 
 /* The web console (api_console.c): true when path is the console's ("/",
  * "/ui", "/ui/..."); api_console serves its files (GET, HEAD) with their

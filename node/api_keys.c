@@ -12,6 +12,8 @@
 #include "lib/error.h"
 #include "store/validate.h"
 
+#define PREFIX_LIST_MAX 100 /* keys one listing by prefix returns */
+
 /* Seals the plain password of an escrow into op->cmd (sealed, pw_mac). */
 static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
 {
@@ -170,10 +172,44 @@ void api_lookup(struct op *op, const char *key_id)
 	dispatch(op);
 }
 
+/* GET /v1/keys?prefix=HEX&list=1: the matching keys without passwords,
+ * read on the leader after a barrier; no disclosure, no audit entry. */
+static void prefix_list_done(struct replica_req *rreq, int status)
+{
+	struct op *op = rreq->data;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct store_key *keys;
+	bool truncated;
+	size_t n;
+	json_t *arr;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (store_keys_by_prefix(op->ctx->store, op->cmd.prefix, PREFIX_LIST_MAX, &keys, &n,
+				 &truncated, errmsg) != ESC_OK) {
+		log_error("keys by prefix: %s", errmsg);
+		op_respond_error(op, 500, "internal", "the store could not be read");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, json_key(&keys[i], NULL));
+	free(keys);
+	json_respond(op, 200, json_pack("{s:o, s:b}", "keys", arr, "truncated", truncated));
+}
+
+static void prefix_list_run(struct op *op)
+{
+	api_barrier(op, prefix_list_done);
+}
+
 void api_lookup_prefix(struct op *op)
 {
-	char prefix[64];
+	char prefix[64], list[4];
 	struct verr e;
+	bool bad;
 
 	api_cmd_begin(op, CMD_LOOKUP_PREFIX, "helpdesk");
 	if (http_query_param(op->req, "prefix", prefix, sizeof prefix) == NULL) {
@@ -181,7 +217,21 @@ void api_lookup_prefix(struct op *op)
 				 "give ?prefix= with 8 to 32 hex digits of the key ID");
 		return;
 	}
-	if (!validate_prefix(prefix, op->cmd.prefix, &e) || !reason_parse(op, &e)) {
+	if (!validate_prefix(prefix, op->cmd.prefix, &e)) {
+		api_bad_input(op, &e);
+		return;
+	}
+	if (api_query_param(op, "list", list, sizeof list, &bad) != NULL || bad) {
+		if (bad || strcmp(list, "1") != 0) {
+			op_respond_error(op, 400, "bad_list",
+					 "list must be 1 (list the keys without passwords) or absent");
+			return;
+		}
+		op->run = prefix_list_run;
+		dispatch(op);
+		return;
+	}
+	if (!reason_parse(op, &e)) {
 		api_bad_input(op, &e);
 		return;
 	}

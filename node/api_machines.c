@@ -1,6 +1,7 @@
 /* Compliance reads, on the leader after a barrier: a machine
- * (GET /v1/machines/{machine}) and the compliance report
- * (GET /v1/reports/compliance), judged by this node's clock. */
+ * (GET /v1/machines/{machine}), the search by name (GET /v1/machines) and
+ * the compliance report (GET /v1/reports/compliance), judged by this
+ * node's clock. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 
 #define COMPLIANCE_LIMIT_DEFAULT 1000
 #define COMPLIANCE_LIMIT_MAX 10000
+#define MACHINES_LIMIT_DEFAULT 50
+#define MACHINES_LIMIT_MAX 1000
 
 static json_t *opt_string(const char *s)
 {
@@ -339,5 +342,120 @@ void api_compliance_report(struct op *op)
 	if (!compliance_query(op, &q))
 		return;
 	op->run = report_run;
+	dispatch(op);
+}
+
+/* GET /v1/machines?prefix=P[&after=M][&limit=N]: the rows of the compliance
+ * report whose machine name begins with P, paged like it. */
+
+struct machines_query {
+	char prefix[VALIDATE_MACHINE_MAX + 1]; /* lower case; "" for all */
+	struct compliance_query page;          /* after and limit */
+};
+
+/* True when s is up to 253 characters of a machine name (A-Z a-z 0-9 . -),
+ * possibly none; writes its lower-case form into out. */
+static bool machine_prefix(const char *s, char out[VALIDATE_MACHINE_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		char c = s[i];
+
+		if (i == VALIDATE_MACHINE_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-'))
+			return false;
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[i] = '\0';
+	return true;
+}
+
+/* Reads ?prefix=P&after=M&limit=N; false with a 400 sent. */
+static bool machines_query(struct op *op, struct machines_query *q)
+{
+	char buf[VALIDATE_MACHINE_MAX + 2], *end;
+	unsigned long long v;
+	struct verr e;
+	bool bad;
+
+	memset(q, 0, sizeof *q);
+	q->page.limit = MACHINES_LIMIT_DEFAULT;
+	if (api_query_param(op, "prefix", buf, sizeof buf, &bad) != NULL || bad) {
+		if (bad || !machine_prefix(buf, q->prefix)) {
+			op_respond_error(op, 400, "invalid_prefix",
+					 "prefix must be the start of a machine name: up to 253 "
+					 "of A-Z a-z 0-9 . -");
+			return false;
+		}
+	}
+	if (api_query_param(op, "after", buf, sizeof buf, &bad) != NULL || bad) {
+		if (bad || (buf[0] != '\0' && !validate_machine(buf, q->page.after, &e))) {
+			op_respond_error(op, 400, "bad_after",
+					 "after must be a machine name (the next of a page)");
+			return false;
+		}
+	}
+	if (api_query_param(op, "limit", buf, sizeof buf, &bad) != NULL || bad) {
+		errno = 0;
+		v = bad ? 0 : strtoull(buf, &end, 10);
+		if (bad || buf[0] < '0' || buf[0] > '9' || *end != '\0' || errno == ERANGE ||
+		    v < 1 || v > MACHINES_LIMIT_MAX) {
+			op_respond_error(op, 400, "bad_limit", "limit must be a number from 1 to 1000");
+			return false;
+		}
+		q->page.limit = (size_t)v;
+	}
+	return true;
+}
+
+static void machines_done(struct replica_req *rreq, int status)
+{
+	struct op *op = rreq->data;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct machines_query q;
+	struct compliance_page pg = { .q = &q.page };
+	int rv;
+
+	if (status != ESC_OK) {
+		dispatch_again(op);
+		return;
+	}
+	if (api_wait_rejudged(op))
+		return;
+	if (!machines_query(op, &q))
+		return;
+	pg.arr = json_array();
+	/* One row more than the page says whether another page exists. */
+	rv = pg.arr == NULL ? ESC_ENOMEM :
+			      store_machines_each(op->ctx->store, q.prefix, q.page.after,
+						  q.page.limit + 1, op->ctx->clock_ms(), row_cb,
+						  &pg, errmsg);
+	if (rv == PAGE_FULL)
+		rv = ESC_OK;
+	if (rv != ESC_OK) {
+		log_error("machines: %s", rv == ESC_ENOMEM ? "out of memory" : errmsg);
+		json_decref(pg.arr);
+		op_respond_error(op, 500, "internal", "the machines could not be read");
+		return;
+	}
+	json_respond(op, 200,
+		     json_pack("{s:o, s:o}", "machines", pg.arr, "next",
+			       pg.more ? json_string(pg.last) : json_null()));
+}
+
+static void machines_run(struct op *op)
+{
+	api_barrier(op, machines_done);
+}
+
+void api_machines(struct op *op)
+{
+	struct machines_query q;
+
+	if (!machines_query(op, &q))
+		return;
+	op->run = machines_run;
 	dispatch(op);
 }

@@ -11,6 +11,7 @@
 #include "node/json_out.h"
 #include "lib/log.h"
 #include "lib/error.h"
+#include "store/validate.h"
 
 #define AUDIT_LIMIT_DEFAULT 1000
 #define AUDIT_LIMIT_MAX 10000
@@ -19,6 +20,11 @@ struct audit_query {
 	uint64_t since;
 	size_t limit;
 	bool csv;
+	/* Exact-match filters, "" for none. */
+	char action[CMD_ACTION_MAX + 1];
+	char actor[CMD_ACTOR_MAX + 1];
+	char key_id[VALIDATE_GUID_LEN + 1];     /* normalised: upper case */
+	char machine[VALIDATE_MACHINE_MAX + 1]; /* normalised: lower case */
 };
 
 /* True when the query string names the parameter (even with a value
@@ -44,16 +50,72 @@ const char *api_query_param(struct op *op, const char *name, char *buf, size_t s
 	return v;
 }
 
-/* Reads ?since=SEQ&limit=N&format=json|csv; false with a 400 sent. */
+_Static_assert(CMD_ACTOR_MAX >= VALIDATE_MACHINE_MAX && CMD_ACTOR_MAX >= CMD_ACTION_MAX,
+	       "audit_filter's buffer holds every filter");
+
+/* True when s holds no control character (C0, DEL). */
+static bool printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Reads filter name into out (size bytes): "" when absent or empty; for
+ * key_id and machine, the normal form. False with a 400 bad_filter sent
+ * when it is too long, holds a control character or a bad escape, or is
+ * no key ID / machine name. */
+static bool audit_filter(struct op *op, const char *name, char *out, size_t size)
+{
+	/* A key ID may come in braces. */
+	size_t max = strcmp(name, "key_id") == 0 ? VALIDATE_GUID_LEN + 2 : size - 1;
+	char buf[CMD_ACTOR_MAX + 2], msg[160]; /* the longest filter and one more */
+	struct verr e;
+	bool bad, ok;
+
+	out[0] = '\0';
+	if (api_query_param(op, name, buf, max + 2, &bad) == NULL && !bad)
+		return true;
+	if (!bad && buf[0] == '\0')
+		return true;
+	ok = !bad && strlen(buf) <= max && printable(buf);
+	if (ok && strcmp(name, "key_id") == 0)
+		ok = validate_key_id(buf, out, &e);
+	else if (ok && strcmp(name, "machine") == 0)
+		ok = validate_machine(buf, out, &e);
+	else if (ok)
+		memcpy(out, buf, strlen(buf) + 1);
+	if (!ok) {
+		snprintf(msg, sizeof msg,
+			 "%s must be %s, at most %zu characters without control characters", name,
+			 strcmp(name, "key_id") == 0   ? "a key ID (GUID)" :
+			 strcmp(name, "machine") == 0 ? "a machine name" :
+							"an exact value",
+			 max);
+		op_respond_error(op, 400, "bad_filter", msg);
+	}
+	return ok;
+}
+
+/* Reads ?since=SEQ&limit=N&format=json|csv and the filters action, actor,
+ * key_id and machine; false with a 400 sent. */
 static bool audit_query(struct op *op, struct audit_query *q)
 {
 	char buf[32], *end;
 	unsigned long long v;
 	bool bad;
 
+	memset(q, 0, sizeof *q);
 	q->since = 0;
 	q->limit = AUDIT_LIMIT_DEFAULT;
 	q->csv = false;
+	if (!audit_filter(op, "action", q->action, sizeof q->action) ||
+	    !audit_filter(op, "actor", q->actor, sizeof q->actor) ||
+	    !audit_filter(op, "key_id", q->key_id, sizeof q->key_id) ||
+	    !audit_filter(op, "machine", q->machine, sizeof q->machine))
+		return false;
 	if (api_query_param(op, "since", buf, sizeof buf, &bad) != NULL || bad) {
 		errno = 0;
 		v = bad ? 0 : strtoull(buf, &end, 10);
@@ -141,8 +203,20 @@ static int row_csv(const struct store_audit_row *row, void *arg)
 	return ferror(f) ? ESC_ENOMEM : 0;
 }
 
+/* The store's view of q. */
+static struct store_audit_filter audit_filter_of(const struct audit_query *q)
+{
+	return (struct store_audit_filter){ .since = q->since,
+					    .limit = q->limit,
+					    .action = q->action,
+					    .actor = q->actor,
+					    .key_id = q->key_id,
+					    .machine = q->machine };
+}
+
 static void respond_csv(struct op *op, const struct audit_query *q)
 {
+	struct store_audit_filter filter = audit_filter_of(q);
 	char errmsg[ESC_ERRMSG_SIZE], *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -153,7 +227,7 @@ static void respond_csv(struct op *op, const struct audit_query *q)
 		return;
 	}
 	fputs("seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index\n", f);
-	rv = store_audit_each(op->ctx->store, q->since, q->limit, row_csv, f, errmsg);
+	rv = store_audit_each(op->ctx->store, &filter, row_csv, f, errmsg);
 	if (fclose(f) != 0 && rv == ESC_OK)
 		rv = ESC_ENOMEM;
 	if (rv != ESC_OK) {
@@ -169,6 +243,7 @@ static void audit_done(struct replica_req *rreq, int status)
 {
 	struct op *op = rreq->data;
 	char errmsg[ESC_ERRMSG_SIZE];
+	struct store_audit_filter filter;
 	struct audit_query q;
 	json_t *entries;
 	int rv;
@@ -183,9 +258,9 @@ static void audit_done(struct replica_req *rreq, int status)
 		respond_csv(op, &q);
 		return;
 	}
+	filter = audit_filter_of(&q);
 	entries = json_array();
-	rv = entries != NULL ? store_audit_each(op->ctx->store, q.since, q.limit, row_json,
-						 entries, errmsg)
+	rv = entries != NULL ? store_audit_each(op->ctx->store, &filter, row_json, entries, errmsg)
 			     : ESC_ENOMEM;
 	if (rv != ESC_OK) {
 		json_decref(entries);

@@ -203,19 +203,6 @@ static int apply_lookup(struct apply *a)
 			   "disclosed");
 }
 
-/* "0123456789AB" -> "01234567-89AB": the stored form of a key-ID prefix. */
-static void prefix_dashed(const char *hex, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; hex[i] != '\0'; i++) {
-		if (i == 8 || i == 12 || i == 16 || i == 20)
-			out[o++] = '-';
-		out[o++] = hex[i];
-	}
-	out[o] = '\0';
-}
-
 static int apply_lookup_prefix(struct apply *a)
 {
 	struct store *s = a->s;
@@ -229,10 +216,7 @@ static int apply_lookup_prefix(struct apply *a)
 	rv = store_keys_reserve(s, STORE_PREFIX_LIMIT, a->errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	/* Key IDs hold only [0-9A-F-], all below 'Z': [lo, lo "Z") is exactly
-	 * the IDs starting with lo, and the primary key index serves it. */
-	prefix_dashed(c->prefix, lo);
-	snprintf(hi, sizeof(hi), "%sZ", lo);
+	store_prefix_range(c->prefix, lo, hi);
 	sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, STORE_PREFIX_LIMIT);

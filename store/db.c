@@ -103,6 +103,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" (SELECT min(reported_at) FROM machines WHERE status = 2 AND reported_at >= ?1)",
 	[ST_EXEMPT_ACTIVE] = "SELECT m.reported_at, m.status, e.until FROM exemptions e "
 			     "JOIN machines m ON m.machine = e.machine WHERE e.until > ?1",
+	[ST_MACHINES_FROM] = "SELECT m.machine, m.user, m.reported_at, m.status, "
+			     "m.reasons, e.until FROM machines m "
+			     "LEFT JOIN exemptions e ON e.machine = m.machine "
+			     "WHERE m.machine >= ?1 ORDER BY m.machine",
 };
 
 

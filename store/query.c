@@ -6,6 +6,7 @@
 
 #include "lib/error.h"
 #include "store/store_internal.h"
+#include "store/validate.h"
 
 int store_machine_keys(struct store *s, const char *machine,
 		       struct store_key **keys, size_t *n, char *errmsg)
@@ -59,6 +60,68 @@ err:
 	sqlite3_clear_bindings(st);
 	free(out);
 	return rv;
+}
+
+void store_prefix_range(const char *hex, char lo[VALIDATE_GUID_LEN + 1],
+			char hi[VALIDATE_GUID_LEN + 2])
+{
+	size_t i, o = 0;
+
+	for (i = 0; hex[i] != '\0' && i < VALIDATE_PREFIX_MAX; i++) {
+		if (i == 8 || i == 12 || i == 16 || i == 20)
+			lo[o++] = '-';
+		lo[o++] = hex[i];
+	}
+	lo[o] = '\0';
+	memcpy(hi, lo, o);
+	hi[o] = 'Z';
+	hi[o + 1] = '\0';
+}
+
+int store_keys_by_prefix(struct store *s, const char *prefix, size_t max,
+			 struct store_key **keys, size_t *n, bool *truncated, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_KEY_RANGE];
+	char norm[VALIDATE_PREFIX_MAX + 1], lo[VALIDATE_GUID_LEN + 1], hi[VALIDATE_GUID_LEN + 2];
+	struct store_key *out = NULL;
+	size_t count = 0;
+	int rc = SQLITE_DONE, rv = ESC_OK;
+
+	*keys = NULL;
+	*n = 0;
+	*truncated = false;
+	if (!validate_prefix(prefix, norm, NULL) || strcmp(norm, prefix) != 0)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "keys by prefix: not 8 to 32 upper-case hex digits");
+	if (max == 0)
+		return ESC_OK;
+	out = malloc(max * sizeof(*out));
+	if (out == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "keys by prefix: out of memory");
+	store_prefix_range(prefix, lo, hi);
+	sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	/* One more than max says whether there are more. */
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max + 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == max) {
+			*truncated = true;
+			break;
+		}
+		store_row_key(st, &out[count++]);
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rv = store_db_error(s->db, rc, "keys by prefix", errmsg);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rv != ESC_OK || count == 0) {
+		free(out);
+		*truncated = false;
+		return rv;
+	}
+	*keys = out;
+	*n = count;
+	return ESC_OK;
 }
 
 static int count_rows(struct store *s, enum store_stmt which, uint64_t *out,
@@ -315,15 +378,81 @@ static const char *text_col(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
-int store_audit_each(struct store *s, uint64_t since, size_t limit,
+/* The filtered audit query: "seq > ?1", each filter given as "col = ?N",
+ * LIMIT last. Only the most selective filter keeps its index; the others
+ * get a unary '+' (no index), so that SQLite, which has no statistics,
+ * cannot pick a common action over a rare machine. */
+static int audit_prepare(struct store *s, const struct store_audit_filter *f,
+			 const char *machine, sqlite3_stmt **out, char *errmsg)
+{
+	static const char *const cols[] = { "key_id", "machine", "actor", "action" };
+	const char *vals[] = { f->key_id, machine, f->actor, f->action };
+	bool indexed = false;
+	sqlite3_str *sql = sqlite3_str_new(s->db);
+	char *text;
+	int rc, n = 1, i;
+
+	sqlite3_str_appendall(sql, "SELECT seq, at, actor, role, action, key_id, machine, "
+				   "reason, note, node, outcome, idx FROM audit WHERE seq > ?1");
+	for (i = 0; i < 4; i++) {
+		if (vals[i] == NULL || vals[i][0] == '\0')
+			continue;
+		sqlite3_str_appendf(sql, " AND %s%s = ?%d", indexed ? "+" : "", cols[i], ++n);
+		indexed = true;
+	}
+	sqlite3_str_appendf(sql, " ORDER BY seq LIMIT ?%d", n + 1);
+	text = sqlite3_str_finish(sql);
+	if (text == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "audit entries: out of memory");
+	rc = sqlite3_prepare_v2(s->db, text, -1, out, NULL);
+	sqlite3_free(text);
+	if (rc != SQLITE_OK)
+		return store_db_error(s->db, rc, "audit entries", errmsg);
+	n = 1;
+	sqlite3_bind_int64(*out, 1, (sqlite3_int64)f->since);
+	for (i = 0; i < 4; i++) {
+		if (vals[i] != NULL && vals[i][0] != '\0')
+			sqlite3_bind_text(*out, ++n, vals[i], -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(*out, n + 1, (sqlite3_int64)f->limit);
+	return ESC_OK;
+}
+
+int store_audit_each(struct store *s, const struct store_audit_filter *f,
 		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
 		     char *errmsg)
 {
+	char machine[VALIDATE_MACHINE_MAX + 1] = "";
 	sqlite3_stmt *st = s->st[ST_AUDIT_SINCE];
+	bool filtered = false;
+	size_t len, i;
 	int rc, rv = ESC_OK;
 
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	if (f->machine != NULL && f->machine[0] != '\0') {
+		len = strnlen(f->machine, VALIDATE_MACHINE_MAX + 1);
+		if (len > VALIDATE_MACHINE_MAX)
+			return esc_errorf(errmsg, ESC_EINVAL,
+					  "audit entries: machine name longer than %d characters",
+					  VALIDATE_MACHINE_MAX);
+		for (i = 0; i < len; i++) {
+			char c = f->machine[i];
+
+			machine[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+		}
+		machine[len] = '\0';
+	}
+	filtered = machine[0] != '\0' || (f->action != NULL && f->action[0] != '\0') ||
+		   (f->actor != NULL && f->actor[0] != '\0') ||
+		   (f->key_id != NULL && f->key_id[0] != '\0');
+	if (filtered) {
+		/* Prepared per call (16 shapes, microseconds beside the page). */
+		rv = audit_prepare(s, f, machine, &st, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	} else {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)f->since);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)f->limit);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_audit_row row = {
 			.seq = (uint64_t)sqlite3_column_int64(st, 0),
@@ -344,6 +473,9 @@ int store_audit_each(struct store *s, uint64_t since, size_t limit,
 	}
 	if (rv == ESC_OK && rc != SQLITE_DONE)
 		rv = store_db_error(s->db, rc, "audit entries", errmsg);
-	sqlite3_reset(st);
+	if (filtered)
+		sqlite3_finalize(st);
+	else
+		sqlite3_reset(st);
 	return rv;
 }

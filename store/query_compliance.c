@@ -205,36 +205,24 @@ static int count_all(struct store *s, int64_t now_ms, int64_t cutoff, char *errm
 	return ESC_OK;
 }
 
-int store_compliance_each(struct store *s, const char *after, int status_filter,
-			  size_t limit, int64_t now_ms,
-			  int (*cb)(const struct store_compliance_row *row, void *data),
-			  void *data, uint64_t counts[4], char *errmsg)
+/* How walk reads the rows of a bound page statement. */
+struct walk {
+	const char *skip;   /* a machine to pass over ("": none) */
+	const char *prefix; /* stop at the first machine without it ("": none) */
+	int status_filter;  /* 0: any */
+	size_t limit;
+	int64_t now_ms, cutoff;
+};
+
+/* Steps st (bound; ordered by machine) and calls cb for the rows w lets
+ * through; resets st and clears its bindings. */
+static int walk_rows(struct store *s, sqlite3_stmt *st, const struct walk *w,
+		     int (*cb)(const struct store_compliance_row *row, void *data), void *data,
+		     char *errmsg)
 {
-	sqlite3_stmt *st = s->st[ST_COMPLIANCE_PAGE];
-	char from[VALIDATE_MACHINE_MAX + 1];
-	int64_t cutoff = stale_cutoff(s, now_ms);
-	size_t n = 0;
-	int rc = SQLITE_DONE, rv;
+	size_t n = 0, plen = strlen(w->prefix);
+	int rc = SQLITE_DONE, rv = ESC_OK;
 
-	if (status_filter < 0 || status_filter > COMPLIANCE_STATUS_UNKNOWN)
-		return esc_errorf(errmsg, ESC_EINVAL, "compliance report: %d is no status",
-				  status_filter);
-	rv = machine_lower(after, from, "compliance report", errmsg);
-	if (rv != ESC_OK)
-		return rv;
-	if (counts != NULL) {
-		if (!s->counts_valid || s->counts_index != s->applied_index ||
-		    now_ms < s->counts_from_ms || now_ms >= s->counts_until_ms) {
-			rv = count_all(s, now_ms, cutoff, errmsg);
-			if (rv != ESC_OK)
-				return rv;
-		}
-		memcpy(counts, s->counts, sizeof(s->counts));
-	}
-	if (limit == 0)
-		return ESC_OK;
-
-	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *machine = sqlite3_column_text(st, 0);
 		const unsigned char *user = sqlite3_column_text(st, 1);
@@ -245,19 +233,78 @@ int store_compliance_each(struct store *s, const char *after, int status_filter,
 			.reported_at_ms = sqlite3_column_int64(st, 2),
 		};
 
+		/* Names in order: those with the prefix come in one run. */
+		if (strncmp(row.machine, w->prefix, plen) != 0)
+			break;
+		if (w->skip[0] != '\0' && strcmp(row.machine, w->skip) == 0)
+			continue;
 		row.status = effective_status((uint8_t)sqlite3_column_int(st, 3),
-					      row.reported_at_ms, cutoff,
+					      row.reported_at_ms, w->cutoff,
 					      sqlite3_column_type(st, 5) != SQLITE_NULL,
-					      sqlite3_column_int64(st, 5), now_ms, &row.stale);
-		if (status_filter != 0 && row.status != status_filter)
+					      sqlite3_column_int64(st, 5), w->now_ms, &row.stale);
+		if (w->status_filter != 0 && row.status != w->status_filter)
 			continue;
 		rv = cb(&row, data);
-		if (rv != 0 || ++n == limit)
+		if (rv != 0 || ++n == w->limit)
 			break;
 	}
-	if (rv == ESC_OK && n < limit && rc != SQLITE_DONE)
+	if (rv == ESC_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		rv = store_db_error(s->db, rc, "compliance report", errmsg);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rv;
+}
+
+int store_compliance_each(struct store *s, const char *after, int status_filter,
+			  size_t limit, int64_t now_ms,
+			  int (*cb)(const struct store_compliance_row *row, void *data),
+			  void *data, uint64_t counts[4], char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_COMPLIANCE_PAGE];
+	char from[VALIDATE_MACHINE_MAX + 1];
+	struct walk w = { .skip = "", .prefix = "", .status_filter = status_filter,
+			  .limit = limit, .now_ms = now_ms, .cutoff = stale_cutoff(s, now_ms) };
+	int rv;
+
+	if (status_filter < 0 || status_filter > COMPLIANCE_STATUS_UNKNOWN)
+		return esc_errorf(errmsg, ESC_EINVAL, "compliance report: %d is no status",
+				  status_filter);
+	rv = machine_lower(after, from, "compliance report", errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	if (counts != NULL) {
+		if (!s->counts_valid || s->counts_index != s->applied_index ||
+		    now_ms < s->counts_from_ms || now_ms >= s->counts_until_ms) {
+			rv = count_all(s, now_ms, w.cutoff, errmsg);
+			if (rv != ESC_OK)
+				return rv;
+		}
+		memcpy(counts, s->counts, sizeof(s->counts));
+	}
+	if (limit == 0)
+		return ESC_OK;
+	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+	return walk_rows(s, st, &w, cb, data, errmsg);
+}
+
+int store_machines_each(struct store *s, const char *prefix, const char *after, size_t limit,
+			int64_t now_ms,
+			int (*cb)(const struct store_compliance_row *row, void *data),
+			void *data, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_MACHINES_FROM];
+	char pre[VALIDATE_MACHINE_MAX + 1], from[VALIDATE_MACHINE_MAX + 1];
+	struct walk w = { .skip = from, .prefix = pre, .limit = limit, .now_ms = now_ms,
+			  .cutoff = stale_cutoff(s, now_ms) };
+	int rv;
+
+	rv = machine_lower(prefix, pre, "machines", errmsg);
+	if (rv == ESC_OK)
+		rv = machine_lower(after, from, "machines", errmsg);
+	if (rv != ESC_OK || limit == 0)
+		return rv;
+	/* From the later of the prefix and after (after itself skipped): the
+	 * index of machine names is read from there, never from the start. */
+	sqlite3_bind_text(st, 1, strcmp(from, pre) > 0 ? from : pre, -1, SQLITE_STATIC);
+	return walk_rows(s, st, &w, cb, data, errmsg);
 }

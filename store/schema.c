@@ -1,4 +1,4 @@
-/* The store's schema: version 1 as first made, and the upgrade to version 2. */
+/* The store's schema: version 1 as first made, and the upgrades to versions 2 and 3. */
 #include <stdio.h>
 
 #include "lib/error.h"
@@ -92,38 +92,33 @@ static const char upgrade_v2_sql[] =
 	" ('rejudge_after', NULL);"
 	"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
 
-int store_schema_upgrade(sqlite3 *db, char *errmsg)
+/* Version 3: indexes for the filters of the audit report (exact match on
+ * key_id, machine, actor or action, in seq order). Each holds the column
+ * and the rowid (seq), so a filtered page reads only its own entries. */
+static const char upgrade_v3_sql[] =
+	"CREATE INDEX IF NOT EXISTS audit_key_id ON audit (key_id) WHERE key_id IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS audit_machine ON audit (machine) WHERE machine IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor) WHERE actor IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS audit_action ON audit (action);"
+	"UPDATE meta SET v = 3 WHERE k = 'schema_version';";
+
+/* Runs one upgrade's sql inside a savepoint: all or nothing. */
+static int upgrade_step(sqlite3 *db, const char *sql, int to, char *errmsg)
 {
-	sqlite3_stmt *st = NULL;
 	char *why = NULL;
 	int rc, rv;
-
-	/* Anything but an escrow database of version 1 is left to the checks
-	 * that follow (a foreign file has no meta table at all). */
-	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
-				NULL);
-	if (rc != SQLITE_OK)
-		return ESC_OK;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
-	    sqlite3_column_int64(st, 0) != 1) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
-			       ESC_OK :
-			       store_db_error(db, rc, "upgrade schema: read its version", errmsg);
-	}
-	sqlite3_finalize(st);
 
 	rv = store_exec(db, "SAVEPOINT upgrade", errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	rc = sqlite3_exec(db, upgrade_v2_sql, NULL, NULL, &why);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &why);
 	if (rc != SQLITE_OK) {
-		/* A table of version 1 missing, or changed already: the database
-		 * (an image or a snapshot's payload) is not one of ours. */
+		/* A table of the older version missing, or changed already:
+		 * the database (an image or a snapshot's payload) is not one
+		 * of ours. */
 		rv = (rc & 0xff) == SQLITE_ERROR ? ESC_ECORRUPT :
 						   store_db_error(db, rc, "upgrade", errmsg);
-		esc_errorf(errmsg, rv, "upgrade schema version 1 to 2: %s",
+		esc_errorf(errmsg, rv, "upgrade schema version %d to %d: %s", to - 1, to,
 			   why != NULL ? why : sqlite3_errstr(rc));
 		sqlite3_free(why);
 		store_exec(db, "ROLLBACK TO upgrade", NULL);
@@ -131,6 +126,36 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 		return rv;
 	}
 	return store_exec(db, "RELEASE upgrade", errmsg);
+}
+
+int store_schema_upgrade(sqlite3 *db, char *errmsg)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t version = 0;
+	int rc, rv;
+
+	/* Anything but an escrow database of version 1 or 2 is left to the
+	 * checks that follow (a foreign file has no meta table at all). */
+	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return ESC_OK;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
+	    (version = sqlite3_column_int64(st, 0)) < 1 || version > 2) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
+			       ESC_OK :
+			       store_db_error(db, rc, "upgrade schema: read its version", errmsg);
+	}
+	sqlite3_finalize(st);
+
+	if (version == 1) {
+		rv = upgrade_step(db, upgrade_v2_sql, 2, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
+	return upgrade_step(db, upgrade_v3_sql, 3, errmsg);
 }
 
 int store_schema_create(sqlite3 *db, char *errmsg)

@@ -104,6 +104,15 @@ int store_flush(struct store *s, char *errmsg);
 int store_machine_keys(struct store *s, const char *machine,
 		       struct store_key **keys, size_t *n, char *errmsg);
 
+/* The keys whose ID begins with prefix (8-32 hex digits, upper case, as
+ * validate_prefix writes it), in key ID order, at most max of them, with
+ * *truncated set when more exist. A read only: nothing is disclosed or
+ * audited. Passwords stay sealed (a listing leaves them out). ESC_EINVAL
+ * for a prefix of another form. On success *keys is malloc'ed (free with
+ * free(); NULL when none), *n set. */
+int store_keys_by_prefix(struct store *s, const char *prefix, size_t max,
+			 struct store_key **keys, size_t *n, bool *truncated, char *errmsg);
+
 /* One audit entry as read back; strings are "" when the column is NULL and
  * stay valid only during the callback. */
 struct store_audit_row {
@@ -114,9 +123,24 @@ struct store_audit_row {
 	uint64_t index;       /* the Raft index of the entry that wrote it */
 };
 
-/* Calls cb for the audit entries with seq > since, in seq order, at most
- * limit of them; a non-zero return of cb stops the walk (and is returned). */
-int store_audit_each(struct store *s, uint64_t since, size_t limit,
+/* Which audit entries store_audit_each reads. The strings are borrowed;
+ * NULL or "" matches any value, anything else only entries with exactly
+ * that value (so never one whose column is null). */
+struct store_audit_filter {
+	uint64_t since;      /* entries with seq > since */
+	size_t limit;        /* at most this many */
+	const char *action;  /* e.g. "key.read" */
+	const char *actor;
+	const char *key_id;  /* the stored form: upper case, no braces */
+	const char *machine; /* any case: machines are stored in lower case */
+};
+
+/* Calls cb for the audit entries f selects, in seq order; a non-zero return
+ * of cb stops the walk (and is returned). Filters use an index each
+ * (schema version 3): a page reads the entries it returns and those that
+ * match its most selective filter (key_id, then machine, actor, action),
+ * not the whole log. ESC_EINVAL for a machine over 253 characters. */
+int store_audit_each(struct store *s, const struct store_audit_filter *f,
 		     int (*cb)(const struct store_audit_row *row, void *arg), void *arg,
 		     char *errmsg);
 
@@ -214,6 +238,17 @@ int store_compliance_each(struct store *s, const char *after, int status_filter,
 			  size_t limit, int64_t now_ms,
 			  int (*cb)(const struct store_compliance_row *row, void *data),
 			  void *data, uint64_t counts[4], char *errmsg);
+
+/* The machines whose name begins with prefix (NULL or "": all; any case,
+ * at most 253 characters) after `after` (NULL or "": from the first; any
+ * case), in name order, rows as for store_compliance_each (status at
+ * now_ms), at most limit of them; a non-zero return of cb stops the walk
+ * and is returned. Reads only the machines it passes to cb (and one more).
+ * ESC_EINVAL for a prefix or an `after` over 253 characters. */
+int store_machines_each(struct store *s, const char *prefix, const char *after, size_t limit,
+			int64_t now_ms,
+			int (*cb)(const struct store_compliance_row *row, void *data),
+			void *data, char *errmsg);
 
 /* Number of keys and of audit entries. */
 int store_counts(struct store *s, uint64_t *keys, uint64_t *audit, char *errmsg);

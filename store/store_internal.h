@@ -7,7 +7,7 @@
 #include "store/judge.h"
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_PREFIX_LIMIT 100 /* keys returned by one prefix lookup */
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_BATCH_MAX 1024   /* entries applied in one transaction at most */
@@ -65,6 +65,8 @@ enum store_stmt {
 				noncompliant reported_at */
 	ST_EXEMPT_ACTIVE,  /* ?1 now -> reported_at, status, until of the
 			      machines exempt at now */
+	ST_MACHINES_FROM,  /* ?1 machine from (itself included) -> as
+			      ST_COMPLIANCE_PAGE */
 	ST__COUNT
 };
 
@@ -188,6 +190,13 @@ int store_step_done(struct store *s, enum store_stmt which, const char *what,
  * within bounds (a longer value from a restored image is cut). */
 void store_row_key(sqlite3_stmt *st, struct store_key *k);
 
+/* The range [lo, hi) of stored key IDs that begin with hex, a prefix in
+ * validate_prefix's form: lo is hex in the stored form ("0123456789AB" ->
+ * "01234567-89AB"), hi the same followed by 'Z' (key IDs hold only
+ * [0-9A-F-], all below 'Z'), so that the primary key index serves it. */
+void store_prefix_range(const char *hex, char lo[VALIDATE_GUID_LEN + 1],
+			char hi[VALIDATE_GUID_LEN + 2]);
+
 /* Makes room for n records in s->keys. */
 int store_keys_reserve(struct store *s, size_t n, char *errmsg);
 
@@ -208,7 +217,8 @@ int store_schema_create(sqlite3 *db, char *errmsg);
 
 /* The one place where an older database becomes this build's: a database
  * whose meta schema_version is 1 gets keys.retired_at, the compliance tables
- * and the policy meta rows, and version 2, all or nothing. Any other
+ * and the policy meta rows, and version 2, all or nothing; one of version 2
+ * (either way) gets the audit indexes and version 3. Any other
  * database, ours or not, is left as it is for the checks that follow.
  * Used when the store opens, and when an image or a snapshot file is
  * restored. ESC_ECORRUPT when the version-1 tables are not as version 1

@@ -2,7 +2,7 @@
 """Process tests of the compliance service (docs/api.md section 3): reports
 judged on a TLS cluster and uploaded through a follower, rotation and
 retired keys, the policy, exemptions, the paged compliance report (JSON,
-CSV, escrowctl), roles, bad bodies, a leader killed during uploads, a
+CSV, escrowctl), the machine search by name prefix, roles, bad bodies, a leader killed during uploads, a
 snapshot restored into a fresh cluster, and escrowctl bench --op compliance. Output is TAP. Environment:
 ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 """
@@ -352,6 +352,89 @@ def test_report_pages(t):
         check(c.status(nid)["rejudging"] is False, "node %d still re-judging" % nid)
 
 
+def search(c, nid, role="helpdesk", **params):
+    q = urllib.parse.urlencode(params)
+    return c.request(nid, "GET", "/v1/machines" + ("?" + q if q else ""), as_=role)
+
+
+def test_machine_search(t):
+    """GET /v1/machines?prefix=P (helpdesk, auditor): the compliance report's
+    rows of the machines whose name begins with P in any case, in name
+    order, paged with after and limit (default 50), through a follower;
+    roles and bad queries refused; its own metrics route."""
+    c = t.cluster(3, tls=True)
+    leader = c.leader()
+    fol = [i for i in c.ids() if i != leader][0]
+    names = ["lab-1.corp.example", "PC-02.corp.example", "pc-01.corp.example",
+             "pc-10.corp.example", "pcx.corp.example", "pd-0.corp.example"]
+    names += ["bulk-%03d.corp.example" % i for i in range(52)]
+    cl = c.client(leader, as_="agent")
+    for name in names:
+        st, _, data = cl.request("POST", "/v1/compliance",
+                                 report(name, [] if name.startswith("pc-0") else
+                                        [harness.random_key_id(t.rng)]))
+        check(st == 200, "upload %s: %s %s" % (name, st, short(data)))
+    cl.close()
+    st, _, full = c.request(fol, "GET", "/v1/reports/compliance?limit=1000", as_="auditor")
+    check(st == 200, "compliance report: %s %s" % (st, short(full)))
+    rows = {r["machine"]: r for r in full["machines"]}
+    lower = sorted(n.lower() for n in names)
+
+    def expect(params, machines, nxt, role="helpdesk"):
+        st, hdrs, data = search(c, fol, role, **params)
+        check(st == 200 and isinstance(data, dict) and sorted(data) == ["machines", "next"],
+              "search %s: %s %s" % (params, st, short(data)))
+        got = [r["machine"] for r in data["machines"]]
+        check(got == machines, "search %s: %s, expected %s" % (params, got[:8], machines[:8]))
+        check(data["next"] == nxt, "search %s: next %s, expected %s"
+              % (params, data["next"], nxt))
+        for r in data["machines"]:
+            check(r == rows[r["machine"]], "search row %s differs from the report's %s"
+                  % (short(r), short(rows[r["machine"]])))
+        return data
+
+    pcs = ["pc-01.corp.example", "pc-02.corp.example", "pc-10.corp.example"]
+    expect({"prefix": "pc-"}, pcs, None)
+    expect({"prefix": "PC-"}, pcs, None, role="auditor")
+    expect({"prefix": "Pc-0"}, pcs[:2], None, role="operator")
+    expect({"prefix": "pc"}, pcs + ["pcx.corp.example"], None)
+    expect({"prefix": "pc-02.corp.example"}, ["pc-02.corp.example"], None)
+    expect({"prefix": "pc-02.corp.example."}, [], None)
+    expect({"prefix": "zz"}, [], None)
+    # No prefix, or an empty one: every machine, 50 by default.
+    expect({}, lower[:50], lower[49])
+    expect({"prefix": ""}, lower[:50], lower[49])
+    expect({"limit": "1000"}, lower, None)
+    # Paging: next is the after of the next page, in any case.
+    d = expect({"prefix": "pc", "limit": "2"}, pcs[:2], pcs[1])
+    expect({"prefix": "pc", "limit": "2", "after": d["next"].upper()},
+           [pcs[2], "pcx.corp.example"], None)
+    expect({"prefix": "pc", "limit": "2", "after": "pcx.corp.example"}, [], None)
+    expect({"prefix": "pc", "after": "a.example"}, pcs + ["pcx.corp.example"], None)
+    expect({"prefix": "bulk-", "limit": "25", "after": "bulk-024.corp.example"},
+           ["bulk-%03d.corp.example" % i for i in range(25, 50)], "bulk-049.corp.example")
+    expect({"prefix": "bulk-", "after": "bulk-049.corp.example"},
+           ["bulk-050.corp.example", "bulk-051.corp.example"], None)
+
+    expect_error(search(c, fol, "agent", prefix="pc"), 403, "forbidden", "search as agent")
+    expect_error(c.request(fol, "POST", "/v1/machines", {}, as_="operator"), 405,
+                 "method_not_allowed", "POST /v1/machines")
+    for params, code in [({"prefix": "bad name"}, "invalid_prefix"),
+                         ({"prefix": "pc_"}, "invalid_prefix"),
+                         ({"prefix": "a" * 254}, "invalid_prefix"),
+                         ({"limit": "0"}, "bad_limit"), ({"limit": "1001"}, "bad_limit"),
+                         ({"limit": "x"}, "bad_limit"), ({"limit": ""}, "bad_limit"),
+                         ({"after": "bad name"}, "bad_after")]:
+        expect_error(search(c, fol, **params), 400, code, "search %s" % short(params))
+    expect_error(c.request(fol, "GET", "/v1/machines?prefix=%ZZ", as_="helpdesk"), 400,
+                 "invalid_prefix", "search with a bad escape")
+    st, _, text = c.request(fol, "GET", "/metrics", as_="auditor")
+    counted = [line.split()[-1] for line in str(text).splitlines()
+               if line.startswith('escrow_requests_total{route="machines"} ')]
+    check(st == 200 and len(counted) == 1 and int(counted[0]) >= 20,
+          "machines route in /metrics: %s" % counted)
+
+
 def test_leader_killed_during_uploads(t):
     """Writers each upload reports numbered 1, 2, ... for their machine,
     retrying one until it is acknowledged; the leader is killed -9 meanwhile.
@@ -528,6 +611,7 @@ if __name__ == "__main__":
         test_verdicts_rotation_policy_exemption,
         test_roles_and_bad_input,
         test_report_pages,
+        test_machine_search,
         test_leader_killed_during_uploads,
         test_snapshot_restore_keeps_verdicts,
         test_bench_uploads,

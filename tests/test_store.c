@@ -402,6 +402,250 @@ TEST(prefix_lookup_returns_at_most_100)
 	store_close(s);
 }
 
+TEST(keys_by_prefix_lists_without_disclosing)
+{
+	char before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_key *keys = NULL;
+	struct store_result r;
+	bool truncated = true;
+	struct cmd c;
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	cmd_escrow(&c, KEY_B, PW_1, "vol-b", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_A, PW_1, "vol-a", "pc-01", T0);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_C, PW_2, "vol-c", "pc-02", T0);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK(digest(s, before) == 0);
+
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3D", 100, &keys, &n, &truncated, NULL), ESC_OK);
+	CHECK_INT(n, 2);
+	CHECK(!truncated);
+	CHECK_STR(keys[0].key_id, KEY_A); /* in key ID order */
+	CHECK_STR(keys[1].key_id, KEY_B);
+	CHECK_STR(keys[0].volume_id, "vol-a");
+	CHECK_STR(keys[0].machine, "pc-01");
+	CHECK_INT(keys[0].disclosed_at_ms, 0);
+	free(keys);
+
+	/* Nothing written: no disclosure, no audit entry, same state. */
+	CHECK_INT(audit_count(s), 3);
+	CHECK_INT(store_applied_index(s), 3);
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(before, after);
+
+	/* Across a dash of the stored form; all 32 digits. */
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3E9999", 100, &keys, &n, &truncated, NULL),
+		  ESC_OK);
+	CHECK_INT(n, 1);
+	CHECK_STR(keys[0].key_id, KEY_C);
+	free(keys);
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3D000011112222333344445566", 100, &keys, &n,
+				       &truncated, NULL),
+		  ESC_OK);
+	CHECK_INT(n, 1);
+	CHECK_STR(keys[0].key_id, KEY_B);
+	free(keys);
+
+	/* At most max, saying that there were more. */
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3D", 1, &keys, &n, &truncated, NULL), ESC_OK);
+	CHECK_INT(n, 1);
+	CHECK(truncated);
+	CHECK_STR(keys[0].key_id, KEY_A);
+	free(keys);
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3", 2, &keys, &n, &truncated, NULL),
+		  ESC_EINVAL);
+
+	/* No match; a prefix not in validate_prefix's form. */
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3F", 100, &keys, &n, &truncated, NULL), ESC_OK);
+	CHECK_INT(n, 0);
+	CHECK(keys == NULL && !truncated);
+	CHECK_INT(store_keys_by_prefix(s, "0a1b2c3d", 100, &keys, &n, &truncated, NULL),
+		  ESC_EINVAL);
+	CHECK_INT(store_keys_by_prefix(s, "0A1B2C3D-0000", 100, &keys, &n, &truncated, NULL),
+		  ESC_EINVAL);
+
+	/* A lookup afterwards still discloses (the listing did not). */
+	cmd_prefix(&c, "0A1B2C3D", T0 + 10);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+	CHECK_INT(r.n_keys, 2);
+	CHECK_INT(r.keys[0].disclosed_at_ms, T0 + 10);
+	store_close(s);
+}
+
+TEST(keys_by_prefix_truncates_at_max)
+{
+	struct store *s = store_fresh();
+	struct store_key *keys = NULL;
+	struct store_result r;
+	bool truncated = false;
+	char key_id[40];
+	uint64_t i;
+	struct cmd c;
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	for (i = 0; i < 101; i++) {
+		snprintf(key_id, sizeof(key_id), "ABCDEF01-0000-0000-0000-%012llX",
+			 (unsigned long long)i);
+		cmd_escrow(&c, key_id, PW_1, "v", "pc", T0);
+		CHECK_INT(apply(s, i + 1, &c, &r), ESC_OK);
+	}
+	CHECK_INT(store_keys_by_prefix(s, "ABCDEF01", 100, &keys, &n, &truncated, NULL), ESC_OK);
+	CHECK_INT(n, 100);
+	CHECK(truncated);
+	CHECK_STR(keys[99].key_id, "ABCDEF01-0000-0000-0000-000000000063");
+	free(keys);
+	/* Exactly max: not truncated. */
+	CHECK_INT(store_keys_by_prefix(s, "ABCDEF01", 101, &keys, &n, &truncated, NULL), ESC_OK);
+	CHECK_INT(n, 101);
+	CHECK(!truncated);
+	free(keys);
+	store_close(s);
+}
+
+/* Audit rows read back as "seq:action:actor:key_id:machine," */
+struct rows {
+	char text[4096];
+	size_t n;
+};
+
+static int rows_cb(const struct store_audit_row *row, void *arg)
+{
+	struct rows *w = arg;
+	size_t len = strlen(w->text);
+
+	snprintf(w->text + len, sizeof(w->text) - len, "%llu:%s:%s:%.8s:%s,",
+		 (unsigned long long)row->seq, row->action, row->actor, row->key_id,
+		 row->machine);
+	w->n++;
+	return 0;
+}
+
+/* store_audit_each with these filters into w; its return. */
+static int audit_read(struct store *s, uint64_t since, size_t limit, const char *action,
+		      const char *actor, const char *key_id, const char *machine, struct rows *w)
+{
+	struct store_audit_filter f = { .since = since,
+					.limit = limit,
+					.action = action,
+					.actor = actor,
+					.key_id = key_id,
+					.machine = machine };
+	char errmsg[ESC_ERRMSG_SIZE];
+	int rv;
+
+	memset(w, 0, sizeof(*w));
+	rv = store_audit_each(s, &f, rows_cb, w, errmsg);
+	if (rv != ESC_OK && rv != ESC_EINVAL)
+		printf("# store_audit_each: %s\n", errmsg);
+	return rv;
+}
+
+TEST(audit_filters_each_alone_and_together)
+{
+	char long_machine[VALIDATE_MACHINE_MAX + 2];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct rows w;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	/* 1-3: agent-7 escrows A, B (pc-01) and C (pc-02). */
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_B, PW_1, "v2", "pc-01", T0);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_C, PW_1, "v3", "pc-02", T0);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	/* 4: helpdesk-bob reads A; 5: helpdesk-eve reads C; 6: bob misses. */
+	cmd_lookup(&c, KEY_A, "lost_pin", "", T0 + 1);
+	CHECK_INT(apply(s, 4, &c, &r), ESC_OK);
+	cmd_lookup(&c, KEY_C, "lost_pin", "", T0 + 2);
+	snprintf(c.actor, sizeof(c.actor), "helpdesk-eve");
+	CHECK_INT(apply(s, 5, &c, &r), ESC_OK);
+	cmd_lookup(&c, "FFFFFFFF-0000-0000-0000-000000000000", "lost_pin", "", T0 + 3);
+	CHECK_INT(apply(s, 6, &c, &r), ESC_ENOTFOUND);
+	/* 7: bob reads A again. */
+	cmd_lookup(&c, KEY_A, "tpm_reset", "", T0 + 4);
+	CHECK_INT(apply(s, 7, &c, &r), ESC_OK);
+	CHECK_INT(audit_count(s), 7);
+
+	/* No filter (NULL or ""): every entry. */
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 7);
+	CHECK_INT(audit_read(s, 0, 100, "", "", "", "", &w), ESC_OK);
+	CHECK_INT(w.n, 7);
+
+	/* Each alone. */
+	CHECK_INT(audit_read(s, 0, 100, "key.read", NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "4:key.read:helpdesk-bob:0A1B2C3D:pc-01,"
+			  "5:key.read:helpdesk-eve:0A1B2C3E:pc-02,"
+			  "7:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 0, 100, NULL, "helpdesk-bob", NULL, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "4:key.read:helpdesk-bob:0A1B2C3D:pc-01,"
+			  "6:key.read_miss:helpdesk-bob:FFFFFFFF:,"
+			  "7:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, KEY_A, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "1:key.escrow:agent-7:0A1B2C3D:pc-01,"
+			  "4:key.read:helpdesk-bob:0A1B2C3D:pc-01,"
+			  "7:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, NULL, "pc-02", &w), ESC_OK);
+	CHECK_STR(w.text, "3:key.escrow:agent-7:0A1B2C3E:pc-02,"
+			  "5:key.read:helpdesk-eve:0A1B2C3E:pc-02,");
+	/* A miss has no machine; machines match in any case. */
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, NULL, "PC-01", &w), ESC_OK);
+	CHECK_INT(w.n, 4);
+	/* Exact matches only. */
+	CHECK_INT(audit_read(s, 0, 100, "key", NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+	CHECK_INT(audit_read(s, 0, 100, NULL, "HELPDESK-BOB", NULL, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, NULL, "pc-0", &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+
+	/* Together: ANDed. */
+	CHECK_INT(audit_read(s, 0, 100, "key.read", "helpdesk-bob", NULL, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "4:key.read:helpdesk-bob:0A1B2C3D:pc-01,"
+			  "7:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 0, 100, "key.read", "helpdesk-bob", KEY_A, "pc-01", &w), ESC_OK);
+	CHECK_INT(w.n, 2);
+	CHECK_INT(audit_read(s, 0, 100, "key.escrow", NULL, NULL, "pc-01", &w), ESC_OK);
+	CHECK_STR(w.text, "1:key.escrow:agent-7:0A1B2C3D:pc-01,"
+			  "2:key.escrow:agent-7:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 0, 100, "key.read", "helpdesk-eve", KEY_A, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+	CHECK_INT(audit_read(s, 0, 100, "key.escrow", NULL, KEY_C, "pc-01", &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+
+	/* With since and limit: pages of the filtered entries. */
+	CHECK_INT(audit_read(s, 0, 1, NULL, NULL, KEY_A, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "1:key.escrow:agent-7:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 1, 1, NULL, NULL, KEY_A, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "4:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 4, 1, NULL, NULL, KEY_A, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "7:key.read:helpdesk-bob:0A1B2C3D:pc-01,");
+	CHECK_INT(audit_read(s, 7, 1, NULL, NULL, KEY_A, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+	CHECK_INT(audit_read(s, 2, 100, "key.escrow", NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_STR(w.text, "3:key.escrow:agent-7:0A1B2C3E:pc-02,");
+
+	/* Values SQL would read as syntax are plain values. */
+	CHECK_INT(audit_read(s, 0, 100, "' OR 1=1 --", NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 0);
+	memset(long_machine, 'a', sizeof(long_machine) - 1);
+	long_machine[sizeof(long_machine) - 1] = '\0';
+	CHECK_INT(audit_read(s, 0, 100, NULL, NULL, NULL, long_machine, &w), ESC_EINVAL);
+
+	/* The unfiltered statement still serves after filtered ones. */
+	CHECK_INT(audit_read(s, 5, 100, NULL, NULL, NULL, NULL, &w), ESC_OK);
+	CHECK_INT(w.n, 2);
+	store_close(s);
+}
+
 TEST(machine_keys_newest_first_any_case)
 {
 	struct store *s = store_fresh();
@@ -859,6 +1103,9 @@ int main(void)
 	RUN(audit_command_writes_one_entry);
 	RUN(prefix_lookup_8_12_and_32_digits);
 	RUN(prefix_lookup_returns_at_most_100);
+	RUN(keys_by_prefix_lists_without_disclosing);
+	RUN(keys_by_prefix_truncates_at_max);
+	RUN(audit_filters_each_alone_and_together);
 	RUN(machine_keys_newest_first_any_case);
 	RUN(reopen_keeps_index_and_rows);
 	RUN(same_commands_give_same_digest);

@@ -1,6 +1,7 @@
 /* Unit tests of the store's compliance: reports judged on apply and again
  * when keys or the policy change, retired keys, exemptions and staleness
- * at read, history, paging and counts, schema version 2 and its upgrade,
+ * at read, history, paging and counts, the search by name prefix, schema
+ * versions 2 and 3 and the upgrades,
  * digests and images; and how long 100,000 machines take (diagnostics). */
 #include <stdarg.h>
 #include <stdint.h>
@@ -166,7 +167,9 @@ static struct last_audit audit_last(struct store *s)
 {
 	struct last_audit l = { 0, "" };
 
-	store_audit_each(s, 0, 1000000, last_audit_cb, &l, NULL);
+	struct store_audit_filter f = { .since = 0, .limit = 1000000 };
+
+	store_audit_each(s, &f, last_audit_cb, &l, NULL);
 	return l;
 }
 
@@ -1048,6 +1051,89 @@ TEST(report_pages_filters_and_counts)
 	store_close(s);
 }
 
+/* store_machines_each into p; its return. */
+static int search_read(struct store *s, const char *prefix, const char *after, size_t limit,
+		       int64_t now, struct page *p)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	int rv;
+
+	memset(p, 0, sizeof(*p));
+	rv = store_machines_each(s, prefix, after, limit, now, page_cb, p, errmsg);
+	if (rv != ESC_OK && rv != ESC_EINVAL)
+		printf("# store_machines_each: %s\n", errmsg);
+	return rv;
+}
+
+TEST(machines_by_name_prefix)
+{
+	static const char *const names[] = { "lab-1", "pc-01", "pc-02.corp", "pc-1",
+					     "pc-10", "pc-2", "pcx", "pd-0" };
+	char long_prefix[VALIDATE_MACHINE_MAX + 2];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct page p;
+	struct cmd c;
+	uint64_t index = 1;
+	size_t i;
+
+	CHECK(s != NULL);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		report_start(names[i]);
+		report_volume(COMPLIANCE_VOLUME_OS, 0, NULL);
+		cmd_report(&c, i == 3 ? T0 - 30 * DAY : T0);
+		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+	}
+	cmd_exempt(&c, "pc-10", T0 + DAY, "", T0);
+	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
+
+	/* Any case; names stored in lower case; rows as the report's. */
+	CHECK_INT(search_read(s, "PC-", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-01:2,pc-02.corp:2,pc-1:4s,pc-10:3,pc-2:2,");
+	CHECK_INT(search_read(s, "pc-1", "", 100, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-1:4s,pc-10:3,");
+	CHECK_INT(search_read(s, "pc", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-01:2,pc-02.corp:2,pc-1:4s,pc-10:3,pc-2:2,pcx:2,");
+	CHECK_INT(search_read(s, "PC-10", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-10:3,");
+	CHECK_INT(search_read(s, "pc-3", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+	CHECK_INT(search_read(s, "zz", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+	/* Empty or NULL: every machine. */
+	CHECK_INT(search_read(s, "", NULL, 100, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 8);
+	CHECK_INT(search_read(s, NULL, NULL, 3, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "lab-1:2,pc-01:2,pc-02.corp:2,");
+
+	/* Paged with after (any case), which may lie before the prefix. */
+	CHECK_INT(search_read(s, "pc-", NULL, 2, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-01:2,pc-02.corp:2,");
+	CHECK_INT(search_read(s, "pc-", "PC-02.CORP", 2, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-1:4s,pc-10:3,");
+	CHECK_INT(search_read(s, "pc-", "pc-10", 2, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-2:2,");
+	CHECK_INT(search_read(s, "pc-", "pc-2", 2, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+	CHECK_INT(search_read(s, "pc-", "a", 1, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-01:2,");
+	CHECK_INT(search_read(s, "pc-", "pc-05", 10, T0 + 1, &p), ESC_OK);
+	CHECK_STR(p.text, "pc-1:4s,pc-10:3,pc-2:2,");
+	CHECK_INT(search_read(s, "pc-", "zz", 10, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+	CHECK_INT(search_read(s, "pc-", NULL, 0, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+
+	memset(long_prefix, 'a', sizeof(long_prefix) - 1);
+	long_prefix[sizeof(long_prefix) - 1] = '\0';
+	CHECK_INT(search_read(s, long_prefix, NULL, 10, T0 + 1, &p), ESC_EINVAL);
+	CHECK_INT(search_read(s, "pc", long_prefix, 10, T0 + 1, &p), ESC_EINVAL);
+	long_prefix[VALIDATE_MACHINE_MAX] = '\0';
+	CHECK_INT(search_read(s, long_prefix, NULL, 10, T0 + 1, &p), ESC_OK);
+	CHECK_INT(p.n, 0);
+	store_close(s);
+}
+
 /* The version 1 schema, as builds before compliance made it. */
 static const char schema_v1[] =
 	"CREATE TABLE IF NOT EXISTS meta ("
@@ -1176,12 +1262,12 @@ TEST(version_1_database_is_upgraded_on_open)
 	CHECK_INT(create_v1(path), SQLITE_OK);
 	CHECK_INT(schema_version(path), 1);
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 2);
+	CHECK_INT(schema_version(path), 3);
 	CHECK_STR(store_cluster_id(s), CLUSTER);
 	CHECK_INT(v1_content_ok(s, 2), 0);
 	store_close(s);
 
-	/* Opens again as version 2, unchanged. */
+	/* Opens again as version 3, unchanged. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	CHECK_INT(machine_status(s, "pc-01", T0 + 2000), NONCOMPLIANT);
@@ -1271,7 +1357,7 @@ TEST(version_1_image_and_snapshot_file_are_upgraded)
 	CHECK_INT(snapfile_restore(snap, restored, "ffeeddccbbaa99887766554433221100",
 				   "1=127.0.0.1:7009/127.0.0.1:8009", &h, errmsg),
 		  ESC_OK);
-	CHECK_INT(schema_version(restored), 2);
+	CHECK_INT(schema_version(restored), 3);
 	CHECK_INT(store_open(&s, restored, errmsg), ESC_OK);
 	CHECK_INT(v1_content_ok(s, 0), 0);
 	store_close(s);
@@ -1289,6 +1375,75 @@ static int db_exec(const char *path, const char *sql)
 		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc;
+}
+
+/* The number of audit_* indexes in the database file at path, or -1. */
+static int audit_indexes(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+			       "AND tbl_name = 'audit' AND name LIKE 'audit\\_%' ESCAPE '\\'",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* What version 2 was: version 3 without the audit indexes. */
+static const char to_v2_sql[] = "DROP INDEX audit_key_id; DROP INDEX audit_machine;"
+				"DROP INDEX audit_actor; DROP INDEX audit_action;"
+				"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
+
+TEST(version_2_database_and_image_get_the_audit_indexes)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE], da[65], db[65];
+	struct store *s = store_fresh(), *fresh;
+	struct store_result r;
+	struct last_audit l;
+	struct cmd c;
+	uint8_t *img;
+	size_t len = 0;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	cmd_lookup(&c, KEY_A, T0 + 1);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK(digest(s, da) == 0);
+	store_close(s);
+	CHECK_INT(audit_indexes(path), 4);
+	CHECK_INT(db_exec(path, to_v2_sql), SQLITE_OK);
+	CHECK_INT(schema_version(path), 2);
+	CHECK_INT(audit_indexes(path), 0);
+	img = file_read(path, &len);
+	CHECK(img != NULL);
+
+	/* Opened: upgraded in place, the same state. */
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+	CHECK_INT(schema_version(path), 3);
+	CHECK_INT(audit_indexes(path), 4);
+	CHECK(digest(s, db) == 0);
+	CHECK_STR(da, db);
+	l = audit_last(s);
+	CHECK_INT(l.n, 2);
+	store_close(s);
+
+	/* An image of version 2 (a snapshot an older build took) restores. */
+	fresh = store_fresh();
+	CHECK(fresh != NULL);
+	CHECK_INT(store_restore_image(fresh, img, len, errmsg), ESC_OK);
+	free(img);
+	CHECK(digest(fresh, db) == 0);
+	CHECK_STR(da, db);
+	store_close(fresh);
 }
 
 /* A version-1 database changed by sql, as an image; NULL on failure. */
@@ -1654,8 +1809,10 @@ int main(void)
 	RUN(same_index_twice_is_skipped);
 	RUN(longest_machine_name_works);
 	RUN(report_pages_filters_and_counts);
+	RUN(machines_by_name_prefix);
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
+	RUN(version_2_database_and_image_get_the_audit_indexes);
 	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);

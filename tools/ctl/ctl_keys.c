@@ -175,14 +175,83 @@ out:
 	return rv;
 }
 
+/* Prints the answer of GET /v1/keys?prefix=HEX&list=1 as a table. */
+static int list_print(struct ctl_ctx *ctx, const struct ctl_response *r, const char *prefix)
+{
+	static const char *const header[] = {
+		"KEY ID", "MACHINE", "VOLUME", "TYPE", "ESCROWED AT", "DISCLOSED AT", "RETIRED AT",
+	};
+	static const char *const fields[] = {
+		"key_id",      "machine",      "volume_id",  "volume_type",
+		"escrowed_at", "disclosed_at", "retired_at",
+	};
+	char cells[7][512];
+	const char *row[7];
+	struct ctl_table t;
+	json_t *root, *keys, *rec;
+	size_t i, c;
+	int rv = CTL_EXIT_OK;
+
+	root = ctl_parse_object(r);
+	if (root == NULL)
+		return CTL_EXIT_REFUSED;
+	keys = json_object_get(root, "keys");
+	if (!json_is_array(keys)) {
+		json_decref(root);
+		return ctl_fail(CTL_EXIT_REFUSED, "%s answered without a \"keys\" list", r->node);
+	}
+	if (ctx->json) {
+		ctl_print_body(r);
+	} else if (json_array_size(keys) == 0) {
+		printf("no key ID starts with %s\n", prefix);
+	} else {
+		ctl_table_init(&t, 7, header);
+		json_array_foreach(keys, i, rec) {
+			for (c = 0; c < 7; c++)
+				row[c] = ctl_field(rec, fields[c], cells[c], sizeof(cells[c]));
+			ctl_table_add(&t, row);
+		}
+		rv = ctl_table_print(&t, stdout);
+		ctl_table_close(&t);
+		if (json_is_true(json_object_get(root, "truncated")))
+			printf("(more keys start with %s: give more digits)\n", prefix);
+	}
+	json_decref(root);
+	return rv;
+}
+
+/* lookup --prefix HEX --list: the matching keys, nothing disclosed. */
+static int lookup_list(struct ctl_ctx *ctx, const char *prefix)
+{
+	struct ctl_response r;
+	char *eprefix, *path = NULL;
+	int rv;
+
+	eprefix = ctl_escape(prefix);
+	if (eprefix == NULL || asprintf(&path, "/v1/keys?prefix=%s&list=1", eprefix) < 0) {
+		curl_free(eprefix);
+		return ctl_fail(CTL_EXIT_REFUSED, "lookup: out of memory");
+	}
+	rv = ctl_call(ctx, "GET", path, NULL, &r);
+	if (rv == CTL_EXIT_OK) {
+		rv = list_print(ctx, &r, prefix);
+		ctl_response_close(&r);
+	}
+	free(path);
+	curl_free(eprefix);
+	return rv;
+}
+
 int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "reason", required_argument, NULL, 'r' },
 		{ "note", required_argument, NULL, 'n' },
 		{ "prefix", required_argument, NULL, 'P' },
+		{ "list", no_argument, NULL, 'L' },
 		CTL_OPTS_COMMON
 	};
+	bool list = false;
 	const char *reason = NULL, *note = NULL, *prefix = NULL, *subject;
 	char *esubject = NULL, *ereason = NULL, *enote = NULL, *path = NULL;
 	char key_id[64];
@@ -195,6 +264,7 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'r': rv = ctl_opt_once(ctx, &reason, optarg, "--reason"); break;
 		case 'n': rv = ctl_opt_once(ctx, &note, optarg, "--note"); break;
 		case 'P': rv = ctl_opt_once(ctx, &prefix, optarg, "--prefix"); break;
+		case 'L': list = true; break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -207,6 +277,13 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 		return ctl_usage_error(ctx, "a KEY_ID or --prefix HEX is required");
 	if (argc - optind > 1)
 		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind + 1]);
+	if (list && prefix == NULL)
+		return ctl_usage_error(ctx, "--list goes with --prefix HEX");
+	if (list && (reason != NULL || note != NULL))
+		return ctl_usage_error(ctx, "--list discloses nothing: leave out --reason and "
+				       "--note");
+	if (list)
+		return lookup_list(ctx, prefix);
 	if (reason == NULL)
 		return ctl_usage_error(ctx, "--reason is required (lost_pin, forgot_pin, "
 				       "lost_startup_key, bios_changed, os_files_modified, "

@@ -1,5 +1,6 @@
-/* escrowctl report audit|compliance: the audit log, or every machine's
- * verdict, page by page from any node, as a table, JSON or CSV. */
+/* escrowctl report audit|compliance: the audit log (optionally filtered),
+ * or every machine's verdict, page by page from any node, as a table, JSON
+ * or CSV. */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -29,20 +30,51 @@ static void table_row(json_t *e)
 	       str(e, "outcome"));
 }
 
+/* The filters of report audit, as query parameters. */
+struct audit_filters {
+	const char *value[4]; /* --action, --actor, --key-id, --machine; NULL: none */
+};
+
+static const char *const filter_params[4] = { "action", "actor", "key_id", "machine" };
+
+/* "&name=escaped..." for every filter given, malloc'ed; NULL when out of
+ * memory. */
+static char *filters_query(const struct audit_filters *f)
+{
+	char *q = strdup(""), *grown, *e;
+
+	for (int i = 0; q != NULL && i < 4; i++) {
+		if (f->value[i] == NULL)
+			continue;
+		e = ctl_escape(f->value[i]);
+		grown = NULL;
+		if (e == NULL || asprintf(&grown, "%s&%s=%s", q, filter_params[i], e) < 0)
+			grown = NULL;
+		curl_free(e);
+		free(q);
+		q = grown;
+	}
+	return q;
+}
+
 /* One page: rows printed (table, csv) or added to all (json); *n entries,
  * *last the highest seq seen. */
 static int page(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, size_t limit,
-		bool first, json_t *all, size_t *n, uint64_t *last)
+		const char *filters, bool first, json_t *all, size_t *n, uint64_t *last)
 {
 	struct ctl_response r;
-	char path[128];
+	char *path = NULL;
 	json_t *o, *entries, *e;
 	size_t i;
 	int rv;
 
-	snprintf(path, sizeof path, "/v1/reports/audit?since=%" PRIu64 "&limit=%zu%s", since,
-		 limit, fmt == FORMAT_CSV ? "&format=csv" : "");
-	if ((rv = ctl_call(ctx, "GET", path, NULL, &r)) != CTL_EXIT_OK)
+	*n = 0;
+	if (asprintf(&path, "/v1/reports/audit?since=%" PRIu64 "&limit=%zu%s%s", since, limit,
+		     fmt == FORMAT_CSV ? "&format=csv" : "", filters) < 0)
+		return ctl_fail(CTL_EXIT_REFUSED, "report: out of memory");
+	rv = ctl_call(ctx, "GET", path, NULL, &r);
+	free(path);
+	if (rv != CTL_EXIT_OK)
 		return rv;
 	if (fmt == FORMAT_CSV) {
 		/* Rows after the header line; the header once. */
@@ -84,20 +116,24 @@ static int page(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, siz
 }
 
 static int audit(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, long limit,
-		 size_t page_size)
+		 size_t page_size, const struct audit_filters *f)
 {
 	json_t *all = json_array();
+	char *filters = filters_query(f);
 	uint64_t last = since;
 	size_t total = 0, n;
 	int rv = CTL_EXIT_OK;
 
-	if (all == NULL)
+	if (all == NULL || filters == NULL) {
+		json_decref(all);
+		free(filters);
 		return ctl_fail(CTL_EXIT_REFUSED, "report: out of memory");
+	}
 	do {
 		size_t want = page_size;
 		if (limit > 0 && (size_t)limit - total < want)
 			want = (size_t)limit - total;
-		rv = page(ctx, fmt, last, want, total == 0, all, &n, &last);
+		rv = page(ctx, fmt, last, want, filters, total == 0, all, &n, &last);
 		total += n;
 		if (rv != CTL_EXIT_OK || n < want)
 			break;
@@ -113,6 +149,7 @@ static int audit(struct ctl_ctx *ctx, enum report_format fmt, uint64_t since, lo
 		json_decref(j);
 	}
 	json_decref(all);
+	free(filters);
 	return rv;
 }
 
@@ -361,8 +398,15 @@ int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "page", required_argument, NULL, 'p' },
 		{ "status", required_argument, NULL, 'S' },
+		{ "action", required_argument, NULL, 'a' },
+		{ "actor", required_argument, NULL, 'A' },
+		{ "key-id", required_argument, NULL, 'k' },
+		{ "machine", required_argument, NULL, 'm' },
 		CTL_OPTS_COMMON
 	};
+	static const char *const filter_flags[4] = { "--action", "--actor", "--key-id",
+						     "--machine" };
+	struct audit_filters f = { { NULL } };
 	const char *s_format = NULL, *s_since = NULL, *s_limit = NULL, *s_page = NULL;
 	const char *s_status = NULL, *audit_only;
 	enum report_format fmt = FORMAT_TABLE;
@@ -381,6 +425,14 @@ int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv)
 			rv = ctl_opt_once(ctx, &s_page, optarg, "--page");
 		else if (c == 'S')
 			rv = ctl_opt_once(ctx, &s_status, optarg, "--status");
+		else if (c == 'a')
+			rv = ctl_opt_once(ctx, &f.value[0], optarg, "--action");
+		else if (c == 'A')
+			rv = ctl_opt_once(ctx, &f.value[1], optarg, "--actor");
+		else if (c == 'k')
+			rv = ctl_opt_once(ctx, &f.value[2], optarg, "--key-id");
+		else if (c == 'm')
+			rv = ctl_opt_once(ctx, &f.value[3], optarg, "--machine");
 		if (rv != CTL_EXIT_OK)
 			return rv;
 	}
@@ -406,6 +458,8 @@ int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv)
 		fmt = FORMAT_JSON;
 	if (!is_audit) {
 		audit_only = s_since ? "--since" : s_limit ? "--limit" : s_page ? "--page" : NULL;
+		for (int i = 0; audit_only == NULL && i < 4; i++)
+			audit_only = f.value[i] != NULL ? filter_flags[i] : NULL;
 		if (audit_only != NULL)
 			return ctl_usage_error(ctx, "%s goes with report audit, not compliance",
 					       audit_only);
@@ -419,5 +473,5 @@ int ctl_cmd_report(struct ctl_ctx *ctx, int argc, char **argv)
 	    (s_limit && (rv = ctl_opt_long(ctx, s_limit, "--limit", 1, LONG_MAX, &limit))) ||
 	    (s_page && (rv = ctl_opt_long(ctx, s_page, "--page", 1, REPORT_PAGE, &page_size))))
 		return rv;
-	return audit(ctx, fmt, (uint64_t)since, limit, (size_t)page_size);
+	return audit(ctx, fmt, (uint64_t)since, limit, (size_t)page_size, &f);
 }
