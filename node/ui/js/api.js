@@ -94,8 +94,11 @@ function sleep(ms) {
 	return new Promise(resolve => setTimeout(resolve, ms));
 }
 
+// "node 2 (127.0.0.1:8443)" for a member's base, its host otherwise.
 function describe(base) {
-	return base === '' ? location.host : base.replace(/^https?:\/\//, '');
+	const host = base === '' ? location.host : base.replace(/^https?:\/\//, '');
+	const m = state.members.find(x => x.base === base);
+	return m ? `node ${m.id} (${host})` : host;
 }
 
 async function errorOf(resp) {

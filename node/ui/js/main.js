@@ -44,7 +44,8 @@ api.onAnswer(({ node, failedOver }) => {
 		servedBy.textContent = `Answered by node ${node}`;
 	}
 	if (failedOver.length) {
-		failoverNote.textContent = `${failedOver.join(', ')} did not answer; another member did.`;
+		const who = failedOver.join(', ');
+		failoverNote.textContent = `${who.charAt(0).toUpperCase()}${who.slice(1)} did not answer; node ${node || '?'} did.`;
 		failoverNote.hidden = false;
 	} else {
 		failoverNote.textContent = '';
