@@ -136,8 +136,13 @@ async function attempt(base, path, opts) {
 	} catch (e) {
 		clearTimeout(timer);
 		if (ctl.signal.aborted) {
-			const failure = new ApiError(0, 'timeout',
-				`${describe(base)} did not answer within ${Math.round(timeout / 1000)} s.`);
+			const failure = opts.disclosure
+				? new ApiError(0, 'timeout',
+					`${describe(base)} did not answer within ${Math.round(timeout / 1000)} s. ` +
+					'The key may have been read all the same, so it was not asked of another node: ' +
+					'try again in a moment (the Audit page shows whether it was read).')
+				: new ApiError(0, 'timeout',
+					`${describe(base)} did not answer within ${Math.round(timeout / 1000)} s.`);
 			// A timed-out disclosure may have been served: never resend it.
 			return { failure, retry: !opts.disclosure && !opts.noRetryOnTimeout };
 		}

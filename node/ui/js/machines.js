@@ -124,6 +124,8 @@ export function render(main, ctx) {
 		nameInput.value = pending;
 		pending = null;
 		search(null, false);
+	} else {
+		fill(results, h('p', { class: 'empty-state', text: 'Type a machine’s name, or its first characters, and choose Search. Machines are listed in name order; open one for its verdict, volumes, keys and history.' }));
 	}
 	return null;
 }
@@ -154,13 +156,11 @@ function machineView(m, ctx) {
 				ex ? fact('Exemption', h('span', null, 'until ', timeEl(ex.until),
 					ex.note ? ` · ${ex.note}` : '', ex.by ? ` · by ${ex.by}` : '')) : null)),
 		section('Volumes', table(`Volumes of ${m.machine}`, [
-			{ label: 'Volume', cell: v => h('span', { class: 'mono', text: v.volume_id }) },
+			{ label: 'Volume', class: 'wrap', cell: v => h('span', { class: 'mono', text: v.volume_id }) },
 			{ label: 'Type', cell: v => volumeTypeWord(v.volume_type) },
 			{ label: 'Protection', cell: v => protectionWord(v.protection) },
-			{ label: 'Conversion', cell: v => conversionWord(v.conversion) },
-			{ label: 'Method', cell: v => methodWord(v.encryption_method) },
-			{ label: 'Encrypted', class: 'num', cell: v => `${v.percent_encrypted}%` },
-			{ label: 'Protectors', cell: v => (v.protectors || []).map(protectorWord).join(', ') || '—' },
+			{ label: 'Encryption', class: 'wrap-narrow', cell: v => encryptionText(v) },
+			{ label: 'Protectors', class: 'wrap-narrow', cell: v => (v.protectors || []).map(protectorWord).join(', ') || '—' },
 			{ label: 'Key IDs', cell: v => (v.key_ids || []).length
 				? h('ul', { class: 'plain mono' }, v.key_ids.map(k => h('li', { text: k }))) : '—' },
 		], m.volumes || [], 'The last report lists no volume.')),
@@ -168,16 +168,27 @@ function machineView(m, ctx) {
 			h('p', { class: 'muted small', text: 'Escrowed recovery keys. Passwords are never shown here; a helpdesk reads one on the Recover page.' }),
 			table(`Keys of ${m.machine}`, [
 				{ label: 'Key ID', cell: k => h('span', { class: 'mono', text: k.key_id }) },
-				{ label: 'Volume', cell: k => h('span', null, h('span', { class: 'mono', text: k.volume_id }), ' ', h('span', { class: 'muted', text: `(${volumeTypeWord(k.volume_type)})` })) },
+				{ label: 'Volume', class: 'wrap', cell: k => h('span', null, h('span', { class: 'mono', text: k.volume_id }), ' ', h('span', { class: 'muted', text: `(${volumeTypeWord(k.volume_type)})` })) },
 				{ label: 'Escrowed', cell: k => timeEl(k.escrowed_at) },
 				{ label: 'Disclosed', cell: k => timeEl(k.disclosed_at) },
 				{ label: 'Retired', cell: k => timeEl(k.retired_at) },
-			], m.keys || [], 'No key escrowed for this machine.')),
+			].concat(ctx.canUse('recover') ? [{
+				label: 'Recover',
+				cell: k => h('a', { href: `#recover/${k.key_id}`, text: 'Recover…', 'aria-label': `Recover ${k.key_id}…` }),
+			}] : []), m.keys || [], 'No key escrowed for this machine.')),
 		section('History', table(`Verdict history of ${m.machine}`, [
 			{ label: 'At', cell: e => timeEl(e.at) },
 			{ label: 'Status', cell: e => statusBadge(e.status, false) },
 			{ label: 'Reasons', cell: e => reasonsList(e.reasons) },
 		], m.history || [], 'No verdict change recorded.')));
+}
+
+// "Fully encrypted · XTS-AES 256", "Encrypting 40% · XTS-AES 128", "Fully decrypted".
+function encryptionText(v) {
+	const conv = conversionWord(v.conversion);
+	const pct = v.conversion === 'fully_encrypted' || v.conversion === 'fully_decrypted' ? '' : ` ${v.percent_encrypted}%`;
+	const method = v.conversion === 'fully_decrypted' ? '' : ` · ${methodWord(v.encryption_method)}`;
+	return `${conv}${pct}${method}`;
 }
 
 function fact(label, value) {

@@ -39,6 +39,7 @@ export function render(main, ctx) {
 		type: 'text', name: 'key_id', autocomplete: 'off', spellcheck: 'false',
 		autocapitalize: 'characters', required: true, class: 'mono',
 		placeholder: '6F1D2C3B',
+		value: ctx.rest || '',
 	});
 	const reasonSelect = h('select', { name: 'reason', required: true },
 		LOOKUP_REASONS.map(([code, label]) => h('option', { value: code, text: label })));
