@@ -71,9 +71,12 @@ export function render(main, ctx) {
 			], entries, Object.values(filters).some(Boolean) ? 'No entry matches these filters.' : 'No entry.'));
 			const first = entries.length ? entries[0].seq : null;
 			const last = entries.length ? entries[entries.length - 1].seq : null;
-			pageInfo.textContent = entries.length
-				? `Page ${sinces.length} · entries ${first}–${last} of ${lastSeq}`
-				: `Page ${sinces.length} · the log holds ${lastSeq} entries`;
+			const filtered = Object.values(filters).some(Boolean);
+			pageInfo.textContent = !entries.length
+				? `Page ${sinces.length} · the log holds ${lastSeq} entries`
+				: filtered
+					? `Page ${sinces.length} · ${entries.length} matching (seq ${first}–${last}) · ${lastSeq} in the log`
+					: `Page ${sinces.length} · entries ${first}–${last} of ${lastSeq}`;
 			prev.disabled = sinces.length <= 1;
 			next.disabled = nextSince === null;
 		} catch (err) {

@@ -117,19 +117,27 @@ export function formatTime(iso) {
 	return m ? `${m[1]} ${m[2]} UTC` : iso;
 }
 
-// A table inside its own scrolling box (the page never scrolls sideways).
+// A table inside its own scrolling box (the page never scrolls sideways);
+// on a phone it becomes one card per row, each cell labelled by its column
+// (data-label, shown by the stylesheet). The explicit roles keep the table
+// a table for assistive technology whatever its CSS display.
 // columns: [{label, cell: row => node|string, class?}]
 export function table(caption, columns, rows, emptyText) {
 	if (rows.length === 0) {
 		return h('p', { class: 'empty', text: emptyText || 'Nothing to show.' });
 	}
-	const thead = h('thead', null, h('tr', null,
-		columns.map(c => h('th', { scope: 'col', class: c.class, text: c.label }))));
-	const tbody = h('tbody', null, rows.map(row => h('tr', null,
-		columns.map((c, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, class: c.class }, c.cell(row))))));
+	const thead = h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' },
+		columns.map(c => h('th', { scope: 'col', role: 'columnheader', class: c.class, text: c.label }))));
+	const tbody = h('tbody', { role: 'rowgroup' }, rows.map(row => h('tr', { role: 'row' },
+		columns.map((c, i) => h(i === 0 ? 'th' : 'td', {
+			scope: i === 0 ? 'row' : null,
+			role: i === 0 ? 'rowheader' : 'cell',
+			class: c.class,
+			'data-label': c.label,
+		}, c.cell(row))))));
 	// The scrolling box is focusable so that keyboard users can scroll it.
 	return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
-		h('table', null, h('caption', { class: 'visually-hidden', text: caption }), thead, tbody));
+		h('table', { role: 'table' }, h('caption', { class: 'visually-hidden', text: caption }), thead, tbody));
 }
 
 // Saves a Blob as a file: an object URL and a temporary <a download>.

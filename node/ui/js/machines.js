@@ -9,7 +9,7 @@ import {
 	conversionWord, methodWord, protectorWord,
 } from './words.js';
 
-const PAGE_SIZE = 50;
+const PAGE_SIZE = 25;
 
 export function statusBadge(status, stale) {
 	return h('span', { class: `badge badge-${status || 'unknown'}` }, statusWord(status),
@@ -64,8 +64,10 @@ export function render(main, ctx) {
 			const titleId = newId('results');
 			listBody = h('ul', { class: 'machine-list', 'aria-labelledby': titleId });
 			fill(results, h('section', { class: 'panel' },
-				h('h2', { id: titleId, text: prefix ? `Machines beginning with “${prefix}”` : 'Machines' }),
-				machines.length === 0 ? h('p', { class: 'empty', text: 'No machine matches.' }) : listBody,
+				h('h2', { id: titleId, text: prefix ? `Machines beginning with “${prefix}”` : 'All machines' }),
+				machines.length === 0
+					? h('p', { class: 'empty-state', text: prefix ? 'No machine whose name begins with this has reported.' : 'No machine has reported yet.' })
+					: listBody,
 				h('div', { class: 'more' })));
 		}
 		for (const m of machines) {
@@ -125,7 +127,8 @@ export function render(main, ctx) {
 		pending = null;
 		search(null, false);
 	} else {
-		fill(results, h('p', { class: 'empty-state', text: 'Type a machine’s name, or its first characters, and choose Search. Machines are listed in name order; open one for its verdict, volumes, keys and history.' }));
+		// Every machine, in name order, until a name is typed.
+		search(null, false);
 	}
 	return null;
 }

@@ -43,13 +43,13 @@ api.onAnswer(({ node, failedOver }) => {
 	if (node) {
 		servedBy.textContent = `Answered by node ${node}`;
 	}
+	// The notice stays (with its time) after later requests: the console
+	// keeps talking to the node that answered.
 	if (failedOver.length) {
 		const who = failedOver.join(', ');
-		failoverNote.textContent = `${who.charAt(0).toUpperCase()}${who.slice(1)} did not answer; node ${node || '?'} did.`;
+		const at = new Date().toISOString().slice(11, 19);
+		failoverNote.textContent = `${who.charAt(0).toUpperCase()}${who.slice(1)} did not answer at ${at} UTC; node ${node || '?'} did, and answers from now on.`;
 		failoverNote.hidden = false;
-	} else {
-		failoverNote.textContent = '';
-		failoverNote.hidden = true;
 	}
 });
 
