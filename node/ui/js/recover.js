@@ -94,11 +94,19 @@ export function render(main, ctx) {
 		return { reason, note };
 	}
 
+	// One key read at a time: a second click must not disclose (and audit)
+	// the key twice.
+	let reading = false;
+
 	async function readKey(keyId) {
+		if (reading) {
+			return;
+		}
 		const params = reasonParams();
 		if (!params) {
 			return;
 		}
+		reading = true;
 		hideKey();
 		alerts.hide();
 		setBusy('Reading the key…');
@@ -114,6 +122,7 @@ export function render(main, ctx) {
 				alerts.show(err);
 			}
 		} finally {
+			reading = false;
 			if (ctx.alive()) {
 				setBusy('');
 			}
@@ -122,6 +131,9 @@ export function render(main, ctx) {
 
 	async function lookup(event) {
 		event.preventDefault();
+		if (reading || submit.disabled) {
+			return;
+		}
 		alerts.hide();
 		keyInput.removeAttribute('aria-invalid');
 		const parsed = parseKeyInput(keyInput.value);
