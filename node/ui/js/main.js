@@ -48,7 +48,7 @@ api.onAnswer(({ node, failedOver }) => {
 	if (failedOver.length) {
 		const who = failedOver.join(', ');
 		const at = new Date().toISOString().slice(11, 19);
-		failoverNote.textContent = `${who.charAt(0).toUpperCase()}${who.slice(1)} did not answer at ${at} UTC; node ${node || '?'} did, and answers from now on.`;
+		failoverNote.textContent = `${who.charAt(0).toUpperCase()}${who.slice(1)} could not serve a request at ${at} UTC; node ${node || '?'} answered, and is asked first from now on.`;
 		failoverNote.hidden = false;
 	}
 });
