@@ -107,7 +107,11 @@ export function render(main, ctx) {
 			return;
 		}
 		reading = true;
-		hideKey();
+		// A password on show goes at once; a list of matches stays until
+		// the chosen key arrives (so that a failed read can be retried).
+		if (shown) {
+			hideKey();
+		}
 		alerts.hide();
 		setBusy('Reading the key…');
 		try {
