@@ -63,10 +63,10 @@ run_suite() {
 
 install_missing || { echo "0 passed, 1 failed"; exit 1; }
 # The exact versions tests/browser/package-lock.json pins (no browser download:
-# playwright-core drives /usr/bin/chromium).
-if ! (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
-	echo "check: npm ci in tests/browser failed"; echo "0 passed, 1 failed"; exit 1
-fi
+# playwright-core drives /usr/bin/chromium). Without them test_console.py fails
+# and says why; the other tests still run.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+	echo "check: npm ci in tests/browser failed; the browser tests will fail"
 ./autogen.sh >/dev/null 2>&1 || { echo "check: autogen failed"; ./autogen.sh; echo "0 passed, 1 failed"; exit 1; }
 
 run_suite plain --enable-werror
