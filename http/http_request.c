@@ -284,12 +284,12 @@ void http_conn_reset_request(struct http_conn *c)
 
 /* The head announcing length bytes, then body_len bytes of body (none for
  * HEAD), in one buffer (caller frees); NULL without memory. */
-static char *response_build(const struct http_conn *c, int status, const char *headers,
-			    const char *content_type, uint64_t length, const char *body,
-			    size_t body_len, bool close, size_t *out_len)
+static char *response_build(const struct http_conn *c, const struct http_request *req, int status,
+			    const char *headers, const char *content_type, uint64_t length,
+			    const char *body, size_t body_len, bool close, size_t *out_len)
 {
 	struct http_server *s = c->server;
-	const char *common = s->common_headers ? s->common_headers(s) : NULL;
+	const char *common = s->common_headers ? s->common_headers(s, req) : NULL;
 	const char *reason = http_status_str((enum http_status)status);
 	const char *connection = "";
 	size_t body_out = c->head ? 0 : body_len;
@@ -335,13 +335,14 @@ static char *error_json(const char *code, const char *message, size_t *len)
 	return text;
 }
 
-static void conn_send(struct http_conn *c, int status, const char *headers,
-		      const char *content_type, const char *body, size_t len, bool close)
+static void conn_send(struct http_conn *c, const struct http_request *req, int status,
+		      const char *headers, const char *content_type, const char *body, size_t len,
+		      bool close)
 {
 	char *buf;
 	size_t n;
 
-	buf = response_build(c, status, headers, content_type, len, body, len, close, &n);
+	buf = response_build(c, req, status, headers, content_type, len, body, len, close, &n);
 	if (buf == NULL) {
 		http_conn_close(c);
 		return;
@@ -357,7 +358,7 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
 
 	http_conn_reset_request(c);
 	body = error_json(code, message, &len);
-	conn_send(c, status, status == 503 ? "Retry-After: 1\r\n" : NULL,
+	conn_send(c, NULL, status, status == 503 ? "Retry-After: 1\r\n" : NULL,
 		  body ? "application/json" : NULL, body, body ? len : 0, true);
 	free(body);
 }
@@ -433,7 +434,7 @@ void http_respond(struct http_request *req, int status, const char *headers,
 	/* Copy first: body and headers may point into req. */
 	if (!c->closing) {
 		close = !c->keep_alive || s->stopping;
-		conn_send(c, status, headers, content_type, body, len, close);
+		conn_send(c, req, status, headers, content_type, body, len, close);
 	}
 	http_conn_request_free(req);
 	if (s->n_pending == 0)
@@ -452,7 +453,7 @@ int http_stream_start(struct http_request *req, int status, const char *headers,
 		return ESC_EIO;
 	assert(c->pending == req);
 	close = !c->keep_alive || c->server->stopping;
-	buf = response_build(c, status, headers, content_type, len, NULL, 0, close, &n);
+	buf = response_build(c, req, status, headers, content_type, len, NULL, 0, close, &n);
 	if (buf == NULL) {
 		http_conn_close(c);
 		return ESC_EIO;

@@ -51,8 +51,11 @@ struct http_request {
 typedef void (*http_handler_cb)(struct http_request *req);
 
 /* Extra header lines the server adds to every response it sends, including
- * its own errors: "Name: value\r\n..." (borrowed until the next call). */
-typedef const char *(*http_common_headers_cb)(struct http_server *s);
+ * its own errors: "Name: value\r\n..." (borrowed until the next call). req
+ * is the request answered, or NULL for an error the server answers itself
+ * (a malformed request). */
+typedef const char *(*http_common_headers_cb)(struct http_server *s,
+					      const struct http_request *req);
 
 typedef void (*http_server_stop_cb)(struct http_server *s);
 

@@ -7,9 +7,10 @@
 #include <strings.h>
 
 #include "lib/error.h"
+#include "node/origin.h"
 #include "store/validate.h"
 
-_Static_assert(ROUTE_REPORT_COMPLIANCE + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
+_Static_assert(ROUTE_WHOAMI + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
 
 static const char *route_names[API_ROUTES] = {
 	[ROUTE_OTHER] = "other",
@@ -28,6 +29,8 @@ static const char *route_names[API_ROUTES] = {
 	[ROUTE_EXEMPTION] = "exemption",
 	[ROUTE_MACHINE] = "machine",
 	[ROUTE_REPORT_COMPLIANCE] = "report_compliance",
+	[ROUTE_UI] = "ui",
+	[ROUTE_WHOAMI] = "whoami",
 };
 
 const char *api_route_name(int route)
@@ -226,6 +229,7 @@ static void route(struct op *op)
 	} local[] = {
 		{"/v1/snapshot", ROUTE_SNAPSHOT, api_snapshot, AUTH_OPERATOR},
 		{"/v1/status", ROUTE_STATUS, api_status, 0},
+		{"/v1/whoami", ROUTE_WHOAMI, api_whoami, 0},
 		{"/v1/health", ROUTE_HEALTH, api_health, 0},
 		{"/metrics", ROUTE_METRICS, api_metrics, 0},
 	};
@@ -308,6 +312,22 @@ void api_handle(struct http_request *req)
 
 	if (op == NULL) {
 		http_respond_error(req, 500, NULL, "out_of_memory", "the node ran out of memory");
+		return;
+	}
+	if (api_console_path(req->path)) {
+		api_console(op); /* the console itself may be linked to from anywhere */
+		return;
+	}
+	/* A browser sends its certificate whichever page asks: a page of
+	 * another site must not read or disclose anything with it. */
+	if (!origin_allowed(ctx, req)) {
+		op_respond_error(op, 403, "cross_origin",
+				 "a browser request from another site: only this node's and the "
+				 "cluster members' pages may call the API");
+		return;
+	}
+	if (strcmp(req->method, "OPTIONS") == 0 && http_request_header(req, "Origin") != NULL) {
+		op_respond(op, 204, ORIGIN_PREFLIGHT_HEADERS, NULL, NULL, 0);
 		return;
 	}
 	route(op);

@@ -25,6 +25,8 @@ enum api_route {
 	ROUTE_EXEMPTION,         /* POST, DELETE /v1/machines/{m}/exemption */
 	ROUTE_MACHINE,           /* GET /v1/machines/{m} */
 	ROUTE_REPORT_COMPLIANCE, /* GET /v1/reports/compliance */
+	ROUTE_UI,                /* the console's files (api_console.c) */
+	ROUTE_WHOAMI,            /* GET /v1/whoami */
 };
 
 /* Name of a route for metrics labels. */
@@ -64,6 +66,14 @@ void api_exemption(struct op *op, const char *machine, bool end);
 /* Compliance reads (api_machines.c): on the leader after a barrier. */
 void api_machine(struct op *op, const char *machine);
 void api_compliance_report(struct op *op);
+
+/* The web console (api_console.c): true when path is the console's ("/",
+ * "/ui", "/ui/..."); api_console serves its files (GET, HEAD) with their
+ * ETag and gzip'ed when the client accepts it. api_whoami answers GET
+ * /v1/whoami: {"actor","role","roles":[...],"node"}. */
+bool api_console_path(const char *path);
+void api_console(struct op *op);
+void api_whoami(struct op *op);
 
 /* GET /v1/snapshot (api_snapshot.c). */
 void api_snapshot(struct op *op);

@@ -15,7 +15,7 @@
 #include "store/seal.h"
 #include "store/store.h"
 
-#define API_ROUTES 16       /* routes counted in metrics: enum api_route (api.h) */
+#define API_ROUTES 18       /* routes counted in metrics: enum api_route (api.h) */
 #define API_MEMBERS_MAX 64  /* members in a members text */
 #define API_ADDR_MAX 64     /* "ip:port" of a member's API, with its NUL */
 

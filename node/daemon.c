@@ -60,10 +60,11 @@ static struct daemon *server_daemon(struct http_server *s)
 	return ((struct api_ctx *)s->data)->data;
 }
 
-static const char *common_headers_cb(struct http_server *s)
+static const char *common_headers_cb(struct http_server *s, const struct http_request *req)
 {
 	struct daemon *d = server_daemon(s);
 	unsigned leader = replica_leader(&d->replica);
+	size_t n;
 
 	if (leader != 0)
 		snprintf(d->common_headers, sizeof d->common_headers,
@@ -71,6 +72,9 @@ static const char *common_headers_cb(struct http_server *s)
 	else
 		snprintf(d->common_headers, sizeof d->common_headers, "X-Escrow-Node: %u\r\n",
 			 d->opts->id);
+	n = strlen(d->common_headers);
+	origin_headers(s->data, req, req != NULL && api_console_path(req->path),
+		       d->common_headers + n, sizeof d->common_headers - n);
 	return d->common_headers;
 }
 

@@ -14,6 +14,7 @@
 #include "node/looplag.h"
 #include "node/rejudge.h"
 #include "node/options.h"
+#include "node/origin.h"
 #include "raft/replica.h"
 #include "raft/stallwatch.h"
 #include "store/seal.h"
@@ -43,7 +44,7 @@ struct daemon {
 	struct dispatch_queue queue;   /* requests waiting for a leader */
 	struct rejudge rejudge;        /* proposes a new policy's re-judge */
 	struct api_ctx api;            /* what requests see of the daemon */
-	char common_headers[128];
+	char common_headers[128 + ORIGIN_HEADERS_MAX];
 	char restored[1024];           /* members text of a seeded node ("" if none) */
 	struct api_metrics metrics;
 	bool dir_open;

@@ -1,0 +1,161 @@
+/* Which browsers may call the API, and the headers of every answer (see origin.h). */
+#include "node/origin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/error.h"
+#include "node/options.h"
+
+#define ORIGIN_MAX 300 /* longer Origin values match nothing */
+
+static const char security_headers[] =
+	"X-Content-Type-Options: nosniff\r\n"
+	"X-Frame-Options: DENY\r\n"
+	"Referrer-Policy: no-referrer\r\n";
+
+static const char csp_head[] =
+	"Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+	"img-src 'self' data:; connect-src";
+static const char csp_tail[] =
+	"; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
+
+static const char cors_headers[] =
+	"Access-Control-Allow-Credentials: true\r\n"
+	"Access-Control-Expose-Headers: X-Escrow-Node, X-Escrow-Leader, X-Escrow-Next, "
+	"X-Escrow-Snapshot-Index, X-Escrow-Snapshot-Sha256\r\n"
+	"Vary: Origin\r\n";
+
+/* The API addresses of the current members ("ip:port"); how many. */
+static unsigned member_apis(const struct api_ctx *ctx, struct bootstrap_member *m, unsigned max)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	const char *text = api_ctx_members(ctx);
+	unsigned n = 0, kept = 0, count = replica_member_count(ctx->replica);
+	struct replica_member_info info;
+
+	if (text == NULL || bootstrap_parse(text, m, max, &n, errmsg) != ESC_OK)
+		return 0;
+	if (count == 0)
+		return n; /* before the configuration is known: the text's */
+	for (unsigned i = 0; i < n; i++) {
+		bool member = false;
+
+		for (unsigned j = 0; j < count && !member; j++) {
+			replica_member_at(ctx->replica, j, &info);
+			member = info.id == m[i].id;
+		}
+		if (member)
+			m[kept++] = m[i];
+	}
+	return kept;
+}
+
+/* host[:port] with the scheme's default port added when absent, into out. */
+static bool authority(const char *s, size_t len, bool tls, char *out, size_t size)
+{
+	const char *close = memchr(s, ']', len);
+	const char *colon = close != NULL ? (close + 1 < s + len && close[1] == ':' ? close + 1
+										    : NULL)
+					  : memchr(s, ':', len);
+	int n;
+
+	if (len == 0 || memchr(s, '/', len) != NULL || memchr(s, '@', len) != NULL)
+		return false;
+	if (colon != NULL)
+		n = snprintf(out, size, "%.*s", (int)len, s);
+	else
+		n = snprintf(out, size, "%.*s:%s", (int)len, s, tls ? "443" : "80");
+	return n > 0 && (size_t)n < size;
+}
+
+/* True when origin ("scheme://host[:port]") is this node as req reached it,
+ * or a member. */
+static bool origin_known(const struct api_ctx *ctx, const struct http_request *req,
+			 const char *origin)
+{
+	static struct bootstrap_member m[API_MEMBERS_MAX];
+	const char *scheme = req->tls ? "https://" : "http://";
+	const char *host = http_request_header(req, "Host");
+	char want[ORIGIN_MAX], have[ORIGIN_MAX];
+	unsigned n;
+
+	if (strlen(origin) >= ORIGIN_MAX || strncasecmp(origin, scheme, strlen(scheme)) != 0)
+		return false;
+	origin += strlen(scheme);
+	if (!authority(origin, strlen(origin), req->tls, have, sizeof have))
+		return false;
+	if (host != NULL && authority(host, strlen(host), req->tls, want, sizeof want) &&
+	    strcasecmp(want, have) == 0)
+		return true;
+	n = member_apis(ctx, m, API_MEMBERS_MAX);
+	for (unsigned i = 0; i < n; i++)
+		if (strcasecmp(m[i].api, have) == 0)
+			return true;
+	return false;
+}
+
+bool origin_allowed(const struct api_ctx *ctx, const struct http_request *req)
+{
+	const char *origin = http_request_header(req, "Origin");
+	const char *site = http_request_header(req, "Sec-Fetch-Site");
+
+	if (origin != NULL)
+		return origin_known(ctx, req, origin);
+	return site == NULL || strcasecmp(site, "same-origin") == 0 ||
+	       strcasecmp(site, "none") == 0;
+}
+
+/* Appends printf output at *len, when it fits; false when it did not. */
+static bool add(char *out, size_t size, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static bool add(char *out, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(out + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *len) {
+		out[*len] = '\0'; /* drop the partial line */
+		return false;
+	}
+	*len += (size_t)n;
+	return true;
+}
+
+void origin_headers(const struct api_ctx *ctx, const struct http_request *req, bool console,
+		    char *out, size_t size)
+{
+	static struct bootstrap_member m[API_MEMBERS_MAX];
+	const char *scheme = req != NULL && !req->tls ? "http://" : "https://";
+	const char *origin = req != NULL ? http_request_header(req, "Origin") : NULL;
+	unsigned n = member_apis(ctx, m, API_MEMBERS_MAX);
+	size_t len = 0, csp;
+	bool ok;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	add(out, size, &len, "%s", security_headers);
+	if (!console)
+		add(out, size, &len, "Cache-Control: no-store\r\n");
+	if (origin != NULL && origin_known(ctx, req, origin))
+		add(out, size, &len, "Access-Control-Allow-Origin: %s\r\n%s", origin, cors_headers);
+	/* Pages may script only from here, and talk only to the members. */
+	csp = len;
+	ok = add(out, size, &len, "%s 'self'", csp_head);
+	for (unsigned i = 0; ok && i < n; i++)
+		ok = add(out, size, &len, " %s%s", scheme, m[i].api);
+	if (!ok || !add(out, size, &len, "%s", csp_tail)) {
+		out[csp] = '\0'; /* too many members to name: this node only */
+		len = csp;
+		add(out, size, &len, "%s 'self'%s", csp_head, csp_tail);
+	}
+}
