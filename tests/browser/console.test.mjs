@@ -757,7 +757,7 @@ test('compliance: counts match the API, the Status filter, pages, CSV download',
     await until(async () => {
       const t = await table.innerText();
       return t.includes(MACHINES.noncompliant) && !t.includes(MACHINES.compliant) && !t.includes(MACHINES.exempt);
-    }, 'the Status filter does not show only noncompliant machines');
+    }, 'the Status filter does not show only noncompliant machines', T).catch(async (e) => { throw new Failure(e.message + ': ' + short(await table.innerText())); });
     for (const name of ['Previous page', 'Next page', 'Download CSV']) {
       check((await page.getByRole('button', { name }).count()) === 1, `no "${name}" button`);
     }
