@@ -656,6 +656,12 @@ test('recover: a prefix with several matches lists them, reveals nothing until o
     const after = (await auditSince(seq)).filter((e) => e.action === 'key.read');
     check(after.length === 1 && after[0].key_id === b.key_id && after[0].reason === 'bios_changed',
       `audit after choosing: ${short(after)}`);
+    // Navigating away takes the password out of the page.
+    await gotoPage(page, 'machines');
+    await waitH1(page, 'Machines');
+    await gotoPage(page, 'recover');
+    await waitH1(page, 'Recover');
+    await noPasswordIn(page, b.recovery_password, 'after going to Machines and back');
     checkClean(w, 'recover by prefix');
     d(`prefix ${SEED.shared_prefix}: 2 matches, chose ${b.key_id}`);
   } finally {
@@ -663,10 +669,11 @@ test('recover: a prefix with several matches lists them, reveals nothing until o
   }
 });
 
-test('recover: reason "Other" without a note reveals nothing and writes nothing', async (d) => {
+test('recover: reason "Other" without a note reveals nothing and writes nothing; with one, the password goes after 2 minutes', async (d) => {
   const rec = KEYS.other;
   const ctx = await newContext(HELPDESK);
   try {
+    await ctx.clock.install();   // time runs, and can be moved on
     const { page, w } = await openConsole(ctx, 'recover');
     await waitH1(page, 'Recover');
     const seq = await lastSeq();
@@ -700,6 +707,11 @@ test('recover: reason "Other" without a note reveals nothing and writes nothing'
     const after = (await auditSince(seq)).filter((e) => e.key_id === rec.key_id);
     check(after.length === 1 && after[0].reason === 'other' && after[0].note === 'laptop left in a taxi',
       `audit with a note: ${short(after)}`);
+    await page.clock.fastForward('01:50');
+    check((await page.locator('.pw-block').count()) === 8, 'the password went before 2 minutes');
+    await page.clock.fastForward('00:15');
+    await until(async () => (await page.locator('.pw-block').count()) === 0, 'the password is still shown after 2 minutes', 5000);
+    await noPasswordIn(page, rec.recovery_password, 'after 2 minutes');
     checkClean(w, 'recover other');
     d(`refused by ${invalid ? 'the form (note required)' : `an alert: ${alertText}`}; then revealed with a note`);
   } finally {
