@@ -718,9 +718,10 @@ test('recover: reason "Other" without a note reveals nothing and writes nothing;
     const after = (await auditSince(seq)).filter((e) => e.key_id === rec.key_id);
     check(after.length === 1 && after[0].reason === 'other' && after[0].note === 'laptop left in a taxi',
       `audit with a note: ${short(after)}`);
-    await page.clock.fastForward('01:50');
+    // runFor fires every timer on the way (fastForward would fire each once).
+    await page.clock.runFor('01:50');
     check((await page.locator('.pw-block').count()) === 8, 'the password went before 2 minutes');
-    await page.clock.fastForward('00:15');
+    await page.clock.runFor('00:15');
     await until(async () => (await page.locator('.pw-block').count()) === 0, 'the password is still shown after 2 minutes', 5000);
     await noPasswordIn(page, rec.recovery_password, 'after 2 minutes');
     checkClean(w, 'recover other');
@@ -781,13 +782,26 @@ test('compliance: counts match the API, the Status filter, pages, CSV download',
     const rest = all.filter((m) => m.status !== 'noncompliant').map((m) => m.machine);
     check(bad.includes(MACHINES.noncompliant) && rest.includes(MACHINES.exempt), `the API's report: ${short(all)}`);
     const table = page.getByRole('table');
-    await until(async () => { const t = await table.innerText(); return all.every((m) => t.includes(m.machine)); },
-      'the table does not list every machine');
-    await page.getByLabel('Status', { exact: true }).selectOption('noncompliant');
-    await until(async () => {
+    const status = page.getByLabel('Status', { exact: true });
+    const justBad = async (what) => until(async () => {
       const t = await table.innerText();
       return bad.every((m) => t.includes(m)) && !rest.some((m) => t.includes(m));
-    }, `the Status filter does not show just ${bad.join(', ')}`, T).catch(async (e) => { throw new Failure(e.message + ': ' + short(await table.innerText())); });
+    }, `${what}: the table does not show just ${bad.join(', ')}`).catch(async (e) => { throw new Failure(e.message + ': ' + short(await table.innerText())); });
+    // It opens on Noncompliant.
+    const opening = await status.evaluate((el) => el.options[el.selectedIndex].text.trim());
+    check(opening === 'Noncompliant', `the Status filter opens on "${opening}"`);
+    await justBad('on opening');
+    const options = await status.evaluate((el) => [...el.options].map((o) => o.text.trim()));
+    check(JSON.stringify(options) === JSON.stringify(['All', 'Compliant', 'Noncompliant', 'Exempt', 'Unknown']),
+      `the Status options: ${JSON.stringify(options)}`);
+    await status.selectOption({ label: 'All' });
+    await until(async () => { const t = await table.innerText(); return all.every((m) => t.includes(m.machine)); },
+      'All: the table does not list every machine');
+    await status.selectOption({ label: 'Exempt' });
+    await until(async () => { const t = await table.innerText(); return t.includes(MACHINES.exempt) && !t.includes(MACHINES.noncompliant); },
+      'Exempt: the table does not show just the exempt machine');
+    await status.selectOption({ label: 'Noncompliant' });
+    await justBad('Noncompliant again');
     for (const name of ['Previous page', 'Next page', 'Download CSV']) {
       check((await page.getByRole('button', { name }).count()) === 1, `no "${name}" button`);
     }
