@@ -162,18 +162,32 @@ def seed(t, c, leader):
     }
 
 
-def make_p12(c, name, passphrase):
-    """pki/NAME.p12 made with openssl (None when openssl is missing)."""
+def issue_person(c, name, role, passphrase):
+    """pki/NAME.crt/.key (CN NAME, OU role) and NAME.p12 under passphrase:
+    by `escrowctl pki issue --p12` where escrowctl has it, else by openssl.
+    Returns (p12 path or None, what made it)."""
+    pass_file = os.path.join(c.dir, name + ".pass")
+    fd = os.open(pass_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(passphrase + "\n")
+    p12 = os.path.join(c.pki, name + ".p12")
+    base = [harness.ESCROWCTL, "pki", "issue", c.pki, name, "--role", role]
+    rc, _, err, _ = harness.run_once(base + ["--p12", "--passphrase-file", pass_file])
+    if rc == 0 and os.path.isfile(p12):
+        return p12, "escrowctl pki issue --p12"
+    check(not os.path.exists(os.path.join(c.pki, name + ".crt")),
+          "pki issue %s --p12 failed after writing the certificate: %s" % (name, err.strip()))
+    rc, _, err, _ = harness.run_once(base)   # an escrowctl without --p12
+    check(rc == 0, "pki issue %s: %s" % (name, err.strip()))
     openssl = shutil.which("openssl")
     if openssl is None:
-        return None
-    path = os.path.join(c.pki, name + ".p12")
+        return None, "nothing (no openssl)"
     rc, _, err, _ = harness.run_once(
         [openssl, "pkcs12", "-export", "-in", os.path.join(c.pki, name + ".crt"),
-         "-inkey", os.path.join(c.pki, name + ".key"), "-out", path, "-name", name,
-         "-passout", "pass:" + passphrase])
+         "-inkey", os.path.join(c.pki, name + ".key"), "-out", p12, "-name", name,
+         "-passout", "file:" + pass_file])
     check(rc == 0, "openssl pkcs12: %s" % err.strip())
-    return path
+    return p12, "openssl pkcs12"
 
 
 def screenshot_dir():
@@ -275,10 +289,12 @@ def browser_cases(t, state):
     """The test function: cluster, seed, config, browser run."""
     c = t.cluster(3, tls=True)
     state["cluster"] = c
-    for name, role in ((HELPDESK_PERSON, "helpdesk"), (AUDITOR_PERSON, "auditor")):
-        rc, _, err, _ = harness.run_once([harness.ESCROWCTL, "pki", "issue", c.pki, name,
-                                          "--role", role])
-        check(rc == 0, "pki issue %s: %s" % (name, err.strip()))
+    p12_pass = "console-%d" % t.rng.randrange(10 ** 6)
+    p12, p12_by = issue_person(c, HELPDESK_PERSON, "helpdesk", p12_pass)
+    t.diag("%s.p12 made by %s" % (HELPDESK_PERSON, p12_by))
+    rc, _, err, _ = harness.run_once([harness.ESCROWCTL, "pki", "issue", c.pki, AUDITOR_PERSON,
+                                      "--role", "auditor"])
+    check(rc == 0, "pki issue %s: %s" % (AUDITOR_PERSON, err.strip()))
     leader = c.leader()
     data = seed(t, c, leader)
     c.digest_equal()
@@ -286,8 +302,6 @@ def browser_cases(t, state):
     for name in ("agent", "helpdesk", "auditor", "operator", HELPDESK_PERSON, AUDITOR_PERSON):
         certs[name] = {"cert": os.path.join(c.pki, name + ".crt"),
                        "key": os.path.join(c.pki, name + ".key")}
-    p12_pass = "console-%d" % t.rng.randrange(10 ** 6)
-    p12 = make_p12(c, HELPDESK_PERSON, p12_pass)
     config = {
         "nodes": [{"id": nid, "url": c.url(nid), "pid": c.nodes[nid].proc.pid,
                    "api": c.nodes[nid].api} for nid in c.ids()],
@@ -296,7 +310,7 @@ def browser_cases(t, state):
         "pki": c.pki,
         "certs": certs,
         "people": {"helpdesk": HELPDESK_PERSON, "auditor": AUDITOR_PERSON},
-        "p12": {"path": p12, "passphrase": p12_pass, "name": HELPDESK_PERSON} if p12 else None,
+        "p12": {"path": p12, "passphrase": p12_pass, "by": p12_by} if p12 else None,
         "chromium": CHROMIUM,
         "screenshots": screenshot_dir(),
         "timeout_ms": 15000,

@@ -427,7 +427,7 @@ test('client certificate: PEM and PKCS#12 presented through Playwright, CA from 
         `${kind}: GET /v1/whoami on node ${n.id}: ${resp.status()} ${short(body)}`);
         await page.close();
       }
-      d(`${kind}: node 1..${cfg.nodes.length} saw CN ${HELPDESK}`);
+      d(`${kind}${kind === 'PKCS#12' ? ` (made by ${cfg.p12.by})` : ''}: node 1..${cfg.nodes.length} saw CN ${HELPDESK}`);
     } finally {
       await ctx.close();
     }
