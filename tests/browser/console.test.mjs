@@ -418,7 +418,7 @@ async function download(page, action) {
 const cases = [];
 const test = (name, fn, ms = 60000) => cases.push({ name, fn, ms });
 
-test('client certificate: PEM and PKCS#12 presented through Playwright, CA from NODE_EXTRA_CA_CERTS', async (d) => {
+test('client certificate: PEM and .p12 (PKCS 12) presented through Playwright, CA from NODE_EXTRA_CA_CERTS', async (d) => {
   const c = certOf(HELPDESK);
   const variants = [['PEM', ORIGINS.map((origin) => ({ origin, certPath: c.cert, keyPath: c.key }))]];
   check(cfg.p12, 'no PKCS#12 file (openssl missing?)');
