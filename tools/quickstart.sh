@@ -312,7 +312,10 @@ client certificate's: operator may do everything. Try:
   $ESCROWCTL lookup $KEY1 --reason lost_pin
   $ESCROWCTL report audit
   $ESCROWCTL bench --count 2000
-  $ESCROWCTL pki issue $PKI alice --role helpdesk    # a person's certificate
+  $ESCROWCTL pki issue $PKI alice --role helpdesk --p12   # a person's certificate, for a browser
+
+The web console is on every node: https://${API[1]}/ui/ (import alice.p12 and
+trust $PKI/ca.crt in the browser: README, "Importing your certificate").
 
 Stop it with:
 
