@@ -39,7 +39,7 @@ static const struct ctl_command commands[] = {
 	  "same key was escrowed before; --json prints the server's answer.\n",
 	  ctl_cmd_escrow },
 	{ "lookup",
-	  "(KEY_ID | --prefix HEX) --reason R [--note T]",
+	  "(KEY_ID | --prefix HEX) --reason R [--note T] | --prefix HEX --list",
 	  "helpdesk lookup of a recovery password (audited)",
 	  "  KEY_ID               the key protector's GUID\n"
 	  "  --prefix HEX         instead of KEY_ID: every key whose ID starts with\n"
@@ -47,6 +47,8 @@ static const struct ctl_command commands[] = {
 	  "  --reason R           lost_pin, forgot_pin, lost_startup_key, bios_changed,\n"
 	  "                       os_files_modified, tpm_reset, lost_tpm or other\n"
 	  "  --note T             free text for the audit log; required with 'other'\n"
+	  "  --list               with --prefix: list the matching keys (ID, machine,\n"
+	  "                       volume), no password, nothing audited or disclosed\n"
 	  "\nPrints each record as \"field: value\" lines (records apart by a blank\n"
 	  "line); --json prints the server's answer. No match: exit 1.\n",
 	  ctl_cmd_lookup },
@@ -196,12 +198,16 @@ static const struct ctl_command commands[] = {
 	  "change_in_progress (exit 1). Any node takes the request.\n",
 	  ctl_cmd_cluster },
 	{ "report",
-	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N] | "
+	  "audit [--format table|json|csv] [--since SEQ] [--limit N] [--page N] "
+	  "[--action A] [--actor X] [--key-id K] [--machine M] | "
 	  "compliance [--status S] [--format table|json|csv]",
 	  "the audit log, or every machine's compliance verdict",
 	  "  audit                every audit entry after --since (default 0) in seq\n"
 	  "                       order, at most --limit of them (default all), read\n"
 	  "                       --page at a time (1-10000, default 10000) from any node\n"
+	  "  --action A, --actor X, --key-id K, --machine M\n"
+	  "                       audit: only the entries with exactly that action,\n"
+	  "                       actor, key ID or machine (any case); all must match\n"
 	  "  compliance           every machine's verdict in machine order, every page\n"
 	  "                       fetched (at most 1000000 machines); --status S keeps\n"
 	  "                       only compliant, noncompliant, exempt or unknown ones\n"
