@@ -257,11 +257,15 @@ export function render(main, ctx) {
 				'(replace it with a new recovery password) at its next report.'),
 			node ? h('p', { class: 'muted small', text: `Read through node ${node}.` }) : null);
 		fill(result, section);
-		shown = { record: { password }, timer: 0, left: SHOW_SECONDS };
+		// Counted from the clock, not from ticks: timers of a sleeping
+		// laptop or a background tab run late, and the password must not
+		// outstay its 2 minutes.
+		shown = { record: { password }, timer: 0, until: Date.now() + SHOW_SECONDS * 1000 };
 		const tick = () => {
 			if (!shown) {
 				return;
 			}
+			shown.left = Math.max(0, Math.ceil((shown.until - Date.now()) / 1000));
 			const m = Math.floor(shown.left / 60);
 			const s = String(shown.left % 60).padStart(2, '0');
 			countdown.textContent = `${m}:${s}`;
@@ -271,7 +275,6 @@ export function render(main, ctx) {
 				alerts.show({ message: 'The password was hidden after 2 minutes. Recover it again if you still need it (the reading is audited again).' });
 				return;
 			}
-			shown.left -= 1;
 		};
 		tick();
 		shown.timer = setInterval(tick, 1000);
