@@ -1,5 +1,6 @@
 /* escrowctl snapshot: save a cluster's state to a file, check a file, and
- * seed a new node's data dir from one (docs/api.md sections 6 and 7). */
+ * seed a new node's data dir from one (docs/api.md sections 6 and 7); the
+ * backup verb is in ctl_backup.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +20,8 @@
 #include "store/datadir.h"
 #include "store/snapfile.h"
 #include "tools/ctl/ctl_commands.h"
+#include "tools/ctl/ctl_snapshot.h"
 
-#define SNAP_PATH_MAX 4096
 #define SNAP_STALL_MS 300000L   /* default wait for the node to copy its database */
 #define SNAP_DATADIR_MAX (DATADIR_PATH_MAX - 64) /* room for DIR/seal-fingerprint.tmp */
 #define MIB (1024.0 * 1024.0)
@@ -42,7 +43,7 @@ static void snap_signal(int sig)
 	snap_interrupted = sig;
 }
 
-static void hex_encode(const uint8_t *p, size_t n, char *out)
+void ctl_snapshot_hex(const uint8_t *p, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
@@ -54,8 +55,7 @@ static void hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* "2024-05-01T10:20:30.123Z" */
-static void iso_time(int64_t ms, char *out, size_t size)
+void ctl_snapshot_time(int64_t ms, char *out, size_t size)
 {
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
@@ -156,7 +156,7 @@ static int save_check(const char *tmp, const char *dir, const struct ctl_respons
 	if (rv != ESC_OK)
 		return ctl_fail(CTL_EXIT_REFUSED, "the snapshot from %s is refused: %s", r->node,
 				errmsg);
-	hex_encode(h->sha256, 32, sha_hex);
+	ctl_snapshot_hex(h->sha256, 32, sha_hex);
 	if (!ctl_response_header(r, "X-Escrow-Snapshot-Sha256", want, sizeof(want)))
 		return ctl_fail(CTL_EXIT_REFUSED, "%s sent no X-Escrow-Snapshot-Sha256 header",
 				r->node);
@@ -176,26 +176,23 @@ static int save_check(const char *tmp, const char *dir, const struct ctl_respons
 	return CTL_EXIT_OK;
 }
 
-static void save_print(struct ctl_ctx *ctx, const char *file, const struct snapfile_header *h,
-		       const char *sha_hex, const struct ctl_response *r)
+static void save_print(struct ctl_ctx *ctx, const char *file,
+		       const struct ctl_snapshot_saved *v)
 {
-	char node[64], created[80];
+	const struct snapfile_header *h = &v->h;
 	json_t *o;
 	char *s;
 
-	if (!ctl_response_header(r, "X-Escrow-Node", node, sizeof(node)))
-		snprintf(node, sizeof(node), "%s", r->node);
-	iso_time(h->created_ms, created, sizeof(created));
 	if (!ctx->json) {
 		printf("snapshot saved to %s: index %" PRIu64 ", term %" PRIu64 ", %" PRIu64
 		       " bytes, sha256 %s (from node %s)\n", file, h->index, h->term,
-		       h->payload_len + SNAPFILE_HEADER_SIZE, sha_hex, node);
+		       h->payload_len + SNAPFILE_HEADER_SIZE, v->sha_hex, v->node);
 		return;
 	}
 	o = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "file", file,
 		      "index", (json_int_t)h->index, "term", (json_int_t)h->term, "size",
-		      (json_int_t)(h->payload_len + SNAPFILE_HEADER_SIZE), "sha256", sha_hex,
-		      "node", node, "created", created, "cluster_id", h->cluster_id,
+		      (json_int_t)(h->payload_len + SNAPFILE_HEADER_SIZE), "sha256", v->sha_hex,
+		      "node", v->node, "created", v->created, "cluster_id", h->cluster_id,
 		      "seal_fingerprint", h->seal_fingerprint);
 	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	printf("%s\n", s != NULL ? s : "{}");
@@ -234,11 +231,11 @@ static int save_fetch(struct ctl_ctx *ctx, struct save_sink *s, struct ctl_respo
 	return CTL_EXIT_OK;
 }
 
-static int snap_save(struct ctl_ctx *ctx, const char *file)
+int ctl_snapshot_save(struct ctl_ctx *ctx, const char *file, bool noreplace,
+		      struct ctl_snapshot_saved *out)
 {
-	char tmp[SNAP_PATH_MAX], dir[SNAP_PATH_MAX], sha_hex[65], errmsg[ESC_ERRMSG_SIZE];
+	char tmp[SNAP_PATH_MAX], dir[SNAP_PATH_MAX], errmsg[ESC_ERRMSG_SIZE];
 	struct sigaction sa, old_int, old_term;
-	struct snapfile_header h;
 	struct save_sink s;
 	struct ctl_response r;
 	int rv;
@@ -252,6 +249,7 @@ static int snap_save(struct ctl_ctx *ctx, const char *file)
 	dir_of(file, dir, sizeof(dir));
 	memset(&s, 0, sizeof(s));
 	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
 	s.path = tmp;
 	s.tty = isatty(STDERR_FILENO) == 1;
 	s.fd = mkostemp(tmp, O_CLOEXEC);
@@ -276,17 +274,19 @@ static int snap_save(struct ctl_ctx *ctx, const char *file)
 		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: write %s: %s", tmp,
 			      strerror(errno));
 	if (rv == CTL_EXIT_OK)
-		rv = save_check(tmp, dir, &r, &h, sha_hex);
+		rv = save_check(tmp, dir, &r, &out->h, out->sha_hex);
 	if (rv == CTL_EXIT_OK && snap_interrupted)
 		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: interrupted by signal %d",
 			      (int)snap_interrupted);
-	if (rv == CTL_EXIT_OK && durable_rename(tmp, file, false, errmsg) != ESC_OK)
+	if (rv == CTL_EXIT_OK && durable_rename(tmp, file, noreplace, errmsg) != ESC_OK)
 		rv = ctl_fail(CTL_EXIT_REFUSED, "snapshot save: %s", errmsg);
 	if (rv != CTL_EXIT_OK) {
 		unlink(tmp);
 		goto out;
 	}
-	save_print(ctx, file, &h, sha_hex, &r);
+	if (!ctl_response_header(&r, "X-Escrow-Node", out->node, sizeof(out->node)))
+		snprintf(out->node, sizeof(out->node), "%s", r.node);
+	ctl_snapshot_time(out->h.created_ms, out->created, sizeof(out->created));
 out:
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -294,16 +294,23 @@ out:
 	return rv;
 }
 
+static int snap_save(struct ctl_ctx *ctx, const char *file)
+{
+	struct ctl_snapshot_saved v;
+	int rv;
+
+	rv = ctl_snapshot_save(ctx, file, false, &v);
+	if (rv == CTL_EXIT_OK)
+		save_print(ctx, file, &v);
+	return rv;
+}
+
 /* ---- verify ---- */
 
-static int snap_verify(struct ctl_ctx *ctx, const char *file)
+int ctl_snapshot_verify_file(const char *file, struct snapfile_header *h, char *errmsg)
 {
-	char dir[SNAP_PATH_MAX], errmsg[ESC_ERRMSG_SIZE], sha_hex[65], created[80];
-	struct snapfile_header h;
+	char dir[SNAP_PATH_MAX];
 	const char *tmpdir;
-	json_t *o;
-	char *s;
-	int rv;
 
 	/* The payload is copied for SQLite to check it: next to the file
 	 * (tmpfs may be small), else in $TMPDIR. */
@@ -314,7 +321,18 @@ static int snap_verify(struct ctl_ctx *ctx, const char *file)
 		if (tmpdir == NULL || *tmpdir == '\0')
 			tmpdir = "/tmp";
 	}
-	rv = snapfile_verify(file, tmpdir, &h, errmsg);
+	return snapfile_verify(file, tmpdir, h, errmsg);
+}
+
+static int snap_verify(struct ctl_ctx *ctx, const char *file)
+{
+	char errmsg[ESC_ERRMSG_SIZE], sha_hex[65], created[80];
+	struct snapfile_header h;
+	json_t *o;
+	char *s;
+	int rv;
+
+	rv = ctl_snapshot_verify_file(file, &h, errmsg);
 	if (rv != ESC_OK) {
 		if (ctx->json) {
 			o = json_pack("{s:s, s:b, s:s}", "file", file, "sound", 0, "error", errmsg);
@@ -325,8 +343,8 @@ static int snap_verify(struct ctl_ctx *ctx, const char *file)
 		}
 		return ctl_fail(CTL_EXIT_REFUSED, "%s: %s", file, errmsg);
 	}
-	hex_encode(h.sha256, 32, sha_hex);
-	iso_time(h.created_ms, created, sizeof(created));
+	ctl_snapshot_hex(h.sha256, 32, sha_hex);
+	ctl_snapshot_time(h.created_ms, created, sizeof(created));
 	if (!ctx->json) {
 		printf("%s: sound; index %" PRIu64 ", term %" PRIu64 ", created %s, cluster %s, "
 		       "seal key fingerprint %s, payload %" PRIu64 " bytes, sha256 %s\n", file,
@@ -481,7 +499,7 @@ static void restore_print(struct ctl_ctx *ctx, const struct snap_args *a,
 	json_t *o;
 	char *s;
 
-	iso_time(h->created_ms, created, sizeof(created));
+	ctl_snapshot_time(h->created_ms, created, sizeof(created));
 	if (ctx->json) {
 		o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "file", a->file,
 			      "data_dir", a->data_dir, "id", (json_int_t)a->id, "raft_addr",
@@ -513,7 +531,7 @@ static int restore_seed(struct datadir *d, const struct snap_args *a,
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return esc_errorf(errmsg, ESC_ECRYPTO, "no random bytes for a cluster id");
-	hex_encode(raw, sizeof(raw), cluster_id);
+	ctl_snapshot_hex(raw, sizeof(raw), cluster_id);
 	snprintf(members, sizeof(members), "%ld=%s/%s", a->id, a->raft_addr, a->api_addr);
 	rv = snapfile_restore(a->file, d->db_path, cluster_id, members, h, errmsg);
 	if (rv != ESC_OK)
@@ -579,10 +597,11 @@ int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "raft-addr", required_argument, NULL, 'r' },
 		{ "api-addr", required_argument, NULL, 'a' },
+		{ "keep", required_argument, NULL, 'k' },
 		CTL_OPTS_COMMON
 	};
 	struct snap_args a;
-	const char *id = NULL;
+	const char *id = NULL, *keep = NULL;
 	int c, rv;
 
 	memset(&a, 0, sizeof(a));
@@ -592,6 +611,7 @@ int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'i': rv = ctl_opt_once(ctx, &id, optarg, "--id"); break;
 		case 'r': rv = ctl_opt_once(ctx, &a.raft_addr, optarg, "--raft-addr"); break;
 		case 'a': rv = ctl_opt_once(ctx, &a.api_addr, optarg, "--api-addr"); break;
+		case 'k': rv = ctl_opt_once(ctx, &keep, optarg, "--keep"); break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -599,13 +619,16 @@ int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv)
 	if (rv != CTL_EXIT_OK)
 		return rv;
 	if (optind >= argc)
-		return ctl_usage_error(ctx, "save, verify or restore?");
+		return ctl_usage_error(ctx, "save, verify, restore or backup?");
 	a.verb = argv[optind++];
 	if (optind >= argc || argv[optind][0] == '\0')
-		return ctl_usage_error(ctx, "%.16s needs a FILE", a.verb);
+		return ctl_usage_error(ctx, "%.16s needs a %s", a.verb,
+				       strcmp(a.verb, "backup") == 0 ? "DIR" : "FILE");
 	a.file = argv[optind++];
 	if (optind < argc)
 		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind]);
+	if (keep != NULL && strcmp(a.verb, "backup") != 0)
+		return ctl_usage_error(ctx, "--keep is for backup only");
 	if (id != NULL && ctl_opt_long(ctx, id, "--id", 1, 65535, &a.id) != CTL_EXIT_OK)
 		return CTL_EXIT_USAGE;
 	if (strcmp(a.verb, "restore") == 0)
@@ -617,5 +640,8 @@ int ctl_cmd_snapshot(struct ctl_ctx *ctx, int argc, char **argv)
 		return snap_save(ctx, a.file);
 	if (strcmp(a.verb, "verify") == 0)
 		return snap_verify(ctx, a.file);
-	return ctl_usage_error(ctx, "unknown action '%.32s': save, verify or restore", a.verb);
+	if (strcmp(a.verb, "backup") == 0)
+		return ctl_snapshot_backup(ctx, a.file, keep);
+	return ctl_usage_error(ctx, "unknown action '%.32s': save, verify, restore or backup",
+			       a.verb);
 }

@@ -161,8 +161,8 @@ static const struct ctl_command commands[] = {
 	  ctl_cmd_bench },
 	{ "snapshot",
 	  "save FILE | verify FILE | restore FILE --data-dir DIR --id N --raft-addr A "
-	  "--api-addr B",
-	  "save, check or restore a snapshot of the whole cluster",
+	  "--api-addr B | backup DIR [--keep N]",
+	  "save, check, restore or back up a snapshot of the whole cluster",
 	  "  save FILE            fetch a consistent snapshot from the first node of --nodes\n"
 	  "                       that serves one (the next on a connection error, a 503\n"
 	  "                       or a broken transfer) into FILE.tmp-XXXXXX, check it\n"
@@ -180,11 +180,22 @@ static const struct ctl_command commands[] = {
 	  "    --id N             the new node's id, 1-65535\n"
 	  "    --raft-addr A      its IPV4:PORT for Raft\n"
 	  "    --api-addr B       its IPV4:PORT for the API\n"
+	  "  backup DIR           save (as above) into DIR/escrow-YYYYMMDDTHHMMSSZ.snap\n"
+	  "                       (UTC; an existing name is refused), verify the file as\n"
+	  "                       written (a file that fails is removed), then remove the\n"
+	  "                       oldest files of that name pattern beyond --keep; other\n"
+	  "                       files in DIR are never touched. For escrow-backup.service:\n"
+	  "    --keep N           how many backups to keep, 1-100000 (default:\n"
+	  "                       $ESCROW_BACKUP_KEEP, else 14)\n"
 	  "\nsave prints \"snapshot saved to FILE: index N, term T, SIZE bytes, sha256 HEX\n"
 	  "(from node ID)\"; verify prints \"FILE: sound; ...\" and exits 0 only when the\n"
 	  "file is sound; restore prints the escrowd command that starts the node (with\n"
-	  "the seal key whose fingerprint the snapshot names). --json prints one JSON\n"
-	  "object. Exit 1 when refused or damaged, 3 when no node could be reached.\n",
+	  "the seal key whose fingerprint the snapshot names); backup prints \"backup saved\n"
+	  "to FILE: ..., verified\" and \"backups in DIR: K kept (--keep N), M removed: ...\"\n"
+	  "(progress lines go to stderr). --json prints one JSON object. Exit 1 when\n"
+	  "refused or damaged (backup: DIR missing or not writable, the file failed\n"
+	  "verification, an old backup could not be removed), 3 when no node could be\n"
+	  "reached.\n",
 	  ctl_cmd_snapshot },
 	{ "cluster",
 	  "add ID RAFT-ADDR API-ADDR | remove ID | transfer [ID]",
