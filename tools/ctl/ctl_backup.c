@@ -213,6 +213,9 @@ int ctl_snapshot_backup(struct ctl_ctx *ctx, const char *dir_arg, const char *ke
 		return ctl_fail(CTL_EXIT_REFUSED, "snapshot backup: %s exists already (one "
 				"backup a second); nothing was written", path);
 
+	rv = ctl_connect(ctx);
+	if (rv != CTL_EXIT_OK)
+		return rv;
 	fprintf(stderr, "backup: saving a snapshot of the cluster into %s\n", path);
 	rv = ctl_snapshot_save(ctx, path, true, &v);
 	if (rv != CTL_EXIT_OK) {
