@@ -8,7 +8,7 @@ cd "$top"
 
 packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
 libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev \
-libhttp-parser-dev python3 curl iproute2 procps chromium"
+libhttp-parser-dev python3 curl iproute2 procps chromium groff-base python3-yaml"
 # The browser tests (tests/test_console.py) drive Debian's chromium with the
 # npm packages of tests/browser; Debian's nodejs and npm only where no node
 # and npm are installed already (a newer Node.js is kept as it is).
