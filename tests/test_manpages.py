@@ -6,9 +6,12 @@
   and of `escrowctl COMMAND SUB --help` (commands and subcommands found by
   reading the help, not from a list) is in man/escrowctl.1.
 - Both pages render with groff without a warning, at several widths.
+- Every --option docs/operations.md shows is one the programs take, and
+  every key of its escrowd.conf examples is an escrowd option.
 - docs/prometheus/escrow-alerts.yml is YAML of Prometheus rule groups, and
   every metric its expressions use is one a real node's /metrics serves (or
-  one of the few exporters' metrics named below).
+  one of the few exporters' metrics named below); with promtool on PATH,
+  `promtool check rules` accepts the file.
 
 Output is TAP. Environment: ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 """
