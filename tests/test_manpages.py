@@ -63,6 +63,7 @@ PENDING_OPTIONS = {"--metrics-addr", "--keep"}
 # Options of other programs that docs/operations.md shows (systemctl,
 # journalctl, configure, node_exporter).
 FOREIGN_OPTIONS = {"--now", "--failed", "--vacuum-size", "--collector", "--prefix",
+                   "--with-systemdsystemunitdir",
                    "--sysconfdir", "--localstatedir"}
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on",
                 "ignoring", "group_left", "group_right", "inf", "nan"}
