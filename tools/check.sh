@@ -8,9 +8,11 @@ cd "$top"
 
 packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
 libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev \
-libhttp-parser-dev python3 curl iproute2 procps chromium git debhelper dpkg-dev systemd"
+libhttp-parser-dev python3 curl iproute2 procps chromium git debhelper dpkg-dev systemd \
+groff-base python3-yaml"
 # debhelper, dpkg-dev and git: the package build of tests/test_install.py;
-# systemd: systemd-analyze verify of the units.
+# systemd: systemd-analyze verify of the units; groff-base and python3-yaml:
+# tests/test_manpages.py (man pages render, alert rules parse).
 # The browser tests (tests/test_console.py) drive Debian's chromium with the
 # npm packages of tests/browser; Debian's nodejs and npm only where no node
 # and npm are installed already (a newer Node.js is kept as it is).
