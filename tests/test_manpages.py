@@ -59,7 +59,7 @@ EXTERNAL_METRICS = {
 }
 # Options docs/operations.md names that other helpers of issue 14 add to
 # escrowd and escrowctl now (remove after the merge, like PENDING_METRICS).
-PENDING_OPTIONS = {"--metrics-addr", "--keep"}
+PENDING_OPTIONS = {"--metrics-addr"}
 # Options of other programs that docs/operations.md shows (systemctl,
 # journalctl, configure, node_exporter).
 FOREIGN_OPTIONS = {"--now", "--failed", "--vacuum-size", "--collector", "--prefix",
