@@ -406,8 +406,15 @@ static int start(struct daemon *d, char *errmsg)
 	if (rv != ESC_OK)
 		return rv;
 	d->replica_inited = true;
+	/* A restored data dir starts as the one-node cluster of its marker even
+	 * when the config still names --bootstrap or --join (a config file kept
+	 * from the cluster that was lost): as on any restart with state, those
+	 * flags do not apply to it. */
+	if (!has_state && d->restored[0] != '\0' && (o->bootstrap != NULL || o->join != NULL))
+		log_info("data dir %s was restored from a snapshot: it starts as the one-node "
+			 "cluster %s, and --bootstrap/--join are ignored", d->dir.path, d->restored);
 	if (!has_state && (o->bootstrap != NULL || d->restored[0] != '\0')) {
-		rv = bootstrap(d, o->bootstrap != NULL ? o->bootstrap : d->restored, errmsg);
+		rv = bootstrap(d, d->restored[0] != '\0' ? d->restored : o->bootstrap, errmsg);
 		if (rv != ESC_OK)
 			return rv;
 	}

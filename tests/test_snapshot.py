@@ -401,7 +401,12 @@ def test_round_trip_restore_and_join(t):
     shutil.copyfile(c.seal_key, r.seal_key)
     r.add_node(7, make_data_dir=False)
     restore_snapshot(path, r.nodes[7])
-    r.start_node(7, bootstrap=False)
+    # The node's config still names the lost cluster's members (a kept
+    # config file): the restored marker wins, the node serves alone.
+    p = harness.free_ports(4)
+    kept = "7=%s/%s,8=127.0.0.1:%d/127.0.0.1:%d,9=127.0.0.1:%d/127.0.0.1:%d" % (
+        r.nodes[7].raft, r.nodes[7].api, p[0], p[1], p[2], p[3])
+    r.start_node(7, bootstrap=False, extra=["--bootstrap", kept])
     r.wait_ready(60)
     st = r.status(7)
     check(st is not None, "restored node 7: no status")
