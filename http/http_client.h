@@ -57,7 +57,8 @@ struct http_client {
 					     (OU node) for the address's IP. May be
 					     replaced at any time (new connections);
 					     the old one may be freed at once */
-	char tls_error[256];              /* the last TLS failure, for the log */
+	char tls_error[256];              /* the last TLS or name resolution
+					     failure, for the log */
 	/* private */
 	uv_loop_t *loop;
 	struct http_client_conn *conns;   /* all connections, idle or busy */
@@ -68,7 +69,9 @@ struct http_client {
 
 int http_client_init(struct http_client *c, uv_loop_t *loop);
 
-/* Sends method target to addr ("ip:port") with extra header lines headers
+/* Sends method target to addr ("HOST:PORT", "IPv4:PORT" or "[IPv6]:PORT";
+ * a name is resolved on the loop for each new connection, and its addresses
+ * tried in turn) with extra header lines headers
  * ("Name: value\r\n", may be NULL) and body (copied; may be NULL when len is
  * 0; sent as application/json). Reuses an idle keep-alive connection to addr
  * or opens one. The callback fires exactly once, unless this returns an

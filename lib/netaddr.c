@@ -35,7 +35,7 @@ static const char *quote(const char *s, char *buf, size_t size)
 				  why_);                                              \
 	} while (0)
 
-static bool port_parse(const char *p, uint16_t *port)
+static bool port_parse(const char *p, bool zero_ok, uint16_t *port)
 {
 	unsigned long v = 0;
 	size_t n;
@@ -45,7 +45,7 @@ static bool port_parse(const char *p, uint16_t *port)
 			return false;
 		v = v * 10 + (unsigned long)(p[n] - '0');
 	}
-	if (n == 0 || p[n] != '\0' || (n > 1 && p[0] == '0') || v == 0 || v > 65535)
+	if (n == 0 || p[n] != '\0' || (n > 1 && p[0] == '0') || (v == 0 && !zero_ok) || v > 65535)
 		return false;
 	*port = (uint16_t)v;
 	return true;
@@ -99,7 +99,7 @@ static bool name_valid(const char *h, const char **why)
 	return true;
 }
 
-int netaddr_parse(const char *s, struct netaddr *a, char *errmsg)
+static int parse(const char *s, bool zero_ok, struct netaddr *a, char *errmsg)
 {
 	const char *colon, *host = s, *why = NULL;
 	size_t hlen;
@@ -160,9 +160,19 @@ int netaddr_parse(const char *s, struct netaddr *a, char *errmsg)
 	}
 	if (colon[1] == '\0')
 		FAIL("has no port after ':'");
-	if (!port_parse(colon + 1, &a->port))
+	if (!port_parse(colon + 1, zero_ok, &a->port))
 		FAIL("has a bad port '%.8s' (1..65535, no leading zero)", colon + 1);
 	return ESC_OK;
+}
+
+int netaddr_parse(const char *s, struct netaddr *a, char *errmsg)
+{
+	return parse(s, false, a, errmsg);
+}
+
+int netaddr_parse_bind(const char *s, struct netaddr *a, char *errmsg)
+{
+	return parse(s, true, a, errmsg);
 }
 
 size_t netaddr_format_host(const struct netaddr *a, char *buf, size_t size)

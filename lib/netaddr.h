@@ -21,7 +21,7 @@ enum netaddr_kind {
 struct netaddr {
 	enum netaddr_kind kind;
 	char host[NETADDR_HOST_MAX + 1]; /* without brackets */
-	uint16_t port;                   /* 1..65535 */
+	uint16_t port;                   /* 1..65535 (0: netaddr_parse_bind) */
 };
 
 /* Parses s. Rules, so that every address has one spelling: a port of
@@ -33,6 +33,9 @@ struct netaddr {
  * dot, and not all digits. ESC_OK, or ESC_EINVAL with errmsg saying why
  * ("'x' ...: ..."). */
 int netaddr_parse(const char *s, struct netaddr *a, char *errmsg);
+
+/* Like netaddr_parse, with port 0 too (to bind: the kernel picks one). */
+int netaddr_parse_bind(const char *s, struct netaddr *a, char *errmsg);
 
 /* Writes a as text ("[v6]:port" for IPv6) into buf; the length, or 0 when
  * size is too small. Parsing the result gives a again. */

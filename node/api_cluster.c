@@ -10,10 +10,19 @@
 #include "node/json_out.h"
 #include "lib/log.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 /* One membership change at a time, across its Raft change and its
  * members-text entry. */
 static struct op *change_op;
+
+static bool raft_addr_plain_ok(const char *raft)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct netaddr a;
+
+	return netaddr_parse(raft, &a, errmsg) == ESC_OK && a.kind == NETADDR_IPV4;
+}
 
 /* State of a membership request while it runs. */
 struct change {
@@ -210,8 +219,17 @@ void api_members_add(struct op *op)
 	if (!body_member(op->req->body, op->req->body_len, &c->m)) {
 		free(c);
 		op_respond_error(op, 400, "invalid_member",
-				 "give {\"id\": 1-65535, \"raft\": \"IPV4:PORT\", \"api\": "
-				 "\"IPV4:PORT\", \"role\": \"voter\"}");
+				 "give {\"id\": 1-65535, \"raft\": \"HOST:PORT\", \"api\": "
+				 "\"HOST:PORT\", \"role\": \"voter\"} (HOST a name, IPv4 or "
+				 "[IPv6])");
+		return;
+	}
+	/* libraft's plain TCP transport (--insecure) dials IPv4 only. */
+	if (op->id.insecure && !raft_addr_plain_ok(c->m.raft)) {
+		free(c);
+		op_respond_error(op, 400, "invalid_member",
+				 "this cluster runs with --insecure: its raft addresses must be "
+				 "IPv4:PORT (names and [IPv6] need TLS)");
 		return;
 	}
 	/* A node's certificate (escrowd --join) may add that node only. */

@@ -18,8 +18,8 @@
 TEST(framing_round_trips_and_refuses)
 {
 	struct peer_tls_preamble p;
-	struct sockaddr_in sa;
-	char errmsg[ESC_ERRMSG_SIZE], host[64];
+	struct netaddr na;
+	char errmsg[ESC_ERRMSG_SIZE];
 	uint8_t buf[PEER_TLS_PREAMBLE_MAX], reply[PEER_TLS_REPLY_SIZE];
 	size_t n = peer_tls_preamble_encode(7, "10.1.2.3:9007", buf, sizeof buf), used;
 	raft_id id;
@@ -56,13 +56,16 @@ TEST(framing_round_trips_and_refuses)
 	CHECK_INT(peer_tls_cn_id("node-18446744073709551616", &id), ESC_EINVAL);
 	CHECK_INT(peer_tls_cn_id("node-2 ", &id), ESC_EINVAL);
 	CHECK_INT(peer_tls_cn_id("nodes-2", &id), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("localhost:9001", host, sizeof host, &sa), ESC_OK);
-	CHECK_STR(host, "localhost");
-	CHECK_INT(ntohl(sa.sin_addr.s_addr), INADDR_LOOPBACK);
-	CHECK_INT(peer_tls_address_parse("10.0.0.1:0", host, sizeof host, &sa), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("10.0.0.1:65536", host, sizeof host, &sa), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("node1.example:9001", host, sizeof host, &sa),
-		  ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("localhost:9001", &na), ESC_OK);
+	CHECK_STR(na.host, "localhost");
+	CHECK_INT(na.kind, NETADDR_NAME);
+	CHECK_INT(peer_tls_address_parse("[::1]:9001", &na), ESC_OK);
+	CHECK_STR(na.host, "::1");
+	CHECK_INT(na.port, 9001);
+	CHECK_INT(peer_tls_address_parse("node1.example:9001", &na), ESC_OK);
+	CHECK_INT(peer_tls_address_parse("10.0.0.1:0", &na), ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("10.0.0.1:65536", &na), ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("::1:9001", &na), ESC_EINVAL);
 }
 
 struct sink {
