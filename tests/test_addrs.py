@@ -37,6 +37,20 @@ def wait_voter(c, leader, nid, timeout=60):
     return roles
 
 
+def check_origins(c, nid, other, stranger):
+    """The console's same-origin check with these addresses: the node's own
+    origin (its Host header) and a member's are allowed, stranger's is not."""
+    for origin in ("https://" + c.nodes[nid].api, "https://" + c.nodes[other].api):
+        st, h, data = c.request(nid, "GET", "/v1/whoami", headers={"Origin": origin},
+                                as_="helpdesk")
+        check(st == 200 and h.get("access-control-allow-origin") == origin,
+              "Origin %s: %s %s %s" % (origin, st, short(h), short(data)))
+    st, h, data = c.request(nid, "GET", "/v1/whoami", headers={"Origin": stranger},
+                            as_="helpdesk")
+    check(st == 403 and isinstance(data, dict) and data["error"]["code"] == "cross_origin",
+          "Origin %s: %s %s" % (stranger, st, short(data)))
+
+
 def test_ipv6_cluster(t):
     """Every node on [::1]:PORT (raft and API): escrow and lookup through a
     follower (forwarded over TLS to [::1]), kill -9 of the leader, lookups
@@ -50,6 +64,7 @@ def test_ipv6_cluster(t):
     for rec in recs:
         expect_created(c.escrow(follower, rec), rec, "escrow through a follower on ::1")
         expect_lookup(c.lookup(follower, rec["key_id"]), rec, "lookup through a follower")
+    check_origins(c, follower, leader, "https://[::1]:1")
     c.kill(leader, signal.SIGKILL)
     survivors = [i for i in ids if i != leader]
     c.wait_ready(30, ids=survivors)
@@ -76,6 +91,7 @@ def test_names_cluster(t):
         expect_created(c.escrow_retry(ids, rec), rec, "escrow by name")
     leader = c.leader()
     follower = [i for i in ids if i != leader][0]
+    check_origins(c, follower, leader, "https://localhost:1")
     c.add_node(4)
     c.start_node(4, bootstrap=False, join=c.url(follower))
     c.wait_ready(60, ids=[4])
