@@ -69,6 +69,16 @@ static int members_edit(const struct api_ctx *ctx, const struct bootstrap_member
 	return rv;
 }
 
+/* Whether the members text with m added fits in a command. */
+static bool members_fit(const struct api_ctx *ctx, const struct bootstrap_member *m)
+{
+	char *text = malloc(CMD_MEMBERS_MAX + 1);
+	int rv = text != NULL ? members_edit(ctx, m, false, text, CMD_MEMBERS_MAX + 1) : ESC_OK;
+
+	free(text);
+	return rv != ESC_ETOOBIG;
+}
+
 static void change_finish(struct op *op, int status, json_t *body)
 {
 	change_op = NULL;
@@ -230,6 +240,14 @@ void api_members_add(struct op *op)
 		op_respond_error(op, 400, "invalid_member",
 				 "this cluster runs with --insecure: its raft addresses must be "
 				 "IPv4:PORT (names and [IPv6] need TLS)");
+		return;
+	}
+	/* The replicated members text has a bound: refuse before Raft changes. */
+	if (!members_fit(op->ctx, &c->m)) {
+		free(c);
+		op_respond_error(op, 400, "invalid_member",
+				 "with this member the members' addresses would not fit in the "
+				 "replicated members text (1023 bytes): use shorter names");
 		return;
 	}
 	/* A node's certificate (escrowd --join) may add that node only. */

@@ -12,6 +12,7 @@
 #include "node/options_internal.h"
 #include "lib/error.h"
 #include "lib/netaddr.h"
+#include "store/command.h"
 
 #define BOOTSTRAP_MAX 64 /* members in a --bootstrap string */
 
@@ -334,6 +335,22 @@ static bool addr_loopback_only(const char *s)
 	return netaddr_parse(s, &a, errmsg) == ESC_OK && loopback_only(&a);
 }
 
+/* The members are recorded as one "ID=RAFT/API,..." text of at most
+ * CMD_MEMBERS_MAX bytes (long names leave room for fewer members). */
+static int check_members_size(const struct bootstrap_member *m, unsigned n, char *errmsg)
+{
+	size_t len = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		len += (i > 0) + (size_t)snprintf(NULL, 0, "%u=%s/%s", m[i].id, m[i].raft, m[i].api);
+	if (len > CMD_MEMBERS_MAX)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "--bootstrap: the members take %zu bytes, more than the %d the "
+				  "cluster records; use shorter names", len, CMD_MEMBERS_MAX);
+	return 0;
+}
+
 /* --insecure sends secrets in the clear: only over the loopback interface. */
 static int check_loopback(const struct options *o, const struct bootstrap_member *m,
 			  unsigned n, char *errmsg)
@@ -414,6 +431,9 @@ int options_check(const struct options *o, char *errmsg)
 			return rv;
 		}
 		rv = check_self(o, m, n, errmsg);
+		if (rv != 0)
+			return rv;
+		rv = check_members_size(m, n, errmsg);
 		if (rv != 0)
 			return rv;
 	}

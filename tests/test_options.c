@@ -323,6 +323,27 @@ TEST(test_insecure_needs_loopback)
 	CHECK(has(errmsg, "--join is http://nowhere.invalid:8001"));
 }
 
+/* The members are recorded as one text of at most 1023 bytes: a
+ * --bootstrap of long names beyond it is refused, not cut. */
+TEST(test_bootstrap_too_long_for_the_record)
+{
+	char name[201], boot[2048];
+	int n;
+
+	memset(name, 'a', 200);
+	name[60] = name[120] = name[180] = '.';
+	name[200] = '\0';
+	n = snprintf(boot, sizeof boot, "1=127.0.0.1:9001/127.0.0.1:8001");
+	for (int i = 2; i <= 4; i++)
+		n += snprintf(boot + n, sizeof boot - (size_t)n, ",%d=%s:%d/%s:%d", i, name,
+			      9000 + i, name, 8000 + i);
+	CHECK_INT(parse("--id", "1", "--data-dir", "d", "--raft-addr", "127.0.0.1:9001",
+			"--api-addr", "127.0.0.1:8001", "--seal-key", "s", "--tls-ca", "ca",
+			"--tls-cert", "c", "--tls-key", "k", "--bootstrap", boot, NULL),
+		  ESC_EINVAL);
+	CHECK(has(errmsg, "more than the 1023 the cluster records"));
+}
+
 /* libraft's own TCP transport parses IPv4 only: names and IPv6 raft
  * addresses need TLS. */
 TEST(test_insecure_raft_needs_ipv4)
@@ -764,6 +785,7 @@ int main(void)
 	RUN(test_bad_addr_flags);
 	RUN(test_insecure_needs_loopback);
 	RUN(test_insecure_raft_needs_ipv4);
+	RUN(test_bootstrap_too_long_for_the_record);
 	RUN(test_insecure_netns);
 	RUN(test_tls_flags);
 	RUN(test_join);
