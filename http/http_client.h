@@ -54,7 +54,8 @@ struct http_client {
 	struct tls_ctx *tls;              /* NULL: plain HTTP. A client ctx of this
 					     node's certificate (tls_stream.h): the
 					     server must show a node certificate
-					     (OU node) for the address's IP. May be
+					     (OU node) whose SANs hold the
+					     address's host (DNS name or IP). May be
 					     replaced at any time (new connections);
 					     the old one may be freed at once */
 	char tls_error[256];              /* the last TLS or name resolution

@@ -7,6 +7,9 @@
  * relays the other end through a TLS stream (lib/tls_stream.h) to the TCP
  * connection. A connection is handed to libraft only once:
  *   - the TLS handshake is done with a certificate of the CA (both ways);
+ *   - on a connect, the certificate's subject alternative names hold what
+ *     was dialled: the DNS name of a "HOST:PORT" address, the IP address of
+ *     an "IPv4:PORT" or "[IPv6]:PORT" one;
  *   - the peer's certificate has OU "node" and CN "node-<id>": on a connect,
  *     <id> is the node libraft asked for; on an accept, <id> must equal the
  *     id in the peer's preamble;
