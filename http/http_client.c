@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,9 +492,8 @@ static void conn_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo 
 	}
 	conn->open_handles--; /* the resolution held one; the handles hold the rest */
 	if (status < 0 || res == NULL) {
-		snprintf(conn->client->tls_error, sizeof conn->client->tls_error,
-			 "%.160s does not resolve: %.64s", conn->na.host,
-			 uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+		client_note(conn->client, "%.63s: %.160s does not resolve (%.64s)", conn->addr,
+			    conn->na.host, uv_strerror(status < 0 ? status : UV_EAI_NONAME));
 		if (res != NULL)
 			uv_freeaddrinfo(res);
 		client_conn_lost(conn);
@@ -548,8 +548,31 @@ static void req_timeout_cb(uv_timer_t *timer)
 		req_finish(req, ESC_ETIMEOUT);
 }
 
+void client_note(struct http_client *c, const char *fmt, ...)
+{
+	char line[96];
+	unsigned dropped;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->tls_error, sizeof c->tls_error, fmt, ap);
+	va_end(ap);
+	if (c->log_cb == NULL || !ratelimit_allow(&c->log_limit, uv_now(c->loop), &dropped))
+		return;
+	if (dropped > 0) {
+		snprintf(line, sizeof line, "%u more connection failures in %d s were not logged",
+			 dropped, HTTP_CLIENT_LOG_WINDOW_MS / 1000);
+		c->log_cb(c, line);
+	}
+	c->log_cb(c, c->tls_error);
+}
+
 int http_client_init(struct http_client *c, uv_loop_t *loop)
 {
+	c->log_cb = NULL;
+	c->log_limit = (struct ratelimit)RATELIMIT_INIT(HTTP_CLIENT_LOG_WINDOW_MS,
+							HTTP_CLIENT_LOG_LINES);
+	c->tls_error[0] = '\0';
 	c->loop = loop;
 	c->conns = NULL;
 	c->closing = false;

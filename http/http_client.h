@@ -8,8 +8,11 @@
 #include <uv.h>
 
 #include "http/http_server.h"
+#include "lib/ratelimit.h"
 
 #define HTTP_CLIENT_RESPONSE_MAX (8 * 1024 * 1024) /* larger responses fail with ESC_ETOOBIG */
+#define HTTP_CLIENT_LOG_WINDOW_MS 10000
+#define HTTP_CLIENT_LOG_LINES 20
 
 struct http_client_conn;
 
@@ -60,6 +63,11 @@ struct http_client {
 					     the old one may be freed at once */
 	char tls_error[256];              /* the last TLS or name resolution
 					     failure, for the log */
+	void (*log_cb)(struct http_client *c, const char *msg); /* may be NULL: told
+					     tls_error each time, at most
+					     HTTP_CLIENT_LOG_LINES per
+					     HTTP_CLIENT_LOG_WINDOW_MS */
+	struct ratelimit log_limit;
 	/* private */
 	uv_loop_t *loop;
 	struct http_client_conn *conns;   /* all connections, idle or busy */

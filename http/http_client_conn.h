@@ -69,6 +69,11 @@ void client_conn_written(struct http_client_conn *conn, int status);
  * seen the request, else the request fails. */
 void client_conn_lost(struct http_client_conn *conn);
 
+/* Records why a connection failed (TLS, resolving) in tls_error and tells
+ * the log callback, rate-limited. */
+void client_note(struct http_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* http_client_tls.c */
 
 /* Starts TLS on a connected connection and sends the request's bytes

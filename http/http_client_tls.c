@@ -25,8 +25,7 @@ struct tls_write {
 
 static void fail(struct http_client_conn *conn, const char *why)
 {
-	snprintf(conn->client->tls_error, sizeof conn->client->tls_error, "%.63s: %.180s", conn->addr,
-		 why);
+	client_note(conn->client, "%.63s: %.180s", conn->addr, why);
 	client_conn_lost(conn);
 }
 

@@ -325,6 +325,14 @@ static void seeded_cb(struct replica *r)
 	log_info("restored state is in a Raft snapshot: other nodes may join now");
 }
 
+/* Why a connection to another node's API failed (TLS, an unresolvable
+ * name): the client rate-limits these. */
+static void client_log_cb(struct http_client *c, const char *msg)
+{
+	(void)c;
+	log_warn("forwarding: %s", msg);
+}
+
 /* A listening address given as a name is bound to the first address it
  * resolves to: say which. */
 static void log_listen_choice(const char *what, const char *addr)
@@ -474,6 +482,7 @@ int daemon_run(const struct options *o)
 		return 1;
 	}
 	http_client_init(&d->client, &d->loop);
+	d->client.log_cb = client_log_cb;
 	d->client.data = d;
 	dispatch_queue_init(&d->queue, &d->loop);
 	api_ctx_fill(d);
