@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,14 +27,20 @@ static const char *quote(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-#define FAIL(...)                                                                    \
-	do {                                                                          \
-		char q_[QUOTE_MAX + 4];                                               \
-		char why_[160];                                                       \
-		snprintf(why_, sizeof why_, __VA_ARGS__);                             \
-		return esc_errorf(errmsg, ESC_EINVAL, "'%s' %s", quote(s, q_, sizeof q_), \
-				  why_);                                              \
-	} while (0)
+/* ESC_EINVAL with "'s' why" in errmsg. */
+static int fail(const char *s, char *errmsg, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(const char *s, char *errmsg, const char *fmt, ...)
+{
+	char q[QUOTE_MAX + 4], why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	return esc_errorf(errmsg, ESC_EINVAL, "'%s' %s", quote(s, q, sizeof q), why);
+}
 
 static bool port_parse(const char *p, bool zero_ok, uint16_t *port)
 {
@@ -62,7 +69,8 @@ static bool name_valid(const char *h, const char **why)
 
 		if (c == '.') {
 			if (label == 0 || h[i - 1] == '-') {
-				*why = "has an empty label or one ending with '-' in its host name";
+				*why = "has an empty label or one ending with '-' in its host "
+				       "name";
 				return false;
 			}
 			label = 0;
@@ -108,60 +116,68 @@ static int parse(const char *s, bool zero_ok, struct netaddr *a, char *errmsg)
 
 	memset(a, 0, sizeof *a);
 	if (s == NULL || s[0] == '\0')
-		return esc_errorf(errmsg, ESC_EINVAL, "the address is empty (HOST:PORT, IPv4:PORT or "
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "the address is empty (HOST:PORT, IPv4:PORT or "
 				  "[IPv6]:PORT)");
 	colon = strrchr(s, ':');
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
 		if (close == NULL)
-			FAIL("has a '[' without its ']' ([IPv6]:PORT)");
+			return fail(s, errmsg, "has a '[' without its ']' ([IPv6]:PORT)");
 		if (close[1] != ':')
-			FAIL("needs ':PORT' right after ']' ([IPv6]:PORT)");
+			return fail(s, errmsg, "needs ':PORT' right after ']' ([IPv6]:PORT)");
 		colon = close + 1;
 		host = s + 1;
 		hlen = (size_t)(close - host);
 		if (hlen == 0)
-			FAIL("has an empty host");
+			return fail(s, errmsg, "has an empty host");
 		if (memchr(host, '%', hlen) != NULL)
-			FAIL("has an IPv6 zone ('%%'), which is not supported");
+			return fail(s, errmsg, "has an IPv6 zone ('%%'), which is not supported");
 		if (hlen >= sizeof a->host || hlen >= INET6_ADDRSTRLEN)
-			FAIL("has a bad IPv6 address in brackets");
+			return fail(s, errmsg, "has a bad IPv6 address in brackets");
 		memcpy(a->host, host, hlen);
 		a->host[hlen] = '\0';
 		if (inet_pton(AF_INET6, a->host, bin) != 1)
-			FAIL("has a bad IPv6 address in brackets");
+			return fail(s, errmsg, "has a bad IPv6 address in brackets");
 		inet_ntop(AF_INET6, bin, canon, sizeof canon);
 		if (strcmp(canon, a->host) != 0)
-			FAIL("spells an IPv6 address differently from its one spelling: write [%s]",
-			     canon);
+			return fail(s, errmsg,
+				    "spells an IPv6 address differently from its one spelling: "
+				    "write [%s]",
+				    canon);
 		a->kind = NETADDR_IPV6;
 	} else {
 		if (strchr(s, '[') != NULL || strchr(s, ']') != NULL)
-			FAIL("has a bracket outside of [IPv6]:PORT");
+			return fail(s, errmsg, "has a bracket outside of [IPv6]:PORT");
 		if (colon == NULL)
-			FAIL("has no port (HOST:PORT, IPv4:PORT or [IPv6]:PORT)");
+			return fail(s, errmsg,
+				    "has no port (HOST:PORT, IPv4:PORT or [IPv6]:PORT)");
 		if (colon != strchr(s, ':'))
-			FAIL("looks like an IPv6 address without brackets: write [IPv6]:PORT");
+			return fail(s, errmsg,
+				    "looks like an IPv6 address without brackets: write "
+				    "[IPv6]:PORT");
 		hlen = (size_t)(colon - s);
 		if (hlen == 0)
-			FAIL("has an empty host");
+			return fail(s, errmsg, "has an empty host");
 		if (hlen > NETADDR_HOST_MAX)
-			FAIL("has a host name longer than %d bytes", NETADDR_HOST_MAX);
+			return fail(s, errmsg, "has a host name longer than %d bytes",
+				    NETADDR_HOST_MAX);
 		memcpy(a->host, s, hlen);
 		a->host[hlen] = '\0';
 		if (inet_pton(AF_INET, a->host, bin) == 1) {
 			a->kind = NETADDR_IPV4;
 		} else if (!name_valid(a->host, &why)) {
-			FAIL("%s", why);
+			return fail(s, errmsg, "%s", why);
 		} else {
 			a->kind = NETADDR_NAME;
 		}
 	}
 	if (colon[1] == '\0')
-		FAIL("has no port after ':'");
+		return fail(s, errmsg, "has no port after ':'");
 	if (!port_parse(colon + 1, zero_ok, &a->port))
-		FAIL("has a bad port '%.8s' (1..65535, no leading zero)", colon + 1);
+		return fail(s, errmsg, "has a bad port '%.8s' (1..65535, no leading zero)",
+			    colon + 1);
 	return ESC_OK;
 }
 

@@ -13,7 +13,7 @@
 #define NETADDR_TEXT_MAX (NETADDR_HOST_MAX + 8) /* "HOST:65535" or "[v6]:65535", NUL */
 
 enum netaddr_kind {
-	NETADDR_NAME,    /* a host name, resolved when used */
+	NETADDR_NAME, /* a host name, resolved when used */
 	NETADDR_IPV4,
 	NETADDR_IPV6,
 };
