@@ -191,13 +191,6 @@ int netaddr_parse_bind(const char *s, struct netaddr *a, char *errmsg)
 	return parse(s, true, a, errmsg);
 }
 
-size_t netaddr_format_host(const struct netaddr *a, char *buf, size_t size)
-{
-	int n = snprintf(buf, size, a->kind == NETADDR_IPV6 ? "[%s]" : "%s", a->host);
-
-	return n > 0 && (size_t)n < size ? (size_t)n : 0;
-}
-
 size_t netaddr_format(const struct netaddr *a, char *buf, size_t size)
 {
 	int n = snprintf(buf, size, a->kind == NETADDR_IPV6 ? "[%s]:%u" : "%s:%u", a->host,

@@ -41,9 +41,6 @@ int netaddr_parse_bind(const char *s, struct netaddr *a, char *errmsg);
  * size is too small. Parsing the result gives a again. */
 size_t netaddr_format(const struct netaddr *a, char *buf, size_t size);
 
-/* The host as a URL or Host header has it: brackets around IPv6. */
-size_t netaddr_format_host(const struct netaddr *a, char *buf, size_t size);
-
 /* The socket address of a literal (IPV4, IPV6) into ss and *len. false for
  * a name. */
 bool netaddr_sockaddr(const struct netaddr *a, struct sockaddr_storage *ss, socklen_t *len);

@@ -162,11 +162,13 @@ TEST(socket_addresses_of_literals)
 
 	CHECK_INT(netaddr_parse("localhost:80", &a, errmsg), ESC_OK);
 	CHECK(!netaddr_sockaddr(&a, &ss, &len));
-	CHECK_INT(netaddr_format_host(&a, text, sizeof text), 9);
 	CHECK_INT(netaddr_parse("[::1]:80", &a, errmsg), ESC_OK);
-	CHECK_INT(netaddr_format_host(&a, text, sizeof text), 5);
-	CHECK_STR(text, "[::1]");
-	CHECK_INT(netaddr_format(&a, text, 6), 0);
+	CHECK_INT(netaddr_format(&a, text, sizeof text), 8);
+	CHECK_STR(text, "[::1]:80");
+	CHECK_INT(netaddr_format(&a, text, 8), 0); /* no room for the NUL */
+	CHECK_INT(netaddr_parse_bind("[::1]:0", &a, errmsg), ESC_OK);
+	CHECK_INT(a.port, 0);
+	CHECK_INT(netaddr_parse("[::1]:0", &a, errmsg), ESC_EINVAL);
 }
 
 TEST(names_resolve_or_say_why)
