@@ -84,7 +84,7 @@ bool url_addr_parse(const char *url, struct netaddr *a, bool *https)
 		return false;
 	}
 	len = strcspn(p, "/?#");
-	if (len == 0 || len >= NETADDR_TEXT_MAX || (p[len] != '\0' && p[len] != '/'))
+	if (len == 0 || len >= NETADDR_TEXT_MAX)
 		return false;
 	/* The port is optional in a URL: the scheme's when absent. */
 	if (p[len - 1] == ']' || memchr(p, ':', len) == NULL)
