@@ -1,4 +1,4 @@
-/* HTTP/1.1 client with keep-alive pools keyed by "ip:port".
+/* HTTP/1.1 client with keep-alive pools keyed by "HOST:PORT".
  *
  * A connection carries one request at a time:
  *
@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "http/http_client_conn.h"
 #include "http/http_parse_util.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 #define CLIENT_IDLE_MS 30000     /* below the server's idle timeout */
 #define CLIENT_IDLE_PER_ADDR 128 /* more idle connections to one address: closed (a TLS
@@ -34,6 +36,7 @@
 static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_attach(struct http_client_conn *conn, struct http_client_req *req);
+static void conn_try_next(struct http_client_conn *conn);
 
 static void client_close_check(struct http_client *c)
 {
@@ -45,9 +48,9 @@ static void client_close_check(struct http_client *c)
 	cb(c);
 }
 
-static void conn_close_cb(uv_handle_t *handle)
+/* One of conn's handles (or its name resolution) is done with it. */
+static void conn_release(struct http_client_conn *conn)
 {
-	struct http_client_conn *conn = handle->data;
 	struct http_client *c = conn->client;
 	struct http_client_conn **pp;
 
@@ -62,6 +65,8 @@ static void conn_close_cb(uv_handle_t *handle)
 	http_parse_headers_free(&conn->headers);
 	http_parse_buf_free(&conn->body);
 	free(conn->wbuf); /* NULL: the write callback ran before this */
+	if (conn->res != NULL)
+		uv_freeaddrinfo(conn->res);
 	client_tls_free(conn);
 	if (conn->in != NULL)
 		OPENSSL_clear_free(conn->in, CLIENT_READ_SIZE);
@@ -69,11 +74,18 @@ static void conn_close_cb(uv_handle_t *handle)
 	client_close_check(c);
 }
 
+static void conn_close_cb(uv_handle_t *handle)
+{
+	conn_release(handle->data);
+}
+
 static void conn_close(struct http_client_conn *conn)
 {
 	if (conn->closing)
 		return;
 	conn->closing = true;
+	if (conn->resolving)
+		uv_cancel((uv_req_t *)&conn->gai); /* its callback still comes */
 	uv_close((uv_handle_t *)&conn->tcp, conn_close_cb);
 	uv_close((uv_handle_t *)&conn->idle_timer, conn_close_cb);
 }
@@ -84,7 +96,7 @@ static void conn_idle_timeout_cb(uv_timer_t *timer)
 }
 
 static struct http_client_conn *conn_create(struct http_client *c, const char *addr,
-					    const struct sockaddr_in *sa)
+					    const struct netaddr *na)
 {
 	struct http_client_conn *conn;
 
@@ -93,7 +105,7 @@ static struct http_client_conn *conn_create(struct http_client *c, const char *a
 		return NULL;
 	conn->client = c;
 	snprintf(conn->addr, sizeof(conn->addr), "%s", addr);
-	conn->sa = *sa;
+	conn->na = *na;
 	conn->state = CLIENT_CONN_CONNECTING;
 	uv_tcp_init(c->loop, &conn->tcp);
 	uv_timer_init(c->loop, &conn->idle_timer);
@@ -205,7 +217,7 @@ void client_conn_lost(struct http_client_conn *conn)
 		return;
 	}
 	if (req != NULL && conn->reused && !conn->got_bytes && !conn->client->closing) {
-		fresh = conn_create(conn->client, conn->addr, &conn->sa);
+		fresh = conn_create(conn->client, conn->addr, &conn->na);
 		if (fresh != NULL) {
 			conn->req = NULL;
 			req->conn = NULL;
@@ -423,6 +435,11 @@ static void conn_connect_cb(uv_connect_t *cr, int status)
 
 	if (conn->closing)
 		return;
+	if (status < 0 && conn->cur != NULL && conn->cur->ai_next != NULL && conn->req != NULL &&
+	    !conn->client->closing) {
+		conn_try_next(conn);
+		return;
+	}
 	if (status < 0) {
 		client_conn_lost(conn);
 		return;
@@ -435,8 +452,64 @@ static void conn_connect_cb(uv_connect_t *cr, int status)
 	conn_send_request(conn);
 }
 
+/* The next resolved address, on a fresh connection (a libuv handle
+ * connects once) that takes over the request and the addresses. */
+static void conn_try_next(struct http_client_conn *conn)
+{
+	struct http_client_req *req = conn->req;
+	struct http_client_conn *fresh = conn_create(conn->client, conn->addr, &conn->na);
+
+	if (fresh == NULL) {
+		client_conn_lost(conn);
+		return;
+	}
+	fresh->res = conn->res;
+	fresh->cur = conn->cur->ai_next;
+	conn->res = NULL;
+	conn->cur = NULL;
+	conn->req = NULL;
+	req->conn = NULL;
+	conn_close(conn);
+	conn_attach(fresh, req);
+}
+
+static void conn_connect_to(struct http_client_conn *conn, const struct sockaddr *sa)
+{
+	if (uv_tcp_connect(&conn->connect, &conn->tcp, sa, conn_connect_cb) != 0)
+		client_conn_lost(conn);
+}
+
+static void conn_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+	struct http_client_conn *conn = gai->data;
+
+	conn->resolving = false;
+	if (conn->closing) {
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		conn_release(conn);
+		return;
+	}
+	conn->open_handles--; /* the resolution held one; the handles hold the rest */
+	if (status < 0 || res == NULL) {
+		client_note(conn->client, "%.63s: %.160s does not resolve (%.64s)", conn->addr,
+			    conn->na.host, uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		client_conn_lost(conn);
+		return;
+	}
+	conn->res = conn->cur = res;
+	conn_connect_to(conn, res->ai_addr);
+}
+
 static void conn_attach(struct http_client_conn *conn, struct http_client_req *req)
 {
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char port[8];
+
 	conn->req = req;
 	req->conn = conn;
 	conn->head = strncmp(req->wire, "HEAD ", 5) == 0;
@@ -445,9 +518,24 @@ static void conn_attach(struct http_client_conn *conn, struct http_client_req *r
 		conn_send_request(conn);
 		return;
 	}
-	if (uv_tcp_connect(&conn->connect, &conn->tcp, (const struct sockaddr *)&conn->sa,
-			   conn_connect_cb) != 0)
+	if (conn->cur != NULL) {
+		conn_connect_to(conn, conn->cur->ai_addr);
+		return;
+	}
+	if (netaddr_sockaddr(&conn->na, &ss, &len)) {
+		conn_connect_to(conn, (const struct sockaddr *)&ss);
+		return;
+	}
+	/* A name: resolved on the loop's thread pool, never blocking the loop. */
+	snprintf(port, sizeof port, "%u", conn->na.port);
+	conn->gai.data = conn;
+	if (uv_getaddrinfo(conn->client->loop, &conn->gai, conn_resolved_cb, conn->na.host, port,
+			   &hints) != 0) {
 		client_conn_lost(conn);
+		return;
+	}
+	conn->resolving = true;
+	conn->open_handles++;
 }
 
 static void req_timeout_cb(uv_timer_t *timer)
@@ -460,8 +548,31 @@ static void req_timeout_cb(uv_timer_t *timer)
 		req_finish(req, ESC_ETIMEOUT);
 }
 
+void client_note(struct http_client *c, const char *fmt, ...)
+{
+	char line[96];
+	unsigned dropped;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->tls_error, sizeof c->tls_error, fmt, ap);
+	va_end(ap);
+	if (c->log_cb == NULL || !ratelimit_allow(&c->log_limit, uv_now(c->loop), &dropped))
+		return;
+	if (dropped > 0) {
+		snprintf(line, sizeof line, "%u more connection failures in %d s were not logged",
+			 dropped, HTTP_CLIENT_LOG_WINDOW_MS / 1000);
+		c->log_cb(c, line);
+	}
+	c->log_cb(c, c->tls_error);
+}
+
 int http_client_init(struct http_client *c, uv_loop_t *loop)
 {
+	c->log_cb = NULL;
+	c->log_limit = (struct ratelimit)RATELIMIT_INIT(HTTP_CLIENT_LOG_WINDOW_MS,
+							HTTP_CLIENT_LOG_LINES);
+	c->tls_error[0] = '\0';
 	c->loop = loop;
 	c->conns = NULL;
 	c->closing = false;
@@ -543,8 +654,9 @@ int http_client_send(struct http_client *c, struct http_client_req *req,
 		     const char *headers, const char *body, size_t len,
 		     uint64_t timeout_ms, http_client_cb cb)
 {
+	char errmsg[ESC_ERRMSG_SIZE];
 	struct http_client_conn *conn;
-	struct sockaddr_in sa;
+	struct netaddr na;
 	int rv;
 
 	if (c->closing)
@@ -552,7 +664,7 @@ int http_client_send(struct http_client *c, struct http_client_req *req,
 	if (addr == NULL || method == NULL || target == NULL || cb == NULL ||
 	    timeout_ms == 0 || (len > 0 && body == NULL))
 		return ESC_EINVAL;
-	if (strlen(addr) >= CLIENT_ADDR_MAX || http_parse_addr(addr, &sa) != 0 ||
+	if (strlen(addr) >= CLIENT_ADDR_MAX || netaddr_parse(addr, &na, errmsg) != ESC_OK ||
 	    !method_valid(method) || !target_valid(target) || !headers_valid(headers))
 		return ESC_EINVAL;
 	req->client = c;
@@ -565,7 +677,7 @@ int http_client_send(struct http_client *c, struct http_client_req *req,
 		return rv;
 	conn = pool_take(c, addr);
 	if (conn == NULL)
-		conn = conn_create(c, addr, &sa);
+		conn = conn_create(c, addr, &na);
 	if (conn == NULL) {
 		OPENSSL_clear_free(req->wire, req->wire_len);
 		req->wire = NULL;

@@ -8,8 +8,11 @@
 #include <uv.h>
 
 #include "http/http_server.h"
+#include "lib/ratelimit.h"
 
 #define HTTP_CLIENT_RESPONSE_MAX (8 * 1024 * 1024) /* larger responses fail with ESC_ETOOBIG */
+#define HTTP_CLIENT_LOG_WINDOW_MS 10000
+#define HTTP_CLIENT_LOG_LINES 20
 
 struct http_client_conn;
 
@@ -54,10 +57,17 @@ struct http_client {
 	struct tls_ctx *tls;              /* NULL: plain HTTP. A client ctx of this
 					     node's certificate (tls_stream.h): the
 					     server must show a node certificate
-					     (OU node) for the address's IP. May be
+					     (OU node) whose SANs hold the
+					     address's host (DNS name or IP). May be
 					     replaced at any time (new connections);
 					     the old one may be freed at once */
-	char tls_error[256];              /* the last TLS failure, for the log */
+	char tls_error[256];              /* the last TLS or name resolution
+					     failure, for the log */
+	void (*log_cb)(struct http_client *c, const char *msg); /* may be NULL: told
+					     tls_error each time, at most
+					     HTTP_CLIENT_LOG_LINES per
+					     HTTP_CLIENT_LOG_WINDOW_MS */
+	struct ratelimit log_limit;
 	/* private */
 	uv_loop_t *loop;
 	struct http_client_conn *conns;   /* all connections, idle or busy */
@@ -68,7 +78,9 @@ struct http_client {
 
 int http_client_init(struct http_client *c, uv_loop_t *loop);
 
-/* Sends method target to addr ("ip:port") with extra header lines headers
+/* Sends method target to addr ("HOST:PORT", "IPv4:PORT" or "[IPv6]:PORT";
+ * a name is resolved on the loop for each new connection, and its addresses
+ * tried in turn) with extra header lines headers
  * ("Name: value\r\n", may be NULL) and body (copied; may be NULL when len is
  * 0; sent as application/json). Reuses an idle keep-alive connection to addr
  * or opens one. The callback fires exactly once, unless this returns an

@@ -10,9 +10,10 @@
 
 #include "http/http_client.h"
 #include "http/http_parse_util.h"
+#include "lib/netaddr.h"
 
 #define CLIENT_READ_SIZE (16 * 1024)
-#define CLIENT_ADDR_MAX 64
+#define CLIENT_ADDR_MAX NETADDR_TEXT_MAX
 
 enum client_conn_state {
 	CLIENT_CONN_CONNECTING, /* connect in progress, request attached */
@@ -29,7 +30,11 @@ struct http_client_conn {
 	struct http_client *client;
 	struct http_client_conn *next;    /* in client->conns */
 	char addr[CLIENT_ADDR_MAX];
-	struct sockaddr_in sa;
+	struct netaddr na;                /* addr parsed: a literal or a name */
+	uv_getaddrinfo_t gai;             /* resolving na's name */
+	bool resolving;                   /* gai in flight: holds one of open_handles */
+	struct addrinfo *res;             /* what the name resolved to (owned), or NULL */
+	struct addrinfo *cur;             /* the one being tried */
 	enum client_conn_state state;
 	bool closing;                     /* uv_close called */
 	int open_handles;
@@ -63,6 +68,11 @@ void client_conn_written(struct http_client_conn *conn, int status);
 /* The connection broke (not by us): retried once if the server cannot have
  * seen the request, else the request fails. */
 void client_conn_lost(struct http_client_conn *conn);
+
+/* Records why a connection failed (TLS, resolving) in tls_error and tells
+ * the log callback, rate-limited. */
+void client_note(struct http_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* http_client_tls.c */
 

@@ -2,8 +2,9 @@
  *
  * The request's plaintext goes into the stream as soon as the TCP
  * connection is up; the stream keeps it until its handshake is done. The
- * server must show a node certificate (OU "node") for the IP address the
- * connection went to: forwarded requests carry a client's identity and its
+ * server must show a node certificate (OU "node") whose subject alternative
+ * names hold the host the connection was made for (a DNS name for a name,
+ * an IP address for a literal): forwarded requests carry a client's identity and its
  * passwords, and go to nodes only. Each flush of the stream's output is a
  * write of its own; a failed one fails the connection as a plain write
  * would. */
@@ -24,8 +25,7 @@ struct tls_write {
 
 static void fail(struct http_client_conn *conn, const char *why)
 {
-	snprintf(conn->client->tls_error, sizeof conn->client->tls_error, "%.63s: %.180s", conn->addr,
-		 why);
+	client_note(conn->client, "%.63s: %.180s", conn->addr, why);
 	client_conn_lost(conn);
 }
 
@@ -69,20 +69,18 @@ static int flush(struct http_client_conn *conn)
 
 int client_tls_send(struct http_client_conn *conn, const char *data, size_t len)
 {
-	char host[CLIENT_ADDR_MAX], errmsg[256];
-	char *colon;
+	char errmsg[256];
 
 	if (conn->tls == NULL) {
-		snprintf(host, sizeof host, "%s", conn->addr);
-		colon = strrchr(host, ':');
-		if (colon != NULL)
-			*colon = '\0';
 		conn->tls = calloc(1, sizeof *conn->tls);
 		if (conn->tls == NULL) {
 			client_conn_lost(conn);
 			return ESC_ENOMEM;
 		}
-		if (tls_stream_init(conn->tls, conn->client->tls, host, errmsg) != ESC_OK) {
+		/* The certificate must hold what was dialled: a DNS name
+		 * for a name, an IP address for a literal. */
+		if (tls_stream_init(conn->tls, conn->client->tls, conn->na.host, errmsg) !=
+		    ESC_OK) {
 			free(conn->tls);
 			conn->tls = NULL;
 			fail(conn, errmsg);

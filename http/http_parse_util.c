@@ -243,36 +243,3 @@ int http_parse_pct_decode(const char *in, size_t len, bool plus_space, char *out
 		*out_len = o;
 	return 0;
 }
-
-int http_parse_addr(const char *addr, struct sockaddr_in *sa)
-{
-	char ip[16]; /* "255.255.255.255" and its NUL */
-	const char *colon;
-	const char *p;
-	unsigned long port = 0;
-	size_t ip_len;
-
-	if (addr == NULL)
-		return ESC_EINVAL;
-	colon = strrchr(addr, ':');
-	if (colon == NULL)
-		return ESC_EINVAL;
-	ip_len = (size_t)(colon - addr);
-	if (ip_len == 0 || ip_len >= sizeof(ip))
-		return ESC_EINVAL;
-	memcpy(ip, addr, ip_len);
-	ip[ip_len] = '\0';
-	p = colon + 1;
-	if (*p == '\0')
-		return ESC_EINVAL;
-	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return ESC_EINVAL;
-		port = port * 10 + (unsigned long)(*p - '0');
-		if (port > 65535)
-			return ESC_EINVAL;
-	}
-	if (uv_ip4_addr(ip, (int)port, sa) != 0)
-		return ESC_EINVAL;
-	return 0;
-}

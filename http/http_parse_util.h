@@ -66,7 +66,4 @@ void http_parse_buf_free(struct http_parse_buf *b);
 int http_parse_pct_decode(const char *in, size_t len, bool plus_space, char *out,
 			  size_t size, size_t *out_len);
 
-/* Parses "a.b.c.d:port" (port 0-65535, digits only). ESC_EINVAL. */
-int http_parse_addr(const char *addr, struct sockaddr_in *sa);
-
 #endif

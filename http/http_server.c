@@ -50,6 +50,7 @@
 
 #include "http/http_conn.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 #define CONN_LINGER_MS 2000 /* after a final response, wait this long for EOF */
 #define SERVER_BACKLOG 511
@@ -490,23 +491,29 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 int http_server_start(struct http_server *s, uv_loop_t *loop, const char *addr,
 		      char *errmsg)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
 	struct sockaddr_storage bound;
+	struct netaddr na;
+	socklen_t sa_len;
 	int len = sizeof(bound);
 	int one = 1;
 	int fd;
 	int rv;
 
 	assert(s->handler != NULL);
-	if (http_parse_addr(addr, &sa) != 0)
-		return esc_errorf(errmsg, ESC_EINVAL, "api address %.64s: expected ipv4:port",
-				  addr ? addr : "(null)");
+	rv = netaddr_parse_bind(addr, &na, errmsg);
+	if (rv == ESC_OK)
+		rv = netaddr_resolve(&na, &sa, &sa_len, NULL, errmsg);
+	if (rv != ESC_OK) {
+		esc_errprefix(errmsg, "api address");
+		return rv;
+	}
 	/* Bind by hand so that the common errors leave no libuv handle behind. */
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return esc_errorf(errmsg, ESC_EIO, "api socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	if (bind(fd, (const struct sockaddr *)&sa, sa_len) != 0 ||
 	    listen(fd, SERVER_BACKLOG) != 0) {
 		if (errno == EADDRINUSE)
 			rv = esc_errorf(errmsg, ESC_EADDRINUSE,
@@ -540,7 +547,8 @@ int http_server_start(struct http_server *s, uv_loop_t *loop, const char *addr,
 		uv_close((uv_handle_t *)&s->listener, NULL);
 		return ESC_EIO;
 	}
-	s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+					      : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	uv_timer_init(loop, &s->drain_timer);
 	s->drain_timer.data = s;
 	s->listening = true;

@@ -90,9 +90,11 @@ struct http_server {
 	http_server_stop_cb stop_cb;
 };
 
-/* Binds and listens on addr ("ip:port"; port 0 picks a free one). Errors:
- * ESC_EADDRINUSE ("address 127.0.0.1:8080 is already in use"), ESC_EINVAL
- * (unparsable address), ESC_EIO. handler must be set. */
+/* Binds and listens on addr ("HOST:PORT", "IPv4:PORT", "[IPv6]:PORT"; port 0
+ * picks a free one); a name is resolved now (blocking) and the first of its
+ * addresses bound. Errors: ESC_EADDRINUSE ("address 127.0.0.1:8080 is
+ * already in use"), ESC_EINVAL (unparsable address), ESC_ENOTFOUND (a name
+ * that does not resolve), ESC_EIO. handler must be set. */
 int http_server_start(struct http_server *s, uv_loop_t *loop, const char *addr,
 		      char *errmsg);
 

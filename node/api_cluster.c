@@ -10,10 +10,19 @@
 #include "node/json_out.h"
 #include "lib/log.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 /* One membership change at a time, across its Raft change and its
  * members-text entry. */
 static struct op *change_op;
+
+static bool raft_addr_plain_ok(const char *raft)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct netaddr a;
+
+	return netaddr_parse(raft, &a, errmsg) == ESC_OK && a.kind == NETADDR_IPV4;
+}
 
 /* State of a membership request while it runs. */
 struct change {
@@ -58,6 +67,16 @@ static int members_edit(const struct api_ctx *ctx, const struct bootstrap_member
 	}
 	free(list);
 	return rv;
+}
+
+/* Whether the members text with m added fits in a command. */
+static bool members_fit(const struct api_ctx *ctx, const struct bootstrap_member *m)
+{
+	char *text = malloc(CMD_MEMBERS_MAX + 1);
+	int rv = text != NULL ? members_edit(ctx, m, false, text, CMD_MEMBERS_MAX + 1) : ESC_OK;
+
+	free(text);
+	return rv != ESC_ETOOBIG;
 }
 
 static void change_finish(struct op *op, int status, json_t *body)
@@ -210,8 +229,25 @@ void api_members_add(struct op *op)
 	if (!body_member(op->req->body, op->req->body_len, &c->m)) {
 		free(c);
 		op_respond_error(op, 400, "invalid_member",
-				 "give {\"id\": 1-65535, \"raft\": \"IPV4:PORT\", \"api\": "
-				 "\"IPV4:PORT\", \"role\": \"voter\"}");
+				 "give {\"id\": 1-65535, \"raft\": \"HOST:PORT\", \"api\": "
+				 "\"HOST:PORT\", \"role\": \"voter\"} (HOST a name, IPv4 or "
+				 "[IPv6])");
+		return;
+	}
+	/* libraft's plain TCP transport (--insecure) dials IPv4 only. */
+	if (op->id.insecure && !raft_addr_plain_ok(c->m.raft)) {
+		free(c);
+		op_respond_error(op, 400, "invalid_member",
+				 "this cluster runs with --insecure: its raft addresses must be "
+				 "IPv4:PORT (names and [IPv6] need TLS)");
+		return;
+	}
+	/* The replicated members text has a bound: refuse before Raft changes. */
+	if (!members_fit(op->ctx, &c->m)) {
+		free(c);
+		op_respond_error(op, 400, "invalid_member",
+				 "with this member the members' addresses would not fit in the "
+				 "replicated members text (1023 bytes): use shorter names");
 		return;
 	}
 	/* A node's certificate (escrowd --join) may add that node only. */

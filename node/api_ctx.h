@@ -9,6 +9,7 @@
 
 #include "http/http_client.h"
 #include "http/http_server.h"
+#include "lib/netaddr.h"
 #include "node/looplag.h"
 #include "raft/replica.h"
 #include "store/datadir.h"
@@ -17,7 +18,7 @@
 
 #define API_ROUTES 19       /* routes counted in metrics: enum api_route (api.h) */
 #define API_MEMBERS_MAX 64  /* members in a members text */
-#define API_ADDR_MAX 64     /* "ip:port" of a member's API, with its NUL */
+#define API_ADDR_MAX NETADDR_TEXT_MAX /* "HOST:PORT" of a member's API, with its NUL */
 
 /* Counters for GET /metrics. */
 struct api_metrics {

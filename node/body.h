@@ -22,8 +22,9 @@
 bool body_escrow(const char *body, size_t len, struct cmd *c, char pw[BODY_PASSWORD_SIZE],
 		 struct verr *e);
 
-/* POST /v1/cluster/members: {"id": 1-65535, "raft": "IPV4:PORT", "api":
- * "IPV4:PORT", "role": "voter"} (role optional) into m; false if not so. */
+/* POST /v1/cluster/members: {"id": 1-65535, "raft": "HOST:PORT", "api":
+ * "HOST:PORT", "role": "voter"} (role optional; addresses as netaddr_parse
+ * takes them) into m; false if not so. */
 bool body_member(const char *body, size_t len, struct bootstrap_member *m);
 
 /* POST /v1/cluster/transfer: {"id": N} or {} (*id 0: the most caught-up

@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "node/storeguard.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 int64_t daemon_clock_ms(void)
 {
@@ -324,6 +325,32 @@ static void seeded_cb(struct replica *r)
 	log_info("restored state is in a Raft snapshot: other nodes may join now");
 }
 
+/* Why a connection to another node's API failed (TLS, an unresolvable
+ * name): the client rate-limits these. */
+static void client_log_cb(struct http_client *c, const char *msg)
+{
+	(void)c;
+	log_warn("forwarding: %s", msg);
+}
+
+/* A listening address given as a name is bound to the first address it
+ * resolves to: say which. */
+static void log_listen_choice(const char *what, const char *addr)
+{
+	char errmsg[ESC_ERRMSG_SIZE], text[NETADDR_TEXT_MAX];
+	struct sockaddr_storage ss;
+	struct netaddr a;
+	socklen_t len;
+
+	if (netaddr_parse(addr, &a, errmsg) != ESC_OK || a.kind != NETADDR_NAME)
+		return;
+	if (netaddr_resolve(&a, &ss, &len, NULL, errmsg) != ESC_OK)
+		return; /* the bind reports it */
+	netaddr_sockaddr_text((struct sockaddr *)&ss, text, sizeof text);
+	log_info("%s address %s: listening on %s, the first address the name resolves to",
+		 what, addr, text);
+}
+
 /* Opens the store, first throwing it away when the machine went down under a
  * running escrowd: libraft then restores its snapshot into the new store and
  * applies its log (node/storeguard.h). */
@@ -418,6 +445,8 @@ static int start(struct daemon *d, char *errmsg)
 		if (rv != ESC_OK)
 			return rv;
 	}
+	log_listen_choice("api", o->api_addr);
+	log_listen_choice("raft", o->raft_addr);
 	d->http.data = &d->api;
 	d->http.handler = api_handle;
 	d->http.common_headers = common_headers_cb;
@@ -460,6 +489,7 @@ int daemon_run(const struct options *o)
 		return 1;
 	}
 	http_client_init(&d->client, &d->loop);
+	d->client.log_cb = client_log_cb;
 	d->client.data = d;
 	dispatch_queue_init(&d->queue, &d->loop);
 	api_ctx_fill(d);

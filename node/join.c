@@ -4,47 +4,20 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "lib/log.h"
 #include "lib/error.h"
 
 static struct {
 	const struct api_ctx *ctx;
-	char addr[64];            /* "ip:port" of the node asked */
-	char body[256];
+	char addr[NETADDR_TEXT_MAX]; /* "HOST:PORT" of the node asked */
+	char body[3 * NETADDR_TEXT_MAX];
 	uv_timer_t timer;
 	bool timer_open;
 	struct http_client_req req;
 	bool in_flight;
 	unsigned attempts;
 } join;
-
-/* "http[s]://HOST:PORT[/...]" to "IP:PORT"; localhost means 127.0.0.1. */
-static bool url_addr(const char *url, char *out, size_t size)
-{
-	const char *p, *end;
-	char host[64];
-	size_t n;
-
-	if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else
-		return false;
-	end = strchr(p, '/');
-	n = end != NULL ? (size_t)(end - p) : strlen(p);
-	if (n == 0 || n >= sizeof host)
-		return false;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	if (strncasecmp(host, "localhost:", 10) == 0)
-		snprintf(out, size, "127.0.0.1:%s", host + 10);
-	else
-		snprintf(out, size, "%s", host);
-	return addr_parse(out, NULL);
-}
 
 static void attempt(uv_timer_t *t);
 
@@ -103,9 +76,12 @@ static void attempt(uv_timer_t *t)
 
 void join_start(const struct api_ctx *ctx, const struct options *o)
 {
+	struct netaddr a;
+
 	join.ctx = ctx;
-	if (!url_addr(o->join, join.addr, sizeof join.addr)) {
-		log_error("--join %s: not an http(s)://IPV4:PORT URL", o->join);
+	if (!url_addr_parse(o->join, &a, NULL) ||
+	    netaddr_format(&a, join.addr, sizeof join.addr) == 0) {
+		log_error("--join %s: not an http(s)://HOST[:PORT] URL", o->join);
 		ctx->stop(ctx, 1);
 		return;
 	}

@@ -42,7 +42,7 @@ struct opt {
 };
 
 #define PATH_LEN_MAX 4095
-#define ADDR_LEN_MAX 21 /* "255.255.255.255:65535" */
+#define ADDR_LEN_MAX (NETADDR_TEXT_MAX - 1) /* "HOST:PORT" of a 253-byte name */
 #define OFF(field) offsetof(struct options, field)
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -53,10 +53,12 @@ static const struct opt opt_table[] = {
 	{ "data-dir", OPT_STRING, true, false, 1, PATH_LEN_MAX, NULL, "DIR",
 	  "directory holding this node's state", NULL, OFF(data_dir) },
 	{ "raft-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
-	  "IP:PORT", "IPv4 address for Raft traffic between nodes", options_check_addr,
+	  "HOST:PORT", "address for Raft traffic between nodes (name, IPv4 or [IPv6])",
+	  options_check_addr,
 	  OFF(raft_addr) },
 	{ "api-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
-	  "IP:PORT", "IPv4 address of the HTTP API", options_check_addr, OFF(api_addr) },
+	  "HOST:PORT", "address of the HTTP API (name, IPv4 or [IPv6])", options_check_addr,
+	  OFF(api_addr) },
 	{ "bootstrap", OPT_STRING, false, false, 1, 16384, NULL,
 	  "ID=RAFT/API,...",
 	  "members of a brand-new cluster, the same string on every node",
@@ -552,8 +554,8 @@ void options_usage(FILE *f)
 	const struct opt *p;
 	size_t i;
 
-	fputs("Usage: escrowd --id N --data-dir DIR --raft-addr IP:PORT --api-addr IP:PORT\n"
-	      "        ( --bootstrap \"1=RAFTIP:PORT/APIIP:PORT,2=...,3=...\" | --join URL\n"
+	fputs("Usage: escrowd --id N --data-dir DIR --raft-addr HOST:PORT --api-addr HOST:PORT\n"
+	      "        ( --bootstrap \"1=RAFTHOST:PORT/APIHOST:PORT,2=...,3=...\" | --join URL\n"
 	      "          | (restart: nothing) )\n"
 	      "        ( --tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure )\n"
 	      "        --seal-key FILE\n"

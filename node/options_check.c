@@ -11,8 +11,9 @@
 #include "node/options.h"
 #include "node/options_internal.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
+#include "store/command.h"
 
-#define HOST_LEN_MAX 253
 #define BOOTSTRAP_MAX 64 /* members in a --bootstrap string */
 
 const char *options_quote(const char *s, char *buf, size_t size)
@@ -51,51 +52,27 @@ static const char *dec_parse(const char *s, unsigned long max, unsigned long *ou
 	return s + n;
 }
 
-/* Reads "a.b.c.d"; returns the end, or NULL. */
-static const char *ipv4_parse(const char *s, bool *loopback)
-{
-	unsigned long octet, first = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		if (i > 0 && *s++ != '.')
-			return NULL;
-		s = dec_parse(s, 255, &octet);
-		if (s == NULL)
-			return NULL;
-		if (i == 0)
-			first = octet;
-	}
-	*loopback = first == 127;
-	return s;
-}
-
 bool addr_parse(const char *s, bool *loopback)
 {
-	unsigned long port;
-	bool lo;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct sockaddr_storage ss;
+	struct netaddr a;
+	socklen_t len;
 
-	if (s == NULL)
-		return false;
-	s = ipv4_parse(s, &lo);
-	if (s == NULL || *s++ != ':')
-		return false;
-	s = dec_parse(s, 65535, &port);
-	if (s == NULL || *s != '\0' || port == 0)
+	if (netaddr_parse(s, &a, errmsg) != ESC_OK)
 		return false;
 	if (loopback != NULL)
-		*loopback = lo;
+		*loopback = netaddr_sockaddr(&a, &ss, &len) &&
+			    netaddr_sockaddr_is_loopback((struct sockaddr *)&ss);
 	return true;
 }
 
-/* Copies the host of an "http[s]://HOST[:PORT][/...]" URL into host; false
- * when the URL is not of that form. */
-static bool url_host(const char *url, char *host, size_t size, bool *https)
+bool url_addr_parse(const char *url, struct netaddr *a, bool *https)
 {
-	const char *p, *end;
-	unsigned long port;
+	char errmsg[ESC_ERRMSG_SIZE], text[NETADDR_TEXT_MAX + 8];
+	const char *p;
+	size_t len;
 	bool tls;
-	size_t i, len;
 
 	if (strncasecmp(url, "http://", 7) == 0) {
 		p = url + 7;
@@ -106,20 +83,16 @@ static bool url_host(const char *url, char *host, size_t size, bool *https)
 	} else {
 		return false;
 	}
-	len = strcspn(p, ":/?#");
-	if (len == 0 || len >= size)
+	len = strcspn(p, "/?#");
+	if (len == 0 || len >= NETADDR_TEXT_MAX)
 		return false;
-	for (i = 0; i < len; i++)
-		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-		      (p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '-'))
-			return false;
-	if (p[len] == ':') {
-		end = dec_parse(p + len + 1, 65535, &port);
-		if (end == NULL || port == 0 || (*end != '\0' && *end != '/'))
-			return false;
-	}
-	memcpy(host, p, len);
-	host[len] = '\0';
+	/* The port is optional in a URL: the scheme's when absent. */
+	if (p[len - 1] == ']' || memchr(p, ':', len) == NULL)
+		snprintf(text, sizeof text, "%.*s:%s", (int)len, p, tls ? "443" : "80");
+	else
+		snprintf(text, sizeof text, "%.*s", (int)len, p);
+	if (netaddr_parse(text, a, errmsg) != ESC_OK)
+		return false;
 	if (https != NULL)
 		*https = tls;
 	return true;
@@ -129,7 +102,9 @@ static bool url_host(const char *url, char *host, size_t size, bool *https)
 static int member_parse(const char *s, size_t len, struct bootstrap_member *m,
 			char *errmsg)
 {
-	char buf[160], q[OPTIONS_QUOTE_SIZE];
+	char buf[2 * NETADDR_TEXT_MAX + 16], q[OPTIONS_QUOTE_SIZE];
+	struct netaddr a;
+	int rv;
 	char *eq, *slash;
 	const char *end;
 	unsigned long id;
@@ -154,14 +129,18 @@ static int member_parse(const char *s, size_t len, struct bootstrap_member *m,
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "member id '%s' is not a number in 1..65535",
 				  options_quote(buf, q, sizeof(q)));
-	if (!addr_parse(eq + 1, NULL))
-		return esc_errorf(errmsg, ESC_EINVAL,
-				  "member %lu: raft address '%s' is not IPV4:PORT", id,
-				  options_quote(eq + 1, q, sizeof(q)));
-	if (!addr_parse(slash + 1, NULL))
-		return esc_errorf(errmsg, ESC_EINVAL,
-				  "member %lu: API address '%s' is not IPV4:PORT", id,
-				  options_quote(slash + 1, q, sizeof(q)));
+	rv = netaddr_parse(eq + 1, &a, errmsg);
+	if (rv != ESC_OK) {
+		snprintf(buf, sizeof buf, "member %lu: raft address", id);
+		esc_errprefix(errmsg, buf);
+		return rv;
+	}
+	rv = netaddr_parse(slash + 1, &a, errmsg);
+	if (rv != ESC_OK) {
+		snprintf(buf, sizeof buf, "member %lu: API address", id);
+		esc_errprefix(errmsg, buf);
+		return rv;
+	}
 	m->id = (unsigned)id;
 	snprintf(m->raft, sizeof(m->raft), "%s", eq + 1);
 	snprintf(m->api, sizeof(m->api), "%s", slash + 1);
@@ -234,20 +213,17 @@ int bootstrap_parse(const char *s, struct bootstrap_member *m, unsigned max,
 
 int options_check_addr(const char *value, char *errmsg)
 {
-	char q[OPTIONS_QUOTE_SIZE];
+	struct netaddr a;
 
-	if (!addr_parse(value, NULL))
-		return esc_errorf(errmsg, ESC_EINVAL, "'%s' is not IPV4:PORT",
-				  options_quote(value, q, sizeof(q)));
-	return 0;
+	return netaddr_parse(value, &a, errmsg);
 }
 
 int options_check_url(const char *value, char *errmsg)
 {
 	char q[OPTIONS_QUOTE_SIZE];
-	char host[HOST_LEN_MAX + 1];
+	struct netaddr a;
 
-	if (strchr(value, ' ') != NULL || !url_host(value, host, sizeof(host), NULL))
+	if (strchr(value, ' ') != NULL || !url_addr_parse(value, &a, NULL))
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "'%s' is not an http:// or https:// URL",
 				  options_quote(value, q, sizeof(q)));
@@ -267,7 +243,7 @@ static int check_transport(const struct options *o, char *errmsg)
 {
 	const char *names[3] = { "tls-ca", "tls-cert", "tls-key" };
 	const char *files[3] = { o->tls_ca, o->tls_cert, o->tls_key };
-	char host[HOST_LEN_MAX + 1];
+	struct netaddr a;
 	bool https = false;
 	int i, tls = 0;
 
@@ -284,7 +260,7 @@ static int check_transport(const struct options *o, char *errmsg)
 			return esc_errorf(errmsg, ESC_EINVAL,
 					  "--tls-ca, --tls-cert and --tls-key go together; --%s is missing",
 					  names[i]);
-	if (o->join != NULL && url_host(o->join, host, sizeof(host), &https)) {
+	if (o->join != NULL && url_addr_parse(o->join, &a, &https)) {
 		if (o->insecure && https)
 			return esc_errorf(errmsg, ESC_EINVAL,
 					  "--join needs an http:// URL with --insecure");
@@ -317,41 +293,92 @@ static int check_self(const struct options *o, const struct bootstrap_member *m,
 	return 0;
 }
 
+/* libraft's own TCP transport (--insecure) parses IPv4 "a.b.c.d:port"
+ * only: names and IPv6 literals are for TLS clusters, refused here rather
+ * than by raft_start later. */
+static int check_plain_raft(const struct options *o, const struct bootstrap_member *m,
+			    unsigned n, char *errmsg)
+{
+	static const char prefix[] = "--insecure takes IPv4 raft addresses only (names and "
+				     "IPv6 need TLS)";
+	struct netaddr a;
+	unsigned i;
+
+	if (netaddr_parse(o->raft_addr, &a, errmsg) != ESC_OK || a.kind != NETADDR_IPV4)
+		return esc_errorf(errmsg, ESC_EINVAL, "%s; --raft-addr is %s", prefix,
+				  o->raft_addr);
+	for (i = 0; i < n; i++)
+		if (netaddr_parse(m[i].raft, &a, errmsg) != ESC_OK || a.kind != NETADDR_IPV4)
+			return esc_errorf(errmsg, ESC_EINVAL,
+					  "%s; --bootstrap member %u has %s", prefix, m[i].id,
+					  m[i].raft);
+	return 0;
+}
+
+/* A literal loopback address, or a name all of whose addresses are
+ * loopback ones (resolved now: options are checked before the loop runs). */
+static bool loopback_only(const struct netaddr *a)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool lo = false;
+
+	return netaddr_resolve(a, &ss, &len, &lo, errmsg) == ESC_OK && lo;
+}
+
+static bool addr_loopback_only(const char *s)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct netaddr a;
+
+	return netaddr_parse(s, &a, errmsg) == ESC_OK && loopback_only(&a);
+}
+
+/* The members are recorded as one "ID=RAFT/API,..." text of at most
+ * CMD_MEMBERS_MAX bytes (long names leave room for fewer members). */
+static int check_members_size(const struct bootstrap_member *m, unsigned n, char *errmsg)
+{
+	size_t len = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		len += (i > 0) + (size_t)snprintf(NULL, 0, "%u=%s/%s", m[i].id, m[i].raft, m[i].api);
+	if (len > CMD_MEMBERS_MAX)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "--bootstrap: the members take %zu bytes, more than the %d the "
+				  "cluster records; use shorter names", len, CMD_MEMBERS_MAX);
+	return 0;
+}
+
 /* --insecure sends secrets in the clear: only over the loopback interface. */
 static int check_loopback(const struct options *o, const struct bootstrap_member *m,
 			  unsigned n, char *errmsg)
 {
 	static const char prefix[] = "--insecure is only allowed with loopback addresses";
-	char host[HOST_LEN_MAX + 1], q[OPTIONS_QUOTE_SIZE];
-	const char *end;
+	char q[OPTIONS_QUOTE_SIZE];
+	struct netaddr a;
 	unsigned i;
-	bool lo;
 
-	if (!addr_parse(o->raft_addr, &lo) || !lo)
+	if (!addr_loopback_only(o->raft_addr))
 		return esc_errorf(errmsg, ESC_EINVAL, "%s; --raft-addr is %s", prefix,
 				  o->raft_addr);
-	if (!addr_parse(o->api_addr, &lo) || !lo)
+	if (!addr_loopback_only(o->api_addr))
 		return esc_errorf(errmsg, ESC_EINVAL, "%s; --api-addr is %s", prefix,
 				  o->api_addr);
 	for (i = 0; i < n; i++) {
-		if (!addr_parse(m[i].raft, &lo) || !lo)
+		if (!addr_loopback_only(m[i].raft))
 			return esc_errorf(errmsg, ESC_EINVAL,
 					  "%s; --bootstrap member %u has %s", prefix,
 					  m[i].id, m[i].raft);
-		if (!addr_parse(m[i].api, &lo) || !lo)
+		if (!addr_loopback_only(m[i].api))
 			return esc_errorf(errmsg, ESC_EINVAL,
 					  "%s; --bootstrap member %u has %s", prefix,
 					  m[i].id, m[i].api);
 	}
-	if (o->join != NULL && url_host(o->join, host, sizeof(host), NULL)) {
-		lo = false;
-		end = ipv4_parse(host, &lo);
-		if (end == NULL || *end != '\0')
-			lo = strcasecmp(host, "localhost") == 0;
-		if (!lo)
-			return esc_errorf(errmsg, ESC_EINVAL, "%s; --join is %s", prefix,
-					  options_quote(o->join, q, sizeof(q)));
-	}
+	if (o->join != NULL && url_addr_parse(o->join, &a, NULL) && !loopback_only(&a))
+		return esc_errorf(errmsg, ESC_EINVAL, "%s; --join is %s", prefix,
+				  options_quote(o->join, q, sizeof(q)));
 	return 0;
 }
 
@@ -406,9 +433,17 @@ int options_check(const struct options *o, char *errmsg)
 		rv = check_self(o, m, n, errmsg);
 		if (rv != 0)
 			return rv;
+		rv = check_members_size(m, n, errmsg);
+		if (rv != 0)
+			return rv;
 	}
 	if (o->insecure_netns && !o->insecure)
 		return esc_errorf(errmsg, ESC_EINVAL, "--insecure-netns needs --insecure");
+	if (o->insecure) {
+		rv = check_plain_raft(o, m, n, errmsg);
+		if (rv != 0)
+			return rv;
+	}
 	if (o->insecure_netns)
 		return check_named_netns(errmsg);
 	if (o->insecure)

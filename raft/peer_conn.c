@@ -43,6 +43,8 @@ static void conn_free(struct peer_conn *c)
 		t->handshakes--;
 	if (c->tls_open)
 		tls_stream_free(&c->tls);
+	if (c->res != NULL)
+		uv_freeaddrinfo(c->res);
 	free(c);
 	if (req != NULL)
 		req->cb(req, NULL, status);
@@ -71,6 +73,8 @@ void peer_conn_close(struct peer_conn *c)
 	if (c->state == PEER_CLOSING)
 		return;
 	c->state = PEER_CLOSING;
+	if (c->resolving)
+		uv_cancel((uv_req_t *)&c->gai); /* its callback still comes */
 	uv_close((uv_handle_t *)&c->timer, on_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_closed);
 	if (c->pipe_open)
@@ -226,12 +230,18 @@ static struct peer_conn *conn_new(struct peer_tls *t, bool outbound)
 	return c;
 }
 
+static void dial_next(struct peer_conn *c);
+
 static void on_connect(uv_connect_t *req, int status)
 {
 	struct peer_conn *c = req->data;
 
 	if (c->state == PEER_CLOSING)
 		return;
+	if (status < 0 && c->cur != NULL && c->cur->ai_next != NULL) {
+		dial_next(c);
+		return;
+	}
 	if (status < 0) {
 		peer_conn_fail(c, false, "%s", uv_strerror(status));
 		return;
@@ -241,12 +251,75 @@ static void on_connect(uv_connect_t *req, int status)
 	peer_conn_start(c); /* the client hello */
 }
 
+static void connect_to(struct peer_conn *c, const struct sockaddr *sa)
+{
+	int rv = uv_tcp_connect(&c->connect, &c->tcp, sa, on_connect);
+
+	if (rv != 0)
+		peer_conn_fail(c, false, "%s", uv_strerror(rv));
+}
+
+/* The next address of the name on a fresh connection (a libuv handle
+ * connects once), which takes over the request and the addresses. */
+static void dial_next(struct peer_conn *c)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct peer_conn *n = conn_new(c->t, true);
+
+	if (n == NULL || tls_stream_init(&n->tls, c->t->client_ctx, c->host, errmsg) != ESC_OK) {
+		if (n != NULL)
+			peer_conn_close(n);
+		peer_conn_fail(c, false, "no memory to try its next address");
+		return;
+	}
+	n->tls_open = true;
+	n->id = c->id;
+	n->na = c->na;
+	memcpy(n->host, c->host, sizeof n->host);
+	memcpy(n->who, c->who, sizeof n->who);
+	n->res = c->res;
+	n->cur = c->cur->ai_next;
+	n->req = c->req;
+	c->res = c->cur = NULL;
+	c->req = NULL;
+	peer_conn_close(c);
+	uv_timer_start(&n->timer, on_timer, n->t->timeout_ms, 0);
+	connect_to(n, n->cur->ai_addr);
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
+{
+	struct peer_conn *c = g->data;
+
+	c->resolving = false;
+	if (c->state == PEER_CLOSING) {
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		if (--c->handles == 0)
+			conn_free(c);
+		return;
+	}
+	c->handles--;
+	if (status < 0 || res == NULL) {
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		/* Not fatal: libraft dials again on its heartbeat schedule. */
+		peer_conn_fail(c, true, "%s does not resolve (%s); retrying", c->na.host,
+			       uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+		return;
+	}
+	c->res = c->cur = res;
+	connect_to(c, res->ai_addr);
+}
+
 int peer_conn_dial(struct peer_tls *t, struct raft_uv_connect *req, raft_id id,
 		   const char *address, raft_uv_connect_cb cb)
 {
-	char errmsg[ESC_ERRMSG_SIZE];
-	struct sockaddr_in sa;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	char errmsg[ESC_ERRMSG_SIZE], port[8];
+	struct sockaddr_storage sa;
 	struct peer_conn *c;
+	socklen_t len;
 	int rv;
 
 	c = conn_new(t, true);
@@ -256,18 +329,32 @@ int peer_conn_dial(struct peer_tls *t, struct raft_uv_connect *req, raft_id id,
 	}
 	c->id = id;
 	snprintf(c->who, sizeof c->who, "node %llu at %.*s", id, PEER_TLS_ADDRESS_MAX, address);
-	if (peer_tls_address_parse(address, c->host, sizeof c->host, &sa) != ESC_OK) {
-		snprintf(t->transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "%.96s: not IPV4:PORT", c->who);
+	if (peer_tls_address_parse(address, &c->na) != ESC_OK) {
+		snprintf(t->transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "%.96s: not HOST:PORT", c->who);
 		peer_conn_close(c);
 		return RAFT_NOCONNECTION;
 	}
+	snprintf(c->host, sizeof c->host, "%s", c->na.host);
+	/* The certificate must hold what is dialled: a DNS name for a name, an
+	 * IP address for a literal (tls_stream_init sets which). */
 	if (tls_stream_init(&c->tls, t->client_ctx, c->host, errmsg) != ESC_OK) {
 		snprintf(t->transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "%.96s: %.128s", c->who, errmsg);
 		peer_conn_close(c);
 		return RAFT_NOCONNECTION;
 	}
 	c->tls_open = true;
-	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, on_connect);
+	if (netaddr_sockaddr(&c->na, &sa, &len)) {
+		rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&sa, on_connect);
+	} else {
+		/* On the loop's thread pool: the loop never blocks on DNS. */
+		snprintf(port, sizeof port, "%u", c->na.port);
+		c->gai.data = c;
+		rv = uv_getaddrinfo(t->loop, &c->gai, on_resolved, c->na.host, port, &hints);
+		if (rv == 0) {
+			c->resolving = true;
+			c->handles++;
+		}
+	}
 	if (rv != 0) {
 		snprintf(t->transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "%.96s: %s", c->who,
 			 uv_strerror(rv));
@@ -312,8 +399,8 @@ static void accept_refuse(struct peer_tls *t)
 
 void peer_conn_accept(struct peer_tls *t)
 {
-	char errmsg[ESC_ERRMSG_SIZE], ip[INET_ADDRSTRLEN] = "?";
-	struct sockaddr_in sa;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct sockaddr_storage sa;
 	int len = sizeof sa;
 	struct peer_conn *c = conn_new(t, false);
 
@@ -330,8 +417,9 @@ void peer_conn_accept(struct peer_tls *t)
 	t->handshakes++;
 	memset(&sa, 0, sizeof sa);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
-		inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-	snprintf(c->who, sizeof c->who, "%s:%u", ip, ntohs(sa.sin_port));
+		netaddr_sockaddr_text((struct sockaddr *)&sa, c->who, sizeof c->who);
+	else
+		snprintf(c->who, sizeof c->who, "a peer");
 	if (t->handshakes > PEER_TLS_HANDSHAKES_MAX)
 		evict_oldest(t);
 	if (tls_stream_init(&c->tls, t->server_ctx, NULL, errmsg) != ESC_OK) {

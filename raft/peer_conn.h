@@ -40,7 +40,7 @@ struct peer_tls {
 
 /* States in order: a connection only moves forward. */
 enum peer_conn_state {
-	PEER_DIALING,                /* outbound TCP connect in flight */
+	PEER_DIALING,                /* outbound: resolving a name, TCP connect in flight */
 	PEER_HANDSHAKE,              /* TLS handshake */
 	PEER_PREAMBLE,               /* inbound: waiting for the peer's preamble */
 	PEER_REPLY,                  /* outbound: preamble sent, waiting for the reply */
@@ -56,6 +56,11 @@ struct peer_conn {
 	bool outbound;
 	raft_id id;                  /* outbound: the target; inbound: the certificate's */
 	char host[PEER_TLS_ADDRESS_MAX + 1]; /* outbound: name the certificate must hold */
+	struct netaddr na;           /* outbound: the address dialled */
+	uv_getaddrinfo_t gai;        /* outbound: resolving na's name */
+	bool resolving;              /* gai in flight: counts in handles */
+	struct addrinfo *res;        /* what the name resolved to (owned), or NULL */
+	struct addrinfo *cur;        /* the address being tried */
 	char who[PEER_TLS_ADDRESS_MAX + 48]; /* "node 2 at ADDR" or "IP:PORT" for messages */
 	unsigned handles;            /* initialised handles whose close callback is due */
 	uv_tcp_t tcp;

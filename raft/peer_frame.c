@@ -129,31 +129,11 @@ int peer_tls_cn_id(const char *cn, raft_id *id)
 	return ESC_OK;
 }
 
-int peer_tls_address_parse(const char *address, char *host, size_t host_size,
-			   struct sockaddr_in *sa)
+int peer_tls_address_parse(const char *address, struct netaddr *a)
 {
-	const char *colon = strrchr(address, ':');
-	size_t hlen = colon != NULL ? (size_t)(colon - address) : 0;
-	const char *ip;
-	unsigned long port = 0;
-	const char *d;
+	char errmsg[ESC_ERRMSG_SIZE];
 
-	if (colon == NULL || hlen == 0 || hlen >= host_size || hlen >= INET_ADDRSTRLEN + 16)
+	if (strlen(address) > PEER_TLS_ADDRESS_MAX)
 		return ESC_EINVAL;
-	for (d = colon + 1; *d != '\0'; d++) {
-		if (*d < '0' || *d > '9' || d - colon > 5)
-			return ESC_EINVAL;
-		port = port * 10 + (unsigned long)(*d - '0');
-	}
-	if (port == 0 || port > 65535)
-		return ESC_EINVAL;
-	memcpy(host, address, hlen);
-	host[hlen] = '\0';
-	ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, ip, &sa->sin_addr) != 1)
-		return ESC_EINVAL;
-	return ESC_OK;
+	return netaddr_parse(address, a, errmsg) == ESC_OK ? ESC_OK : ESC_EINVAL;
 }

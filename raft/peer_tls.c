@@ -50,12 +50,10 @@ void peer_tls_maybe_closed(struct peer_tls *t)
 static int transport_init(struct raft_uv_transport *rt, raft_id id, const char *address)
 {
 	struct peer_tls *t = rt->impl;
-	char host[PEER_TLS_ADDRESS_MAX + 1];
-	struct sockaddr_in sa;
+	struct netaddr a;
 
-	if (id == 0 || strlen(address) > PEER_TLS_ADDRESS_MAX ||
-	    peer_tls_address_parse(address, host, sizeof host, &sa) != ESC_OK) {
-		snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE, "raft address %.64s is not IPV4:PORT",
+	if (id == 0 || peer_tls_address_parse(address, &a) != ESC_OK) {
+		snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE, "raft address %.64s is not HOST:PORT",
 			 address);
 		return RAFT_INVALID;
 	}
@@ -87,12 +85,17 @@ static void on_listener_closed(uv_handle_t *h)
 static int transport_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
 {
 	struct peer_tls *t = rt->impl;
-	char host[PEER_TLS_ADDRESS_MAX + 1];
-	struct sockaddr_in sa;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct sockaddr_storage sa;
+	struct netaddr a;
+	socklen_t len;
 	int rv;
 
-	if (peer_tls_address_parse(t->address, host, sizeof host, &sa) != ESC_OK) {
-		snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE, "raft address %.64s is not IPV4:PORT",
+	/* A name is resolved here, once, blocking: listening starts with the
+	 * node, before the loop runs. */
+	if (peer_tls_address_parse(t->address, &a) != ESC_OK ||
+	    netaddr_resolve(&a, &sa, &len, NULL, errmsg) != ESC_OK) {
+		snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE, "raft address %.64s: cannot listen",
 			 t->address);
 		return RAFT_INVALID;
 	}

@@ -7,6 +7,9 @@
  * relays the other end through a TLS stream (lib/tls_stream.h) to the TCP
  * connection. A connection is handed to libraft only once:
  *   - the TLS handshake is done with a certificate of the CA (both ways);
+ *   - on a connect, the certificate's subject alternative names hold what
+ *     was dialled: the DNS name of a "HOST:PORT" address, the IP address of
+ *     an "IPv4:PORT" or "[IPv6]:PORT" one;
  *   - the peer's certificate has OU "node" and CN "node-<id>": on a connect,
  *     <id> is the node libraft asked for; on an accept, <id> must equal the
  *     id in the peer's preamble;
@@ -19,6 +22,8 @@
 #define ESCROW_PEER_TLS_H
 
 #include <netinet/in.h>
+
+#include "lib/netaddr.h"
 #include <raft.h>
 #include <raft/uv.h>
 #include <stddef.h>
@@ -137,10 +142,13 @@ int peer_tls_reply_parse(const uint8_t *buf, size_t len, size_t *used, char *err
  * leading zero, > 0). ESC_OK or ESC_EINVAL. */
 int peer_tls_cn_id(const char *cn, raft_id *id);
 
-/* A raft address as libraft 0.15 takes it: "IPV4:PORT", or "localhost:PORT"
- * for 127.0.0.1. host gets the part before the colon (the name the peer's
- * certificate must hold). ESC_OK or ESC_EINVAL. */
-int peer_tls_address_parse(const char *address, char *host, size_t host_size,
-			   struct sockaddr_in *sa);
+/* A raft address: "HOST:PORT", "IPv4:PORT" or "[IPv6]:PORT" (netaddr_parse)
+ * of at most PEER_TLS_ADDRESS_MAX bytes, into a. a->host is what the peer's
+ * certificate must hold: a DNS name for a name, an IP address for a
+ * literal. A name is resolved each time it is dialled (on the loop's thread
+ * pool) and its addresses tried in turn; one that does not resolve fails
+ * that connect (logged, rate-limited) and libraft tries again later.
+ * ESC_OK or ESC_EINVAL. */
+int peer_tls_address_parse(const char *address, struct netaddr *a);
 
 #endif

@@ -11,6 +11,7 @@
 #include "raft/codec.h"
 #include "raft/tuning.h"
 #include "lib/error.h"
+#include "lib/netaddr.h"
 
 static int raft_error(char *errmsg, const char *what, int rv, const char *detail)
 {
@@ -193,22 +194,23 @@ int replica_bootstrap(struct replica *r, unsigned n, const unsigned *ids,
  * first to say what is wrong. */
 static int check_bindable(const char *addr, char *errmsg)
 {
-	struct sockaddr_in sa;
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	int fd, one = 1, rv = ESC_OK;
+	struct sockaddr_storage sa;
+	struct netaddr na;
+	socklen_t len;
+	int fd, one = 1, rv;
 
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
-		return esc_errorf(errmsg, ESC_EINVAL, "raft address %s is not IPV4:PORT", addr);
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0)
-		return esc_errorf(errmsg, ESC_EINVAL, "raft address %s is not IPV4:PORT", addr);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	rv = netaddr_parse(addr, &na, errmsg);
+	if (rv == ESC_OK)
+		rv = netaddr_resolve(&na, &sa, &len, NULL, errmsg);
+	if (rv != ESC_OK) {
+		esc_errprefix(errmsg, "raft address");
+		return rv;
+	}
+	fd = socket(sa.ss_family, SOCK_STREAM, 0);
 	if (fd < 0)
 		return ESC_OK;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+	if (bind(fd, (struct sockaddr *)&sa, len) != 0) {
 		if (errno == EADDRINUSE)
 			rv = esc_errorf(errmsg, ESC_EADDRINUSE,
 					"raft address %s is already in use", addr);

@@ -111,8 +111,9 @@ _ports_lock = threading.Lock()
 _ports_given = set()
 
 
-def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1, never handed out before.
+def free_ports(n, host="127.0.0.1"):
+    """n distinct free TCP ports on host (127.0.0.1; "::1" for IPv6), never
+    handed out before.
 
     All sockets stay bound until every port is chosen, so the kernel cannot
     hand the same port out twice within one call."""
@@ -121,9 +122,10 @@ def free_ports(n):
         try:
             while len(ports) < n:
                 check(len(socks) < n + 500, "free_ports: no free ports left")
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                s = socket.socket(family, socket.SOCK_STREAM)
                 socks.append(s)
-                s.bind(("127.0.0.1", 0))
+                s.bind((host, 0))
                 port = s.getsockname()[1]
                 if port not in _ports_given:
                     ports.append(port)
@@ -171,21 +173,21 @@ def tls_context(pki, name):
     return ctx
 
 
-def _connection(port, timeout, tls):
+def _connection(port, timeout, tls, host="127.0.0.1"):
     if tls is None:
-        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+    return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
 
 
 def http_request(port, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None,
-                 tls=None):
+                 tls=None, host="127.0.0.1"):
     """One request on a fresh connection (HTTPS with the ssl context tls).
     Returns (status, headers, data): headers with lower-case names, data
     parsed JSON or text. A transport error gives status 0 and the error text
     as data."""
     hdrs = dict(headers or {})
     data = _encode_body(body, hdrs)
-    conn = _connection(port, timeout, tls)
+    conn = _connection(port, timeout, tls, host)
     try:
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
@@ -220,7 +222,8 @@ def raw_request(port, payload, timeout=REQUEST_TIMEOUT):
 class Client:
     """A keep-alive connection to one node, reopened after an error."""
 
-    def __init__(self, port, timeout=REQUEST_TIMEOUT, tls=None):
+    def __init__(self, port, timeout=REQUEST_TIMEOUT, tls=None, host="127.0.0.1"):
+        self.host = host
         self.port = port
         self.timeout = timeout
         self.tls = tls
@@ -232,7 +235,7 @@ class Client:
         for attempt in (0, 1):
             reused = self.conn is not None
             if self.conn is None:
-                self.conn = _connection(self.port, self.timeout, self.tls)
+                self.conn = _connection(self.port, self.timeout, self.tls, self.host)
             try:
                 self.conn.request(method, path, body=data, headers=hdrs)
                 resp = self.conn.getresponse()
@@ -416,12 +419,14 @@ def retry(ids, fn, timeout, retry_on=(0, 503), between=None):
 class Node:
     """One escrowd: its addresses, directories and process."""
 
-    def __init__(self, cluster_dir, nid, raft_port, api_port):
+    def __init__(self, cluster_dir, nid, raft_port, api_port, host="127.0.0.1"):
         self.id = nid
+        self.host = host        # a name, an IPv4 or an IPv6 address (no brackets)
         self.raft_port = raft_port
         self.api_port = api_port
-        self.raft = "127.0.0.1:%d" % raft_port
-        self.api = "127.0.0.1:%d" % api_port
+        spelled = "[%s]" % host if ":" in host else host
+        self.raft = "%s:%d" % (spelled, raft_port)
+        self.api = "%s:%d" % (spelled, api_port)
         self.dir = os.path.join(cluster_dir, "n%d" % nid)
         self.data_dir = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "node.log")
@@ -447,17 +452,18 @@ class Cluster:
     Made by TestContext.cluster (which also stops and removes it), or by hand:
     then call close(keep) in a finally block."""
 
-    def __init__(self, n=3, name="cluster", log_level=LOG_LEVEL, tls=False):
+    def __init__(self, n=3, name="cluster", log_level=LOG_LEVEL, tls=False, host="127.0.0.1"):
         safe = "".join(ch if ch.isalnum() else "-" for ch in name)[:40]
         self.dir = tempfile.mkdtemp(prefix="escrow-%s-" % safe,
                                     dir=os.environ.get("TEST_TMPDIR"))
         _clusters.append(self)
         self.log_level = log_level
         self.extra = ()     # flags given to every node this cluster starts
-        ports = free_ports(2 * n)
+        self.host = host    # every node's host: 127.0.0.1, "::1", "localhost"
+        ports = free_ports(2 * n, "::1" if ":" in host else "127.0.0.1")
         self.nodes = {}
         for i in range(1, n + 1):
-            node = Node(self.dir, i, ports[2 * i - 2], ports[2 * i - 1])
+            node = Node(self.dir, i, ports[2 * i - 2], ports[2 * i - 1], host)
             os.makedirs(node.data_dir, mode=0o700)
             self.nodes[i] = node
         self.seal_key = os.path.join(self.dir, "seal.key")
@@ -587,8 +593,8 @@ class Cluster:
         a restored data dir) with fresh ports and its own directory; its data
         dir is created empty unless make_data_dir is false."""
         check(nid not in self.nodes, "add_node: node %d exists" % nid)
-        raft_port, api_port = free_ports(2)
-        node = Node(self.dir, nid, raft_port, api_port)
+        raft_port, api_port = free_ports(2, "::1" if ":" in self.host else "127.0.0.1")
+        node = Node(self.dir, nid, raft_port, api_port, self.host)
         os.makedirs(node.dir, mode=0o700)
         if make_data_dir:
             os.makedirs(node.data_dir, mode=0o700)
@@ -668,11 +674,13 @@ class Cluster:
     def request(self, nid, method, path, body=None, timeout=REQUEST_TIMEOUT, headers=None,
                 as_=None):
         """as_: the certificate to use (TLS clusters; default self.role)."""
-        return http_request(self.nodes[nid].api_port, method, path, body, timeout, headers,
-                            self.tls_context(as_))
+        node = self.nodes[nid]
+        return http_request(node.api_port, method, path, body, timeout, headers,
+                            self.tls_context(as_), node.host)
 
     def client(self, nid, timeout=REQUEST_TIMEOUT, as_=None):
-        return Client(self.nodes[nid].api_port, timeout, self.tls_context(as_))
+        node = self.nodes[nid]
+        return Client(node.api_port, timeout, self.tls_context(as_), node.host)
 
     def escrow(self, nid, rec, timeout=REQUEST_TIMEOUT):
         return self.request(nid, "POST", "/v1/keys", rec, timeout)
@@ -965,9 +973,10 @@ class TestContext:
 
     check = staticmethod(check)
 
-    def cluster(self, n=3, start=True, ready_timeout=30, log_level=LOG_LEVEL, tls=False):
+    def cluster(self, n=3, start=True, ready_timeout=30, log_level=LOG_LEVEL, tls=False,
+                host="127.0.0.1"):
         """A cluster stopped and removed (kept on failure) after the test."""
-        c = Cluster(n, self.name, log_level, tls)
+        c = Cluster(n, self.name, log_level, tls, host)
         self.clusters.append(c)
         if start:
             c.start()

@@ -237,14 +237,17 @@ static void raw_connected(uv_connect_t *req, int status)
 struct raw *raw_start(const char *addr, const char *cert, const void *data, size_t len,
 			     bool close_after)
 {
-	char errmsg[ESC_ERRMSG_SIZE], host[64];
-	struct sockaddr_in sa;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct sockaddr_storage sa;
+	struct netaddr na;
 	struct raw *r = NULL;
+	socklen_t sa_len;
 
 	for (size_t i = 0; r == NULL && i < sizeof raws / sizeof raws[0]; i++)
 		if (!raws[i].used)
 			r = &raws[i];
-	if (r == NULL || peer_tls_address_parse(addr, host, sizeof host, &sa) != ESC_OK)
+	if (r == NULL || peer_tls_address_parse(addr, &na) != ESC_OK ||
+	    !netaddr_sockaddr(&na, &sa, &sa_len))
 		abort();
 	memset(r, 0, sizeof *r);
 	r->used = true;
@@ -256,7 +259,7 @@ struct raw *raw_start(const char *addr, const char *cert, const void *data, size
 	r->conn.data = r;
 	if (cert != NULL) {
 		r->ctx = ctx_for(false, cert);
-		if (r->ctx == NULL || tls_stream_init(&r->tls, r->ctx, host, errmsg) != ESC_OK)
+		if (r->ctx == NULL || tls_stream_init(&r->tls, r->ctx, na.host, errmsg) != ESC_OK)
 			abort();
 	}
 	uv_tcp_connect(&r->conn, &r->tcp, (struct sockaddr *)&sa, raw_connected);
@@ -308,14 +311,16 @@ static void mute_connection(uv_stream_t *l, int status)
 
 struct mute *mute_start(const char *cert)
 {
-	struct sockaddr_in sa;
-	char host[64];
+	struct sockaddr_storage sa;
+	struct netaddr na;
+	socklen_t len;
 	struct mute *m = !mutes[0].used ? &mutes[0] : &mutes[1];
 
 	memset(m, 0, sizeof *m);
 	m->used = true;
 	free_addr(m->addr, sizeof m->addr);
-	peer_tls_address_parse(m->addr, host, sizeof host, &sa);
+	if (peer_tls_address_parse(m->addr, &na) != ESC_OK || !netaddr_sockaddr(&na, &sa, &len))
+		abort();
 	if (cert != NULL)
 		m->ctx = ctx_for(true, cert);
 	uv_tcp_init(&loop, &m->listener);

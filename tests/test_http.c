@@ -1032,12 +1032,41 @@ FIXTURE_TEST(test_connect_refused, REPLY_NOW)
 	CHECK_INT(call.status, ESC_EIO);
 }
 
+/* A name is resolved on the loop and its addresses tried in turn: the
+ * server listens on 127.0.0.1 only, and localhost may also resolve to ::1
+ * first. */
+FIXTURE_TEST(test_client_by_name, REPLY_NOW)
+{
+	struct call call;
+	char addr[64];
+
+	snprintf(addr, sizeof addr, "localhost:%d", http_server_port(&f->server));
+	CHECK_INT(call_send(f, &call, addr, "GET", "/", NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done, WAIT_MS);
+	CHECK(call.done);
+	CHECK_INT(call.status, ESC_OK);
+	CHECK_INT(call.http_status, 200);
+}
+
+/* RFC 2606: .invalid never resolves; the request fails, nothing else. */
+FIXTURE_TEST(test_client_name_unresolved, REPLY_NOW)
+{
+	struct call call;
+
+	CHECK_INT(call_send(f, &call, "nowhere.invalid:80", "GET", "/", NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done, WAIT_MS);
+	CHECK(call.done);
+	CHECK_INT(call.status, ESC_EIO);
+	CHECK(strstr(f->client.tls_error, "nowhere.invalid does not resolve") != NULL);
+}
+
 FIXTURE_TEST(test_client_bad_input, REPLY_NOW)
 {
 	struct call call;
 
 	CHECK_INT(call_send(f, &call, "127.0.0.1", "GET", "/", NULL, 0, 100), ESC_EINVAL);
-	CHECK_INT(call_send(f, &call, "localhost:80", "GET", "/", NULL, 0, 100), ESC_EINVAL);
+	CHECK_INT(call_send(f, &call, "::1:80", "GET", "/", NULL, 0, 100), ESC_EINVAL);
+	CHECK_INT(call_send(f, &call, "Localhost:80", "GET", "/", NULL, 0, 100), ESC_EINVAL);
 	CHECK_INT(call_send(f, &call, "127.0.0.1:99999", "GET", "/", NULL, 0, 100), ESC_EINVAL);
 	CHECK_INT(call_send(f, &call, f->addr, "G T", "/", NULL, 0, 100), ESC_EINVAL);
 	CHECK_INT(call_send(f, &call, f->addr, "GET", "/a b", NULL, 0, 100), ESC_EINVAL);
@@ -1200,7 +1229,8 @@ TEST(test_addr_in_use)
 TEST(test_bad_listen_addr)
 {
 	static const char *const bad[] = { "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
-					   "127.0.0.1:8x", "localhost:80", ":80", "::1:80" };
+					   "127.0.0.1:8x", "LocalHost:80", ":80", "::1:80",
+					   "[::1:80", "[::1]80" };
 	struct http_server s;
 	char errmsg[ESC_ERRMSG_SIZE];
 	uv_loop_t loop;
@@ -1633,6 +1663,8 @@ int main(void)
 	RUN(test_http10_and_head);
 	RUN(test_client_timeout);
 	RUN(test_connect_refused);
+	RUN(test_client_by_name);
+	RUN(test_client_name_unresolved);
 	RUN(test_client_bad_input);
 	RUN(test_client_close_fails_pending);
 	RUN(test_stop_drains);

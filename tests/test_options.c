@@ -252,7 +252,7 @@ TEST(test_bad_numbers)
 TEST(test_addr_parse)
 {
 	static const char *const bad[] = {
-		"localhost:9000", "::1:9000", "[::1]:9000", "127.0.0.1:0",
+		"Localhost:9000", "::1:9000", "[::1:9000", "127.0.0.1:0",
 		"127.0.0.1:70000", "127.0.0.1", "127.0.0.1:", "1.2.3:80",
 		"256.0.0.1:80", "127.0.0.01:80", " 127.0.0.1:80", "127.0.0.1:80 ",
 		"127.0.0.1:080", "1.2.3.4.5:80", "", "127.0.0.1:-1", "127.0.0.1:8a",
@@ -270,16 +270,21 @@ TEST(test_addr_parse)
 	CHECK(addr_parse("127.255.3.4:65535", &lo) && lo);
 	CHECK(addr_parse("10.0.0.1:8080", &lo) && !lo);
 	CHECK(addr_parse("0.0.0.0:80", NULL));
+	CHECK(addr_parse("[::1]:9000", &lo) && lo);
+	CHECK(addr_parse("[2001:db8::1]:9000", &lo) && !lo);
+	CHECK(addr_parse("localhost:9000", &lo) && !lo); /* a name: not a literal */
 }
 
 TEST(test_bad_addr_flags)
 {
 	CHECK_INT(parse_base_with("--raft-addr", "foo", NULL), ESC_EINVAL);
-	CHECK_STR(errmsg, "--raft-addr: 'foo' is not IPV4:PORT");
+	CHECK_STR(errmsg, "--raft-addr: 'foo' has no port (HOST:PORT, IPv4:PORT or [IPv6]:PORT)");
 	CHECK_INT(parse_base_with("--api-addr", "127.0.0.1:70000", NULL), ESC_EINVAL);
-	CHECK_STR(errmsg, "--api-addr: '127.0.0.1:70000' is not IPV4:PORT");
+	CHECK_STR(errmsg, "--api-addr: '127.0.0.1:70000' has a bad port '70000' (1..65535, no "
+			  "leading zero)");
 	CHECK_INT(parse_base_with("--api-addr", "127.0.0.1", NULL), ESC_EINVAL);
-	CHECK_INT(parse_base_with("--api-addr", "[::1]:80", NULL), ESC_EINVAL);
+	CHECK_INT(parse_base_with("--api-addr", "::1:80", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "without brackets"));
 	CHECK_INT(parse_base_with("--raft-addr", "127.0.0.1:0", NULL), ESC_EINVAL);
 }
 
@@ -302,6 +307,62 @@ TEST(test_insecure_needs_loopback)
 		  ESC_OK);
 	options_close(&opts);
 	CHECK_INT(parse_base_with(NULL, NULL, "--join", "http://127.0.0.2:8002/", NULL),
+		  ESC_OK);
+	options_close(&opts);
+	/* The API may be on ::1 or a name resolving to loopback only. */
+	CHECK_INT(parse_base_with("--api-addr", "[::1]:8001", NULL), ESC_OK);
+	options_close(&opts);
+	CHECK_INT(parse_base_with("--api-addr", "localhost:8001", NULL), ESC_OK);
+	options_close(&opts);
+	CHECK_INT(parse_base_with("--api-addr", "[2001:db8::1]:8001", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "--api-addr is [2001:db8::1]:8001"));
+	CHECK_INT(parse_base_with(NULL, NULL, "--join", "http://[::1]:8001", NULL), ESC_OK);
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--join", "http://nowhere.invalid:8001", NULL),
+		  ESC_EINVAL);
+	CHECK(has(errmsg, "--join is http://nowhere.invalid:8001"));
+}
+
+/* The members are recorded as one text of at most 1023 bytes: a
+ * --bootstrap of long names beyond it is refused, not cut. */
+TEST(test_bootstrap_too_long_for_the_record)
+{
+	char name[201], boot[2048];
+	int n;
+
+	memset(name, 'a', 200);
+	name[60] = name[120] = name[180] = '.';
+	name[200] = '\0';
+	n = snprintf(boot, sizeof boot, "1=127.0.0.1:9001/127.0.0.1:8001");
+	for (int i = 2; i <= 4; i++)
+		n += snprintf(boot + n, sizeof boot - (size_t)n, ",%d=%s:%d/%s:%d", i, name,
+			      9000 + i, name, 8000 + i);
+	CHECK_INT(parse("--id", "1", "--data-dir", "d", "--raft-addr", "127.0.0.1:9001",
+			"--api-addr", "127.0.0.1:8001", "--seal-key", "s", "--tls-ca", "ca",
+			"--tls-cert", "c", "--tls-key", "k", "--bootstrap", boot, NULL),
+		  ESC_EINVAL);
+	CHECK(has(errmsg, "more than the 1023 the cluster records"));
+}
+
+/* libraft's own TCP transport parses IPv4 only: names and IPv6 raft
+ * addresses need TLS. */
+TEST(test_insecure_raft_needs_ipv4)
+{
+	CHECK_INT(parse_base_with("--raft-addr", "[::1]:9001", NULL), ESC_EINVAL);
+	CHECK_STR(errmsg, "--insecure takes IPv4 raft addresses only (names and IPv6 need TLS); "
+			  "--raft-addr is [::1]:9001");
+	CHECK_INT(parse_base_with("--raft-addr", "localhost:9001", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "--raft-addr is localhost:9001"));
+	CHECK_INT(parse_base_with(NULL, NULL, "--bootstrap",
+				  "1=127.0.0.1:9001/127.0.0.1:8001,2=localhost:9002/127.0.0.1:8002",
+				  NULL),
+		  ESC_EINVAL);
+	CHECK(has(errmsg, "--bootstrap member 2 has localhost:9002"));
+	/* With TLS they are fine. */
+	CHECK_INT(parse("--id", "1", "--data-dir", "d", "--raft-addr", "[::1]:9001",
+			"--api-addr", "node1.example:8001", "--seal-key", "s", "--tls-ca", "ca",
+			"--tls-cert", "c", "--tls-key", "k", "--bootstrap",
+			"1=[::1]:9001/node1.example:8001,2=[::1]:9002/node2.example:8002", NULL),
 		  ESC_OK);
 	options_close(&opts);
 }
@@ -353,7 +414,8 @@ TEST(test_join)
 {
 	static const char *const bad[] = { "ftp://127.0.0.1", "http://", "127.0.0.1:8001",
 					   "http://:80", "http://a b", "http://h:0",
-					   "http://h:99999", "http://[::1]:80" };
+					   "http://h:99999", "http://[::1:80", "http://H:80",
+					   "http://[::1]x" };
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -403,8 +465,9 @@ TEST(test_bootstrap_parse_bad)
 		  "id 1 appears twice" },
 		{ "1=127.0.0.1:9001127.0.0.1:8001", "is not ID=RAFT/API" },
 		{ "127.0.0.1:9001/127.0.0.1:8001", "is not ID=RAFT/API" },
-		{ "1=127.0.0.1:9001/localhost:8001", "API address 'localhost:8001'" },
-		{ "1=127.0.0.1/127.0.0.1:8001", "raft address '127.0.0.1'" },
+		{ "1=127.0.0.1:9001/Localhost:8001", "member 1: API address: 'Localhost:8001'" },
+		{ "1=[::1:9001/[::1]:8001", "member 1: raft address: '[::1:9001'" },
+		{ "1=127.0.0.1/127.0.0.1:8001", "raft address: '127.0.0.1' has no port" },
 		{ "0=127.0.0.1:9001/127.0.0.1:8001", "member id '0'" },
 		{ "x=127.0.0.1:9001/127.0.0.1:8001", "member id 'x'" },
 		{ "1=127.0.0.1:9001/127.0.0.1:8001,", "member 2 is empty" },
@@ -532,7 +595,7 @@ TEST(test_config_errors)
 	CHECK(config_fails("id = 1\n\ncolour = blue\n", "line 3: unknown option 'colour'"));
 	CHECK(config_fails("[escrowd]\nid = zero\n",
 			   "line 2: id: 'zero' is not a number in 1..65535"));
-	CHECK(config_fails("raft-addr = foo\n", "line 1: raft-addr: 'foo' is not IPV4:PORT"));
+	CHECK(config_fails("raft-addr = foo\n", "line 1: raft-addr: 'foo' has no port (HOST:PORT, IPv4:PORT or [IPv6]:PORT)"));
 	CHECK(config_fails("[other]\nid = 1\n", "line 2: unknown section [other]"));
 	CHECK(config_fails("id = 1\nthis is not ini\nbogus = 1\n",
 			   "line 2: expected 'name = value' or [escrowd]"));
@@ -721,6 +784,8 @@ int main(void)
 	RUN(test_addr_parse);
 	RUN(test_bad_addr_flags);
 	RUN(test_insecure_needs_loopback);
+	RUN(test_insecure_raft_needs_ipv4);
+	RUN(test_bootstrap_too_long_for_the_record);
 	RUN(test_insecure_netns);
 	RUN(test_tls_flags);
 	RUN(test_join);

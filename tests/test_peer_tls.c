@@ -18,8 +18,8 @@
 TEST(framing_round_trips_and_refuses)
 {
 	struct peer_tls_preamble p;
-	struct sockaddr_in sa;
-	char errmsg[ESC_ERRMSG_SIZE], host[64];
+	struct netaddr na;
+	char errmsg[ESC_ERRMSG_SIZE];
 	uint8_t buf[PEER_TLS_PREAMBLE_MAX], reply[PEER_TLS_REPLY_SIZE];
 	size_t n = peer_tls_preamble_encode(7, "10.1.2.3:9007", buf, sizeof buf), used;
 	raft_id id;
@@ -56,13 +56,16 @@ TEST(framing_round_trips_and_refuses)
 	CHECK_INT(peer_tls_cn_id("node-18446744073709551616", &id), ESC_EINVAL);
 	CHECK_INT(peer_tls_cn_id("node-2 ", &id), ESC_EINVAL);
 	CHECK_INT(peer_tls_cn_id("nodes-2", &id), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("localhost:9001", host, sizeof host, &sa), ESC_OK);
-	CHECK_STR(host, "localhost");
-	CHECK_INT(ntohl(sa.sin_addr.s_addr), INADDR_LOOPBACK);
-	CHECK_INT(peer_tls_address_parse("10.0.0.1:0", host, sizeof host, &sa), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("10.0.0.1:65536", host, sizeof host, &sa), ESC_EINVAL);
-	CHECK_INT(peer_tls_address_parse("node1.example:9001", host, sizeof host, &sa),
-		  ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("localhost:9001", &na), ESC_OK);
+	CHECK_STR(na.host, "localhost");
+	CHECK_INT(na.kind, NETADDR_NAME);
+	CHECK_INT(peer_tls_address_parse("[::1]:9001", &na), ESC_OK);
+	CHECK_STR(na.host, "::1");
+	CHECK_INT(na.port, 9001);
+	CHECK_INT(peer_tls_address_parse("node1.example:9001", &na), ESC_OK);
+	CHECK_INT(peer_tls_address_parse("10.0.0.1:0", &na), ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("10.0.0.1:65536", &na), ESC_EINVAL);
+	CHECK_INT(peer_tls_address_parse("::1:9001", &na), ESC_EINVAL);
 }
 
 struct sink {
@@ -657,6 +660,60 @@ TEST(close_with_connections_in_every_state)
 	CHECK_INT(srv.accepted, 1);
 }
 
+/* A name is resolved when dialled (off the loop) and its certificate
+ * checked for the name: localhost, a DNS SAN of the test certificates. */
+TEST(a_name_is_resolved_when_dialled)
+{
+	static struct dial d;
+	char addr[64];
+
+	CHECK(peer_start(&srv, 1, "node-1", true));
+	CHECK(peer_start(&cli, 2, "node-2", false));
+	snprintf(addr, sizeof addr, "localhost:%s", strrchr(srv.addr, ':') + 1);
+	CHECK(peer_dial(&cli, &d, 1, addr));
+	RUN_UNTIL(d.done && srv.accepted == 1, 3000);
+	CHECK(d.done);
+	CHECK_INT(d.status, 0);
+	CHECK_INT(srv.accepted, 1);
+	peer_keep(&cli, d.stream);
+}
+
+/* RFC 2606: .invalid never resolves. The dial fails (libraft tries again
+ * later), the owner's log says why, the transport carries on. */
+TEST(a_name_that_does_not_resolve_fails_that_dial_only)
+{
+	static struct dial d, again;
+
+	CHECK(peer_start(&cli, 2, "node-2", false));
+	CHECK(peer_dial(&cli, &d, 1, "node1.invalid:7001"));
+	RUN_UNTIL(d.done, 10000);
+	CHECK(d.done);
+	CHECK_INT(d.status, RAFT_NOCONNECTION);
+	CHECK(d.stream == NULL);
+	printf("# %s\n", cli.log);
+	CHECK(strstr(cli.log, "connect to node 1 at node1.invalid:7001: node1.invalid does not "
+			      "resolve") != NULL);
+	CHECK_INT(peer_stats(&cli).connect_failed, 1);
+	CHECK(peer_start(&srv, 1, "node-1", true));
+	CHECK(peer_dial(&cli, &again, 1, srv.addr));
+	RUN_UNTIL(again.done && srv.accepted == 1, 3000);
+	CHECK_INT(again.status, 0);
+	peer_keep(&cli, again.stream);
+}
+
+/* Closing the transport while a name is being resolved cancels the dial
+ * and frees everything once the resolution comes back. */
+TEST(close_while_resolving)
+{
+	static struct dial d;
+
+	CHECK(peer_start(&cli, 2, "node-2", false));
+	CHECK(peer_dial(&cli, &d, 1, "localhost:7001"));
+	peer_stop(&cli);
+	CHECK(d.done);
+	CHECK_INT(d.status, RAFT_CANCELED);
+}
+
 TEST(the_loop_closes_with_nothing_left)
 {
 	uv_close((uv_handle_t *)&tick, NULL);
@@ -695,6 +752,9 @@ int main(void)
 	RUN_T(a_replica_needs_both_contexts_or_none);
 	RUN_T(a_rogue_append_entries_reaches_plain_tcp_but_never_tls);
 	RUN_T(close_with_connections_in_every_state);
+	RUN_T(a_name_is_resolved_when_dialled);
+	RUN_T(a_name_that_does_not_resolve_fails_that_dial_only);
+	RUN_T(close_while_resolving);
 	RUN(the_loop_closes_with_nothing_left);
 	unit_remove_tree(dir);
 	return unit_done();

@@ -4,16 +4,8 @@
 #include <string.h>
 
 #include "tools/ctl/ctl_commands.h"
-
-/* Strict "a.b.c.d:port" check, as escrowd wants its addresses. */
-static bool addr_ok(const char *s)
-{
-	unsigned a, b, c, d, port;
-	char tail;
-
-	return sscanf(s, "%3u.%3u.%3u.%3u:%5u%c", &a, &b, &c, &d, &port, &tail) == 5 && a < 256 &&
-	       b < 256 && c < 256 && d < 256 && port > 0 && port < 65536;
-}
+#include "lib/error.h"
+#include "lib/netaddr.h"
 
 static int parse_id(struct ctl_ctx *ctx, const char *text, long *id)
 {
@@ -34,7 +26,8 @@ static int change_print(struct ctl_ctx *ctx, const struct ctl_response *r, const
 static int cluster_add(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	struct ctl_response r;
-	char body[256], done[128];
+	char body[3 * NETADDR_TEXT_MAX], done[128], errmsg[ESC_ERRMSG_SIZE];
+	struct netaddr a;
 	long id;
 	int rv;
 
@@ -43,8 +36,10 @@ static int cluster_add(struct ctl_ctx *ctx, int argc, char **argv)
 	rv = parse_id(ctx, argv[0], &id);
 	if (rv != CTL_EXIT_OK)
 		return rv;
-	if (!addr_ok(argv[1]) || !addr_ok(argv[2]))
-		return ctl_usage_error(ctx, "RAFT-ADDR and API-ADDR must be IPV4:PORT");
+	for (int i = 1; i <= 2; i++)
+		if (netaddr_parse(argv[i], &a, errmsg) != ESC_OK)
+			return ctl_usage_error(ctx, "cluster add: %s %s", i == 1 ? "RAFT-ADDR" : "API-ADDR",
+					       errmsg);
 	snprintf(body, sizeof body, "{\"id\":%ld,\"raft\":\"%s\",\"api\":\"%s\",\"role\":\"voter\"}",
 		 id, argv[1], argv[2]);
 	rv = ctl_call(ctx, "POST", "/v1/cluster/members", body, &r);

@@ -406,7 +406,7 @@ int ctl_cmd_pki(struct ctl_ctx *ctx, int argc, char **argv)
 	memset(&p, 0, sizeof p);
 	p.cmd = strcmp(sub, "issue") == 0 ? "pki issue" : "pki init";
 	p.dir = argv[optind + 1];
-	strcpy(p.san, "DNS:localhost,IP:127.0.0.1");
+	strcpy(p.san, "DNS:localhost,IP:127.0.0.1,IP:::1");
 	if (hosts != NULL && strlen(hosts) > PKI_HOSTS_MAX)
 		return ctl_usage_error(ctx, "--hosts: longer than %d characters", PKI_HOSTS_MAX);
 	for (const char *h = hosts; h != NULL && *h != '\0';) {

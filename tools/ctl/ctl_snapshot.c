@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "lib/durable.h"
+#include "lib/netaddr.h"
 #include "store/datadir.h"
 #include "store/snapfile.h"
 #include "tools/ctl/ctl_commands.h"
@@ -366,26 +367,6 @@ static int snap_verify(struct ctl_ctx *ctx, const char *file)
 
 /* ---- restore ---- */
 
-/* IPv4:PORT as escrowd spells it: four decimal octets and a port 1-65535,
- * no leading zeros, nothing else. */
-static bool addr_valid(const char *s)
-{
-	unsigned long v;
-	int part, n;
-
-	for (part = 0; part < 5; part++) {
-		if (part > 0 && *s++ != (part == 4 ? ':' : '.'))
-			return false;
-		for (v = 0, n = 0; s[n] >= '0' && s[n] <= '9' && n < 6; n++)
-			v = v * 10 + (unsigned long)(s[n] - '0');
-		if (n == 0 || (n > 1 && s[0] == '0') || v > (part == 4 ? 65535UL : 255UL) ||
-		    (part == 4 && v == 0))
-			return false;
-		s += n;
-	}
-	return *s == '\0';
-}
-
 /* What a directory holds of a node, for the refusal; NULL when nothing. */
 static const char *dir_node_state(const char *dir)
 {
@@ -460,6 +441,8 @@ static void restore_undo(const struct restore_undo *u)
 
 static int restore_check(struct ctl_ctx *ctx, const struct snap_args *a)
 {
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct netaddr na;
 	const char *state;
 	struct stat st;
 
@@ -469,10 +452,10 @@ static int restore_check(struct ctl_ctx *ctx, const struct snap_args *a)
 	if (strlen(a->data_dir) >= SNAP_DATADIR_MAX)
 		return ctl_usage_error(ctx, "--data-dir: path longer than %d characters",
 				       SNAP_DATADIR_MAX - 1);
-	if (!addr_valid(a->raft_addr))
-		return ctl_usage_error(ctx, "--raft-addr: '%.64s' is not IPV4:PORT", a->raft_addr);
-	if (!addr_valid(a->api_addr))
-		return ctl_usage_error(ctx, "--api-addr: '%.64s' is not IPV4:PORT", a->api_addr);
+	if (netaddr_parse(a->raft_addr, &na, errmsg) != ESC_OK)
+		return ctl_usage_error(ctx, "--raft-addr: %s", errmsg);
+	if (netaddr_parse(a->api_addr, &na, errmsg) != ESC_OK)
+		return ctl_usage_error(ctx, "--api-addr: %s", errmsg);
 	if (strcmp(a->raft_addr, a->api_addr) == 0)
 		return ctl_usage_error(ctx, "--raft-addr and --api-addr are the same address");
 	if (lstat(a->data_dir, &st) != 0) {

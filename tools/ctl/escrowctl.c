@@ -178,8 +178,8 @@ static const struct ctl_command commands[] = {
 	  "    --data-dir DIR     created (0700) if missing; refused if it holds any\n"
 	  "                       node state\n"
 	  "    --id N             the new node's id, 1-65535\n"
-	  "    --raft-addr A      its IPV4:PORT for Raft\n"
-	  "    --api-addr B       its IPV4:PORT for the API\n"
+	  "    --raft-addr A      its HOST:PORT for Raft (name, IPv4 or [IPv6])\n"
+	  "    --api-addr B       its HOST:PORT for the API\n"
 	  "  backup DIR           save (as above) into DIR/escrow-YYYYMMDDTHHMMSSZ.snap\n"
 	  "                       (UTC; an existing name is refused), verify the file as\n"
 	  "                       written (a file that fails is removed), then remove the\n"
@@ -200,7 +200,8 @@ static const struct ctl_command commands[] = {
 	{ "cluster",
 	  "add ID RAFT-ADDR API-ADDR | remove ID | transfer [ID]",
 	  "change the membership or hand leadership over",
-	  "  add ID RAFT API      add node ID (start it first with --join, or start it\n"
+	  "  add ID RAFT API      add node ID at RAFT and API, each HOST:PORT (a name,\n"
+	  "                       IPv4 or [IPv6]; start it first with --join, or start it\n"
 	  "                       empty and add it here); it catches up as a spare, then\n"
 	  "                       becomes a voter\n"
 	  "  remove ID            remove node ID, then stop its escrowd\n"
@@ -245,9 +246,9 @@ static const struct ctl_command commands[] = {
 	  "                       random bytes in hex). ECDSA P-256, SHA-256; leaf\n"
 	  "                       certificates last 825 days. Keys are mode 0600.\n"
 	  "  --nodes N            node certificates, 1-64 (default 3)\n"
-	  "  --hosts H,...        IP addresses and DNS names the nodes are reached by,\n"
-	  "                       added to every node certificate besides localhost and\n"
-	  "                       127.0.0.1\n"
+	  "  --hosts H,...        IP addresses (IPv4, IPv6) and DNS names the nodes are\n"
+	  "                       reached by, added to every node certificate besides\n"
+	  "                       localhost, 127.0.0.1 and ::1\n"
 	  "  issue DIR NAME --role R\n"
 	  "                       one more certificate signed by DIR/ca.crt and ca.key:\n"
 	  "                       DIR/NAME.crt and .key, CN NAME (the audit actor), OU R:\n"
