@@ -78,12 +78,14 @@ static const char *common_headers_cb(struct http_server *s, const struct http_re
 	return d->common_headers;
 }
 
-/* The store refused a committed entry: stopping beats diverging. The
- * entry stays in the Raft log and is applied again at the next start. */
+/* The store refused a committed entry, or it is a later build's command:
+ * stopping beats diverging. The entry stays in the Raft log, unapplied,
+ * and is met again at the next start. _exit from the apply callback is
+ * safe: entries applied since the last flush are in an uncommitted SQLite
+ * transaction and are applied again (the store skips what it holds). */
 static void fatal_apply_cb(struct fsm *f, const char *errmsg)
 {
-	log_error("fatal: %s; stopping so that the entry is applied again at restart",
-		  errmsg);
+	log_error("fatal: %s", errmsg);
 	_exit(1);
 }
 

@@ -7,6 +7,8 @@
 #include "lib/byteorder.h"
 #include "lib/error.h"
 
+const unsigned codec_version = CODEC_VERSION;
+
 /* One field of a command: a string (NUL-terminated in an array of cap
  * bytes), raw bytes with a separate length (copied into an array, or
  * borrowed: a pointer into the encoded buffer), or a 64-bit integer. */
@@ -181,6 +183,17 @@ static bool all_zero(const uint8_t *p, size_t n)
 		if (p[i] != 0)
 			return false;
 	return true;
+}
+
+int codec_check_version(const void *buf, size_t len, char *errmsg)
+{
+	const uint8_t *p = buf;
+
+	if (len < 1 || p[0] <= CODEC_VERSION)
+		return ESC_OK;
+	return esc_errorf(errmsg, ESC_EVERSION,
+			  "command of format version %u, newer than this node's %u", p[0],
+			  CODEC_VERSION);
 }
 
 int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
