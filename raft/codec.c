@@ -209,7 +209,9 @@ int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 	if (len % 8 != 0)
 		return esc_errorf(errmsg, ESC_ECORRUPT,
 				  "command: length %zu is not a multiple of 8", len);
-	if (p[0] != CODEC_VERSION)
+	/* Every version up to ours has this layout so far; one that changes
+	 * it will decode the older ones by theirs. */
+	if (p[0] == 0 || p[0] > CODEC_VERSION)
 		return esc_errorf(errmsg, ESC_EVERSION,
 				  "command: unknown format version %u", p[0]);
 	if (p[2] != 0 || p[3] != 0 || !all_zero(p + 12, 4))

@@ -61,7 +61,8 @@ size_t codec_encode(const struct cmd *c, void *buf, size_t size);
  * and skipping it would make its state differ from the upgraded nodes'. */
 int codec_check_version(const void *buf, size_t len, char *errmsg);
 
-/* Decodes len bytes of buf (borrowed) into c. ESC_ECORRUPT for a length that
+/* Decodes len bytes of buf (borrowed), a command of format version 1 to
+ * CODEC_VERSION, into c. ESC_ECORRUPT for a length that
  * is not a multiple of 8, a truncated header or field, a length over its
  * field's bound, a NUL inside a string, non-zero padding or reserved bytes, or
  * trailing bytes; ESC_EVERSION for an unknown version (older or newer) or type. errmsg says
