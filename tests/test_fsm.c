@@ -268,10 +268,41 @@ TEST(newer_entry_stops_every_node_unapplied)
 	cluster_teardown(&c);
 }
 
+/* A Raft snapshot of a later build's format stops the node, unloaded. */
+TEST(newer_snapshot_stops_the_node)
+{
+	struct cluster c;
+	struct raft_buffer buf;
+	struct raft_fsm *rf;
+	uint8_t *h;
+
+	cluster_setup(&c, 97);
+	buf.len = FSM_SNAPSHOT_HEADER_SIZE + 8;
+	buf.base = raft_calloc(1, buf.len);
+	CHECK(buf.base != NULL);
+	h = buf.base;
+	memcpy(h, FSM_SNAPSHOT_MAGIC, 8);
+	h[8] = FSM_SNAPSHOT_VERSION + 1;
+	h[16] = 42;
+	h[24] = 8;
+	expect_fatal = true;
+	fatal_calls = 0;
+	rf = &c.fsms[0].raft_fsm;
+	CHECK_INT(rf->restore(rf, &buf), RAFT_CORRUPT);
+	expect_fatal = false;
+	raft_free(buf.base);  /* a failed restore leaves it to the caller */
+	CHECK_INT(fatal_calls, 1);
+	CHECK_STR(fatal_msg, "snapshot at index 42 is of format version 2, newer than this "
+			     "node's 1: upgrade this node; stopping without loading it");
+	CHECK_INT(c.fsms[0].restores, 0);
+	cluster_teardown(&c);
+}
+
 int main(void)
 {
 	RUN(kill_leader_revive_many_seeds);
 	RUN(corrupt_entry_is_a_no_op_everywhere);
 	RUN(newer_entry_stops_every_node_unapplied);
+	RUN(newer_snapshot_stops_the_node);
 	return unit_done();
 }
