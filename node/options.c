@@ -24,11 +24,11 @@
 #include "lib/error.h"
 
 enum opt_type {
-	OPT_UINT,   /* unsigned in [min, max] */
-	OPT_STRING, /* min..max bytes, no control characters, then check() */
-	OPT_BOOL,   /* a flag without a value; true/false in the config file */
-	OPT_LEVEL,  /* error|warn|info|debug */
-	OPT_HELP,   /* --help: print the usage */
+	OPT_UINT,    /* unsigned in [min, max] */
+	OPT_STRING,  /* min..max bytes, no control characters, then check() */
+	OPT_BOOL,    /* a flag without a value; true/false in the config file */
+	OPT_LEVEL,   /* error|warn|info|debug */
+	OPT_HELP,    /* --help: print the usage */
 	OPT_VERSION, /* --version: print the version */
 };
 

@@ -175,7 +175,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		snprintf(msg, sizeof msg,
 			 "snapshot at index %llu is of format version %u, newer than this node's "
 			 "%u: upgrade this node; stopping without loading it",
-			 (unsigned long long)index, byteorder_get_u32(h + 8), FSM_SNAPSHOT_VERSION);
+			 (unsigned long long)index, byteorder_get_u32(h + 8),
+			 FSM_SNAPSHOT_VERSION);
 		f->fatal_cb(f, msg);
 		rv = RAFT_CORRUPT;
 		goto out;
@@ -200,7 +201,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	if (rv == ESC_EVERSION) {
 		/* The image's schema is a later build's. */
 		snprintf(msg, sizeof msg,
-			 "snapshot at index %llu: %s: upgrade this node; stopping without loading it",
+			 "snapshot at index %llu: %s: upgrade this node; stopping without "
+			 "loading it",
 			 (unsigned long long)index, errmsg);
 		f->fatal_cb(f, msg);
 	}

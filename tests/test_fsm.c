@@ -290,7 +290,7 @@ TEST(newer_snapshot_stops_the_node)
 	rf = &c.fsms[0].raft_fsm;
 	CHECK_INT(rf->restore(rf, &buf), RAFT_CORRUPT);
 	expect_fatal = false;
-	raft_free(buf.base);  /* a failed restore leaves it to the caller */
+	raft_free(buf.base); /* a failed restore leaves it to the caller */
 	CHECK_INT(fatal_calls, 1);
 	CHECK_STR(fatal_msg, "snapshot at index 42 is of format version 2, newer than this "
 			     "node's 1: upgrade this node; stopping without loading it");

@@ -953,7 +953,8 @@ TEST(restore_refuses_newer_schema)
 	CHECK(sqlite3_deserialize(db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
 				  SQLITE_DESERIALIZE_FREEONCLOSE |
 					  SQLITE_DESERIALIZE_RESIZEABLE) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN later TEXT;"
+	CHECK(sqlite3_exec(db,
+			   "ALTER TABLE keys ADD COLUMN later TEXT;"
 			   "UPDATE meta SET v = 4 WHERE k = 'schema_version';",
 			   NULL, NULL, NULL) == SQLITE_OK);
 	img = sqlite3_serialize(db, "main", &flen, 0);
