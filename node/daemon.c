@@ -16,6 +16,11 @@
 #include "lib/log.h"
 #include "node/storeguard.h"
 #include "lib/error.h"
+#include "raft/codec.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
 
 int64_t daemon_clock_ms(void)
 {
@@ -450,6 +455,8 @@ int daemon_run(const struct options *o)
 
 	memset(d, 0, sizeof *d);
 	d->opts = o;
+	/* Says which build met what, should a newer command stop it. */
+	log_info("escrowd %s (command format %u) starting", PACKAGE_VERSION, codec_version);
 	if (uv_loop_init(&d->loop) != 0) {
 		log_error("event loop: cannot initialise");
 		return 1;
