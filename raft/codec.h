@@ -62,10 +62,10 @@ size_t codec_encode(const struct cmd *c, void *buf, size_t size);
 int codec_check_version(const void *buf, size_t len, char *errmsg);
 
 /* Decodes len bytes of buf (borrowed), a command of format version 1 to
- * CODEC_VERSION, into c. ESC_ECORRUPT for a length that
- * is not a multiple of 8, a truncated header or field, a length over its
- * field's bound, a NUL inside a string, non-zero padding or reserved bytes, or
- * trailing bytes; ESC_EVERSION for an unknown version (older or newer) or type. errmsg says
+ * CODEC_VERSION, into c. ESC_ECORRUPT for a length that is not a multiple
+ * of 8, a truncated header or field, a length over its field's bound, a NUL
+ * inside a string, non-zero padding or reserved bytes, or trailing bytes;
+ * ESC_EVERSION for an unknown version (0 or newer) or type. errmsg says
  * which. c is fully reset first. c->payload points into buf: keep buf
  * while c is used. */
 int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg);

@@ -44,7 +44,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	}
 	rv = store_apply(f->store, index, &f->cmd, &f->result, errmsg);
 	if (rv != ESC_OK) {
-		char msg[ESC_ERRMSG_SIZE + 64];
+		char msg[ESC_ERRMSG_SIZE + 128];
 		snprintf(msg, sizeof msg,
 			 "apply of entry %llu failed: %s; stopping so that the entry is applied "
 			 "again at restart",

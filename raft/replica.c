@@ -53,7 +53,7 @@ static void watch_cb(uv_check_t *handle)
 	char errmsg[ESC_ERRMSG_SIZE];
 
 	if (store_flush(r->fsm.store, errmsg) != ESC_OK) {
-		char msg[ESC_ERRMSG_SIZE + 64];
+		char msg[ESC_ERRMSG_SIZE + 128];
 		snprintf(msg, sizeof msg,
 			 "%s; stopping so that the entries are applied again at restart", errmsg);
 		r->fatal_cb(&r->fsm, msg);
