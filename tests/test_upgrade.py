@@ -150,6 +150,8 @@ def test_newer_command_stops_old_nodes(t):
     rec = random_key(t.rng)
     resp = c.escrow(new, rec)
     expect_created(resp, rec, "escrow through the upgraded leader")
+    check(resp[1].get("x-escrow-leader") == str(new),
+          "the escrow was not written by node %d: headers %s" % (new, resp[1]))
     index = resp[2]["index"]
     t.diag("the format-%d escrow is entry %d" % (newer, index))
 
