@@ -10,7 +10,12 @@
 #include "node/json_out.h"
 #include "lib/log.h"
 #include "lib/error.h"
+#include "raft/codec.h"
 #include "store/walbuf.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
 
 /* The digest hashes every table. On a small store it is computed here, at
  * the applied index; on a large one (seconds at a million keys) a worker
@@ -99,8 +104,9 @@ void api_status(struct op *op)
 	else
 		leader_obj = json_null();
 	state_digest(ctx);
-	j = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:b, s:o}", "id",
-		      (json_int_t)ctx->node_id, "cluster_id", store_cluster_id(ctx->store), "role",
+	j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:I, s:b, s:o}", "id",
+		      (json_int_t)ctx->node_id, "version", PACKAGE_VERSION, "command_version",
+		      (json_int_t)codec_version, "cluster_id", store_cluster_id(ctx->store), "role",
 		      replica_role(r), "leader", leader_obj, "term", (json_int_t)replica_term(r),
 		      "commit_index", (json_int_t)replica_commit_index(r),
 		      "applied_index", (json_int_t)store_applied_index(ctx->store), "state_digest",

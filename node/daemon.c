@@ -17,6 +17,11 @@
 #include "node/storeguard.h"
 #include "lib/error.h"
 #include "lib/netaddr.h"
+#include "raft/codec.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
 
 int64_t daemon_clock_ms(void)
 {
@@ -79,12 +84,14 @@ static const char *common_headers_cb(struct http_server *s, const struct http_re
 	return d->common_headers;
 }
 
-/* The store refused a committed entry: stopping beats diverging. The
- * entry stays in the Raft log and is applied again at the next start. */
+/* The store refused a committed entry, or it is a later build's command:
+ * stopping beats diverging. The entry stays in the Raft log, unapplied,
+ * and is met again at the next start. _exit from the apply callback is
+ * safe: entries applied since the last flush are in an uncommitted SQLite
+ * transaction and are applied again (the store skips what it holds). */
 static void fatal_apply_cb(struct fsm *f, const char *errmsg)
 {
-	log_error("fatal: %s; stopping so that the entry is applied again at restart",
-		  errmsg);
+	log_error("fatal: %s", errmsg);
 	_exit(1);
 }
 
@@ -484,6 +491,8 @@ int daemon_run(const struct options *o)
 
 	memset(d, 0, sizeof *d);
 	d->opts = o;
+	/* Says which build met what, should a newer command stop it. */
+	log_info("escrowd %s (command format %u) starting", PACKAGE_VERSION, codec_version);
 	if (uv_loop_init(&d->loop) != 0) {
 		log_error("event loop: cannot initialise");
 		return 1;

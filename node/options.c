@@ -8,21 +8,28 @@
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
+
 #include "node/options_internal.h"
+#include "raft/codec.h"
 #include "raft/tuning.h"
 #include "lib/error.h"
 
 enum opt_type {
-	OPT_UINT,   /* unsigned in [min, max] */
-	OPT_STRING, /* min..max bytes, no control characters, then check() */
-	OPT_BOOL,   /* a flag without a value; true/false in the config file */
-	OPT_LEVEL,  /* error|warn|info|debug */
-	OPT_HELP,   /* --help: print the usage */
+	OPT_UINT,    /* unsigned in [min, max] */
+	OPT_STRING,  /* min..max bytes, no control characters, then check() */
+	OPT_BOOL,    /* a flag without a value; true/false in the config file */
+	OPT_LEVEL,   /* error|warn|info|debug */
+	OPT_HELP,    /* --help: print the usage */
+	OPT_VERSION, /* --version: print the version */
 };
 
 /* Checks a string option's value: 0, or ESC_EINVAL with errmsg saying why. */
@@ -98,6 +105,8 @@ static const struct opt opt_table[] = {
 	  "error, warn, info or debug", NULL, OFF(log_level) },
 	{ "help", OPT_HELP, false, true, 0, 0, NULL, NULL,
 	  "print this help and exit", NULL, 0 },
+	{ "version", OPT_VERSION, false, true, 0, 0, NULL, NULL,
+	  "print the version and the command format it knows, and exit", NULL, 0 },
 };
 
 #define OPT_COUNT (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -111,6 +120,7 @@ struct parse_ctx {
 	char *errmsg;
 	int err;                      /* first error seen in argv, or 0 */
 	bool help;                    /* --help or -h seen */
+	bool version;                 /* --version seen */
 	const char *argval[OPT_COUNT]; /* value from argv, borrowed */
 	bool in_argv[OPT_COUNT];
 	bool in_file[OPT_COUNT];
@@ -231,6 +241,7 @@ static int opt_set(struct options *o, const struct opt *p, const char *value,
 				  "'%s' is not error, warn, info or debug",
 				  options_quote(value, q, sizeof(q)));
 	case OPT_HELP:
+	case OPT_VERSION:
 		break;
 	}
 	return 0;
@@ -292,7 +303,8 @@ static int argv_scan(struct parse_ctx *c, int argc, char **argv)
 	for (i = 0; i < OPT_COUNT; i++) {
 		p = &opt_table[i];
 		longopts[i].name = p->name;
-		longopts[i].has_arg = (p->type == OPT_BOOL || p->type == OPT_HELP)
+		longopts[i].has_arg = (p->type == OPT_BOOL || p->type == OPT_HELP ||
+				       p->type == OPT_VERSION)
 					      ? no_argument
 					      : required_argument;
 		longopts[i].flag = NULL;
@@ -328,6 +340,10 @@ static int argv_scan(struct parse_ctx *c, int argc, char **argv)
 			c->help = true;
 			continue;
 		}
+		if (p->type == OPT_VERSION) {
+			c->version = true;
+			continue;
+		}
 		if (c->in_argv[i]) {
 			ctx_fail(c, ESC_EINVAL, "--%s is given twice", p->name);
 			continue;
@@ -344,7 +360,7 @@ static int argv_scan(struct parse_ctx *c, int argc, char **argv)
 	if (optind < argc)
 		ctx_fail(c, ESC_EINVAL, "unexpected argument '%s'",
 			 options_quote(argv[optind], q, sizeof(q)));
-	return c->help ? 0 : c->err;
+	return c->help || c->version ? 0 : c->err;
 }
 
 /* Hands inih one line at a time so that its line count is ours, with the
@@ -407,7 +423,7 @@ static int file_handle_cb(void *user, const char *section, const char *name,
 		return 0;
 	}
 	i = opt_find(name);
-	if (i < 0 || opt_table[i].type == OPT_HELP) {
+	if (i < 0 || opt_table[i].type == OPT_HELP || opt_table[i].type == OPT_VERSION) {
 		snprintf(c->file_msg, sizeof(c->file_msg), "unknown option '%s'",
 			 options_quote(name, q, sizeof(q)));
 		return 0;
@@ -533,6 +549,12 @@ int options_parse(struct options *o, int argc, char **argv, char *errmsg)
 		fflush(stdout);
 		return OPTIONS_HELP_SHOWN;
 	}
+	if (c.version) {
+		errmsg[0] = '\0';
+		printf("escrowd %s (command format %u)\n", PACKAGE_VERSION, codec_version);
+		fflush(stdout);
+		return OPTIONS_HELP_SHOWN;
+	}
 	rv = ctx_apply(&c);
 	if (rv != 0)
 		goto err;
@@ -579,8 +601,8 @@ void options_usage(FILE *f)
 		fputc('\n', f);
 	}
 	fputs("\n"
-	      "Every option but --config and --help may also be set in the --config\n"
-	      "file as 'name = value' (e.g. 'data-dir = /var/lib/escrow',\n"
+	      "Every option but --config, --help and --version may also be set in the\n"
+	      "--config file as 'name = value' (e.g. 'data-dir = /var/lib/escrow',\n"
 	      "'insecure = true'), with no section or under [escrowd].\n",
 	      f);
 }

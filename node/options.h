@@ -29,7 +29,7 @@ struct options {
 };
 
 /* options_parse results besides ESC_OK and ESC_EINVAL. */
-#define OPTIONS_HELP_SHOWN (-1)  /* --help was printed to stdout: exit 0 */
+#define OPTIONS_HELP_SHOWN (-1)  /* --help or --version was printed to stdout: exit 0 */
 
 /* Parses argv (flags win over the --config file, read with inih) and checks
  * them: required options present, addresses are HOST:PORT, IPv4:PORT or

@@ -7,6 +7,8 @@
 #include "lib/byteorder.h"
 #include "lib/error.h"
 
+const unsigned codec_version = CODEC_VERSION;
+
 /* One field of a command: a string (NUL-terminated in an array of cap
  * bytes), raw bytes with a separate length (copied into an array, or
  * borrowed: a pointer into the encoded buffer), or a 64-bit integer. */
@@ -183,6 +185,17 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+int codec_check_version(const void *buf, size_t len, char *errmsg)
+{
+	const uint8_t *p = buf;
+
+	if (len < 1 || p[0] <= CODEC_VERSION)
+		return ESC_OK;
+	return esc_errorf(errmsg, ESC_EVERSION,
+			  "command of format version %u, newer than this node's %u", p[0],
+			  CODEC_VERSION);
+}
+
 int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 {
 	const uint8_t *p = buf;
@@ -196,7 +209,9 @@ int codec_decode(const void *buf, size_t len, struct cmd *c, char *errmsg)
 	if (len % 8 != 0)
 		return esc_errorf(errmsg, ESC_ECORRUPT,
 				  "command: length %zu is not a multiple of 8", len);
-	if (p[0] != CODEC_VERSION)
+	/* Every version up to ours has this layout so far; one that changes
+	 * it will decode the older ones by theirs. */
+	if (p[0] == 0 || p[0] > CODEC_VERSION)
 		return esc_errorf(errmsg, ESC_EVERSION,
 				  "command: unknown format version %u", p[0]);
 	if (p[2] != 0 || p[3] != 0 || !all_zero(p + 12, 4))

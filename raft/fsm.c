@@ -1,6 +1,7 @@
 /* escrow's libraft state machine: decodes commands and applies them to the store. */
 #include "raft/fsm.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -23,6 +24,18 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	memset(&f->result, 0, sizeof f->result);
 	f->result.index = index;
 	*result = &f->result;
+	/* A later build's command: neither apply nor skip it. The node stops
+	 * and meets the entry again at every start until it is upgraded;
+	 * libraft does not advance past an entry whose apply failed. */
+	if (codec_check_version(buf->base, buf->len, errmsg) != ESC_OK) {
+		char msg[ESC_ERRMSG_SIZE + 128];
+		snprintf(msg, sizeof msg,
+			 "entry %llu is a %s: upgrade this node; stopping without applying it "
+			 "(it stays in the log for a build that knows it)",
+			 (unsigned long long)index, errmsg);
+		f->fatal_cb(f, msg);
+		return RAFT_IOERR;
+	}
 	rv = codec_decode(buf->base, buf->len, &f->cmd, errmsg);
 	if (rv != ESC_OK) {
 		f->rejected++;
@@ -31,8 +44,10 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	}
 	rv = store_apply(f->store, index, &f->cmd, &f->result, errmsg);
 	if (rv != ESC_OK) {
-		char msg[ESC_ERRMSG_SIZE + 64];
-		snprintf(msg, sizeof msg, "apply of entry %llu failed: %s",
+		char msg[ESC_ERRMSG_SIZE + 128];
+		snprintf(msg, sizeof msg,
+			 "apply of entry %llu failed: %s; stopping so that the entry is applied "
+			 "again at restart",
 			 (unsigned long long)index, errmsg);
 		f->fatal_cb(f, msg);
 		return RAFT_IOERR;
@@ -147,16 +162,29 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 {
 	struct fsm *f = rf->data;
 	const uint8_t *h = buf->base;
-	char errmsg[ESC_ERRMSG_SIZE];
+	char errmsg[ESC_ERRMSG_SIZE], msg[ESC_ERRMSG_SIZE + 128];
 	uint64_t index, len;
 	int rv = 0;
 
-	if (buf->len < FSM_SNAPSHOT_HEADER_SIZE || memcmp(h, FSM_SNAPSHOT_MAGIC, 8) != 0 ||
-	    byteorder_get_u32(h + 8) != FSM_SNAPSHOT_VERSION) {
+	if (buf->len < FSM_SNAPSHOT_HEADER_SIZE || memcmp(h, FSM_SNAPSHOT_MAGIC, 8) != 0) {
 		rv = RAFT_CORRUPT;
 		goto out;
 	}
 	index = byteorder_get_u64(h + 16);
+	if (byteorder_get_u32(h + 8) > FSM_SNAPSHOT_VERSION) {
+		snprintf(msg, sizeof msg,
+			 "snapshot at index %llu is of format version %u, newer than this node's "
+			 "%u: upgrade this node; stopping without loading it",
+			 (unsigned long long)index, byteorder_get_u32(h + 8),
+			 FSM_SNAPSHOT_VERSION);
+		f->fatal_cb(f, msg);
+		rv = RAFT_CORRUPT;
+		goto out;
+	}
+	if (byteorder_get_u32(h + 8) != FSM_SNAPSHOT_VERSION) {
+		rv = RAFT_CORRUPT;
+		goto out;
+	}
 	len = byteorder_get_u64(h + 24);
 	if (len != buf->len - FSM_SNAPSHOT_HEADER_SIZE) {
 		rv = RAFT_CORRUPT;
@@ -169,8 +197,16 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	if (store_applied_index(f->store) >= index && store_cluster_id(f->store)[0] != '\0' &&
 	    strncmp((const char *)h + 32, store_cluster_id(f->store), 32) == 0)
 		goto out;
-	if (store_restore_image(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len, errmsg) !=
-	    ESC_OK)
+	rv = store_restore_image(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len, errmsg);
+	if (rv == ESC_EVERSION) {
+		/* The image's schema is a later build's. */
+		snprintf(msg, sizeof msg,
+			 "snapshot at index %llu: %s: upgrade this node; stopping without "
+			 "loading it",
+			 (unsigned long long)index, errmsg);
+		f->fatal_cb(f, msg);
+	}
+	if (rv != ESC_OK)
 		rv = RAFT_CORRUPT;
 out:
 	if (rv == 0) {

@@ -10,8 +10,12 @@
 
 struct fsm;
 
-/* Called when the store fails to apply a committed entry (disk full, I/O
- * error): the node must stop rather than diverge from its peers. */
+/* Called when the node must stop rather than diverge from its peers: the
+ * store failed to apply a committed entry (disk full, I/O error), or an
+ * entry or snapshot is of a newer format than this build knows. errmsg is
+ * one sentence saying what failed and what to do; the callee logs it and
+ * stops the process without returning (tests may return: the entry then
+ * stays unapplied). */
 typedef void (*fsm_fatal_cb)(struct fsm *f, const char *errmsg);
 
 /*

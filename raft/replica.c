@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,8 +53,12 @@ static void watch_cb(uv_check_t *handle)
 	bool leader = raft_state(&r->raft) == RAFT_LEADER && r->raft.transfer == NULL;
 	char errmsg[ESC_ERRMSG_SIZE];
 
-	if (store_flush(r->fsm.store, errmsg) != ESC_OK)
-		r->fatal_cb(&r->fsm, errmsg);
+	if (store_flush(r->fsm.store, errmsg) != ESC_OK) {
+		char msg[ESC_ERRMSG_SIZE + 128];
+		snprintf(msg, sizeof msg,
+			 "%s; stopping so that the entries are applied again at restart", errmsg);
+		r->fatal_cb(&r->fsm, msg);
+	}
 	if (r->closing)
 		return;
 	if (r->seeded && r->raft.log.snapshot.last_index > 0) {

@@ -313,6 +313,19 @@ static int check_schema(sqlite3 *live, sqlite3 *mem, char *errmsg)
 	sqlite3_stmt *st = NULL;
 	int rc, rv;
 
+	/* A later build's tables differ from ours: say so before comparing. */
+	rc = sqlite3_prepare_v2(mem, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(st, 0) > STORE_SCHEMA_VERSION) {
+		rv = esc_errorf(errmsg, ESC_EVERSION,
+				"image schema version %lld, newer than this build's %d",
+				(long long)sqlite3_column_int64(st, 0), STORE_SCHEMA_VERSION);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
 	rv = schema_text(live, &want, errmsg);
 	if (rv != ESC_OK)
 		goto out;
@@ -336,7 +349,7 @@ static int check_schema(sqlite3 *live, sqlite3 *mem, char *errmsg)
 	}
 	if (sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
 	    sqlite3_column_int64(st, 0) != STORE_SCHEMA_VERSION) {
-		rv = esc_errorf(errmsg, ESC_EVERSION,
+		rv = esc_errorf(errmsg, ESC_ECORRUPT,
 				"image schema version is not %d",
 				STORE_SCHEMA_VERSION);
 		goto out;

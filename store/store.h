@@ -290,8 +290,8 @@ void store_image_end(struct store *s);
 
 /* Replaces the whole state with an image (the bytes after the headroom of
  * store_image; borrowed). Checks the image first (ESC_ECORRUPT: not a SQLite
- * image, integrity_check fails, or tables missing); on error the old state
- * stays. */
+ * image, integrity_check fails, or tables missing; ESC_EVERSION: its schema
+ * is newer than this build's); on error the old state stays. */
 int store_restore_image(struct store *s, const void *buf, size_t len, char *errmsg);
 
 #endif

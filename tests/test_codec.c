@@ -172,6 +172,32 @@ TEST(unknown_version_and_type)
 	CHECK_INT(codec_encode(&in, buf, sizeof buf), 0);
 }
 
+/* Only a version above this build's is "newer": an unknown type, version 0
+ * or a damaged entry of this version are the decoder's to refuse. */
+TEST(newer_version_is_told_apart)
+{
+	struct cmd in;
+	char errmsg[ESC_ERRMSG_SIZE] = "";
+	uint8_t buf[4096];
+	size_t n;
+
+	escrow_cmd(&in);
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK_INT(codec_version, CODEC_VERSION);
+	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_OK);
+	CHECK_INT(codec_check_version(buf, 0, errmsg), ESC_OK);
+	buf[1] = 99;
+	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_OK);
+	buf[0] = 0;
+	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_OK);
+	buf[0] = CODEC_VERSION + 1;
+	CHECK_INT(codec_check_version(buf, 1, errmsg), ESC_EVERSION);
+	CHECK_STR(errmsg, "command of format version 2, newer than this node's 1");
+	buf[0] = 255;
+	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_EVERSION);
+	CHECK_STR(errmsg, "command of format version 255, newer than this node's 1");
+}
+
 /* A report's payload and an exemption's until_ms travel whole; the decoded
  * payload points into the buffer it was decoded from. */
 TEST(compliance_policy_and_exempt_round_trip)
@@ -264,6 +290,7 @@ int main(void)
 	RUN(corrupted_field_lengths_are_refused);
 	RUN(random_bytes_never_crash);
 	RUN(unknown_version_and_type);
+	RUN(newer_version_is_told_apart);
 	RUN(compliance_policy_and_exempt_round_trip);
 	RUN(rejudge_round_trip);
 	return unit_done();

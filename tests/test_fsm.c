@@ -1,6 +1,7 @@
 /* Cluster tests: our real FSM and store inside libraft's raft_fixture. */
 #include <raft.h>
 #include <raft/fixture.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,19 @@ struct cluster {
 	unsigned next_key;
 };
 
+/* A test that expects the FSM to stop sets expect_fatal; the calls are
+ * counted and the last message kept. Any other call is a failure. */
+static bool expect_fatal;
+static unsigned fatal_calls;
+static char fatal_msg[ESC_ERRMSG_SIZE + 128];
+
 static void fatal_cb(struct fsm *f, const char *errmsg)
 {
 	printf("# fatal apply: %s\n", errmsg);
-	abort();
+	if (!expect_fatal)
+		abort();
+	fatal_calls++;
+	snprintf(fatal_msg, sizeof fatal_msg, "%s", errmsg);
 }
 
 static void cluster_setup(struct cluster *c, unsigned seed)
@@ -86,8 +96,9 @@ static void apply_free_cb(struct raft_apply *req, int status, void *result)
 	free(req);
 }
 
-/* Escrows one more key through the leader; returns its entry index. */
-static raft_index cluster_escrow(struct cluster *c)
+/* Escrows one more key through the leader, its byte 0 (the format version)
+ * set to version; returns its entry index. */
+static raft_index cluster_escrow_version(struct cluster *c, unsigned version)
 {
 	struct raft *leader = cluster_leader(c);
 	struct raft_apply *req = calloc(1, sizeof *req);
@@ -111,6 +122,7 @@ static raft_index cluster_escrow(struct cluster *c)
 	buf.len = codec_encoded_size(&cmd);
 	buf.base = raft_malloc(buf.len);
 	codec_encode(&cmd, buf.base, buf.len);
+	((uint8_t *)buf.base)[0] = (uint8_t)version;
 	if (raft_apply(leader, req, &buf, 1, apply_free_cb) != 0) {
 		raft_free(buf.base);
 		free(req);
@@ -119,6 +131,11 @@ static raft_index cluster_escrow(struct cluster *c)
 	/* req is freed by its callback, which may run before this returns
 	 * only in later steps: the index is read now. */
 	return req->index;
+}
+
+static raft_index cluster_escrow(struct cluster *c)
+{
+	return cluster_escrow_version(c, CODEC_VERSION);
 }
 
 static bool digests_equal(struct cluster *c, uint64_t *index)
@@ -207,6 +224,9 @@ TEST(corrupt_entry_is_a_no_op_everywhere)
 	buf.len = 16;
 	buf.base = raft_malloc(buf.len);
 	memset(buf.base, 0xAB, buf.len);
+	/* Damaged, but of this build's version (one of a newer version stops
+	 * the node: newer_entry_stops_every_node_unapplied). */
+	((uint8_t *)buf.base)[0] = CODEC_VERSION;
 	CHECK_INT(raft_apply(cluster_leader(&c), &req, &buf, 1, NULL), 0);
 	last = cluster_escrow(&c);
 	CHECK(raft_fixture_step_until_applied(&c.fixture, N_SERVERS, last, 10000));
@@ -216,9 +236,73 @@ TEST(corrupt_entry_is_a_no_op_everywhere)
 	cluster_teardown(&c);
 }
 
+/* A later build's command stops every node: not applied, not skipped (the
+ * entries after it wait), and it is met again at the next apply. */
+TEST(newer_entry_stops_every_node_unapplied)
+{
+	struct cluster c;
+	raft_index before, newer, after;
+	uint64_t index;
+
+	cluster_setup(&c, 98);
+	CHECK(raft_fixture_step_until_has_leader(&c.fixture, 10000));
+	before = cluster_escrow(&c);
+	CHECK(raft_fixture_step_until_applied(&c.fixture, N_SERVERS, before, 10000));
+	expect_fatal = true;
+	fatal_calls = 0;
+	newer = cluster_escrow_version(&c, CODEC_VERSION + 1);
+	after = cluster_escrow(&c);
+	CHECK(newer > before && after == newer + 1);
+	raft_fixture_step_until_elapsed(&c.fixture, 3000);
+	expect_fatal = false;
+	CHECK(fatal_calls >= N_SERVERS);
+	CHECK(strstr(fatal_msg, "upgrade this node") != NULL);
+	CHECK(strstr(fatal_msg, "format version 2, newer than this node's 1") != NULL);
+	for (unsigned i = 0; i < N_SERVERS; i++) {
+		CHECK_INT(raft_fixture_get(&c.fixture, i)->last_applied, newer - 1);
+		CHECK_INT(store_applied_index(c.stores[i]), newer - 1);
+		CHECK_INT(c.fsms[i].rejected, 0);
+	}
+	CHECK(digests_equal(&c, &index));
+	CHECK_INT(index, newer - 1);
+	cluster_teardown(&c);
+}
+
+/* A Raft snapshot of a later build's format stops the node, unloaded. */
+TEST(newer_snapshot_stops_the_node)
+{
+	struct cluster c;
+	struct raft_buffer buf;
+	struct raft_fsm *rf;
+	uint8_t *h;
+
+	cluster_setup(&c, 97);
+	buf.len = FSM_SNAPSHOT_HEADER_SIZE + 8;
+	buf.base = raft_calloc(1, buf.len);
+	CHECK(buf.base != NULL);
+	h = buf.base;
+	memcpy(h, FSM_SNAPSHOT_MAGIC, 8);
+	h[8] = FSM_SNAPSHOT_VERSION + 1;
+	h[16] = 42;
+	h[24] = 8;
+	expect_fatal = true;
+	fatal_calls = 0;
+	rf = &c.fsms[0].raft_fsm;
+	CHECK_INT(rf->restore(rf, &buf), RAFT_CORRUPT);
+	expect_fatal = false;
+	raft_free(buf.base); /* a failed restore leaves it to the caller */
+	CHECK_INT(fatal_calls, 1);
+	CHECK_STR(fatal_msg, "snapshot at index 42 is of format version 2, newer than this "
+			     "node's 1: upgrade this node; stopping without loading it");
+	CHECK_INT(c.fsms[0].restores, 0);
+	cluster_teardown(&c);
+}
+
 int main(void)
 {
 	RUN(kill_leader_revive_many_seeds);
 	RUN(corrupt_entry_is_a_no_op_everywhere);
+	RUN(newer_entry_stops_every_node_unapplied);
+	RUN(newer_snapshot_stops_the_node);
 	return unit_done();
 }

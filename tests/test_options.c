@@ -176,6 +176,7 @@ TEST(test_help)
 	CHECK_INT(parse_quiet("--help", NULL), OPTIONS_HELP_SHOWN);
 	CHECK_INT(parse_quiet("--id", "1", "-h", NULL), OPTIONS_HELP_SHOWN);
 	CHECK_INT(parse_quiet("--bogus", "--help", NULL), OPTIONS_HELP_SHOWN);
+	CHECK_INT(parse_quiet("--version", NULL), OPTIONS_HELP_SHOWN);
 	f = open_memstream(&text, &len);
 	CHECK(f != NULL);
 	options_usage(f);
@@ -602,6 +603,7 @@ TEST(test_config_errors)
 	CHECK(config_fails("id = 1\nid = 2\n", "line 2: 'id' is set twice"));
 	CHECK(config_fails("config = /x\n", "line 1: 'config' is only accepted as a flag"));
 	CHECK(config_fails("help = true\n", "line 1: unknown option 'help'"));
+	CHECK(config_fails("version = true\n", "line 1: unknown option 'version'"));
 	CHECK(config_fails("insecure = maybe\n",
 			   "line 1: insecure: 'maybe' is not true or false"));
 	CHECK(config_fails("id = 1\nid\x01 = 2\n", "line 2: control character 0x01"));

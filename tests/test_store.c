@@ -928,6 +928,48 @@ TEST(restore_refuses_bad_images)
 	store_close(b);
 }
 
+/* An image of a later build's schema is refused as newer (the node then
+ * says to upgrade it), not as a foreign database. */
+TEST(restore_refuses_newer_schema)
+{
+	char errmsg[ESC_ERRMSG_SIZE], before[65], after[65];
+	struct store *a = store_fresh(), *b = store_fresh();
+	uint64_t index = 0;
+	void *buf = NULL;
+	size_t len = 0;
+	sqlite3 *db = NULL;
+	sqlite3_int64 flen = 0;
+	unsigned char *img;
+
+	CHECK(a != NULL && b != NULL);
+	CHECK(story(a, T0) == 0);
+	CHECK(story(b, T0 + 7) == 0);
+	CHECK(digest(b, before) == 0);
+	CHECK_INT(store_image(a, malloc, 0, &buf, &len, &index, errmsg), ESC_OK);
+	img = sqlite3_malloc64(len);
+	CHECK(img != NULL);
+	memcpy(img, buf, len);
+	CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+	CHECK(sqlite3_deserialize(db, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
+				  SQLITE_DESERIALIZE_FREEONCLOSE |
+					  SQLITE_DESERIALIZE_RESIZEABLE) == SQLITE_OK);
+	CHECK(sqlite3_exec(db,
+			   "ALTER TABLE keys ADD COLUMN later TEXT;"
+			   "UPDATE meta SET v = 4 WHERE k = 'schema_version';",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	img = sqlite3_serialize(db, "main", &flen, 0);
+	sqlite3_close(db);
+	CHECK(img != NULL);
+	CHECK_INT(store_restore_image(b, img, (size_t)flen, errmsg), ESC_EVERSION);
+	CHECK(strstr(errmsg, "schema version 4, newer than this build's 3") != NULL);
+	sqlite3_free(img);
+	CHECK(digest(b, after) == 0);
+	CHECK_STR(before, after);
+	free(buf);
+	store_close(a);
+	store_close(b);
+}
+
 TEST(batched_entries_commit_on_flush)
 {
 	char path[128], errmsg[ESC_ERRMSG_SIZE], row[512];
@@ -1112,6 +1154,7 @@ int main(void)
 	RUN(digest_equal_after_every_entry);
 	RUN(image_restore_round_trip);
 	RUN(restore_refuses_bad_images);
+	RUN(restore_refuses_newer_schema);
 	RUN(failed_apply_changes_nothing);
 	RUN(batched_entries_commit_on_flush);
 	RUN(unsound_commands_are_noops);

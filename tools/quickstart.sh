@@ -1,10 +1,11 @@
 #!/bin/bash
-# quickstart.sh: builds escrow and runs a 3-node TLS cluster on 127.0.0.1
-# (certificates from `escrowctl pki init`), then shows a key escrowed by the
-# agent certificate surviving the loss of the leader. Meant for a fresh Debian 12,
+# quickstart.sh: builds escrow and runs a 3-node (or 5-node) TLS cluster on
+# 127.0.0.1 (certificates from `escrowctl pki init`), then shows a key
+# escrowed by the agent certificate surviving the loss of the leader (with 5
+# nodes, of the leader and a follower at once). Meant for a fresh Debian 12,
 # as root (to install the build packages); needs no network besides apt.
 #
-#   tools/quickstart.sh
+#   tools/quickstart.sh [--nodes 3|5]
 #
 # Environment:
 #   ESCROW_QS_DIR   work dir for the cluster (default ./quickstart-cluster)
@@ -20,8 +21,54 @@ libhttp-parser-dev curl python3"
 READY_TIMEOUT=20   # seconds for the nodes to become ready
 RETRY_TIMEOUT=30   # seconds to retry a request while a new leader is elected
 
+usage() {
+	cat <<'EOF'
+Usage: tools/quickstart.sh [--nodes 3|5] [--help]
+
+Builds escrow (into build-release/) and runs a TLS cluster on 127.0.0.1 in
+$ESCROW_QS_DIR (default ./quickstart-cluster), then escrows and looks up a
+key while nodes are lost.
+
+  --nodes N   cluster size, 3 or 5 (default 3). A 3-node cluster loses its
+              leader; a 5-node cluster loses its leader and a follower at
+              once, and keeps serving.
+  --help      print this help and exit
+
+Environment: ESCROW_QS_DIR, ESCROWD, ESCROWCTL (see the top of this script).
+EOF
+}
+
+N_NODES=3
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--nodes)
+		[[ $# -ge 2 ]] || { echo "quickstart: --nodes needs a value (3 or 5)" >&2; exit 2; }
+		N_NODES=$2
+		shift 2
+		;;
+	--nodes=*)
+		N_NODES=${1#--nodes=}
+		shift
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "quickstart: unknown argument '$1' (see tools/quickstart.sh --help)" >&2
+		exit 2
+		;;
+	esac
+done
+if [[ "$N_NODES" != 3 && "$N_NODES" != 5 ]]; then
+	echo "quickstart: --nodes must be 3 or 5, not '$N_NODES' (a majority of 3 survives" \
+		"one lost node, of 5 two)" >&2
+	exit 2
+fi
+
 STEP="start"
-NODE_IDS=(1 2 3)
+mapfile -t NODE_IDS < <(seq 1 "$N_NODES")
+ALL_IDS=(1 2 3 4 5)   # every node a quickstart may have left in the work dir
 declare -A RAFT API PID
 
 say() { printf 'quickstart: %s\n' "$*"; }
@@ -52,7 +99,9 @@ fail() {
 	fi
 	stop_nodes
 	if [[ -n "${DIR:-}" ]]; then
-		rm -f "$DIR"/n[123].pid
+		for n in "${NODE_IDS[@]}"; do
+			rm -f "$DIR/n$n.pid"
+		done
 		printf 'quickstart: nodes stopped; logs are in %s\n' "$DIR" >&2
 	fi
 	exit 1
@@ -91,7 +140,7 @@ fi
 STEP="prepare the work dir"
 mkdir -p "$QS_DIR"
 DIR=$(cd "$QS_DIR" && pwd)
-for n in "${NODE_IDS[@]}"; do
+for n in "${ALL_IDS[@]}"; do
 	f="$DIR/n$n.pid"
 	# A live escrowd under that pid (not a reused pid, not a zombie).
 	if [[ -f "$f" ]] && p=$(cat "$f") && [[ "$p" =~ ^[0-9]+$ ]] &&
@@ -101,7 +150,10 @@ for n in "${NODE_IDS[@]}"; do
 	fi
 done
 # A new cluster each time: old data dirs would carry the old membership.
-rm -rf "$DIR"/n[123] "$DIR"/n[123].log "$DIR"/n[123].pid "$DIR/build.log"
+for n in "${ALL_IDS[@]}"; do
+	rm -rf "${DIR:?}/n$n" "$DIR/n$n.log" "$DIR/n$n.pid"
+done
+rm -f "$DIR/build.log"
 say "work dir: $DIR"
 
 # --- build ----------------------------------------------------------------
@@ -138,20 +190,20 @@ fi
 # --- certificates, seal key and ports -------------------------------------
 STEP="make the certificates and the seal key"
 rm -rf "$DIR/pki"
-"$ESCROWCTL" pki init "$DIR/pki" --nodes 3 >/dev/null
+"$ESCROWCTL" pki init "$DIR/pki" --nodes "$N_NODES" >/dev/null
 PKI=$DIR/pki
-say "pki: $PKI (CA, node-1..3, agent helpdesk auditor operator, seal.key; keys 0600)"
+say "pki: $PKI (CA, node-1..$N_NODES, agent helpdesk auditor operator, seal.key; keys 0600)"
 
 STEP="pick free ports"
 read -r -a ports < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(6)]
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
-[[ ${#ports[@]} -eq 6 ]] || fail "python3 did not print 6 ports"
+print(*[s.getsockname()[1] for s in socks])' $((2 * N_NODES)))
+[[ ${#ports[@]} -eq $((2 * N_NODES)) ]] || fail "python3 did not print $((2 * N_NODES)) ports"
 BOOTSTRAP=""
-for i in 0 1 2; do
+for ((i = 0; i < N_NODES; i++)); do
 	n=${NODE_IDS[$i]}
 	RAFT[$n]="127.0.0.1:${ports[$((2 * i))]}"
 	API[$n]="127.0.0.1:${ports[$((2 * i + 1))]}"
@@ -196,16 +248,20 @@ wait_ready() {
 	done
 }
 
-STEP="start 3 nodes"
-mkdir -p "$DIR"/n1 "$DIR"/n2 "$DIR"/n3
+STEP="start $N_NODES nodes"
 for n in "${NODE_IDS[@]}"; do
+	mkdir -p "$DIR/n$n"
 	start_node "$n" --bootstrap "$BOOTSTRAP"
 done
-say "started nodes 1 2 3 (pids ${PID[1]} ${PID[2]} ${PID[3]}; logs $DIR/n*.log)"
+pids=""
+for n in "${NODE_IDS[@]}"; do
+	pids+="${pids:+ }${PID[$n]}"
+done
+say "started nodes ${NODE_IDS[*]} (pids $pids; logs $DIR/n*.log)"
 
 STEP="wait until the nodes are ready"
-wait_ready 1 2 3
-say "all 3 nodes are ready"
+wait_ready "${NODE_IDS[@]}"
+say "all $N_NODES nodes are ready"
 
 # --- the demo -------------------------------------------------------------
 # Prints the leader's id as node $1 sees it.
@@ -224,7 +280,7 @@ for n in "${NODE_IDS[@]}"; do
 done
 F1=${FOLLOWERS[0]}
 F2=${FOLLOWERS[1]}
-say "leader is node $LEADER; followers are $F1 and $F2"
+say "leader is node $LEADER; followers are ${FOLLOWERS[*]}"
 
 # Runs escrowctl as role $1 with $CTL_INPUT on its stdin, retrying a bounded time while
 # no node could be reached (exit 3: an election is running); output in $OUT.
@@ -274,35 +330,60 @@ STEP="look the key up through follower $F2"
 lookup_key "$KEY1" "https://${API[$F2]}" "$PW1"
 say "lookup via node $F2: $KEY1 returned the escrowed password"
 
-STEP="kill the leader"
-kill -9 "${PID[$LEADER]}"
-wait "${PID[$LEADER]}" 2>/dev/null || true
-rm -f "$DIR/n$LEADER.pid"
-say "killed the leader, node $LEADER (kill -9 ${PID[$LEADER]})"
-SURVIVORS="https://${API[$F1]},https://${API[$F2]}"
+# 3 nodes lose the leader; 5 nodes lose the leader and the last follower at
+# once (a majority of 5 is 3).
+LOST=("$LEADER")
+[[ $N_NODES -eq 5 ]] && LOST+=("${FOLLOWERS[-1]}")
+STEP="kill node(s) ${LOST[*]}"
+for n in "${LOST[@]}"; do
+	kill -9 "${PID[$n]}"
+done
+for n in "${LOST[@]}"; do
+	wait "${PID[$n]}" 2>/dev/null || true
+	rm -f "$DIR/n$n.pid"
+done
+if [[ ${#LOST[@]} -eq 1 ]]; then
+	say "killed the leader, node $LEADER (kill -9)"
+else
+	say "killed nodes ${LOST[*]} at once (kill -9): the leader and a follower"
+fi
+SURVIVORS=""
+SURVIVOR_IDS=()
+for n in "${NODE_IDS[@]}"; do
+	[[ " ${LOST[*]} " == *" $n "* ]] && continue
+	SURVIVORS+="${SURVIVORS:+,}https://${API[$n]}"
+	SURVIVOR_IDS+=("$n")
+done
 
-STEP="look the key up after the leader's loss"
+STEP="look the key up after the loss"
 lookup_key "$KEY1" "$SURVIVORS" "$PW1"
-say "lookup via nodes $F1,$F2: $KEY1 survived the leader's loss"
+say "lookup via nodes ${SURVIVOR_IDS[*]}: $KEY1 survived the loss of ${LOST[*]}"
 
-STEP="escrow a key without the old leader"
+STEP="escrow a key without the lost nodes"
 KEY2=$(new_key_id)
 PW2=$(new_password)
 escrow_key "$KEY2" "$PW2" "$SURVIVORS"
-say "escrow via nodes $F1,$F2: $OUT"
+say "escrow via nodes ${SURVIVOR_IDS[*]}: $OUT"
 
-STEP="restart node $LEADER"
-start_node "$LEADER"
-wait_ready "$LEADER"
-lookup_key "$KEY2" "https://${API[$LEADER]}" "$PW2"
-say "restarted node $LEADER from its data dir: it caught up and serves $KEY2"
+STEP="restart node(s) ${LOST[*]}"
+for n in "${LOST[@]}"; do
+	start_node "$n"
+done
+wait_ready "${LOST[@]}"
+for n in "${LOST[@]}"; do
+	lookup_key "$KEY2" "https://${API[$n]}" "$PW2"
+done
+say "restarted node(s) ${LOST[*]} from their data dirs: they caught up and serve $KEY2"
 
 # --- how to go on ---------------------------------------------------------
 trap - ERR
-NODES="https://${API[1]},https://${API[2]},https://${API[3]}"
+NODES=""
+for n in "${NODE_IDS[@]}"; do
+	NODES+="${NODES:+,}https://${API[$n]}"
+done
 cat <<EOF
 
-The cluster is running (3 nodes, mutual TLS, on 127.0.0.1). The role is the
+The cluster is running ($N_NODES nodes, mutual TLS, on 127.0.0.1). The role is the
 client certificate's: operator may do everything. Try:
 
   export ESCROW_NODES=$NODES ESCROW_CA=$PKI/ca.crt
