@@ -57,6 +57,10 @@ static const struct opt opt_table[] = {
 	  OFF(raft_addr) },
 	{ "api-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
 	  "IP:PORT", "IPv4 address of the HTTP API", options_check_addr, OFF(api_addr) },
+	{ "metrics-addr", OPT_STRING, false, false, 1, ADDR_LEN_MAX, NULL, "IP:PORT",
+	  "plain HTTP, only GET /metrics and /v1/health, no client certificate "
+	  "(for Prometheus and load balancers; off when not given)",
+	  options_check_addr, OFF(metrics_addr) },
 	{ "bootstrap", OPT_STRING, false, false, 1, 16384, NULL,
 	  "ID=RAFT/API,...",
 	  "members of a brand-new cluster, the same string on every node",
@@ -557,7 +561,7 @@ void options_usage(FILE *f)
 	      "          | (restart: nothing) )\n"
 	      "        ( --tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure )\n"
 	      "        --seal-key FILE\n"
-	      "        [--config FILE] [--log-level error|warn|info|debug]\n"
+	      "        [--metrics-addr IP:PORT] [--config FILE] [--log-level error|warn|info|debug]\n"
 	      "\n"
 	      "Options:\n",
 	      f);

@@ -11,6 +11,7 @@ struct options {
 	char *data_dir;        /* --data-dir, required */
 	char *raft_addr;       /* --raft-addr IPv4:PORT, required */
 	char *api_addr;        /* --api-addr IPv4:PORT, required */
+	char *metrics_addr;    /* --metrics-addr IPv4:PORT (plain HTTP), or NULL */
 	char *bootstrap;       /* --bootstrap "1=RAFT/API,..." or NULL */
 	char *join;            /* --join URL or NULL */
 	bool insecure;         /* --insecure */
