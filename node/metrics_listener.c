@@ -39,6 +39,11 @@ static void metrics_handle(struct http_request *req)
 	fn(op);
 }
 
+static const char *common_headers_cb(struct http_server *s, const struct http_request *req)
+{
+	return ((struct metrics_listener *)(void *)s)->headers;
+}
+
 int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop,
 			   const struct api_ctx *ctx, const char *addr, char *errmsg)
 {
@@ -47,6 +52,8 @@ int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop,
 	memset(m, 0, sizeof *m);
 	m->http.data = (void *)ctx;
 	m->http.handler = metrics_handle;
+	m->http.common_headers = common_headers_cb;
+	snprintf(m->headers, sizeof m->headers, "X-Escrow-Node: %u\r\n", ctx->node_id);
 	rv = http_server_start(&m->http, loop, addr, errmsg);
 	if (rv == ESC_EADDRINUSE)
 		return esc_errorf(errmsg, rv, "metrics address %s is already in use (--metrics-addr)",

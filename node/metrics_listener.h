@@ -10,11 +10,12 @@
 
 /* For Prometheus and load balancers, which hold no client certificate: the
  * answers are the API's own (api_metrics, api_health), nothing secret is
- * served, no identity is taken, nothing is audited, and no CORS or escrow
- * headers are sent. Any other path is 404, any other method 405. */
+ * served, no identity is taken, nothing is audited, and no CORS headers are
+ * sent (only X-Escrow-Node). Any other path is 404, any other method 405. */
 struct metrics_listener {
-	struct http_server http;
+	struct http_server http;       /* first: its callbacks find the listener */
 	bool started;
+	char headers[32];              /* "X-Escrow-Node: N\r\n" on every answer */
 };
 
 /* Listens on addr ("ip:port") on loop, plain HTTP, answering with ctx
