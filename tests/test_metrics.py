@@ -385,6 +385,18 @@ def test_metrics_addr_in_use(t):
     rc, so, se, _ = harness.run_once(c.command(1, extra=["--metrics-addr", node.api]), 10)
     check(rc == 2 and "--metrics-addr %s is also the API address" % node.api in se,
           "--metrics-addr equal to --api-addr: exit %s %s" % (rc, short(se)))
+    # A later start-up failure closes the listener it opened: a clean exit 1.
+    check(c.stop_all() == {1: 0}, "node 1 did not stop cleanly")
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        blocker.bind(("127.0.0.1", node.api_port))
+        blocker.listen(1)
+        rc, so, se, _ = harness.run_once(c.command(1, extra=extra), 20)
+    finally:
+        blocker.close()
+    check(rc == 1 and "api address %s is already in use" % node.api in se
+          and not any(m in se for m in harness.SANITIZER_MARKS),
+          "API port taken, --metrics-addr free: exit %s %s" % (rc, short(se, 600)))
 
 
 def test_metrics_listener_insecure(t):
