@@ -8,7 +8,7 @@ const double histogram_bounds[HISTOGRAM_BOUNDS] = {
 /* The bound as an le label: the shortest decimal that reads back the same. */
 static const char *const bound_labels[HISTOGRAM_BOUNDS] = {
 	"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-	"0.1",    "0.25",  "0.5",    "1",     "2.5",   "5",     "10",
+	"0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "10",
 };
 
 void histogram_observe(struct histogram *h, double seconds)
@@ -40,23 +40,23 @@ uint64_t histogram_cumulative(const struct histogram *h, unsigned i)
 
 bool histogram_write(FILE *f, const char *name, const char *labels, const struct histogram *h)
 {
-	const char *sep = labels[0] != '\0' ? "," : "";
+	bool any = labels[0] != '\0';
+	const char *sep = any ? "," : "", *open = any ? "{" : "", *close = any ? "}" : "";
 	uint64_t n = 0;
 	int rv = 0;
 
 	for (unsigned i = 0; i < HISTOGRAM_BOUNDS && rv >= 0; i++) {
 		n += h->buckets[i];
-		rv = fprintf(f, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep, bound_labels[i],
-			     (unsigned long long)n);
+		rv = fprintf(f, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep,
+			     bound_labels[i], (unsigned long long)n);
 	}
 	if (rv >= 0)
 		rv = fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
 			     (unsigned long long)h->count);
 	if (rv >= 0)
-		rv = fprintf(f, "%s_sum%s%s%s %.9g\n", name, labels[0] != '\0' ? "{" : "", labels,
-			     labels[0] != '\0' ? "}" : "", h->sum);
+		rv = fprintf(f, "%s_sum%s%s%s %.9g\n", name, open, labels, close, h->sum);
 	if (rv >= 0)
-		rv = fprintf(f, "%s_count%s%s%s %llu\n", name, labels[0] != '\0' ? "{" : "", labels,
-			     labels[0] != '\0' ? "}" : "", (unsigned long long)h->count);
+		rv = fprintf(f, "%s_count%s%s%s %llu\n", name, open, labels, close,
+			     (unsigned long long)h->count);
 	return rv >= 0;
 }

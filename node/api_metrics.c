@@ -28,8 +28,8 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 		"# TYPE escrow_forwarded_total counter\nescrow_forwarded_total %" PRIu64 "\n"
 		"# TYPE escrow_errors_5xx_total counter\nescrow_errors_5xx_total %" PRIu64 "\n"
 		"# TYPE escrow_loop_lag_max_seconds gauge\nescrow_loop_lag_max_seconds %.6f\n"
-		"# TYPE escrow_api_connections_total counter\nescrow_api_connections_total %" PRIu64
-		"\n# TYPE escrow_requests_total counter\n",
+		"# TYPE escrow_api_connections_total counter\nescrow_api_connections_total "
+		"%" PRIu64 "\n# TYPE escrow_requests_total counter\n",
 		replica_is_leader(r), replica_term(r), replica_commit_index(r),
 		store_applied_index(ctx->store), m->forwarded, m->errors_5xx,
 		(double)ctx->lag->max_late_us / 1e6, ctx->http->accepted);
@@ -51,9 +51,9 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 		"# TYPE escrow_snapshot_seconds_sum counter\n"
 		"escrow_snapshot_seconds_sum %.6f\n"
 		"# TYPE escrow_wal_pending_bytes gauge\nescrow_wal_pending_bytes %zu\n",
-		fsm->snapshots, (double)fsm->snapshot_ns / 1e9, (double)fsm->snapshot_last_ns / 1e9,
-		(double)fsm->snapshot_loop_max_ns / 1e9, fsm->restores, m->snapshots_served,
-		m->snapshot_seconds, walbuf_pending());
+		fsm->snapshots, (double)fsm->snapshot_ns / 1e9,
+		(double)fsm->snapshot_last_ns / 1e9, (double)fsm->snapshot_loop_max_ns / 1e9,
+		fsm->restores, m->snapshots_served, m->snapshot_seconds, walbuf_pending());
 	fputs("# TYPE escrow_request_seconds_sum counter\n", f);
 	for (int i = 0; i < API_ROUTES; i++)
 		fprintf(f, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n", api_route_name(i),
@@ -68,7 +68,8 @@ static void write_http(FILE *f, const struct api_metrics *m)
 	fputs("# TYPE escrow_http_request_duration_seconds histogram\n", f);
 	for (int i = 0; i < API_ROUTES; i++) {
 		snprintf(labels, sizeof labels, "route=\"%s\"", api_route_name(i));
-		histogram_write(f, "escrow_http_request_duration_seconds", labels, &m->duration[i]);
+		histogram_write(f, "escrow_http_request_duration_seconds", labels,
+				&m->duration[i]);
 	}
 	/* Codes never answered are left out, as Prometheus clients do. */
 	fputs("# TYPE escrow_http_responses_total counter\n", f);
@@ -114,8 +115,9 @@ void api_metrics(struct op *op)
 	write_counters(f, ctx);
 	write_http(f, ctx->metrics);
 	write_raft(f, ctx);
-	fprintf(f, "# TYPE escrow_build_info gauge\n"
-		   "escrow_build_info{version=\"%s\",command_version=\"%d\"} 1\n",
+	fprintf(f,
+		"# TYPE escrow_build_info gauge\n"
+		"escrow_build_info{version=\"%s\",command_version=\"%d\"} 1\n",
 		PACKAGE_VERSION, CODEC_VERSION);
 	failed = ferror(f);
 	if (fclose(f) != 0 || failed) {

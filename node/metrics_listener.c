@@ -29,7 +29,8 @@ static void metrics_handle(struct http_request *req)
 		fn = api_health;
 	} else {
 		op_respond_error(op, 404, "not_found",
-				 "the metrics listener serves only GET /metrics and GET /v1/health");
+				 "the metrics listener serves only GET /metrics and GET "
+				 "/v1/health");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0) {
@@ -44,8 +45,8 @@ static const char *common_headers_cb(struct http_server *s, const struct http_re
 	return ((struct metrics_listener *)(void *)s)->headers;
 }
 
-int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop,
-			   const struct api_ctx *ctx, const char *addr, char *errmsg)
+int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop, const struct api_ctx *ctx,
+			   const char *addr, char *errmsg)
 {
 	int rv;
 
@@ -56,8 +57,8 @@ int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop,
 	snprintf(m->headers, sizeof m->headers, "X-Escrow-Node: %u\r\n", ctx->node_id);
 	rv = http_server_start(&m->http, loop, addr, errmsg);
 	if (rv == ESC_EADDRINUSE)
-		return esc_errorf(errmsg, rv, "metrics address %s is already in use (--metrics-addr)",
-				  addr);
+		return esc_errorf(errmsg, rv,
+				  "metrics address %s is already in use (--metrics-addr)", addr);
 	if (rv != ESC_OK) {
 		/* The server's message says "api address ADDR: why": keep the why. */
 		char why[ESC_ERRMSG_SIZE];
@@ -66,7 +67,8 @@ int metrics_listener_start(struct metrics_listener *m, uv_loop_t *loop,
 		while ((next = strstr(p, ": ")) != NULL)
 			p = next + 2;
 		snprintf(why, sizeof why, "%s", p);
-		return esc_errorf(errmsg, rv, "metrics address %s (--metrics-addr): %s", addr, why);
+		return esc_errorf(errmsg, rv, "metrics address %s (--metrics-addr): %s", addr,
+				  why);
 	}
 	m->started = true;
 	return ESC_OK;

@@ -28,10 +28,10 @@ TEST(a_bound_belongs_to_its_own_bucket)
 {
 	struct histogram h = { 0 };
 
-	histogram_observe(&h, 0.0005);   /* le="0.0005": bounds are inclusive */
-	histogram_observe(&h, 0.00051);  /* the next one */
-	histogram_observe(&h, 10);       /* the last finite bound */
-	histogram_observe(&h, 10.5);     /* +Inf only */
+	histogram_observe(&h, 0.0005);  /* le="0.0005": bounds are inclusive */
+	histogram_observe(&h, 0.00051); /* the next one */
+	histogram_observe(&h, 10);      /* the last finite bound */
+	histogram_observe(&h, 10.5);    /* +Inf only */
 	CHECK_INT(h.buckets[0], 1);
 	CHECK_INT(h.buckets[1], 1);
 	CHECK_INT(h.buckets[HISTOGRAM_BOUNDS - 1], 1);
@@ -48,9 +48,9 @@ TEST(nanoseconds_and_nonsense_values)
 {
 	struct histogram h = { 0 };
 
-	histogram_observe_ns(&h, 3000000);  /* 3 ms: le="0.005" */
-	histogram_observe(&h, -1);          /* a clock that went back: 0 */
-	histogram_observe(&h, NAN);         /* NaN: 0 */
+	histogram_observe_ns(&h, 3000000); /* 3 ms: le="0.005" */
+	histogram_observe(&h, -1);         /* a clock that went back: 0 */
+	histogram_observe(&h, NAN);        /* NaN: 0 */
 	CHECK_INT(h.buckets[0], 2);
 	CHECK_INT(h.buckets[3], 1);
 	CHECK_INT(h.count, 3);
