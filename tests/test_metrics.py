@@ -66,16 +66,21 @@ def _family(name, types):
 
 
 def parse_exposition(text):
-    """Parses text strictly: every line a comment (# TYPE once per family,
-    before its samples) or `name{labels} value`, no duplicate series, every
+    """Parses text strictly: every line a comment (# HELP and # TYPE at most
+    once per family, TYPE before its samples) or `name{labels} value`, no duplicate series, every
     histogram with cumulative buckets, +Inf equal to _count, and _sum.
     Returns {(name, frozenset(labels)): value} and {family: type}."""
     check(text.endswith("\n"), "the exposition does not end with a line end")
-    samples, types, seen_families = {}, {}, set()
+    samples, types, helps, seen_families = {}, {}, set(), set()
     for line in text[:-1].split("\n"):
         check(line != "", "an empty line in the exposition")
         if line.startswith("#"):
             parts = line.split(" ", 3)
+            if len(parts) >= 2 and parts[1] == "HELP":
+                check(len(parts) == 4 and re.match("^%s$" % _NAME, parts[2]),
+                      "malformed HELP line %r" % line)
+                check(parts[2] not in helps, "a second HELP line for %s" % parts[2])
+                helps.add(parts[2])
             if len(parts) >= 2 and parts[1] == "TYPE":
                 check(len(parts) == 4 and re.match("^%s$" % _NAME, parts[2])
                       and parts[3] in _TYPES, "malformed TYPE line %r" % line)
@@ -428,12 +433,14 @@ def test_metrics_listener_insecure(t):
 
 
 def test_exposition_parser_is_strict(t):
-    """The parser above refuses what Prometheus would: a test of the test."""
-    good = ("# TYPE a counter\na 1\n# TYPE h histogram\n"
+    """The parser above refuses malformed or inconsistent expositions (and a
+    double space, which escrowd never writes): a test of the test."""
+    good = ("# HELP a an a\n# TYPE a counter\na 1\n# TYPE h histogram\n"
             "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3.5\nh_count 2\n")
     parse_exposition(good)
     for bad in (good.replace("a 1", "a  1"), good.replace("a 1", "a{x=1} 1"),
-                good + "a 2\n", good + "# TYPE a gauge\n", good.replace("h_count 2", "h_count 3"),
+                good + "a 2\n", good + "# TYPE a gauge\n", good + "# HELP a again\n",
+                good.replace("h_count 2", "h_count 3"),
                 good.replace("le=\"1\"} 1", "le=\"1\"} 3"), good + "b 1\n", good[:-1],
                 good.replace("a 1", "a{x=\"1\",} 1"), good.replace("a 1", "a one")):
         try:
