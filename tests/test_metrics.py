@@ -266,6 +266,8 @@ def test_metrics_listener_on_a_tls_cluster(t):
           % (fwd, escrows + lookups))
     check(value(after, "escrow_forward_duration_seconds_sum") > 0, "follower: forward _sum 0")
 
+    # Every node applies what the leader committed, before their counts are read.
+    c.wait_applied(c.status(leader)["applied_index"])
     lead = scrape(c, leader)
     check(value(lead, "escrow_raft_role", role="leader") == 1
           and value(lead, "escrow_raft_role", role="follower") == 0,
@@ -348,6 +350,15 @@ def dir_state(path):
     return state
 
 
+def blocking_socket():
+    """A socket to hold a port with (bind and listen): SO_REUSEADDR lets it
+    bind over a closed connection's TIME_WAIT; a listener still refuses
+    anyone else."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
+
+
 def test_metrics_addr_in_use(t):
     """A taken --metrics-addr: escrowd says so and exits non-zero, before
     touching its data dir, fresh or not."""
@@ -355,7 +366,7 @@ def test_metrics_addr_in_use(t):
     node = c.nodes[1]
     port = harness.free_ports(1)[0]
     extra = ["--metrics-addr", "127.0.0.1:%d" % port]
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker = blocking_socket()
     try:
         blocker.bind(("127.0.0.1", port))
         blocker.listen(1)
@@ -367,7 +378,7 @@ def test_metrics_addr_in_use(t):
                 rec = random_key(t.rng)
                 expect_created(c.escrow(1, rec), rec, "escrow before the stop")
                 check(c.stop_all() == {1: 0}, "node 1 did not stop cleanly")
-                blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                blocker = blocking_socket()
                 blocker.bind(("127.0.0.1", port))
                 blocker.listen(1)
             state = dir_state(node.data_dir)
@@ -392,7 +403,7 @@ def test_metrics_addr_in_use(t):
           "--metrics-addr equal to --api-addr: exit %s %s" % (rc, short(se)))
     # A later start-up failure closes the listener it opened: a clean exit 1.
     check(c.stop_all() == {1: 0}, "node 1 did not stop cleanly")
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker = blocking_socket()
     try:
         blocker.bind(("127.0.0.1", node.api_port))
         blocker.listen(1)
