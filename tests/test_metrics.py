@@ -175,6 +175,7 @@ def check_listener_paths(c, nid, rec, rng):
     without CORS headers, and nothing written."""
     st, hdrs, data = plain(c, nid, "GET", "/v1/health")
     check(st == 200 and data == {"ok": True}, "node %d: /v1/health: %s %s" % (nid, st, data))
+    wait_plain_ready(c, nid, 15)
     st, hdrs, data = plain(c, nid, "GET", "/v1/health?ready")
     check(st == 200 and data == {"ok": True, "ready": True},
           "node %d: /v1/health?ready: %s %s" % (nid, st, data))
