@@ -9,6 +9,7 @@
 
 #include "http/http_client.h"
 #include "http/http_server.h"
+#include "lib/histogram.h"
 #include "lib/netaddr.h"
 #include "node/looplag.h"
 #include "raft/replica.h"
@@ -20,10 +21,15 @@
 #define API_MEMBERS_MAX 64  /* members in a members text */
 #define API_ADDR_MAX NETADDR_TEXT_MAX /* "HOST:PORT" of a member's API, with its NUL */
 
-/* Counters for GET /metrics. */
+#define API_STATUS_MAX 600  /* HTTP status codes counted: 100..599 */
+
+/* Counters for GET /metrics (rendered by api_metrics.c). */
 struct api_metrics {
 	uint64_t requests[API_ROUTES];
 	double seconds[API_ROUTES];
+	struct histogram duration[API_ROUTES]; /* request to answer, per route */
+	uint64_t responses[API_STATUS_MAX];    /* answers by status code */
+	struct histogram forward;     /* one forwarding attempt: request to the leader's answer */
 	uint64_t forwarded;
 	uint64_t errors_5xx;
 	uint64_t snapshots_served;  /* GET /v1/snapshot bodies sent whole */

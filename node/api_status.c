@@ -1,6 +1,5 @@
-/* Endpoints this node answers alone: status, health, metrics. */
+/* Endpoints this node answers alone: status, health (metrics: api_metrics.c). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "lib/log.h"
 #include "lib/error.h"
 #include "raft/codec.h"
-#include "store/walbuf.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -130,88 +128,4 @@ void api_health(struct op *op)
 		return;
 	}
 	json_respond(op, 200, json_pack("{s:b, s:b}", "ok", 1, "ready", 1));
-}
-
-/* Appends printf output to a growing buffer; false when out of memory. */
-static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return false;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return true;
-		}
-		char *bigger = realloc(*buf, *cap * 2 + (size_t)n);
-		if (bigger == NULL)
-			return false;
-		*buf = bigger;
-		*cap = *cap * 2 + (size_t)n;
-	}
-}
-
-void api_metrics(struct op *op)
-{
-	const struct api_ctx *ctx = op->ctx;
-	const struct api_metrics *m = ctx->metrics;
-	struct replica *r = ctx->replica;
-	const struct fsm *f = replica_fsm(r);
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	bool ok = buf != NULL;
-
-	ok = ok && append(&buf, &len, &cap,
-			  "# TYPE escrow_is_leader gauge\nescrow_is_leader %d\n"
-			  "# TYPE escrow_term gauge\nescrow_term %" PRIu64 "\n"
-			  "# TYPE escrow_commit_index gauge\nescrow_commit_index %" PRIu64 "\n"
-			  "# TYPE escrow_applied_index gauge\nescrow_applied_index %" PRIu64 "\n"
-			  "# TYPE escrow_forwarded_total counter\nescrow_forwarded_total %" PRIu64
-			  "\n# TYPE escrow_errors_5xx_total counter\nescrow_errors_5xx_total %" PRIu64
-			  "\n# TYPE escrow_loop_lag_max_seconds gauge\nescrow_loop_lag_max_seconds %.6f"
-			  "\n# TYPE escrow_api_connections_total counter\nescrow_api_connections_total %"
-			  PRIu64 "\n# TYPE escrow_requests_total counter\n",
-			  replica_is_leader(r), replica_term(r), replica_commit_index(r),
-			  store_applied_index(ctx->store), m->forwarded, m->errors_5xx,
-			  (double)ctx->lag->max_late_us / 1e6, ctx->http->accepted);
-	for (int i = 0; ok && i < API_ROUTES; i++)
-		ok = append(&buf, &len, &cap, "escrow_requests_total{route=\"%s\"} %" PRIu64 "\n",
-			    api_route_name(i), m->requests[i]);
-	ok = ok && append(&buf, &len, &cap,
-			  "# TYPE escrow_raft_snapshots_total counter\nescrow_raft_snapshots_total %"
-			  PRIu64 "\n# TYPE escrow_raft_snapshot_seconds_sum counter\n"
-			  "escrow_raft_snapshot_seconds_sum %.6f\n"
-			  "# TYPE escrow_raft_snapshot_last_seconds gauge\n"
-			  "escrow_raft_snapshot_last_seconds %.6f\n"
-			  "# TYPE escrow_raft_snapshot_loop_max_seconds gauge\n"
-			  "escrow_raft_snapshot_loop_max_seconds %.6f\n"
-			  "# TYPE escrow_raft_snapshot_restores_total counter\n"
-			  "escrow_raft_snapshot_restores_total %" PRIu64 "\n"
-			  "# TYPE escrow_snapshots_served_total counter\n"
-			  "escrow_snapshots_served_total %" PRIu64 "\n"
-			  "# TYPE escrow_snapshot_seconds_sum counter\n"
-			  "escrow_snapshot_seconds_sum %.6f\n"
-			  "# TYPE escrow_wal_pending_bytes gauge\nescrow_wal_pending_bytes %zu\n",
-			  f->snapshots, (double)f->snapshot_ns / 1e9, (double)f->snapshot_last_ns / 1e9,
-			  (double)f->snapshot_loop_max_ns / 1e9, f->restores,
-			  m->snapshots_served, m->snapshot_seconds, walbuf_pending());
-	ok = ok && append(&buf, &len, &cap, "# TYPE escrow_request_seconds_sum counter\n");
-	for (int i = 0; ok && i < API_ROUTES; i++)
-		ok = append(&buf, &len, &cap, "escrow_request_seconds_sum{route=\"%s\"} %.6f\n",
-			    api_route_name(i), m->seconds[i]);
-	if (!ok) {
-		free(buf);
-		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
-		return;
-	}
-	op_respond(op, 200, NULL, "text/plain; version=0.0.4", buf, len);
-	free(buf);
 }

@@ -258,6 +258,7 @@ void daemon_stop(struct daemon *d, int exit_code)
 	uv_timer_stop(&d->tick);
 	join_stop();
 	dispatch_close(&d->queue);
+	metrics_listener_stop(&d->metrics_listener);
 	if (d->http_started)
 		http_server_stop(&d->http, http_stopped_cb);
 	else
@@ -401,6 +402,14 @@ static int start(struct daemon *d, char *errmsg)
 	bool has_state;
 	int rv;
 
+	/* First, so that a taken port leaves the data dir untouched. No
+	 * request is served before the loop runs, once all below is open. */
+	if (o->metrics_addr != NULL) {
+		rv = metrics_listener_start(&d->metrics_listener, &d->loop, &d->api,
+					    o->metrics_addr, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
 	rv = datadir_open(&d->dir, o->data_dir, o->id, errmsg);
 	if (rv != ESC_OK)
 		return rv;
@@ -526,6 +535,9 @@ int daemon_run(const struct options *o)
 		uv_signal_start(&d->sighup, sighup_cb, SIGHUP);
 		log_info("serving the API on %s, raft on %s, data in %s", o->api_addr,
 			 o->raft_addr, o->data_dir);
+		if (o->metrics_addr != NULL)
+			log_info("serving /metrics and /v1/health on %s (plain HTTP)",
+				 o->metrics_addr);
 	}
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	rv = uv_loop_close(&d->loop);

@@ -12,6 +12,7 @@
 #include "node/api_ctx.h"
 #include "node/dispatch.h"
 #include "node/looplag.h"
+#include "node/metrics_listener.h"
 #include "node/rejudge.h"
 #include "node/options.h"
 #include "node/origin.h"
@@ -47,6 +48,7 @@ struct daemon {
 	char common_headers[128 + ORIGIN_HEADERS_MAX];
 	char restored[1024];           /* members text of a seeded node ("" if none) */
 	struct api_metrics metrics;
+	struct metrics_listener metrics_listener; /* --metrics-addr */
 	bool dir_open;
 	bool replica_inited;
 	bool http_started;

@@ -41,6 +41,7 @@ struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run
 	op->req = req;
 	op->run = run;
 	op->route = route;
+	op->started = uv_hrtime();
 	op->deadline = req->received_ms + DISPATCH_DEADLINE_MS;
 	op->origin_node = ctx->node_id;
 	op->origin_ms = ctx->clock_ms();
@@ -64,10 +65,13 @@ struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run
 static void count(struct op *op, int status)
 {
 	struct api_metrics *m = op->ctx->metrics;
-	uint64_t elapsed = uv_now(op->ctx->loop) - op->req->received_ms;
+	uint64_t elapsed = uv_hrtime() - op->started;
 
 	m->requests[op->route]++;
-	m->seconds[op->route] += (double)elapsed / 1000.0;
+	m->seconds[op->route] += (double)elapsed / 1e9;
+	histogram_observe_ns(&m->duration[op->route], elapsed);
+	if (status >= 100 && status < API_STATUS_MAX)
+		m->responses[status]++;
 	if (status >= 500)
 		m->errors_5xx++;
 	if (op->data != NULL && op->data_free != NULL)
@@ -129,6 +133,7 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 	const char *type, *retry, *next;
 	size_t n = 0;
 
+	histogram_observe_ns(&op->ctx->metrics->forward, uv_hrtime() - op->forward_started);
 	if (*op->ctx->stopping) {
 		give_up(op);
 		return;
@@ -171,6 +176,7 @@ static void forward(struct op *op, unsigned leader)
 	timeout = op->deadline - now;
 	if (!op->patient && timeout > DISPATCH_FORWARD_ATTEMPT_MS)
 		timeout = DISPATCH_FORWARD_ATTEMPT_MS;
+	op->forward_started = uv_hrtime();
 	rv = http_client_send(ctx->client, &op->creq, api, op->req->method, op->req->target,
 			      headers, op->req->body, op->req->body_len, timeout, forward_cb);
 	if (rv != ESC_OK)

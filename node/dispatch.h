@@ -45,6 +45,8 @@ struct op {
 	void *data;                   /* the handler's own state ... */
 	void (*data_free)(void *);    /* ... released with op when set */
 	int route;                    /* metrics slot */
+	uint64_t started;             /* uv_hrtime() at op_create */
+	uint64_t forward_started;     /* uv_hrtime() when the last forwarding attempt began */
 };
 
 /* Requests waiting for a leader. The daemon owns it and closes the timer in

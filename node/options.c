@@ -66,6 +66,10 @@ static const struct opt opt_table[] = {
 	{ "api-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
 	  "HOST:PORT", "address of the HTTP API (name, IPv4 or [IPv6])", options_check_addr,
 	  OFF(api_addr) },
+	{ "metrics-addr", OPT_STRING, false, false, 1, ADDR_LEN_MAX, NULL, "HOST:PORT",
+	  "plain HTTP, only GET /metrics and /v1/health, no client certificate "
+	  "(for Prometheus and load balancers; off when not given)",
+	  options_check_addr, OFF(metrics_addr) },
 	{ "bootstrap", OPT_STRING, false, false, 1, 16384, NULL,
 	  "ID=RAFT/API,...",
 	  "members of a brand-new cluster, the same string on every node",
@@ -581,7 +585,7 @@ void options_usage(FILE *f)
 	      "          | (restart: nothing) )\n"
 	      "        ( --tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure )\n"
 	      "        --seal-key FILE\n"
-	      "        [--config FILE] [--log-level error|warn|info|debug]\n"
+	      "        [--metrics-addr HOST:PORT] [--config FILE] [--log-level error|warn|info|debug]\n"
 	      "\n"
 	      "Options:\n",
 	      f);

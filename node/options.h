@@ -13,6 +13,7 @@ struct options {
 	char *data_dir;        /* --data-dir, required */
 	char *raft_addr;       /* --raft-addr HOST:PORT (lib/netaddr.h), required */
 	char *api_addr;        /* --api-addr HOST:PORT, required */
+	char *metrics_addr;    /* --metrics-addr HOST:PORT (plain HTTP), or NULL */
 	char *bootstrap;       /* --bootstrap "1=RAFT/API,..." or NULL */
 	char *join;            /* --join URL or NULL */
 	bool insecure;         /* --insecure */

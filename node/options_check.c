@@ -437,6 +437,12 @@ int options_check(const struct options *o, char *errmsg)
 		if (rv != 0)
 			return rv;
 	}
+	if (o->metrics_addr != NULL && (strcmp(o->metrics_addr, o->api_addr) == 0 ||
+				       strcmp(o->metrics_addr, o->raft_addr) == 0))
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "--metrics-addr %s is also the %s address: give it a port of its own",
+				  o->metrics_addr,
+				  strcmp(o->metrics_addr, o->api_addr) == 0 ? "API" : "raft");
 	if (o->insecure_netns && !o->insecure)
 		return esc_errorf(errmsg, ESC_EINVAL, "--insecure-netns needs --insecure");
 	if (o->insecure) {

@@ -216,6 +216,17 @@ out:
 	return rv;
 }
 
+/* fsm_apply, timed for the metrics. */
+static int fsm_apply_timed(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+	struct fsm *f = rf->data;
+	uint64_t started = uv_hrtime();
+	int rv = fsm_apply(rf, buf, result);
+
+	histogram_observe_ns(&f->apply_seconds, uv_hrtime() - started);
+	return rv;
+}
+
 void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb, bool async)
 {
 	memset(f, 0, sizeof *f);
@@ -223,7 +234,7 @@ void fsm_init(struct fsm *f, struct store *store, fsm_fatal_cb fatal_cb, bool as
 	f->fatal_cb = fatal_cb;
 	f->raft_fsm.version = 3;
 	f->raft_fsm.data = f;
-	f->raft_fsm.apply = fsm_apply;
+	f->raft_fsm.apply = fsm_apply_timed;
 	f->raft_fsm.snapshot = fsm_snapshot;
 	f->raft_fsm.restore = fsm_restore;
 	f->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;

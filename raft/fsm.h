@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/histogram.h"
 #include "store/store.h"
 
 struct fsm;
@@ -48,6 +49,7 @@ struct fsm {
 	uint64_t snapshot_last_ns;    /* the last one's */
 	uint64_t snapshot_started;    /* uv_hrtime() of the one in progress */
 	uint64_t snapshot_loop_max_ns; /* longest stay of the loop in a snapshot callback */
+	struct histogram apply_seconds; /* time to apply one entry, decode included */
 };
 
 /* Prepares f over store (borrowed). raft must be set before raft_start.

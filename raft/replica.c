@@ -129,6 +129,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	r->started = false;
 	r->closing = false;
 	r->ready_term = 0;
+	memset(&r->commit_seconds, 0, sizeof r->commit_seconds);
 	fsm_init(&r->fsm, store, r->fatal_cb, true);
 	r->fsm.data = r;
 	rv = transport_init(r, errmsg);
@@ -285,6 +286,7 @@ static void apply_cb(struct raft_apply *areq, int status, void *result)
 		req->apply_cb(req, status == RAFT_SHUTDOWN ? ESC_ESHUTDOWN : ESC_ENOLEADER, NULL);
 		return;
 	}
+	histogram_observe_ns(&req->replica->commit_seconds, uv_hrtime() - req->submitted);
 	req->apply_cb(req, ESC_OK, result);
 }
 
@@ -307,6 +309,7 @@ int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *
 	req->replica = r;
 	req->apply_cb = cb;
 	req->raft.apply.data = req;
+	req->submitted = uv_hrtime();
 	rv = raft_apply(&r->raft, &req->raft.apply, &buf, 1, apply_cb);
 	if (rv != 0) {
 		raft_free(buf.base);
@@ -568,6 +571,11 @@ bool replica_snapshot_in_progress(const struct replica *r)
 const struct fsm *replica_fsm(const struct replica *r)
 {
 	return &r->fsm;
+}
+
+const struct histogram *replica_commit_seconds(const struct replica *r)
+{
+	return &r->commit_seconds;
 }
 
 static void watch_close_cb(uv_handle_t *h)

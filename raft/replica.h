@@ -35,6 +35,7 @@ struct replica_req {
 	} raft;
 	replica_apply_cb apply_cb;
 	replica_barrier_cb barrier_cb;
+	uint64_t submitted;         /* uv_hrtime() at raft_apply, for the commit time */
 };
 
 /* Called on the loop when this node becomes a leader ready to serve (its
@@ -98,6 +99,7 @@ struct replica {
 	bool started;
 	bool closing;
 	replica_close_cb close_cb;
+	struct histogram commit_seconds; /* this leader's entries: raft_apply to applied */
 };
 
 /* Sets up the I/O, transport and raft instance over the existing directory
@@ -213,6 +215,12 @@ bool replica_snapshot_in_progress(const struct replica *r);
 
 /* Our state machine, for its counters (snapshots, restores); borrowed. */
 const struct fsm *replica_fsm(const struct replica *r);
+
+/* Time from replica_apply to the entry applied here, for each entry this
+ * node submitted as the leader and saw applied: the wait in libraft's
+ * queue, the log write and its fsync, replication to a majority and the
+ * apply. Borrowed. */
+const struct histogram *replica_commit_seconds(const struct replica *r);
 
 /* Stops Raft: pending requests fail with ESC_ENOLEADER; cb when all closed. */
 void replica_close(struct replica *r, replica_close_cb cb);

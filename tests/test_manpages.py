@@ -38,16 +38,6 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]")
 # A command or subcommand line of a help text: two spaces, a lower-case word.
 SUBCOMMAND = re.compile(r"^  ([a-z][a-z0-9-]*)(?:\s|$)")
 
-# Metrics other helpers of issue 14 add to escrowd while this test is
-# written: the rules use them, this branch's node does not serve them yet.
-# Remove this list once their branches are merged (then every escrow_*
-# metric of the rules must come from the node itself).
-PENDING_METRICS = {
-    "escrow_http_request_duration_seconds_bucket",
-    "escrow_raft_has_leader",
-    "escrow_raft_commit_duration_seconds_bucket",
-    "escrow_build_info",
-}
 # What the rules read from Prometheus itself and from node_exporter (the
 # filesystem and systemd collectors), not from escrowd.
 EXTERNAL_METRICS = {
@@ -57,9 +47,6 @@ EXTERNAL_METRICS = {
     "node_systemd_unit_state",
     "node_systemd_timer_last_trigger_seconds",
 }
-# Options docs/operations.md names that other helpers of issue 14 add to
-# escrowd and escrowctl now (remove after the merge, like PENDING_METRICS).
-PENDING_OPTIONS = {"--metrics-addr"}
 # Options of other programs that docs/operations.md shows (systemctl,
 # journalctl, configure, node_exporter).
 FOREIGN_OPTIONS = {"--now", "--failed", "--vacuum-size", "--collector", "--prefix",
@@ -213,9 +200,9 @@ def test_operations_guide_options_exist(t):
         doc = f.read()
     known = all_help_options()
     used = set(OPTION.findall(doc))
-    unknown = sorted(used - known - FOREIGN_OPTIONS - PENDING_OPTIONS)
+    unknown = sorted(used - known - FOREIGN_OPTIONS)
     check(not unknown, "docs/operations.md names options no --help does: %s" % unknown)
-    escrowd_opts = set(OPTION.findall(run_help(harness.ESCROWD, []))) | PENDING_OPTIONS
+    escrowd_opts = set(OPTION.findall(run_help(harness.ESCROWD, [])))
     keys = set()
     for block in re.findall(r"```ini\n(.*?)```", doc, re.S):
         for line in block.splitlines():
@@ -226,8 +213,6 @@ def test_operations_guide_options_exist(t):
     bad = sorted(k for k in keys if "--" + k not in escrowd_opts)
     check(not bad, "docs/operations.md's escrowd.conf names keys escrowd does not take: %s"
           % bad)
-    for o in sorted(PENDING_OPTIONS & known):
-        t.diag("%s is in --help now: drop it from PENDING_OPTIONS" % o)
     t.diag("%d options and %d config keys of the guide checked" % (len(used), len(keys)))
 
 
@@ -278,8 +263,7 @@ def test_alert_rules_use_served_metrics(t):
     """The alert rules are Prometheus rule groups (alert, expr, for, labels
     with a severity, annotations with a summary), and every metric they read
     is served by a real node's /metrics, or comes from Prometheus or
-    node_exporter (EXTERNAL_METRICS), or is one being added in parallel
-    (PENDING_METRICS, to be emptied after the merge)."""
+    node_exporter (EXTERNAL_METRICS)."""
     import yaml
     with open(ALERTS, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
@@ -327,14 +311,9 @@ def test_alert_rules_use_served_metrics(t):
     for m, who in sorted(used.items()):
         if m in EXTERNAL_METRICS or m in served:
             continue
-        if m in PENDING_METRICS:
-            t.diag("%s: not served by this build yet (PENDING_METRICS)" % m)
-            continue
         unknown[m] = who
     check(not unknown, "metrics the rules use that the node does not serve: %s "
           "(served: %s)" % (unknown, sorted(served)))
-    for m in PENDING_METRICS & served:
-        t.diag("%s is served now: drop it from PENDING_METRICS" % m)
     t.diag("%d alerts, %d metrics checked" % (len(alerts), len(used)))
 
 

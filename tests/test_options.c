@@ -434,6 +434,36 @@ TEST(test_join)
 
 /* --- --bootstrap --- */
 
+/* --metrics-addr: optional, an address like the others, a port of its own,
+ * not held to loopback by --insecure (it serves nothing secret). */
+TEST(test_metrics_addr)
+{
+	const char *path;
+
+	CHECK_INT(parse_base_with(NULL, NULL, NULL), ESC_OK);
+	CHECK(opts.metrics_addr == NULL);
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "127.0.0.1:9100", NULL), ESC_OK);
+	CHECK_STR(opts.metrics_addr, "127.0.0.1:9100");
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "0.0.0.0:9100", NULL), ESC_OK);
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "localhost", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "--metrics-addr: 'localhost' is not"));
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "127.0.0.1:8001", NULL),
+		  ESC_EINVAL);
+	CHECK_STR(errmsg, "--metrics-addr 127.0.0.1:8001 is also the API address: give it a "
+			  "port of its own");
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "127.0.0.1:9001", NULL),
+		  ESC_EINVAL);
+	CHECK(has(errmsg, "is also the raft address"));
+	path = file_write("metrics.ini", "metrics-addr = 127.0.0.1:9101\n");
+	CHECK(path != NULL);
+	CHECK_INT(parse_base_with(NULL, NULL, "--config", path, NULL), ESC_OK);
+	CHECK_STR(opts.metrics_addr, "127.0.0.1:9101");
+	options_close(&opts);
+}
+
 TEST(test_bootstrap_parse_good)
 {
 	struct bootstrap_member m[8];
@@ -791,6 +821,7 @@ int main(void)
 	RUN(test_insecure_netns);
 	RUN(test_tls_flags);
 	RUN(test_join);
+	RUN(test_metrics_addr);
 	RUN(test_bootstrap_parse_good);
 	RUN(test_bootstrap_parse_bad);
 	RUN(test_bootstrap_names_self);
