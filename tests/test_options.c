@@ -449,7 +449,13 @@ TEST(test_metrics_addr)
 	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "0.0.0.0:9100", NULL), ESC_OK);
 	options_close(&opts);
 	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "localhost", NULL), ESC_EINVAL);
-	CHECK(has(errmsg, "--metrics-addr: 'localhost' is not"));
+	CHECK(has(errmsg, "--metrics-addr: 'localhost' has no port"));
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "[::1]:9100", NULL), ESC_OK);
+	CHECK_STR(opts.metrics_addr, "[::1]:9100");
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "localhost:9100", NULL), ESC_OK);
+	options_close(&opts);
+	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "::1:9100", NULL), ESC_EINVAL);
 	CHECK_INT(parse_base_with(NULL, NULL, "--metrics-addr", "127.0.0.1:8001", NULL),
 		  ESC_EINVAL);
 	CHECK_STR(errmsg, "--metrics-addr 127.0.0.1:8001 is also the API address: give it a "
