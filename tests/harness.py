@@ -49,6 +49,12 @@ class Failure(AssertionError):
     """A test expectation that did not hold."""
 
 
+class Skip(BaseException):
+    """Raised by a test that cannot run here: TAP 'ok N - name # SKIP reason'.
+
+    A BaseException so that no 'except Exception' in test code swallows it."""
+
+
 class TestTimeout(BaseException):
     """Raised in the main thread by SIGALRM when a test overruns TEST_TIMEOUT.
 
@@ -984,12 +990,17 @@ class TestContext:
         return c
 
     def run(self, fn):
+        """Runs fn(self) within its timeout (fn.timeout seconds, else
+        TEST_TIMEOUT); a Skip it raises is kept in self.skipped."""
         ok = True
-        signal.alarm(TEST_TIMEOUT)
+        self.skipped = None
+        signal.alarm(max(TEST_TIMEOUT, getattr(fn, "timeout", 0)))
         try:
             fn(self)
             for c in self.clusters:
                 c.check_alive()
+        except Skip as e:
+            self.skipped = str(e) or "skipped"
         except (Exception, TestTimeout):
             ok = False
             self.diag(traceback.format_exc().rstrip())
@@ -1047,7 +1058,8 @@ def run_tests(tests, argv=None):
         t = TestContext(name, seed)
         t0 = time.monotonic()
         ok = t.run(fn)
-        out("%s %d - %s" % ("ok" if ok else "not ok", n, name))
+        skip = " # SKIP " + t.skipped if ok and t.skipped else ""
+        out("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, skip))
         for line in t.diags:
             out("# " + line)
         out("# %s took %.1f s" % (name, time.monotonic() - t0))

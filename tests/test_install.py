@@ -40,10 +40,6 @@ UNITS = ("escrowd.service", "escrow-backup.service", "escrow-backup.timer")
 PACKAGE_TIMEOUT = 3600   # seconds for the package build, a whole compile
 
 
-class Skip(BaseException):
-    """Raised by a test that cannot run here; the reason goes on the TAP line."""
-
-
 def run(cmd, timeout, cwd=None, env=None):
     """Runs cmd without the make check's jobserver in its environment.
     Returns (rc, stdout + stderr)."""
@@ -214,7 +210,7 @@ def verify_root(root, units_rel):
     ExecReload) copied in, as a real system has them."""
     host = host_unit_dir()
     if shutil.which("systemd-analyze") is None or host is None:
-        raise Skip("systemd-analyze or the systemd units are not installed (apt-get "
+        raise harness.Skip("systemd-analyze or the systemd units are not installed (apt-get "
                    "install systemd)")
     d = os.path.join(root, units_rel.lstrip("/"))
     for target in glob.glob(os.path.join(host, "*.target")):
@@ -274,9 +270,9 @@ def verify_installed_units(t, root, units_rel, what):
 def test_units_pass_systemd_analyze_verify(t):
     units = unit_dir("/usr")
     if units is None:
-        raise Skip("configured --without-systemdsystemunitdir")
+        raise harness.Skip("configured --without-systemdsystemunitdir")
     if shutil.which("systemd-analyze") is None:
-        raise Skip("systemd-analyze not installed (apt-get install systemd)")
+        raise harness.Skip("systemd-analyze not installed (apt-get install systemd)")
     dest = tmpdir("verify")
     try:
         make_install(dest)
@@ -305,10 +301,10 @@ def deb_listing(deb):
 def copy_tracked_tree(dest):
     """Copies the files git tracks in SRCDIR into dest; Skip without git."""
     if shutil.which("git") is None:
-        raise Skip("git not installed: the package is built from the tracked files")
+        raise harness.Skip("git not installed: the package is built from the tracked files")
     rc, out = run(["git", "-C", SRCDIR, "ls-files", "-z"], 60)
     if rc != 0:
-        raise Skip("%s is not a git checkout: %s" % (SRCDIR, short(out, 120)))
+        raise harness.Skip("%s is not a git checkout: %s" % (SRCDIR, short(out, 120)))
     n = 0
     for rel in out.split("\0"):
         src = os.path.join(SRCDIR, rel)
@@ -325,10 +321,10 @@ def copy_tracked_tree(dest):
 
 def test_debian_package(t):
     if os.environ.get("ESCROW_SANITIZE") == "yes":
-        raise Skip("sanitizer build: the package is built and checked in the plain build")
+        raise harness.Skip("sanitizer build: the package is built and checked in the plain build")
     for tool in ("dpkg-buildpackage", "dh", "dpkg-deb"):
         if shutil.which(tool) is None:
-            raise Skip("%s not installed (apt-get install debhelper dpkg-dev)" % tool)
+            raise harness.Skip("%s not installed (apt-get install debhelper dpkg-dev)" % tool)
     m = re.match(r"^(\S+) \(([^)]+)\)", read(os.path.join(SRCDIR, "debian/changelog")))
     check(m, "debian/changelog: no 'name (version)' first line")
     name, version = m.group(1), m.group(2)
@@ -433,29 +429,12 @@ TESTS = [
 ]
 
 
+test_debian_package.timeout = PACKAGE_TIMEOUT + 120
+
+
 def main(argv):
-    """harness.run_tests with TAP SKIP: a test raising Skip is 'ok # SKIP'."""
-    harness.install_handlers()
     harness.out("# escrow build %s, source %s" % (BUILDDIR, SRCDIR))
-    chosen = [fn for fn in TESTS if not argv or any(w in fn.__name__ for w in argv)]
-    base_timeout = harness.TEST_TIMEOUT
-    for n, fn in enumerate(chosen, 1):
-        t = harness.TestContext(fn.__name__, 0)
-        harness.TEST_TIMEOUT = max(base_timeout, PACKAGE_TIMEOUT + 120) \
-            if fn is test_debian_package else base_timeout
-        t0 = time.monotonic()
-        skip = None
-        try:
-            ok = t.run(fn)
-        except Skip as e:
-            ok, skip = True, str(e)
-        harness.out("%s %d - %s%s" % ("ok" if ok else "not ok", n, fn.__name__,
-                                      " # SKIP " + skip if skip else ""))
-        for line in t.diags:
-            harness.out("# " + line)
-        harness.out("# %s took %.1f s" % (fn.__name__, time.monotonic() - t0))
-    harness.out("1..%d" % len(chosen))
-    return 0
+    return harness.run_tests(TESTS, argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -264,6 +263,9 @@ def test_alert_rules_use_served_metrics(t):
     with a severity, annotations with a summary), and every metric they read
     is served by a real node's /metrics, or comes from Prometheus or
     node_exporter (EXTERNAL_METRICS)."""
+    reason = yaml_missing()
+    if reason:
+        raise harness.Skip(reason)
     import yaml
     with open(ALERTS, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
@@ -317,7 +319,6 @@ def test_alert_rules_use_served_metrics(t):
     t.diag("%d alerts, %d metrics checked" % (len(alerts), len(used)))
 
 
-test_alert_rules_use_served_metrics.skip = yaml_missing
 
 TESTS = [
     test_escrowd_help_in_man_page,
@@ -329,30 +330,7 @@ TESTS = [
 
 
 def main(argv):
-    """harness.run_tests, plus '# SKIP reason' for a test whose skip()
-    returns a reason."""
-    harness.install_handlers()
-    seed = int(os.environ.get("TEST_SEED") or time.time())
-    harness.out("# seed %d (repeat with TEST_SEED=%d)" % (seed, seed))
-    for prog in (harness.ESCROWD, harness.ESCROWCTL):
-        if not (os.path.isfile(prog) and os.access(prog, os.X_OK)):
-            harness.out("Bail out! not found or not executable: %s" % prog)
-            return 0
-    chosen = [fn for fn in TESTS if not argv or any(w in fn.__name__ for w in argv)]
-    for n, fn in enumerate(chosen, 1):
-        reason = getattr(fn, "skip", lambda: None)()
-        if reason:
-            harness.out("ok %d - %s # SKIP %s" % (n, fn.__name__, reason))
-            continue
-        t = harness.TestContext(fn.__name__, seed)
-        t0 = time.monotonic()
-        ok = t.run(fn)
-        harness.out("%s %d - %s" % ("ok" if ok else "not ok", n, fn.__name__))
-        for line in t.diags:
-            harness.out("# " + line)
-        harness.out("# %s took %.1f s" % (fn.__name__, time.monotonic() - t0))
-    harness.out("1..%d" % len(chosen))
-    return 0
+    return harness.run_tests(TESTS, argv)
 
 
 if __name__ == "__main__":
