@@ -475,7 +475,13 @@ static void conn_try_next(struct http_client_conn *conn)
 
 static void conn_connect_to(struct http_client_conn *conn, const struct sockaddr *sa)
 {
-	if (uv_tcp_connect(&conn->connect, &conn->tcp, sa, conn_connect_cb) != 0)
+	if (uv_tcp_connect(&conn->connect, &conn->tcp, sa, conn_connect_cb) == 0)
+		return;
+	/* An address this host cannot use fails here, not in the callback:
+	 * the name's next address is tried alike. */
+	if (conn->cur != NULL && conn->cur->ai_next != NULL)
+		conn_try_next(conn);
+	else
 		client_conn_lost(conn);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "node/body_internal.h"
+#include "raft/peer_tls.h"
 
 json_t *body_load(const char *body, size_t len, struct verr *e)
 {
@@ -114,7 +115,8 @@ bool body_member(const char *body, size_t len, struct bootstrap_member *m)
 	ok = o != NULL && json_unpack(o, "{s:I, s:s, s:s, s?:s}", "id", &id, "raft", &raft, "api",
 				      &api, "role", &role) == 0;
 	ok = ok && id >= 1 && id <= 65535 && addr_parse(raft, NULL) && addr_parse(api, NULL) &&
-	     strlen(raft) < sizeof m->raft && strlen(api) < sizeof m->api &&
+	     strlen(raft) <= PEER_TLS_ADDRESS_MAX && strlen(raft) < sizeof m->raft &&
+	     strlen(api) < sizeof m->api &&
 	     strcmp(role, "voter") == 0;
 	if (ok) {
 		m->id = (unsigned)id;

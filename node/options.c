@@ -61,7 +61,7 @@ static const struct opt opt_table[] = {
 	  "directory holding this node's state", NULL, OFF(data_dir) },
 	{ "raft-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
 	  "HOST:PORT", "address for Raft traffic between nodes (name, IPv4 or [IPv6])",
-	  options_check_addr,
+	  options_check_raft_addr,
 	  OFF(raft_addr) },
 	{ "api-addr", OPT_STRING, true, false, 1, ADDR_LEN_MAX, NULL,
 	  "HOST:PORT", "address of the HTTP API (name, IPv4 or [IPv6])", options_check_addr,

@@ -12,6 +12,7 @@
 #include "node/options_internal.h"
 #include "lib/error.h"
 #include "lib/netaddr.h"
+#include "raft/peer_tls.h"
 #include "store/command.h"
 
 #define BOOTSTRAP_MAX 64 /* members in a --bootstrap string */
@@ -129,7 +130,7 @@ static int member_parse(const char *s, size_t len, struct bootstrap_member *m,
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "member id '%s' is not a number in 1..65535",
 				  options_quote(buf, q, sizeof(q)));
-	rv = netaddr_parse(eq + 1, &a, errmsg);
+	rv = options_check_raft_addr(eq + 1, errmsg);
 	if (rv != ESC_OK) {
 		snprintf(buf, sizeof buf, "member %lu: raft address", id);
 		esc_errprefix(errmsg, buf);
@@ -216,6 +217,19 @@ int options_check_addr(const char *value, char *errmsg)
 	struct netaddr a;
 
 	return netaddr_parse(value, &a, errmsg);
+}
+
+/* A raft address travels in the peer transport's preamble: at most
+ * PEER_TLS_ADDRESS_MAX bytes, a little under the longest HOST:PORT. */
+int options_check_raft_addr(const char *value, char *errmsg)
+{
+	int rv = options_check_addr(value, errmsg);
+
+	if (rv == ESC_OK && strlen(value) > PEER_TLS_ADDRESS_MAX)
+		return esc_errorf(errmsg, ESC_EINVAL,
+				  "a raft address is at most %d bytes, this one has %zu",
+				  PEER_TLS_ADDRESS_MAX, strlen(value));
+	return rv;
 }
 
 int options_check_url(const char *value, char *errmsg)

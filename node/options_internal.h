@@ -15,6 +15,7 @@ const char *options_quote(const char *s, char *buf, size_t size);
 /* Value checks for the option table: 0, or ESC_EINVAL with errmsg saying
  * why without naming the option. */
 int options_check_addr(const char *value, char *errmsg);
+int options_check_raft_addr(const char *value, char *errmsg);
 int options_check_url(const char *value, char *errmsg);
 int options_check_bootstrap(const char *value, char *errmsg);
 

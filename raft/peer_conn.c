@@ -255,7 +255,11 @@ static void connect_to(struct peer_conn *c, const struct sockaddr *sa)
 {
 	int rv = uv_tcp_connect(&c->connect, &c->tcp, sa, on_connect);
 
-	if (rv != 0)
+	/* An address this host cannot use (say IPv6 where it is off) fails
+	 * here, not in on_connect: the name's next address is tried alike. */
+	if (rv != 0 && c->cur != NULL && c->cur->ai_next != NULL)
+		dial_next(c);
+	else if (rv != 0)
 		peer_conn_fail(c, false, "%s", uv_strerror(rv));
 }
 

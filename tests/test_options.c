@@ -10,6 +10,8 @@
 #include "store/datadir.h"
 #include "lib/log.h"
 #include "node/options.h"
+#include "node/options_internal.h"
+#include "node/body.h"
 #include "lib/error.h"
 #include "tests/unit.h"
 
@@ -470,6 +472,35 @@ TEST(test_metrics_addr)
 	options_close(&opts);
 }
 
+/* A raft address rides in the peer transport's preamble (255 bytes): a
+ * longer name, valid as a host name, is refused at start, not at dial. */
+TEST(test_raft_addr_length)
+{
+	char name[300], addr[320], boot[700];
+	struct bootstrap_member m;
+	size_t i;
+
+	for (i = 0; i < 251; i++)
+		name[i] = (i + 1) % 63 == 0 ? '.' : 'a';
+	name[251] = '\0';
+	snprintf(addr, sizeof addr, "%s:7001", name);
+	CHECK_INT(parse_base_with("--raft-addr", addr, NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "a raft address is at most 255 bytes"));
+	snprintf(boot, sizeof boot, "1=%s/127.0.0.1:8001", addr);
+	CHECK_INT(options_check_bootstrap(boot, errmsg), ESC_EINVAL);
+	CHECK(has(errmsg, "member 1: raft address"));
+	snprintf(boot, sizeof boot, "{\"id\": 4, \"raft\": \"%s\", \"api\": \"127.0.0.1:8004\"}",
+		 addr);
+	CHECK(!body_member(boot, strlen(boot), &m));
+	name[240] = '\0';
+	snprintf(addr, sizeof addr, "%s:7001", name);
+	CHECK_INT(options_check_raft_addr(addr, errmsg), ESC_OK);
+	snprintf(boot, sizeof boot, "{\"id\": 4, \"raft\": \"%s\", \"api\": \"127.0.0.1:8004\"}",
+		 addr);
+	CHECK(body_member(boot, strlen(boot), &m));
+	CHECK_STR(m.raft, addr);
+}
+
 TEST(test_bootstrap_parse_good)
 {
 	struct bootstrap_member m[8];
@@ -828,6 +859,7 @@ int main(void)
 	RUN(test_tls_flags);
 	RUN(test_join);
 	RUN(test_metrics_addr);
+	RUN(test_raft_addr_length);
 	RUN(test_bootstrap_parse_good);
 	RUN(test_bootstrap_parse_bad);
 	RUN(test_bootstrap_names_self);
