@@ -151,6 +151,7 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "faults", required_argument, NULL, 'f' },
 		{ "escrowd", required_argument, NULL, 'e' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "insecure", no_argument, NULL, 'i' },
 		{ "history", required_argument, NULL, 'H' },
 		CTL_OPTS_COMMON
 	};
@@ -178,6 +179,7 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'f': rv = ctl_opt_once(ctx, &s_faults, optarg, "--faults"); break;
 		case 'e': rv = ctl_opt_once(ctx, &s_escrowd, optarg, "--escrowd"); break;
 		case 'k': ro.keep = true; break;
+		case 'i': ro.insecure = true; break;
 		case 'H': rv = ctl_opt_once(ctx, &history, optarg, "--history"); break;
 		}
 		if (rv != CTL_EXIT_OK)
@@ -192,9 +194,9 @@ int ctl_cmd_drill(struct ctl_ctx *ctx, int argc, char **argv)
 		return ctl_usage_error(ctx, "unknown subcommand '%.32s' (watch, run)", argv[optind]);
 	if (optind + 1 < argc)
 		return ctl_usage_error(ctx, "unexpected argument '%.64s'", argv[optind + 1]);
-	if (!run && (s_size || s_seed || s_faults || s_escrowd || ro.keep))
-		return ctl_usage_error(ctx, "--size, --seed, --faults, --escrowd and --keep are "
-				       "for drill run");
+	if (!run && (s_size || s_seed || s_faults || s_escrowd || ro.keep || ro.insecure))
+		return ctl_usage_error(ctx, "--size, --seed, --faults, --escrowd, --keep and "
+				       "--insecure are for drill run");
 	if (run && ctx->nodes != NULL && getenv("ESCROW_NODES") == NULL)
 		return ctl_usage_error(ctx, "drill run starts its own cluster: --nodes is for "
 				       "drill watch");

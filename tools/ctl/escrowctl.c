@@ -268,7 +268,8 @@ static const struct ctl_command commands[] = {
 	  ctl_cmd_pki },
 	{ "drill",
 	  "watch|run [--rate N] [--duration S] [--in-flight N] [--request-timeout MS] "
-	  "[--history FILE] [run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep]",
+	  "[--history FILE] [run: --size 3|5 --seed N --faults LIST --escrowd PATH --keep "
+	  "--insecure]",
 	  "failover drills: a checked canary workload while servers fail",
 	  "  watch                run a canary workload over every node of --nodes while\n"
 	  "                       the operator stops, restarts or isolates servers, then\n"
@@ -276,7 +277,10 @@ static const struct ctl_command commands[] = {
 	  "  run                  the same on a cluster of its own (127.0.0.1, free ports,\n"
 	  "                       a temporary directory) with faults on a seeded schedule,\n"
 	  "                       then heal, read back, wait for equal state digests on\n"
-	  "                       every node and scan the node logs for crashes\n"
+	  "                       every node and scan the node logs for crashes. Its nodes\n"
+	  "                       use mutual TLS for the API, forwarding and Raft, as in\n"
+	  "                       production, with certificates it makes in DIR/pki (a CA,\n"
+	  "                       one per node, agent, helpdesk, auditor and operator)\n"
 	  "  --rate N             requests per second, 1-2000 (default 20): two escrows of\n"
 	  "                       new canary keys for one lookup of an acknowledged one\n"
 	  "  --duration S         seconds of load, 1-86400 (default 60); Ctrl-C ends it\n"
@@ -302,7 +306,8 @@ static const struct ctl_command commands[] = {
 	  "                       disk-full) name the kinds of their family\n"
 	  "  --escrowd PATH       run: the daemon (default $ESCROWD, the escrowd next to\n"
 	  "                       escrowctl, or escrowd in $PATH)\n"
-	  "  --keep               run: keep the directory (it is kept anyway on failure)\n"
+	  "  --keep               run: keep the directory (it is kept anyway on failure)\n"	  "  --insecure           run: start the nodes with --insecure (plain HTTP and\n"
+	  "                       plain Raft) instead of mutual TLS\n"
 	  "\nCanary keys belong to the machine escrow-drill-RUN, so reports can tell them\n"
 	  "apart; their lookups are audited with reason other, note 'escrowctl drill'.\n"
 	  "A line per second goes to stderr (ok / failed / unknown, the leader). At the\n"
@@ -311,9 +316,10 @@ static const struct ctl_command commands[] = {
 	  "before the lookup was sent; cut: a success from a node cut off from the\n"
 	  "majority; unaudited: a password returned more often than the audit log\n"
 	  "holds key.read entries for it), unavailability windows, errors by code, the\n"
-	  "leaders seen and, for run, each fault with the time until escrows succeeded\n"
-	  "again; --json prints one JSON object. Exit 0 when safe (run: and converged\n"
-	  "with clean logs), 1 otherwise, 3 when no request ever succeeded.\n",
+	  "leaders seen and, for run, the transport (tls or plain) and each fault with\n"
+	  "the time until escrows succeeded again; --json prints one JSON object. Exit 0\n"
+	  "when safe (run: and converged with clean logs), 1 otherwise, 3 when no\n"
+	  "request ever succeeded.\n",
 	  ctl_cmd_drill },
 };
 

@@ -15,7 +15,7 @@ static json_t *audit_page(struct drill *d, uint64_t since, size_t limit, char *e
 	snprintf(path, sizeof path, "/v1/reports/audit?since=%" PRIu64 "&limit=%zu", since,
 		 limit);
 	memset(&resp, 0, sizeof resp);
-	if (ctl_client_request(d->client, "GET", path, NULL, &resp, errmsg) == ESC_OK) {
+	if (drill_engine_request(d, DPKI_AUDITOR, "GET", path, &resp, errmsg) == ESC_OK) {
 		if (resp.status == 200)
 			j = json_loads(resp.body, 0, NULL);
 		else

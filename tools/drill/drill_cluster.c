@@ -152,6 +152,27 @@ void dcluster_emergency_cleanup(void)
 		unmount_disks(&c->nodes[i]);
 }
 
+const char *dcluster_scheme(const struct dcluster *c)
+{
+	return c->tls ? "https" : "http";
+}
+
+/* The CA, a certificate per node for every address it is dialled at, and
+ * one per client role, in DIR/pki. */
+static int make_pki(struct dcluster *c, char *errmsg)
+{
+	char hosts[DCLUSTER_NODES_MAX][32];
+	const char *h[DCLUSTER_NODES_MAX];
+
+	for (size_t i = 0; i < c->n; i++) {
+		snprintf(hosts[i], sizeof hosts[i], "%.*s", (int)strcspn(c->nodes[i].api, ":"),
+			 c->nodes[i].api);
+		h[i] = hosts[i];
+	}
+	snprintf(c->pki_dir, sizeof c->pki_dir, "%s/pki", c->root);
+	return dpki_create(&c->pki, c->pki_dir, c->n, h, errmsg);
+}
+
 int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned flags,
 		    char *errmsg)
 {
@@ -162,6 +183,7 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 	memset(c, 0, sizeof *c);
 	c->n = n;
 	c->escrowd = escrowd;
+	c->tls = flags & DCLUSTER_TLS;
 	snprintf(c->root, sizeof c->root, "%s/escrow-drill-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(c->root) == NULL)
 		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", c->root, strerror(errno));
@@ -186,10 +208,12 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 		snprintf(nd->log, sizeof nd->log, "%s/n%u.log", c->root, nd->id);
 		off += (size_t)snprintf(c->bootstrap + off, sizeof c->bootstrap - off, "%s%u=%s/%s",
 					i ? "," : "", nd->id, nd->raft, nd->api);
-		uoff += (size_t)snprintf(c->urls + uoff, sizeof c->urls - uoff, "%shttp://%s",
-					 i ? "," : "", nd->api);
+		uoff += (size_t)snprintf(c->urls + uoff, sizeof c->urls - uoff, "%s%s://%s",
+					 i ? "," : "", c->tls ? "https" : "http", nd->api);
 	}
 	registered = c;
+	if ((flags & DCLUSTER_TLS) && make_pki(c, errmsg) != ESC_OK)
+		return ESC_EIO;
 	if ((flags & DCLUSTER_TMPFS) && mount_disks(c, errmsg) != ESC_OK)
 		return ESC_EIO;
 	return ESC_OK;
@@ -198,11 +222,12 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 {
 	struct dnode *nd = &c->nodes[i];
-	char id[16];
+	char id[16], cert[DPKI_PATH_MAX], key[DPKI_PATH_MAX];
 	pid_t pid;
 	int fd;
 
 	snprintf(id, sizeof id, "%u", nd->id);
+	dpki_node_files(c->pki_dir, nd->id, cert, key);
 	fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return esc_errorf(errmsg, ESC_EIO, "cannot open %s: %s", nd->log, strerror(errno));
@@ -221,15 +246,25 @@ int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 			_exit(127);
 		}
 		{
-			const char *argv[24] = {
+			const char *argv[28] = {
 				c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
 				nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
-				join ? join : c->bootstrap, "--insecure", "--seal-key", c->seal,
+				join ? join : c->bootstrap, "--seal-key", c->seal,
 				"--log-level", "info",
 			};
-			int n = 16;
-			if (c->net.n > 0)
-				argv[n++] = "--insecure-netns";
+			int n = 15;
+			if (c->tls) {
+				argv[n++] = "--tls-ca";
+				argv[n++] = c->pki.ca;
+				argv[n++] = "--tls-cert";
+				argv[n++] = cert;
+				argv[n++] = "--tls-key";
+				argv[n++] = key;
+			} else {
+				argv[n++] = "--insecure";
+				if (c->net.n > 0)
+					argv[n++] = "--insecure-netns";
+			}
 			/* Small segments: a full Raft log disk shows within seconds. */
 			if (nd->mounted > 0) {
 				argv[n++] = "--raft-segment-size";
@@ -292,7 +327,7 @@ json_t *dcluster_status(struct dcluster *c, struct ctl_client *cl, size_t i)
 	char url[96], errmsg[ESC_ERRMSG_SIZE];
 	json_t *j = NULL;
 
-	snprintf(url, sizeof url, "http://%s/v1/status", c->nodes[i].api);
+	snprintf(url, sizeof url, "%s://%s/v1/status", dcluster_scheme(c), c->nodes[i].api);
 	memset(&f, 0, sizeof f);
 	f.url = url;
 	if (ctl_client_fetch_all(cl, &f, 1, 1000, errmsg) != ESC_OK || f.err != ESC_OK)
@@ -316,7 +351,7 @@ static int fetch(struct dcluster *c, struct ctl_client *cl, const char *path,
 		 struct ctl_fetch *f, char urls[][96], char *errmsg)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		snprintf(urls[i], 96, "http://%s%s", c->nodes[i].api, path);
+		snprintf(urls[i], 96, "%s://%s%s", dcluster_scheme(c), c->nodes[i].api, path);
 		memset(&f[i], 0, sizeof f[i]);
 		f[i].url = urls[i];
 	}

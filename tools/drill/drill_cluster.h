@@ -13,6 +13,7 @@
 
 #include "tools/client/ctl_client.h"
 #include "tools/drill/drill_net.h"
+#include "tools/drill/drill_pki.h"
 
 #define DCLUSTER_NODES_MAX 7
 #define DCLUSTER_PATH_MAX 512
@@ -33,7 +34,10 @@ struct dcluster {
 	char root[DCLUSTER_PATH_MAX / 2]; /* the temporary directory */
 	char seal[DCLUSTER_PATH_MAX];
 	char bootstrap[1024];
-	char urls[1024];               /* http://API,... for --nodes */
+	char urls[1024];               /* http(s)://API,... for --nodes */
+	bool tls;                      /* mutual TLS (else --insecure: plain HTTP and Raft) */
+	char pki_dir[DCLUSTER_PATH_MAX];
+	struct dpki pki;               /* with tls: the CA and client certificates */
 	const char *escrowd;
 	struct dnet net;               /* net.n == 0: all on 127.0.0.1 */
 	char tmpfs_source[32];         /* escdPID-disk: names the mounts for a sweep */
@@ -41,6 +45,7 @@ struct dcluster {
 
 #define DCLUSTER_NETNS 1u   /* each node in a network namespace (drill_net.h) */
 #define DCLUSTER_TMPFS 2u   /* each data dir on a tmpfs of its own (disk full) */
+#define DCLUSTER_TLS 4u     /* mutual TLS for the API, forwarding and Raft; else --insecure */
 #define DCLUSTER_TMPFS_SIZE "512m"
 #define DCLUSTER_DISK_HEADROOM 32768 /* bytes left free by dcluster_fill_disk */
 #define DCLUSTER_SEGMENT_SIZE "16384" /* escrowd --raft-segment-size on those disks */
@@ -49,9 +54,14 @@ struct dcluster {
  * DCLUSTER_NETNS, builds the network of namespaces and moves the calling
  * process into its switch namespace: call it before any client connects.
  * With DCLUSTER_TMPFS (root), mounts a tmpfs on each data dir and another
- * on its raft/ (the Raft log), so that either can be filled alone. */
+ * on its raft/ (the Raft log), so that either can be filled alone. With
+ * DCLUSTER_TLS, makes the drill's PKI in DIR/pki (drill_pki.h): the nodes
+ * start with --tls-*, their URLs are https://. */
 int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned flags,
 		    char *errmsg);
+
+/* "https" with TLS, else "http". */
+const char *dcluster_scheme(const struct dcluster *c);
 
 /* Shrinks a tmpfs of node i to what it holds plus DCLUSTER_DISK_HEADROOM:
  * the one of its Raft log (data/raft) or the one of the rest (its store). */

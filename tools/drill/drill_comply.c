@@ -91,7 +91,7 @@ static bool read_report(struct drill *d, char *errmsg)
 
 	snprintf(path, sizeof path, "/v1/machines/%s", d->machine);
 	memset(&resp, 0, sizeof resp);
-	if (ctl_client_request(d->client, "GET", path, NULL, &resp, errmsg) == ESC_OK) {
+	if (drill_engine_request(d, DPKI_AUDITOR, "GET", path, &resp, errmsg) == ESC_OK) {
 		json_t *j = resp.status == 200 ? json_loads(resp.body, 0, NULL) : NULL;
 		const char *os = json_string_value(json_object_get(j, "os"));
 		long seq;

@@ -58,9 +58,51 @@ static const char *node_url(struct drill *d, uint64_t n)
 	return d->client->nodes[n % d->client->n_nodes];
 }
 
+/* The role a kind of request needs. */
+static enum dpki_role role_of(const struct dslot *s)
+{
+	if (s->status)
+		return DPKI_OPERATOR;
+	switch (s->op.kind) {
+	case DRILL_ESCROW:
+	case DRILL_UPLOAD:
+		return DPKI_AGENT;
+	default:
+		return DPKI_HELPDESK;
+	}
+}
+
+/* Makes h show the certificate of role, when the drill has one of its own
+ * (libcurl reuses a connection only for the same certificate). */
+static void present(const struct drill *d, CURL *h, enum dpki_role role)
+{
+	if (d->as[role].cert == NULL)
+		return;
+	curl_easy_setopt(h, CURLOPT_SSLCERT, d->as[role].cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, d->as[role].key);
+}
+
+int drill_engine_request(struct drill *d, enum dpki_role role, const char *method,
+			 const char *path, struct ctl_response *r, char *errmsg)
+{
+	struct ctl_client *c = d->client;
+	const char *cert = c->cert, *key = c->key;
+	int rv;
+
+	if (d->as[role].cert != NULL) {
+		c->cert = d->as[role].cert;
+		c->key = d->as[role].key;
+	}
+	rv = ctl_client_request(c, method, path, NULL, r, errmsg);
+	c->cert = cert;
+	c->key = key;
+	return rv;
+}
+
 /* Sends s->path to node s->op.node. */
 static enum drill_outcome queue(struct drill *d, struct dslot *s)
 {
+	present(d, s->h, role_of(s));
 	snprintf(s->url, sizeof s->url, "%s%s", node_url(d, s->op.node), s->path);
 	curl_easy_setopt(s->h, CURLOPT_URL, s->url);
 	s->resp_len = 0;

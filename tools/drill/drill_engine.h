@@ -12,6 +12,7 @@
 
 #include "tools/client/ctl_client.h"
 #include "tools/drill/drill_check.h"
+#include "tools/drill/drill_pki.h"
 
 #define DRILL_RATE_DEFAULT 20          /* requests per second */
 #define DRILL_RATE_MAX 2000
@@ -65,6 +66,11 @@ struct dslot {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A client certificate and its key (file names, borrowed). */
+struct drill_identity {
+	const char *cert, *key;
+};
+
 struct leader_change {
 	double at_ms;
 	long leader;            /* 0: none known */
@@ -72,6 +78,10 @@ struct leader_change {
 
 struct drill {
 	struct ctl_client *client; /* connected, borrowed */
+	/* The certificate each kind of request shows: escrows and uploads as
+	 * agent, lookups as helpdesk, audit and report reads as auditor,
+	 * status as operator. cert NULL: the client's own (drill watch). */
+	struct drill_identity as[DPKI__ROLES];
 	struct drill_opts opts;
 	struct drill_history h;
 	CURLM *m;
@@ -121,6 +131,11 @@ double drill_since(const struct drill *d);
  * before drill_engine_setup) and options (copied). */
 void drill_engine_init(struct drill *d, struct ctl_client *client,
 		       const struct drill_opts *o);
+
+/* ctl_client_request of d's client (fail-over across its nodes) showing
+ * the certificate of role; as ctl_client_request. */
+int drill_engine_request(struct drill *d, enum dpki_role role, const char *method,
+			 const char *path, struct ctl_response *r, char *errmsg);
 
 /* Makes the curl handles and the canary machine name. Each step below
  * returns DRILL_OUTCOME_OK, or another outcome with the error printed. */

@@ -209,7 +209,7 @@ static void heal_damaged(struct run *r, struct fault *f)
 		snprintf(r->errmsg, sizeof r->errmsg, "no running node to join");
 		return;
 	}
-	snprintf(url, sizeof url, "http://%s", r->c.nodes[other].api);
+	snprintf(url, sizeof url, "%s://%s", dcluster_scheme(&r->c), r->c.nodes[other].api);
 	if (dcluster_wipe(&r->c, i, r->errmsg) != ESC_OK ||
 	    dcluster_start(&r->c, i, url, r->errmsg) != ESC_OK)
 		r->error = DRILL_OUTCOME_FAILED;

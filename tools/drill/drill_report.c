@@ -179,6 +179,7 @@ enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
 		json_object_set_new(j, "failover_ms", fault_failovers(r));
 		json_object_set_new(j, "seed", json_integer((json_int_t)r->o->seed));
 		json_object_set_new(j, "size", json_integer((json_int_t)r->c.n));
+		json_object_set_new(j, "transport", json_string(drill_run_transport(&r->c)));
 		json_object_set_new(j, "converged_ms", json_real(e->converge_ms));
 		json_object_set_new(j, "converged_index", json_integer((json_int_t)e->index));
 		json_object_set_new(j, "log_problems", json_integer((json_int_t)e->log_problems));
@@ -192,6 +193,8 @@ enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
 		return rv;
 	}
 	drill_engine_report_text(d, rep);
+	printf("  transport      %s\n", r->c.tls ? "tls (mutual TLS: API, forwarding and Raft)"
+						  : "plain (--insecure: HTTP and plain Raft)");
 	print_faults_text(r);
 	print_timeline(r, rep);
 	if (e->converge_ms >= 0)

@@ -34,6 +34,11 @@ static const double hold_ms[F__COUNT] = {
 	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
 };
 
+const char *drill_run_transport(const struct dcluster *c)
+{
+	return c->tls ? "tls" : "plain";
+}
+
 const char *drill_fault_name(enum fault_kind k)
 {
 	return k < F__COUNT ? kind_names[k] : "?";
@@ -217,15 +222,25 @@ static unsigned without(unsigned kinds, unsigned mask, const char *why)
 	return kinds & ~mask;
 }
 
-/* The client of the cluster's nodes, with the caller's TLS files and
- * timeout (as escrowctl would make it from --nodes). */
+/* The client of the cluster's nodes: with TLS, the drill's own CA and the
+ * operator's certificate (each request of the workload shows its role's,
+ * drill_engine.h); plain, the caller's files (as escrowctl would make it
+ * from --nodes). The caller's timeout either way. */
 static enum drill_outcome connect_client(struct run *r)
 {
+	const struct dpki *p = &r->c.pki;
 	char errmsg[ESC_ERRMSG_SIZE];
 	int rv;
 
-	rv = ctl_client_init(&r->client, r->c.urls, r->o->ca, r->o->cert, r->o->key,
-			     r->o->timeout_ms, errmsg);
+	if (r->c.tls) {
+		rv = ctl_client_init(&r->client, r->c.urls, p->ca, p->cert[DPKI_OPERATOR],
+				     p->key[DPKI_OPERATOR], r->o->timeout_ms, errmsg);
+		for (int k = 0; k < DPKI__ROLES; k++)
+			r->d->as[k] = (struct drill_identity){ p->cert[k], p->key[k] };
+	} else {
+		rv = ctl_client_init(&r->client, r->c.urls, r->o->ca, r->o->cert, r->o->key,
+				     r->o->timeout_ms, errmsg);
+	}
 	if (rv != ESC_OK)
 		return drill_fail(rv == ESC_EINVAL ? DRILL_OUTCOME_USAGE : DRILL_OUTCOME_FAILED,
 				  "%s", errmsg);
@@ -259,7 +274,7 @@ enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
 	static struct run r;
 	struct drill_report rep;
 	struct run_end end = { .converge_ms = -1 };
-	unsigned kinds = o->kinds;
+	unsigned kinds = o->kinds, tls = o->insecure ? 0 : DCLUSTER_TLS;
 	const char *why;
 	enum drill_outcome rv;
 
@@ -274,7 +289,7 @@ enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
 		kinds = without(kinds, DRILL_ROOT_FAULTS, "a full disk needs root (tmpfs)");
 	if (kinds & DRILL_ROOT_FAULTS) {
 		catch_signals();
-		if (dcluster_create(&r.c, o->size, o->escrowd,
+		if (dcluster_create(&r.c, o->size, o->escrowd, tls |
 				    (kinds & DRILL_NET_FAULTS ? DCLUSTER_NETNS : 0) |
 				    (kinds & (1u << F_DISK_FULL) ? DCLUSTER_TMPFS : 0),
 				    r.errmsg) != ESC_OK) {
@@ -292,7 +307,7 @@ enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
 	shuffle(&r);
 	r.next_at = 3000;
 	if (!(kinds & DRILL_ROOT_FAULTS) &&
-	    dcluster_create(&r.c, o->size, o->escrowd, 0, r.errmsg) != ESC_OK) {
+	    dcluster_create(&r.c, o->size, o->escrowd, tls, r.errmsg) != ESC_OK) {
 		rv = drill_fail(DRILL_OUTCOME_FAILED, "%s", r.errmsg);
 		goto out;
 	}
@@ -309,9 +324,9 @@ enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
 		goto out;
 	}
 	if (!d->opts.json)
-		fprintf(stderr, "drill: %zu nodes of %s in %s, seed %" PRIu64 ", %.0f requests/s "
-			"for %.0f s\n", r.c.n, o->escrowd, r.c.root, o->seed, d->opts.rate,
-			d->opts.duration_ms / 1e3);
+		fprintf(stderr, "drill: %zu nodes of %s in %s over %s, seed %" PRIu64 ", "
+			"%.0f requests/s for %.0f s\n", r.c.n, o->escrowd, r.c.root,
+			drill_run_transport(&r.c), o->seed, d->opts.rate, d->opts.duration_ms / 1e3);
 	if ((rv = drill_engine_setup(d)) != DRILL_OUTCOME_OK)
 		goto out;
 	drill_audit_mark(d);

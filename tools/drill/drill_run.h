@@ -30,7 +30,9 @@ struct drill_run_opts {
 	unsigned kinds;       /* bit per enum fault_kind */
 	const char *escrowd;  /* the program to start */
 	bool keep;            /* keep the directory even when the drill passes */
-	/* For the client of the cluster (see ctl_client_init); borrowed. */
+	bool insecure;        /* plain HTTP and Raft (escrowd --insecure), not mutual TLS */
+	/* For the client of a plain cluster (see ctl_client_init); borrowed.
+	 * With TLS the drill's own PKI is used instead. */
 	const char *ca, *cert, *key; /* TLS files, or NULL */
 	long timeout_ms;      /* one request to one node */
 };

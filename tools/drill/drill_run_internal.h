@@ -67,6 +67,9 @@ struct run_end {
 	char first_problem[300];
 };
 
+/* "tls" (mutual TLS: API, forwarding, Raft) or "plain" (--insecure). */
+const char *drill_run_transport(const struct dcluster *c);
+
 /* Prints the report (text, or JSON with --json); returns the outcome. */
 enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
 			      const struct run_end *e);
