@@ -173,8 +173,8 @@ def drill_mounts(pid):
 
 
 def test_drill_run_each_fault_once(t):
-    """The short drill of make check: its own 3 nodes, each fault kind of
-    this build once (kill the leader, kill a follower, pause the leader past
+    """The short drill of make check: its own 3 nodes on mutual TLS (the
+    default), each fault kind of this build once (kill the leader, kill a follower, pause the leader past
     the election timeout, restart everything, damage a stopped follower's
     log: it must refuse to start, then rejoin empty; as root also the
     partitions: leader cut off, a minority cut off, one-way loss, and a
@@ -204,6 +204,9 @@ def test_drill_run_each_fault_once(t):
     rep = json.loads(so)
     check(rep.get("ok") is True and rep.get("safe") is True,
           "drill run --seed %d not ok: %s" % (seed, short(rep, 1500)))
+    # Mutual TLS by default: the API, forwarding and Raft as in production.
+    check(rep.get("transport") == "tls", "drill run --seed %d: transport %s, expected tls"
+          % (seed, rep.get("transport")))
     check(rep.get("lost_reports") == 0 and rep.get("rotations_missed") == 0
           and rep.get("uploads_acknowledged", 0) > 0,
           "drill run --seed %d compliance: %s" % (seed, short({k: rep.get(k) for k in (
@@ -251,6 +254,30 @@ def test_drill_run_each_fault_once(t):
     if net:
         check(drill_namespaces(p.pid) == [] and drill_mounts(p.pid) == [],
               "left behind: %s %s" % (drill_namespaces(p.pid), drill_mounts(p.pid)))
+
+
+def test_drill_run_insecure_is_plain(t):
+    """--insecure runs the drill's nodes on plain HTTP and Raft, and the
+    report (text here) says so; --insecure is refused for drill watch."""
+    need_ctl()
+    seed = t.rng.randrange(1, 1 << 31)
+    env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
+    p = subprocess.run([harness.ESCROWCTL, "drill", "run", "--insecure", "--escrowd",
+                        harness.ESCROWD, "--faults", "kill-follower", "--duration", "5",
+                        "--rate", "20", "--seed", str(seed)],
+                       capture_output=True, text=True, timeout=120, env=env)
+    check(p.returncode == 0 and "DRILL PASSED" in p.stdout,
+          "drill run --insecure --seed %d: exit %s\nstdout: %s\nstderr: %s"
+          % (seed, p.returncode, short(p.stdout, 1200), short(p.stderr, 800)))
+    lines = [line for line in p.stdout.splitlines() if line.split()[:1] == ["transport"]]
+    check(len(lines) == 1 and lines[0].split()[1] == "plain",
+          "drill run --insecure: transport lines %s" % lines)
+    check(" over plain, " in p.stderr, "drill run --insecure: start line: %s"
+          % short(p.stderr, 400))
+    rc, so, se, secs = harness.escrowctl(["--nodes", "http://127.0.0.1:1", "drill", "watch",
+                                          "--insecure"], timeout=30)
+    check(rc == 2 and "are for drill run" in se, "drill watch --insecure: exit %s, %s"
+          % (rc, short(se)))
 
 
 def test_drill_run_cleans_its_network(t):
@@ -359,6 +386,7 @@ TESTS = [
     test_drill_watch_through_a_leader_kill,
     test_drill_watch_with_every_node_down,
     test_drill_run_each_fault_once,
+    test_drill_run_insecure_is_plain,
     test_drill_run_cleans_its_network,
     test_drill_run_refuses_bad_options,
     test_soak_keeps_only_failing_seeds,
