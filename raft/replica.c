@@ -61,6 +61,8 @@ static void watch_cb(uv_check_t *handle)
 	}
 	if (r->closing)
 		return;
+	if (replica_leader(r) != 0)
+		r->leader_seen = uv_now(r->loop);
 	if (r->seeded && r->raft.log.snapshot.last_index > 0) {
 		r->seeded = false;
 		tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
@@ -245,6 +247,8 @@ int replica_start(struct replica *r, char *errmsg)
 		return rv == RAFT_CORRUPT ? ESC_ECORRUPT : ESC_ERAFT;
 	}
 	r->started = true;
+	uv_update_time(r->loop);
+	r->leader_seen = uv_now(r->loop);
 	uv_check_init(r->loop, &r->watch);
 	r->watch.data = r;
 	uv_check_start(&r->watch, watch_cb);
@@ -265,6 +269,15 @@ unsigned replica_leader(const struct replica *r)
 		return 0;
 	raft_leader((struct raft *)&r->raft, &id, &addr);
 	return (unsigned)id;
+}
+
+uint64_t replica_leaderless_ms(const struct replica *r)
+{
+	uint64_t now = uv_now(r->loop);
+
+	if (replica_leader(r) != 0 || now < r->leader_seen)
+		return 0;
+	return now - r->leader_seen;
 }
 
 bool replica_caught_up(const struct replica *r)

@@ -100,6 +100,7 @@ struct replica {
 	bool closing;
 	replica_close_cb close_cb;
 	struct histogram commit_seconds; /* this leader's entries: raft_apply to applied */
+	uint64_t leader_seen;         /* uv_now ms when a leader was last known (start: start) */
 };
 
 /* Sets up the I/O, transport and raft instance over the existing directory
@@ -131,6 +132,10 @@ bool replica_ready(const struct replica *r);
 
 /* The leader's id as far as this node knows, 0 if none. */
 unsigned replica_leader(const struct replica *r);
+
+/* Milliseconds (loop time) since this node last knew a leader, counted
+ * from replica_start when it never knew one; 0 while it knows one. */
+uint64_t replica_leaderless_ms(const struct replica *r);
 
 /* True when a leader is known and this node applied all it knows committed. */
 bool replica_caught_up(const struct replica *r);

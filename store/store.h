@@ -104,6 +104,12 @@ int store_flush(struct store *s, char *errmsg);
 int store_machine_keys(struct store *s, const char *machine,
 		       struct store_key **keys, size_t *n, char *errmsg);
 
+/* This node's copy of key key_id (the stored form, as validate_key_id
+ * writes it), password sealed, as applied so far: no barrier, no audit,
+ * no disclosure (break-glass lookups journal their own audit entry).
+ * ESC_OK, ESC_ENOTFOUND, ESC_EDB. */
+int store_key_read(struct store *s, const char *key_id, struct store_key *k, char *errmsg);
+
 /* The keys whose ID begins with prefix (8-32 hex digits, upper case, as
  * validate_prefix writes it), in key ID order, at most max of them, with
  * *truncated set when more exist. A read only: nothing is disclosed or
