@@ -47,6 +47,11 @@ void api_machine_keys(struct op *op, const char *machine);
  * served from the node's own copy once its audit entry is in the journal. */
 void api_break_glass(struct op *op);
 
+/* POST /v1/break-glass/replay, from the node that served a break-glass
+ * lookup: its journal record as the body; writes the audit entry (once per
+ * entry id) and discloses the key. 200 {"index","duplicate"}. */
+void api_break_glass_replay(struct op *op);
+
 /* Membership (api_cluster.c): run on the leader. */
 void api_members_add(struct op *op);
 void api_members_remove(struct op *op, const char *id);

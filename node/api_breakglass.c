@@ -16,13 +16,7 @@
 #include "lib/error.h"
 #include "store/compliance.h"
 #include "store/journal.h"
-
-int breakglass_journal_path(const struct api_ctx *ctx, char *out, size_t size)
-{
-	int n = snprintf(out, size, "%s/%s", ctx->dir->path, JOURNAL_FILE);
-
-	return n > 0 && (size_t)n < size ? ESC_OK : ESC_EINVAL;
-}
+#include "store/validate.h"
 
 /* The journal record of this lookup: the audit entry the leader will write.
  * NULL when out of memory or random bytes fail. */
@@ -128,4 +122,83 @@ void api_break_glass(struct op *op)
 		 "from this node's copy at index %" PRIu64 " without a leader; journaled",
 		 k.key_id, k.machine, op->cmd.actor, op->cmd.role, op->cmd.reason, index);
 	json_respond(op, 200, body);
+}
+
+/* A string member of o into out (size bytes); false when absent, not a
+ * string, empty (unless may_be_empty) or too long. */
+static bool get_str(json_t *o, const char *name, char *out, size_t size, bool may_be_empty)
+{
+	const char *s = json_string_value(json_object_get(o, name));
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (s == NULL || n >= size || (n == 0 && !may_be_empty))
+		return false;
+	memcpy(out, s, n + 1);
+	return true;
+}
+
+/* Fills op->cmd from a journal record; false when it is not one. */
+static bool entry_cmd(struct op *op, json_t *o)
+{
+	struct cmd *c = &op->cmd;
+	char key_id[64];
+	json_int_t node, at;
+
+	api_cmd_begin(op, CMD_BREAK_GLASS, "helpdesk");
+	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "node")) ||
+	    !json_is_integer(json_object_get(o, "at_ms")))
+		return false;
+	node = json_integer_value(json_object_get(o, "node"));
+	at = json_integer_value(json_object_get(o, "at_ms"));
+	/* Only the node that served it replays an entry. */
+	if (node != (json_int_t)op->origin_node || at < 0)
+		return false;
+	c->node_id = (uint32_t)node;
+	c->at_ms = at;
+	return get_str(o, "id", c->bg_id, sizeof c->bg_id, false) &&
+	       get_str(o, "actor", c->actor, sizeof c->actor, false) &&
+	       get_str(o, "role", c->role, sizeof c->role, false) &&
+	       get_str(o, "key_id", key_id, sizeof key_id, false) &&
+	       validate_key_id(key_id, c->key_id, NULL) &&
+	       get_str(o, "reason", c->reason, sizeof c->reason, false) &&
+	       get_str(o, "note", c->note, sizeof c->note, true) &&
+	       validate_reason(c->reason, c->note, NULL) &&
+	       (c->note[0] == '\0' || validate_note(c->note, NULL));
+}
+
+static void replay_done(struct replica_req *rreq, int status, const struct store_result *res)
+{
+	struct op *op = rreq->data;
+
+	if (api_applied(op, status, res))
+		json_respond(op, 200, json_pack("{s:I, s:b}", "index", (json_int_t)res->index,
+						"duplicate", res->duplicate));
+}
+
+static void replay_run(struct op *op)
+{
+	api_apply(op, replay_done);
+}
+
+void api_break_glass_replay(struct op *op)
+{
+	json_error_t jerr;
+	json_t *o;
+	bool ok;
+
+	if (!op->forwarded_in) {
+		op_respond_error(op, 403, "forbidden",
+				 "only the node that served a break-glass lookup replays it");
+		return;
+	}
+	o = json_loadb(op->req->body, op->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	ok = entry_cmd(op, o);
+	json_decref(o);
+	if (!ok) {
+		op_respond_error(op, 400, "invalid_break_glass_entry",
+				 "the body is not a break-glass journal entry of the sending node");
+		return;
+	}
+	op->run = replay_run;
+	dispatch(op);
 }

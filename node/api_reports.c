@@ -152,17 +152,24 @@ static json_t *opt_string(const char *s)
 
 static int row_json(const struct store_audit_row *row, void *arg)
 {
+	size_t bg_len = strlen(STORE_BREAK_GLASS_OUTCOME);
+	bool bg = strncmp(row->outcome, STORE_BREAK_GLASS_OUTCOME, bg_len) == 0;
 	char at[JSON_TIME_LEN];
 	json_t *o;
 
 	json_time(row->at_ms, at);
-	o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:I}", "seq",
+	/* A lookup replayed from a node's break-glass journal: at and node
+	 * are when and where it was served. */
+	o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:I, s:b}",
+		      "seq",
 		      (json_int_t)row->seq, "at", at, "actor", opt_string(row->actor), "role",
 		      opt_string(row->role), "action", row->action, "key_id",
 		      opt_string(row->key_id), "machine", opt_string(row->machine), "reason",
 		      opt_string(row->reason), "note", opt_string(row->note), "node",
 		      (json_int_t)row->node, "outcome", opt_string(row->outcome), "index",
-		      (json_int_t)row->index);
+		      (json_int_t)row->index, "break_glass", bg);
+	if (o != NULL && bg)
+		json_object_set_new(o, "break_glass_id", json_string(row->outcome + bg_len));
 	return o == NULL || json_array_append_new(arg, o) != 0 ? ESC_ENOMEM : 0;
 }
 

@@ -30,14 +30,15 @@ int journal_append(const char *path, const void *data, size_t len, char *errmsg)
 	struct stat sb;
 	int fd, rv = ESC_OK;
 
-	if (len == 0 || len > JOURNAL_RECORD_MAX)
+	if (len == 0 || len > JOURNAL_RECORD_MAX || ((const uint8_t *)data)[len - 1] == 0)
 		return esc_errorf(errmsg, ESC_EINVAL, "journal: a record of %zu bytes", len);
 	buf = malloc(JOURNAL_HEAD_SIZE + len);
 	if (buf == NULL)
 		return esc_errorf(errmsg, ESC_ENOMEM, "journal: out of memory");
 	byteorder_put_u32(buf, (uint32_t)len);
+	byteorder_put_u32(buf + 4, ~(uint32_t)len);
 	memcpy(buf + JOURNAL_HEAD_SIZE, data, len);
-	if (!sha256(data, len, buf + 4)) {
+	if (!sha256(data, len, buf + 8)) {
 		free(buf);
 		return esc_errorf(errmsg, ESC_ECRYPTO, "journal: SHA-256 failed");
 	}
@@ -116,33 +117,34 @@ int journal_read(const char *path, journal_record_cb cb, void *arg, struct journ
 	scan->file_len = (off_t)len;
 	while (rv == ESC_OK && off < len) {
 		size_t left = len - off, n;
+		/* Zero bytes at the end: data a crash kept from the file. */
+		bool zero_tail = buf[len - 1] == 0;
 
 		if (left < JOURNAL_HEAD_SIZE) {
-			scan->torn = true;
+			scan->torn = true; /* a prefix of a head */
 			break;
 		}
 		n = byteorder_get_u32(buf + off);
-		if (n == 0 || n > JOURNAL_RECORD_MAX) {
-			/* A torn append may leave any bytes where its head
-			 * was: only as the last record. */
-			if (left <= JOURNAL_HEAD_SIZE + JOURNAL_RECORD_MAX)
+		if (n == 0 || n > JOURNAL_RECORD_MAX ||
+		    byteorder_get_u32(buf + off + 4) != (uint32_t)~n) {
+			if (zero_tail)
 				scan->torn = true;
 			else
 				rv = esc_errorf(errmsg, ESC_ECORRUPT,
-						"%s: record at byte %zu has length %zu", path, off,
-						n);
+						"%s: record at byte %zu has a damaged length", path,
+						off);
 			break;
 		}
 		if (n > left - JOURNAL_HEAD_SIZE) {
-			scan->torn = true;
+			scan->torn = true; /* a prefix of a record */
 			break;
 		}
 		if (!sha256(buf + off + JOURNAL_HEAD_SIZE, n, hash)) {
 			rv = esc_errorf(errmsg, ESC_ECRYPTO, "journal: SHA-256 failed");
 			break;
 		}
-		if (memcmp(hash, buf + off + 4, HASH_SIZE) != 0) {
-			if (n == left - JOURNAL_HEAD_SIZE)
+		if (memcmp(hash, buf + off + 8, HASH_SIZE) != 0) {
+			if (n == left - JOURNAL_HEAD_SIZE && zero_tail)
 				scan->torn = true;
 			else
 				rv = esc_errorf(errmsg, ESC_ECORRUPT,

@@ -3,10 +3,17 @@
  *
  * DIR/break-glass.journal is append-only (O_APPEND), a sequence of records:
  *   u32 little-endian length N (1..JOURNAL_RECORD_MAX)
+ *   u32 little-endian ~N (so that a damaged length is seen as such)
  *   32 bytes: SHA-256 of the N payload bytes
- *   N payload bytes (the node writes one JSON object per record)
+ *   N payload bytes, never ending with a zero byte (the node writes one
+ *   JSON object per record)
  * A record is written with one write() and fsynced (and the directory, when
- * the append created the file) before journal_append returns. */
+ * the append created the file) before journal_append returns.
+ *
+ * A crash during an append leaves a prefix of the record, or (a file
+ * system that grew the file before writing its data) a tail of zero bytes:
+ * that is a torn last record, whose password was never sent. Anything else
+ * that fails a check is damage. */
 #ifndef ESCROW_JOURNAL_H
 #define ESCROW_JOURNAL_H
 
@@ -17,11 +24,12 @@
 
 #define JOURNAL_FILE "break-glass.journal"
 #define JOURNAL_RECORD_MAX 4096
-#define JOURNAL_HEAD_SIZE 36 /* length and SHA-256 */
+#define JOURNAL_HEAD_SIZE 40 /* length, its complement, SHA-256 */
 
 /* Appends one record of len bytes (1..JOURNAL_RECORD_MAX) to path and
  * fsyncs it. ESC_OK only once the record is durable; ESC_EIO (the file is
- * cut back to its size before, best effort), ESC_EINVAL for a bad len. */
+ * cut back to its size before, best effort), ESC_EINVAL for a bad len or
+ * data ending with a zero byte. */
 int journal_append(const char *path, const void *data, size_t len, char *errmsg);
 
 /* Called for each whole record in order; data is borrowed for the call. A

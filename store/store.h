@@ -28,11 +28,16 @@ struct store_key {
 				    it, or never did) */
 };
 
+/* The outcome of a key.read audit entry replayed from a node's break-glass
+ * journal begins with this, followed by the entry's unique id. */
+#define STORE_BREAK_GLASS_OUTCOME "break_glass:"
+
 /* The outcome of applying one command. */
 struct store_result {
 	int status;          /* ESC_OK, ESC_ECONFLICT (escrow), ESC_ENOTFOUND (lookup) */
 	bool created;        /* escrow: a new key was stored */
 	bool skipped;        /* index <= applied index: nothing was done */
+	bool duplicate;      /* CMD_BREAK_GLASS: its entry id was applied before */
 	uint64_t index;      /* the entry's index */
 	uint64_t audit_seq;  /* seq of the audit entry written, 0 if none */
 	struct store_key *keys; /* lookups: the records; owned by the store,
