@@ -245,8 +245,17 @@ def test_tls_roles(t):
     expect_password(resp, rec, "helpdesk break-glass over TLS", True)
     expect_error(c.request(survivor, "GET", bg_path(rec["key_id"]), as_="agent"), 403,
                  "forbidden", "agent break-glass")
+    # escrowctl lookup --break-glass says where the answer came from.
+    rc, out, err, _ = harness.escrowctl(
+        c.ctl_tls_args("helpdesk") + ["lookup", rec["key_id"], "--reason", "lost_pin",
+                                      "--break-glass"], nodes=[c.url(survivor)])
+    check(rc == 0 and ("recovery_password: %s" % rec["recovery_password"]) in out
+          and "break_glass: served by %s" % c.url(survivor) in out
+          and "without quorum" in out,
+          "escrowctl lookup --break-glass: rc %s, %s" % (rc, err.strip()[:300]))
     entries = journal_records(c, survivor)
-    check(len(entries) == 1 and entries[0]["role"] == "helpdesk" and entries[0]["actor"],
+    check(len(entries) == 2 and all(e["role"] == "helpdesk" and e["actor"] for e in entries)
+          and entries[0]["id"] != entries[1]["id"],
           "journal over TLS: %s" % short(entries, 600))
 
 
