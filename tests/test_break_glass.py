@@ -220,11 +220,28 @@ def test_policy_off_refuses(t):
         time.sleep(0.2)
     expect_error(resp, 403, "break_glass_disabled", "policy off")
     check(not journal_records(c, survivor), "a journal entry with the policy off")
+    # A journal damaged at start is moved aside, reported, and the node runs.
+    c.kill(survivor)
+    data_dir = c.nodes[survivor].data_dir
+    with open(os.path.join(data_dir, JOURNAL), "wb") as f:
+        f.write(b"\x07" * 200)
+    c.restart(survivor)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and c.status(survivor, timeout=2) is None:
+        time.sleep(0.1)
+    check(c.status(survivor) is not None, "the node did not start over a damaged journal")
+    aside = [n for n in os.listdir(data_dir) if n.startswith(JOURNAL + ".damaged-")]
+    check(len(aside) == 1 and not os.path.exists(os.path.join(data_dir, JOURNAL)),
+          "the damaged journal was not moved aside: %s" % os.listdir(data_dir))
+    log = open(c.nodes[survivor].log_path, errors="replace").read()
+    check("break-glass journal damaged" in log and aside[0] in log,
+          "no error line about the damaged journal")
 
 
 def test_tls_roles(t):
     """Over TLS: an agent's break_glass=1 is refused (403) like its ordinary
-    lookup; a helpdesk certificate is served, journaled with its actor."""
+    lookup; a helpdesk certificate is served (raw and with escrowctl),
+    journaled with its actor, and replayed through the leader over TLS."""
     c = start(t, 2, tls=True)
     rec = random_key(t.rng)
     st = c.request(c.leader(), "POST", "/v1/keys", rec, as_="agent")[0]
@@ -257,6 +274,20 @@ def test_tls_roles(t):
     check(len(entries) == 2 and all(e["role"] == "helpdesk" and e["actor"] for e in entries)
           and entries[0]["id"] != entries[1]["id"],
           "journal over TLS: %s" % short(entries, 600))
+    # Replayed over the TLS forwarding path once the others are back.
+    for nid in c.ids():
+        if nid != survivor:
+            c.restart(nid)
+    c.wait_ready(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and journal_records(c, survivor):
+        time.sleep(0.1)
+    check(not journal_records(c, survivor), "the journal was not replayed over TLS")
+    bg = [e for e in audit_entries(c, survivor, rec["key_id"]) if e.get("break_glass")]
+    check(sorted(e["break_glass_id"] for e in bg) == sorted(e["id"] for e in entries)
+          and all(e["actor"] == entries[0]["actor"] and e["role"] == "helpdesk"
+                  and e["node"] == survivor for e in bg),
+          "break-glass audit entries over TLS: %s" % short(bg, 800))
 
 
 TESTS = [
