@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -290,8 +291,35 @@ def test_tls_roles(t):
           "break-glass audit entries over TLS: %s" % short(bg, 800))
 
 
+def test_pause_is_not_quorum_loss(t):
+    """A follower stopped (SIGSTOP) for longer than the threshold, in a healthy
+    cluster: a break_glass=1 lookup taken while it was stopped is an ordinary
+    lookup once it runs again (the stop does not count as time without a
+    leader)."""
+    c = start(t, 2)
+    rec = random_key(t.rng)
+    check(c.escrow_retry(c.ids(), rec)[0] == 201, "escrow")
+    c.digest_equal(30)
+    follower = c.followers()[0]
+    c.pause(follower)
+    try:
+        time.sleep(4)
+        got = []
+        th = threading.Thread(target=lambda: got.append(
+            c.request(follower, "GET", bg_path(rec["key_id"]), timeout=15)), daemon=True)
+        th.start()
+        time.sleep(0.3)
+    finally:
+        c.resume(follower)
+    th.join(20)
+    check(got, "no answer from the resumed follower")
+    expect_password(got[0], rec, "break_glass=1 right after a pause", False)
+    check(not journal_records(c, follower), "a journal entry after a pause")
+
+
 TESTS = [
     test_served_journaled_replayed_once,
+    test_pause_is_not_quorum_loss,
     test_policy_off_refuses,
     test_tls_roles,
 ]
