@@ -169,6 +169,11 @@ def test_served_journaled_replayed_once(t):
     check(bg[0].get("node") == survivor and bg[0].get("action") == "key.read"
           and bg[0].get("reason") == "other" and bg[0].get("break_glass_id") == entry_id,
           "the replayed audit entry: %s" % short(bg[0], 600))
+    served_at = entries[0]["at_ms"]
+    want_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(served_at // 1000)) + \
+        ".%03dZ" % (served_at % 1000)
+    check(bg[0].get("at") == want_at, "the replayed entry's time %s, served at %s"
+          % (bg[0].get("at"), want_at))
     # A crash between the commit and the removal replays it again: ignored.
     with open(os.path.join(c.nodes[survivor].data_dir, JOURNAL), "wb") as f:
         f.write(saved)
