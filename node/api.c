@@ -215,6 +215,18 @@ static void route(struct op *op)
 			api_audit_report(op);
 		return;
 	}
+	if (strcmp(path, "/v1/break-glass/replay") == 0) {
+		/* Only the node that served the lookups replays them. */
+		if (post && (op->id.peer || op->id.insecure))
+			api_break_glass_replay(op);
+		else if (post)
+			op_respond_error(op, 403, "forbidden",
+					 "this needs the node role: only a node of the cluster "
+					 "replays its break-glass journal");
+		else
+			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		return;
+	}
 	if (strcmp(path, "/v1/snapshot/audit") == 0) {
 		op->route = ROUTE_SNAPSHOT;
 		/* Only a node asks for this, for the operator whose

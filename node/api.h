@@ -42,6 +42,16 @@ void api_lookup(struct op *op, const char *key_id);
 void api_lookup_prefix(struct op *op);
 void api_machine_keys(struct op *op, const char *machine);
 
+/* A lookup with break_glass=1 (api_breakglass.c), run by dispatch instead
+ * of waiting when this node has had no leader for --break-glass-after:
+ * served from the node's own copy once its audit entry is in the journal. */
+void api_break_glass(struct op *op);
+
+/* POST /v1/break-glass/replay, from the node that served a break-glass
+ * lookup: its journal record as the body; writes the audit entry (once per
+ * entry id) and discloses the key. 200 {"index","duplicate"}. */
+void api_break_glass_replay(struct op *op);
+
 /* Membership (api_cluster.c): run on the leader. */
 void api_members_add(struct op *op);
 void api_members_remove(struct op *op, const char *id);

@@ -15,14 +15,15 @@
 
 static json_t *policy_json(const struct compliance_policy *p)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:i}", "os_volume",
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:b}", "os_volume",
 			 compliance_name(COMPLIANCE_KIND_REQUIREMENT, p->os_volume), "fixed_volumes",
 			 compliance_name(COMPLIANCE_KIND_REQUIREMENT, p->fixed_volumes),
 			 "removable_volumes",
 			 compliance_name(COMPLIANCE_KIND_REQUIREMENT, p->removable_volumes),
 			 "encryption_methods", json_names(COMPLIANCE_KIND_METHOD, p->methods),
 			 "os_protectors", json_names(COMPLIANCE_KIND_PROTECTOR, p->os_protectors),
-			 "stale_after_days", (int)p->stale_after_days);
+			 "stale_after_days", (int)p->stale_after_days, "break_glass",
+			 !p->break_glass_off);
 }
 
 /* Answers op with the policy in force. */

@@ -59,6 +59,8 @@ struct api_ctx {
 	void (*stop)(const struct api_ctx *ctx, int exit_code); /* the node's orderly stop */
 	void *data;                     /* the daemon's, for stop */
 	struct dispatch_queue *queue;   /* dispatch.c's: requests waiting for a leader */
+	uint64_t break_glass_after_ms;  /* --break-glass-after: no leader this long is
+					   a lost quorum (503 no_quorum, break-glass) */
 };
 
 /* The members text ("ID=RAFT/API,..."): replicated, else from --bootstrap

@@ -161,12 +161,25 @@ static void lookup_run(struct op *op)
 
 void api_lookup(struct op *op, const char *key_id)
 {
+	char bg[4];
 	struct verr e;
+	bool bad;
 
 	api_cmd_begin(op, CMD_LOOKUP, "helpdesk");
 	if (!validate_key_id(key_id, op->cmd.key_id, &e) || !reason_parse(op, &e)) {
 		api_bad_input(op, &e);
 		return;
+	}
+	if (api_query_param(op, "break_glass", bg, sizeof bg, &bad) != NULL || bad) {
+		if (bad || (strcmp(bg, "1") != 0 && strcmp(bg, "0") != 0)) {
+			op_respond_error(op, 400, "bad_break_glass",
+					 "break_glass must be 1 (serve from this node's copy when "
+					 "it has no leader) or 0");
+			return;
+		}
+		/* With a leader the parameter changes nothing. */
+		if (bg[0] == '1')
+			op->leaderless_run = api_break_glass;
 	}
 	op->run = lookup_run;
 	dispatch(op);

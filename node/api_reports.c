@@ -152,17 +152,23 @@ static json_t *opt_string(const char *s)
 
 static int row_json(const struct store_audit_row *row, void *arg)
 {
+	size_t bg_len = strlen(STORE_BREAK_GLASS_OUTCOME);
+	bool bg = strncmp(row->outcome, STORE_BREAK_GLASS_OUTCOME, bg_len) == 0;
 	char at[JSON_TIME_LEN];
 	json_t *o;
 
 	json_time(row->at_ms, at);
-	o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:I}", "seq",
+	/* A lookup replayed from a node's break-glass journal: at and node
+	 * are when and where it was served. */
+	o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:I, s:b, s:o}",
+		      "seq",
 		      (json_int_t)row->seq, "at", at, "actor", opt_string(row->actor), "role",
 		      opt_string(row->role), "action", row->action, "key_id",
 		      opt_string(row->key_id), "machine", opt_string(row->machine), "reason",
 		      opt_string(row->reason), "note", opt_string(row->note), "node",
 		      (json_int_t)row->node, "outcome", opt_string(row->outcome), "index",
-		      (json_int_t)row->index);
+		      (json_int_t)row->index, "break_glass", bg, "break_glass_id",
+		      bg ? json_string(row->outcome + bg_len) : json_null());
 	return o == NULL || json_array_append_new(arg, o) != 0 ? ESC_ENOMEM : 0;
 }
 
@@ -184,8 +190,10 @@ void api_csv_field(FILE *f, const char *s, bool last)
 
 static int row_csv(const struct store_audit_row *row, void *arg)
 {
+	size_t bg_len = strlen(STORE_BREAK_GLASS_OUTCOME);
 	FILE *f = arg;
 	char at[JSON_TIME_LEN];
+	bool bg;
 
 	json_time(row->at_ms, at);
 	fprintf(f, "%" PRIu64 ",", row->seq);
@@ -199,7 +207,10 @@ static int row_csv(const struct store_audit_row *row, void *arg)
 	api_csv_field(f, row->note, false);
 	fprintf(f, "%" PRIu32 ",", row->node);
 	api_csv_field(f, row->outcome, false);
-	fprintf(f, "%" PRIu64 "\n", row->index);
+	fprintf(f, "%" PRIu64 ",", row->index);
+	bg = strncmp(row->outcome, STORE_BREAK_GLASS_OUTCOME, bg_len) == 0;
+	fputs(bg ? "true," : "false,", f);
+	api_csv_field(f, bg ? row->outcome + bg_len : "", true);
 	return ferror(f) ? ESC_ENOMEM : 0;
 }
 
@@ -226,7 +237,8 @@ static void respond_csv(struct op *op, const struct audit_query *q)
 		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
 		return;
 	}
-	fputs("seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index\n", f);
+	fputs("seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index,"
+	      "break_glass,break_glass_id\n", f);
 	rv = store_audit_each(op->ctx->store, &filter, row_csv, f, errmsg);
 	if (fclose(f) != 0 && rv == ESC_OK)
 		rv = ESC_ENOMEM;

@@ -15,7 +15,7 @@ static const char *const volume_fields[] = {
 };
 static const char *const policy_fields[] = {
 	"os_volume", "fixed_volumes", "removable_volumes",
-	"encryption_methods", "os_protectors", "stale_after_days",
+	"encryption_methods", "os_protectors", "stale_after_days", "break_glass",
 };
 static const char *const exemption_fields[] = { "until", "note" };
 
@@ -258,7 +258,7 @@ bool body_policy(const char *body, size_t len, struct compliance_policy *p, stru
 	struct compliance_policy q;
 	unsigned os = 0, fixed = 0, removable = 0;
 	json_int_t stale = 0;
-	json_t *o = body_load(body, len, e);
+	json_t *o = body_load(body, len, e), *bg;
 	bool ok = false;
 
 	if (o == NULL)
@@ -283,6 +283,13 @@ bool body_policy(const char *body, size_t len, struct compliance_policy *p, stru
 	q.fixed_volumes = (uint8_t)fixed;
 	q.removable_volumes = (uint8_t)removable;
 	q.stale_after_days = (uint16_t)stale;
+	bg = json_object_get(o, "break_glass");
+	if (bg != NULL && !json_is_null(bg) && !json_is_boolean(bg)) {
+		snprintf(e->code, sizeof e->code, "invalid_type");
+		snprintf(e->msg, sizeof e->msg, "break_glass must be true or false");
+		goto out;
+	}
+	q.break_glass_off = json_is_false(bg); /* absent or null: allowed */
 	ok = compliance_policy_check(&q, e);
 	if (ok)
 		*p = q;

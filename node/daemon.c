@@ -58,6 +58,7 @@ static void api_ctx_fill(struct daemon *d)
 	c->stop = api_stop;
 	c->data = d;
 	c->queue = &d->queue;
+	c->break_glass_after_ms = (uint64_t)d->opts->break_glass_after * 1000;
 }
 
 /* The HTTP server's data is the API context (api_handle). */
@@ -180,6 +181,8 @@ static void tick_cb(uv_timer_t *t)
 
 	health_check(d);
 	rejudge_step(&d->rejudge);
+	if (d->http_started)
+		breakglass_tick(&d->breakglass);
 	if (!looplag_tick(&d->lag, uv_hrtime(), DAEMON_LAG_WARN_MS, &r))
 		return;
 	log_warn("event loop ran %llu ms late: %llu ms on the CPU, %llu ms waiting for a CPU, "
@@ -415,6 +418,9 @@ static int start(struct daemon *d, char *errmsg)
 		return rv;
 	d->dir_open = true;
 	api_snapshot_cleanup(d->dir.path);
+	rv = breakglass_init(&d->breakglass, &d->api, errmsg);
+	if (rv != ESC_OK)
+		return rv;
 	rv = seal_key_load(&d->seal, o->seal_key, errmsg);
 	if (rv != ESC_OK)
 		return rv;
@@ -549,6 +555,7 @@ int daemon_run(const struct options *o)
 		release_store(d);
 	}
 	seal_key_close(&d->seal);
+	breakglass_free(&d->breakglass);
 	daemon_tls_free(d);
 	if (d->dir_open)
 		datadir_close(&d->dir);

@@ -10,6 +10,7 @@
 #include "http/http_client.h"
 #include "http/http_server.h"
 #include "node/api_ctx.h"
+#include "node/breakglass.h"
 #include "node/dispatch.h"
 #include "node/looplag.h"
 #include "node/metrics_listener.h"
@@ -49,6 +50,7 @@ struct daemon {
 	char restored[1024];           /* members text of a seeded node ("" if none) */
 	struct api_metrics metrics;
 	struct metrics_listener metrics_listener; /* --metrics-addr */
+	struct breakglass breakglass;  /* the journal of break-glass lookups */
 	bool dir_open;
 	bool replica_inited;
 	bool http_started;

@@ -114,12 +114,23 @@ static void wait_for_leader(struct op *op)
 		uv_timer_start(&q->retry_timer, retry_cb, DISPATCH_RETRY_MS, DISPATCH_RETRY_MS);
 }
 
+bool dispatch_no_quorum(const struct api_ctx *ctx)
+{
+	return replica_leaderless_ms(ctx->replica) >= ctx->break_glass_after_ms;
+}
+
 static void give_up(struct op *op)
 {
 	if (*op->ctx->stopping)
 		op_respond_error(op, 503, "shutting_down", "this node is shutting down");
 	else if (op->forwarded_in)
 		op_respond_error(op, 503, "not_leader", "this node is not the leader");
+	else if (dispatch_no_quorum(op->ctx))
+		op_respond_error(op, 503, "no_quorum",
+				 "this node has had no leader for a while: a majority of the "
+				 "cluster is down or cut off; helpdesk staff may add "
+				 "break_glass=1 to a key lookup to be served from this node's "
+				 "own copy (audited)");
 	else
 		op_respond_error(op, 503, "no_leader",
 				 "no leader could be reached in time; retry shortly");
@@ -204,6 +215,10 @@ void dispatch(struct op *op)
 	}
 	if (replica_ready(ctx->replica)) {
 		op->run(op);
+		return;
+	}
+	if (op->leaderless_run != NULL && !op->forwarded_in && dispatch_no_quorum(ctx)) {
+		op->leaderless_run(op);
 		return;
 	}
 	if (uv_now(ctx->loop) >= op->deadline) {

@@ -31,6 +31,9 @@ struct op {
 	const struct api_ctx *ctx;    /* the node, as requests see it */
 	struct http_request *req;     /* owned until op_respond */
 	op_run_fn run;                /* what to do on the leader */
+	op_run_fn leaderless_run;     /* when set: run instead of waiting once this
+					 node has had no leader for
+					 --break-glass-after (break-glass) */
 	uint64_t deadline;            /* uv_now ms; 503 past it */
 	unsigned origin_node;         /* node that took the request */
 	int64_t origin_ms;            /* its clock when it took it */
@@ -86,6 +89,10 @@ void op_stream_end(struct op *op, int status);
 
 /* Answers op's request with the JSON error shape and frees op. */
 void op_respond_error(struct op *op, int status, const char *code, const char *message);
+
+/* True when this node has had no leader for --break-glass-after: it
+ * cannot reach a majority (or none is up). */
+bool dispatch_no_quorum(const struct api_ctx *ctx);
 
 /* Answers every waiting request (shutting down) and stops the retry timer. */
 void dispatch_close(struct dispatch_queue *q);

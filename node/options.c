@@ -105,6 +105,10 @@ static const struct opt opt_table[] = {
 	{ "raft-segment-size", OPT_UINT, false, false, 16384, 1073741824,
 	  XSTR(TUNING_SEGMENT_SIZE), "BYTES",
 	  "room a new Raft log segment file takes on disk", NULL, OFF(raft_segment_size) },
+	{ "break-glass-after", OPT_UINT, false, false, 1, 3600, "10", "SECONDS",
+	  "time without a known leader after which a helpdesk lookup with "
+	  "break_glass=1 is served from this node's own copy (journaled first)",
+	  NULL, OFF(break_glass_after) },
 	{ "log-level", OPT_LEVEL, false, false, 0, 0, "info", "LEVEL",
 	  "error, warn, info or debug", NULL, OFF(log_level) },
 	{ "help", OPT_HELP, false, true, 0, 0, NULL, NULL,

@@ -27,6 +27,7 @@ struct options {
 	unsigned snapshot_trailing;  /* --snapshot-trailing, entries kept behind one */
 	unsigned raft_segment_size;  /* --raft-segment-size, bytes of a new log segment */
 	int log_level;         /* --log-level: an enum log_level (lib/log.h), default LOG_INFO */
+	unsigned break_glass_after; /* --break-glass-after SECONDS without a leader, 1..3600 */
 };
 
 /* options_parse results besides ESC_OK and ESC_EINVAL. */

@@ -39,8 +39,9 @@
  * (codec_check_version). tests/test_upgrade.py builds an escrowd with the
  * next version by defining it on the command line. */
 #ifndef CODEC_VERSION
-#define CODEC_VERSION 1
+#define CODEC_VERSION 2
 #endif
+#define CODEC_VERSION_BREAK_GLASS 2 /* the version that added CMD_BREAK_GLASS */
 #define CODEC_HEADER_SIZE 24
 
 /* CODEC_VERSION of the codec linked in, for the logs and /v1/status. */

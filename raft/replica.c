@@ -61,6 +61,12 @@ static void watch_cb(uv_check_t *handle)
 	}
 	if (r->closing)
 		return;
+	if (replica_leader(r) != 0) {
+		r->leader_known = true;
+	} else if (r->leader_known) {
+		r->leader_known = false;
+		r->leader_lost_at = uv_now(r->loop);
+	}
 	if (r->seeded && r->raft.log.snapshot.last_index > 0) {
 		r->seeded = false;
 		tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
@@ -245,6 +251,9 @@ int replica_start(struct replica *r, char *errmsg)
 		return rv == RAFT_CORRUPT ? ESC_ECORRUPT : ESC_ERAFT;
 	}
 	r->started = true;
+	uv_update_time(r->loop);
+	r->leader_known = false;
+	r->leader_lost_at = uv_now(r->loop);
 	uv_check_init(r->loop, &r->watch);
 	r->watch.data = r;
 	uv_check_start(&r->watch, watch_cb);
@@ -265,6 +274,15 @@ unsigned replica_leader(const struct replica *r)
 		return 0;
 	raft_leader((struct raft *)&r->raft, &id, &addr);
 	return (unsigned)id;
+}
+
+uint64_t replica_leaderless_ms(const struct replica *r)
+{
+	uint64_t now = uv_now(r->loop);
+
+	if (replica_leader(r) != 0 || r->leader_known || now < r->leader_lost_at)
+		return 0;
+	return now - r->leader_lost_at;
 }
 
 bool replica_caught_up(const struct replica *r)

@@ -100,6 +100,9 @@ struct replica {
 	bool closing;
 	replica_close_cb close_cb;
 	struct histogram commit_seconds; /* this leader's entries: raft_apply to applied */
+	bool leader_known;            /* a leader was known at the last loop turn */
+	uint64_t leader_lost_at;      /* uv_now ms when a loop turn first saw none
+					 (start: replica_start) */
 };
 
 /* Sets up the I/O, transport and raft instance over the existing directory
@@ -131,6 +134,13 @@ bool replica_ready(const struct replica *r);
 
 /* The leader's id as far as this node knows, 0 if none. */
 unsigned replica_leader(const struct replica *r);
+
+/* Milliseconds (loop time) since this node noticed it knows no leader,
+ * counted from replica_start when it never knew one; 0 while it knows one
+ * or until a loop turn has seen the loss. Counted from the loop turn that
+ * saw it, not from the last one that saw a leader, so that a stalled or
+ * stopped process (SIGSTOP) does not count the stall as time without one. */
+uint64_t replica_leaderless_ms(const struct replica *r);
 
 /* True when a leader is known and this node applied all it knows committed. */
 bool replica_caught_up(const struct replica *r);

@@ -32,7 +32,8 @@ int apply_audit(struct apply *a, const char *action, const char *key_id,
 	sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
 	bind_opt(st, 6, key_id);
 	bind_opt(st, 7, machine);
-	bind_opt(st, 8, c->type == CMD_LOOKUP || c->type == CMD_LOOKUP_PREFIX ?
+	bind_opt(st, 8, c->type == CMD_LOOKUP || c->type == CMD_LOOKUP_PREFIX ||
+					c->type == CMD_BREAK_GLASS ?
 				c->reason : NULL);
 	bind_opt(st, 9, note);
 	sqlite3_bind_int64(st, 10, c->node_id);
@@ -167,6 +168,54 @@ static int key_disclose(struct apply *a, struct store_key *k)
 	return apply_rejudge_machine(a, k->machine);
 }
 
+/* A break-glass lookup a node served without a leader, replayed from its
+ * journal: the key.read audit entry with outcome "break_glass:ID" (at and
+ * node: when and where it was served) and the disclosure, unless an entry
+ * with that outcome is there already (a replay sent again). */
+static int apply_break_glass(struct apply *a)
+{
+	struct store *s = a->s;
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = s->st[ST_AUDIT_SEEN];
+	char outcome[sizeof STORE_BREAK_GLASS_OUTCOME + CMD_BG_ID_MAX];
+	struct store_key *k;
+	int rc, rv;
+
+	snprintf(outcome, sizeof outcome, "%s%s", STORE_BREAK_GLASS_OUTCOME, c->bg_id);
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW) {
+		a->r->duplicate = true;
+		return ESC_OK;
+	}
+	if (rc != SQLITE_DONE)
+		return store_db_error(s->db, rc, "read audit", a->errmsg);
+	rv = store_keys_reserve(s, 1, a->errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	k = &s->keys[0];
+	st = s->st[ST_KEY_GET];
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		store_row_key(st, k);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_db_error(s->db, rc, "read key", a->errmsg);
+	/* The node served it from its copy: the key is here unless a
+	 * snapshot older than it was restored; the entry is kept anyway. */
+	if (rc == SQLITE_ROW) {
+		rv = key_disclose(a, k);
+		if (rv != ESC_OK)
+			return rv;
+	}
+	return apply_audit(a, "key.read", c->key_id, rc == SQLITE_ROW ? k->machine : NULL,
+			   c->note, outcome);
+}
+
 static int apply_lookup(struct apply *a)
 {
 	struct store *s = a->s;
@@ -265,7 +314,8 @@ static bool cmd_sound(const struct cmd *c)
 	    !TERMINATED(c->volume_type) || !TERMINATED(c->machine) ||
 	    !TERMINATED(c->user) || !TERMINATED(c->tpm_owner_hash) ||
 	    !TERMINATED(c->prefix) || !TERMINATED(c->reason) ||
-	    !TERMINATED(c->note) || c->sealed_len > SEAL_SEALED_MAX)
+	    !TERMINATED(c->note) || !TERMINATED(c->bg_id) ||
+	    c->sealed_len > SEAL_SEALED_MAX)
 		return false;
 	switch (c->type) {
 	case CMD_INIT:
@@ -300,6 +350,11 @@ static bool cmd_sound(const struct cmd *c)
 		return validate_machine(c->machine, norm, NULL) &&
 		       strcmp(norm, c->machine) == 0 && c->until_ms >= 0 &&
 		       c->until_ms <= STORE_TIME_MAX_MS;
+	case CMD_BREAK_GLASS:
+		return validate_key_id(c->key_id, norm, NULL) &&
+		       strcmp(norm, c->key_id) == 0 && c->bg_id[0] != '\0' &&
+		       validate_reason(c->reason, c->note, NULL) && c->at_ms >= 0 &&
+		       c->at_ms <= STORE_TIME_MAX_MS;
 	case CMD_REJUDGE:
 		return c->policy_index > 0 &&
 		       (c->machine[0] == '\0' || (validate_machine(c->machine, norm, NULL) &&
@@ -334,6 +389,8 @@ static int apply_cmd(struct apply *a)
 		return apply_exempt(a);
 	case CMD_REJUDGE:
 		return apply_rejudge(a);
+	case CMD_BREAK_GLASS:
+		return apply_break_glass(a);
 	default:
 		return apply_lookup_prefix(a);
 	}

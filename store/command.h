@@ -19,7 +19,10 @@ enum cmd_type {
 	CMD_POLICY = 8,        /* PUT /v1/policy: the compliance policy (policy.set) */
 	CMD_EXEMPT = 9,        /* POST/DELETE /v1/machines/{m}/exemption (machine.exempt) */
 	CMD_REJUDGE = 10,      /* the next batch of stored reports judged against the policy */
-	CMD__MAX = CMD_REJUDGE
+	CMD_BREAK_GLASS = 11,  /* a break-glass lookup a node served without a leader,
+				  replayed from its journal: audit and disclose,
+				  once per entry id (format version 2) */
+	CMD__MAX = CMD_BREAK_GLASS
 };
 
 #define CMD_ACTOR_MAX 255
@@ -27,6 +30,7 @@ enum cmd_type {
 #define CMD_CLUSTER_ID_LEN 32   /* hex characters */
 #define CMD_MEMBERS_MAX 1023    /* "1=RAFT/API,2=..." text */
 #define CMD_ACTION_MAX 31
+#define CMD_BG_ID_MAX 47        /* a break-glass entry id: "NODE-" and 32 hex digits */
 
 /* One command. Every string is NUL-terminated within its array. Time, actor
  * and node travel inside the command so that applying it is deterministic. */
@@ -71,6 +75,11 @@ struct cmd {
 	char prefix[VALIDATE_PREFIX_MAX + 1];          /* upper-case hex */
 	char reason[VALIDATE_REASON_MAX + 1];
 	char note[VALIDATE_NOTE_MAX + 1];
+
+	/* CMD_BREAK_GLASS (and key_id, reason, note; node_id and at_ms are
+	 * the serving node and the time it served; actor and role who asked):
+	 * the entry's unique id. */
+	char bg_id[CMD_BG_ID_MAX + 1];
 };
 
 #endif

@@ -134,6 +134,7 @@ struct compliance_policy {
 	uint32_t methods;           /* allowed: COMPLIANCE_BIT(enum compliance_method), not empty */
 	uint32_t os_protectors;     /* COMPLIANCE_PROTECTOR_* mask; 0: any */
 	uint16_t stale_after_days;  /* COMPLIANCE_STALE_DAYS_MIN-MAX */
+	bool break_glass_off;       /* break-glass lookups refused (default: allowed) */
 };
 
 /* Looks name up in kind's vocabulary (exact, case-sensitive): true and *value

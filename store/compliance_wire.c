@@ -211,6 +211,7 @@ void compliance_policy_encode(const struct compliance_policy *p,
 	byteorder_put_u32(buf + 4, p->methods);
 	byteorder_put_u32(buf + 8, p->os_protectors);
 	byteorder_put_u16(buf + 12, p->stale_after_days);
+	buf[14] = p->break_glass_off ? 1 : 0;
 }
 
 int compliance_policy_decode(const uint8_t *buf, size_t len, struct compliance_policy *p,
@@ -225,7 +226,7 @@ int compliance_policy_decode(const uint8_t *buf, size_t len, struct compliance_p
 	if (buf[0] != COMPLIANCE_WIRE_VERSION)
 		return esc_errorf(errmsg, ESC_EVERSION, "policy: unknown format version %u",
 				  buf[0]);
-	if (buf[14] != 0 || buf[15] != 0)
+	if (buf[14] > 1 || buf[15] != 0)
 		return esc_errorf(errmsg, ESC_ECORRUPT, "policy: reserved bytes are not zero");
 	p->os_volume = buf[1];
 	p->fixed_volumes = buf[2];
@@ -233,6 +234,7 @@ int compliance_policy_decode(const uint8_t *buf, size_t len, struct compliance_p
 	p->methods = byteorder_get_u32(buf + 4);
 	p->os_protectors = byteorder_get_u32(buf + 8);
 	p->stale_after_days = byteorder_get_u16(buf + 12);
+	p->break_glass_off = buf[14] == 1;
 	if (!compliance_policy_check(p, &e)) {
 		memset(p, 0, sizeof *p);
 		return esc_errorf(errmsg, ESC_ECORRUPT, "policy: %s", e.msg);

@@ -31,7 +31,11 @@
  *   4  u32  allowed methods mask
  *   8  u32  os_protectors mask
  *  12  u16  stale_after_days
- *  14  u16  reserved, 0
+ *  14  u8   break-glass lookups: 0 allowed (the default, and what every
+ *           encoder before this flag wrote), 1 refused; a node of an older
+ *           build refuses a policy with 1 as corrupt: set it only once every
+ *           node runs a build that knows it
+ *  15  u8   reserved, 0
  *
  * A decoder accepts only what the encoder of a sound report or policy
  * writes: every length and value is checked, then the whole is held to

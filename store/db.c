@@ -107,6 +107,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 			     "m.reasons, e.until FROM machines m "
 			     "LEFT JOIN exemptions e ON e.machine = m.machine "
 			     "WHERE m.machine >= ?1 ORDER BY m.machine",
+	[ST_AUDIT_SEEN] = "SELECT 1 FROM audit WHERE key_id = ?1 AND outcome = ?2 LIMIT 1",
 };
 
 

@@ -479,3 +479,21 @@ int store_audit_each(struct store *s, const struct store_audit_filter *f,
 		sqlite3_reset(st);
 	return rv;
 }
+
+int store_key_read(struct store *s, const char *key_id, struct store_key *k, char *errmsg)
+{
+	sqlite3_stmt *st = s->st[ST_KEY_GET];
+	int rc, rv = ESC_OK;
+
+	sqlite3_bind_text(st, 1, key_id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		store_row_key(st, k);
+	else if (rc == SQLITE_DONE)
+		rv = ESC_ENOTFOUND;
+	else
+		rv = store_db_error(s->db, rc, "read key", errmsg);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}

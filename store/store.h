@@ -28,11 +28,16 @@ struct store_key {
 				    it, or never did) */
 };
 
+/* The outcome of a key.read audit entry replayed from a node's break-glass
+ * journal begins with this, followed by the entry's unique id. */
+#define STORE_BREAK_GLASS_OUTCOME "break_glass:"
+
 /* The outcome of applying one command. */
 struct store_result {
 	int status;          /* ESC_OK, ESC_ECONFLICT (escrow), ESC_ENOTFOUND (lookup) */
 	bool created;        /* escrow: a new key was stored */
 	bool skipped;        /* index <= applied index: nothing was done */
+	bool duplicate;      /* CMD_BREAK_GLASS: its entry id was applied before */
 	uint64_t index;      /* the entry's index */
 	uint64_t audit_seq;  /* seq of the audit entry written, 0 if none */
 	struct store_key *keys; /* lookups: the records; owned by the store,
@@ -103,6 +108,12 @@ int store_flush(struct store *s, char *errmsg);
  * On success *keys is malloc'ed (free with free()), *n set. */
 int store_machine_keys(struct store *s, const char *machine,
 		       struct store_key **keys, size_t *n, char *errmsg);
+
+/* This node's copy of key key_id (the stored form, as validate_key_id
+ * writes it), password sealed, as applied so far: no barrier, no audit,
+ * no disclosure (break-glass lookups journal their own audit entry).
+ * ESC_OK, ESC_ENOTFOUND, ESC_EDB. */
+int store_key_read(struct store *s, const char *key_id, struct store_key *k, char *errmsg);
 
 /* The keys whose ID begins with prefix (8-32 hex digits, upper case, as
  * validate_prefix writes it), in key ID order, at most max of them, with

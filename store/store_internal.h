@@ -67,6 +67,7 @@ enum store_stmt {
 			      machines exempt at now */
 	ST_MACHINES_FROM,  /* ?1 machine from (itself included) -> as
 			      ST_COMPLIANCE_PAGE */
+	ST_AUDIT_SEEN,     /* ?1 key_id, ?2 outcome -> a row when an entry has both */
 	ST__COUNT
 };
 

@@ -144,8 +144,8 @@ TEST(random_bytes_never_crash)
 		size_t len = (size_t)(rand() % 64) * 8;
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (uint8_t)rand();
-		if (len >= 1)
-			buf[0] = CODEC_VERSION;
+		if (len >= 1) /* version 2 holds CMD_BREAK_GLASS alone */
+			buf[0] = (uint8_t)(round % 2 == 0 ? 1 : CODEC_VERSION);
 		/* Whatever decodes must encode back to the very same bytes. */
 		if (codec_decode(buf, len, &out, errmsg) == ESC_OK) {
 			CHECK_INT(codec_encode(&out, again, sizeof again), len);
@@ -163,7 +163,10 @@ TEST(unknown_version_and_type)
 
 	escrow_cmd(&in);
 	n = codec_encode(&in, buf, sizeof buf);
-	buf[0] = 2;
+	CHECK_INT(buf[0], 1); /* version 1 types are still written as 1 */
+	buf[0] = CODEC_VERSION + 1;
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_EVERSION);
+	buf[0] = 2; /* version 2 holds CMD_BREAK_GLASS alone */
 	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_EVERSION);
 	buf[0] = 1;
 	buf[1] = 99;
@@ -192,10 +195,10 @@ TEST(newer_version_is_told_apart)
 	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_OK);
 	buf[0] = CODEC_VERSION + 1;
 	CHECK_INT(codec_check_version(buf, 1, errmsg), ESC_EVERSION);
-	CHECK_STR(errmsg, "command of format version 2, newer than this node's 1");
+	CHECK_STR(errmsg, "command of format version 3, newer than this node's 2");
 	buf[0] = 255;
 	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_EVERSION);
-	CHECK_STR(errmsg, "command of format version 255, newer than this node's 1");
+	CHECK_STR(errmsg, "command of format version 255, newer than this node's 2");
 }
 
 /* A report's payload and an exemption's until_ms travel whole; the decoded
@@ -281,6 +284,36 @@ TEST(rejudge_round_trip)
 		CHECK(codec_decode(buf, cut, &out, errmsg) != ESC_OK);
 }
 
+/* CMD_BREAK_GLASS is format version 2; it is refused in a version 1 entry. */
+TEST(break_glass_round_trip)
+{
+	struct cmd in, out;
+	char errmsg[ESC_ERRMSG_SIZE];
+	uint8_t buf[4096];
+	size_t n;
+
+	memset(&in, 0, sizeof in);
+	in.type = CMD_BREAK_GLASS;
+	in.node_id = 2;
+	in.at_ms = 1795000000999;
+	strcpy(in.actor, "alice helpdesk");
+	strcpy(in.role, "helpdesk");
+	strcpy(in.key_id, "01234567-89AB-CDEF-0123-456789ABCDEF");
+	strcpy(in.reason, "other");
+	strcpy(in.note, "branch cut off");
+	strcpy(in.bg_id, "2-00112233445566778899aabbccddeeff");
+	n = codec_encode(&in, buf, sizeof buf);
+	CHECK(n > 0 && n % 8 == 0);
+	CHECK_INT(buf[0], 2);
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_OK);
+	CHECK(memcmp(&in, &out, sizeof in) == 0);
+	buf[0] = 1;
+	CHECK_INT(codec_decode(buf, n, &out, errmsg), ESC_EVERSION);
+	/* An older node stops at it rather than skip it. */
+	buf[0] = 2;
+	CHECK_INT(codec_check_version(buf, n, errmsg), ESC_OK);
+}
+
 int main(void)
 {
 	RUN(escrow_round_trip);
@@ -293,5 +326,6 @@ int main(void)
 	RUN(newer_version_is_told_apart);
 	RUN(compliance_policy_and_exempt_round_trip);
 	RUN(rejudge_round_trip);
+	RUN(break_glass_round_trip);
 	return unit_done();
 }

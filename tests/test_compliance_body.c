@@ -469,6 +469,14 @@ TEST(an_empty_policy_is_the_default)
 	CHECK(memcmp(&pol, &def, sizeof pol) == 0);
 	CHECK_STR(policy_code("{\"os_volume\": null, \"stale_after_days\": null}"), "ok");
 	CHECK(memcmp(&pol, &def, sizeof pol) == 0);
+	CHECK_STR(policy_code("{\"break_glass\": true}"), "ok");
+	CHECK(memcmp(&pol, &def, sizeof pol) == 0 && !pol.break_glass_off);
+	CHECK_STR(policy_code("{\"break_glass\": null}"), "ok");
+	CHECK(!pol.break_glass_off);
+	CHECK_STR(policy_code("{\"break_glass\": false}"), "ok");
+	CHECK(pol.break_glass_off);
+	CHECK_STR(policy_code("{\"break_glass\": 0}"), "invalid_type");
+	CHECK_STR(policy_code("{\"break_glass\": \"no\"}"), "invalid_type");
 }
 
 TEST(a_policy_sets_what_it_names_and_defaults_the_rest)

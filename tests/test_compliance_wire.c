@@ -171,6 +171,17 @@ TEST(policy_round_trips_and_refuses_bad_bytes)
 	CHECK_INT(compliance_policy_decode(buf, sizeof buf, &out, errmsg), ESC_OK);
 	CHECK(memcmp(&in, &out, sizeof in) == 0);
 
+	/* Byte 14: break-glass refused; 0 (what older encoders wrote) allows. */
+	CHECK(!out.break_glass_off && buf[14] == 0);
+	in.break_glass_off = true;
+	compliance_policy_encode(&in, buf);
+	CHECK_INT(buf[14], 1);
+	CHECK_INT(compliance_policy_decode(buf, sizeof buf, &out, errmsg), ESC_OK);
+	CHECK(out.break_glass_off);
+	buf[14] = 2;
+	CHECK_INT(compliance_policy_decode(buf, sizeof buf, &out, errmsg), ESC_ECORRUPT);
+	buf[14] = 1;
+
 	CHECK_INT(compliance_policy_decode(buf, sizeof buf - 1, &out, errmsg), ESC_ECORRUPT);
 	buf[0] = 2;
 	CHECK_INT(compliance_policy_decode(buf, sizeof buf, &out, errmsg), ESC_EVERSION);

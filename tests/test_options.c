@@ -152,6 +152,7 @@ TEST(test_minimal_argv)
 	CHECK(opts.insecure);
 	CHECK(opts.bootstrap == NULL && opts.join == NULL && opts.tls_ca == NULL);
 	CHECK_INT(opts.log_level, LOG_INFO);
+	CHECK_INT(opts.break_glass_after, 10);
 	options_close(&opts);
 	CHECK(opts.data_dir == NULL);
 }
@@ -247,6 +248,12 @@ TEST(test_bad_numbers)
 	}
 	CHECK_INT(parse_base_with("--id", "65535", NULL), ESC_OK);
 	CHECK_INT(opts.id, 65535);
+	options_close(&opts);
+	CHECK_INT(parse_base_with("--break-glass-after", "0", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "--break-glass-after"));
+	CHECK_INT(parse_base_with("--break-glass-after", "3601", NULL), ESC_EINVAL);
+	CHECK_INT(parse_base_with("--break-glass-after", "3600", NULL), ESC_OK);
+	CHECK_INT(opts.break_glass_after, 3600);
 	options_close(&opts);
 }
 

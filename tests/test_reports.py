@@ -22,7 +22,7 @@ from harness import check, random_key, short  # noqa: E402
 from test_process import expect_created, expect_error, expect_lookup  # noqa: E402
 
 FIELDS = ["seq", "at", "actor", "role", "action", "key_id", "machine", "reason", "note",
-          "node", "outcome", "index"]
+          "node", "outcome", "index", "break_glass", "break_glass_id"]
 
 
 def audit(c, nid, **params):
@@ -85,7 +85,8 @@ def test_audit_report_lists_every_entry(t):
     check(len(rows) == len(entries), "csv has %d rows, json %d" % (len(rows), len(entries)))
     for row, e in zip(rows, entries):
         for k in FIELDS:
-            want = "" if e[k] is None else str(e[k])
+            want = ("" if e[k] is None else json.dumps(e[k]) if isinstance(e[k], bool)
+                    else str(e[k]))
             check(row[k] == want, "csv seq %s field %s: %r, json %r" % (e["seq"], k, row[k], want))
 
     for params, code in (({"since": "abc"}, "bad_since"), ({"since": "-1"}, "bad_since"),

@@ -5,10 +5,10 @@ line saying to upgrade it, and neither applies nor skips the entry.
 
 How the newer command gets into the log: tests/escrowd_next, an escrowd
 built from this tree with the command format raised to 2
-(tests/codec_next.c, -DCODEC_VERSION=2), stands for the next release. It is
+(tests/codec_next.c, -DCODEC_VERSION=3), stands for the next release. It is
 what an operator would run, so the test plays a rolling upgrade done in the
 wrong order: one follower is upgraded, leadership is handed to it, and the
-first command it writes is of format 2, which the two old nodes meet. That
+first command it writes is of format 3, which the two old nodes meet. That
 needs no test hook in escrowd and no hand-written Raft segment: the entry
 reaches the old nodes through Raft exactly as a newer leader's would.
 
@@ -141,7 +141,7 @@ def test_newer_command_stops_old_nodes(t):
     check(st and st.get("command_version") == newer,
           "upgraded node %d status: %s" % (new, short(st)))
 
-    # Too early: leadership to the upgraded node, which writes format 2.
+    # Too early: leadership to the upgraded node, which writes format 3.
     st, _, data = c.request(leader, "POST", "/v1/cluster/transfer", {"id": new})
     check(st == 202, "transfer to node %d: %s %s" % (new, st, short(data)))
     wait_leader_is(c, new)

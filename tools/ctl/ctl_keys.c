@@ -148,10 +148,18 @@ static int lookup_print(struct ctl_ctx *ctx, const struct ctl_response *r,
 	if (root == NULL)
 		return CTL_EXIT_REFUSED;
 	if (prefix == NULL) {
-		if (ctx->json)
+		if (ctx->json) {
 			ctl_print_body(r);
-		else
+		} else {
 			lookup_print_record(root);
+			if (json_is_true(json_object_get(root, "break_glass")))
+				printf("break_glass: served by %s from its own copy at index "
+				       "%" JSON_INTEGER_FORMAT " without quorum (a majority of "
+				       "the cluster is down or cut off): the key may have changed "
+				       "state since; the lookup is audited once a leader is back\n",
+				       r->node,
+				       json_integer_value(json_object_get(root, "index")));
+		}
 		goto out;
 	}
 	keys = json_object_get(root, "keys");
@@ -249,9 +257,10 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "note", required_argument, NULL, 'n' },
 		{ "prefix", required_argument, NULL, 'P' },
 		{ "list", no_argument, NULL, 'L' },
+		{ "break-glass", no_argument, NULL, 'B' },
 		CTL_OPTS_COMMON
 	};
-	bool list = false;
+	bool list = false, break_glass = false;
 	const char *reason = NULL, *note = NULL, *prefix = NULL, *subject;
 	char *esubject = NULL, *ereason = NULL, *enote = NULL, *path = NULL;
 	char key_id[64];
@@ -265,6 +274,7 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'n': rv = ctl_opt_once(ctx, &note, optarg, "--note"); break;
 		case 'P': rv = ctl_opt_once(ctx, &prefix, optarg, "--prefix"); break;
 		case 'L': list = true; break;
+		case 'B': break_glass = true; break;
 		}
 		if (rv != CTL_EXIT_OK)
 			return rv;
@@ -282,6 +292,8 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 	if (list && (reason != NULL || note != NULL))
 		return ctl_usage_error(ctx, "--list discloses nothing: leave out --reason and "
 				       "--note");
+	if (break_glass && prefix != NULL)
+		return ctl_usage_error(ctx, "--break-glass goes with a KEY_ID, not --prefix");
 	if (list)
 		return lookup_list(ctx, prefix);
 	if (reason == NULL)
@@ -306,9 +318,10 @@ int ctl_cmd_lookup(struct ctl_ctx *ctx, int argc, char **argv)
 	ereason = ctl_escape(reason);
 	enote = note ? ctl_escape(note) : NULL;
 	if (esubject == NULL || ereason == NULL || (note != NULL && enote == NULL) ||
-	    asprintf(&path, "/v1/keys%s%s%sreason=%s%s%s",
+	    asprintf(&path, "/v1/keys%s%s%sreason=%s%s%s%s",
 		     prefix ? "?prefix=" : "/", esubject, prefix ? "&" : "?", ereason,
-		     enote ? "&note=" : "", enote ? enote : "") < 0) {
+		     enote ? "&note=" : "", enote ? enote : "",
+		     break_glass ? "&break_glass=1" : "") < 0) {
 		path = NULL;
 		rv = ctl_fail(CTL_EXIT_REFUSED, "lookup: out of memory");
 		goto out;

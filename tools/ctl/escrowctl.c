@@ -39,7 +39,7 @@ static const struct ctl_command commands[] = {
 	  "same key was escrowed before; --json prints the server's answer.\n",
 	  ctl_cmd_escrow },
 	{ "lookup",
-	  "(KEY_ID | --prefix HEX) --reason R [--note T] | --prefix HEX --list",
+	  "(KEY_ID [--break-glass] | --prefix HEX) --reason R [--note T] | --prefix HEX --list",
 	  "helpdesk lookup of a recovery password (audited)",
 	  "  KEY_ID               the key protector's GUID\n"
 	  "  --prefix HEX         instead of KEY_ID: every key whose ID starts with\n"
@@ -49,8 +49,14 @@ static const struct ctl_command commands[] = {
 	  "  --note T             free text for the audit log; required with 'other'\n"
 	  "  --list               with --prefix: list the matching keys (ID, machine,\n"
 	  "                       volume), no password, nothing audited or disclosed\n"
+	  "  --break-glass        with KEY_ID: a node that has had no leader for its\n"
+	  "                       --break-glass-after answers from its own copy (its\n"
+	  "                       audit entry journaled first, replayed once a leader\n"
+	  "                       is back); with a leader, an ordinary lookup\n"
 	  "\nPrints each record as \"field: value\" lines (records apart by a blank\n"
-	  "line); --json prints the server's answer. No match: exit 1.\n",
+	  "line); --json prints the server's answer. No match: exit 1. A break-glass\n"
+	  "answer is followed by a line saying which node served it without quorum,\n"
+	  "and at what index.\n",
 	  ctl_cmd_lookup },
 	{ "keys",
 	  "MACHINE",
