@@ -855,7 +855,7 @@ test('audit: entries, filters by action and key ID, CSV download', async (d) => 
     check((await page.getByRole('button', { name: 'Next page' }).count()) === 1, 'no "Next page"');
     const csv = await download(page, () => page.getByRole('button', { name: 'Download CSV' }).click());
     const first = csv.data.toString('utf8').split(/\r?\n/)[0];
-    check(first === 'seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index', `CSV header: ${first}`);
+    check(first === 'seq,at,actor,role,action,key_id,machine,reason,note,node,outcome,index,break_glass,break_glass_id', `CSV header: ${first}`);
     checkClean(w, 'audit');
     d(`filters and CSV ${csv.name} checked`);
   } finally {
