@@ -29,9 +29,6 @@
 #define CLIENT_IDLE_MS 30000     /* below the server's idle timeout */
 #define CLIENT_IDLE_PER_ADDR 128 /* more idle connections to one address: closed (a TLS
 				   handshake costs more than keeping one) */
-#define CLIENT_METHOD_MAX 16
-#define CLIENT_TARGET_MAX 8192
-
 
 static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -587,74 +584,6 @@ int http_client_init(struct http_client *c, uv_loop_t *loop)
 	return 0;
 }
 
-static bool method_valid(const char *method)
-{
-	size_t i;
-
-	for (i = 0; method[i] != '\0'; i++) {
-		if (i >= CLIENT_METHOD_MAX || method[i] < 'A' || method[i] > 'Z')
-			return false;
-	}
-	return i > 0;
-}
-
-static bool target_valid(const char *target)
-{
-	size_t i;
-
-	if (target[0] != '/')
-		return false;
-	for (i = 0; target[i] != '\0'; i++) {
-		if (i >= CLIENT_TARGET_MAX || (unsigned char)target[i] <= 0x20 ||
-		    target[i] == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-/* "Name: value\r\n" lines: CR only before LF, LF only after CR, no empty line. */
-static bool headers_valid(const char *h)
-{
-	size_t i;
-
-	if (h == NULL || h[0] == '\0')
-		return true;
-	for (i = 0; h[i] != '\0'; i++) {
-		if (i >= HTTP_HEADER_BYTES_MAX)
-			return false;
-		if (h[i] == '\r' && h[i + 1] != '\n')
-			return false;
-		if (h[i] == '\n' && (i == 0 || h[i - 1] != '\r'))
-			return false;
-		if (h[i] == '\n' && (i == 1 || h[i + 1] == '\r'))
-			return false;
-	}
-	return h[i - 1] == '\n';
-}
-
-#define WIRE_FMT                                                                  \
-	"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"       \
-	"Content-Length: %zu\r\n\r\n"
-#define WIRE_ARGS method, target, addr, headers ? headers : "", len
-
-static int wire_build(struct http_client_req *req, const char *addr, const char *method,
-		      const char *target, const char *headers, const char *body, size_t len)
-{
-	int n;
-
-	n = snprintf(NULL, 0, WIRE_FMT, WIRE_ARGS);
-	if (n < 0 || len > SIZE_MAX - (size_t)n - 1)
-		return ESC_EINVAL;
-	req->wire = malloc((size_t)n + len + 1);
-	if (req->wire == NULL)
-		return ESC_ENOMEM;
-	snprintf(req->wire, (size_t)n + 1, WIRE_FMT, WIRE_ARGS);
-	if (len > 0)
-		memcpy(req->wire + n, body, len);
-	req->wire_len = (size_t)n + len;
-	return 0;
-}
-
 int http_client_send(struct http_client *c, struct http_client_req *req,
 		     const char *addr, const char *method, const char *target,
 		     const char *headers, const char *body, size_t len,
@@ -671,14 +600,15 @@ int http_client_send(struct http_client *c, struct http_client_req *req,
 	    timeout_ms == 0 || (len > 0 && body == NULL))
 		return ESC_EINVAL;
 	if (strlen(addr) >= CLIENT_ADDR_MAX || netaddr_parse(addr, &na, errmsg) != ESC_OK ||
-	    !method_valid(method) || !target_valid(target) || !headers_valid(headers))
+	    !client_method_valid(method) || !client_target_valid(target) ||
+	    !client_headers_valid(headers))
 		return ESC_EINVAL;
 	req->client = c;
 	req->conn = NULL;
 	req->cb = cb;
 	req->next = NULL;
 	req->status = ESC_OK;
-	rv = wire_build(req, addr, method, target, headers, body, len);
+	rv = client_wire_build(req, addr, method, target, headers, body, len);
 	if (rv != 0)
 		return rv;
 	conn = pool_take(c, addr);

@@ -14,6 +14,8 @@
 
 #define CLIENT_READ_SIZE (16 * 1024)
 #define CLIENT_ADDR_MAX NETADDR_TEXT_MAX
+#define CLIENT_METHOD_MAX 16
+#define CLIENT_TARGET_MAX 8192
 
 enum client_conn_state {
 	CLIENT_CONN_CONNECTING, /* connect in progress, request attached */
@@ -73,6 +75,19 @@ void client_conn_lost(struct http_client_conn *conn);
  * the log callback, rate-limited. */
 void client_note(struct http_client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* http_client_wire.c */
+
+/* An upper-case token of at most CLIENT_METHOD_MAX letters. */
+bool client_method_valid(const char *method);
+/* An origin-form target ("/..."), no controls or spaces, bounded. */
+bool client_target_valid(const char *target);
+/* "Name: value\r\n" lines, or NULL or "". */
+bool client_headers_valid(const char *headers);
+/* req->wire (owned) and req->wire_len: the request line, Host: addr, the
+ * headers, the JSON content type and length, and body. */
+int client_wire_build(struct http_client_req *req, const char *addr, const char *method,
+		      const char *target, const char *headers, const char *body, size_t len);
 
 /* http_client_tls.c */
 
