@@ -90,6 +90,29 @@ def audit_entries(c, nid, key_id, timeout=15):
     return [e for e in data.get("entries", []) if e.get("key_id") == key_id]
 
 
+def isolate_follower(c):
+    """Kills every node but one follower; returns the follower's id."""
+    lead = c.leader()
+    survivor = [i for i in c.ids() if i != lead][0]
+    for nid in c.ids():
+        if nid != survivor:
+            c.kill(nid)
+    return survivor
+
+
+def break_glass_once_past(c, nid, key_id, timeout=30, **kw):
+    """The first answer to a break-glass lookup on nid that is not a 503
+    (the threshold not yet passed), or the last 503 after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    resp = None
+    while time.monotonic() < deadline:
+        resp = c.request(nid, "GET", bg_path(key_id), timeout=15, **kw)
+        if resp[0] != 503:
+            break
+        time.sleep(0.2)
+    return resp
+
+
 def start(t, threshold, tls=False):
     c = t.cluster(start=False, tls=tls)
     c.extra = ("--break-glass-after", str(threshold))
@@ -212,18 +235,8 @@ def test_policy_off_refuses(t):
     st, _, got = c.request(c.leader(), "PUT", "/v1/policy", pol)[:3]
     check(st == 200 and got.get("break_glass") is False, "PUT policy: %s %s" % (st, short(got)))
     c.digest_equal(30)
-    lead = c.leader()
-    survivor = [i for i in c.ids() if i != lead][0]
-    for nid in c.ids():
-        if nid != survivor:
-            c.kill(nid)
-    deadline = time.monotonic() + 30
-    resp = None
-    while time.monotonic() < deadline:
-        resp = c.request(survivor, "GET", bg_path(rec["key_id"]), timeout=15)
-        if resp[0] != 503:
-            break
-        time.sleep(0.2)
+    survivor = isolate_follower(c)
+    resp = break_glass_once_past(c, survivor, rec["key_id"])
     expect_error(resp, 403, "break_glass_disabled", "policy off")
     check(not journal_records(c, survivor), "a journal entry with the policy off")
     # A journal damaged at start is moved aside, reported, and the node runs.
@@ -253,18 +266,8 @@ def test_tls_roles(t):
     st = c.request(c.leader(), "POST", "/v1/keys", rec, as_="agent")[0]
     check(st == 201, "escrow: %s" % st)
     c.digest_equal(30)
-    lead = c.leader()
-    survivor = [i for i in c.ids() if i != lead][0]
-    for nid in c.ids():
-        if nid != survivor:
-            c.kill(nid)
-    deadline = time.monotonic() + 30
-    resp = None
-    while time.monotonic() < deadline:
-        resp = c.request(survivor, "GET", bg_path(rec["key_id"]), timeout=15, as_="helpdesk")
-        if resp[0] != 503:
-            break
-        time.sleep(0.2)
+    survivor = isolate_follower(c)
+    resp = break_glass_once_past(c, survivor, rec["key_id"], as_="helpdesk")
     expect_password(resp, rec, "helpdesk break-glass over TLS", True)
     expect_error(c.request(survivor, "GET", bg_path(rec["key_id"]), as_="agent"), 403,
                  "forbidden", "agent break-glass")
