@@ -88,6 +88,25 @@ static const char *segment(const char *path, const char *prefix, char *out, size
 	return path + n;
 }
 
+/* A POST only another node of the cluster makes (its node certificate, or
+ * --insecure): fn serves it; anyone else gets 403 naming what it does. */
+static void node_post(struct op *op, bool post, void (*fn)(struct op *), const char *does)
+{
+	if (!post) {
+		op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		return;
+	}
+	if (!op->id.peer && !op->id.insecure) {
+		char msg[160];
+
+		snprintf(msg, sizeof msg,
+			 "this needs the node role: only a node of the cluster %s", does);
+		op_respond_error(op, 403, "forbidden", msg);
+		return;
+	}
+	fn(op);
+}
+
 static void route(struct op *op)
 {
 	struct http_request *req = op->req;
@@ -217,28 +236,14 @@ static void route(struct op *op)
 	}
 	if (strcmp(path, "/v1/break-glass/replay") == 0) {
 		/* Only the node that served the lookups replays them. */
-		if (post && (op->id.peer || op->id.insecure))
-			api_break_glass_replay(op);
-		else if (post)
-			op_respond_error(op, 403, "forbidden",
-					 "this needs the node role: only a node of the cluster "
-					 "replays its break-glass journal");
-		else
-			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		node_post(op, post, api_break_glass_replay, "replays its break-glass journal");
 		return;
 	}
 	if (strcmp(path, "/v1/snapshot/audit") == 0) {
 		op->route = ROUTE_SNAPSHOT;
 		/* Only a node asks for this, for the operator whose
 		 * snapshot it serves. */
-		if (post && (op->id.peer || op->id.insecure))
-			api_snapshot_audit(op);
-		else if (post)
-			op_respond_error(op, 403, "forbidden",
-					 "this needs the node role: only a node of the cluster "
-					 "records a snapshot");
-		else
-			op_respond_error(op, 405, "method_not_allowed", "use POST here");
+		node_post(op, post, api_snapshot_audit, "records a snapshot");
 		return;
 	}
 	/* need 0: any client of the cluster's CA. */
