@@ -153,7 +153,13 @@ async function attempt(base, path, opts) {
 	}
 	try {
 		if (resp.status === 503) {
-			return { failure: await errorOf(resp), retry: true };
+			// The node refused to serve it: another member may. The error
+			// names the node that answered (a no_quorum answer offers a
+			// break-glass read at that very node: recover.js).
+			const failure = await errorOf(resp);
+			failure.base = base;
+			failure.node = resp.headers.get('X-Escrow-Node');
+			return { failure, retry: true };
 		}
 		if (!resp.ok) {
 			return { resp, failure: await errorOf(resp), retry: false };
@@ -179,36 +185,54 @@ async function attempt(base, path, opts) {
 	}
 }
 
+// Tells the listeners that `base` answered (any status but 503).
+function answered(base, resp, failedOver) {
+	state.current = base;
+	const node = resp.headers.get('X-Escrow-Node');
+	for (const fn of listeners) {
+		fn({ node, base, failedOver: failedOver.slice() });
+	}
+	return node;
+}
+
 // GET path with failover. opts: kind 'json' (default) | 'text' | 'blob';
 // disclosure: true for key reads (see DISCLOSURE_TIMEOUT_MS); timeoutMs.
-// Resolves to {body, headers, node}; rejects with an ApiError.
+// Resolves to {body, headers, node}; rejects with an ApiError. When no
+// member served it but one answered 503, that answer is the error (with
+// `base` and `node` naming who gave it), not "no member answered".
 export async function get(path, opts = {}) {
 	const started = Date.now();
 	const failedOver = [];
+	// Members that answered a key read with 503 no_quorum: each waited
+	// 10 s for a leader before it said so, and is not asked again within
+	// this request (the others still are).
+	const noQuorum = new Set();
 	let last = null;
+	let refused = null;   // the last 503 answer
 	for (let round = 0; ; round++) {
 		for (const base of rotation()) {
+			if (noQuorum.has(base)) {
+				continue;
+			}
 			const r = await attempt(base, path, opts);
 			if (r.resp && !r.failure) {
-				state.current = base;
-				const node = r.resp.headers.get('X-Escrow-Node');
-				for (const fn of listeners) {
-					fn({ node, base, failedOver: failedOver.slice() });
-				}
+				const node = answered(base, r.resp, failedOver);
 				return { body: r.body, headers: r.resp.headers, node };
 			}
 			last = r.failure;
 			if (r.resp) {
 				// A real answer (4xx, 5xx but 503): the node is alive.
-				state.current = base;
-				const node = r.resp.headers.get('X-Escrow-Node');
-				for (const fn of listeners) {
-					fn({ node, base, failedOver: failedOver.slice() });
-				}
+				answered(base, r.resp, failedOver);
 				throw last;
 			}
 			if (!r.retry) {
 				throw last;
+			}
+			if (last.status === 503) {
+				refused = last;
+				if (opts.disclosure && last.code === 'no_quorum') {
+					noQuorum.add(base);
+				}
 			}
 			if (!failedOver.includes(describe(base))) {
 				failedOver.push(describe(base));
@@ -219,11 +243,26 @@ export async function get(path, opts = {}) {
 		}
 		await sleep(ROUND_PAUSE_MS);
 	}
-	if (last && last.status === 503) {
-		throw last;
+	if (refused) {
+		throw refused;
 	}
 	throw new ApiError(0, 'unreachable',
 		`No member of the cluster answered (tried ${failedOver.join(', ') || 'none'}).`);
+}
+
+// A key read at one member only (a break-glass read, which must be served
+// by the node that answered no_quorum): never sent to another member, never
+// sent again, whatever the answer or its absence. Resolves and rejects as
+// get().
+export async function readAt(base, path, opts = {}) {
+	const r = await attempt(base, path, { ...opts, disclosure: true });
+	if (r.resp) {
+		const node = answered(base, r.resp, []);
+		if (!r.failure) {
+			return { body: r.body, headers: r.resp.headers, node };
+		}
+	}
+	throw r.failure;
 }
 
 // GET path at one member only (no failover), e.g. each member's /v1/status.
