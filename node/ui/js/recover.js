@@ -1,6 +1,11 @@
 // recover.js: the Recover page (helpdesk). A Key ID (whole, or its first
 // 8+ hex digits), a reason, a note; shows one recovery password.
 //
+// Without a quorum (503 no_quorum) a helpdesk person is offered a
+// break-glass read of the same key at the node that said so (docs/console.md
+// "Break glass"): only on a press, only once per offer, never at another
+// member.
+//
 // A revealed password lives only in this module's `shown` object and in the
 // result's DOM nodes. Both go on "Clear", after 2 minutes, when the person
 // navigates to another page (the router calls the cleanup this render
@@ -34,6 +39,9 @@ export function parseKeyInput(text) {
 export function render(main, ctx) {
 	// The one revealed key: {record, timer, node} or null.
 	let shown = null;
+	// Break glass is a helpdesk action (an operator holds the role too, but
+	// is not offered it).
+	const helpdesk = Boolean(ctx.me && ctx.me.role === 'helpdesk');
 
 	const keyInput = h('input', {
 		type: 'text', name: 'key_id', autocomplete: 'off', spellcheck: 'false',
@@ -107,9 +115,10 @@ export function render(main, ctx) {
 			return;
 		}
 		reading = true;
-		// A password on show goes at once; a list of matches stays until
-		// the chosen key arrives (so that a failed read can be retried).
-		if (shown) {
+		// A password on show (or a break-glass offer, made for another
+		// read) goes at once; a list of matches stays until the chosen key
+		// arrives (so that a failed read can be retried).
+		if (shown || result.querySelector('.break-glass')) {
 			hideKey();
 		}
 		alerts.hide();
@@ -124,6 +133,9 @@ export function render(main, ctx) {
 		} catch (err) {
 			if (ctx.alive()) {
 				alerts.show(err);
+				if (helpdesk && err.code === 'no_quorum' && typeof err.base === 'string') {
+					offerBreakGlass({ base: err.base, node: err.node, keyId, params });
+				}
 			}
 		} finally {
 			reading = false;
@@ -180,6 +192,66 @@ export function render(main, ctx) {
 			if (ctx.alive()) {
 				setBusy('');
 				alerts.show(err);
+				if (helpdesk && err.code === 'no_quorum') {
+					fill(result, h('p', { class: 'notice', text: 'A break-glass read needs the whole key ID: type all of it (8-4-4-4-12 hex digits) to be offered one.' }));
+				}
+			}
+		}
+	}
+
+	// The offer after a 503 no_quorum: {base, node, keyId, params} of that
+	// answer and of the lookup it refused.
+	function offerBreakGlass(offer) {
+		const where = offer.node ? `node ${offer.node}` : 'this node';
+		const titleId = newId('bg');
+		const button = h('button', {
+			type: 'button', class: 'danger', text: 'Break glass: read this node\'s own copy',
+			on: { click: () => breakGlass(offer, button) },
+		});
+		const heading = h('h2', { id: titleId, tabindex: '-1', text: 'No quorum: break glass?' });
+		fill(result, h('section', { class: 'panel break-glass', 'aria-labelledby': titleId },
+			heading,
+			h('p', null, `${where.charAt(0).toUpperCase()}${where.slice(1)} cannot reach a majority of the cluster, `,
+				'so no ordinary lookup can be served. As helpdesk staff you may read key ',
+				h('span', { class: 'mono', text: offer.keyId }),
+				` from ${where}'s own copy, with the same reason and note.`),
+			h('p', { class: 'notice' },
+				h('strong', null, 'Warning: '),
+				`the read is journaled on ${where} before the password is sent, and audited when the cluster is back. `,
+				'That copy may lack keys escrowed lately; a password it holds is correct.'),
+			h('div', { class: 'actions' }, button)));
+		heading.focus();
+	}
+
+	// The break-glass read: the refused lookup again, with break_glass=1,
+	// at the node that refused it only. Sent once: whatever the answer (or
+	// its absence), the offer goes.
+	async function breakGlass(offer, button) {
+		if (reading) {
+			return;
+		}
+		reading = true;
+		button.disabled = true;
+		alerts.hide();
+		const where = offer.node ? `node ${offer.node}` : 'this node';
+		setBusy(`Reading ${where}'s own copy…`);
+		const path = `/v1/keys/${encodeURIComponent(offer.keyId)}${api.query({ ...offer.params, break_glass: 1 })}`;
+		try {
+			const r = await api.readAt(offer.base, path);
+			if (!ctx.alive()) {
+				return;
+			}
+			showKey(r.body, r.node || offer.node);
+		} catch (err) {
+			if (ctx.alive()) {
+				hideKey();
+				alerts.show(err);
+				keyInput.focus();
+			}
+		} finally {
+			reading = false;
+			if (ctx.alive()) {
+				setBusy('');
 			}
 		}
 	}
@@ -251,9 +323,17 @@ export function render(main, ctx) {
 					' ', h('span', { class: 'muted', text: `(${volumeTypeWord(record.volume_type)})` }))),
 				fact('User', record.user || '—'),
 				fact('Key ID', h('span', { class: 'mono', text: record.key_id }))),
+			record.break_glass === true
+				? h('p', { class: 'notice notice-break-glass' },
+					h('strong', null, 'Break glass. '),
+					`Served by node ${node || '?'} from its own copy at index ${record.index}, without a quorum; `,
+					'audited when the cluster is back.')
+				: null,
 			h('p', { class: 'notice' },
 				h('strong', null, 'This password is now spent. '),
-				'Its reading is in the audit log, and the laptop will be asked to rotate it ',
+				record.break_glass === true
+					? `Its reading is journaled on node ${node || '?'} and enters the audit log when the cluster is back; then the laptop will be asked to rotate it `
+					: 'Its reading is in the audit log, and the laptop will be asked to rotate it ',
 				'(replace it with a new recovery password) at its next report.'),
 			node ? h('p', { class: 'muted small', text: `Read through node ${node}.` }) : null);
 		fill(result, section);
