@@ -61,7 +61,7 @@ export function render(main, ctx) {
 				{ label: 'Seq', class: 'num', cell: e => String(e.seq) },
 				{ label: 'At', cell: e => timeEl(e.at) },
 				{ label: 'Actor', cell: e => e.actor ? h('span', null, e.actor, e.role ? h('span', { class: 'muted', text: ` (${e.role})` }) : null) : '—' },
-				{ label: 'Action', cell: e => h('code', { text: e.action }) },
+				{ label: 'Action', cell: actionCell },
 				{ label: 'Key ID', cell: e => e.key_id ? h('span', { class: 'mono nowrap', text: e.key_id }) : '—' },
 				{ label: 'Machine', cell: e => e.machine || '—' },
 				{ label: 'Reason', cell: e => e.reason ? lookupReasonWord(e.reason) : '—' },
@@ -148,6 +148,22 @@ export function render(main, ctx) {
 			h('div', { class: 'pager' }, prev, pageInfo, next)));
 	load();
 	return null;
+}
+
+// The action; a break-glass lookup (replayed from a node's journal: `at`
+// and `node` are when and where it was served, without a quorum) is marked
+// with a badge whose title holds its break_glass_id (the Outcome column
+// shows it too, as break_glass:ID).
+function actionCell(e) {
+	const code = h('code', { text: e.action });
+	if (e.break_glass !== true) {
+		return code;
+	}
+	return h('span', null, code, h('span', {
+		class: 'badge badge-break-glass',
+		title: `Break-glass lookup ${e.break_glass_id || ''}, served by node ${e.node} without a quorum`,
+		text: 'break glass',
+	}));
 }
 
 // The records of a CSV text (RFC 4180: quoted fields may hold commas,
