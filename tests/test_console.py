@@ -11,7 +11,10 @@ the test did not kill exits 0 on SIGTERM, no sanitizer report).
 
 The node script asks for a node to be killed by printing `KILL N`; this
 process sends it a real SIGKILL, waits for the exit and answers `KILLED N`
-on the script's stdin.
+on the script's stdin. `RESTART N` starts a killed node again from its data
+dir (answered `RESTARTED N ok`, or `RESTARTED N error: WHY`). The nodes run
+with --break-glass-after 2, so that the break-glass case (the last one,
+which kills every node but one) need not wait long for `no_quorum`.
 
 Needs /usr/bin/chromium (or ESCROW_CHROMIUM), node and tests/browser's npm
 packages: tools/check.sh installs them (apt-get install chromium; npm ci in
@@ -47,6 +50,7 @@ CHROMIUM = os.environ.get("ESCROW_CHROMIUM") or "/usr/bin/chromium"
 BROWSER_BUDGET = 300.0      # seconds for the whole browser run
 HELPDESK_PERSON = "bob"     # a helpdesk certificate of a person (CN bob)
 AUDITOR_PERSON = "carol"
+BREAK_GLASS_AFTER = 2       # --break-glass-after of every node, seconds
 
 
 def out(line):
@@ -118,6 +122,7 @@ def seed(t, c, leader):
     keys["xorigin"] = key(m_bad, "fixed")
     keys["seen"] = key(m_exempt, "os")
     keys["shots"] = key(m_exempt, "fixed")
+    keys["breakglass"] = key(m_bad, "removable", user="CORP\\frank")
     prefix = first[:8]
     for name, rec in keys.items():
         if name not in ("pair_a", "pair_b"):
@@ -205,6 +210,7 @@ class BrowserRun:
     RESULT = re.compile(r"^(ok|not ok) - (.*)$")
     PLAN = re.compile(r"^plan (\d+)$")
     KILL = re.compile(r"^KILL (\d+)$")
+    RESTART = re.compile(r"^RESTART (\d+)$")
 
     def __init__(self, c, config_path, log_path):
         self.c = c
@@ -212,6 +218,7 @@ class BrowserRun:
         self.planned = None
         self.names = []
         self.killed = []
+        self.restarted = []
         env = dict(os.environ, NODE_EXTRA_CA_CERTS=os.path.join(c.pki, "ca.crt"))
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(["node", SCRIPT, config_path], cwd=BROWSER_DIR, env=env,
@@ -278,6 +285,17 @@ class BrowserRun:
             self.killed.append(nid)
             self._answer("KILLED %d %s" % (nid, rc))
             return
+        m = self.RESTART.match(line)
+        if m:
+            nid = int(m.group(1))
+            try:
+                self.c.restart(nid)
+            except Exception as e:   # noqa: BLE001 (told to the script)
+                self._answer("RESTARTED %d error: %s" % (nid, e))
+                return
+            self.restarted.append(nid)
+            self._answer("RESTARTED %d ok" % nid)
+            return
         diag = line[2:] if line.startswith("# ") else line
         if self.results:
             self.results[-1][2].append(diag)
@@ -287,7 +305,10 @@ class BrowserRun:
 
 def browser_cases(t, state):
     """The test function: cluster, seed, config, browser run."""
-    c = t.cluster(3, tls=True)
+    c = t.cluster(3, tls=True, start=False)
+    c.extra = ("--break-glass-after", str(BREAK_GLASS_AFTER))
+    c.start()
+    c.wait_ready(30)
     state["cluster"] = c
     p12_pass = "console-%d" % t.rng.randrange(10 ** 6)
     p12, p12_by = issue_person(c, HELPDESK_PERSON, "helpdesk", p12_pass)
@@ -314,6 +335,7 @@ def browser_cases(t, state):
         "chromium": CHROMIUM,
         "screenshots": screenshot_dir(),
         "timeout_ms": 15000,
+        "break_glass_after": BREAK_GLASS_AFTER,
         "budget_ms": int(BROWSER_BUDGET * 1000) - 20000,
         "seed": data,
         "only": sys.argv[1:],
@@ -398,6 +420,8 @@ def main():
                 out("#   " + line)
         if run.killed:
             out("# killed node(s) %s with SIGKILL" % run.killed)
+        if run.restarted:
+            out("# restarted node(s) %s" % run.restarted)
     n += 1
     out("%s %d - console cluster (setup, seeding, teardown)" % ("ok" if ok else "not ok", n))
     for line in t.diags:

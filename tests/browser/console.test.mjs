@@ -7,7 +7,8 @@
 // Output, one line each: `plan N`, `case NAME` for every case, then per case
 // `ok - NAME` or `not ok - NAME` followed by `# ...` diagnostics. To kill a
 // node the script prints `KILL ID` and waits for `KILLED ID RC` on stdin
-// (test_console.py sends the SIGKILL and reaps the process).
+// (test_console.py sends the SIGKILL and reaps the process); to start a
+// killed node again, `RESTART ID` and `RESTARTED ID ok` (or `... error: WHY`).
 //
 // How Playwright presents client certificates (the spike, read off
 // playwright-core 1.61 and its source, socksClientCertificatesInterceptor.ts,
@@ -37,6 +38,7 @@
 //   (page.route) answers before any connection, so a made-up origin such as
 //   https://evil.test never leaves the browser.
 
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -128,19 +130,28 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   for (const w of answerWaiters.splice(0)) w();
 });
 
-async function killNode(id) {
-  console.log(`KILL ${id}`);
+// Prints `request` and resolves the rest of the first answer line that
+// starts with `prefix` (30 s at most).
+async function ask(request, prefix, what) {
+  console.log(request);
   const deadline = Date.now() + 30000;
   for (;;) {
-    const i = answers.findIndex((a) => a.startsWith(`KILLED ${id} `));
-    if (i >= 0) {
-      answers.splice(i, 1);
-      killed.add(id);
-      return;
-    }
-    check(Date.now() < deadline, `node ${id} was not killed within 30 s`);
+    const i = answers.findIndex((a) => a.startsWith(prefix));
+    if (i >= 0) return answers.splice(i, 1)[0].slice(prefix.length);
+    check(Date.now() < deadline, `${what}: no answer within 30 s`);
     await new Promise((r) => { answerWaiters.push(r); setTimeout(r, 500); });
   }
+}
+
+async function killNode(id) {
+  await ask(`KILL ${id}`, `KILLED ${id} `, `kill node ${id}`);
+  killed.add(id);
+}
+
+async function restartNode(id) {
+  const rest = await ask(`RESTART ${id}`, `RESTARTED ${id} `, `restart node ${id}`);
+  check(rest === 'ok', `restart node ${id}: ${rest}`);
+  killed.delete(id);
 }
 
 // ------------------------------------------------------------ the API, from Node
@@ -1052,7 +1063,7 @@ test('screenshots: every page at 1280x800 and 390x844 into the build directory',
   }
 }, 90000);
 
-// Last: it kills a node.
+// Last but one: it kills a node (the next case starts it again).
 test('failover: a lookup started after the serving node is killed succeeds without reloading', async (d) => {
   const rec = KEYS.failover;
   const ctx = await newContext(HELPDESK);
@@ -1088,6 +1099,151 @@ test('failover: a lookup started after the serving node is killed succeeds witho
     await ctx.close();
   }
 }, 120000);
+
+// The key reads the page sent: [{url, status}] of its /v1/keys/ID requests
+// that got an answer.
+function keyReads(w) {
+  return w.responses.filter((r) => /\/v1\/keys\/[0-9A-F-]{36}\?/i.test(r.url()))
+    .map((r) => ({ url: r.url(), status: r.status(), bg: new URL(r.url()).searchParams.get('break_glass') }));
+}
+
+// Fills the Recover form with a whole key ID and presses Recover.
+async function recoverKey(page, keyId, reason, note = '') {
+  const f = recoverForm(page);
+  await f.keyId.fill(keyId);
+  await f.reason.selectOption(reason);
+  await f.note.fill(note);
+  await f.button.click();
+}
+
+// Waits for the page's alert to name `code`; resolves its text.
+async function alertWith(page, code, ms = 45000) {
+  const alert = page.getByRole('alert');
+  return until(async () => {
+    const text = (await alert.count()) ? (await alert.allInnerTexts()).join(' ') : '';
+    return text.includes(code) ? text : null;
+  }, `no alert with ${code}`, ms);
+}
+
+const BREAK_GLASS_BUTTON = 'Break glass: read this node\'s own copy';
+
+// Last: it kills every node but one and starts them again at its end.
+test('break glass: without a quorum the helpdesk may read one node\'s own copy (operator: no button); Audit marks the replayed entry', async (d) => {
+  const rec = KEYS.breakglass;
+  const missing = randomUUID().toUpperCase();
+  const note = 'branch office cut off';
+  const st = (await apiOk('operator', '/v1/status')).json;
+  const survivor = liveNodes().find((n) => !st.leader || n.id !== st.leader.id);
+  check(survivor, `no live follower: ${short(st)}`);
+  const hctx = await newContext(HELPDESK);
+  const octx = await newContext('operator');
+  try {
+    const { page, w } = await openConsole(hctx, 'recover', survivor.id);
+    const { page: op, w: ow } = await openConsole(octx, 'recover', survivor.id);
+    await waitH1(page, 'Recover');
+    await waitH1(op, 'Recover');
+    for (const n of liveNodes()) if (n.id !== survivor.id) await killNode(n.id);
+    d(`killed every node but node ${survivor.id}; down: ${[...killed].join(', ')}`);
+    // The survivor knows no leader, then --break-glass-after passes.
+    await until(async () => {
+      const r = await api('operator', '/v1/status', { node: survivor.id, timeout: 3000 });
+      return r.status === 200 && r.json.leader === null;
+    }, `node ${survivor.id} still names a leader`, 20000);
+    await sleep((cfg.break_glass_after || 2) * 1000 + 500);
+
+    // Both ask for the key: 503 no_quorum; the button for the helpdesk only.
+    await Promise.all([recoverKey(page, rec.key_id, 'lost_tpm', note), recoverKey(op, rec.key_id, 'lost_pin')]);
+    const [said, opSaid] = await Promise.all([alertWith(page, 'no_quorum'), alertWith(op, 'no_quorum')]);
+    check(/break_glass=1/.test(said), `the no_quorum alert lacks the server's message: ${short(said)}`);
+    const button = page.getByRole('button', { name: BREAK_GLASS_BUTTON, exact: true });
+    await button.waitFor({ state: 'visible' });
+    const offer = await page.locator('.break-glass').innerText();
+    check(/journaled on node \d+/.test(offer) && /audited when the cluster is back/.test(offer),
+      `the offer has no warning: ${short(offer)}`);
+    check((await page.locator('.pw-block').count()) === 0, 'a password is shown before the button is pressed');
+    check((await op.getByRole('button', { name: /break glass/i }).count()) === 0,
+      `the operator is offered break glass (alert: ${short(opSaid)})`);
+    check(keyReads(w).every((r) => r.bg === null) && keyReads(ow).every((r) => r.bg === null),
+      'a break-glass read went out before the button was pressed');
+    await axeCheck(page, 'the break-glass offer');
+    await screenshot(page, 'recover-break-glass-offer');
+
+    // Pressed: the same lookup with break_glass=1, at the survivor only.
+    await button.click();
+    const { region, blocks } = await revealed(page);
+    check(blocks.join('-') === rec.recovery_password, 'break glass: another password');
+    const text = await region.innerText();
+    const m = text.match(/Served by node (\d+) from its own copy at index (\d+), without a quorum; audited when the cluster is back/);
+    check(m && Number(m[1]) === survivor.id && Number(m[2]) > 0, `no break-glass notice naming node ${survivor.id}: ${short(text, 600)}`);
+    let bg = keyReads(w).filter((r) => r.bg === '1');
+    check(bg.length === 1 && bg[0].url.startsWith(survivor.url + '/') && bg[0].status === 200,
+      `break-glass reads: ${short(bg)}`);
+    const q = new URL(bg[0].url).searchParams;
+    check(q.get('reason') === 'lost_tpm' && q.get('note') === note, `the break-glass read changed the lookup: ${bg[0].url}`);
+    check((await page.getByRole('button', { name: BREAK_GLASS_BUTTON }).count()) === 0, 'the button is still there');
+    await screenshot(page, 'recover-break-glass-served');
+    d(`node ${m[1]} served ${rec.key_id} from its copy at index ${m[2]}`);
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+    await noPasswordIn(page, rec.recovery_password, 'after Clear');
+
+    // A key the survivor's copy lacks: 404 not_found_break_glass.
+    await recoverKey(page, missing, 'lost_pin');
+    await alertWith(page, 'no_quorum');
+    await page.getByRole('button', { name: BREAK_GLASS_BUTTON, exact: true }).click();
+    const nf = await alertWith(page, 'not_found_break_glass', T);
+    check(/may exist/.test(nf), `the 404 does not say the key may exist elsewhere: ${short(nf)}`);
+    bg = keyReads(w).filter((r) => r.bg === '1');
+    check(bg.length === 2 && bg[1].url.startsWith(survivor.url + '/') && bg[1].status === 404,
+      `break-glass reads after the missing key: ${short(bg)}`);
+    checkClean(w, 'break glass');
+    checkClean(ow, 'break glass (operator)');
+
+    // The majority back: the journal is replayed once; Audit marks it.
+    for (const id of [...killed]) await restartNode(id);
+    const entries = await until(async () => {
+      const r = await api(AUDITOR, `/v1/reports/audit?key_id=${rec.key_id}&limit=1000`, { node: survivor.id, timeout: 5000 });
+      const got = r.status === 200 ? r.json.entries.filter((e) => e.break_glass === true) : [];
+      return got.length ? got : null;
+    }, 'no break-glass audit entry after the restart', 60000);
+    await sleep(1500);   // a second replay would show by now
+    const all = (await auditSince(0)).filter((e) => e.key_id === rec.key_id && e.action === 'key.read');
+    check(all.length === 1 && all[0].break_glass === true && all[0].node === survivor.id && all[0].actor === HELPDESK
+      && all[0].reason === 'lost_tpm' && all[0].note === note && typeof all[0].break_glass_id === 'string',
+    `key.read entries of the key: ${short(all, 600)} (first seen: ${short(entries)})`);
+    check((await keyRecord(rec)).disclosed_at !== null, 'the key is not disclosed after the replay');
+    const actx = await newContext(AUDITOR);
+    try {
+      const { page: ap, w: aw } = await openConsole(actx, 'audit', survivor.id);
+      await waitH1(ap, 'Audit');
+      await ap.getByLabel('Key ID', { exact: true }).fill(rec.key_id);
+      await ap.getByRole('button', { name: 'Filter', exact: true }).click();
+      const table = ap.getByRole('table');
+      await until(async () => {
+        const rows = await table.locator('tbody tr').allInnerTexts();
+        return rows.length >= 2 && rows.every((r) => r.includes(rec.key_id));
+      }, 'the Key ID filter does not show the escrow and the read', 30000);
+      const rows = table.locator('tbody tr');
+      const marked = rows.filter({ hasText: /break glass/i });
+      check((await marked.count()) === 1, `rows marked break glass: ${await marked.count()}`);
+      const row = await marked.innerText();
+      check(row.includes('key.read') && row.includes(HELPDESK), `the marked row: ${short(row)}`);
+      const title = await marked.locator('.badge-break-glass').getAttribute('title');
+      check(title && title.includes(all[0].break_glass_id), `the badge's title lacks the id: ${title}`);
+      const escrow = rows.filter({ hasText: 'key.escrow' });
+      check((await escrow.count()) === 1 && !/break glass/i.test(await escrow.innerText()), 'the escrow row is marked too');
+      await screenshot(ap, 'audit-break-glass');
+      checkClean(aw, 'audit break glass');
+    } finally {
+      await actx.close();
+    }
+    d(`replayed once: seq ${all[0].seq}, ${all[0].break_glass_id}`);
+  } finally {
+    await hctx.close();
+    await octx.close();
+    // Whatever happened, the cluster is whole again for the last checks.
+    for (const id of [...killed]) await restartNode(id).catch(() => {});
+  }
+}, 200000);
 
 // ------------------------------------------------------------ runner
 
