@@ -18,22 +18,22 @@
 #include "store/journal.h"
 #include "store/validate.h"
 
-/* The journal record of this lookup: the audit entry the leader will write.
- * NULL when out of memory or random bytes fail. */
-static char *entry_json(struct op *op, const struct store_key *k, uint64_t index)
+/* The journal record of this lookup: the audit entry the leader will write;
+ * id (CMD_BG_ID_MAX + 1 bytes) gets its unique id. NULL when out of memory
+ * or random bytes fail. */
+static char *entry_json(struct op *op, const struct store_key *k, uint64_t index, char *id)
 {
 	const struct cmd *c = &op->cmd;
 	unsigned char rnd[16];
-	char id[64];
 	int n;
 	json_t *j;
 	char *text;
 
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		return NULL;
-	n = snprintf(id, sizeof id, "%u-", op->ctx->node_id);
+	n = snprintf(id, CMD_BG_ID_MAX + 1, "%u-", op->ctx->node_id);
 	for (size_t i = 0; i < sizeof rnd && n > 0; i++)
-		n += snprintf(id + n, sizeof id - (size_t)n, "%02x", rnd[i]);
+		n += snprintf(id + n, CMD_BG_ID_MAX + 1 - (size_t)n, "%02x", rnd[i]);
 	j = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "v", 1, "id", id,
 		      "at_ms", (json_int_t)c->at_ms, "node", (json_int_t)op->ctx->node_id,
 		      "actor", c->actor, "role", c->role, "key_id", k->key_id, "machine",
@@ -51,7 +51,7 @@ void api_break_glass(struct op *op)
 	const struct api_ctx *ctx = op->ctx;
 	struct compliance_policy policy;
 	uint8_t plain[SEAL_PLAIN_MAX + 1];
-	char errmsg[ESC_ERRMSG_SIZE], path[DATADIR_PATH_MAX + 32];
+	char errmsg[ESC_ERRMSG_SIZE], path[DATADIR_PATH_MAX + 32], id[CMD_BG_ID_MAX + 1];
 	struct store_key k;
 	uint64_t index, policy_index;
 	size_t len;
@@ -96,7 +96,7 @@ void api_break_glass(struct op *op)
 	}
 	plain[len] = '\0';
 	/* The audit entry is durable before the password leaves. */
-	entry = entry_json(op, &k, index);
+	entry = entry_json(op, &k, index, id);
 	if (entry == NULL || breakglass_journal_path(ctx, path, sizeof path) != ESC_OK)
 		rv = esc_errorf(errmsg, ESC_ENOMEM, "the audit entry could not be made");
 	else
@@ -118,9 +118,10 @@ void api_break_glass(struct op *op)
 	}
 	json_object_set_new(body, "break_glass", json_true());
 	json_object_set_new(body, "index", json_integer((json_int_t)index));
-	log_warn("break-glass lookup: key %s (machine %s) disclosed to %s (%s, reason %s) "
+	json_object_set_new(body, "break_glass_id", json_string(id));
+	log_warn("break-glass lookup %s: key %s (machine %s) disclosed to %s (%s, reason %s) "
 		 "from this node's copy at index %" PRIu64 " without a leader; journaled",
-		 k.key_id, k.machine, op->cmd.actor, op->cmd.role, op->cmd.reason, index);
+		 id, k.key_id, k.machine, op->cmd.actor, op->cmd.role, op->cmd.reason, index);
 	json_respond(op, 200, body);
 }
 

@@ -12,6 +12,7 @@
 #include "lib/histogram.h"
 #include "lib/netaddr.h"
 #include "node/looplag.h"
+#include "node/readstamp.h"
 #include "raft/replica.h"
 #include "store/datadir.h"
 #include "store/seal.h"
@@ -61,6 +62,7 @@ struct api_ctx {
 	struct dispatch_queue *queue;   /* dispatch.c's: requests waiting for a leader */
 	uint64_t break_glass_after_ms;  /* --break-glass-after: no leader this long is
 					   a lost quorum (503 no_quorum, break-glass) */
+	struct readstamp *stamps;       /* the times of the key reads taken here */
 };
 
 /* The members text ("ID=RAFT/API,..."): replicated, else from --bootstrap

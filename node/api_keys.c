@@ -154,6 +154,16 @@ static void lookup_done(struct replica_req *rreq, int status, const struct store
 	json_respond(op, 200, json_pack("{s:o}", "keys", arr));
 }
 
+/* A read taken here gets a time no other read of its key taken here has
+ * (readstamp.h); a forwarded one keeps the time its node gave it. */
+static void stamp_read(struct op *op, const char *key_or_prefix)
+{
+	if (op->forwarded_in)
+		return;
+	op->origin_ms = readstamp_take(op->ctx->stamps, key_or_prefix, op->origin_ms);
+	op->cmd.at_ms = op->origin_ms;
+}
+
 static void lookup_run(struct op *op)
 {
 	api_apply(op, lookup_done);
@@ -170,6 +180,7 @@ void api_lookup(struct op *op, const char *key_id)
 		api_bad_input(op, &e);
 		return;
 	}
+	stamp_read(op, op->cmd.key_id);
 	if (api_query_param(op, "break_glass", bg, sizeof bg, &bad) != NULL || bad) {
 		if (bad || (strcmp(bg, "1") != 0 && strcmp(bg, "0") != 0)) {
 			op_respond_error(op, 400, "bad_break_glass",
@@ -248,6 +259,7 @@ void api_lookup_prefix(struct op *op)
 		api_bad_input(op, &e);
 		return;
 	}
+	stamp_read(op, op->cmd.prefix);
 	op->run = lookup_run;
 	dispatch(op);
 }

@@ -58,6 +58,7 @@ static void api_ctx_fill(struct daemon *d)
 	c->stop = api_stop;
 	c->data = d;
 	c->queue = &d->queue;
+	c->stamps = &d->stamps;
 	c->break_glass_after_ms = (uint64_t)d->opts->break_glass_after * 1000;
 }
 

@@ -49,6 +49,7 @@ struct daemon {
 	char common_headers[128 + ORIGIN_HEADERS_MAX];
 	char restored[1024];           /* members text of a seeded node ("" if none) */
 	struct api_metrics metrics;
+	struct readstamp stamps;
 	struct metrics_listener metrics_listener; /* --metrics-addr */
 	struct breakglass breakglass;  /* the journal of break-glass lookups */
 	bool dir_open;

@@ -216,12 +216,38 @@ static int apply_break_glass(struct apply *a)
 			   c->note, outcome);
 }
 
+/* This read (key, node, time, actor) disclosed the key already: the same
+ * request applied a second time (retried in the cluster after its first
+ * entry's fate was unknown). Its times are unique (node/readstamp.h), so
+ * no second audit entry is written. *seen set; ESC_OK or the error. */
+static int read_seen(struct apply *a, const char *key_id, bool *seen)
+{
+	const struct cmd *c = a->c;
+	sqlite3_stmt *st = a->s->st[ST_READ_SEEN];
+	int rc;
+
+	sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, c->at_ms);
+	sqlite3_bind_int64(st, 3, c->node_id);
+	sqlite3_bind_text(st, 4, c->actor, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_db_error(a->s->db, rc, "read audit", a->errmsg);
+	*seen = rc == SQLITE_ROW;
+	if (*seen)
+		a->r->duplicate = true;
+	return ESC_OK;
+}
+
 static int apply_lookup(struct apply *a)
 {
 	struct store *s = a->s;
 	const struct cmd *c = a->c;
 	sqlite3_stmt *st = s->st[ST_KEY_GET];
 	struct store_key *k;
+	bool seen;
 	int rc, rv;
 
 	rv = store_keys_reserve(s, 1, a->errmsg);
@@ -243,11 +269,14 @@ static int apply_lookup(struct apply *a)
 	}
 	store_row_key(st, k);
 	sqlite3_reset(st);
+	a->r->keys = s->keys;
+	a->r->n_keys = 1;
+	rv = read_seen(a, k->key_id, &seen);
+	if (rv != ESC_OK || seen)
+		return rv;
 	rv = key_disclose(a, k);
 	if (rv != ESC_OK)
 		return rv;
-	a->r->keys = s->keys;
-	a->r->n_keys = 1;
 	return apply_audit(a, "key.read", k->key_id, k->machine, c->note,
 			   "disclosed");
 }
@@ -285,6 +314,12 @@ static int apply_lookup_prefix(struct apply *a)
 				   "not_found");
 	}
 	for (i = 0; i < n; i++) {
+		bool seen;
+		rv = read_seen(a, s->keys[i].key_id, &seen);
+		if (rv != ESC_OK)
+			return rv;
+		if (seen)
+			continue;
 		rv = key_disclose(a, &s->keys[i]);
 		if (rv != ESC_OK)
 			return rv;

@@ -108,6 +108,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 			     "LEFT JOIN exemptions e ON e.machine = m.machine "
 			     "WHERE m.machine >= ?1 ORDER BY m.machine",
 	[ST_AUDIT_SEEN] = "SELECT 1 FROM audit WHERE key_id = ?1 AND outcome = ?2 LIMIT 1",
+	[ST_READ_SEEN] = "SELECT 1 FROM audit WHERE key_id = ?1 AND at = ?2 AND node = ?3 AND "
+			 "actor = ?4 AND action = 'key.read' AND outcome = 'disclosed' LIMIT 1",
 };
 
 

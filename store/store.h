@@ -37,7 +37,9 @@ struct store_result {
 	int status;          /* ESC_OK, ESC_ECONFLICT (escrow), ESC_ENOTFOUND (lookup) */
 	bool created;        /* escrow: a new key was stored */
 	bool skipped;        /* index <= applied index: nothing was done */
-	bool duplicate;      /* CMD_BREAK_GLASS: its entry id was applied before */
+	bool duplicate;      /* CMD_BREAK_GLASS: its entry id was applied before;
+				CMD_LOOKUP(_PREFIX): a key read applied before (no
+				second audit entry) */
 	uint64_t index;      /* the entry's index */
 	uint64_t audit_seq;  /* seq of the audit entry written, 0 if none */
 	struct store_key *keys; /* lookups: the records; owned by the store,

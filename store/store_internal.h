@@ -68,6 +68,8 @@ enum store_stmt {
 	ST_MACHINES_FROM,  /* ?1 machine from (itself included) -> as
 			      ST_COMPLIANCE_PAGE */
 	ST_AUDIT_SEEN,     /* ?1 key_id, ?2 outcome -> a row when an entry has both */
+	ST_READ_SEEN,      /* ?1 key_id, ?2 at, ?3 node, ?4 actor -> a row when that
+			      read disclosed the key already */
 	ST__COUNT
 };
 

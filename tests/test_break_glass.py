@@ -169,6 +169,8 @@ def test_served_journaled_replayed_once(t):
     check(entries[0]["index"] == served_index, "journal index %s, answer %s"
           % (entries[0]["index"], served_index))
     entry_id = entries[0]["id"]
+    check(data.get("break_glass_id") == entry_id, "the answer's break_glass_id %s, the "
+          "journal's id %s" % (data.get("break_glass_id"), entry_id))
     with open(os.path.join(c.nodes[survivor].data_dir, JOURNAL), "rb") as f:
         saved = f.read()
     # Alone again: the journal is kept (nothing to replay to).

@@ -176,11 +176,14 @@ def test_drill_run_each_fault_once(t):
     """The short drill of make check: its own 3 nodes on mutual TLS (the
     default), each fault kind of this build once (kill the leader, kill a follower, pause the leader past
     the election timeout, restart everything, damage a stopped follower's
-    log: it must refuse to start, then rejoin empty; as root also the
+    log: it must refuse to start, then rejoin empty; lose the quorum and
+    make break-glass lookups on a node left alone; as root also the
     partitions: leader cut off, a minority cut off, one-way loss, and a
-    full disk: the node must stop with a clear line), healed and checked."""
+    full disk: the node must stop with a clear line), healed and checked:
+    every password returned audited exactly once, break-glass included."""
     need_ctl()
-    kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all", "damaged-segment"]
+    kinds = ["kill-leader", "kill-follower", "pause-leader", "restart-all", "damaged-segment",
+             "quorum-loss"]
     net = can_run_root_faults()
     if net:
         kinds += ROOT_KINDS
@@ -190,7 +193,7 @@ def test_drill_run_each_fault_once(t):
     seed = t.rng.randrange(1, 1 << 31)
     env = dict(os.environ, TMPDIR=os.environ.get("TEST_TMPDIR") or "/tmp")
     cmd = [harness.ESCROWCTL, "--json", "drill", "run", "--escrowd", harness.ESCROWD,
-           "--duration", "68" if net else "33", "--rate", "30", "--seed", str(seed),
+           "--duration", "80" if net else "45", "--rate", "30", "--seed", str(seed),
            "--faults", ",".join(kinds)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -231,6 +234,11 @@ def test_drill_run_each_fault_once(t):
           "audit: checked %s, unaudited %s, %s key.read entries for %s passwords returned"
           % (rep.get("audit_checked"), rep.get("unaudited"), rep.get("key_reads_audited"),
              rep.get("passwords_returned")))
+    bg = rep.get("break_glass", {})
+    check(rep.get("overaudited") == 0 and bg.get("served", 0) >= 1
+          and bg.get("unaudited") == 0 and bg.get("undisclosed") == 0,
+          "seed %d: audited twice %s, break-glass %s, findings %s"
+          % (seed, rep.get("overaudited"), bg, short(rep.get("findings"), 800)))
     for f in rep["faults"]:
         check("violation" not in f, "seed %d: fault %s" % (seed, f))
         t.diag("seed %d: %-16s nodes %-6s escrows again after %6.0f ms, longest window %5.0f ms"
@@ -241,6 +249,11 @@ def test_drill_run_each_fault_once(t):
             if f["nodes"]:   # the leader was cut off: it must have stepped down
                 check(f.get("stepdown_ms", -1) >= 0, "seed %d: leader did not step down: %s"
                       % (seed, f))
+        if f["kind"] == "quorum-loss":
+            check(f["break_glass"]["served"] >= 1, "seed %d: quorum-loss without a served "
+                  "break-glass lookup: %s" % (seed, f))
+            t.diag("    break-glass %s, %s" % (f["break_glass"], "cut off %s" % f["cut_off"]
+                                              if f.get("cut_off") else "killed %s" % f["nodes"]))
         if f["kind"] == "disk-full":
             check(" exited (code 1): fatal: " in f.get("outcome", ""),
                   "seed %d: a full disk: %s" % (seed, f))

@@ -127,7 +127,8 @@ static int run_options(struct ctl_ctx *ctx, long size, const char *s_seed,
 		ro->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
 	}
 	ro->kinds = (1u << F_KILL_LEADER) | (1u << F_KILL_FOLLOWER) | (1u << F_PAUSE_LEADER) |
-		    (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) | DRILL_ROOT_FAULTS |
+		    (1u << F_RESTART_ALL) | (1u << F_DAMAGED_SEGMENT) | (1u << F_QUORUM_LOSS) |
+		    DRILL_ROOT_FAULTS |
 		    (size >= 5 ? 1u << F_KILL_TWO : 0);
 	if (s_faults && (rv = parse_faults(ctx, s_faults, ro->size, &ro->kinds)) != CTL_EXIT_OK)
 		return rv;

@@ -18,6 +18,7 @@ long drill_key_add(struct drill_history *h, const char *key_id, const char *pass
 	}
 	snprintf(h->keys[h->n_keys].key_id, sizeof h->keys[0].key_id, "%s", key_id);
 	snprintf(h->keys[h->n_keys].password, sizeof h->keys[0].password, "%s", password);
+	h->keys[h->n_keys].reserved = h->keys[h->n_keys].bg_used = false;
 	return (long)h->n_keys++;
 }
 
@@ -49,6 +50,20 @@ long drill_upload_add(struct drill_history *h, const struct drill_upload *u)
 	return (long)h->n_uploads++;
 }
 
+bool drill_bg_add(struct drill_history *h, const struct drill_break_glass *bg)
+{
+	if (h->n_bgs == h->cap_bgs) {
+		size_t cap = h->cap_bgs ? h->cap_bgs * 2 : 16;
+		struct drill_break_glass *b = realloc(h->bgs, cap * sizeof *b);
+		if (b == NULL)
+			return false;
+		h->bgs = b;
+		h->cap_bgs = cap;
+	}
+	h->bgs[h->n_bgs++] = *bg;
+	return true;
+}
+
 bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut)
 {
 	if (h->n_cuts == h->cap_cuts) {
@@ -70,6 +85,7 @@ void drill_history_free(struct drill_history *h)
 	free(h->cuts);
 	free(h->audit_reads);
 	free(h->uploads);
+	free(h->bgs);
 	memset(h, 0, sizeof *h);
 }
 
@@ -142,7 +158,7 @@ static void windows(const struct drill_history *h, struct drill_report *r)
 		goto out;
 	for (size_t i = 0; i < h->n_ops; i++) {
 		const struct drill_op *o = &h->ops[i];
-		if (o->kind == DRILL_READBACK)
+		if (o->kind == DRILL_READBACK || o->kind == DRILL_BREAK_GLASS)
 			continue;
 		if (o->end_ms > end_all)
 			end_all = o->end_ms;
@@ -182,6 +198,7 @@ static void cut_answers(const struct drill_history *h, struct drill_report *r)
 		for (size_t i = 0; i < h->n_ops; i++) {
 			const struct drill_op *o = &h->ops[i];
 			if (o->node != cut->node || o->kind == DRILL_READBACK ||
+			    o->kind == DRILL_BREAK_GLASS ||
 			    (o->result != DRILL_OK && o->result != DRILL_NOT_FOUND) ||
 			    o->start_ms < cut->from_ms || o->end_ms > cut->to_ms)
 				continue;
@@ -194,24 +211,42 @@ static void cut_answers(const struct drill_history *h, struct drill_report *r)
 	}
 }
 
-/* Every lookup that returned a password left a key.read entry first. */
-static void unaudited(const struct drill_history *h, struct drill_report *r)
+static bool is_read(const struct drill_op *o)
 {
-	uint32_t *answered;
+	return o->kind == DRILL_LOOKUP || o->kind == DRILL_READBACK ||
+	       o->kind == DRILL_BREAK_GLASS;
+}
+
+/* A read that may have been audited without its answer reaching the drill:
+ * no answer, or a 5xx (a follower's forward to the leader may fail after
+ * the leader audited the read). */
+static bool maybe_audited(const struct drill_op *o)
+{
+	return o->result == DRILL_UNKNOWN || (o->result == DRILL_FAILED && o->code[0] == '5');
+}
+
+/* Every password returned has exactly one key.read entry: no fewer entries
+ * than answers, and no more than answers plus reads of unknown outcome. */
+static void audited_once(const struct drill_history *h, struct drill_report *r)
+{
+	uint32_t *answered, *maybe;
 
 	if (!h->audit_checked || h->audit_reads == NULL)
 		return;
 	answered = calloc(h->n_keys + 1, sizeof *answered);
-	if (answered == NULL) {
+	maybe = calloc(h->n_keys + 1, sizeof *maybe);
+	if (answered == NULL || maybe == NULL) {
 		finding(r, "out of memory: the audit log was not checked");
 		r->unaudited = 1;
-		return;
+		goto out;
 	}
-	for (size_t i = 0; i < h->n_ops; i++)
-		if ((h->ops[i].kind == DRILL_LOOKUP || h->ops[i].kind == DRILL_READBACK) &&
-		    h->ops[i].result == DRILL_OK &&
-		    h->ops[i].key < h->n_keys)
-			answered[h->ops[i].key]++;
+	for (size_t i = 0; i < h->n_ops; i++) {
+		const struct drill_op *o = &h->ops[i];
+		if (!is_read(o) || o->key >= h->n_keys)
+			continue;
+		answered[o->key] += o->result == DRILL_OK || o->result == DRILL_WRONG;
+		maybe[o->key] += maybe_audited(o);
+	}
 	for (size_t k = 0; k < h->n_keys; k++) {
 		r->answered += answered[k];
 		r->audited += h->audit_reads[k];
@@ -222,8 +257,36 @@ static void unaudited(const struct drill_history *h, struct drill_report *r)
 			finding(r, "unaudited: %s was returned %u time(s), the audit log holds %u "
 				   "key.read entr%s", h->keys[k].key_id, answered[k],
 				h->audit_reads[k], h->audit_reads[k] == 1 ? "y" : "ies");
+		} else if (h->audit_reads[k] > answered[k] + maybe[k]) {
+			r->overaudited++;
+			finding(r, "audited twice: %s was returned %u time(s) and %u read(s) had no "
+				   "answer, the audit log holds %u key.read entries",
+				h->keys[k].key_id, answered[k], maybe[k], h->audit_reads[k]);
 		}
+out:
 	free(answered);
+	free(maybe);
+}
+
+/* Each break-glass lookup that returned a password: its id in the audit log
+ * exactly once (break_glass, its key) and its key disclosed, after the heal. */
+static void break_glass(const struct drill_history *h, struct drill_report *r)
+{
+	for (size_t i = 0; i < h->n_bgs; i++) {
+		const struct drill_break_glass *b = &h->bgs[i];
+		const char *id = b->key < h->n_keys ? h->keys[b->key].key_id : "?";
+		if (h->bg_checked && (b->entries != 1 || b->bad_entries != 0)) {
+			r->bg_unaudited++;
+			finding(r, "break-glass lookup %s of %s (node %u, %.0f ms): %u audit "
+				   "entr%s, %u wrong", b->id, id, (unsigned)b->node + 1, b->at_ms,
+				b->entries, b->entries == 1 ? "y" : "ies", b->bad_entries);
+		}
+		if (h->bg_checked && b->disclosed != 1) {
+			r->bg_undisclosed++;
+			finding(r, "break-glass lookup %s: %s %s after the heal", b->id, id,
+				b->disclosed == 0 ? "is not disclosed" : "could not be read");
+		}
+	}
 }
 
 /* The report read back must be one that could have taken effect last: not
@@ -342,7 +405,8 @@ static void latencies(const struct drill_history *h, struct drill_report *r)
 	if (v == NULL)
 		return;
 	for (size_t i = 0; i < h->n_ops; i++)
-		if (h->ops[i].kind != DRILL_READBACK && h->ops[i].result == DRILL_OK)
+		if (h->ops[i].kind != DRILL_READBACK && h->ops[i].kind != DRILL_BREAK_GLASS &&
+		    h->ops[i].result == DRILL_OK)
 			v[n++] = h->ops[i].end_ms - h->ops[i].start_ms;
 	qsort(v, n, sizeof *v, cmp_double);
 	r->latency_p50_ms = rank(v, n, 0.50);
@@ -391,6 +455,16 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 			r->upload_failed += o->result == DRILL_FAILED;
 			r->upload_unknown += o->result == DRILL_UNKNOWN;
 			break;
+		case DRILL_BREAK_GLASS:
+			r->bg_lookups++;
+			r->bg_served += o->result == DRILL_OK;
+			r->bg_missed += o->result == DRILL_NOT_FOUND;
+			if (o->result == DRILL_WRONG) {
+				r->wrong++;
+				finding(r, "wrong password for %s from node %u at %.0f ms "
+					   "(break-glass)", id, (unsigned)o->node + 1, o->end_ms);
+			}
+			break;
 		case DRILL_LOOKUP:
 		case DRILL_READBACK:
 			if (o->kind == DRILL_LOOKUP) {
@@ -436,7 +510,8 @@ void drill_check(const struct drill_history *h, struct drill_report *r)
 	for (size_t k = 0; k < h->n_keys; k++)
 		r->verified += acked_at[k] >= 0 && read_ok[k];
 	cut_answers(h, r);
-	unaudited(h, r);
+	audited_once(h, r);
+	break_glass(h, r);
 	lost_report(h, r);
 	rotations(h, r);
 	windows(h, r);
@@ -450,6 +525,7 @@ out:
 bool drill_report_safe(const struct drill_report *r)
 {
 	return r->lost == 0 && r->unverified == 0 && r->wrong == 0 && r->stale == 0 &&
-	       r->cut_answers == 0 && r->unaudited == 0 && r->lost_reports == 0 &&
-	       r->rotations_missed == 0;
+	       r->cut_answers == 0 && r->unaudited == 0 && r->overaudited == 0 &&
+	       r->lost_reports == 0 && r->rotations_missed == 0 && r->bg_unaudited == 0 &&
+	       r->bg_undisclosed == 0;
 }

@@ -12,6 +12,15 @@
  *           leader must stop answering: nothing it says can be committed);
  *  - unaudited: a key whose lookups returned its password more often than
  *           the audit log holds key.read entries for it (when checked);
+ *  - overaudited: a key with more key.read entries than its lookups that
+ *           returned its password plus those whose outcome is unknown (a
+ *           timeout or a 5xx may hide a read that was audited): one lookup
+ *           audited twice. With unaudited: no password is returned without
+ *           exactly one audit entry;
+ *  - break_glass_unaudited: a break-glass lookup (served by a node without
+ *           a quorum, from its own copy) whose id is not in the audit log
+ *           exactly once after the heal, with break_glass true and its key;
+ *  - break_glass_undisclosed: its key not marked disclosed after the heal;
  *  - lost_report: the canary machine's report read back after the heal is
  *           older than an acknowledged upload: one acknowledged before
  *           another acknowledged upload was sent (an upload of unknown
@@ -43,6 +52,8 @@ enum drill_kind {
 	DRILL_LOOKUP,    /* GET /v1/keys/{id} while faults happen */
 	DRILL_READBACK,  /* GET /v1/keys/{id} of an acknowledged key, at the end */
 	DRILL_UPLOAD,    /* POST /v1/compliance of a report of the canary machine */
+	DRILL_BREAK_GLASS, /* GET /v1/keys/{id}?break_glass=1 to a node without a
+			      quorum (drill run's quorum-loss) */
 };
 
 enum drill_result {
@@ -51,7 +62,7 @@ enum drill_result {
 	DRILL_FAILED,    /* a refusal that says nothing was done */
 	DRILL_UNKNOWN,   /* no answer (timeout, connection lost, 5xx): may or may not
 			    have been applied */
-	DRILL_NOT_FOUND, /* lookup: 404 key_not_found */
+	DRILL_NOT_FOUND, /* lookup: 404 key_not_found (break-glass: not_found_break_glass) */
 	DRILL_WRONG,     /* lookup: 200 with another password */
 };
 
@@ -59,6 +70,21 @@ enum drill_result {
 struct drill_key {
 	char key_id[DRILL_KEY_ID_LEN + 1];
 	char password[DRILL_PASSWORD_LEN + 1];
+	bool reserved;           /* kept for a break-glass lookup: no ordinary lookup */
+	bool bg_used;            /* a break-glass lookup took it */
+};
+
+/* A break-glass lookup that returned a password, and what the cluster
+ * recorded of it after the heal. */
+struct drill_break_glass {
+	uint32_t key;            /* index in the key table */
+	uint16_t node;           /* the node that served it */
+	double at_ms;            /* when it answered */
+	char id[48];             /* its break_glass_id */
+	uint32_t entries;        /* audit entries with that id */
+	uint32_t bad_entries;    /* of them: not break_glass, or another key */
+	int disclosed;           /* the key's disclosed_at after the heal: 1 set, 0 not,
+				    -1 unread (a violation once bg_checked) */
 };
 
 /* One request and what came of it; times in ms since the drill began. */
@@ -100,6 +126,9 @@ struct drill_history {
 	bool audit_checked;
 	struct drill_upload *uploads;
 	size_t n_uploads, cap_uploads;
+	struct drill_break_glass *bgs;
+	size_t n_bgs, cap_bgs;
+	bool bg_checked;         /* their audit entries were counted */
 	/* The canary machine's report read back after the heal, when read. */
 	bool report_checked;
 	bool report_found;       /* false: 404, the machine has no report */
@@ -122,12 +151,16 @@ struct drill_report {
 	uint64_t lost, unverified, wrong, stale;
 	uint64_t cut_answers;   /* successes of a node cut off from the majority */
 	uint64_t unaudited;     /* keys answered more often than audited */
+	uint64_t overaudited;   /* keys audited more often than they can have been read */
 	uint64_t answered;      /* passwords returned (lookups and read-backs) */
 	uint64_t audited;       /* key.read entries found for them */
 	uint64_t uploads, uploads_acked, upload_failed, upload_unknown;
 	uint64_t lost_reports;     /* 1 when the stored report is not a possible last one */
 	uint64_t rotations_missed; /* (upload, disclosed key) pairs missing a rotation */
 	uint64_t rotations_due;    /* (upload, disclosed key) pairs checked */
+	uint64_t bg_lookups, bg_served, bg_missed; /* break-glass: sent, password, 404 */
+	uint64_t bg_unaudited;     /* served without exactly one audit entry */
+	uint64_t bg_undisclosed;   /* served, their key not disclosed after the heal */
 	char findings[DRILL_FINDINGS_MAX][160]; /* the first violations, in words */
 	size_t n_findings;
 	struct drill_window windows[DRILL_WINDOWS_MAX];
@@ -151,6 +184,9 @@ bool drill_op_add(struct drill_history *h, const struct drill_op *op);
  * when out of memory. */
 long drill_upload_add(struct drill_history *h, const struct drill_upload *u);
 
+/* Appends a served break-glass lookup (copied); false when out of memory. */
+bool drill_bg_add(struct drill_history *h, const struct drill_break_glass *bg);
+
 /* Appends a cut (copied); false when out of memory. */
 bool drill_cut_add(struct drill_history *h, const struct drill_cut *cut);
 
@@ -159,8 +195,9 @@ void drill_history_free(struct drill_history *h);
 /* Reads the history; fills r. */
 void drill_check(const struct drill_history *h, struct drill_report *r);
 
-/* True when r holds no lost, unverified, wrong, stale, cut-off or
- * unaudited answer, no lost report and no missed rotation. */
+/* True when r holds no lost, unverified, wrong, stale, cut-off, unaudited
+ * or overaudited answer, no lost report, no missed rotation and no
+ * break-glass lookup unaudited or undisclosed. */
 bool drill_report_safe(const struct drill_report *r);
 
 #endif

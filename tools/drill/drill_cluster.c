@@ -250,9 +250,10 @@ int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
 				c->escrowd, "--id", id, "--data-dir", nd->data, "--raft-addr",
 				nd->raft, "--api-addr", nd->api, join ? "--join" : "--bootstrap",
 				join ? join : c->bootstrap, "--seal-key", c->seal,
-				"--log-level", "info",
+				"--log-level", "info", "--break-glass-after",
+				DCLUSTER_BREAK_GLASS_AFTER,
 			};
-			int n = 15;
+			int n = 17;
 			if (c->tls) {
 				argv[n++] = "--tls-ca";
 				argv[n++] = c->pki.ca;

@@ -16,6 +16,9 @@
 #include "tools/drill/drill_pki.h"
 
 #define DCLUSTER_NODES_MAX 7
+/* escrowd --break-glass-after of the drill's nodes: quorum-loss's lookups
+ * are served this many seconds after a node lost its leader. */
+#define DCLUSTER_BREAK_GLASS_AFTER "2"
 #define DCLUSTER_PATH_MAX 512
 
 struct dnode {

@@ -29,6 +29,8 @@
 #define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
 #define DRILL_LEADERS_MAX 256           /* leader changes kept for the timeline */
 #define DRILL_DISCLOSED_KEPT 8          /* keys lookups returned last, listed in reports */
+#define DRILL_KEPT_EVERY 5              /* one acknowledged key in 5 is kept from
+					   lookups, for break-glass lookups */
 
 /* How a drill ended; escrowctl turns it into its exit code. */
 enum drill_outcome {
@@ -96,6 +98,7 @@ struct drill {
 	uint64_t failovers;     /* requests sent again to the next node */
 	uint32_t *acked;        /* keys acknowledged so far, for lookups */
 	size_t n_acked, cap_acked;
+	size_t bg_next;         /* acked[] before it: no key for break-glass lookups */
 	uint32_t disclosed[DRILL_DISCLOSED_KEPT]; /* keys lookups returned last, oldest first */
 	size_t n_disclosed;
 	uint64_t sec_ok, sec_failed, sec_unknown;

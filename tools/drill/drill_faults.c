@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "tools/drill/drill_breakglass.h"
 #include "tools/drill/drill_run_internal.h"
 
 static bool up(const struct run *r, size_t i)
@@ -77,6 +78,81 @@ static unsigned minority(struct run *r)
 	return cut;
 }
 
+/* No node keeps a quorum: with the network, every node cut off from every
+ * other (half the time); else the leader and enough others killed. */
+static void quorum_loss(struct run *r, struct fault *f, int lead)
+{
+	size_t want = r->c.n / 2 + 1;
+
+	f->leader_lost = true;
+	if (r->c.net.n > 0 && (run_rnd(r) & 1)) {
+		f->cut = (1u << r->c.n) - 1;
+		for (size_t a = 0; a < r->c.n && r->error == DRILL_OUTCOME_OK; a++)
+			for (size_t b = 0; b < r->c.n && r->error == DRILL_OUTCOME_OK; b++)
+				if (a != b && dnet_block(&r->c.net, a, b, r->errmsg) != ESC_OK)
+					r->error = DRILL_OUTCOME_FAILED;
+		f->cut_ms = drill_since(r->d);
+	} else {
+		if (lead >= 0) {
+			f->killed = 1u << lead;
+			want--;
+		}
+		while (want > 0) {
+			size_t i = (size_t)(run_rnd(r) % r->c.n);
+			if (!((f->killed >> i) & 1u)) {
+				f->killed |= 1u << i;
+				want--;
+			}
+		}
+		for (size_t i = 0; i < r->c.n; i++)
+			if ((f->killed >> i) & 1u)
+				dcluster_stop(&r->c, i, SIGKILL, 5000);
+	}
+	r->watch = WATCH_BREAK_GLASS;
+	r->watch_next = f->at_ms + RUN_BG_FIRST_MS;
+}
+
+/* One break-glass lookup on a node left alone, of a key kept for it. The
+ * choices come from the fault's own counts, not the schedule's numbers:
+ * how many lookups a fault makes depends on timing, the schedule must not. */
+static void break_glass_step(struct run *r, struct fault *f)
+{
+	uint64_t pick = (uint64_t)r->n_faults * 7919u + f->bg_sent;
+	int node = -1;
+
+	for (size_t k = 0; k < r->c.n && node < 0; k++) {
+		size_t i = (size_t)((pick + k) % r->c.n);
+		if (up(r, i))
+			node = (int)i;
+	}
+	if (f->bg_key < 0)
+		f->bg_key = dbg_pick_key(r->d);
+	if (node < 0 || f->bg_key < 0) {
+		r->watch = WATCH_NONE; /* no node or no key left: said in the report */
+		return;
+	}
+	f->bg_sent++;
+	switch (dbg_lookup(r->d, (uint16_t)node, (uint32_t)f->bg_key)) {
+	case DBG_SERVED:
+		f->bg_served++;
+		if (f->bg_first_ms < 0)
+			f->bg_first_ms = drill_since(r->d) - f->at_ms;
+		f->bg_key = -1;
+		break;
+	case DBG_MISSED:
+		f->bg_missed++;
+		f->bg_key = -1;
+		break;
+	case DBG_TOO_SOON:
+		break; /* the same key again */
+	case DBG_OTHER:
+		f->bg_key = -1;
+		break;
+	}
+	if (f->bg_served + f->bg_missed >= RUN_BG_LOOKUPS)
+		r->watch = WATCH_NONE;
+}
+
 void fault_inject(struct run *r, struct fault *f)
 {
 	int lead = leader_index(r);
@@ -143,6 +219,9 @@ void fault_inject(struct run *r, struct fault *f)
 		if (f->nodes[0] >= 0 &&
 		    dcluster_fill_disk(&r->c, (size_t)f->nodes[0], f->raft_disk, r->errmsg) != ESC_OK)
 			r->error = DRILL_OUTCOME_FAILED;
+		break;
+	case F_QUORUM_LOSS:
+		quorum_loss(r, f, lead);
 		break;
 	default:
 		break;
@@ -249,6 +328,25 @@ static void heal_partition(struct run *r, struct fault *f)
 	r->watch_next = 0;
 }
 
+/* The nodes were alone for the whole hold: each must have served. */
+static void heal_quorum_loss(struct run *r, struct fault *f)
+{
+	double to = drill_since(r->d);
+
+	r->watch = WATCH_NONE;
+	if (f->bg_served == 0 && f->bg_missed == 0 && f->bg_sent > 0)
+		f->violation = "no break-glass lookup was served by a node without a quorum";
+	if (f->cut == 0)
+		return; /* the killed nodes are started again by the caller */
+	for (size_t i = 0; i < r->c.n; i++) {
+		struct drill_cut cut = { .node = (uint16_t)i, .from_ms = f->cut_ms, .to_ms = to };
+		if (!drill_cut_add(&r->d->h, &cut))
+			r->d->nomem = true;
+	}
+	if (dnet_heal(&r->c.net, r->errmsg) != ESC_OK)
+		r->error = DRILL_OUTCOME_FAILED;
+}
+
 void fault_heal(struct run *r, struct fault *f)
 {
 	switch (f->kind) {
@@ -272,6 +370,9 @@ void fault_heal(struct run *r, struct fault *f)
 	case F_DISK_FULL:
 		if (f->nodes[0] >= 0)
 			heal_disk(r, f);
+		break;
+	case F_QUORUM_LOSS:
+		heal_quorum_loss(r, f);
 		break;
 	default:
 		break;
@@ -303,6 +404,13 @@ bool fault_watch(struct run *r, double t)
 
 	if (f == NULL || r->watch == WATCH_NONE)
 		return false;
+	if (r->watch == WATCH_BREAK_GLASS) {
+		if (t >= r->watch_next) {
+			break_glass_step(r, f);
+			r->watch_next = drill_since(r->d) + RUN_BG_EVERY_MS;
+		}
+		return false; /* the heal comes at its time */
+	}
 	if (t < r->watch_next)
 		return true;
 	r->watch_next = t + RUN_WATCH_EVERY_MS;

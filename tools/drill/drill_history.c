@@ -15,7 +15,8 @@ static void print_key_ids(FILE *f, const struct drill *d, const uint32_t *keys, 
 
 enum drill_outcome drill_engine_write_history(const struct drill *d, const char *path)
 {
-	static const char *const kinds[] = { "escrow", "lookup", "readback", "compliance" };
+	static const char *const kinds[] = { "escrow", "lookup", "readback", "compliance",
+						    "break-glass" };
 	static const char *const results[] = { "ok", "failed", "unknown", "not_found", "wrong" };
 	FILE *f = fopen(path, "w");
 

@@ -16,6 +16,9 @@ static void print_faults_text(const struct run *r)
 		for (int k = 0; k < 2; k++)
 			if (f->nodes[k] >= 0)
 				printf(" node %u", r->c.nodes[f->nodes[k]].id);
+		for (size_t k = 0; k < r->c.n; k++)
+			if ((f->killed >> k) & 1u)
+				printf(" node %u", r->c.nodes[k].id);
 		printf("  healed at %.1f s", f->healed_ms / 1e3);
 		if (f->failover_ms >= 0)
 			printf(", escrows again after %.0f ms", f->failover_ms);
@@ -29,6 +32,14 @@ static void print_faults_text(const struct run *r)
 			if (f->kind == F_PARTITION_ONEWAY)
 				printf(f->oneway_in ? " (packets to it dropped)"
 						    : " (packets from it dropped)");
+			if (f->kind == F_QUORUM_LOSS)
+				printf(" (each from every other)");
+		}
+		if (f->kind == F_QUORUM_LOSS) {
+			printf(", break-glass: %u sent, %u served", f->bg_sent, f->bg_served);
+			if (f->bg_first_ms >= 0)
+				printf(" (first %.0f ms after the fault)", f->bg_first_ms);
+			printf(", %u not on the node", f->bg_missed);
 		}
 		if (f->stepdown_ms >= 0)
 			printf(", old leader stepped down after %.0f ms", f->stepdown_ms);
@@ -56,6 +67,9 @@ static json_t *faults_json(const struct run *r)
 				json_array_append_new(nodes,
 						      json_integer(r->c.nodes[f->nodes[k]].id));
 		for (size_t k = 0; k < r->c.n; k++)
+			if ((f->killed >> k) & 1u)
+				json_array_append_new(nodes, json_integer(r->c.nodes[k].id));
+		for (size_t k = 0; k < r->c.n; k++)
 			if ((f->cut >> k) & 1u)
 				json_array_append_new(cut, json_integer(r->c.nodes[k].id));
 		json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:f, s:b}", "kind",
@@ -72,6 +86,11 @@ static json_t *faults_json(const struct run *r)
 		}
 		if (f->kind == F_PARTITION_ONEWAY)
 			json_object_set_new(o, "dropped", json_string(f->oneway_in ? "to" : "from"));
+		if (f->kind == F_QUORUM_LOSS)
+			json_object_set_new(o, "break_glass",
+					    json_pack("{s:i, s:i, s:i, s:f}", "sent", (int)f->bg_sent,
+						      "served", (int)f->bg_served, "not_found",
+						      (int)f->bg_missed, "first_ms", f->bg_first_ms));
 		if (f->outcome[0] != '\0')
 			json_object_set_new(o, "outcome", json_string(f->outcome));
 		if (f->violation != NULL)
@@ -113,6 +132,10 @@ static void fault_nodes(const struct run *r, const struct fault *f, char *out, s
 		if (f->nodes[k] >= 0 && off < size)
 			off += (size_t)snprintf(out + off, size - off, " node %u",
 						r->c.nodes[f->nodes[k]].id);
+	for (size_t k = 0; k < r->c.n && off < size; k++)
+		if ((f->killed >> k) & 1u)
+			off += (size_t)snprintf(out + off, size - off, " node %u",
+						r->c.nodes[k].id);
 	for (size_t k = 0; k < r->c.n && off < size; k++)
 		if ((f->cut >> k) & 1u)
 			off += (size_t)snprintf(out + off, size - off, " cut-off %u",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tools/drill/drill_audit.h"
+#include "tools/drill/drill_breakglass.h"
 #include "tools/drill/drill_comply.h"
 #include "tools/drill/drill_run_internal.h"
 
@@ -22,6 +23,7 @@ static const char *const kind_names[F__COUNT] = {
 	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
 	[F_PARTITION_LEADER] = "partition-leader", [F_PARTITION_SPLIT] = "partition-split",
 	[F_PARTITION_ONEWAY] = "partition-oneway", [F_DISK_FULL] = "disk-full",
+	[F_QUORUM_LOSS] = "quorum-loss",
 };
 
 /* How long each fault lasts before it is healed. */
@@ -32,6 +34,8 @@ static const double hold_ms[F__COUNT] = {
 	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
 	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
 	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
+	/* the nodes left see no leader for --break-glass-after, then serve */
+	[F_QUORUM_LOSS] = 7000,
 };
 
 const char *drill_run_transport(const struct dcluster *c)
@@ -93,6 +97,9 @@ static void say(struct run *r, double t, const char *what, const struct fault *f
 		if (f->nodes[k] >= 0)
 			fprintf(stderr, " node %u", r->c.nodes[f->nodes[k]].id);
 	for (size_t i = 0; i < r->c.n; i++)
+		if ((f->killed >> i) & 1u)
+			fprintf(stderr, " node %u", r->c.nodes[i].id);
+	for (size_t i = 0; i < r->c.n; i++)
 		if ((f->cut >> i) & 1u)
 			fprintf(stderr, " cut-off %u", r->c.nodes[i].id);
 	fputc('\n', stderr);
@@ -108,7 +115,8 @@ static void inject(struct run *r, double t)
 		shuffle(r);
 	f->nodes[0] = f->nodes[1] = -1;
 	f->at_ms = t;
-	f->failover_ms = f->stepdown_ms = f->catchup_ms = -1;
+	f->failover_ms = f->stepdown_ms = f->catchup_ms = f->bg_first_ms = -1;
+	f->bg_key = -1;
 	r->n_faults++;
 	r->active = true;
 	fault_inject(r, f);
@@ -195,7 +203,11 @@ static enum drill_outcome finish_run(struct run *r, struct drill_report *rep,
 	healed = drill_now_ms();
 	if (dcluster_wait_ready(&r->c, d->client, RUN_READY_MS, r->errmsg) != ESC_OK)
 		fprintf(stderr, "drill: %s\n", r->errmsg);
-	rv = drill_engine_readback(d);
+	/* Before the read-back discloses every key: the break-glass keys must be
+	 * disclosed by the replay of the journals alone. */
+	rv = dbg_await(d);
+	if (rv == DRILL_OUTCOME_OK)
+		rv = drill_engine_readback(d);
 	if (rv == DRILL_OUTCOME_OK)
 		rv = drill_comply_readback(d);
 	if (rv == DRILL_OUTCOME_OK)

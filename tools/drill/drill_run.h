@@ -21,6 +21,8 @@ enum fault_kind {
 	F_PARTITION_ONEWAY, /* the leader's packets to the others, or theirs to it,
 			       dropped (root) */
 	F_DISK_FULL,        /* the leader's or a follower's data dir full (root) */
+	F_QUORUM_LOSS,      /* the majority killed, or (root) every node cut off from
+			       every other: break-glass lookups on a node left alone */
 	F__COUNT
 };
 

@@ -10,11 +10,15 @@
 #define RUN_SETTLE_MS 2500.0       /* after a heal, before the next fault */
 #define RUN_WATCH_EVERY_MS 50.0    /* status polls while a fault is watched */
 #define RUN_CATCHUP_MAX_MS 60000.0 /* a cut-off node catching up after a heal */
+#define RUN_BG_FIRST_MS 2000.0     /* quorum-loss: the first break-glass lookup */
+#define RUN_BG_EVERY_MS 300.0      /* then one this often */
+#define RUN_BG_LOOKUPS 3           /* served or not found, per quorum-loss */
 
 enum run_watch {
 	WATCH_NONE,
 	WATCH_STEPDOWN,  /* the cut-off leader: until its status no longer says leader */
 	WATCH_CATCHUP,   /* after a partition: until the cut-off nodes caught up */
+	WATCH_BREAK_GLASS, /* quorum-loss: break-glass lookups on a node left alone */
 };
 
 struct fault {
@@ -37,6 +41,11 @@ struct fault {
 	int status;
 	double exited_ms;
 	char outcome[200];       /* disk-full: what the node did ("" until healed) */
+	unsigned killed;         /* quorum-loss: the nodes killed, a bit per index (none:
+				    every node cut off from every other, in cut) */
+	unsigned bg_sent, bg_served, bg_missed; /* its break-glass lookups */
+	double bg_first_ms;      /* the fault until the first was served; -1 */
+	long bg_key;             /* the key being asked for, -1 none */
 };
 
 struct run {

@@ -48,6 +48,13 @@ json_t *drill_engine_report_json(const struct drill *d, const struct drill_repor
 	json_object_set_new(o, "stale_reads", json_integer((json_int_t)r->stale));
 	json_object_set_new(o, "failover_ms", leader_losses(d, r));
 	json_object_set_new(o, "unaudited", json_integer((json_int_t)r->unaudited));
+	json_object_set_new(o, "overaudited", json_integer((json_int_t)r->overaudited));
+	json_object_set_new(o, "break_glass",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "sent",
+				      (json_int_t)r->bg_lookups, "served", (json_int_t)r->bg_served,
+				      "not_found", (json_int_t)r->bg_missed, "unaudited",
+				      (json_int_t)r->bg_unaudited, "undisclosed",
+				      (json_int_t)r->bg_undisclosed));
 	json_object_set_new(o, "audit_checked", json_boolean(d->h.audit_checked));
 	json_object_set_new(o, "passwords_returned", json_integer((json_int_t)r->answered));
 	json_object_set_new(o, "key_reads_audited", json_integer((json_int_t)r->audited));
@@ -92,6 +99,10 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	       r->escrows, r->acked, r->escrow_failed, r->escrow_unknown);
 	printf("  lookups        %" PRIu64 " sent, %" PRIu64 " right, %" PRIu64 " failed\n",
 	       r->lookups, r->lookups_ok, r->lookup_failed);
+	if (r->bg_lookups > 0)
+		printf("  break-glass    %" PRIu64 " sent to nodes without a quorum, %" PRIu64
+		       " served from their copy, %" PRIu64 " not on the node\n", r->bg_lookups,
+		       r->bg_served, r->bg_missed);
 	printf("  read-back      %" PRIu64 " of %" PRIu64 " acknowledged keys verified\n",
 	       r->verified, r->acked);
 	printf("  compliance     %" PRIu64 " reports sent, %" PRIu64 " acknowledged, %" PRIu64
@@ -104,10 +115,11 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	       "refused connection\n", d->failovers);
 	printf("  violations     lost %" PRIu64 ", unverified %" PRIu64 ", wrong %" PRIu64
 	       ", stale %" PRIu64 ", cut-off answers %" PRIu64 ", unaudited %" PRIu64
-	       "%s, lost reports %" PRIu64 ", rotations missed %" PRIu64 "\n",
+	       ", audited twice %" PRIu64 "%s, lost reports %" PRIu64 ", rotations missed %"
+	       PRIu64 ", break-glass unaudited %" PRIu64 ", undisclosed %" PRIu64 "\n",
 	       r->lost, r->unverified, r->wrong, r->stale, r->cut_answers, r->unaudited,
-	       d->h.audit_checked ? "" : " (audit log not checked)", r->lost_reports,
-	       r->rotations_missed);
+	       r->overaudited, d->h.audit_checked ? "" : " (audit log not checked)",
+	       r->lost_reports, r->rotations_missed, r->bg_unaudited, r->bg_undisclosed);
 	for (size_t i = 0; i < r->n_findings; i++)
 		printf("    %s\n", r->findings[i]);
 	if (d->h.audit_checked)
@@ -142,7 +154,7 @@ void drill_engine_report_text(const struct drill *d, const struct drill_report *
 	}
 	printf("%s\n", drill_report_safe(r) ? "SAFE: every acknowledged key was read back with "
 					      "its password; no wrong or stale answer; every "
-					      "password returned was audited; no acknowledged "
+					      "password returned was audited exactly once; no acknowledged "
 					      "report lost, every returned key to be rotated"
 					    : "UNSAFE: see the violations above");
 }
