@@ -81,11 +81,40 @@ static int collect(void *arg, const uint8_t *data, size_t len)
 
 static void send_next(struct breakglass *b);
 
+/* The leader refused the record itself (400: not an entry of this node, as
+ * a record from another version could be): kept in DIR/JOURNAL_REFUSED for
+ * an operator, so that the records after it are replayed. False when it
+ * could not be kept (the replay is tried again later). */
+static bool set_aside(struct breakglass *b, const struct http_response *resp)
+{
+	const char *rec = b->records[b->next];
+	char path[DATADIR_PATH_MAX + 64], errmsg[ESC_ERRMSG_SIZE];
+	int n = snprintf(path, sizeof path, "%s/%s", b->ctx->dir->path, JOURNAL_REFUSED);
+
+	if (n <= 0 || (size_t)n >= sizeof path ||
+	    journal_append(path, rec, strlen(rec), errmsg) != ESC_OK) {
+		log_error("break-glass replay: the leader refused an entry and it could not be "
+			  "set aside (%s); retrying", n > 0 && (size_t)n < sizeof path
+							      ? errmsg : "path too long");
+		return false;
+	}
+	log_error("break-glass replay: the leader refused an entry (%.*s); it is kept in %s "
+		  "for an operator and NOT in the audit log: %.300s",
+		  (int)(resp->body_len < 200 ? resp->body_len : 200), resp->body, path, rec);
+	return true;
+}
+
 static void replay_cb(struct http_client_req *creq, int status, const struct http_response *resp)
 {
 	struct breakglass *b = creq->data;
 
 	b->sending = false;
+	if (status == ESC_OK && resp->status == 400 && set_aside(b, resp)) {
+		b->next++;
+		if (!*b->ctx->stopping)
+			send_next(b);
+		return;
+	}
 	if (status != ESC_OK || resp->status != 200) {
 		if (status == ESC_OK)
 			log_warn("break-glass replay: the leader answered %d: %.*s", resp->status,

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #define JOURNAL_FILE "break-glass.journal"
+#define JOURNAL_REFUSED "break-glass.journal.refused" /* records the leader refused */
 #define JOURNAL_RECORD_MAX 4096
 #define JOURNAL_HEAD_SIZE 40 /* length, its complement, SHA-256 */
 

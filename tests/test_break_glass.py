@@ -45,6 +45,13 @@ def journal_records(c, nid):
     return out
 
 
+def journal_record(payload):
+    """One journal record (store/journal.h) holding payload, a dict."""
+    data = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return (struct.pack("<II", len(data), ~len(data) & 0xffffffff)
+            + hashlib.sha256(data).digest() + data)
+
+
 def expect_error(resp, status, code, what):
     st, _, data = resp[:3]
     err = data.get("error") if isinstance(data, dict) else None
@@ -220,6 +227,24 @@ def test_served_journaled_replayed_once(t):
     if recs[1]["machine"] == recs[0]["machine"]:
         check(not keys.get(recs[1]["key_id"], {}).get("disclosed_at"),
               "a key nobody read is disclosed")
+    # A record the leader refuses is set aside; the one after it is replayed.
+    bad = dict(entries[0], key_id="not-a-key-id", id="%d-%032x" % (survivor, 1))
+    good = dict(entries[0], key_id=recs[1]["key_id"], machine=recs[1]["machine"],
+                id="%d-%032x" % (survivor, t.rng.getrandbits(128)))
+    with open(os.path.join(c.nodes[survivor].data_dir, JOURNAL), "wb") as f:
+        f.write(journal_record(bad) + journal_record(good))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and journal_records(c, survivor):
+        time.sleep(0.1)
+    check(not journal_records(c, survivor), "a refused record blocked the journal")
+    refused = os.path.join(c.nodes[survivor].data_dir, JOURNAL + ".refused")
+    check(os.path.exists(refused) and b"not-a-key-id" in open(refused, "rb").read(),
+          "the refused record was not set aside in %s" % refused)
+    bg = [e for e in audit_entries(c, survivor, recs[1]["key_id"]) if e.get("break_glass")]
+    check([e.get("break_glass_id") for e in bg] == [good["id"]],
+          "the record after the refused one: %s" % short(bg, 600))
+    check("refused an entry" in open(c.nodes[survivor].log_path, errors="replace").read(),
+          "no error about the refused entry")
 
 
 test_served_journaled_replayed_once.timeout = 200
