@@ -378,6 +378,11 @@ def test_soak_keeps_only_failing_seeds(t):
         with open(os.path.join(out, "summary.txt")) as f:
             summary = f.read()
         check("passed" in summary and "1 runs, 0 failed" in summary, "summary: %s" % summary)
+        # The totals of every run's report (kept in reports/).
+        check("runs          1, 1 passed" in summary and "violations    0:" in summary
+              and "keys          " in summary, "summary totals: %s" % summary)
+        check(len(os.listdir(os.path.join(out, "reports"))) == 1, "reports: %s"
+              % os.listdir(os.path.join(out, "reports")))
         check(not [d for d in os.listdir(out) if d.startswith("seed-")],
               "a passing run left %s" % os.listdir(out))
         p = subprocess.run(["sh", SOAK, "--runs", "1", "--duration", "2", "--size", "3",

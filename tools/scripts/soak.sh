@@ -24,8 +24,11 @@ Runs `escrowctl drill run` with a new random seed each time, for H hours
   --escrowd P      escrowd to start (default $ESCROWD, else the drill's own
                    choice)
 For each failing run DIR/seed-N/ holds report.json, history.jsonl,
-stderr.log and cluster/ (node logs and data). DIR/summary.txt gets a line
-per run. Exit 0 when every run passed, 1 when one failed, 2 on bad usage.
+stderr.log and cluster/ (node logs and data). Every run's report is kept
+as DIR/reports/seed-N.json. DIR/summary.txt gets a line per run, then the
+totals of tools/scripts/soak_totals.py (runs, faults by kind, keys
+acknowledged, break-glass lookups, violations, failover). Exit 0 when every
+run passed, 1 when one failed, 2 on bad usage.
 EOF
 }
 
@@ -67,7 +70,7 @@ if [ -z "$CTL" ]; then
 	else CTL=escrowctl
 	fi
 fi
-mkdir -p "$OUT" || exit 2
+mkdir -p "$OUT/reports" || exit 2
 SUMMARY=$OUT/summary.txt
 END=$(awk -v h="$HOURS" -v now="$(date +%s)" 'BEGIN { printf "%d", now + h * 3600 }')
 set -- --json drill run --size "$SIZE" --duration "$DURATION" --rate "$RATE"
@@ -96,6 +99,7 @@ while [ "$(date +%s)" -lt "$END" ] && { [ "$RUNS" -eq 0 ] || [ "$n" -lt "$RUNS" 
 		>"$dir/report.json" 2>"$dir/stderr.log"
 	rc=$?
 	secs=$(($(date +%s) - start))
+	cp "$dir/report.json" "$OUT/reports/seed-$seed.json"
 	if [ "$rc" -eq 0 ]; then
 		echo "run $n seed $seed passed in ${secs}s" >>"$SUMMARY"
 		rm -rf "$dir"
@@ -113,4 +117,7 @@ while [ "$(date +%s)" -lt "$END" ] && { [ "$RUNS" -eq 0 ] || [ "$n" -lt "$RUNS" 
 done
 
 echo "soak: $n runs, $failed failed${failing:+; failing seeds:$failing}" | tee -a "$SUMMARY" >&2
+if [ "$n" -gt 0 ] && command -v python3 >/dev/null; then
+	python3 "$HERE/soak_totals.py" "$OUT"/reports/seed-*.json | tee -a "$SUMMARY" >&2
+fi
 [ "$failed" -eq 0 ]
