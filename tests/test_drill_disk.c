@@ -27,12 +27,12 @@ static char tmp_dir[] = "/tmp/test_drill_disk.XXXXXX";
 static const char *const names[] = { "empty", "full", "dead", "live", "slow" };
 
 /* Passes the current test with a note when reason is not NULL. */
-#define PASS_IF(reason)                                                       \
-	do {                                                                  \
-		if ((reason) != NULL) {                                       \
-			printf("# not tried: %s\n", (reason));                \
-			return;                                               \
-		}                                                             \
+#define PASS_IF(reason)                                        \
+	do {                                                   \
+		if ((reason) != NULL) {                        \
+			printf("# not tried: %s\n", (reason)); \
+			return;                                \
+		}                                              \
 	} while (0)
 
 static void sleep_ms(long ms)
@@ -52,8 +52,7 @@ static pid_t dead_pid(void)
 }
 
 /* Makes DIR/name and the image DIR/PREFIX-name.img; mounts one on the other. */
-static int mount_disk(const char *prefix, const char *name, char *dir, dev_t *dev,
-		      char *errmsg)
+static int mount_disk(const char *prefix, const char *name, char *dir, dev_t *dev, char *errmsg)
 {
 	char image[256];
 
@@ -294,7 +293,7 @@ static void cleanup(void)
 		snprintf(path, sizeof path, "%s/%s", tmp_dir, names[k]);
 		ddisk_unmount(path);
 	}
-	for (unsigned id = 1; id <= 9; id += 8) {
+	for (unsigned id = 1; id <= 9; id += 8) { /* the ids the throttle tests use */
 		dblkio_path(id, path, sizeof path);
 		if (access(path, F_OK) == 0)
 			dblkio_release(path, 0);

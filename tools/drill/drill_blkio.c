@@ -128,15 +128,15 @@ int dblkio_throttle(const char *path, const dev_t *devs, size_t n, unsigned iops
 			snprintf(text, sizeof text, "%u:%u %lu", major(devs[d]), minor(devs[d]),
 				 k < 2 ? (unsigned long)iops : bps);
 			if ((err = write_file(path, files[k], text)) != 0) {
-				esc_errorf(errmsg, ESC_EIO, "cannot write \"%s\" to %s/%s: %s", text,
-					   path, files[k], strerror(err));
+				esc_errorf(errmsg, ESC_EIO, "cannot write \"%s\" to %s/%s: %s",
+					   text, path, files[k], strerror(err));
 				goto fail;
 			}
 		}
 	snprintf(text, sizeof text, "%ld", (long)pid);
 	if ((err = write_file(path, "cgroup.procs", text)) != 0) {
-		esc_errorf(errmsg, ESC_EIO, "cannot move process %ld into %s: %s", (long)pid, path,
-			   strerror(err));
+		esc_errorf(errmsg, ESC_EIO, "cannot move process %ld into %s: %s", (long)pid,
+			   path, strerror(err));
 		goto fail;
 	}
 	return ESC_OK;

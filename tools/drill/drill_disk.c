@@ -91,7 +91,8 @@ void ddisk_sweep(void)
 		long pid;
 		if (tail == NULL || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 ||
 		    sscanf(tail, " - %63s %255s", fstype, source) != 2 ||
-		    strcmp(fstype, "ext4") != 0 || !loop_backing_file(source, backing, sizeof backing))
+		    strcmp(fstype, "ext4") != 0 ||
+		    !loop_backing_file(source, backing, sizeof backing))
 			continue;
 		pid = image_pid(backing);
 		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
@@ -130,10 +131,22 @@ static int format(const char *image, char *errmsg)
 		close(pipefd[0]);
 		return esc_errorf(errmsg, ESC_EIO, "cannot run mkfs.ext4: %s", strerror(rv));
 	}
-	while (len < sizeof out - 1 &&
-	       ((n = read(pipefd[0], out + len, sizeof out - 1 - len)) > 0 ||
-		(n < 0 && errno == EINTR)))
-		len += n > 0 ? (size_t)n : 0;
+	/* Read to the end, keeping the start: a child blocked on a full pipe
+	 * would never exit. */
+	for (;;) {
+		char more[512];
+		n = read(pipefd[0], more, sizeof more);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < sizeof out - 1) {
+			size_t take = (size_t)n < sizeof out - 1 - len ? (size_t)n
+								       : sizeof out - 1 - len;
+			memcpy(out + len, more, take);
+			len += take;
+		}
+	}
 	out[len] = '\0';
 	close(pipefd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -208,7 +221,8 @@ int ddisk_mount(const char *image, const char *path, unsigned long long size, de
 
 	ffd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (ffd < 0)
-		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", image, strerror(errno));
+		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", image,
+				  strerror(errno));
 	if (ftruncate(ffd, (off_t)size) != 0) {
 		esc_errorf(errmsg, ESC_EIO, "cannot size %s: %s", image, strerror(errno));
 		goto out_file;
@@ -219,9 +233,10 @@ int ddisk_mount(const char *image, const char *path, unsigned long long size, de
 	if (lfd < 0)
 		goto out_file;
 	/* Keep the device open until mounted: its last close would free it. */
-	if (fstat(lfd, &st) != 0 || mount(loopdev, path, "ext4", MS_NOSUID | MS_NODEV, NULL) != 0) {
-		esc_errorf(errmsg, ESC_EIO, "cannot mount %s (%s) on %s: %s", loopdev, image, path,
-			   strerror(errno));
+	if (fstat(lfd, &st) != 0 ||
+	    mount(loopdev, path, "ext4", MS_NOSUID | MS_NODEV, NULL) != 0) {
+		esc_errorf(errmsg, ESC_EIO, "cannot mount %s (%s) on %s: %s", loopdev, image,
+			   path, strerror(errno));
 		goto out_loop;
 	}
 	*dev = st.st_rdev;
@@ -250,7 +265,8 @@ int ddisk_fill(const char *path, unsigned long headroom, char *errmsg)
 	snprintf(filler, sizeof filler, "%s/" FILLER, path);
 	fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", filler, strerror(errno));
+		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", filler,
+				  strerror(errno));
 	/* The node keeps writing, and the filler's own extents take room:
 	 * when the room is gone, ask a little less, and look again. */
 	for (int round = 0; round < 24; round++) {
@@ -261,10 +277,8 @@ int ddisk_fill(const char *path, unsigned long headroom, char *errmsg)
 			break;
 		}
 		avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
-		if (avail <= headroom + 2 * sv.f_frsize)
+		if (avail <= headroom + 2 * sv.f_frsize || avail - headroom <= shortfall)
 			break;
-		if (avail <= headroom + shortfall + sv.f_frsize)
-			shortfall = 0;
 		if (fallocate(fd, 0, st.st_size, (off_t)(avail - headroom - shortfall)) != 0) {
 			if (errno != ENOSPC) {
 				rv = esc_errorf(errmsg, ESC_EIO, "fallocate %s: %s", filler,
@@ -288,7 +302,8 @@ int ddisk_unfill(const char *path, char *errmsg)
 
 	snprintf(filler, sizeof filler, "%s/" FILLER, path);
 	if (unlink(filler) != 0 && errno != ENOENT)
-		return esc_errorf(errmsg, ESC_EIO, "cannot remove %s: %s", filler, strerror(errno));
+		return esc_errorf(errmsg, ESC_EIO, "cannot remove %s: %s", filler,
+				  strerror(errno));
 	/* ext4 reuses freed blocks only once the journal committed them. */
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
