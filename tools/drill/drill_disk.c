@@ -6,6 +6,7 @@
 #include <linux/loop.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,18 +63,18 @@ static void unescape(char *s)
 }
 
 /* The file behind /dev/loopN, from sysfs; false when none. */
-static int loop_backing_file(const char *source, char *out, size_t size)
+static bool loop_backing_file(const char *source, char *out, size_t size)
 {
 	char path[320];
 	FILE *f;
-	int ok;
+	bool ok;
 
 	if (strncmp(source, "/dev/loop", 9) != 0 || strspn(source + 9, "0123456789") == 0)
-		return 0;
+		return false;
 	snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", source + 5);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return 0;
+		return false;
 	ok = fgets(out, (int)size, f) != NULL;
 	fclose(f);
 	out[strcspn(out, "\n")] = '\0';
