@@ -77,7 +77,7 @@ static bool loop_backing_file(const char *source, char *out, size_t size)
 		return false;
 	ok = fgets(out, (int)size, f) != NULL;
 	fclose(f);
-	out[strcspn(out, "\n")] = '\0';
+	out[ok ? strcspn(out, "\n") : 0] = '\0';
 	return ok;
 }
 
