@@ -110,7 +110,10 @@ static int format(const char *image, char *errmsg)
 {
 	static const char *const paths[] = { "mkfs.ext4", "/usr/sbin/mkfs.ext4",
 					     "/sbin/mkfs.ext4" };
-	char *argv[] = { "mkfs.ext4", "-q", "-F", "-m", "0", (char *)image, NULL };
+	/* The image is sparse: its journal reads as zeros without being
+	 * written (17 MiB less on disk per image). */
+	char *argv[] = { "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_journal_init=1",
+			 (char *)image, NULL };
 	posix_spawn_file_actions_t fa;
 	char out[512] = "";
 	size_t len = 0;
