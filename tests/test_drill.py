@@ -143,15 +143,21 @@ def can_partition():
 
 
 def can_mount():
-    """disk-full needs root allowed to mount a tmpfs: tried once."""
-    if os.geteuid() != 0:
+    """disk-full needs root allowed to mount an ext4 image on a loop device:
+    tried once."""
+    mkfs = shutil.which("mkfs.ext4", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if os.geteuid() != 0 or mkfs is None:
         return False
     d = tempfile.mkdtemp(prefix="escrow-mount-probe-", dir=os.environ.get("TEST_TMPDIR"))
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "escdprobe", d],
-                        capture_output=True).returncode == 0
+    img, mnt = os.path.join(d, "probe.img"), os.path.join(d, "mnt")
+    os.mkdir(mnt)
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    ok = (subprocess.run([mkfs, "-q", "-F", img], capture_output=True).returncode == 0 and
+          subprocess.run(["mount", "-o", "loop", img, mnt], capture_output=True).returncode == 0)
     if ok:
-        subprocess.run(["umount", d], capture_output=True)
-    os.rmdir(d)
+        subprocess.run(["umount", mnt], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
     return ok
 
 
@@ -166,10 +172,56 @@ def drill_namespaces(pid):
             if line.startswith("escd%d-" % pid)]
 
 
+def drill_image(backing, pid):
+    """True when a loop device's backing file is a disk image of that drill
+    process (named escdPID-disk-...)."""
+    return os.path.basename(backing).startswith("escd%d-disk-" % pid)
+
+
+def loop_backing(dev):
+    """The file behind /dev/loopN, or None."""
+    try:
+        with open("/sys/block/%s/loop/backing_file" % os.path.basename(dev)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def drill_mounts(pid):
-    """tmpfs mounts of a drill process (disk-full)."""
-    with open("/proc/self/mounts") as f:
-        return [line.split()[1] for line in f if line.startswith("escd%d-disk " % pid)]
+    """Disks of a drill process (disk-full): ext4 on a loop device whose
+    image is named for the drill, from /proc/self/mountinfo."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            head, _, tail = line.partition(" - ")
+            fstype, source = (tail.split() + ["", ""])[:2]
+            backing = loop_backing(source) if source.startswith("/dev/loop") else None
+            if fstype == "ext4" and backing and drill_image(backing, pid):
+                found.append(head.split()[4])
+    return found
+
+
+def drill_loops(pid):
+    """Loop devices still attached to a disk image of the drill."""
+    return [d for d in sorted(os.listdir("/sys/block")) if d.startswith("loop")
+            and drill_image(loop_backing(d) or "", pid)]
+
+
+def drill_cgroups(pid):
+    """blkio cgroups the drill made (slow-disk), escrow-drill-PID-N."""
+    base = "/sys/fs/cgroup/blkio"
+    return [e for e in (os.listdir(base) if os.path.isdir(base) else [])
+            if e.startswith("escrow-drill-%d-" % pid)]
+
+
+def drill_leftovers(pid):
+    """What a drill left behind: namespaces, mounts, loop devices, cgroups.
+    A loop device frees itself once its filesystem is gone: waited for."""
+    deadline = time.time() + 10
+    while drill_loops(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    return [x for x in (drill_namespaces(pid), drill_mounts(pid), drill_loops(pid),
+                        drill_cgroups(pid)) if x]
 
 
 def test_drill_run_each_fault_once(t):
@@ -265,8 +317,7 @@ def test_drill_run_each_fault_once(t):
     t.diag("converged %.0f ms after the last heal at index %d"
            % (rep["converged_ms"], rep["converged_index"]))
     if net:
-        check(drill_namespaces(p.pid) == [] and drill_mounts(p.pid) == [],
-              "left behind: %s %s" % (drill_namespaces(p.pid), drill_mounts(p.pid)))
+        check(drill_leftovers(p.pid) == [], "left behind: %s" % drill_leftovers(p.pid))
 
 
 def test_drill_run_insecure_is_plain(t):
@@ -324,8 +375,7 @@ def test_drill_run_cleans_its_network(t):
         check(len(nodes) == 3, "escrowd children of the drill: %s" % nodes)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
-        check(drill_namespaces(p.pid) == [] and drill_mounts(p.pid) == [],
-              "left behind: %s %s" % (drill_namespaces(p.pid), drill_mounts(p.pid)))
+        check(drill_leftovers(p.pid) == [], "left behind: %s" % drill_leftovers(p.pid))
         deadline = time.time() + 10
         while any(os.path.exists("/proc/%s" % n) for n in nodes) and time.time() < deadline:
             time.sleep(0.1)

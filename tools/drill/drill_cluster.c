@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lib/error.h"
+#include "tools/drill/drill_blkio.h"
 #include "tools/drill/drill_disk.h"
 
 static double mono_ms(void)
@@ -78,27 +79,28 @@ static int write_seal_key(const char *path, char *errmsg)
 
 static const struct dcluster *registered;
 
-/* A tmpfs on each data dir, named for a later sweep should this drill die. */
+/* Two disks per node (data, data/raft), their images named for a later
+ * sweep should this drill die. */
 static int mount_disks(struct dcluster *c, char *errmsg)
 {
 	ddisk_sweep();
-	ddisk_source(c->tmpfs_source, sizeof c->tmpfs_source);
+	dblkio_sweep();
+	ddisk_prefix(c->disk_prefix, sizeof c->disk_prefix);
 	for (size_t i = 0; i < c->n; i++) {
 		struct dnode *nd = &c->nodes[i];
-		char raft[DCLUSTER_PATH_MAX + 8];
-		snprintf(raft, sizeof raft, "%s/raft", nd->data);
-		if (mkdir(nd->data, 0700) != 0)
-			return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", nd->data,
-					  strerror(errno));
-		if (ddisk_mount(c->tmpfs_source, nd->data, DCLUSTER_TMPFS_SIZE, errmsg) != ESC_OK)
-			return ESC_EIO;
-		nd->mounted = 1;
-		if (mkdir(raft, 0700) != 0)
-			return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", raft,
-					  strerror(errno));
-		if (ddisk_mount(c->tmpfs_source, raft, DCLUSTER_TMPFS_SIZE, errmsg) != ESC_OK)
-			return ESC_EIO;
-		nd->mounted = 2;
+		for (int k = 0; k < 2; k++) {
+			char dir[DCLUSTER_PATH_MAX + 8], image[DCLUSTER_PATH_MAX + 64];
+			snprintf(dir, sizeof dir, "%s%s", nd->data, k ? "/raft" : "");
+			snprintf(image, sizeof image, "%s/%s-n%u%s.img", c->root, c->disk_prefix,
+				 nd->id, k ? "-raft" : "");
+			if (mkdir(dir, 0700) != 0)
+				return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", dir,
+						  strerror(errno));
+			if (ddisk_mount(image, dir, DCLUSTER_DISK_SIZE, &nd->disk[k], errmsg) !=
+			    ESC_OK)
+				return ESC_EIO;
+			nd->mounted = k + 1;
+		}
 	}
 	return ESC_OK;
 }
@@ -140,7 +142,47 @@ int dcluster_free_disk(struct dcluster *c, size_t i, bool raft, char *errmsg)
 	if (c->nodes[i].mounted < 2)
 		return ESC_OK;
 	disk_path(c, i, raft, path, sizeof path);
-	return ddisk_resize(path, DCLUSTER_TMPFS_SIZE, errmsg);
+	return ddisk_unfill(path, errmsg);
+}
+
+const char *dcluster_slow_unavailable(const struct dcluster *c)
+{
+	if (geteuid() != 0)
+		return "a slow disk needs root (loop devices, blkio cgroup)";
+	if (c->n == 0 || c->nodes[0].mounted < 2)
+		return "the cluster has no disks of its own (loop-mounted ext4)";
+	return dblkio_unavailable();
+}
+
+int dcluster_slow_disk(struct dcluster *c, size_t i, char *errmsg)
+{
+	struct dnode *nd = &c->nodes[i];
+	char path[DCLUSTER_PATH_MAX];
+
+	if (nd->mounted < 2)
+		return esc_errorf(errmsg, ESC_EINVAL, "node %u has no disk of its own", nd->id);
+	if (nd->pid <= 0)
+		return esc_errorf(errmsg, ESC_EINVAL, "node %u is not running", nd->id);
+	dblkio_path(nd->id, path, sizeof path);
+	if (dblkio_throttle(path, nd->disk, 2, DCLUSTER_SLOW_IOPS, DCLUSTER_SLOW_BPS, nd->pid,
+			    errmsg) != ESC_OK) {
+		nd->slow = false;
+		return ESC_EIO;
+	}
+	nd->slow = true;
+	return ESC_OK;
+}
+
+void dcluster_fast_disk(struct dcluster *c, size_t i)
+{
+	struct dnode *nd = &c->nodes[i];
+	char path[DCLUSTER_PATH_MAX];
+
+	if (!nd->slow)
+		return;
+	dblkio_path(nd->id, path, sizeof path);
+	dblkio_release(path, nd->pid);
+	nd->slow = false;
 }
 
 void dcluster_emergency_cleanup(void)
@@ -575,6 +617,7 @@ void dcluster_destroy(struct dcluster *c, bool keep)
 	for (size_t i = 0; i < c->n; i++)
 		dcluster_stop(c, i, SIGTERM, 10000);
 	for (size_t i = 0; i < c->n; i++) {
+		dcluster_fast_disk(c, i);
 		unmount_disks(&c->nodes[i]);
 		c->nodes[i].mounted = 0;
 	}

@@ -28,7 +28,9 @@ struct dnode {
 	char log[DCLUSTER_PATH_MAX];   /* stdout and stderr, appended */
 	pid_t pid;                     /* 0 when not running */
 	bool paused;
-	int mounted;                   /* tmpfs of its own: 1 on data, 2 also on data/raft */
+	int mounted;                   /* disks of its own: 1 on data, 2 also on data/raft */
+	dev_t disk[2];                 /* their loop devices: data, data/raft */
+	bool slow;                     /* its disks throttled (dcluster_slow_disk) */
 };
 
 struct dcluster {
@@ -43,21 +45,31 @@ struct dcluster {
 	struct dpki pki;               /* with tls: the CA and client certificates */
 	const char *escrowd;
 	struct dnet net;               /* net.n == 0: all on 127.0.0.1 */
-	char tmpfs_source[32];         /* escdPID-disk: names the mounts for a sweep */
+	char disk_prefix[32];          /* escdPID-disk: names the disk images for a sweep */
 };
 
 #define DCLUSTER_NETNS 1u   /* each node in a network namespace (drill_net.h) */
-#define DCLUSTER_TMPFS 2u   /* each data dir on a tmpfs of its own (disk full) */
+#define DCLUSTER_DISKS 2u   /* each data dir on a disk of its own (disk full, slow disk) */
+#define DCLUSTER_TMPFS DCLUSTER_DISKS /* its old name, from when the disks were tmpfs */
 #define DCLUSTER_TLS 4u     /* mutual TLS for the API, forwarding and Raft; else --insecure */
-#define DCLUSTER_TMPFS_SIZE "512m"
+#define DCLUSTER_DISK_SIZE (512ull << 20) /* each disk's image file (sparse) */
 #define DCLUSTER_DISK_HEADROOM 32768 /* bytes left free by dcluster_fill_disk */
+/* dcluster_slow_disk's throttles, on each of a node's two disks and each way
+ * (reads, writes): operations and bytes a second. A 4 KiB write + fsync on
+ * such a disk takes about 210 ms (buffered or O_DIRECT) instead of 2 ms;
+ * writes the page cache absorbs stay fast until they are synced. */
+#define DCLUSTER_SLOW_IOPS 5
+#define DCLUSTER_SLOW_BPS (256ul << 10)
 #define DCLUSTER_SEGMENT_SIZE "16384" /* escrowd --raft-segment-size on those disks */
 
 /* Makes the directory, the seal key, the ports; starts nothing. With
  * DCLUSTER_NETNS, builds the network of namespaces and moves the calling
  * process into its switch namespace: call it before any client connects.
- * With DCLUSTER_TMPFS (root), mounts a tmpfs on each data dir and another
- * on its raft/ (the Raft log), so that either can be filled alone. With
+ * With DCLUSTER_DISKS (root), mounts a disk of its own on each data dir and
+ * another on its raft/ (the Raft log), so that either can be filled alone:
+ * an ext4 filesystem in a sparse image file of DCLUSTER_DISK_SIZE in DIR,
+ * on a loop device (drill_disk.h); first it sweeps the disks and cgroups of
+ * drills that died. Without loop devices or mkfs.ext4, it fails saying so. With
  * DCLUSTER_TLS, makes the drill's PKI in DIR/pki (drill_pki.h): the nodes
  * start with --tls-*, their URLs are https://. */
 int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned flags,
@@ -66,15 +78,32 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 /* "https" with TLS, else "http". */
 const char *dcluster_scheme(const struct dcluster *c);
 
-/* Shrinks a tmpfs of node i to what it holds plus DCLUSTER_DISK_HEADROOM:
- * the one of its Raft log (data/raft) or the one of the rest (its store). */
+/* Fills a disk of node i with a filler file until DCLUSTER_DISK_HEADROOM
+ * bytes are left: the one of its Raft log (data/raft) or the one of the
+ * rest (its store). */
 int dcluster_fill_disk(struct dcluster *c, size_t i, bool raft, char *errmsg);
 
-/* Gives that tmpfs its size back. */
+/* Removes that filler: the disk has its room back. */
 int dcluster_free_disk(struct dcluster *c, size_t i, bool raft, char *errmsg);
 
-/* For a signal handler: removes the network and unmounts the tmpfs of the
- * cluster created last, with async-signal-safe calls only. */
+/* NULL when dcluster_slow_disk can run (root, the cluster has its disks, a
+ * writable blkio cgroup v1), else why not, in words. */
+const char *dcluster_slow_unavailable(const struct dcluster *c);
+
+/* Throttles node i's two disks for its running process: a blkio cgroup of
+ * its own (escrow-drill-PID-ID) limited to DCLUSTER_SLOW_IOPS and
+ * DCLUSTER_SLOW_BPS, the process (all its threads) moved into it. A restart
+ * of the node (dcluster_start) runs at full speed; the cgroup stays until
+ * dcluster_fast_disk or dcluster_destroy. */
+int dcluster_slow_disk(struct dcluster *c, size_t i, char *errmsg);
+
+/* Undoes dcluster_slow_disk: the node's process (if running) back in the
+ * drill's cgroup, the cgroup removed. Nothing when node i is not slowed. */
+void dcluster_fast_disk(struct dcluster *c, size_t i);
+
+/* For a signal handler: removes the network and unmounts the disks of the
+ * cluster created last, with async-signal-safe calls only (a throttle's
+ * cgroup is swept by the next drill). */
 void dcluster_emergency_cleanup(void);
 
 /* Starts node i (0-based) from its data dir; with join (a running node's
@@ -122,8 +151,9 @@ int dcluster_wait_converged(struct dcluster *c, struct ctl_client *cl, double ti
  * the first goes to first. */
 size_t dcluster_scan_logs(const struct dcluster *c, char *first, size_t size);
 
-/* Stops every node (SIGTERM, then SIGKILL), removes the network and, unless
- * keep, the directory. */
+/* Stops every node (SIGTERM, then SIGKILL), removes the throttles, the disks
+ * (their image files stay with keep), the network and, unless keep, the
+ * directory. */
 void dcluster_destroy(struct dcluster *c, bool keep);
 
 #endif
