@@ -256,7 +256,7 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 	registered = c;
 	if ((flags & DCLUSTER_TLS) && make_pki(c, errmsg) != ESC_OK)
 		return ESC_EIO;
-	if ((flags & DCLUSTER_TMPFS) && mount_disks(c, errmsg) != ESC_OK)
+	if ((flags & DCLUSTER_DISKS) && mount_disks(c, errmsg) != ESC_OK)
 		return ESC_EIO;
 	return ESC_OK;
 }

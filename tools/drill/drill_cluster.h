@@ -50,7 +50,6 @@ struct dcluster {
 
 #define DCLUSTER_NETNS 1u   /* each node in a network namespace (drill_net.h) */
 #define DCLUSTER_DISKS 2u   /* each data dir on a disk of its own (disk full, slow disk) */
-#define DCLUSTER_TMPFS DCLUSTER_DISKS /* its old name, from when the disks were tmpfs */
 #define DCLUSTER_TLS 4u     /* mutual TLS for the API, forwarding and Raft; else --insecure */
 #define DCLUSTER_DISK_SIZE (512ull << 20) /* each disk's image file (sparse) */
 #define DCLUSTER_DISK_HEADROOM 32768 /* bytes left free by dcluster_fill_disk */

@@ -45,6 +45,12 @@ static bool in_cut(const struct fault *f, size_t i)
 	return (f->cut >> i) & 1u;
 }
 
+/* A node that may lag after the heal: cut off, or with a slow disk. */
+static bool lagging(const struct fault *f, size_t i)
+{
+	return in_cut(f, i) || (f->kind == F_SLOW_DISK && f->nodes[0] == (int)i);
+}
+
 /* Blackhole routes between the cut-off nodes and the others. */
 static void partition(struct run *r, struct fault *f)
 {
@@ -223,6 +229,12 @@ void fault_inject(struct run *r, struct fault *f)
 	case F_QUORUM_LOSS:
 		quorum_loss(r, f, lead);
 		break;
+	case F_SLOW_DISK:
+		f->nodes[0] = run_rnd(r) & 1 ? lead : running_other_than(r, lead);
+		if (f->nodes[0] >= 0 &&
+		    dcluster_slow_disk(&r->c, (size_t)f->nodes[0], r->errmsg) != ESC_OK)
+			r->error = DRILL_OUTCOME_FAILED;
+		break;
 	default:
 		break;
 	}
@@ -300,7 +312,7 @@ static unsigned long long majority_commit(struct run *r, const struct fault *f)
 	json_int_t best = 0;
 
 	for (size_t i = 0; i < r->c.n; i++) {
-		json_t *st = in_cut(f, i) || !up(r, i)
+		json_t *st = lagging(f, i) || !up(r, i)
 				     ? NULL : dcluster_status(&r->c, r->d->client, i);
 		json_int_t ci = 0;
 		if (st != NULL && json_unpack(st, "{s:I}", "commit_index", &ci) == 0 && ci > best)
@@ -347,6 +359,32 @@ static void heal_quorum_loss(struct run *r, struct fault *f)
 		r->error = DRILL_OUTCOME_FAILED;
 }
 
+/* The node with the slow disk must have kept running (slower, not dead);
+ * it gets its speed back and must catch up with the others. */
+static void heal_slow_disk(struct run *r, struct fault *f)
+{
+	size_t i = (size_t)f->nodes[0];
+	int status = 0;
+	char line[300] = "";
+
+	if (dcluster_exited(&r->c, i, &status)) {
+		dcluster_log_last(&r->c, i, "fatal", line, sizeof line);
+		f->violation = "the node stopped while its disk was slow";
+		snprintf(f->outcome, sizeof f->outcome, "had its disks slowed, exited (%s %d): %.150s",
+			 WIFSIGNALED(status) ? "signal" : "code",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			 line[0] ? strstr(line, "fatal") : "no fatal line");
+	} else {
+		snprintf(f->outcome, sizeof f->outcome, "had its disks slowed to %d IO/s and %lu KiB/s "
+			 "and kept running", DCLUSTER_SLOW_IOPS,
+			 (unsigned long)DCLUSTER_SLOW_BPS / 1024);
+	}
+	dcluster_fast_disk(&r->c, i);
+	r->catchup_target = majority_commit(r, f);
+	r->watch = WATCH_CATCHUP;
+	r->watch_next = 0;
+}
+
 void fault_heal(struct run *r, struct fault *f)
 {
 	switch (f->kind) {
@@ -374,6 +412,10 @@ void fault_heal(struct run *r, struct fault *f)
 	case F_QUORUM_LOSS:
 		heal_quorum_loss(r, f);
 		break;
+	case F_SLOW_DISK:
+		if (f->nodes[0] >= 0)
+			heal_slow_disk(r, f);
+		break;
 	default:
 		break;
 	}
@@ -386,7 +428,7 @@ static bool caught_up(struct run *r, const struct fault *f)
 		json_t *st;
 		json_int_t applied = 0;
 		bool ok;
-		if (!in_cut(f, i))
+		if (!lagging(f, i))
 			continue;
 		st = dcluster_status(&r->c, r->d->client, i);
 		ok = st != NULL && json_unpack(st, "{s:I}", "applied_index", &applied) == 0 &&
@@ -431,7 +473,7 @@ bool fault_watch(struct run *r, double t)
 		return false;
 	}
 	if (t - f->healed_ms > RUN_CATCHUP_MAX_MS) {
-		f->violation = "a cut-off node did not catch up within 60 s of the heal";
+		f->violation = "a cut-off or slowed node did not catch up within 60 s of the heal";
 		r->watch = WATCH_NONE;
 		return false;
 	}

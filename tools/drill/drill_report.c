@@ -80,10 +80,11 @@ static json_t *faults_json(const struct run *r)
 		if (f->cut != 0) {
 			json_object_set_new(o, "cut_off", cut);
 			json_object_set_new(o, "stepdown_ms", json_real(f->stepdown_ms));
-			json_object_set_new(o, "catchup_ms", json_real(f->catchup_ms));
 		} else {
 			json_decref(cut);
 		}
+		if (f->cut != 0 || f->kind == F_SLOW_DISK)
+			json_object_set_new(o, "catchup_ms", json_real(f->catchup_ms));
 		if (f->kind == F_PARTITION_ONEWAY)
 			json_object_set_new(o, "dropped", json_string(f->oneway_in ? "to" : "from"));
 		if (f->kind == F_QUORUM_LOSS)
@@ -97,6 +98,19 @@ static json_t *faults_json(const struct run *r)
 			json_object_set_new(o, "violation", json_string(f->violation));
 		json_array_append_new(a, o);
 	}
+	return a;
+}
+
+/* The kinds asked for that could not run here, with why. */
+static json_t *skipped_json(const struct run *r)
+{
+	json_t *a = json_array();
+
+	for (int k = 0; k < F__COUNT; k++)
+		if (r->skipped[k][0] != '\0')
+			json_array_append_new(a, json_pack("{s:s, s:s}", "kind",
+							   drill_fault_name((enum fault_kind)k),
+							   "reason", r->skipped[k]));
 	return a;
 }
 
@@ -206,6 +220,7 @@ enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
 		json_object_set_new(j, "converged_ms", json_real(e->converge_ms));
 		json_object_set_new(j, "converged_index", json_integer((json_int_t)e->index));
 		json_object_set_new(j, "log_problems", json_integer((json_int_t)e->log_problems));
+		json_object_set_new(j, "skipped", skipped_json(r));
 		json_object_set_new(j, "ok", json_boolean(rv == DRILL_OUTCOME_OK));
 		text = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
@@ -219,6 +234,10 @@ enum drill_outcome run_report(struct run *r, const struct drill_report *rep,
 	printf("  transport      %s\n", r->c.tls ? "tls (mutual TLS: API, forwarding and Raft)"
 						  : "plain (--insecure: HTTP and plain Raft)");
 	print_faults_text(r);
+	for (int k = 0; k < F__COUNT; k++)
+		if (r->skipped[k][0] != '\0')
+			printf("  skipped        %s: %s\n", drill_fault_name((enum fault_kind)k),
+			       r->skipped[k]);
 	print_timeline(r, rep);
 	if (e->converge_ms >= 0)
 		printf("  converged      every node at index %llu with the same digest %.0f ms "

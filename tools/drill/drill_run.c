@@ -23,7 +23,7 @@ static const char *const kind_names[F__COUNT] = {
 	[F_KILL_TWO] = "kill-two", [F_DAMAGED_SEGMENT] = "damaged-segment",
 	[F_PARTITION_LEADER] = "partition-leader", [F_PARTITION_SPLIT] = "partition-split",
 	[F_PARTITION_ONEWAY] = "partition-oneway", [F_DISK_FULL] = "disk-full",
-	[F_QUORUM_LOSS] = "quorum-loss",
+	[F_QUORUM_LOSS] = "quorum-loss", [F_SLOW_DISK] = "slow-disk",
 };
 
 /* How long each fault lasts before it is healed. */
@@ -36,6 +36,7 @@ static const double hold_ms[F__COUNT] = {
 	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
 	/* the nodes left see no leader for --break-glass-after, then serve */
 	[F_QUORUM_LOSS] = 7000,
+	[F_SLOW_DISK] = 8000, /* about 40 fsyncs at 5 a second */
 };
 
 const char *drill_run_transport(const struct dcluster *c)
@@ -227,10 +228,15 @@ static enum drill_outcome finish_run(struct run *r, struct drill_report *rep,
 	return DRILL_OUTCOME_OK;
 }
 
-/* Partitions or disk-full cannot be had here: say why, run the rest. */
-static unsigned without(unsigned kinds, unsigned mask, const char *why)
+/* Partitions or disk faults cannot be had here: say why (and in the
+ * report), run the rest. */
+static unsigned without(struct run *r, unsigned kinds, unsigned mask, const char *why)
 {
-	fprintf(stderr, "drill: %s; running the other faults\n", why);
+	if (!r->d->opts.json)
+		fprintf(stderr, "drill: %s; running the other faults\n", why);
+	for (int k = 0; k < F__COUNT; k++)
+		if (kinds & mask & (1u << k))
+			snprintf(r->skipped[k], sizeof r->skipped[k], "%s", why);
 	return kinds & ~mask;
 }
 
@@ -296,17 +302,21 @@ enum drill_outcome drill_run(struct drill *d, const struct drill_opts *opts,
 	r.o = o;
 	r.rng = mix_seed(o->seed);
 	if ((kinds & DRILL_NET_FAULTS) && (why = dnet_unavailable()) != NULL)
-		kinds = without(kinds, DRILL_NET_FAULTS, why);
+		kinds = without(&r, kinds, DRILL_NET_FAULTS, why);
 	if ((kinds & DRILL_ROOT_FAULTS) && geteuid() != 0)
-		kinds = without(kinds, DRILL_ROOT_FAULTS, "a full disk needs root (tmpfs)");
+		kinds = without(&r, kinds, DRILL_ROOT_FAULTS,
+				"the disk faults need root (loop-mounted disks)");
 	if (kinds & DRILL_ROOT_FAULTS) {
 		catch_signals();
 		if (dcluster_create(&r.c, o->size, o->escrowd, tls |
 				    (kinds & DRILL_NET_FAULTS ? DCLUSTER_NETNS : 0) |
-				    (kinds & (1u << F_DISK_FULL) ? DCLUSTER_TMPFS : 0),
+				    (kinds & DRILL_DISK_FAULTS ? DCLUSTER_DISKS : 0),
 				    r.errmsg) != ESC_OK) {
 			dcluster_destroy(&r.c, false);
-			kinds = without(kinds, DRILL_ROOT_FAULTS, r.errmsg);
+			kinds = without(&r, kinds, DRILL_ROOT_FAULTS, r.errmsg);
+		} else if ((kinds & (1u << F_SLOW_DISK)) &&
+			   (why = dcluster_slow_unavailable(&r.c)) != NULL) {
+			kinds = without(&r, kinds, 1u << F_SLOW_DISK, why);
 		}
 	}
 	if (kinds == 0) {

@@ -23,6 +23,8 @@ enum fault_kind {
 	F_DISK_FULL,        /* the leader's or a follower's data dir full (root) */
 	F_QUORUM_LOSS,      /* the majority killed, or (root) every node cut off from
 			       every other: break-glass lookups on a node left alone */
+	F_SLOW_DISK,        /* the leader's or a follower's disks throttled (root, a
+			       blkio cgroup): it must keep running and catch up */
 	F__COUNT
 };
 
@@ -42,8 +44,10 @@ struct drill_run_opts {
 /* Faults that need the network of namespaces (root). */
 #define DRILL_NET_FAULTS ((1u << F_PARTITION_LEADER) | (1u << F_PARTITION_SPLIT) | \
 			  (1u << F_PARTITION_ONEWAY))
-/* Faults that need root: the partitions and the tmpfs of disk-full. */
-#define DRILL_ROOT_FAULTS (DRILL_NET_FAULTS | (1u << F_DISK_FULL))
+/* Faults that need the nodes' own disks (root: loop-mounted ext4). */
+#define DRILL_DISK_FAULTS ((1u << F_DISK_FULL) | (1u << F_SLOW_DISK))
+/* Faults that need root: the partitions and the disk faults. */
+#define DRILL_ROOT_FAULTS (DRILL_NET_FAULTS | DRILL_DISK_FAULTS)
 
 const char *drill_fault_name(enum fault_kind k);
 

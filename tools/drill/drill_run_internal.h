@@ -65,6 +65,7 @@ struct run {
 	double watch_next;
 	unsigned long long catchup_target;
 	enum drill_outcome error; /* a fault not injected or healed: why in errmsg */
+	char skipped[F__COUNT][160]; /* kinds asked for but left out here: why ("" ran) */
 	char errmsg[ESC_ERRMSG_SIZE];
 };
 
