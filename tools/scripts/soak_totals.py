@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Totals over drill run reports (escrowctl --json drill run), as a soak
 (tools/scripts/soak.sh) leaves them: runs, faults by kind, keys
-acknowledged and verified, break-glass lookups, violations, failover.
+acknowledged and verified, break-glass lookups, violations, and per fault
+kind the time until an escrow sent after the fault succeeded.
 
 usage: tools/scripts/soak_totals.py [--json] REPORT.json...
 
@@ -30,7 +31,7 @@ def totals(paths):
                          "undisclosed": 0},
          "violations": {k: 0 for k in VIOLATIONS + ["fault_violations", "log_problems",
                                                     "not_converged"]},
-         "failover_ms": []}
+         "failover_ms": {}}
     for path in paths:
         t["runs"] += 1
         try:
@@ -46,6 +47,8 @@ def totals(paths):
         for f in r.get("faults", []):
             t["faults"][f["kind"]] = t["faults"].get(f["kind"], 0) + 1
             t["violations"]["fault_violations"] += "violation" in f
+            if f.get("failover_ms", -1) >= 0:
+                t["failover_ms"].setdefault(f["kind"], []).append(f["failover_ms"])
         for k in ("acknowledged", "verified", "escrows", "lookups"):
             t[k] += r.get(k, 0)
         for k, v in r.get("break_glass", {}).items():
@@ -54,17 +57,15 @@ def totals(paths):
             t["violations"][k] += r.get(k, 0)
         t["violations"]["log_problems"] += r.get("log_problems", 0)
         t["violations"]["not_converged"] += r.get("converged_ms", 0) < 0
-        t["failover_ms"] += [x for x in r.get("failover_ms", []) if x is not None and x >= 0]
-    fo = t.pop("failover_ms")
-    t["failover"] = {"count": len(fo), "median_ms": rank(fo, 0.5), "p99_ms": rank(fo, 0.99),
-                     "max_ms": max(fo) if fo else None}
+    t["failover"] = {kind: {"count": len(v), "median_ms": rank(v, 0.5),
+                            "p99_ms": rank(v, 0.99), "max_ms": max(v)}
+                     for kind, v in sorted(t.pop("failover_ms").items())}
     t["violations_total"] = sum(t["violations"].values()) + t["break_glass"]["unaudited"] + \
         t["break_glass"]["undisclosed"]
     return t
 
 
 def text(t):
-    fo = t["failover"]
     ms = lambda v: "-" if v is None else "%.0f ms" % v
     lines = [
         "runs          %d, %d passed%s" % (t["runs"], t["passed"],
@@ -78,9 +79,11 @@ def text(t):
         "%(unaudited)d unaudited, %(undisclosed)d undisclosed" % t["break_glass"],
         "violations    %d: %s" % (t["violations_total"], ", ".join(
             "%s %d" % kv for kv in t["violations"].items())),
-        "failover      %d leader losses: median %s, p99 %s, max %s" % (
-            fo["count"], ms(fo["median_ms"]), ms(fo["p99_ms"]), ms(fo["max_ms"])),
     ]
+    lines.append("escrows again after the fault (median / p99 / max):")
+    for kind, fo in t["failover"].items():
+        lines.append("  %-17s %4d: %s / %s / %s" % (kind, fo["count"], ms(fo["median_ms"]),
+                                                    ms(fo["p99_ms"]), ms(fo["max_ms"])))
     if t["unreadable"]:
         lines.append("unreadable    %s" % " ".join(t["unreadable"]))
     return "\n".join(lines)
