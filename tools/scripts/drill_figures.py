@@ -50,6 +50,7 @@ KIND_ORDER = ("kill-leader", "kill-follower", "pause-leader", "restart-all", "ki
               "damaged-segment", "quorum-loss", "partition-leader", "partition-split",
               "partition-oneway", "disk-full")
 KEPT_RE = re.compile(r"kept in (\S+)")
+PROGRESS_RE = re.compile(r"drill:\s+\d+ s ")
 
 
 def default_binary(env, in_tree, rel):
@@ -119,13 +120,11 @@ def parse_args(argv):
 
 
 def stop(proc):
-    """Ends a run that overran: Ctrl-C twice (the drill's own way out), then
-    SIGKILL to its process group. Bounded."""
-    for sig, wait in ((signal.SIGINT, 5), (signal.SIGINT, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
+    """Ends a run: Ctrl-C (the drill ends its load and reports), again (the
+    read-back too), then SIGKILL; the drill's nodes die with it. Bounded."""
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGINT, 30), (signal.SIGKILL, 10)):
+        if proc.poll() is None:
+            proc.send_signal(sig)
         try:
             return proc.communicate(timeout=wait)
         except subprocess.TimeoutExpired:
@@ -144,17 +143,22 @@ def drill(args, transport, seed):
     if transport == "plain":
         cmd.append("--insecure")
     t0 = time.monotonic()
-    timed_out = False
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    timed_out = interrupted = False
+    # The drill dies with this script (PR_SET_PDEATHSIG), and its nodes with it.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=harness._PREEXEC)
     try:
         out, err = proc.communicate(timeout=args.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         out, err = stop(proc)
+    except KeyboardInterrupt:
+        interrupted = True
+        out, err = stop(proc)
     rec = {"transport": transport, "seed": seed, "rc": proc.returncode,
            "timed_out": timed_out, "elapsed_s": round(time.monotonic() - t0, 1),
-           "command": cmd, "report": None, "error": None, "kept": None}
+           "interrupted": interrupted, "command": cmd, "report": None, "error": None,
+           "kept": None}
     try:
         rec["report"] = json.loads(out)
     except ValueError:
@@ -163,9 +167,13 @@ def drill(args, transport, seed):
     if kept:
         rec["kept"] = kept[-1]
     if proc.returncode != 0 or timed_out:
-        lines = [l for l in (err or "").splitlines() if l.strip() and " ok " not in l]
-        rec["error"] = ("timed out after %.0f s; " % args.timeout if timed_out else "") + \
-            (lines[-1] if lines else rec["error"] or "exit status %s" % proc.returncode)
+        # The drill's own complaint, else its last line that is not progress.
+        lines = [l for l in (err or "").splitlines() if l.strip() and not PROGRESS_RE.match(l)]
+        said = [l for l in lines if l.startswith("escrowctl:")] or lines
+        rec["error"] = (("timed out after %.0f s; " % args.timeout if timed_out else "")
+                        + ("interrupted; " if interrupted else "")
+                        + "exit status %s: " % proc.returncode
+                        + (said[-1] if said else rec["error"] or "no message"))
     if args.raw_dir and rec["report"] is not None:
         with open(os.path.join(args.raw_dir, "%s-%d.json" % (transport, seed)), "w") as f:
             json.dump(rec["report"], f, indent=1)
@@ -262,6 +270,8 @@ def main(argv):
             for t in args.transports:
                 rec = drill(args, t, base + k)
                 runs.append(rec)
+                if rec["interrupted"]:
+                    raise KeyboardInterrupt
                 rep = rec["report"] or {}
                 print("drill_figures: run %d/%d %-5s seed %d: exit %s, %d faults, %.0f s%s%s"
                       % (len(runs), total, t, rec["seed"], rec["rc"],
@@ -270,8 +280,8 @@ def main(argv):
                          "" if rec["kept"] is None else "; kept " + rec["kept"]),
                       file=sys.stderr, flush=True)
     except KeyboardInterrupt:
-        print("drill_figures: interrupted; figures of the runs done", file=sys.stderr,
-              flush=True)
+        print("drill_figures: interrupted; the figures of the runs made so far",
+              file=sys.stderr, flush=True)
 
     rows = table(runs, args.transports)
     failed = [r for r in runs if r["rc"] != 0 or r["timed_out"] or r["report"] is None]
