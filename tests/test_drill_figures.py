@@ -4,8 +4,9 @@ figures of `escrowctl drill run` on mutual TLS beside plain TCP.
 
 One short round (a follower killed, on each transport) must give a table row
 per transport whose figures are those of the drill's own reports; a run that
-fails must be named with its seed and make the script exit 1; nearest-rank
-percentiles; bad usage. Output is TAP. Environment: ESCROWD, ESCROWCTL,
+fails must be named with its seed and make the script exit 1; saved reports
+tabulated again (--from) give the same table; nearest-rank percentiles; bad
+usage. Output is TAP. Environment: ESCROWD, ESCROWCTL,
 TEST_SEED, TEST_TIMEOUT.
 """
 
@@ -86,6 +87,13 @@ def test_figures_tls_beside_plain(t):
             un = max(f["longest_unavailable_ms"] for f in kills)
             check(cols[6] == "%.0f" % un, "%s longest unavailable %s, the drill's %s"
                   % (transport, cols[6], un))
+        # The saved reports tabulated again give the same table.
+        rc, again, err = figures(["--from"] + [os.path.join(raw, n)
+                                               for n in sorted(os.listdir(raw))], 30)
+        check(rc == 0, "--from: exit %s: %s" % (rc, short(err, 400)))
+        table = [l for l in out.splitlines() if ROW_RE.match(l)]
+        check(table and table == [l for l in again.splitlines() if ROW_RE.match(l)],
+              "--from the saved reports: %s" % again)
     finally:
         shutil.rmtree(raw, ignore_errors=True)
 
@@ -147,7 +155,8 @@ def test_figures_help_and_bad_usage(t):
     rc, out, err = figures(["--help"], 30)
     check(rc == 0, "--help exit %s: %s" % (rc, err))
     for opt in ("--rounds", "--faults", "--duration", "--rate", "--size", "--seed",
-                "--transports", "--timeout", "--escrowctl", "--escrowd", "--raw-dir", "--json"):
+                "--transports", "--timeout", "--escrowctl", "--escrowd", "--raw-dir", "--from",
+                "--json"):
         check(opt in out, "--help names %s: %s" % (opt, out))
     for bad in (["--rounds", "0"], ["--transports", "tls,udp"], ["--size", "4"],
                 ["--rate", "0"], ["--raw-dir", "/nonexistent/figures"]):

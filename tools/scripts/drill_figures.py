@@ -92,6 +92,9 @@ def parse_args(argv):
         "ESCROWD", harness.ESCROWD, os.path.join("node", "escrowd")),
         help="escrowd binary (default: $ESCROWD, the in-tree build, else build/)")
     p.add_argument("--raw-dir", help="write each run's JSON report to RAW_DIR/TRANSPORT-SEED.json")
+    p.add_argument("--from", dest="reports", nargs="+", metavar="REPORT",
+                   help="make no runs: tabulate saved reports of `escrowctl --json drill run` "
+                        "(such as --raw-dir's files)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = p.parse_args(argv)
     if args.rounds < 1:
@@ -110,7 +113,7 @@ def parse_args(argv):
         args.timeout = 2.0 * args.duration + 300.0
     elif args.timeout <= 0:
         p.error("--timeout must be > 0")
-    for name in ("escrowctl", "escrowd"):
+    for name in () if args.reports else ("escrowctl", "escrowd"):
         path = getattr(args, name)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             p.error("%s not found or not executable: %s" % (name, path))
@@ -178,6 +181,24 @@ def drill(args, transport, seed):
         with open(os.path.join(args.raw_dir, "%s-%d.json" % (transport, seed)), "w") as f:
             json.dump(rec["report"], f, indent=1)
     return rec
+
+
+def saved(path):
+    """A run record made of a saved drill report; None when it cannot be read."""
+    try:
+        with open(path) as f:
+            rep = json.load(f)
+    except (OSError, ValueError) as e:
+        print("drill_figures: %s: %s" % (path, e), file=sys.stderr)
+        return None
+    if not isinstance(rep, dict) or rep.get("transport") not in TRANSPORTS:
+        print("drill_figures: %s: not a report of drill run" % path, file=sys.stderr)
+        return None
+    ok = rep.get("ok") is True
+    return {"transport": rep["transport"], "seed": rep.get("seed"), "rc": 0 if ok else 1,
+            "timed_out": False, "interrupted": False, "elapsed_s": None,
+            "error": None if ok else "%s: the report says ok false" % path, "kept": None,
+            "report": rep}
 
 
 def nearest_rank(sorted_values, p):
@@ -259,6 +280,8 @@ def print_table(rows, out):
 
 def main(argv):
     args = parse_args(argv)
+    if args.reports:
+        return tabulate(args, [saved(p) for p in args.reports], None, len(args.reports))
     base = args.seed if args.seed is not None else int(time.time()) % 1000000 + 1
     print("drill_figures: escrowctl %s; escrowd %s; %d round(s) of %s; seeds %d..%d"
           % (args.escrowctl, args.escrowd, args.rounds, ",".join(args.transports), base,
@@ -270,8 +293,6 @@ def main(argv):
             for t in args.transports:
                 rec = drill(args, t, base + k)
                 runs.append(rec)
-                if rec["interrupted"]:
-                    raise KeyboardInterrupt
                 rep = rec["report"] or {}
                 print("drill_figures: run %d/%d %-5s seed %d: exit %s, %d faults, %.0f s%s%s"
                       % (len(runs), total, t, rec["seed"], rec["rc"],
@@ -279,10 +300,19 @@ def main(argv):
                          "" if rec["error"] is None else "; FAILED: " + rec["error"],
                          "" if rec["kept"] is None else "; kept " + rec["kept"]),
                       file=sys.stderr, flush=True)
+                if rec["interrupted"]:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         print("drill_figures: interrupted; the figures of the runs made so far",
               file=sys.stderr, flush=True)
+    return tabulate(args, runs, base, total)
 
+
+def tabulate(args, runs, base, total):
+    """Prints the figures of runs (None: a saved report that could not be
+    read); returns the exit status."""
+    unread = sum(1 for r in runs if r is None)
+    runs = [r for r in runs if r is not None]
     rows = table(runs, args.transports)
     failed = [r for r in runs if r["rc"] != 0 or r["timed_out"] or r["report"] is None]
     violations = [{"transport": r["transport"], "seed": r["seed"], "kept": r["kept"],
@@ -295,6 +325,7 @@ def main(argv):
             "percentiles": "nearest rank",
             "rounds": args.rounds, "duration": args.duration, "rate": args.rate,
             "size": args.size, "faults_option": args.faults, "seed": base,
+            "from": args.reports, "unread": unread,
             "runs": [dict({k: r[k] for k in ("transport", "seed", "rc", "timed_out",
                                              "elapsed_s", "error", "kept")},
                           faults=len((r["report"] or {}).get("faults") or []),
@@ -306,10 +337,15 @@ def main(argv):
                        for r in runs for f in (r["report"] or {}).get("faults") or []],
         }, indent=1))
     else:
-        print("%d runs (%s), %d failed; --duration %d --rate %d --size %d%s; seeds %d..%d"
-              % (len(runs), ",".join(args.transports), len(failed), args.duration,
-                 args.rate, args.size, " --faults " + args.faults if args.faults else "",
-                 base, base + args.rounds - 1))
+        if args.reports:
+            print("%d saved reports (%d unreadable), %d failed; seeds %s"
+                  % (len(runs) + unread, unread, len(failed),
+                     ",".join(sorted({str(r["seed"]) for r in runs}))))
+        else:
+            print("%d runs (%s), %d failed; --duration %d --rate %d --size %d%s; seeds %d..%d"
+                  % (len(runs), ",".join(args.transports), len(failed), args.duration,
+                     args.rate, args.size, " --faults " + args.faults if args.faults else "",
+                     base, base + args.rounds - 1))
         print_table(rows, sys.stdout)
         for r in failed:
             print("failed run: %s seed %d: %s%s" % (r["transport"], r["seed"], r["error"],
@@ -318,7 +354,7 @@ def main(argv):
             print("violation: %s seed %d, %s at %.0f ms: %s%s"
                   % (v["transport"], v["seed"], v["kind"], v["at_ms"] or 0, v["violation"],
                      "; kept " + v["kept"] if v["kept"] else ""))
-    return 0 if runs and not failed and len(runs) == total else 1
+    return 0 if runs and not failed and not unread and len(runs) == total else 1
 
 
 if __name__ == "__main__":
