@@ -145,6 +145,15 @@ def test_figures_nearest_rank(t):
                           "catchup_ms": 400.0, "stepdown_ms": -1},
                          {"failover_ms": 700.0, "longest_unavailable_ms": 0.0,
                           "catchup_ms": 200.0, "stepdown_ms": 600.0}])
+    # Windows go to the last fault injected before they closed.
+    faults = mod.overlapping({"faults": [{"kind": "b", "at_ms": 5000.0},
+                                         {"kind": "a", "at_ms": 1000.0}],
+                              "unavailable": [{"start_ms": 0.0, "length_ms": 150.0},
+                                              {"start_ms": 800.0, "length_ms": 700.0},
+                                              {"start_ms": 2000.0, "length_ms": 300.0},
+                                              {"start_ms": 4800.0, "length_ms": 1000.0}]})
+    check([(f["kind"], f["unavailable_overlap_ms"]) for f in faults]
+          == [("a", 700.0), ("b", 1000.0)], "windows held to faults: %s" % faults)
     check(row["catchup_ms"] == {"median": 200.0, "max": 400.0, "unmeasured": 0}
           and row["stepdown_ms"] == {"median": 600.0, "measured": 1},
           "partition figures: %s" % row)
