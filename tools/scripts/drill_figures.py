@@ -302,8 +302,9 @@ def print_table(rows, out):
                  ms(un["max"]), ms(ov["median"]), ms(ov["max"]), ms(cu.get("median")),
                  ms(cu.get("max")), ms(sd.get("median"))), file=out)
     print("ms; fo = failover_ms, un = longest_unavailable_ms, ov = unavailable_overlap_ms "
-          "(each window held to the last fault injected before it closed), cu = catchup_ms, sd = stepdown_ms (partitions); "
-          "n/a = failovers not measured; percentiles by nearest rank", file=out)
+          "(each window held to the last fault injected before it closed), cu = catchup_ms, "
+          "sd = stepdown_ms (partitions); n/a = failovers not measured; percentiles by "
+          "nearest rank", file=out)
 
 
 def main(argv):
@@ -351,18 +352,22 @@ def tabulate(args, runs, base, total):
     if args.json:
         print(json.dumps({
             "percentiles": "nearest rank",
-            "rounds": args.rounds, "duration": args.duration, "rate": args.rate,
-            "size": args.size, "faults_option": args.faults, "seed": base,
             "from": args.reports, "unread": unread,
+            "rounds": None if args.reports else args.rounds,
+            "duration": None if args.reports else args.duration,
+            "rate": None if args.reports else args.rate,
+            "size": None if args.reports else args.size,
+            "faults_option": None if args.reports else args.faults, "seed": base,
             "runs": [dict({k: r[k] for k in ("transport", "seed", "rc", "timed_out",
                                              "elapsed_s", "error", "kept")},
                           faults=len((r["report"] or {}).get("faults") or []),
-                          ok=(r["report"] or {}).get("ok")) for r in runs],
+                          ok=(r["report"] or {}).get("ok"),
+                          findings=(r["report"] or {}).get("findings")) for r in runs],
             "failed_runs": len(failed),
             "violations": violations,
             "table": rows,
             "faults": [dict(f, transport=r["transport"], seed=r["seed"])
-                       for r in runs for f in (r["report"] or {}).get("faults") or []],
+                       for r in runs for f in overlapping(r["report"] or {})],
         }, indent=1))
     else:
         if args.reports:
@@ -376,10 +381,10 @@ def tabulate(args, runs, base, total):
                      base, base + args.rounds - 1))
         print_table(rows, sys.stdout)
         for r in failed:
-            print("failed run: %s seed %d: %s%s" % (r["transport"], r["seed"], r["error"],
+            print("failed run: %s seed %s: %s%s" % (r["transport"], r["seed"], r["error"],
                                                      "; kept " + r["kept"] if r["kept"] else ""))
         for v in violations:
-            print("violation: %s seed %d, %s at %.0f ms: %s%s"
+            print("violation: %s seed %s, %s at %.0f ms: %s%s"
                   % (v["transport"], v["seed"], v["kind"], v["at_ms"] or 0, v["violation"],
                      "; kept " + v["kept"] if v["kept"] else ""))
     return 0 if runs and not failed and not unread and len(runs) == total else 1
