@@ -180,8 +180,9 @@ def drill(args, transport, seed):
         said = [l for l in lines if l.startswith("escrowctl:")] or lines
         rec["error"] = (("timed out after %.0f s; " % args.timeout if timed_out else "")
                         + ("interrupted; " if interrupted else "")
-                        + "exit status %s: " % proc.returncode
-                        + (said[-1] if said else rec["error"] or "no message"))
+                        + "exit status %s" % proc.returncode
+                        + (": " + said[-1] if said else
+                           ": " + rec["error"] if rec["error"] else ""))
     if args.raw_dir and rec["report"] is not None:
         with open(os.path.join(args.raw_dir, "%s-%d.json" % (transport, seed)), "w") as f:
             json.dump(rec["report"], f, indent=1)
