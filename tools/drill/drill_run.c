@@ -163,14 +163,26 @@ static void tick(struct drill *d, double t)
 }
 
 /* Per fault: time until the first escrow sent after it succeeded, and the
- * longest unavailability window that began during it. */
+ * longest unavailability window that began during it. A window opens when
+ * a failed request was sent, and one in flight when the fault began may fail
+ * by it: a fault's time begins RUN_WINDOW_EARLY_MS before it, and ends when
+ * its heal has settled (the next one begins then). */
 static void measure(struct run *r, const struct drill_report *rep)
 {
 	const struct drill_history *h = &r->d->h;
 
+	for (size_t w = 0; w < rep->n_windows; w++) {
+		const struct drill_window *win = &rep->windows[w];
+		for (size_t i = 0; i < r->n_faults; i++) {
+			struct fault *f = &r->faults[i];
+			if (win->start_ms >= f->at_ms - RUN_WINDOW_EARLY_MS &&
+			    win->start_ms < f->healed_ms + RUN_SETTLE_MS - RUN_WINDOW_EARLY_MS &&
+			    win->length_ms > f->longest_ms)
+				f->longest_ms = win->length_ms;
+		}
+	}
 	for (size_t i = 0; i < r->n_faults; i++) {
 		struct fault *f = &r->faults[i];
-		double until = f->healed_ms + RUN_SETTLE_MS;
 		for (size_t k = 0; k < h->n_ops; k++) {
 			const struct drill_op *o = &h->ops[k];
 			if (o->kind == DRILL_ESCROW && o->result == DRILL_OK &&
@@ -178,10 +190,6 @@ static void measure(struct run *r, const struct drill_report *rep)
 			    (f->failover_ms < 0 || o->end_ms - f->at_ms < f->failover_ms))
 				f->failover_ms = o->end_ms - f->at_ms;
 		}
-		for (size_t w = 0; w < rep->n_windows; w++)
-			if (rep->windows[w].start_ms >= f->at_ms && rep->windows[w].start_ms < until &&
-			    rep->windows[w].length_ms > f->longest_ms)
-				f->longest_ms = rep->windows[w].length_ms;
 	}
 }
 

@@ -8,6 +8,8 @@
 
 #define RUN_FAULTS_MAX 512
 #define RUN_SETTLE_MS 2500.0       /* after a heal, before the next fault */
+#define RUN_WINDOW_EARLY_MS 500.0  /* a window that began this long before a fault
+				      is held to it (a request in flight then) */
 #define RUN_WATCH_EVERY_MS 50.0    /* status polls while a fault is watched */
 #define RUN_CATCHUP_MAX_MS 60000.0 /* a cut-off node catching up after a heal */
 #define RUN_BG_FIRST_MS 2000.0     /* quorum-loss: the first break-glass lookup */

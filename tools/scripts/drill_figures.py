@@ -10,13 +10,15 @@ collected, and one table row per fault kind and transport gives:
   count                    faults of that kind
   failover_ms              fault until the first escrow sent after it succeeded:
                            median, p90, p99, max
-  longest_unavailable_ms   the longest unavailability window that began
-                           during the fault: median, max
+  longest_unavailable_ms   the drill's longest unavailability window held to
+                           the fault: median, max
   unavailable_overlap_ms   the same from the report's list of windows (100 ms
                            or more), each window held to the last fault
-                           injected before it closed: it counts a window that
-                           a request sent just before the fault opened (the
-                           drill's own figure leaves it out): median, max
+                           injected before it closed (older drills left out
+                           of their own figure a window that a request sent
+                           just before the fault opened; they now hold to a
+                           fault the windows that began from 500 ms before
+                           it until its heal settled): median, max
   catchup_ms               (partitions) heal until every cut-off node applied
                            the majority's commit index: median, max
   stepdown_ms              (partitions that cut the leader off) cut until the
