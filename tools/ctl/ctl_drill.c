@@ -85,8 +85,9 @@ static int parse_faults(struct ctl_ctx *ctx, const char *list, size_t size, unsi
 	return CTL_EXIT_OK;
 }
 
-/* escrowd to start: --escrowd, $ESCROWD, the escrowd next to this program,
- * or escrowd from $PATH. */
+/* escrowd to start: --escrowd, $ESCROWD, the escrowd next to this program
+ * (installed), ../node/escrowd from it (a build directory), or escrowd from
+ * $PATH. */
 static const char *find_escrowd(const char *given)
 {
 	static char path[4096];
@@ -103,6 +104,9 @@ static const char *find_escrowd(const char *given)
 		char *slash = strrchr(path, '/');
 		if (slash != NULL) {
 			strcpy(slash + 1, "escrowd");
+			if (access(path, X_OK) == 0)
+				return path;
+			strcpy(slash + 1, "../node/escrowd");
 			if (access(path, X_OK) == 0)
 				return path;
 		}
