@@ -32,6 +32,8 @@ MAN_ESCROWD = os.path.join(TOP, "man", "escrowd.8")
 MAN_ESCROWCTL = os.path.join(TOP, "man", "escrowctl.1")
 ALERTS = os.path.join(TOP, "docs", "prometheus", "escrow-alerts.yml")
 OPERATIONS = os.path.join(TOP, "docs", "operations.md")
+# Scripts the guide runs too: their --help names their options.
+GUIDE_SCRIPTS = [os.path.join(TOP, "tools", "scripts", "drill_figures.py")]
 
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]")
 # A command or subcommand line of a help text: two spaces, a lower-case word.
@@ -188,12 +190,14 @@ def all_help_options():
     for cmd in commands_of(top):
         text = run_help(harness.ESCROWCTL, [cmd])
         opts |= set(OPTION.findall(text))
+    for script in GUIDE_SCRIPTS:
+        opts |= set(OPTION.findall(run_help(sys.executable, [script])))
     return opts
 
 
 def test_operations_guide_options_exist(t):
-    """Every --option docs/operations.md shows is one escrowd or escrowctl
-    takes, and every 'name = value' of its escrowd.conf examples is an
+    """Every --option docs/operations.md shows is one escrowd, escrowctl or a
+    script it runs (GUIDE_SCRIPTS) takes, and every 'name = value' of its escrowd.conf examples is an
     escrowd option: a renamed flag breaks the guide's commands."""
     with open(OPERATIONS, encoding="utf-8") as f:
         doc = f.read()
