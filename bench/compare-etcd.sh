@@ -15,6 +15,9 @@ TOOL=$HERE/compare_tool.py
 LUA=$HERE/wrk-load.lua
 READY_TIMEOUT=30   # seconds for a cluster to elect a leader and serve
 STOP_TIMEOUT=10    # seconds for the processes to exit after SIGTERM
+ETCD_GRACE=2       # etcd's: its last leader waits ~7 s for a leadership
+                   # transfer that its stopped peers cannot take; its data
+                   # dir is thrown away, so it gets SIGKILL after this
 
 ROUNDS=3
 DURATION=10
@@ -61,7 +64,10 @@ about 20 s to start and seed the clusters.
 EOF
 }
 
-say() { printf 'compare: %s\n' "$*" >&2; }
+# Progress and errors go to fd 3, a copy of stderr: the traps may run while
+# a run's output is redirected to its file.
+exec 3>&2
+say() { printf "compare: [%3ds] %s\n" "$SECONDS" "$*" >&3; }
 usage_error() {
 	printf 'compare: %s (see bench/compare-etcd.sh --help)\n' "$*" >&2
 	exit 2
@@ -153,22 +159,27 @@ ESCROW_VERSION=$("$ESCROWD" --version | head -n 1)
 # --- cleanup --------------------------------------------------------------
 WORK=""
 PIDS=()     # every long-running process started here
+ETCD_PIDS=() # those of them that are etcd
 CHILD=""    # the wrk or escrowctl bench running now
 
 cleanup() {
-	local rc=$? p deadline alive
+	local rc=$? p deadline alive etcd_deadline
 	trap - EXIT INT TERM
 	[[ -n "$CHILD" ]] && kill "$CHILD" 2>/dev/null || true
 	for p in "${PIDS[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
 	deadline=$((SECONDS + STOP_TIMEOUT))
+	etcd_deadline=$((SECONDS + ETCD_GRACE))
 	while :; do
 		alive=""
 		for p in "${PIDS[@]}" ${CHILD:+"$CHILD"}; do
 			kill -0 "$p" 2>/dev/null && alive+=" $p"
 		done
 		[[ -z "$alive" ]] && break
+		if ((SECONDS >= etcd_deadline)); then
+			for p in "${ETCD_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+		fi
 		if ((SECONDS >= deadline)); then
 			say "still running after ${STOP_TIMEOUT} s, killing:$alive"
 			for p in $alive; do kill -9 "$p" 2>/dev/null || true; done
@@ -177,13 +188,14 @@ cleanup() {
 		sleep 0.1
 	done
 	wait 2>/dev/null || true
+	[[ ${#PIDS[@]} -gt 0 ]] && say "stopped ${#PIDS[@]} processes"
 	if [[ -n "$WORK" ]]; then
-		if [[ $rc -ne 0 && -d "$WORK" ]]; then
-			# The logs say why; show their ends before they go.
+		if [[ $rc -eq 1 && -d "$WORK" ]]; then
+			# A failure: the logs say why; show their ends before they go.
 			for f in "$WORK"/*/*.log; do
 				[[ -s "$f" ]] || continue
-				printf -- '--- %s (last 5 lines)\n' "${f#"$WORK"/}" >&2
-				tail -n 5 "$f" >&2
+				printf -- '--- %s (last 5 lines)\n' "${f#"$WORK"/}" >&3
+				tail -n 5 "$f" >&3
 			done
 		fi
 		rm -rf "$WORK"
@@ -203,7 +215,7 @@ fail() {
 # the trap at once; bounded by timeout(1) besides.
 run_child() {
 	local rc=0
-	timeout -k 5 "$1" "${@:2}" &
+	timeout -k 5 "$1" "${@:2}" 3>&- &
 	CHILD=$!
 	wait "$CHILD" || rc=$?
 	CHILD=""
@@ -236,8 +248,9 @@ for i in 0 1 2; do
 		--initial-advertise-peer-urls "http://127.0.0.1:${PORTS[i + 3]}" \
 		--initial-cluster "$ETCD_INITIAL" --initial-cluster-token "compare-$$" \
 		--initial-cluster-state new --logger zap --log-level warn \
-		>"$WORK/etcd/e$i.log" 2>&1 </dev/null &
+		>"$WORK/etcd/e$i.log" 2>&1 </dev/null 3>&- &
 	PIDS+=($!)
+	ETCD_PIDS+=($!)
 done
 
 # Starts escrow cluster $1 (plain or tls) on ports ${PORTS[$2..$2+5]}.
@@ -262,7 +275,7 @@ start_escrow() {
 			--raft-addr "127.0.0.1:${PORTS[base + 2 * i - 2]}" \
 			--api-addr "127.0.0.1:${PORTS[base + 2 * i - 1]}" \
 			--bootstrap "$boot" "${flags[@]}" --seal-key "$WORK/pki/seal.key" \
-			--log-level warn >"$WORK/$mode/n$i.log" 2>&1 </dev/null &
+			--log-level warn >"$WORK/$mode/n$i.log" 2>&1 </dev/null 3>&- &
 		PIDS+=($!)
 	done
 }
@@ -312,8 +325,8 @@ TLS_FOLLOWER=${TLS_URL[L % 3 + 1]}
 say "leaders: etcd $ETCD_LEADER, escrow plain $PLAIN_LEADER, escrow TLS $TLS_LEADER"
 
 say "seeding $SEED_KEYS keys into each cluster for the lookups"
-python3 "$TOOL" seed-etcd "$ETCD_LEADER" "$SEED_KEYS" || fail "seeding etcd"
-python3 "$TOOL" seed-escrow "$PLAIN_LEADER" "$SEED_KEYS" || fail "seeding escrow plain"
+python3 "$TOOL" seed "$ETCD_LEADER" "$PLAIN_LEADER" "$SEED_KEYS" || fail "seeding the keys"
+say "seeded"
 
 # --- runs -----------------------------------------------------------------
 RUNS=$WORK/runs.jsonl
@@ -330,7 +343,7 @@ SYSTEM_LIST=(etcd plain bench_plain tls)
 # Runs load $2 (kind:via:clients) against system $3 in round $1 and appends
 # the run to $RUNS.
 run_one() {
-	local round=$1 load=$2 sys=$3 kind via clients url op threads out res
+	local round=$1 load=$2 sys=$3 kind via clients url op threads out res rc=0
 	IFS=: read -r kind via clients <<<"$load"
 	RUN_NO=$((RUN_NO + 1))
 	out=$WORK/run-$RUN_NO.out
@@ -347,7 +360,8 @@ run_one() {
 		run_child $((DURATION + 60)) "$WRK" -t "$threads" -c "$clients" -d "${DURATION}s" \
 			--timeout 10s -s "$LUA" "$url" -- "$op" "$RUN_NO" "$SEED_KEYS" >"$out" 2>&1 ||
 			{ cat "$out" >&2; fail "wrk $op against $url"; }
-		res=$(python3 "$TOOL" wrk-result "$out") || { cat "$out" >&2; fail "wrk's output"; }
+		res=$(python3 "$TOOL" record wrk "$out" "$RUNS" "$round" "$load" "$sys") ||
+			{ cat "$out" >&2; fail "wrk's output"; }
 		;;
 	bench_plain | tls)
 		local -a ctl=("$ESCROWCTL")
@@ -358,25 +372,16 @@ run_one() {
 			[[ $via == leader ]] && url=$PLAIN_LEADER || url=$PLAIN_FOLLOWER
 		fi
 		[[ $kind == write ]] && op=escrow || op=lookup
-		local rc=0
 		run_child $((DURATION + 120)) "${ctl[@]}" --nodes "$url" --json bench \
 			--clients "$clients" --op "$op" --duration "$DURATION" --count 10000000 \
 			--machine-prefix "cmp-$RUN_NO" >"$out" 2>"$out.err" || rc=$?
 		# 1: some requests failed; the report counts them.
 		[[ $rc -eq 0 || $rc -eq 1 ]] || { cat "$out.err" >&2; fail "escrowctl bench against $url (exit $rc)"; }
-		res=$(python3 "$TOOL" bench-result "$out") || { cat "$out.err" >&2; fail "escrowctl bench's output"; }
+		res=$(python3 "$TOOL" record bench "$out" "$RUNS" "$round" "$load" "$sys") ||
+			{ cat "$out.err" >&2; fail "escrowctl bench's output"; }
 		;;
 	esac
-	printf '%s\n' "$res" | python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read())
-r.update(round=int(sys.argv[1]), load=sys.argv[2], system=sys.argv[3])
-print(json.dumps(r))' "$round" "$load" "$sys" >>"$RUNS"
-	say "round $round $load $sys: $(printf '%s' "$res" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-print("%.0f/s p50 %.2f ms p99 %.2f ms, %d errors (%s)" % (
-    r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["tool"]))')"
+	say "round $round $load $sys: $res"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -4,11 +4,15 @@
   compare_tool.py ports N                  N distinct free ports on 127.0.0.1
   compare_tool.py etcd-leader URL...       index (0-based) of the leader
   compare_tool.py escrow-leader URL [TLS]  the leader's id as that node sees it
-  compare_tool.py seed-etcd URL N          puts bench/seed/0..N-1
-  compare_tool.py seed-escrow URL N [TLS]  escrows the key IDs wrk-load.lua
-                                           looks up (5EED0000-...-<i>)
-  compare_tool.py wrk-result FILE          wrk's RESULT line as one JSON run
-  compare_tool.py bench-result FILE        escrowctl bench --json as one run
+  compare_tool.py seed ETCD_URL ESCROW_URL N
+                                           puts bench/seed/0..N-1 into etcd
+                                           and escrows the key IDs
+                                           wrk-load.lua looks up
+                                           (5EED0000-...-<i>), both at once
+  compare_tool.py record (wrk|bench) FILE RUNS ROUND LOAD SYSTEM
+                                           appends the run in FILE (wrk's
+                                           output, or escrowctl bench --json)
+                                           to RUNS and prints a summary line
   compare_tool.py report RUNS PARAMS (table|json|markdown)
 
 TLS is three arguments: the CA, the client certificate and its key. A run
@@ -24,6 +28,7 @@ import socket
 import ssl
 import statistics
 import sys
+import threading
 import urllib.parse
 
 # Seeded escrow key i; bench/wrk-load.lua's seeded_key_id() makes the same.
@@ -100,7 +105,7 @@ def seed_password(i):
     return "-".join("%06d" % (((i * 8 + j) % 65536) * 11) for j in range(8))
 
 
-def cmd_seed_etcd(url, n):
+def seed_etcd(url, n):
     conn = connection(url)
     value = "v" * 180
     for i in range(int(n)):
@@ -108,12 +113,12 @@ def cmd_seed_etcd(url, n):
         status, body = request(conn, "POST", "/v3/kv/put", {
             "key": _b64(key), "value": _b64(value)})
         if status != 200:
-            die("etcd put %s: %s %s" % (key, status, str(body)[:200]))
+            raise ValueError("etcd put %s: %s %s" % (key, status, str(body)[:200]))
     conn.close()
 
 
-def cmd_seed_escrow(url, n, *tls):
-    conn = connection(url, tls or None)
+def seed_escrow(url, n):
+    conn = connection(url)
     for i in range(int(n)):
         key_id = SEED_KEY_ID % i
         status, body = request(conn, "POST", "/v1/keys", {
@@ -121,15 +126,33 @@ def cmd_seed_escrow(url, n, *tls):
             "volume_id": "\\\\?\\Volume{%s}\\" % key_id, "volume_type": "os",
             "machine": "seed-%d.bench.example" % (i % 100), "user": "CORP\\bench-seed"})
         if status not in (200, 201):
-            die("escrow %s: %s %s" % (key_id, status, str(body)[:200]))
+            raise ValueError("escrow %s: %s %s" % (key_id, status, str(body)[:200]))
     conn.close()
+
+
+def cmd_seed(etcd_url, escrow_url, n):
+    errors = []
+
+    def run(fn, url):
+        try:
+            fn(url, n)
+        except (OSError, http.client.HTTPException, ValueError, SystemExit) as e:
+            errors.append("%s %s: %s" % (fn.__name__, url, e))
+    threads = [threading.Thread(target=run, args=a)
+               for a in ((seed_etcd, etcd_url), (seed_escrow, escrow_url))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        die("; ".join(errors))
 
 
 def _b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-def cmd_wrk_result(path):
+def wrk_result(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = [ln for ln in f if ln.startswith("RESULT ")]
     if not lines:
@@ -139,19 +162,31 @@ def cmd_wrk_result(path):
         r["timeouts"] + r["connect_errors"]
     ok = r["requests"] - r["status_errors"]
     secs = r["duration_us"] / 1e6
-    print(json.dumps({"requests": r["requests"], "ok": ok, "errors": errors,
-                      "rps": ok / secs if secs > 0 else 0.0,
-                      "p50_ms": r["p50_us"] / 1000.0, "p99_ms": r["p99_us"] / 1000.0,
-                      "tool": "wrk"}))
+    return {"requests": r["requests"], "ok": ok, "errors": errors,
+            "rps": ok / secs if secs > 0 else 0.0,
+            "p50_ms": r["p50_us"] / 1000.0, "p99_ms": r["p99_us"] / 1000.0, "tool": "wrk"}
 
 
-def cmd_bench_result(path):
+def bench_result(path):
     with open(path, encoding="utf-8") as f:
         r = json.load(f)
     lat = r.get("latency_ms", {})
-    print(json.dumps({"requests": r["ok"] + r["errors"], "ok": r["ok"], "errors": r["errors"],
-                      "rps": r["throughput_rps"], "p50_ms": lat.get("p50", 0.0),
-                      "p99_ms": lat.get("p99", 0.0), "tool": "escrowctl bench"}))
+    return {"requests": r["ok"] + r["errors"], "ok": r["ok"], "errors": r["errors"],
+            "rps": r["throughput_rps"], "p50_ms": lat.get("p50", 0.0),
+            "p99_ms": lat.get("p99", 0.0), "tool": "escrowctl bench"}
+
+
+def cmd_record(kind, path, runs_path, round_no, load, system):
+    if kind not in ("wrk", "bench"):
+        die("record: wrk or bench, not %s" % kind)
+    r = wrk_result(path) if kind == "wrk" else bench_result(path)
+    if r["ok"] < 1:
+        die("%s: no request succeeded (%d errors)" % (path, r["errors"]))
+    r.update(round=int(round_no), load=load, system=system)
+    with open(runs_path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(r) + "\n")
+    print("%.0f/s p50 %.2f ms p99 %.2f ms, %d errors (%s)" % (
+        r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["tool"]))
 
 
 # ---------------------------------------------------------------- report
@@ -273,7 +308,7 @@ def markdown(rows, params):
         "Run %s: `%s`." % (params.get("date", "?"), params.get("command", "")),
         "",
         "Machine: %s CPUs (%s), kernel %s; load average %s before the run, %s after; "
-        "etcd %s; escrowd %s." % (
+        "etcd %s; %s." % (
             m.get("nproc", "?"), m.get("cpu", "?"), m.get("kernel", "?"),
             m.get("load_before", "?"), m.get("load_after", "?"),
             params.get("etcd_version", "?"), params.get("escrow_version", "?")),
@@ -308,8 +343,8 @@ def cmd_report(runs_path, params_path, fmt):
 
 COMMANDS = {
     "ports": cmd_ports, "etcd-leader": cmd_etcd_leader, "escrow-leader": cmd_escrow_leader,
-    "seed-etcd": cmd_seed_etcd, "seed-escrow": cmd_seed_escrow,
-    "wrk-result": cmd_wrk_result, "bench-result": cmd_bench_result, "report": cmd_report,
+    "seed": cmd_seed,
+    "record": cmd_record, "report": cmd_report,
 }
 
 if __name__ == "__main__":
