@@ -59,8 +59,8 @@ also by `escrowctl bench`, the only client here that presents a certificate.
 
 Progress goes to stderr. Exit 0 with the table; 1 when a cluster did not start
 or a run failed; 2 for a bad option or a missing program (it says which).
-A run takes about rounds x (3 x clients + 1) x 4 x duration seconds, plus
-about 20 s to start and seed the clusters.
+It takes about rounds x (3 x the number of client counts + 1) x 4 x duration
+seconds, plus about 20 s to start and seed the clusters.
 EOF
 }
 
@@ -74,7 +74,7 @@ usage_error() {
 }
 # Checks that $2 is an integer in [$3, $4] for option $1.
 int_in() {
-	[[ "$2" =~ ^[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) ||
+	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
 		usage_error "$1 must be an integer from $3 to $4, not '$2'"
 }
 
@@ -98,15 +98,18 @@ while [[ $# -gt 0 ]]; do
 	*) usage_error "unknown argument '$1'" ;;
 	esac
 	case $opt in
-	--rounds) int_in "$opt" "$val" 1 100; ROUNDS=$val ;;
-	--duration) int_in "$opt" "$val" 1 600; DURATION=$val ;;
+	--rounds) int_in "$opt" "$val" 1 100; ROUNDS=$((10#$val)) ;;
+	--duration) int_in "$opt" "$val" 1 600; DURATION=$((10#$val)) ;;
 	--clients)
 		[[ "$val" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "--clients must be a list like 64 or 16,64, not '$val'"
 		IFS=, read -r -a list <<<"$val"
-		for c in "${list[@]}"; do int_in "--clients" "$c" 1 512; done
-		CLIENTS=$val
+		CLIENTS=""
+		for c in "${list[@]}"; do
+			int_in "--clients" "$c" 1 512
+			CLIENTS+="${CLIENTS:+,}$((10#$c))"
+		done
 		;;
-	--seed-keys) int_in "$opt" "$val" 1 1000000; SEED_KEYS=$val ;;
+	--seed-keys) int_in "$opt" "$val" 1 1000000; SEED_KEYS=$((10#$val)) ;;
 	--out) [[ -n "$val" ]] || usage_error "--out needs a file name"; OUT=$val ;;
 	--escrowd) ESCROWD=$val ;;
 	--escrowctl) ESCROWCTL=$val ;;
@@ -316,10 +319,16 @@ until L=$(python3 "$TOOL" etcd-leader "${ETCD_URL[@]}" 2>/dev/null); do
 done
 ETCD_LEADER=${ETCD_URL[L]}
 ETCD_FOLLOWER=${ETCD_URL[(L + 1) % 3]}
-L=$(python3 "$TOOL" escrow-leader "${PLAIN_URL[1]}") || fail "no leader in escrow plain"
+until L=$(python3 "$TOOL" escrow-leader "${PLAIN_URL[1]}" 2>/dev/null); do
+	((SECONDS < deadline)) || fail "escrow plain elected no leader in ${READY_TIMEOUT} s"
+	sleep 0.2
+done
 PLAIN_LEADER=${PLAIN_URL[L]}
 PLAIN_FOLLOWER=${PLAIN_URL[L % 3 + 1]}
-L=$(python3 "$TOOL" escrow-leader "${TLS_URL[1]}" "${TLS_FILES[@]}") || fail "no leader in escrow TLS"
+until L=$(python3 "$TOOL" escrow-leader "${TLS_URL[1]}" "${TLS_FILES[@]}" 2>/dev/null); do
+	((SECONDS < deadline)) || fail "escrow TLS elected no leader in ${READY_TIMEOUT} s"
+	sleep 0.2
+done
 TLS_LEADER=${TLS_URL[L]}
 TLS_FOLLOWER=${TLS_URL[L % 3 + 1]}
 say "leaders: etcd $ETCD_LEADER, escrow plain $PLAIN_LEADER, escrow TLS $TLS_LEADER"
