@@ -455,10 +455,13 @@ long drill_engine_key_index(const struct drill *d, const char *key_id)
 }
 
 /* Reads back every acknowledged key, retrying those that got no answer
- * until DRILL_READBACK_S has passed. */
+ * until DRILL_READBACK_S pass without a key read back (a busy cluster may
+ * take minutes over thousands of keys), DRILL_READBACK_MAX_S at most. */
 enum drill_outcome drill_engine_readback(struct drill *d)
 {
-	double deadline = drill_now_ms() + DRILL_READBACK_S * 1e3, next_line = drill_now_ms() + 1000;
+	double start = drill_now_ms(), deadline = start + DRILL_READBACK_S * 1e3;
+	double next_line = start + 1000;
+	size_t left = d->n_acked;
 	enum drill_outcome rv;
 
 	d->rb_retry_at = calloc(d->h.n_keys + 1, sizeof *d->rb_retry_at);
@@ -471,7 +474,14 @@ enum drill_outcome drill_engine_readback(struct drill *d)
 		fprintf(stderr, "drill: reading back %zu acknowledged keys\n", d->n_acked);
 	while (d->rb_left > 0 || busy_slots(d) > 0) {
 		double now = drill_now_ms();
-		bool over = now >= deadline || drill_interrupted > 1;
+		bool over;
+
+		if (d->rb_left < left) {
+			left = d->rb_left;
+			deadline = now + DRILL_READBACK_S * 1e3;
+		}
+		over = now >= deadline || now >= start + DRILL_READBACK_MAX_S * 1e3 ||
+		       drill_interrupted > 1;
 
 		for (size_t i = 0; !over && i < d->n_acked; i++) {
 			uint32_t k = d->acked[(d->rb_next + i) % d->n_acked];

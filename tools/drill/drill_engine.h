@@ -23,7 +23,9 @@
 #define DRILL_SLOTS_DEFAULT 64
 #define DRILL_SLOTS_MAX 64
 #define DRILL_REQUEST_TIMEOUT_MS 3000   /* one request; past it: unknown outcome */
-#define DRILL_READBACK_S 60             /* read-back keeps retrying this long */
+#define DRILL_READBACK_S 60             /* read-back keeps retrying this long (the
+					   keys: this long without one read back) */
+#define DRILL_READBACK_MAX_S 900        /* the keys' read-back, at most */
 #define DRILL_RETRY_MS 200              /* a read-back that failed waits this long */
 #define DRILL_RESP_MAX 4096
 #define DRILL_WINDOW_LISTED_MS 100    /* shorter windows are counted, not listed */
