@@ -99,10 +99,16 @@ int drill_engine_request(struct drill *d, enum dpki_role role, const char *metho
 	return rv;
 }
 
-/* Sends s->path to node s->op.node. */
+/* Sends s->path to node s->op.node. A key read goes on a connection of its
+ * own: libcurl sends a GET again by itself when a kept-alive connection dies
+ * before the answer, and a read sent twice is audited twice (the server saw
+ * two), which the history would not show. */
 static enum drill_outcome queue(struct drill *d, struct dslot *s)
 {
+	bool read = !s->status && (s->op.kind == DRILL_LOOKUP || s->op.kind == DRILL_READBACK);
+
 	present(d, s->h, role_of(s));
+	curl_easy_setopt(s->h, CURLOPT_FRESH_CONNECT, read ? 1L : 0L);
 	snprintf(s->url, sizeof s->url, "%s%s", node_url(d, s->op.node), s->path);
 	curl_easy_setopt(s->h, CURLOPT_URL, s->url);
 	s->resp_len = 0;

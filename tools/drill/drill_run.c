@@ -39,6 +39,16 @@ static const double hold_ms[F__COUNT] = {
 	[F_SLOW_DISK] = 8000, /* about 40 fsyncs at 5 a second */
 };
 
+/* What the cluster may need after the heal before it serves again (killed
+ * nodes start, elect): a fault starts only if its hold and this fit before
+ * the load ends, so that its failover is measured. */
+static const double recover_ms[F__COUNT] = {
+	[F_KILL_LEADER] = 3000, [F_KILL_FOLLOWER] = 2000, [F_PAUSE_LEADER] = 3000,
+	[F_RESTART_ALL] = 5000, [F_KILL_TWO] = 4000, [F_DAMAGED_SEGMENT] = 3000,
+	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
+	[F_DISK_FULL] = 3000, [F_QUORUM_LOSS] = 12000, [F_SLOW_DISK] = 3000,
+};
+
 const char *drill_run_transport(const struct dcluster *c)
 {
 	return c->tls ? "tls" : "plain";
@@ -137,13 +147,32 @@ static void heal(struct run *r, double t)
 	f->healed_ms = drill_since(r->d);
 	r->active = false;
 	r->next_at = f->healed_ms + RUN_SETTLE_MS;
+	r->recovered = false;
+	r->ops_seen = r->d->h.n_ops;
 	say(r, t, "healed", f);
+}
+
+/* The cluster serves again since the last heal: an escrow sent after it
+ * succeeded (RUN_RECOVER_MAX_MS at most, then the schedule goes on). Each
+ * fault then starts from a cluster that serves, and is measured alone. */
+static bool recovered(struct run *r, double t)
+{
+	const struct drill_history *h = &r->d->h;
+	double healed = r->faults[r->n_faults - 1].healed_ms;
+
+	for (; !r->recovered && r->ops_seen < h->n_ops; r->ops_seen++) {
+		const struct drill_op *o = &h->ops[r->ops_seen];
+		r->recovered = o->kind == DRILL_ESCROW && o->result == DRILL_OK &&
+			       o->start_ms >= healed;
+	}
+	return r->recovered || t >= healed + RUN_RECOVER_MAX_MS;
 }
 
 /* Called on every turn of the workload loop. */
 static void tick(struct drill *d, double t)
 {
 	struct run *r = d->tick_data;
+	enum fault_kind next;
 
 	if (r->error != DRILL_OUTCOME_OK)
 		return;
@@ -156,17 +185,20 @@ static void tick(struct drill *d, double t)
 			heal(r, t);
 		return;
 	}
-	/* A fault starts only if it can be healed before the load ends. */
-	if (t >= r->next_at && t + hold_ms[r->order[r->next_kind % r->n_kinds]] + 1000 <
-				       d->opts.duration_ms && r->n_faults < RUN_FAULTS_MAX)
+	/* A fault starts once the last one settled and the cluster serves
+	 * again, and only if it can be healed and recover before the load ends. */
+	next = r->order[r->next_kind % r->n_kinds];
+	if (t >= r->next_at && (r->n_faults == 0 || recovered(r, t)) &&
+	    t + hold_ms[next] + recover_ms[next] < d->opts.duration_ms &&
+	    r->n_faults < RUN_FAULTS_MAX)
 		inject(r, t);
 }
 
 /* Per fault: time until the first escrow sent after it succeeded, and the
  * longest unavailability window that began during it. A window opens when
  * a failed request was sent, and one in flight when the fault began may fail
- * by it: a fault's time begins RUN_WINDOW_EARLY_MS before it, and ends when
- * its heal has settled (the next one begins then). */
+ * by it: a fault's time begins RUN_WINDOW_EARLY_MS before it, and ends where
+ * the next one's begins (or with the load). */
 static void measure(struct run *r, const struct drill_report *rep)
 {
 	const struct drill_history *h = &r->d->h;
@@ -175,8 +207,9 @@ static void measure(struct run *r, const struct drill_report *rep)
 		const struct drill_window *win = &rep->windows[w];
 		for (size_t i = 0; i < r->n_faults; i++) {
 			struct fault *f = &r->faults[i];
+			bool last = i + 1 == r->n_faults;
 			if (win->start_ms >= f->at_ms - RUN_WINDOW_EARLY_MS &&
-			    win->start_ms < f->healed_ms + RUN_SETTLE_MS - RUN_WINDOW_EARLY_MS &&
+			    (last || win->start_ms < r->faults[i + 1].at_ms - RUN_WINDOW_EARLY_MS) &&
 			    win->length_ms > f->longest_ms)
 				f->longest_ms = win->length_ms;
 		}

@@ -8,6 +8,8 @@
 
 #define RUN_FAULTS_MAX 512
 #define RUN_SETTLE_MS 2500.0       /* after a heal, before the next fault */
+#define RUN_RECOVER_MAX_MS 30000.0 /* the next fault waits this long at most for the
+				      cluster to serve again after a heal */
 #define RUN_WINDOW_EARLY_MS 500.0  /* a window that began this long before a fault
 				      is held to it (a request in flight then) */
 #define RUN_WATCH_EVERY_MS 50.0    /* status polls while a fault is watched */
@@ -63,6 +65,8 @@ struct run {
 	size_t n_faults;
 	bool active;
 	double next_at;
+	bool recovered;           /* an escrow sent after the last heal succeeded */
+	size_t ops_seen;          /* history ops looked at for it */
 	enum run_watch watch;
 	double watch_next;
 	unsigned long long catchup_target;
