@@ -242,13 +242,15 @@ void fault_inject(struct run *r, struct fault *f)
 
 bool fault_over(struct run *r, struct fault *f)
 {
-	/* Reaped here, reported by heal_disk; a second later, the heal. */
-	if (f->kind == F_DISK_FULL && f->nodes[0] >= 0 && !f->exited &&
-	    dcluster_exited(&r->c, (size_t)f->nodes[0], &f->status)) {
+	/* Reaped here, reported by heal_disk or heal_damaged; the heal comes
+	 * a second later (a full disk), or at once (a damaged log refused). */
+	if ((f->kind == F_DISK_FULL || f->kind == F_DAMAGED_SEGMENT) && f->nodes[0] >= 0 &&
+	    !f->exited && dcluster_exited(&r->c, (size_t)f->nodes[0], &f->status)) {
 		f->exited = true;
 		f->exited_ms = drill_since(r->d);
 	}
-	return f->exited && drill_since(r->d) > f->exited_ms + 1000;
+	return f->exited &&
+	       drill_since(r->d) > f->exited_ms + (f->kind == F_DISK_FULL ? 1000 : 0);
 }
 
 /* The node whose disk filled up may stop (with a clear line, and an exit
@@ -284,10 +286,10 @@ static void heal_disk(struct run *r, struct fault *f)
 static void heal_damaged(struct run *r, struct fault *f)
 {
 	size_t i = (size_t)f->nodes[0];
-	int status = 0, other = running_other_than(r, (int)i);
+	int status = f->status, other = running_other_than(r, (int)i);
 	char url[64];
 
-	if (!dcluster_exited(&r->c, i, &status)) {
+	if (!f->exited && !dcluster_exited(&r->c, i, &status)) {
 		f->violation = "it started on a damaged log";
 		dcluster_stop(&r->c, i, SIGKILL, 5000);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {

@@ -31,7 +31,8 @@ static const double hold_ms[F__COUNT] = {
 	[F_KILL_LEADER] = 2500, [F_KILL_FOLLOWER] = 2500,
 	[F_PAUSE_LEADER] = 2000, /* several election timeouts (300 ms) */
 	[F_RESTART_ALL] = 300, [F_KILL_TWO] = 2500,
-	[F_DAMAGED_SEGMENT] = 3000, /* time for the node to refuse */
+	[F_DAMAGED_SEGMENT] = 20000, /* at most: healed once the node refused to start
+					(a starved or sanitized node may take seconds) */
 	[F_PARTITION_LEADER] = 3000, [F_PARTITION_SPLIT] = 3000, [F_PARTITION_ONEWAY] = 3000,
 	[F_DISK_FULL] = 20000, /* at most: healed once the node stopped */
 	/* the nodes left see no leader for --break-glass-after, then serve */
