@@ -38,18 +38,6 @@ static int fetch_as(struct drill *d, enum dpki_role role, struct ctl_fetch *f)
 	return rv == ESC_OK ? f->err : rv;
 }
 
-/* The error code of a refusal ("503 no_quorum"), else "HTTP 503". */
-static void error_code(const struct ctl_response *resp, json_t *j, char *out, size_t size)
-{
-	const char *code = NULL;
-
-	json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
-	if (code != NULL)
-		snprintf(out, size, "%ld %.30s", resp->status, code);
-	else
-		snprintf(out, size, "HTTP %ld", resp->status);
-}
-
 enum dbg_result dbg_lookup(struct drill *d, uint16_t node, uint32_t key)
 {
 	struct drill_op op = { .kind = DRILL_BREAK_GLASS, .key = key, .node = node };
@@ -77,7 +65,7 @@ enum dbg_result dbg_lookup(struct drill *d, uint16_t node, uint32_t key)
 			op.result = strcmp(pw, d->h.keys[key].password) == 0 ? DRILL_OK : DRILL_WRONG;
 			res = served && id != NULL ? DBG_SERVED : DBG_OTHER;
 		} else {
-			error_code(&f.resp, j, op.code, sizeof op.code);
+			drill_error_code(f.resp.body, f.resp.status, op.code, sizeof op.code);
 			op.result = f.resp.status == 404 ? DRILL_NOT_FOUND
 				    : f.resp.status >= 500 && f.resp.status != 503 ? DRILL_UNKNOWN
 										  : DRILL_FAILED;

@@ -211,10 +211,9 @@ static enum drill_outcome start_status(struct drill *d, struct dslot *s)
 	return queue(d, s);
 }
 
-/* "503 no_leader" from an error body, or "HTTP 503". */
-static void error_code(const struct dslot *s, long status, char *out, size_t size)
+void drill_error_code(const char *body, long status, char *out, size_t size)
 {
-	json_t *j = json_loads(s->resp, 0, NULL);
+	json_t *j = json_loads(body, 0, NULL);
 	const char *code = NULL;
 
 	if (j != NULL)
@@ -258,7 +257,7 @@ static void classify(struct drill *d, struct dslot *s, CURLcode cc, long status)
 		json_decref(j);
 		return;
 	}
-	error_code(s, status, o->code, sizeof o->code);
+	drill_error_code(s->resp, status, o->code, sizeof o->code);
 	if (read && status == 404) {
 		o->result = DRILL_NOT_FOUND;
 		return;

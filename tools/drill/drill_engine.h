@@ -129,6 +129,9 @@ enum drill_outcome drill_fail(enum drill_outcome o, const char *fmt, ...)
 
 double drill_now_ms(void);
 
+/* "503 no_leader" from an error body (NUL-terminated), or "HTTP 503". */
+void drill_error_code(const char *body, long status, char *out, size_t size);
+
 /* ms since the drill's t0. */
 double drill_since(const struct drill *d);
 
