@@ -45,6 +45,14 @@ def journal_records(c, nid):
     return out
 
 
+def journal_drained(c, nid, timeout=30):
+    """True once node nid's journal is gone (replayed), within timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and journal_records(c, nid):
+        time.sleep(0.1)
+    return not journal_records(c, nid)
+
+
 def journal_record(payload):
     """One journal record (store/journal.h) holding payload, a dict."""
     data = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
@@ -190,10 +198,7 @@ def test_served_journaled_replayed_once(t):
     for nid in others:
         c.restart(nid)
     c.wait_ready(30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and journal_records(c, survivor):
-        time.sleep(0.1)
-    check(not journal_records(c, survivor), "the journal was not removed after replay")
+    check(journal_drained(c, survivor), "the journal was not removed after replay")
     c.digest_equal(30)
     bg = [e for e in audit_entries(c, lead if c.running(lead) else survivor, recs[0]["key_id"])
           if e.get("break_glass")]
@@ -209,10 +214,7 @@ def test_served_journaled_replayed_once(t):
     # A crash between the commit and the removal replays it again: ignored.
     with open(os.path.join(c.nodes[survivor].data_dir, JOURNAL), "wb") as f:
         f.write(saved)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and journal_records(c, survivor):
-        time.sleep(0.1)
-    check(not journal_records(c, survivor), "the journal replayed again was not removed")
+    check(journal_drained(c, survivor), "the journal replayed again was not removed")
     bg = [e for e in audit_entries(c, survivor, recs[0]["key_id"]) if e.get("break_glass")]
     check(len(bg) == 1, "after a second replay: %s" % short(bg, 600))
     # The lookup made with a leader: an ordinary entry.
@@ -233,10 +235,7 @@ def test_served_journaled_replayed_once(t):
                 id="%d-%032x" % (survivor, t.rng.getrandbits(128)))
     with open(os.path.join(c.nodes[survivor].data_dir, JOURNAL), "wb") as f:
         f.write(journal_record(bad) + journal_record(good))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and journal_records(c, survivor):
-        time.sleep(0.1)
-    check(not journal_records(c, survivor), "a refused record blocked the journal")
+    check(journal_drained(c, survivor), "a refused record blocked the journal")
     refused = os.path.join(c.nodes[survivor].data_dir, JOURNAL + ".refused")
     check(os.path.exists(refused) and b"not-a-key-id" in open(refused, "rb").read(),
           "the refused record was not set aside in %s" % refused)
@@ -315,10 +314,7 @@ def test_tls_roles(t):
         if nid != survivor:
             c.restart(nid)
     c.wait_ready(30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and journal_records(c, survivor):
-        time.sleep(0.1)
-    check(not journal_records(c, survivor), "the journal was not replayed over TLS")
+    check(journal_drained(c, survivor), "the journal was not replayed over TLS")
     bg = [e for e in audit_entries(c, survivor, rec["key_id"]) if e.get("break_glass")]
     check(sorted(e["break_glass_id"] for e in bg) == sorted(e["id"] for e in entries)
           and all(e["actor"] == entries[0]["actor"] and e["role"] == "helpdesk"

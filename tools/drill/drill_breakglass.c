@@ -20,24 +20,6 @@ long dbg_pick_key(struct drill *d)
 	return -1;
 }
 
-/* GETs url as role from that one node, no fail-over. */
-static int fetch_as(struct drill *d, enum dpki_role role, struct ctl_fetch *f)
-{
-	struct ctl_client *c = d->client;
-	const char *cert = c->cert, *key = c->key;
-	char errmsg[ESC_ERRMSG_SIZE];
-	int rv;
-
-	if (d->as[role].cert != NULL) {
-		c->cert = d->as[role].cert;
-		c->key = d->as[role].key;
-	}
-	rv = ctl_client_fetch_all(c, f, 1, DBG_TIMEOUT_MS, errmsg);
-	c->cert = cert;
-	c->key = key;
-	return rv == ESC_OK ? f->err : rv;
-}
-
 enum dbg_result dbg_lookup(struct drill *d, uint16_t node, uint32_t key)
 {
 	struct drill_op op = { .kind = DRILL_BREAK_GLASS, .key = key, .node = node };
@@ -54,7 +36,7 @@ enum dbg_result dbg_lookup(struct drill *d, uint16_t node, uint32_t key)
 	memset(&f, 0, sizeof f);
 	f.url = url;
 	op.start_ms = drill_since(d);
-	if (fetch_as(d, DPKI_HELPDESK, &f) != ESC_OK) {
+	if (drill_engine_fetch(d, DPKI_HELPDESK, &f, DBG_TIMEOUT_MS) != ESC_OK) {
 		op.result = DRILL_UNKNOWN;
 		snprintf(op.code, sizeof op.code, "%s", f.err == ESC_ETIMEOUT ? "timeout" : "transport");
 	} else {

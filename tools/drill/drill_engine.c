@@ -82,21 +82,45 @@ static void present(const struct drill *d, CURL *h, enum dpki_role role)
 	curl_easy_setopt(h, CURLOPT_SSLKEY, d->as[role].key);
 }
 
-int drill_engine_request(struct drill *d, enum dpki_role role, const char *method,
-			 const char *path, struct ctl_response *r, char *errmsg)
+/* The client shows role's certificate (when the drill has one) until
+ * unwear; returns what it showed before. */
+static struct drill_identity wear(struct drill *d, enum dpki_role role)
 {
 	struct ctl_client *c = d->client;
-	const char *cert = c->cert, *key = c->key;
-	int rv;
+	struct drill_identity was = { c->cert, c->key };
 
 	if (d->as[role].cert != NULL) {
 		c->cert = d->as[role].cert;
 		c->key = d->as[role].key;
 	}
-	rv = ctl_client_request(c, method, path, NULL, r, errmsg);
-	c->cert = cert;
-	c->key = key;
+	return was;
+}
+
+static void unwear(struct drill *d, struct drill_identity was)
+{
+	d->client->cert = was.cert;
+	d->client->key = was.key;
+}
+
+int drill_engine_request(struct drill *d, enum dpki_role role, const char *method,
+			 const char *path, struct ctl_response *r, char *errmsg)
+{
+	struct drill_identity was = wear(d, role);
+	int rv = ctl_client_request(d->client, method, path, NULL, r, errmsg);
+
+	unwear(d, was);
 	return rv;
+}
+
+int drill_engine_fetch(struct drill *d, enum dpki_role role, struct ctl_fetch *f,
+		       long timeout_ms)
+{
+	struct drill_identity was = wear(d, role);
+	char errmsg[ESC_ERRMSG_SIZE];
+	int rv = ctl_client_fetch_all(d->client, f, 1, timeout_ms, errmsg);
+
+	unwear(d, was);
+	return rv == ESC_OK ? f->err : rv;
 }
 
 /* Sends s->path to node s->op.node. A key read goes on a connection of its

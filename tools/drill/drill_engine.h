@@ -145,6 +145,12 @@ void drill_engine_init(struct drill *d, struct ctl_client *client,
 int drill_engine_request(struct drill *d, enum dpki_role role, const char *method,
 			 const char *path, struct ctl_response *r, char *errmsg);
 
+/* GETs f->url from that one node (no fail-over) showing the certificate of
+ * role, bounded by timeout_ms; f->err's code (f->resp valid on ESC_OK), or
+ * ctl_client_fetch_all's own failure. */
+int drill_engine_fetch(struct drill *d, enum dpki_role role, struct ctl_fetch *f,
+		       long timeout_ms);
+
 /* Makes the curl handles and the canary machine name. Each step below
  * returns DRILL_OUTCOME_OK, or another outcome with the error printed. */
 enum drill_outcome drill_engine_setup(struct drill *d);
