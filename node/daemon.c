@@ -18,6 +18,7 @@
 #include "lib/error.h"
 #include "lib/netaddr.h"
 #include "raft/codec.h"
+#include "raft/segtail.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -302,6 +303,28 @@ static int bootstrap(struct daemon *d, const char *members, char *errmsg)
 /* Opens everything in order; on error daemon_stop closes what was opened. */
 /* A node seeded by `escrowctl snapshot restore` bootstraps the one-node
  * cluster written in its marker, which must name this node as started. */
+/* Before libraft loads the log: an open segment it would fail to load
+ * (and double-free on) is cut after its last whole batch (raft/segtail.h). */
+static int trim_open_segments(struct daemon *d, char *errmsg)
+{
+	struct segtail_fix fixes[SEGTAIL_FIXES_MAX];
+	unsigned n;
+	int rv = segtail_trim(d->dir.raft_dir, fixes, &n, errmsg);
+
+	if (rv != ESC_OK) {
+		esc_errprefix(errmsg, "raft log");
+		return rv;
+	}
+	for (unsigned i = 0; i < n && i < SEGTAIL_FIXES_MAX; i++)
+		log_warn("raft log: open segment %s ends in a batch that cannot be read whole "
+			 "(the node stopped before closing it): cut from %zu to %zu bytes after "
+			 "its %u whole batches, as libraft drops a damaged end",
+			 fixes[i].name, fixes[i].size, fixes[i].kept, fixes[i].batches);
+	if (n > SEGTAIL_FIXES_MAX)
+		log_warn("raft log: %u more open segments cut the same way", n - SEGTAIL_FIXES_MAX);
+	return ESC_OK;
+}
+
 static int read_restored(struct daemon *d, char *errmsg)
 {
 	struct bootstrap_member m[API_MEMBERS_MAX];
@@ -449,6 +472,9 @@ static int start(struct daemon *d, char *errmsg)
 	d->replica.segment_size = o->raft_segment_size;
 	d->replica.snapshot_trailing = o->snapshot_trailing;
 	rv = daemon_tls_load(d, errmsg);
+	if (rv != ESC_OK)
+		return rv;
+	rv = trim_open_segments(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
 	rv = replica_init(&d->replica, &d->loop, o->id, o->raft_addr, d->dir.raft_dir, d->store,
