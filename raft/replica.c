@@ -141,16 +141,17 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	rv = transport_init(r, errmsg);
 	if (rv != ESC_OK)
 		return rv;
-	rv = raft_uv_init(&r->io, loop, dir, &r->transport);
+	rv = raft_uv_init(&r->guard.io, loop, dir, &r->transport);
 	if (rv != 0) {
-		raft_error(errmsg, "raft storage", rv, r->io.errmsg);
+		raft_error(errmsg, "raft storage", rv, r->guard.io.errmsg);
 		goto err_transport;
 	}
-	tuning_io(&r->io, r->segment_size ? r->segment_size : TUNING_SEGMENT_SIZE);
+	sendguard_install(&r->guard);
+	tuning_io(&r->guard.io, r->segment_size ? r->segment_size : TUNING_SEGMENT_SIZE);
 	/* raft_uv_init says version 1 although it implements async_work, which
 	 * the asynchronous snapshots of our FSM need (fixed upstream later). */
-	r->io.version = 2;
-	rv = raft_init(&r->raft, &r->io, &r->fsm.raft_fsm, id, raft_addr);
+	r->guard.io.version = 2;
+	rv = raft_init(&r->raft, &r->guard.io, &r->fsm.raft_fsm, id, raft_addr);
 	if (rv != 0) {
 		raft_error(errmsg, "raft", rv, raft_errmsg(&r->raft));
 		goto err_io;
@@ -163,7 +164,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	return ESC_OK;
 
 err_io:
-	raft_uv_close(&r->io);
+	raft_uv_close(&r->guard.io);
 err_transport:
 	transport_close(r);
 	return ESC_ERAFT;
@@ -246,7 +247,7 @@ int replica_start(struct replica *r, char *errmsg)
 	if (rv != 0) {
 		detail = raft_errmsg(&r->raft);
 		if (detail == NULL || detail[0] == '\0')
-			detail = r->io.errmsg;
+			detail = r->guard.io.errmsg;
 		raft_error(errmsg, "raft start", rv, detail);
 		return rv == RAFT_CORRUPT ? ESC_ECORRUPT : ESC_ERAFT;
 	}
@@ -607,7 +608,7 @@ static void raft_closed_cb(struct raft *raft)
 {
 	struct replica *r = raft->data;
 
-	raft_uv_close(&r->io);
+	raft_uv_close(&r->guard.io);
 	transport_close(r);
 	if (r->started)
 		uv_close((uv_handle_t *)&r->watch, watch_close_cb);

@@ -10,6 +10,7 @@
 
 #include "raft/fsm.h"
 #include "raft/peer_tls.h"
+#include "raft/sendguard.h"
 #include "store/store.h"
 
 struct replica;
@@ -87,7 +88,7 @@ struct replica {
 	uv_loop_t *loop;
 	unsigned id;
 	struct raft raft;
-	struct raft_io io;
+	struct sendguard guard; /* libraft's raft_io, its send guarded */
 	struct raft_uv_transport transport;
 	bool peer_tls;                /* transport is raft/peer_tls's */
 	struct fsm fsm;

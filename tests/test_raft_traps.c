@@ -1,7 +1,12 @@
-/* Open segments libraft 0.15 cannot load, trimmed by segtail_trim: each case
- * writes a Raft directory with libraft's own raft_uv (bootstrap), adds an
- * open segment, trims, and loads it back with libraft's loader. Without the
- * trim the "tail of 8 bytes" case is a double free inside raft_uv's load. */
+/* The workarounds for libraft 0.15's traps, against libraft's own raft_uv.
+ *
+ * Open segments it cannot load, trimmed by segtail_trim: each case writes a
+ * Raft directory with raft_uv (bootstrap), adds an open segment, trims, and
+ * loads it back with libraft's loader. Without the trim the "tail of 8
+ * bytes" case is a double free inside raft_uv's load.
+ *
+ * Its send to no server, refused by the send guard: without it, raft_uv's
+ * send takes strlen(NULL). */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 #include "lib/byteorder.h"
 #include "lib/error.h"
 #include "raft/segtail.h"
+#include "raft/sendguard.h"
 #include "tests/unit.h"
 
 #define SEG_SIZE 4096
@@ -81,7 +87,7 @@ static size_t file_size(const char *dir, const char *name)
 struct uvio {
 	uv_loop_t loop;
 	struct raft_uv_transport transport;
-	struct raft_io io;
+	struct sendguard guard;
 	bool closed;
 };
 
@@ -96,20 +102,21 @@ static int uvio_open(struct uvio *u, const char *dir)
 	uv_loop_init(&u->loop);
 	if (raft_uv_tcp_init(&u->transport, &u->loop) != 0)
 		return -1;
-	if (raft_uv_init(&u->io, &u->loop, dir, &u->transport) != 0)
+	if (raft_uv_init(&u->guard.io, &u->loop, dir, &u->transport) != 0)
 		return -1;
-	raft_uv_set_segment_size(&u->io, SEG_SIZE);
-	raft_uv_set_auto_recovery(&u->io, false);
-	u->io.data = u;
-	return u->io.init(&u->io, 1, "127.0.0.1:9");
+	sendguard_install(&u->guard);
+	raft_uv_set_segment_size(&u->guard.io, SEG_SIZE);
+	raft_uv_set_auto_recovery(&u->guard.io, false);
+	u->guard.io.data = u;
+	return u->guard.io.init(&u->guard.io, 1, "127.0.0.1:9");
 }
 
 static int uvio_close(struct uvio *u)
 {
-	u->io.close(&u->io, io_closed_cb);
+	u->guard.io.close(&u->guard.io, io_closed_cb);
 	while (!u->closed)
 		uv_run(&u->loop, UV_RUN_ONCE);
-	raft_uv_close(&u->io);
+	raft_uv_close(&u->guard.io);
 	raft_uv_tcp_close(&u->transport);
 	uv_run(&u->loop, UV_RUN_DEFAULT);
 	return uv_loop_close(&u->loop);
@@ -128,7 +135,7 @@ static int make_dir(char *dir)
 		return -1;
 	raft_configuration_init(&conf);
 	raft_configuration_add(&conf, 1, "127.0.0.1:9", RAFT_VOTER);
-	rv = u.io.bootstrap(&u.io, &conf);
+	rv = u.guard.io.bootstrap(&u.guard.io, &conf);
 	raft_configuration_close(&conf);
 	return uvio_close(&u) == 0 ? rv : -1;
 }
@@ -149,7 +156,7 @@ static long load(const char *dir)
 
 	if (uvio_open(&u, dir) != 0)
 		return -2;
-	result = u.io.load(&u.io, &term, &vote, &snap, &start, &entries, &n) == 0 ? (long)n : -1;
+	result = u.guard.io.load(&u.guard.io, &term, &vote, &snap, &start, &entries, &n) == 0 ? (long)n : -1;
 	for (size_t i = 0; result >= 0 && i < n; i++) {
 		const uint8_t *p = entries[i].buf.base;
 
@@ -280,6 +287,43 @@ TEST(what_libraft_handles_is_untouched)
 	unit_remove_tree(dir);
 }
 
+static int sent;
+
+static void sent_cb(struct raft_io_send *req, int status)
+{
+	(void)req;
+	(void)status;
+	sent++;
+}
+
+/* An AppendEntries result for a follower that knows no leader (id 0,
+ * address NULL) is refused at once and never reaches raft_uv; one to a
+ * server goes on to raft_uv's send, which calls back (cancelled at close,
+ * as nothing listens there). */
+TEST(send_to_no_server_is_refused)
+{
+	struct raft_message m = { .type = RAFT_IO_APPEND_ENTRIES_RESULT };
+	struct raft_io_send req, req2;
+	char dir[64];
+	struct uvio u;
+
+	CHECK_INT(make_dir(dir), 0);
+	CHECK_INT(uvio_open(&u, dir), 0);
+	sent = 0;
+	m.append_entries_result.term = 2;
+	m.append_entries_result.last_log_index = 1;
+	CHECK_INT(u.guard.io.send(&u.guard.io, &req, &m, sent_cb), RAFT_NOCONNECTION);
+	m.server_id = 2;
+	CHECK_INT(u.guard.io.send(&u.guard.io, &req, &m, sent_cb), RAFT_NOCONNECTION);
+	CHECK_INT(u.guard.dropped, 2);
+	m.server_address = "127.0.0.1:1";
+	CHECK_INT(u.guard.io.send(&u.guard.io, &req2, &m, sent_cb), 0);
+	CHECK_INT(u.guard.dropped, 2);
+	CHECK_INT(uvio_close(&u), 0);
+	CHECK_INT(sent, 1);
+	unit_remove_tree(dir);
+}
+
 /* A directory that does not exist yet has nothing to trim. */
 TEST(missing_dir_is_nothing)
 {
@@ -298,5 +342,6 @@ int main(void)
 	RUN(no_whole_batch_empties_it);
 	RUN(what_libraft_handles_is_untouched);
 	RUN(missing_dir_is_nothing);
+	RUN(send_to_no_server_is_refused);
 	return unit_done();
 }
