@@ -11,6 +11,15 @@
 
 #define HTTP_CONN_READ_SIZE (16 * 1024) /* receive buffer of a connection */
 
+/* A receive buffer of HTTP_CONN_READ_SIZE bytes for c: a spare one of its
+ * server's, or a new one (NULL when out of memory). */
+char *http_conn_in_take(struct http_conn *c);
+
+/* Gives back c->in, of which the first c->in_len bytes were received (they
+ * are wiped: a request can hold a password), and leaves c->in NULL. A
+ * malloc and free of 16 KiB per request cost more than parsing it. */
+void http_conn_in_give(struct http_conn *c);
+
 enum http_conn_state {
 	HTTP_CONN_IDLE,      /* between requests: reading, idle timer */
 	HTTP_CONN_READING,   /* a request is arriving: reading, request deadline */

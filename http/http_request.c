@@ -406,10 +406,7 @@ void http_conn_feed(struct http_conn *c)
 	if (c->in_off == c->in_len) {
 		/* Only the bytes received can hold a secret: wiping the
 		 * whole buffer per request cost more than parsing it. */
-		OPENSSL_clear_free(c->in, c->in_len);
-		c->in = NULL;
-		c->in_off = 0;
-		c->in_len = 0;
+		http_conn_in_give(c);
 	}
 	if (c->ready != NULL)
 		conn_dispatch(c);

@@ -104,8 +104,7 @@ static void conn_close_cb(uv_handle_t *handle)
 		http_conn_request_free(c->ready);
 	http_conn_reset_request(c);
 	http_conn_tls_free(c);
-	if (c->in != NULL)
-		OPENSSL_clear_free(c->in, c->in_len); /* the bytes received */
+	http_conn_in_give(c);
 	free(c);
 	server_stop_check(s);
 }
@@ -130,7 +129,7 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		return;
 	}
 	if (c->in == NULL) {
-		c->in = malloc(HTTP_CONN_READ_SIZE);
+		c->in = http_conn_in_take(c);
 		c->in_off = 0;
 		c->in_len = 0;
 	}
@@ -140,6 +139,31 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		return;
 	}
 	*buf = uv_buf_init(c->in + c->in_len, (unsigned)(HTTP_CONN_READ_SIZE - c->in_len));
+}
+
+char *http_conn_in_take(struct http_conn *c)
+{
+	struct http_server *s = c->server;
+
+	if (s->n_spare_in > 0)
+		return s->spare_in[--s->n_spare_in];
+	return malloc(HTTP_CONN_READ_SIZE);
+}
+
+void http_conn_in_give(struct http_conn *c)
+{
+	struct http_server *s = c->server;
+
+	if (c->in == NULL)
+		return;
+	OPENSSL_cleanse(c->in, c->in_len);
+	if (s->n_spare_in < HTTP_SPARE_BUFFERS && !s->stopping)
+		s->spare_in[s->n_spare_in++] = c->in;
+	else
+		free(c->in);
+	c->in = NULL;
+	c->in_off = 0;
+	c->in_len = 0;
 }
 
 /* The single entry point of received bytes: they are already in c->in. */
@@ -527,6 +551,7 @@ int http_server_start(struct http_server *s, uv_loop_t *loop, const char *addr,
 	s->conns = NULL;
 	s->n_conns = 0;
 	s->n_pending = 0;
+	s->n_spare_in = 0;
 	s->stopping = false;
 	s->stop_cb = NULL;
 	uv_tcp_init(loop, &s->listener);
@@ -569,6 +594,8 @@ static void server_drain_close_cb(uv_handle_t *handle)
 	struct http_server *s = handle->data;
 	http_server_stop_cb cb = s->stop_cb;
 
+	while (s->n_spare_in > 0)
+		free(s->spare_in[--s->n_spare_in]);
 	s->stop_cb = NULL;
 	if (cb != NULL)
 		cb(s);

@@ -15,6 +15,7 @@
 #define HTTP_CONNECTIONS_MAX 4096
 #define HTTP_DRAIN_TIMEOUT_MS 5000     /* stop: wait this long for pending requests */
 #define HTTP_STREAM_STALL_MS 30000     /* a streamed write not done by then: closed */
+#define HTTP_SPARE_BUFFERS 64          /* receive buffers kept between requests */
 
 struct http_server;
 struct http_conn;
@@ -85,6 +86,8 @@ struct http_server {
 	bool stopping;
 	struct http_conn *conns;                 /* list of open connections */
 	size_t n_conns;
+	char *spare_in[HTTP_SPARE_BUFFERS];      /* receive buffers kept for reuse */
+	unsigned n_spare_in;
 	size_t n_pending;                        /* requests held by the handler, streams included */
 	uv_timer_t drain_timer;
 	http_server_stop_cb stop_cb;

@@ -108,7 +108,7 @@ void http_conn_tls_pull(struct http_conn *c)
 			continue;
 		}
 		if (c->in == NULL) {
-			c->in = malloc(HTTP_CONN_READ_SIZE);
+			c->in = http_conn_in_take(c);
 			c->in_off = 0;
 			c->in_len = 0;
 			if (c->in == NULL) {

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "http/http_client.h"
+#include "http/http_conn.h"
 #include "http/http_server.h"
 #include "lib/error.h"
 #include "tests/unit.h"
@@ -767,6 +768,29 @@ FIXTURE_TEST(test_keep_alive_reuse, REPLY_NOW)
 		CHECK_STR(echo_field(&call, "peer", v, sizeof(v)), peer);
 	}
 	CHECK_INT(f->server.n_conns, 1);
+}
+
+/* Keep-alive requests reuse one receive buffer, kept by the server between
+ * them and wiped first: no byte of a request (a password) stays in it. */
+FIXTURE_TEST(test_receive_buffer_reused_and_wiped, REPLY_NOW)
+{
+	static const char secret[] = "{\"recovery_password\":\"123456-654321\"}";
+	struct call call;
+	char *kept = NULL;
+
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(call_send(f, &call, f->addr, "POST", "/n", secret, strlen(secret),
+				    WAIT_MS), 0);
+		WAIT_UNTIL(f, call.done, WAIT_MS);
+		CHECK(call.done);
+		CHECK_INT(call.status, ESC_OK);
+		CHECK_INT(f->server.n_spare_in, 1);
+		if (kept == NULL)
+			kept = f->server.spare_in[0];
+		CHECK(f->server.spare_in[0] == kept);
+		CHECK(memmem(kept, HTTP_CONN_READ_SIZE, "123456-654321", 13) == NULL);
+		CHECK(memmem(kept, HTTP_CONN_READ_SIZE, "POST /n", 7) == NULL);
+	}
 }
 
 FIXTURE_TEST(test_async_reply, REPLY_LATER)
@@ -1650,6 +1674,7 @@ int main(void)
 	RUN(test_post_body);
 	RUN(test_respond_with_request_body);
 	RUN(test_keep_alive_reuse);
+	RUN(test_receive_buffer_reused_and_wiped);
 	RUN(test_async_reply);
 	RUN(test_body_too_large);
 	RUN(test_length_required);

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# profile-forward.sh: where a forwarded escrow spends its CPU on each node.
+# Starts a 3-node escrow on plain HTTP on 127.0.0.1 (ports the kernel picks),
+# drives wrk (bench/wrk-load.lua, new keys) through a follower or the leader,
+# records both nodes with perf meanwhile and prints, for each, the share of
+# the kernel, malloc, SQLite, OpenSSL, jansson, libraft, libuv, http_parser
+# and escrowd's own code, and its hottest symbols. See --help.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/.." && pwd)
+TOOL=$HERE/compare_tool.py
+READY_TIMEOUT=30
+
+CLIENTS=64
+DURATION=15
+VIA=follower
+TOPN=15
+OUT=""
+ESCROWD=${ESCROWD:-}
+WRK=${WRK:-wrk}
+PERF=${PERF:-perf}
+
+usage() {
+	cat <<'EOF'
+Usage: bench/profile-forward.sh [options]
+
+Runs a 3-node escrow (plain HTTP) on 127.0.0.1, sends it new escrows with
+wrk (bench/wrk-load.lua) through a follower (or the leader), records the
+leader and the follower with `perf record -g` while the load runs, and
+prints where each spent its CPU: a line of shares by part, then the
+hottest symbols.
+
+  --clients N     wrk connections, 1-512 (default 64)
+  --duration S    seconds of load, 1-600 (default 15)
+  --via WHICH     follower or leader (default follower)
+  --top N         symbols listed per node, 1-200 (default 15)
+  --out DIR       keep the perf data, reports and node logs in DIR
+                  (default: a temporary directory, removed at the end)
+  --escrowd PATH  escrowd to run (default $ESCROWD, else the in-tree build)
+  --help          print this help and exit
+
+Needs perf (Debian package linux-perf) and wrk, as root or with
+kernel.perf_event_paranoid <= 1. Exit 0 with the profile; 1 when the
+cluster did not start or a tool failed; 2 for a bad option.
+EOF
+}
+
+say() { printf "profile: [%3ds] %s\n" "$SECONDS" "$*" >&2; }
+usage_error() {
+	printf 'profile: %s (see bench/profile-forward.sh --help)\n' "$*" >&2
+	exit 2
+}
+int_in() {
+	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
+		usage_error "$1 must be an integer from $3 to $4, not '$2'"
+}
+
+while (($#)); do
+	case $1 in
+	--help | -h) usage; exit 0 ;;
+	--clients | --duration | --via | --top | --out | --escrowd)
+		(($# >= 2)) || usage_error "$1 needs a value"
+		case $1 in
+		--clients) int_in "$1" "$2" 1 512; CLIENTS=$((10#$2)) ;;
+		--duration) int_in "$1" "$2" 1 600; DURATION=$((10#$2)) ;;
+		--via) [[ $2 == follower || $2 == leader ]] ||
+			usage_error "--via is follower or leader, not '$2'"; VIA=$2 ;;
+		--top) int_in "$1" "$2" 1 200; TOPN=$((10#$2)) ;;
+		--out) OUT=$2 ;;
+		--escrowd) ESCROWD=$2 ;;
+		esac
+		shift 2 ;;
+	*) usage_error "unknown option '$1'" ;;
+	esac
+done
+if [[ -z "$ESCROWD" ]]; then
+	for b in build build-plain build-release .; do
+		[[ -x "$TOP/$b/node/escrowd" ]] && { ESCROWD=$TOP/$b/node/escrowd; break; }
+	done
+fi
+for p in "$PERF" "$WRK" "${ESCROWD:-escrowd}" python3; do
+	command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] ||
+		{ echo "profile: $p not found (perf: package linux-perf; wrk: package wrk)" >&2; exit 2; }
+done
+
+PIDS=()
+PERF_PIDS=()
+WORK=""
+cleanup() {
+	local p
+	trap - EXIT INT TERM
+	for p in "${PERF_PIDS[@]}" "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[[ -n "$WORK" && -z "$OUT" ]] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { say "$*"; exit 1; }
+
+if [[ -n "$OUT" ]]; then
+	mkdir -p "$OUT" || usage_error "cannot make $OUT"
+	WORK=$(cd "$OUT" && pwd)
+else
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-profile-XXXXXX")
+fi
+read -r -a PORTS <<<"$(python3 "$TOOL" ports 6 | tr '\n' ' ')"
+head -c 32 /dev/urandom >"$WORK/seal.key"
+chmod 600 "$WORK/seal.key"
+boot=""
+for i in 1 2 3; do
+	boot+="${boot:+,}$i=127.0.0.1:${PORTS[2 * i - 2]}/127.0.0.1:${PORTS[2 * i - 1]}"
+done
+declare -A URL NODE_PID
+for i in 1 2 3; do
+	URL[$i]="http://127.0.0.1:${PORTS[2 * i - 1]}"
+	mkdir -p "$WORK/n$i"
+	"$ESCROWD" --id "$i" --data-dir "$WORK/n$i" --raft-addr "127.0.0.1:${PORTS[2 * i - 2]}" \
+		--api-addr "127.0.0.1:${PORTS[2 * i - 1]}" --bootstrap "$boot" --insecure \
+		--seal-key "$WORK/seal.key" --log-level warn >"$WORK/n$i.log" 2>&1 </dev/null &
+	NODE_PID[$i]=$!
+	PIDS+=($!)
+done
+say "started 3 nodes of $ESCROWD in $WORK"
+
+deadline=$((SECONDS + READY_TIMEOUT))
+until L=$(python3 "$TOOL" escrow-leader "${URL[1]}" 2>/dev/null) &&
+	curl -sf -o /dev/null -m 2 "${URL[$L]}/v1/health?ready"; do
+	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "node $p exited while starting"; done
+	((SECONDS < deadline)) || fail "no leader after ${READY_TIMEOUT} s"
+	sleep 0.2
+done
+F=$((L % 3 + 1))
+TARGET=${URL[$F]}
+[[ $VIA == leader ]] && TARGET=${URL[$L]}
+say "leader node $L, follower node $F; $CLIENTS clients through the $VIA for $DURATION s"
+
+# A short warm-up, so that connections and caches are there before perf.
+"$WRK" -t 2 -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- escrow-put 1 0 \
+	>"$WORK/warmup.out" 2>&1 || fail "wrk warm-up failed: $(tail -3 "$WORK/warmup.out")"
+for role in leader follower; do
+	n=$L
+	[[ $role == follower ]] && n=$F
+	"$PERF" record -q -F 999 ${PERF_CALLGRAPH:--g} -p "${NODE_PID[$n]}" -o "$WORK/$role.data" \
+		>"$WORK/$role.perf.log" 2>&1 &
+	PERF_PIDS+=($!)
+done
+sleep 0.5
+"$WRK" -t 2 -c "$CLIENTS" -d "$DURATION" -s "$HERE/wrk-load.lua" "$TARGET" -- escrow-put 2 0 \
+	>"$WORK/wrk.out" 2>&1 || fail "wrk failed: $(tail -3 "$WORK/wrk.out")"
+for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+PERF_PIDS=()
+grep -E "Requests/sec|RESULT" "$WORK/wrk.out" | sed 's/^/profile: /' >&2 || true
+
+for role in leader follower; do
+	"$PERF" report -i "$WORK/$role.data" --no-children --sort dso,sym --stdio -g none \
+		>"$WORK/$role.report" 2>/dev/null || fail "perf report of the $role failed"
+	python3 "$HERE/perf_summary.py" "$role (node $([[ $role == leader ]] && echo "$L" || echo "$F"))" \
+		"$WORK/$role.report" "$TOPN" || fail "no samples for the $role"
+done

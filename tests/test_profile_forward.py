@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""bench/profile-forward.sh and bench/perf_summary.py, so that the profile of
+a forwarded escrow does not rot. They measure nothing here.
+
+- perf_summary.py sorts the lines of a `perf report --stdio` into parts
+  (kernel, malloc, SQLite, ...) whose shares add up, and lists the hottest
+  symbols first.
+- A bad option: exit 2, saying what, before anything is started; --help
+  names every option.
+- A short run (2 s, 4 clients) prints a line of shares for the leader and
+  one for the follower, and removes its temporary directory. Skipped, saying
+  why, when perf or wrk is missing or the kernel refuses perf events here.
+
+Output is TAP. Environment: ESCROWD, TEST_TIMEOUT, TEST_TMPDIR.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import check, short  # noqa: E402
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SCRIPT = os.path.join(TOP, "bench", "profile-forward.sh")
+SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
+RUN_TIMEOUT = 120
+
+REPORT = """\
+# Samples: 6K of event 'cpu-clock:ppp'
+#
+    20.00%  [kernel.kallsyms]  [k] pvm_irq_enable
+    10.00%  libc.so.6          [.] _int_malloc
+     5.00%  libc.so.6          [.] malloc_consolidate
+     8.00%  libc.so.6          [.] __libc_pwrite
+     9.00%  libsqlite3.so.0.8.6  [.] sqlite3VdbeExec
+     4.00%  libcrypto.so.3     [.] aesni_gcm_encrypt
+     3.00%  libjansson.so.4.14.0  [.] json_loadb
+     2.00%  libraft.so.2       [.] 0x000000000001bee8
+     1.00%  libuv.so.1.0.0     [.] uv_run
+     0.50%  libhttp_parser.so.2.9  [.] http_parser_execute
+     6.00%  escrowd            [.] store_apply
+     0.50%  libm.so.6          [.] floor
+"""
+
+
+def test_summary_parts_add_up(t):
+    with tempfile.NamedTemporaryFile("w", suffix=".report", delete=False,
+                                     dir=os.environ.get("TEST_TMPDIR")) as f:
+        f.write(REPORT)
+    try:
+        r = subprocess.run([sys.executable, SUMMARY, "leader (node 2)", f.name, "3"],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        os.unlink(f.name)
+    check(r.returncode == 0, "exit %s: %s" % (r.returncode, short(r.stderr)))
+    lines = r.stdout.splitlines()
+    check(lines[0].startswith("leader (node 2): kernel 20.0%"), "first line: %s" % lines[0])
+    parts = dict((m.group(1).strip(), float(m.group(2)))
+                 for m in re.finditer(r"([a-z_ ()]+?) ([0-9.]+)%", lines[0].split(": ", 1)[1]))
+    want = {"kernel": 20.0, "malloc": 15.0, "libc (other)": 8.0, "sqlite": 9.0,
+            "openssl": 4.0, "jansson": 3.0, "libraft": 2.0, "libuv": 1.0,
+            "http_parser": 0.5, "escrowd": 6.0, "other": 0.5}
+    for name, pct in want.items():
+        check(abs(parts.get(name.strip(), -1) - pct) < 0.01,
+              "%s: %s, not %s (%s)" % (name, parts.get(name), pct, lines[0]))
+    check(len(lines) == 4, "3 symbols listed: %s" % lines)
+    check("pvm_irq_enable" in lines[1] and "_int_malloc" in lines[2] and
+          "sqlite3VdbeExec" in lines[3], "hottest first: %s" % lines[1:])
+    empty = subprocess.run([sys.executable, SUMMARY, "x", "/dev/null"],
+                           capture_output=True, text=True, timeout=30)
+    check(empty.returncode == 1 and "no samples" in empty.stderr,
+          "an empty report: exit %s, %s" % (empty.returncode, short(empty.stderr)))
+
+
+def test_bad_options_and_help(t):
+    cases = [
+        (["--clients", "0"], "--clients must be an integer from 1 to 512"),
+        (["--via", "sideways"], "--via is follower or leader"),
+        (["--duration"], "--duration needs a value"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+    ]
+    for extra, want in cases:
+        rc, out, err, _ = harness.run_once([SCRIPT, "--escrowd", harness.ESCROWD] + extra, 30)
+        check(rc == 2, "%s: exit %s, not 2: %s" % (extra, rc, short(err)))
+        check(want in err, "%s: stderr does not say %r: %s" % (extra, want, short(err)))
+        check(out == "", "%s: printed %s" % (extra, short(out)))
+    rc, out, err, _ = harness.run_once([SCRIPT, "--help"], 30)
+    check(rc == 0, "--help: exit %s" % rc)
+    for opt in ("--clients", "--duration", "--via", "--top", "--out", "--escrowd", "--help"):
+        check(opt in out, "--help does not name %s" % opt)
+
+
+def perf_usable():
+    for prog in ("perf", "wrk"):
+        if shutil.which(prog) is None:
+            return "not installed: %s (apt-get install linux-perf wrk)" % prog
+    r = subprocess.run(["perf", "record", "-q", "-o", "/dev/null", "--", "true"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "perf cannot record here: %s" % short(r.stderr)
+    return None
+
+
+def test_short_run_profiles_both_nodes(t):
+    why = perf_usable()
+    if why:
+        raise harness.Skip(why)
+    tmp = tempfile.mkdtemp(prefix="escrow-profile-test-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=tmp)
+    try:
+        r = subprocess.run([SCRIPT, "--escrowd", harness.ESCROWD, "--duration", "2",
+                            "--clients", "4", "--top", "3"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        check(r.returncode == 0, "exit %s: %s" % (r.returncode, short(r.stderr)))
+        for role in ("leader", "follower"):
+            check(re.search(r"^%s \(node [123]\): .*kernel [0-9.]+%%" % role, r.stdout, re.M),
+                  "no line of shares for the %s: %s" % (role, short(r.stdout)))
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+test_short_run_profiles_both_nodes.timeout = RUN_TIMEOUT + 30
+
+TESTS = [
+    test_summary_parts_add_up,
+    test_bad_options_and_help,
+    test_short_run_profiles_both_nodes,
+]
+
+
+def main(argv):
+    return harness.run_tests(TESTS, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
