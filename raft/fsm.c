@@ -190,7 +190,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		rv = RAFT_CORRUPT;
 		goto out;
 	}
-	/* The store commits its applied index with every entry: when it is
+	/* The store commits its applied index with the entries of each batch
+	 * (a failed commit stops the node: store_flush): when it is
 	 * already at or past the snapshot of the same cluster, its state is
 	 * newer and complete. A store seeded from a snapshot file restarts
 	 * its index at 0, hence the cluster id: a new member must load it. */

@@ -449,6 +449,9 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		result->skipped = true;
 		return ESC_OK;
 	}
+	if (s->lost[0] != '\0')
+		return esc_errorf(errmsg, ESC_EIO, "apply entry %llu: %s",
+				  (unsigned long long)index, s->lost);
 	if (index > INT64_MAX)
 		return esc_errorf(errmsg, ESC_EINVAL,
 				  "apply entry %llu: index out of range",
@@ -520,6 +523,8 @@ int store_flush(struct store *s, char *errmsg)
 
 	if (errmsg == NULL)
 		errmsg = scratch;
+	if (s->lost[0] != '\0')
+		return esc_errorf(errmsg, ESC_EIO, "%s", s->lost);
 	if (s->batch == 0)
 		return ESC_OK;
 	s->batch = 0;
@@ -532,5 +537,8 @@ int store_flush(struct store *s, char *errmsg)
 	store_load_cache(s, scratch);
 	s->digest_valid = false;
 	esc_errprefix(errmsg, "flush");
+	snprintf(s->lost, sizeof s->lost,
+		 "a batch of applied entries could not be committed (%.150s): this copy misses "
+		 "them", errmsg);
 	return rv;
 }

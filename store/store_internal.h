@@ -106,6 +106,10 @@ struct store {
 
 	/* Entries applied in the open transaction (0: none open). */
 	unsigned batch;
+	/* Set when a batch failed to commit: entries libraft counts as applied
+	 * are not in the database, so every later apply and flush fails with
+	 * it (the node stops and applies them again at restart). */
+	char lost[ESC_ERRMSG_SIZE];
 
 	/* Records returned by lookups; reused across applies. */
 	struct store_key *keys;

@@ -10,6 +10,7 @@
 #include "lib/error.h"
 #include "store/seal.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "tests/store_fixture.h"
 #include "tests/unit.h"
 
@@ -996,6 +997,43 @@ TEST(batched_entries_commit_on_flush)
 	CHECK_INT(audit_row(path, 3, row, sizeof(row)), 0);
 }
 
+static int refuse_commit(void *arg)
+{
+	(void)arg;
+	return 1; /* the COMMIT becomes a ROLLBACK */
+}
+
+/* A batch that could not be committed holds entries libraft counts as
+ * applied: every later apply and flush fails, so the node stops and
+ * applies them again at restart instead of going on without them. */
+TEST(failed_commit_stops_every_later_apply)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(store_apply(s, 1, &c, &r, errmsg), ESC_OK);
+	CHECK_INT(store_flush(s, errmsg), ESC_OK);
+	sqlite3_commit_hook(s->db, refuse_commit, NULL);
+	cmd_escrow(&c, KEY_B, PW_2, "v2", "pc-01", T0 + 1);
+	CHECK_INT(store_apply(s, 2, &c, &r, errmsg), ESC_OK);
+	CHECK(store_flush(s, errmsg) != ESC_OK);
+	CHECK(strstr(errmsg, "flush") != NULL);
+	CHECK_INT(store_applied_index(s), 1);
+	sqlite3_commit_hook(s->db, NULL, NULL);
+	cmd_escrow(&c, KEY_C, PW_1, "v3", "pc-02", T0 + 2);
+	CHECK_INT(store_apply(s, 3, &c, &r, errmsg), ESC_EIO);
+	CHECK(strstr(errmsg, "apply entry 3") != NULL);
+	CHECK(strstr(errmsg, "could not be committed") != NULL);
+	CHECK_INT(store_flush(s, errmsg), ESC_EIO);
+	CHECK(strstr(errmsg, "misses them") != NULL);
+	CHECK_INT(store_applied_index(s), 1);
+	store_close(s);
+}
+
 /* Runs sql on the database file through a second connection. */
 static int db_exec(const char *path, const char *sql)
 {
@@ -1156,6 +1194,7 @@ int main(void)
 	RUN(restore_refuses_bad_images);
 	RUN(restore_refuses_newer_schema);
 	RUN(failed_apply_changes_nothing);
+	RUN(failed_commit_stops_every_later_apply);
 	RUN(batched_entries_commit_on_flush);
 	RUN(unsound_commands_are_noops);
 	RUN(open_refuses_non_database);
