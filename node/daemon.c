@@ -303,6 +303,12 @@ static int bootstrap(struct daemon *d, const char *members, char *errmsg)
 /* Opens everything in order; on error daemon_stop closes what was opened. */
 /* A node seeded by `escrowctl snapshot restore` bootstraps the one-node
  * cluster written in its marker, which must name this node as started. */
+static void election_log_cb(struct replica *r, const char *msg)
+{
+	(void)r;
+	log_info("raft: %s", msg);
+}
+
 /* Before libraft loads the log: an open segment it would fail to load
  * (and double-free on) is cut after its last whole batch (raft/segtail.h). */
 static int trim_open_segments(struct daemon *d, char *errmsg)
@@ -468,6 +474,7 @@ static int start(struct daemon *d, char *errmsg)
 	d->replica.leader_cb = leader_cb;
 	d->replica.fatal_cb = fatal_apply_cb;
 	d->replica.seeded_cb = seeded_cb;
+	d->replica.election_log_cb = election_log_cb;
 	d->replica.snapshot_threshold = o->snapshot_threshold;
 	d->replica.segment_size = o->raft_segment_size;
 	d->replica.snapshot_trailing = o->snapshot_trailing;

@@ -235,6 +235,57 @@ static int check_bindable(const char *addr, char *errmsg)
 	return rv;
 }
 
+static const struct raft_server *member(const struct replica *r, unsigned id);
+
+/* The leader probe's view: a voter following a leader it has not heard
+ * from for silent_ms. */
+static void probe_look_cb(struct leaderprobe *p, struct leaderprobe_view *v)
+{
+	struct replica *r = p->data;
+	const struct raft_server *me, *leader;
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	if (r->closing || raft_state(&r->raft) != RAFT_FOLLOWER)
+		return;
+	raft_leader(&r->raft, &id, &addr);
+	me = member(r, r->id);
+	leader = id != 0 && id != r->id ? member(r, (unsigned)id) : NULL;
+	if (me == NULL || me->role != RAFT_VOTER || leader == NULL)
+		return;
+	v->follower = true;
+	v->leader = (unsigned)id;
+	v->address = leader->address;
+	v->term = r->raft.current_term;
+	v->silent_ms = r->guard.io.time(&r->guard.io) - r->raft.election_timer_start;
+}
+
+/* The leader's Raft port refuses connections: its process is gone. This
+ * follower forgets it, so that it grants the (pre-)votes of the others at
+ * once (libraft refuses them while it knows a leader), and its election
+ * timer is made to expire after a random delay in [0, election timeout)
+ * instead of [timeout, 2 x timeout): the followers that saw the leader go
+ * together do not all stand at once and split the vote. The leader's
+ * address stays allocated: libraft frees it at the next change. */
+static void probe_gone_cb(struct leaderprobe *p, const struct leaderprobe_view *v)
+{
+	struct replica *r = p->data;
+	struct raft_io *io = &r->guard.io;
+	unsigned timeout = r->raft.follower_state.randomized_election_timeout;
+	unsigned delay = (unsigned)io->random(io, 0, (int)r->raft.election_timeout);
+	char msg[256];
+
+	r->raft.follower_state.current_leader.id = 0;
+	r->raft.election_timer_start = io->time(io) - (timeout - delay);
+	if (r->election_log_cb == NULL)
+		return;
+	snprintf(msg, sizeof msg,
+		 "leader %u at %.64s refuses connections after %llu ms of silence: its process "
+		 "is gone; standing for election in %u ms instead of %u",
+		 v->leader, v->address, (unsigned long long)v->silent_ms, delay, timeout);
+	r->election_log_cb(r, msg);
+}
+
 int replica_start(struct replica *r, char *errmsg)
 {
 	const char *detail;
@@ -258,6 +309,10 @@ int replica_start(struct replica *r, char *errmsg)
 	uv_check_init(r->loop, &r->watch);
 	r->watch.data = r;
 	uv_check_start(&r->watch, watch_cb);
+	r->probe.data = r;
+	r->probe.look = probe_look_cb;
+	r->probe.gone = probe_gone_cb;
+	leaderprobe_start(&r->probe, r->loop);
 	return ESC_OK;
 }
 
@@ -597,11 +652,18 @@ const struct histogram *replica_commit_seconds(const struct replica *r)
 	return &r->commit_seconds;
 }
 
+static void probe_closed_cb(struct leaderprobe *p)
+{
+	struct replica *r = p->data;
+
+	r->close_cb(r);
+}
+
 static void watch_close_cb(uv_handle_t *h)
 {
 	struct replica *r = h->data;
 
-	r->close_cb(r);
+	leaderprobe_close(&r->probe, probe_closed_cb);
 }
 
 static void raft_closed_cb(struct raft *raft)

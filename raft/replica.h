@@ -10,6 +10,7 @@
 
 #include "raft/fsm.h"
 #include "raft/peer_tls.h"
+#include "raft/leaderprobe.h"
 #include "raft/sendguard.h"
 #include "store/store.h"
 
@@ -84,6 +85,8 @@ struct replica {
 	 * replica_set_peer_tls has replaced them. */
 	struct tls_ctx *peer_server_ctx, *peer_client_ctx;
 	replica_peer_log_cb peer_log_cb; /* may be NULL */
+	replica_peer_log_cb election_log_cb; /* may be NULL: an election started early
+					       (raft/leaderprobe.h) */
 	/* private */
 	uv_loop_t *loop;
 	unsigned id;
@@ -93,6 +96,7 @@ struct replica {
 	bool peer_tls;                /* transport is raft/peer_tls's */
 	struct fsm fsm;
 	uv_check_t watch;             /* notices leadership changes after each loop turn */
+	struct leaderprobe probe;     /* a follower's dial of a silent leader */
 	struct raft_barrier ready_barrier;
 	bool barrier_pending;
 	bool ready;                   /* leader and its term's barrier applied */

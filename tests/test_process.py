@@ -323,6 +323,19 @@ def test_kill_leader_then_catch_up(t):
     check(new != old, "leader is still the killed node %d" % old)
     t.diag("new leader %d; %d of %d escrows through survivors needed a retry"
            % (new, retried, len(fresh)))
+    # The survivors dialled the silent leader, were refused, and stood for
+    # election before their timeout (raft/leaderprobe.h), unless their loop
+    # was held up past the timeout (a starved machine: said in the log).
+    probe = re.compile(r"raft: leader %d at \S+ refuses connections after \d+ ms of "
+                       r"silence: its process is gone; standing for election in" % old)
+    logs = {}
+    for nid in survivors:
+        with open(c.nodes[nid].log_path, encoding="utf-8", errors="replace") as f:
+            logs[nid] = f.read()
+    late = [n for n in survivors if "event loop ran" in logs[n]]
+    check(any(probe.search(text) for text in logs.values()) or late,
+          "no survivor noticed that leader %d's process was gone: %s"
+          % (old, short(" | ".join(c.log_tail(n, 5) for n in survivors))))
 
     c.restart(old)
     c.wait_ready(30, ids=[old])
