@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""bench/profile-forward.sh and bench/perf_summary.py, so that the profile of
-a forwarded escrow does not rot. They measure nothing here.
+"""The benchmark tools besides the comparison with etcd, so that they do not
+rot: bench/profile-forward.sh with bench/perf_summary.py, and
+bench/million-keys.sh. They measure nothing here.
 
 - perf_summary.py sorts the lines of a `perf report --stdio` into parts
   (kernel, malloc, SQLite, ...) whose shares add up, and lists the hottest
@@ -10,6 +11,9 @@ a forwarded escrow does not rot. They measure nothing here.
 - A short run (2 s, 4 clients) prints a line of shares for the leader and
   one for the follower, and removes its temporary directory. Skipped, saying
   why, when perf or wrk is missing or the kernel refuses perf events here.
+- million-keys.sh with 1,000 keys prints every row of its table (keys,
+  snapshot, restarts, each node's peak memory), writes it with --out, and
+  removes its temporary directory; a bad option is exit 2.
 
 Output is TAP. Environment: ESCROWD, TEST_TIMEOUT, TEST_TMPDIR.
 """
@@ -28,6 +32,7 @@ from harness import check, short  # noqa: E402
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SCRIPT = os.path.join(TOP, "bench", "profile-forward.sh")
+MILLION = os.path.join(TOP, "bench", "million-keys.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
 RUN_TIMEOUT = 120
 
@@ -128,10 +133,42 @@ def test_short_run_profiles_both_nodes(t):
 
 test_short_run_profiles_both_nodes.timeout = RUN_TIMEOUT + 30
 
+
+def test_million_keys_small_run(t):
+    rc, out, err, _ = harness.run_once([MILLION, "--keys", "10"], 30)
+    check(rc == 2 and "--keys must be an integer from 1000 to 10000000" in err,
+          "--keys 10: exit %s: %s" % (rc, short(err)))
+    tmp = tempfile.mkdtemp(prefix="escrow-million-test-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=tmp)
+    table = os.path.join(tmp, "table.md")
+    try:
+        r = subprocess.run([MILLION, "--escrowd", harness.ESCROWD, "--escrowctl",
+                            harness.ESCROWCTL, "--keys", "1000", "--clients", "8",
+                            "--out", table],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        check(r.returncode == 0, "exit %s: %s" % (r.returncode, short(r.stderr)))
+        check(re.search(r"^\| keys escrowed \| 1000 of 1000 in ", r.stdout, re.M),
+              "keys row: %s" % short(r.stdout))
+        for row in (r"snapshot save \| [0-9.]+ s, \d+ MiB",
+                    r"a follower restarted, to serving \| [0-9.]+ s",
+                    r"the whole cluster restarted, to serving \| [0-9.]+ s"):
+            check(re.search(row, r.stdout), "no row %r: %s" % (row, short(r.stdout)))
+        check(len(re.findall(r"peak resident memory, node [123] \| \d+ MiB", r.stdout)) == 3,
+              "peak memory of each node: %s" % short(r.stdout))
+        with open(table) as f:
+            check("| keys escrowed |" in f.read(), "--out has no table")
+        check(sorted(os.listdir(tmp)) == ["table.md"], "left behind: %s" % os.listdir(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+test_million_keys_small_run.timeout = RUN_TIMEOUT + 30
+
 TESTS = [
     test_summary_parts_add_up,
     test_bad_options_and_help,
     test_short_run_profiles_both_nodes,
+    test_million_keys_small_run,
 ]
 
 

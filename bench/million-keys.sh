@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# million-keys.sh: escrow at scale. Starts a 3-node escrow on plain HTTP on
+# 127.0.0.1 (ports the kernel picks), escrows N keys through the leader
+# (escrowctl bench), then measures a snapshot save, the restart of a
+# follower and of the whole cluster to serving, and samples every node's
+# resident memory all along (Raft snapshots included). See --help.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/.." && pwd)
+TOOL=$HERE/compare_tool.py
+READY_TIMEOUT=120  # seconds for a node to serve after a start
+SAMPLE_S=0.25      # resident memory sampled this often
+
+KEYS=1000000
+CLIENTS=64
+OUT=""
+KEEP=""
+ESCROWD=${ESCROWD:-}
+ESCROWCTL=${ESCROWCTL:-}
+
+usage() {
+	cat <<'EOF'
+Usage: bench/million-keys.sh [options]
+
+Runs a 3-node escrow (plain HTTP) on 127.0.0.1, escrows N new keys through
+the leader with `escrowctl bench`, then measures:
+  - a snapshot save (`escrowctl snapshot save`): seconds and bytes;
+  - a follower stopped (SIGTERM) and started again, to /v1/health?ready;
+  - the whole cluster stopped and started again, to a leader that serves;
+and the peak resident memory (VmRSS) of each node, sampled every 0.25 s
+from the first key to the end, Raft snapshots and restarts included.
+
+  --keys N        keys to escrow, 1000-10000000 (default 1000000)
+  --clients N     escrowctl bench connections, 1-512 (default 64)
+  --out FILE      also write the table as Markdown (for docs/benchmarks.md)
+  --keep DIR      run in DIR and keep it (data dirs, logs, the snapshot)
+  --escrowd PATH  escrowd to run (default $ESCROWD, else the in-tree build)
+  --escrowctl PATH escrowctl to run (default $ESCROWCTL, else the in-tree build)
+  --help          print this help and exit
+
+Progress goes to stderr. It takes about N / (escrow rate) plus a minute.
+Exit 0 with the table; 1 when a node did not start or a step failed; 2 for
+a bad option or a missing program.
+EOF
+}
+
+say() { printf "million: [%4ds] %s\n" "$SECONDS" "$*" >&2; }
+usage_error() {
+	printf 'million: %s (see bench/million-keys.sh --help)\n' "$*" >&2
+	exit 2
+}
+int_in() {
+	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
+		usage_error "$1 must be an integer from $3 to $4, not '$2'"
+}
+
+while (($#)); do
+	case $1 in
+	--help | -h) usage; exit 0 ;;
+	--keys | --clients | --out | --keep | --escrowd | --escrowctl)
+		(($# >= 2)) || usage_error "$1 needs a value"
+		case $1 in
+		--keys) int_in "$1" "$2" 1000 10000000; KEYS=$((10#$2)) ;;
+		--clients) int_in "$1" "$2" 1 512; CLIENTS=$((10#$2)) ;;
+		--out) OUT=$2 ;;
+		--keep) KEEP=$2 ;;
+		--escrowd) ESCROWD=$2 ;;
+		--escrowctl) ESCROWCTL=$2 ;;
+		esac
+		shift 2 ;;
+	*) usage_error "unknown option '$1'" ;;
+	esac
+done
+for b in build build-plain build-release .; do
+	[[ -z "$ESCROWD" && -x "$TOP/$b/node/escrowd" ]] && ESCROWD=$TOP/$b/node/escrowd
+	[[ -z "$ESCROWCTL" && -x "$TOP/$b/tools/escrowctl" ]] && ESCROWCTL=$TOP/$b/tools/escrowctl
+done
+for p in "${ESCROWD:-escrowd}" "${ESCROWCTL:-escrowctl}" python3 curl; do
+	command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] ||
+		{ echo "million: $p not found (build escrow, or give --escrowd / --escrowctl)" >&2; exit 2; }
+done
+
+declare -A NODE_PID
+SAMPLER=""
+WORK=""
+cleanup() {
+	local p
+	trap - EXIT INT TERM
+	[[ -n "$SAMPLER" ]] && kill "$SAMPLER" 2>/dev/null
+	for p in "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[[ -n "$WORK" && -z "$KEEP" ]] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { say "$*"; exit 1; }
+
+if [[ -n "$KEEP" ]]; then
+	mkdir -p "$KEEP" || usage_error "cannot make $KEEP"
+	WORK=$(cd "$KEEP" && pwd)
+else
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-million-XXXXXX")
+fi
+read -r -a PORTS <<<"$(python3 "$TOOL" ports 6 | tr '\n' ' ')"
+head -c 32 /dev/urandom >"$WORK/seal.key"
+chmod 600 "$WORK/seal.key"
+BOOT=""
+declare -A URL
+for i in 1 2 3; do
+	BOOT+="${BOOT:+,}$i=127.0.0.1:${PORTS[2 * i - 2]}/127.0.0.1:${PORTS[2 * i - 1]}"
+	URL[$i]="http://127.0.0.1:${PORTS[2 * i - 1]}"
+	mkdir -p "$WORK/n$i"
+done
+
+start_node() {
+	local i=$1
+	"$ESCROWD" --id "$i" --data-dir "$WORK/n$i" --raft-addr "127.0.0.1:${PORTS[2 * i - 2]}" \
+		--api-addr "127.0.0.1:${PORTS[2 * i - 1]}" --bootstrap "$BOOT" --insecure \
+		--seal-key "$WORK/seal.key" --log-level warn >>"$WORK/n$i.log" 2>&1 </dev/null &
+	NODE_PID[$i]=$!
+	echo "$i ${NODE_PID[$i]}" >>"$WORK/pids"
+}
+
+stop_node() {
+	local i=$1 p=${NODE_PID[$1]} n
+	kill -TERM "$p" 2>/dev/null || return 0
+	for ((n = 0; n < 300; n++)); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$p" 2>/dev/null && fail "node $i did not stop within 30 s of SIGTERM"
+	wait "$p" 2>/dev/null || true
+	unset "NODE_PID[$i]"
+}
+
+# Waits until node $1 answers /v1/health?ready with 200; prints the seconds.
+wait_ready() {
+	local i=$1 t0=$2 deadline=$((SECONDS + READY_TIMEOUT))
+	until curl -sf -o /dev/null -m 2 "${URL[$i]}/v1/health?ready"; do
+		kill -0 "${NODE_PID[$i]}" 2>/dev/null || fail "node $i exited: $(tail -3 "$WORK/n$i.log")"
+		((SECONDS < deadline)) || fail "node $i not serving after ${READY_TIMEOUT} s"
+		sleep 0.05
+	done
+	python3 -c "import time; print('%.2f' % (time.time() - $t0))"
+}
+
+now() { python3 -c 'import time; print(time.time())'; }
+
+# Peak VmRSS (KiB) of each node, whatever its current pid: the pids file
+# maps node to pid; a node restarted appends its new pid.
+sample() {
+	local line i p kb
+	declare -A peak=()
+	while :; do
+		while read -r i p; do
+			kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+			[[ -n "$kb" ]] && ((kb > ${peak[$i]:-0})) && peak[$i]=$kb
+		done <"$WORK/pids"
+		: >"$WORK/peak.tmp"
+		for i in "${!peak[@]}"; do echo "$i ${peak[$i]}" >>"$WORK/peak.tmp"; done
+		mv "$WORK/peak.tmp" "$WORK/peak"
+		sleep "$SAMPLE_S"
+	done
+}
+
+: >"$WORK/pids"
+for i in 1 2 3; do start_node "$i"; done
+t0=$(now)
+for i in 1 2 3; do wait_ready "$i" "$t0" >/dev/null; done
+sample &
+SAMPLER=$!
+L=$(python3 "$TOOL" escrow-leader "${URL[1]}") || fail "no leader"
+F=$((L % 3 + 1))
+say "3 nodes of $ESCROWD serving in $WORK; leader node $L"
+
+say "escrowing $KEYS keys through the leader with $CLIENTS clients"
+t0=$(now)
+"$ESCROWCTL" --nodes "${URL[$L]}" --json bench --clients "$CLIENTS" --count "$KEYS" \
+	--duration 3600 >"$WORK/load.json" 2>"$WORK/load.err" ||
+	fail "escrowctl bench failed: $(tail -3 "$WORK/load.err")"
+LOAD_S=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))")
+read -r LOAD_OK LOAD_RATE < <(python3 -c "
+import json; d = json.load(open('$WORK/load.json'))
+print(d['ok'], round(d['throughput_rps']))")
+say "escrowed: $LOAD_OK ok in $LOAD_S s ($LOAD_RATE/s)"
+
+say "snapshot save"
+t0=$(now)
+"$ESCROWCTL" --nodes "${URL[$L]}" snapshot save "$WORK/cluster.snap" \
+	>"$WORK/snapshot.out" 2>&1 || fail "snapshot save failed: $(tail -3 "$WORK/snapshot.out")"
+SNAP_S=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))")
+SNAP_BYTES=$(stat -c %s "$WORK/cluster.snap")
+say "snapshot: $SNAP_S s, $SNAP_BYTES bytes"
+
+say "restarting follower node $F"
+stop_node "$F"
+t0=$(now)
+start_node "$F"
+FOLLOWER_S=$(wait_ready "$F" "$t0")
+say "follower serving again after $FOLLOWER_S s"
+
+say "restarting the whole cluster"
+for i in 1 2 3; do stop_node "$i"; done
+t0=$(now)
+for i in 1 2 3; do start_node "$i"; done
+ALL_S=0
+for i in 1 2 3; do ALL_S=$(wait_ready "$i" "$t0"); done
+say "cluster serving again after $ALL_S s"
+sleep 1
+
+python3 - "$WORK/peak" "$KEYS" "$LOAD_OK" "$LOAD_S" "$LOAD_RATE" "$SNAP_S" "$SNAP_BYTES" \
+	"$FOLLOWER_S" "$ALL_S" "$OUT" <<'EOF'
+import os, sys
+peak_file, keys, ok, load_s, rate, snap_s, snap_b, fol_s, all_s, out = sys.argv[1:]
+peaks = dict(line.split() for line in open(peak_file) if line.strip())
+mib = lambda kb: "%.0f MiB" % (int(kb) / 1024)
+rows = [
+    ("keys escrowed", "%s of %s in %s s (%s/s)" % (ok, keys, load_s, rate)),
+    ("snapshot save", "%s s, %.0f MiB" % (snap_s, int(snap_b) / 1048576)),
+    ("a follower restarted, to serving", "%s s" % fol_s),
+    ("the whole cluster restarted, to serving", "%s s" % all_s),
+] + [("peak resident memory, node %s" % n, mib(peaks[n])) for n in sorted(peaks)]
+table = "| measure | value |\n| --- | --- |\n" + \
+    "".join("| %s | %s |\n" % r for r in rows)
+print(table, end="")
+if out:
+    with open(out, "w") as f:
+        f.write("Machine: %d CPUs; load average %s.\n\n" % (
+            os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])))
+        f.write(table)
+EOF
