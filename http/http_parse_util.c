@@ -9,13 +9,42 @@
 
 #include "lib/error.h"
 
-static int str_append(char **s, size_t len, const char *at, size_t n)
+#define BLOCK_SIZE 1024 /* a block holds a usual request's head */
+
+/* The name or value of a line before its first byte. */
+static char empty[1];
+
+/* Appends at[0..n) to *s, a string of len bytes in h's blocks (or empty).
+ * The string being built is the last one of the newest block and grows in
+ * place; when the block is full it moves, whole, to a new one with room for
+ * twice its length (so a long value split in many fragments moves a few
+ * times, not once per fragment). */
+static int str_append(struct http_parse_headers *h, char **s, size_t len, const char *at,
+		      size_t n)
 {
+	struct http_parse_block *b = h->blocks;
+	size_t size;
 	char *p;
 
-	p = realloc(*s, len + n + 1);
-	if (p == NULL)
-		return ESC_ENOMEM;
+	if (b != NULL && *s != empty && *s + len + 1 == b->data + b->used &&
+	    b->size - b->used >= n) {
+		p = *s;
+		b->used += n;
+	} else {
+		if (b == NULL || b->size - b->used < len + n + 1) {
+			size = 2 * (len + n + 1) > BLOCK_SIZE ? 2 * (len + n + 1) : BLOCK_SIZE;
+			b = malloc(sizeof *b + size);
+			if (b == NULL)
+				return ESC_ENOMEM;
+			b->size = size;
+			b->used = 0;
+			b->next = h->blocks;
+			h->blocks = b;
+		}
+		p = b->data + b->used;
+		memcpy(p, *s, len);
+		b->used += len + n + 1;
+	}
 	memcpy(p + len, at, n);
 	p[len + n] = '\0';
 	*s = p;
@@ -26,8 +55,6 @@ static int headers_add_line(struct http_parse_headers *h)
 {
 	struct http_header *v;
 	size_t cap;
-	char *name;
-	char *value;
 
 	if (h->n >= HTTP_HEADERS_MAX)
 		return ESC_ETOOBIG;
@@ -41,23 +68,12 @@ static int headers_add_line(struct http_parse_headers *h)
 		h->v = v;
 		h->cap = cap;
 	}
-	name = calloc(1, 1);
-	if (name == NULL)
-		goto err;
-	value = calloc(1, 1);
-	if (value == NULL)
-		goto err_name;
-	h->v[h->n].name = name;
-	h->v[h->n].value = value;
+	h->v[h->n].name = empty;
+	h->v[h->n].value = empty;
 	h->n++;
 	h->frag_len = 0;
 	h->in_value = false;
 	return 0;
-
-err_name:
-	free(name);
-err:
-	return ESC_ENOMEM;
 }
 
 int http_parse_headers_charge(struct http_parse_headers *h, size_t len)
@@ -81,7 +97,7 @@ int http_parse_headers_field(struct http_parse_headers *h, const char *at, size_
 			return rv;
 	}
 	line = &h->v[h->n - 1];
-	rv = str_append(&line->name, h->frag_len, at, len);
+	rv = str_append(h, &line->name, h->frag_len, at, len);
 	if (rv != 0)
 		return rv;
 	h->frag_len += len;
@@ -103,7 +119,7 @@ int http_parse_headers_value(struct http_parse_headers *h, const char *at, size_
 		h->frag_len = 0;
 	}
 	line = &h->v[h->n - 1];
-	rv = str_append(&line->value, h->frag_len, at, len);
+	rv = str_append(h, &line->value, h->frag_len, at, len);
 	if (rv != 0)
 		return rv;
 	h->frag_len += len;
@@ -111,15 +127,20 @@ int http_parse_headers_value(struct http_parse_headers *h, const char *at, size_
 	return 0;
 }
 
+void http_parse_headers_release(struct http_header *v, struct http_parse_block *blocks)
+{
+	struct http_parse_block *next;
+
+	for (; blocks != NULL; blocks = next) {
+		next = blocks->next;
+		free(blocks);
+	}
+	free(v);
+}
+
 void http_parse_headers_free(struct http_parse_headers *h)
 {
-	size_t i;
-
-	for (i = 0; i < h->n; i++) {
-		free(h->v[i].name);
-		free(h->v[i].value);
-	}
-	free(h->v);
+	http_parse_headers_release(h->v, h->blocks);
 	memset(h, 0, sizeof(*h));
 }
 

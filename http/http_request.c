@@ -222,6 +222,7 @@ static int on_message_complete(http_parser *p)
 	c->query = NULL;
 	req->headers = c->headers.v;
 	req->n_headers = c->headers.n;
+	req->header_blocks = c->headers.blocks;
 	memset(&c->headers, 0, sizeof(c->headers));
 	req->received_ms = uv_now(c->server->loop);
 	snprintf(req->peer, sizeof(req->peer), "%s", c->peer);
@@ -249,13 +250,7 @@ static const http_parser_settings request_settings = {
 
 void http_conn_request_free(struct http_request *req)
 {
-	size_t i;
-
-	for (i = 0; i < req->n_headers; i++) {
-		free(req->headers[i].name);
-		free(req->headers[i].value);
-	}
-	free(req->headers);
+	http_parse_headers_release(req->headers, req->header_blocks);
 	free(req->target);
 	free(req->path);
 	free(req->query);

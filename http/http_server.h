@@ -18,6 +18,7 @@
 #define HTTP_SPARE_BUFFERS 64          /* receive buffers kept between requests */
 
 struct http_server;
+struct http_parse_block;
 struct http_conn;
 
 struct http_header {
@@ -45,6 +46,7 @@ struct http_request {
 	bool tls;                  /* came over TLS: the client's certificate ... */
 	char client_cn[65];        /* ... gave this CN */
 	char client_ou[65];        /* ... and this OU */
+	struct http_parse_block *header_blocks; /* internal: where the headers are */
 };
 
 /* Called once per complete request. Must eventually call http_respond, or

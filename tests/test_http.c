@@ -18,6 +18,7 @@
 
 #include "http/http_client.h"
 #include "http/http_conn.h"
+#include "http/http_parse_util.h"
 #include "http/http_server.h"
 #include "lib/error.h"
 #include "tests/unit.h"
@@ -1268,6 +1269,47 @@ TEST(test_bad_listen_addr)
 	CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* Header lines built from fragments as http_parser hands them over, split
+ * anywhere, one value longer than a block: every name and value comes out
+ * whole, and the lines live in a few blocks, not one allocation each. */
+TEST(test_header_fragments)
+{
+	struct http_parse_headers h;
+	char big[3001], name[32], value[32];
+	size_t blocks = 0;
+
+	memset(&h, 0, sizeof h);
+	memset(big, 'v', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof name, "X-Header-%d", i);
+		snprintf(value, sizeof value, "value %d", i * 7);
+		for (size_t k = 0; k < strlen(name); k += 3)
+			CHECK_INT(http_parse_headers_field(&h, name + k,
+							   strlen(name) - k < 3 ? strlen(name) - k : 3), 0);
+		if (i == 10) {
+			for (size_t k = 0; k < sizeof big - 1; k += 7)
+				CHECK_INT(http_parse_headers_value(&h, big + k,
+								   sizeof big - 1 - k < 7 ? sizeof big - 1 - k : 7), 0);
+		} else { /* line 15 has an empty value */
+			CHECK_INT(http_parse_headers_value(&h, value, i == 15 ? 0 : strlen(value)), 0);
+		}
+	}
+	CHECK_INT(h.n, 20);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof name, "X-Header-%d", i);
+		snprintf(value, sizeof value, "value %d", i * 7);
+		CHECK_STR(h.v[i].name, name);
+		CHECK_STR(h.v[i].value, i == 10 ? big : i == 15 ? "" : value);
+	}
+	CHECK_STR(http_parse_header_find(h.v, h.n, "x-header-19"), "value 133");
+	for (struct http_parse_block *b = h.blocks; b != NULL; b = b->next)
+		blocks++;
+	CHECK(blocks >= 1 && blocks <= 4);
+	http_parse_headers_free(&h);
+	CHECK(h.v == NULL && h.blocks == NULL && h.n == 0);
+}
+
 TEST(test_query_param)
 {
 	struct http_request req;
@@ -1700,6 +1742,7 @@ int main(void)
 	RUN(test_addr_in_use);
 	RUN(test_bad_listen_addr);
 	RUN(test_query_param);
+	RUN(test_header_fragments);
 	RUN(test_client_response_framing);
 	RUN(test_client_retries_stale_connection);
 	RUN(test_stream_large);
