@@ -81,14 +81,15 @@ for p in "${ESCROWD:-escrowd}" "${ESCROWCTL:-escrowctl}" python3 curl; do
 		{ echo "million: $p not found (build escrow, or give --escrowd / --escrowctl)" >&2; exit 2; }
 done
 
-declare -A NODE_PID
 SAMPLER=""
 WORK=""
+# shellcheck source=bench/cluster.sh
+. "$HERE/cluster.sh"
+CLUSTER_READY_TIMEOUT=$READY_TIMEOUT
 cleanup() {
-	local p
 	trap - EXIT INT TERM
 	[[ -n "$SAMPLER" ]] && kill "$SAMPLER" 2>/dev/null
-	for p in "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
+	cluster_kill_all
 	wait 2>/dev/null || true
 	[[ -n "$WORK" && -z "$KEEP" ]] && rm -rf "$WORK"
 }
@@ -102,50 +103,7 @@ if [[ -n "$KEEP" ]]; then
 else
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-million-XXXXXX")
 fi
-read -r -a PORTS <<<"$(python3 "$TOOL" ports 6 | tr '\n' ' ')"
-head -c 32 /dev/urandom >"$WORK/seal.key"
-chmod 600 "$WORK/seal.key"
-BOOT=""
-declare -A URL
-for i in 1 2 3; do
-	BOOT+="${BOOT:+,}$i=127.0.0.1:${PORTS[2 * i - 2]}/127.0.0.1:${PORTS[2 * i - 1]}"
-	URL[$i]="http://127.0.0.1:${PORTS[2 * i - 1]}"
-	mkdir -p "$WORK/n$i"
-done
-
-start_node() {
-	local i=$1
-	"$ESCROWD" --id "$i" --data-dir "$WORK/n$i" --raft-addr "127.0.0.1:${PORTS[2 * i - 2]}" \
-		--api-addr "127.0.0.1:${PORTS[2 * i - 1]}" --bootstrap "$BOOT" --insecure \
-		--seal-key "$WORK/seal.key" --log-level warn >>"$WORK/n$i.log" 2>&1 </dev/null &
-	NODE_PID[$i]=$!
-	echo "$i ${NODE_PID[$i]}" >>"$WORK/pids"
-}
-
-stop_node() {
-	local i=$1 p=${NODE_PID[$1]} n
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((n = 0; n < 300; n++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$p" 2>/dev/null && fail "node $i did not stop within 30 s of SIGTERM"
-	wait "$p" 2>/dev/null || true
-	unset "NODE_PID[$i]"
-}
-
-# Waits until node $1 answers /v1/health?ready with 200; prints the seconds.
-wait_ready() {
-	local i=$1 t0=$2 deadline=$((SECONDS + READY_TIMEOUT))
-	until curl -sf -o /dev/null -m 2 "${URL[$i]}/v1/health?ready"; do
-		kill -0 "${NODE_PID[$i]}" 2>/dev/null || fail "node $i exited: $(tail -3 "$WORK/n$i.log")"
-		((SECONDS < deadline)) || fail "node $i not serving after ${READY_TIMEOUT} s"
-		sleep 0.05
-	done
-	python3 -c "import time; print('%.2f' % (time.time() - $t0))"
-}
-
-now() { python3 -c 'import time; print(time.time())'; }
+cluster_init
 
 # Peak VmRSS (KiB) of each node, whatever its current pid: the pids file
 # maps node to pid; a node restarted appends its new pid.
@@ -164,18 +122,13 @@ sample() {
 	done
 }
 
-: >"$WORK/pids"
-for i in 1 2 3; do start_node "$i"; done
-t0=$(now)
-for i in 1 2 3; do wait_ready "$i" "$t0" >/dev/null; done
+cluster_start
 sample &
 SAMPLER=$!
-L=$(python3 "$TOOL" escrow-leader "${URL[1]}") || fail "no leader"
-F=$((L % 3 + 1))
 say "3 nodes of $ESCROWD serving in $WORK; leader node $L"
 
 say "escrowing $KEYS keys through the leader with $CLIENTS clients"
-t0=$(now)
+t0=$(cluster_now)
 "$ESCROWCTL" --nodes "${URL[$L]}" --json bench --clients "$CLIENTS" --count "$KEYS" \
 	--duration 3600 >"$WORK/load.json" 2>"$WORK/load.err" ||
 	fail "escrowctl bench failed: $(tail -3 "$WORK/load.err")"
@@ -186,7 +139,7 @@ print(d['ok'], round(d['throughput_rps']))")
 say "escrowed: $LOAD_OK ok in $LOAD_S s ($LOAD_RATE/s)"
 
 say "snapshot save"
-t0=$(now)
+t0=$(cluster_now)
 "$ESCROWCTL" --nodes "${URL[$L]}" snapshot save "$WORK/cluster.snap" \
 	>"$WORK/snapshot.out" 2>&1 || fail "snapshot save failed: $(tail -3 "$WORK/snapshot.out")"
 SNAP_S=$(python3 -c "import time; print('%.1f' % (time.time() - $t0))")
@@ -194,18 +147,18 @@ SNAP_BYTES=$(stat -c %s "$WORK/cluster.snap")
 say "snapshot: $SNAP_S s, $SNAP_BYTES bytes"
 
 say "restarting follower node $F"
-stop_node "$F"
-t0=$(now)
-start_node "$F"
-FOLLOWER_S=$(wait_ready "$F" "$t0")
+cluster_stop_node "$F"
+t0=$(cluster_now)
+cluster_start_node "$F"
+FOLLOWER_S=$(cluster_wait_ready "$F" "$t0")
 say "follower serving again after $FOLLOWER_S s"
 
 say "restarting the whole cluster"
-for i in 1 2 3; do stop_node "$i"; done
-t0=$(now)
-for i in 1 2 3; do start_node "$i"; done
+for i in 1 2 3; do cluster_stop_node "$i"; done
+t0=$(cluster_now)
+for i in 1 2 3; do cluster_start_node "$i"; done
 ALL_S=0
-for i in 1 2 3; do ALL_S=$(wait_ready "$i" "$t0"); done
+for i in 1 2 3; do ALL_S=$(cluster_wait_ready "$i" "$t0"); done
 say "cluster serving again after $ALL_S s"
 sleep 1
 

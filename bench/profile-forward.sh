@@ -84,13 +84,16 @@ for p in "$PERF" "$WRK" "${ESCROWD:-escrowd}" python3; do
 		{ echo "profile: $p not found (perf: package linux-perf; wrk: package wrk)" >&2; exit 2; }
 done
 
-PIDS=()
 PERF_PIDS=()
 WORK=""
+# shellcheck source=bench/cluster.sh
+. "$HERE/cluster.sh"
+CLUSTER_READY_TIMEOUT=$READY_TIMEOUT
 cleanup() {
 	local p
 	trap - EXIT INT TERM
-	for p in "${PERF_PIDS[@]}" "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PERF_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	cluster_kill_all
 	wait 2>/dev/null || true
 	[[ -n "$WORK" && -z "$OUT" ]] && rm -rf "$WORK"
 }
@@ -104,36 +107,11 @@ if [[ -n "$OUT" ]]; then
 else
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-profile-XXXXXX")
 fi
-read -r -a PORTS <<<"$(python3 "$TOOL" ports 6 | tr '\n' ' ')"
-head -c 32 /dev/urandom >"$WORK/seal.key"
-chmod 600 "$WORK/seal.key"
-boot=""
-for i in 1 2 3; do
-	boot+="${boot:+,}$i=127.0.0.1:${PORTS[2 * i - 2]}/127.0.0.1:${PORTS[2 * i - 1]}"
-done
-declare -A URL NODE_PID
-for i in 1 2 3; do
-	URL[$i]="http://127.0.0.1:${PORTS[2 * i - 1]}"
-	mkdir -p "$WORK/n$i"
-	"$ESCROWD" --id "$i" --data-dir "$WORK/n$i" --raft-addr "127.0.0.1:${PORTS[2 * i - 2]}" \
-		--api-addr "127.0.0.1:${PORTS[2 * i - 1]}" --bootstrap "$boot" --insecure \
-		--seal-key "$WORK/seal.key" --log-level warn >"$WORK/n$i.log" 2>&1 </dev/null &
-	NODE_PID[$i]=$!
-	PIDS+=($!)
-done
-say "started 3 nodes of $ESCROWD in $WORK"
-
-deadline=$((SECONDS + READY_TIMEOUT))
-until L=$(python3 "$TOOL" escrow-leader "${URL[1]}" 2>/dev/null) &&
-	curl -sf -o /dev/null -m 2 "${URL[$L]}/v1/health?ready"; do
-	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "node $p exited while starting"; done
-	((SECONDS < deadline)) || fail "no leader after ${READY_TIMEOUT} s"
-	sleep 0.2
-done
-F=$((L % 3 + 1))
+cluster_init
+cluster_start
 TARGET=${URL[$F]}
 [[ $VIA == leader ]] && TARGET=${URL[$L]}
-say "leader node $L, follower node $F; $CLIENTS clients through the $VIA for $DURATION s"
+say "3 nodes of $ESCROWD in $WORK: leader node $L, follower node $F; $CLIENTS clients through the $VIA for $DURATION s"
 
 # A short warm-up, so that connections and caches are there before perf.
 "$WRK" -t 2 -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- escrow-put 1 0 \

@@ -14,6 +14,9 @@ bench/million-keys.sh. They measure nothing here.
 - million-keys.sh with 1,000 keys prints every row of its table (keys,
   snapshot, restarts, each node's peak memory), writes it with --out, and
   removes its temporary directory; a bad option is exit 2.
+- leader-steady.sh for 2 s prints the requests, the terms before and after
+  and the elections during the load, and exits 0 (no change) or 3 (a change:
+  possible on a starved machine, and what the script is there to show).
 
 Output is TAP. Environment: ESCROWD, TEST_TIMEOUT, TEST_TMPDIR.
 """
@@ -33,6 +36,7 @@ from harness import check, short  # noqa: E402
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SCRIPT = os.path.join(TOP, "bench", "profile-forward.sh")
 MILLION = os.path.join(TOP, "bench", "million-keys.sh")
+STEADY = os.path.join(TOP, "bench", "leader-steady.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
 RUN_TIMEOUT = 120
 
@@ -164,11 +168,40 @@ def test_million_keys_small_run(t):
 
 test_million_keys_small_run.timeout = RUN_TIMEOUT + 30
 
+
+def test_leader_steady_short_run(t):
+    rc, out, err, _ = harness.run_once([STEADY, "--via", "nowhere"], 30)
+    check(rc == 2 and "--via is follower or leader" in err, "--via nowhere: exit %s" % rc)
+    tmp = tempfile.mkdtemp(prefix="escrow-steady-test-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=tmp)
+    try:
+        r = subprocess.run([STEADY, "--escrowd", harness.ESCROWD, "--escrowctl",
+                            harness.ESCROWCTL, "--duration", "2", "--clients", "4"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        check(r.returncode in (0, 3), "exit %s: %s" % (r.returncode, short(r.stderr)))
+        check(re.search(r"^requests +\d+ ok, 0 errors in ", r.stdout, re.M),
+              "requests line: %s" % short(r.stdout))
+        m = re.search(r"^leader +node [123], term (\d+) before; node [123], term (\d+) after",
+                      r.stdout, re.M)
+        check(m, "leader line: %s" % short(r.stdout))
+        e = re.search(r"^changes +(\d+) elections during the load", r.stdout, re.M)
+        check(e, "changes line: %s" % short(r.stdout))
+        same = m.group(1) == m.group(2) and e.group(1) == "0"
+        check(r.returncode == (0 if same else 3),
+              "exit %s does not match: %s" % (r.returncode, short(r.stdout)))
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+test_leader_steady_short_run.timeout = RUN_TIMEOUT + 30
+
 TESTS = [
     test_summary_parts_add_up,
     test_bad_options_and_help,
     test_short_run_profiles_both_nodes,
     test_million_keys_small_run,
+    test_leader_steady_short_run,
 ]
 
 
