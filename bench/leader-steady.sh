@@ -9,6 +9,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 TOOL=$HERE/compare_tool.py
+BENCH_NAME=steady
+BENCH_SCRIPT=bench/leader-steady.sh
+# shellcheck source=bench/common.sh
+. "$HERE/common.sh"
 
 DURATION=600
 CLIENTS=64
@@ -37,15 +41,6 @@ option.
 EOF
 }
 
-say() { printf "steady: [%4ds] %s\n" "$SECONDS" "$*" >&2; }
-usage_error() {
-	printf 'steady: %s (see bench/leader-steady.sh --help)\n' "$*" >&2
-	exit 2
-}
-int_in() {
-	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
-		usage_error "$1 must be an integer from $3 to $4, not '$2'"
-}
 
 while (($#)); do
 	case $1 in
@@ -64,18 +59,9 @@ while (($#)); do
 	*) usage_error "unknown option '$1'" ;;
 	esac
 done
-for b in build build-plain build-release .; do
-	[[ -z "$ESCROWD" && -x "$TOP/$b/node/escrowd" ]] && ESCROWD=$TOP/$b/node/escrowd
-	[[ -z "$ESCROWCTL" && -x "$TOP/$b/tools/escrowctl" ]] && ESCROWCTL=$TOP/$b/tools/escrowctl
-done
-for p in "${ESCROWD:-escrowd}" "${ESCROWCTL:-escrowctl}" python3 curl; do
-	command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] ||
-		{ echo "steady: $p not found (build escrow, or give --escrowd / --escrowctl)" >&2; exit 2; }
-done
+bench_find_programs --escrowctl python3 curl
 
 WORK=""
-# shellcheck source=bench/cluster.sh
-. "$HERE/cluster.sh"
 CLUSTER_LOG_LEVEL=info
 cleanup() {
 	trap - EXIT INT TERM
@@ -85,7 +71,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fail() { say "$*"; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-steady-XXXXXX")
 cluster_init

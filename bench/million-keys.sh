@@ -9,6 +9,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 TOOL=$HERE/compare_tool.py
+BENCH_NAME=million
+BENCH_SCRIPT=bench/million-keys.sh
+# shellcheck source=bench/common.sh
+. "$HERE/common.sh"
 READY_TIMEOUT=120  # seconds for a node to serve after a start
 SAMPLE_S=0.25      # resident memory sampled this often
 
@@ -45,15 +49,6 @@ a bad option or a missing program.
 EOF
 }
 
-say() { printf "million: [%4ds] %s\n" "$SECONDS" "$*" >&2; }
-usage_error() {
-	printf 'million: %s (see bench/million-keys.sh --help)\n' "$*" >&2
-	exit 2
-}
-int_in() {
-	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
-		usage_error "$1 must be an integer from $3 to $4, not '$2'"
-}
 
 while (($#)); do
 	case $1 in
@@ -72,19 +67,10 @@ while (($#)); do
 	*) usage_error "unknown option '$1'" ;;
 	esac
 done
-for b in build build-plain build-release .; do
-	[[ -z "$ESCROWD" && -x "$TOP/$b/node/escrowd" ]] && ESCROWD=$TOP/$b/node/escrowd
-	[[ -z "$ESCROWCTL" && -x "$TOP/$b/tools/escrowctl" ]] && ESCROWCTL=$TOP/$b/tools/escrowctl
-done
-for p in "${ESCROWD:-escrowd}" "${ESCROWCTL:-escrowctl}" python3 curl; do
-	command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] ||
-		{ echo "million: $p not found (build escrow, or give --escrowd / --escrowctl)" >&2; exit 2; }
-done
+bench_find_programs --escrowctl python3 curl
 
 SAMPLER=""
 WORK=""
-# shellcheck source=bench/cluster.sh
-. "$HERE/cluster.sh"
 CLUSTER_READY_TIMEOUT=$READY_TIMEOUT
 cleanup() {
 	trap - EXIT INT TERM
@@ -95,7 +81,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fail() { say "$*"; exit 1; }
 
 if [[ -n "$KEEP" ]]; then
 	mkdir -p "$KEEP" || usage_error "cannot make $KEEP"

@@ -10,6 +10,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 TOOL=$HERE/compare_tool.py
+BENCH_NAME=profile
+BENCH_SCRIPT=bench/profile-forward.sh
+# shellcheck source=bench/common.sh
+. "$HERE/common.sh"
 READY_TIMEOUT=30
 
 CLIENTS=64
@@ -46,15 +50,6 @@ cluster did not start or a tool failed; 2 for a bad option.
 EOF
 }
 
-say() { printf "profile: [%3ds] %s\n" "$SECONDS" "$*" >&2; }
-usage_error() {
-	printf 'profile: %s (see bench/profile-forward.sh --help)\n' "$*" >&2
-	exit 2
-}
-int_in() {
-	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
-		usage_error "$1 must be an integer from $3 to $4, not '$2'"
-}
 
 while (($#)); do
 	case $1 in
@@ -74,20 +69,10 @@ while (($#)); do
 	*) usage_error "unknown option '$1'" ;;
 	esac
 done
-if [[ -z "$ESCROWD" ]]; then
-	for b in build build-plain build-release .; do
-		[[ -x "$TOP/$b/node/escrowd" ]] && { ESCROWD=$TOP/$b/node/escrowd; break; }
-	done
-fi
-for p in "$PERF" "$WRK" "${ESCROWD:-escrowd}" python3; do
-	command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] ||
-		{ echo "profile: $p not found (perf: package linux-perf; wrk: package wrk)" >&2; exit 2; }
-done
+bench_find_programs "$PERF" "$WRK" python3 curl
 
 PERF_PIDS=()
 WORK=""
-# shellcheck source=bench/cluster.sh
-. "$HERE/cluster.sh"
 CLUSTER_READY_TIMEOUT=$READY_TIMEOUT
 cleanup() {
 	local p
@@ -99,7 +84,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fail() { say "$*"; exit 1; }
 
 if [[ -n "$OUT" ]]; then
 	mkdir -p "$OUT" || usage_error "cannot make $OUT"

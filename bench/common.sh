@@ -1,11 +1,49 @@
-# cluster.sh: a 3-node escrow on plain HTTP on 127.0.0.1 with ports the
-# kernel picks, for the bench scripts (sourced, not run).
+# common.sh: what the bench scripts share (sourced, not run): their
+# messages, option checks and programs, and a 3-node escrow on plain HTTP on
+# 127.0.0.1 with ports the kernel picks.
 #
-# The script sets ESCROWD, WORK (an existing directory), TOOL
-# (bench/compare_tool.py) and defines say and fail before calling these.
-# They set PORTS, BOOT, URL[i] and NODE_PID[i], and append "i pid" to
-# $WORK/pids at each start (a node restarted gets a new line). Extra
-# escrowd flags go in CLUSTER_FLAGS (an array).
+# Before sourcing, the script sets BENCH_NAME (its messages' prefix),
+# BENCH_SCRIPT (its path, for "see ... --help"), HERE and TOP. The cluster
+# functions use ESCROWD, WORK (an existing directory) and TOOL
+# (bench/compare_tool.py); they set PORTS, BOOT, URL[i] and NODE_PID[i], and
+# append "i pid" to $WORK/pids at each start (a node restarted gets a new
+# line). Extra escrowd flags go in CLUSTER_FLAGS (an array).
+
+say() { printf "%s: [%4ds] %s\n" "$BENCH_NAME" "$SECONDS" "$*" >&2; }
+fail() { say "$*"; exit 1; }
+usage_error() {
+	printf '%s: %s (see %s --help)\n' "$BENCH_NAME" "$*" "$BENCH_SCRIPT" >&2
+	exit 2
+}
+# Checks that $2 is an integer in [$3, $4] for option $1.
+int_in() {
+	[[ "$2" =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3 && 10#$2 <= $4)) ||
+		usage_error "$1 must be an integer from $3 to $4, not '$2'"
+}
+
+# ESCROWD and ESCROWCTL, when not given, from the in-tree builds; then
+# escrowd, escrowctl when the first argument is --escrowctl, and every
+# program named must exist, else exit 2.
+bench_find_programs() {
+	local b p ctl=false
+	if [[ "${1:-}" == --escrowctl ]]; then
+		ctl=true
+		shift
+	fi
+	for b in build build-plain build-release .; do
+		[[ -z "${ESCROWD:-}" && -x "$TOP/$b/node/escrowd" ]] && ESCROWD=$TOP/$b/node/escrowd
+		[[ -z "${ESCROWCTL:-}" && -x "$TOP/$b/tools/escrowctl" ]] &&
+			ESCROWCTL=$TOP/$b/tools/escrowctl
+	done
+	$ctl && set -- "${ESCROWCTL:-escrowctl}" "$@"
+	for p in "${ESCROWD:-escrowd}" "$@"; do
+		command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] || {
+			echo "$BENCH_NAME: $p not found (build escrow or give --escrowd / --escrowctl;" \
+				"perf: package linux-perf; wrk: package wrk)" >&2
+			exit 2
+		}
+	done
+}
 
 CLUSTER_READY_TIMEOUT=${CLUSTER_READY_TIMEOUT:-120}
 declare -A URL NODE_PID
