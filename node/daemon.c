@@ -300,9 +300,8 @@ static int bootstrap(struct daemon *d, const char *members, char *errmsg)
 	return rv == ESC_EBUSY ? ESC_OK : rv;
 }
 
-/* Opens everything in order; on error daemon_stop closes what was opened. */
-/* A node seeded by `escrowctl snapshot restore` bootstraps the one-node
- * cluster written in its marker, which must name this node as started. */
+/* An election started early because the leader's process is gone
+ * (raft/leaderprobe.h). */
 static void election_log_cb(struct replica *r, const char *msg)
 {
 	(void)r;
@@ -331,6 +330,8 @@ static int trim_open_segments(struct daemon *d, char *errmsg)
 	return ESC_OK;
 }
 
+/* A node seeded by `escrowctl snapshot restore` bootstraps the one-node
+ * cluster written in its marker, which must name this node as started. */
 static int read_restored(struct daemon *d, char *errmsg)
 {
 	struct bootstrap_member m[API_MEMBERS_MAX];
