@@ -640,6 +640,17 @@ class Cluster:
             rcs[nid] = rc
         return rcs
 
+    def ports_taken(self):
+        """The "address ... is already in use" lines of the nodes' logs."""
+        lines = []
+        for nid in self.ids():
+            try:
+                with open(self.nodes[nid].log_path, encoding="utf-8", errors="replace") as f:
+                    lines += [ln.strip() for ln in f if "is already in use" in ln]
+            except OSError:
+                pass
+        return "; ".join(lines)
+
     def close(self, keep=False):
         """Stops every node; removes the directory unless keep."""
         rcs = self.stop_all()
@@ -981,12 +992,30 @@ class TestContext:
 
     def cluster(self, n=3, start=True, ready_timeout=30, log_level=LOG_LEVEL, tls=False,
                 host="127.0.0.1"):
-        """A cluster stopped and removed (kept on failure) after the test."""
-        c = Cluster(n, self.name, log_level, tls, host)
-        self.clusters.append(c)
-        if start:
+        """A cluster stopped and removed (kept on failure) after the test.
+
+        A port free_ports chose can be taken by another process (any
+        outgoing connection gets one of the same range) before the node
+        binds it: a node that refuses to start for that is not the test's
+        failure, and a new cluster with new ports is started instead (twice
+        at most)."""
+        for attempt in range(3):
+            c = Cluster(n, self.name, log_level, tls, host)
+            self.clusters.append(c)
+            if not start:
+                return c
             c.start()
-            c.wait_ready(ready_timeout)
+            try:
+                c.wait_ready(ready_timeout)
+                return c
+            except Failure:
+                taken = c.ports_taken()
+                if attempt == 2 or not taken:
+                    raise
+                self.diag("a port was taken by another process before a node bound it (%s):"
+                          " a new cluster with new ports" % taken)
+                self.clusters.remove(c)
+                c.close()
         return c
 
     def run(self, fn):
