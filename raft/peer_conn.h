@@ -78,6 +78,7 @@ struct peer_conn {
 	uint8_t frame[PEER_TLS_PREAMBLE_MAX]; /* preamble or reply being read */
 	size_t frame_len;
 	size_t tcp_queued, pipe_queued; /* bytes in each side's write queue */
+	bool got_bytes;              /* a byte came from the socket */
 	bool tcp_paused, pipe_paused;   /* reading stopped for the other side's queue */
 	char rbuf[PEER_CHUNK];
 };

@@ -370,6 +370,10 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	if (n == UV_EOF && c->state == PEER_RELAY) {
 		peer_conn_drain(c, (uv_stream_t *)&c->pipe);
+	} else if (n == UV_EOF && !c->outbound && !c->got_bytes) {
+		/* A dial that sent nothing: a follower's leader probe
+		 * (raft/leaderprobe.h) or a port scan. Not worth a line. */
+		peer_conn_fail(c, false, "it closed the connection before sending a byte");
 	} else if (n == UV_EOF) {
 		peer_conn_fail(c, true, "it closed the connection in the %s%s",
 			       peer_conn_state_name(c->state),
@@ -378,10 +382,12 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 						      : "");
 	} else if (n < 0) {
 		peer_conn_fail(c, true, "%s", uv_strerror((int)n));
-	} else if (tls_stream_feed(&c->tls, buf->base, (size_t)n) != ESC_OK) {
-		peer_conn_fail(c, false, "out of memory");
 	} else {
-		conn_pump(c);
+		c->got_bytes = true;
+		if (tls_stream_feed(&c->tls, buf->base, (size_t)n) != ESC_OK)
+			peer_conn_fail(c, false, "out of memory");
+		else
+			conn_pump(c);
 	}
 }
 

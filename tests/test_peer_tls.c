@@ -3,12 +3,17 @@
  * tests/peer_harness.h): the framing; a relay that carries megabytes both
  * ways with backpressure and closes both ways; refusals (a foreign CA, an
  * operator's certificate, an id that is not the certificate's, a server
- * that is not the node asked for, plain bytes, silence, a garbage or a
- * truncated preamble, a peer that never answers); a context reload; no
+ * that is not the node asked for, plain bytes, silence, a dial that sends
+ * nothing (quietly), a garbage or a truncated preamble, a peer that never
+ * answers); a context reload; no
  * memory at the hand-over; three replicas that elect a leader and commit
  * over TLS; a rogue's AppendEntries that reaches the log of a plain TCP
  * replica but never of a TLS one; close with connections in every state. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/byteorder.h"
 #include "raft/codec.h"
@@ -259,6 +264,31 @@ TEST(plain_bytes_and_silence_are_refused)
 	dropped(NULL, http, sizeof http - 1, false, "TLS");
 	dropped(NULL, NULL, 0, false, "timed out after 500 ms in the TLS handshake");
 	dropped("node-2", NULL, 0, false, "timed out after 500 ms in the preamble");
+}
+
+/* A dial that connects and closes without a byte (a follower's leader
+ * probe, raft/leaderprobe.h) is refused like any, without a log line. */
+TEST(a_dial_that_sends_nothing_is_refused_quietly)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const char *colon;
+	int fd;
+
+	CHECK(peer_start(&srv, 1, "node-1", true));
+	colon = strrchr(srv.addr, ':');
+	CHECK(colon != NULL);
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	close(fd);
+	RUN_UNTIL(peer_stats(&srv).refused == 1, 3000);
+	CHECK_INT(peer_stats(&srv).refused, 1);
+	CHECK_INT(srv.accepted, 0);
+	CHECK_INT(srv.log_lines, 0);
+	CHECK(strstr(peer_tls_last_error(&srv.t), "before sending a byte") != NULL);
+	harness_teardown();
 }
 
 TEST(garbage_and_truncated_preambles_are_refused)
@@ -743,6 +773,7 @@ int main(void)
 	RUN_T(the_id_claimed_must_be_the_certificates);
 	RUN_T(the_server_must_be_the_node_asked_for);
 	RUN_T(plain_bytes_and_silence_are_refused);
+	RUN_T(a_dial_that_sends_nothing_is_refused_quietly);
 	RUN_T(garbage_and_truncated_preambles_are_refused);
 	RUN_T(a_peer_that_never_answers_times_out);
 	RUN_T(silent_connections_past_the_limit_do_not_lock_peers_out);
