@@ -45,6 +45,17 @@ bench_find_programs() {
 	done
 }
 
+# Sets WORK: directory $1 (made, kept) when given, else a new temporary
+# directory named after $2 (the exit trap removes it).
+bench_workdir() {
+	if [[ -n "$1" ]]; then
+		mkdir -p "$1" || usage_error "cannot make $1"
+		WORK=$(cd "$1" && pwd)
+	else
+		WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-$2-XXXXXX")
+	fi
+}
+
 CLUSTER_READY_TIMEOUT=${CLUSTER_READY_TIMEOUT:-120}
 declare -A URL NODE_PID
 CLUSTER_FLAGS=(${CLUSTER_FLAGS[@]+"${CLUSTER_FLAGS[@]}"})

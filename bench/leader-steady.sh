@@ -72,7 +72,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-steady-XXXXXX")
+bench_workdir "" steady
 cluster_init
 cluster_start
 term() { curl -sf -m 5 "${URL[$1]}/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])'; }

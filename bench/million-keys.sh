@@ -82,18 +82,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [[ -n "$KEEP" ]]; then
-	mkdir -p "$KEEP" || usage_error "cannot make $KEEP"
-	WORK=$(cd "$KEEP" && pwd)
-else
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-million-XXXXXX")
-fi
+bench_workdir "$KEEP" million
 cluster_init
 
 # Peak VmRSS (KiB) of each node, whatever its current pid: the pids file
 # maps node to pid; a node restarted appends its new pid.
 sample() {
-	local line i p kb
+	local i p kb
 	declare -A peak=()
 	while :; do
 		while read -r i p; do

@@ -85,12 +85,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [[ -n "$OUT" ]]; then
-	mkdir -p "$OUT" || usage_error "cannot make $OUT"
-	WORK=$(cd "$OUT" && pwd)
-else
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/escrow-profile-XXXXXX")
-fi
+bench_workdir "$OUT" profile
 cluster_init
 cluster_start
 TARGET=${URL[$F]}
