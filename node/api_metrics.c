@@ -80,6 +80,10 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 		    (double)fsm->snapshot_loop_max_ns / 1e9);
 	one_u64(f, "escrow_raft_snapshot_restores_total", "counter", "Raft snapshots installed",
 		fsm->restores);
+	one_u64(f, "escrow_raft_apply_batches_total", "counter",
+		"raft_apply calls this node made as the leader", r->applyq.batches);
+	one_u64(f, "escrow_raft_apply_entries_total", "counter",
+		"commands those calls carried (at most 64 each)", r->applyq.entries);
 	one_u64(f, "escrow_snapshots_served_total", "counter",
 		"GET /v1/snapshot bodies sent whole", m->snapshots_served);
 	one_seconds(f, "escrow_snapshot_seconds_sum", "counter",

@@ -40,6 +40,8 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	if (rv != ESC_OK) {
 		f->rejected++;
 		f->result.status = rv;
+		if (f->applied_cb != NULL)
+			f->applied_cb(f, index, &f->result);
 		return 0;
 	}
 	rv = store_apply(f->store, index, &f->cmd, &f->result, errmsg);
@@ -53,6 +55,8 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 		return RAFT_IOERR;
 	}
 	f->applied++;
+	if (f->applied_cb != NULL)
+		f->applied_cb(f, index, &f->result);
 	return 0;
 }
 

@@ -40,6 +40,10 @@ struct fsm {
 	struct cmd cmd;               /* scratch for decoding */
 	struct store_result result;   /* last apply's outcome, read by the apply callback */
 	fsm_fatal_cb fatal_cb;
+	/* May be NULL: called after each command entry is applied, or found
+	 * unsound (a no-op), with its index and the result libraft hands to
+	 * the apply callback of the entry's request. */
+	void (*applied_cb)(struct fsm *f, uint64_t index, const struct store_result *result);
 	void *data;
 	uint64_t applied;             /* entries applied (for metrics) */
 	uint64_t rejected;            /* entries that failed to decode */

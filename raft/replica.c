@@ -26,6 +26,9 @@ static void set_ready(struct replica *r, bool ready)
 	if (r->ready == ready)
 		return;
 	r->ready = ready;
+	/* Commands not yet answered belong to the term that ended. */
+	if (!ready)
+		applyq_fail(&r->applyq, ESC_ENOLEADER);
 	if (r->leader_cb != NULL)
 		r->leader_cb(r, ready);
 }
@@ -61,6 +64,8 @@ static void watch_cb(uv_check_t *handle)
 	}
 	if (r->closing)
 		return;
+	/* What the poll's callbacks submitted, in one batch. */
+	applyq_flush(&r->applyq);
 	if (replica_leader(r) != 0) {
 		r->leader_known = true;
 	} else if (r->leader_known) {
@@ -123,6 +128,13 @@ static void transport_close(struct replica *r)
 		raft_uv_tcp_close(&r->transport);
 }
 
+static void fsm_applied_cb(struct fsm *f, uint64_t index, const struct store_result *result)
+{
+	struct replica *r = f->data;
+
+	applyq_applied(&r->applyq, index, result);
+}
+
 int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *raft_addr,
 		 const char *dir, struct store *store, char *errmsg)
 {
@@ -138,6 +150,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	memset(&r->commit_seconds, 0, sizeof r->commit_seconds);
 	fsm_init(&r->fsm, store, r->fatal_cb, true);
 	r->fsm.data = r;
+	r->fsm.applied_cb = fsm_applied_cb;
 	rv = transport_init(r, errmsg);
 	if (rv != ESC_OK)
 		return rv;
@@ -158,6 +171,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	}
 	r->fsm.raft = &r->raft;
 	r->raft.data = r;
+	applyq_init(&r->applyq, &r->raft);
 	tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
 	if (r->seeded)
 		tuning_raft_seeded(&r->raft);
@@ -303,6 +317,7 @@ int replica_start(struct replica *r, char *errmsg)
 		return rv == RAFT_CORRUPT ? ESC_ECORRUPT : ESC_ERAFT;
 	}
 	r->started = true;
+	applyq_start(&r->applyq, r->loop);
 	uv_update_time(r->loop);
 	r->leader_known = false;
 	r->leader_lost_at = uv_now(r->loop);
@@ -352,43 +367,23 @@ bool replica_caught_up(const struct replica *r)
 	return r->raft.last_applied >= r->raft.commit_index;
 }
 
-static void apply_cb(struct raft_apply *areq, int status, void *result)
-{
-	struct replica_req *req = areq->data;
-
-	if (status != 0) {
-		req->apply_cb(req, status == RAFT_SHUTDOWN ? ESC_ESHUTDOWN : ESC_ENOLEADER, NULL);
-		return;
-	}
-	histogram_observe_ns(&req->replica->commit_seconds, uv_hrtime() - req->submitted);
-	req->apply_cb(req, ESC_OK, result);
-}
-
 int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *c,
 		  replica_apply_cb cb)
 {
-	struct raft_buffer buf;
-	int rv;
-
 	if (!replica_ready(r))
 		return ESC_ENOLEADER;
-	buf.len = codec_encoded_size(c);
-	buf.base = raft_malloc(buf.len);
-	if (buf.base == NULL)
+	req->buf.len = codec_encoded_size(c);
+	req->buf.base = raft_malloc(req->buf.len);
+	if (req->buf.base == NULL)
 		return ESC_ENOMEM;
-	if (codec_encode(c, buf.base, buf.len) != buf.len) {
-		raft_free(buf.base);
+	if (codec_encode(c, req->buf.base, req->buf.len) != req->buf.len) {
+		raft_free(req->buf.base);
 		return ESC_EINVAL;
 	}
 	req->replica = r;
 	req->apply_cb = cb;
-	req->raft.apply.data = req;
 	req->submitted = uv_hrtime();
-	rv = raft_apply(&r->raft, &req->raft.apply, &buf, 1, apply_cb);
-	if (rv != 0) {
-		raft_free(buf.base);
-		return rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER;
-	}
+	applyq_push(&r->applyq, req);
 	return ESC_OK;
 }
 
@@ -407,8 +402,10 @@ int replica_barrier(struct replica *r, struct replica_req *req, replica_barrier_
 		return ESC_ENOLEADER;
 	req->replica = r;
 	req->barrier_cb = cb;
-	req->raft.barrier.data = req;
-	rv = raft_barrier(&r->raft, &req->raft.barrier, barrier_cb);
+	req->barrier.data = req;
+	/* Commands submitted before the barrier go into the log before it. */
+	applyq_flush(&r->applyq);
+	rv = raft_barrier(&r->raft, &req->barrier, barrier_cb);
 	if (rv != 0)
 		return rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER;
 	return ESC_OK;
@@ -659,11 +656,18 @@ static void probe_closed_cb(struct leaderprobe *p)
 	r->close_cb(r);
 }
 
-static void watch_close_cb(uv_handle_t *h)
+static void flusher_close_cb(uv_handle_t *h)
 {
 	struct replica *r = h->data;
 
 	leaderprobe_close(&r->probe, probe_closed_cb);
+}
+
+static void watch_close_cb(uv_handle_t *h)
+{
+	struct replica *r = h->data;
+
+	applyq_close(&r->applyq, flusher_close_cb, r);
 }
 
 static void raft_closed_cb(struct raft *raft)
@@ -683,5 +687,6 @@ void replica_close(struct replica *r, replica_close_cb cb)
 	r->close_cb = cb;
 	r->closing = true;
 	r->ready = false;
+	applyq_fail(&r->applyq, ESC_ESHUTDOWN);
 	raft_close(&r->raft, raft_closed_cb);
 }

@@ -12,6 +12,7 @@
 #include "raft/peer_tls.h"
 #include "raft/leaderprobe.h"
 #include "raft/sendguard.h"
+#include "raft/replica_apply.h"
 #include "store/store.h"
 
 struct replica;
@@ -31,13 +32,14 @@ struct replica_req {
 	void *data;                 /* free for the caller */
 	/* private */
 	struct replica *replica;
-	union {
-		struct raft_apply apply;
-		struct raft_barrier barrier;
-	} raft;
+	struct raft_barrier barrier;
+	struct raft_buffer buf;     /* the encoded command until libraft takes it */
+	uint64_t index;             /* its entry, once handed to libraft ... */
+	uint64_t term;              /* ... by the leader of this term */
+	struct replica_req *next;   /* in the apply queue (raft/replica_apply.h) */
 	replica_apply_cb apply_cb;
 	replica_barrier_cb barrier_cb;
-	uint64_t submitted;         /* uv_hrtime() at raft_apply, for the commit time */
+	uint64_t submitted;         /* uv_hrtime() at replica_apply, for the commit time */
 };
 
 /* Called on the loop when this node becomes a leader ready to serve (its
@@ -95,6 +97,7 @@ struct replica {
 	struct raft_uv_transport transport;
 	bool peer_tls;                /* transport is raft/peer_tls's */
 	struct fsm fsm;
+	struct applyq applyq;         /* commands on their way into the log */
 	uv_check_t watch;             /* notices leadership changes after each loop turn */
 	struct leaderprobe probe;     /* a follower's dial of a silent leader */
 	struct raft_barrier ready_barrier;
@@ -151,7 +154,9 @@ uint64_t replica_leaderless_ms(const struct replica *r);
 bool replica_caught_up(const struct replica *r);
 
 /* Replicates c (copied) and calls cb once it is applied on this node, the
- * leader. ESC_ENOLEADER when not ready (cb will not fire), ESC_ENOMEM. */
+ * leader. ESC_ENOLEADER when not ready (cb will not fire), ESC_ENOMEM. The
+ * commands of one loop turn go to libraft together, before the loop next
+ * polls (raft/replica_apply.h); cb never fires from inside this call. */
 int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *c,
 		  replica_apply_cb cb);
 

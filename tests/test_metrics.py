@@ -438,6 +438,11 @@ def test_metrics_listener_insecure(t):
     check(value(m, "escrow_raft_commit_duration_seconds_count") >= 1, "commit count 0")
     check(value(m, "escrow_apply_duration_seconds_count") >= 1, "apply count 0")
     check(value(m, "escrow_forward_duration_seconds_count") == 0, "a lone node forwarded")
+    batches = value(m, "escrow_raft_apply_batches_total")
+    entries = value(m, "escrow_raft_apply_entries_total")
+    check(batches is not None and entries is not None and
+          1 <= batches <= entries <= 64 * batches,
+          "raft_apply batches %s, entries %s" % (batches, entries))
     st, _, data = c.request(1, "GET", "/v1/health?ready")
     st2, _, data2 = plain(c, 1, "GET", "/v1/health?ready")
     check((st, data) == (st2, data2), "health differs: API %s %s, listener %s %s"
