@@ -19,9 +19,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_SAVEPOINT] = "SAVEPOINT entry",
-	[ST_RELEASE] = "RELEASE entry",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO entry",
 	[ST_META_SET] = "INSERT INTO meta (k, v) VALUES (?1, ?2) "
 			"ON CONFLICT (k) DO UPDATE SET v = excluded.v",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",

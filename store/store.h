@@ -93,8 +93,12 @@ const char *store_members(const struct store *s);
  * the open batch (see store_flush). An entry at or below the applied index is skipped (result->skipped).
  * Deterministic: depends only on the store's state, index and c. Application
  * outcomes (conflict, not found) go in result->status and return ESC_OK; a
- * non-zero return means the database itself failed (ESC_EDB) and nothing
- * was changed. */
+ * non-zero return means the database itself failed (ESC_EDB). Then the
+ * entries before it in the open batch are undone with it (no savepoint per
+ * entry: it cost more than the entry): when there were none, the store is
+ * as before; otherwise the applied index goes back and every later apply
+ * and flush fails (ESC_EIO), as after a failed flush: the node must stop
+ * and apply them again from its Raft log. */
 int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		struct store_result *result, char *errmsg);
 

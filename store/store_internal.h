@@ -25,9 +25,6 @@ enum store_stmt {
 	ST_BEGIN,        /* BEGIN IMMEDIATE */
 	ST_COMMIT,
 	ST_ROLLBACK,
-	ST_SAVEPOINT,    /* SAVEPOINT entry: one entry inside the batch */
-	ST_RELEASE,      /* RELEASE entry */
-	ST_ROLLBACK_TO,  /* ROLLBACK TO entry */
 	ST_META_SET,     /* ?1 k, ?2 v */
 	ST_META_GET,     /* ?1 k -> v */
 	ST_AUDIT_MAX,    /* -> max(seq) */

@@ -1131,6 +1131,56 @@ TEST(failed_apply_changes_nothing)
 	store_close(s);
 }
 
+/* An entry that fails after others in the same open batch undoes them
+ * with it (there is no savepoint per entry): the applied index goes back,
+ * every later apply and flush fails, and a store opened again (the node's
+ * restart) applies them all from the start. */
+TEST(failed_apply_undoes_its_batch_and_stops_the_store)
+{
+	char path[128], errmsg[ESC_ERRMSG_SIZE], before[65], after[65];
+	struct store *s = store_fresh();
+	struct store_result r;
+	struct cmd c;
+
+	CHECK(s != NULL);
+	last_path(path, sizeof(path));
+	cmd_escrow(&c, KEY_A, PW_1, "v1", "pc-01", T0);
+	CHECK_INT(apply(s, 1, &c, &r), ESC_OK);
+	CHECK(digest(s, before) == 0);
+	cmd_escrow(&c, KEY_B, PW_1, "v2", "pc-01", T0 + 1);
+	CHECK_INT(store_apply(s, 2, &c, &r, errmsg), ESC_OK);
+	CHECK(r.created);
+	/* Inside the open batch: the audit insert of the next entry fails. */
+	CHECK_INT(sqlite3_exec(s->db, "CREATE TEMP TRIGGER fail BEFORE INSERT ON audit "
+			       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+			       NULL, NULL, NULL),
+		  SQLITE_OK);
+	cmd_escrow(&c, KEY_C, PW_2, "v3", "pc-02", T0 + 2);
+	CHECK_INT(store_apply(s, 3, &c, &r, errmsg), ESC_EDB);
+	CHECK(strstr(errmsg, "apply entry 3") != NULL);
+	CHECK(strstr(errmsg, "injected failure") != NULL);
+	CHECK_INT(store_applied_index(s), 1);
+	CHECK(digest(s, after) == 0);
+	CHECK_STR(after, before);
+	sqlite3_exec(s->db, "DROP TRIGGER IF EXISTS temp.fail", NULL, NULL, NULL);
+	cmd_escrow(&c, KEY_C, PW_2, "v3", "pc-02", T0 + 3);
+	CHECK_INT(store_apply(s, 4, &c, &r, errmsg), ESC_EIO);
+	CHECK(strstr(errmsg, "undone") != NULL);
+	CHECK_INT(store_flush(s, errmsg), ESC_EIO);
+	store_close(s);
+
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+	CHECK_INT(store_applied_index(s), 1);
+	cmd_escrow(&c, KEY_B, PW_1, "v2", "pc-01", T0 + 1);
+	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
+	CHECK(r.created);
+	cmd_escrow(&c, KEY_C, PW_2, "v3", "pc-02", T0 + 2);
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK(r.created);
+	CHECK_INT(store_applied_index(s), 3);
+	store_close(s);
+}
+
 TEST(unsound_commands_are_noops)
 {
 	struct store *s = store_fresh();
@@ -1231,6 +1281,7 @@ int main(void)
 	RUN(restore_refuses_bad_images);
 	RUN(restore_refuses_newer_schema);
 	RUN(failed_apply_changes_nothing);
+	RUN(failed_apply_undoes_its_batch_and_stops_the_store);
 	RUN(failed_commit_stops_every_later_apply);
 	RUN(batched_entries_commit_on_flush);
 	RUN(unsound_commands_are_noops);
