@@ -1,5 +1,8 @@
-/* Helpers of tests/test_peer_tls.c (see tests/peer_harness.h). */
+/* Helpers of tests/test_peer_tls.c and tests/test_replica_apply.c (see
+ * tests/peer_harness.h). */
 #include "tests/peer_harness.h"
+
+#include <signal.h>
 
 char dir[64];
 uv_loop_t loop;
@@ -442,3 +445,21 @@ void harness_teardown(void)
 	}
 }
 
+bool harness_start(const char *name)
+{
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof dir, "/tmp/%s.XXXXXX", name);
+	if (mkdtemp(dir) == NULL || !make_pki() || uv_loop_init(&loop) != 0 ||
+	    uv_timer_init(&loop, &tick) != 0) {
+		printf("Bail out! cannot make the test PKI in %s\n", dir);
+		return false;
+	}
+	return true;
+}
+
+bool harness_loop_closes(void)
+{
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return uv_loop_close(&loop) == 0;
+}

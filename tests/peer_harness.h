@@ -1,7 +1,8 @@
-/* Helpers of tests/test_peer_tls.c: one loop, a test PKI, transports
- * driven by hand ("peers"), replicas over the transport ("members"), and
- * raw clients and mute servers that do not follow the protocol. Everything
- * started is stopped by harness_teardown after each test. */
+/* Helpers of tests/test_peer_tls.c and tests/test_replica_apply.c: one
+ * loop, a test PKI, transports driven by hand ("peers"), replicas over the
+ * transport ("members"), and raw clients and mute servers that do not
+ * follow the protocol. Everything started is stopped by harness_teardown
+ * after each test. */
 #ifndef ESCROW_PEER_HARNESS_H
 #define ESCROW_PEER_HARNESS_H
 
@@ -147,8 +148,23 @@ void member_fatal_cb(struct fsm *f, const char *errmsg);
 /* Sets up member id (1-based) at addr; cert NULL for plain TCP. */
 int member_init(unsigned id, const char *addr, const char *cert, char *errmsg);
 
-/* ---- Teardown after every test. */
+/* ---- Set up before the first test, teardown after every test. */
+
+/* Makes dir (/tmp/NAME.XXXXXX), the test PKI, the loop and its tick, and
+ * ignores SIGPIPE; false with a "Bail out!" line on failure. */
+bool harness_start(const char *name);
 
 void harness_teardown(void);
+
+/* Closes the tick and runs the loop out; true when the loop then closes
+ * (nothing was left open). For the last test of a file. */
+bool harness_loop_closes(void);
+
+/* Runs a test, then harness_teardown. */
+#define RUN_T(name)                                                           \
+	do {                                                                  \
+		RUN(name);                                                    \
+		harness_teardown();                                           \
+	} while (0)
 
 #endif

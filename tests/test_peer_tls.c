@@ -11,7 +11,6 @@
  * replica but never of a TLS one; close with connections in every state. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -746,26 +745,13 @@ TEST(close_while_resolving)
 
 TEST(the_loop_closes_with_nothing_left)
 {
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	CHECK_INT(uv_loop_close(&loop), 0);
+	CHECK(harness_loop_closes());
 }
-
-#define RUN_T(name)                                                           \
-	do {                                                                  \
-		RUN(name);                                                    \
-		harness_teardown();                                           \
-	} while (0)
 
 int main(void)
 {
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof dir, "/tmp/test_peer_tls.XXXXXX");
-	if (mkdtemp(dir) == NULL || !make_pki() || uv_loop_init(&loop) != 0 ||
-	    uv_timer_init(&loop, &tick) != 0) {
-		printf("Bail out! cannot make the test PKI in %s\n", dir);
+	if (!harness_start("test_peer_tls"))
 		return 1;
-	}
 	RUN_T(framing_round_trips_and_refuses);
 	RUN_T(relay_carries_megabytes_with_backpressure_and_closes_both_ways);
 	RUN_T(a_certificate_of_a_foreign_ca_is_refused);

@@ -4,8 +4,6 @@
  * with its own entry's result; a barrier comes after the commands before
  * it; losing the leadership or closing answers every command still open,
  * and nothing acknowledged is missing from the next leader. */
-#include <signal.h>
-
 #include "raft/codec.h"
 #include "tests/peer_harness.h"
 #include "tests/unit.h"
@@ -225,26 +223,13 @@ TEST(close_answers_queued_commands_with_shutdown)
 
 TEST(the_loop_closes_with_nothing_left)
 {
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	CHECK_INT(uv_loop_close(&loop), 0);
+	CHECK(harness_loop_closes());
 }
-
-#define RUN_T(name)                                                           \
-	do {                                                                  \
-		RUN(name);                                                    \
-		harness_teardown();                                           \
-	} while (0)
 
 int main(void)
 {
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof dir, "/tmp/test_replica_apply.XXXXXX");
-	if (mkdtemp(dir) == NULL || !make_pki() || uv_loop_init(&loop) != 0 ||
-	    uv_timer_init(&loop, &tick) != 0) {
-		printf("Bail out! cannot set up in %s\n", dir);
+	if (!harness_start("test_replica_apply"))
 		return 1;
-	}
 	RUN_T(one_turns_commands_go_in_few_batches_each_with_its_own_result);
 	RUN_T(a_barrier_comes_after_the_commands_before_it);
 	RUN_T(losing_the_leadership_answers_every_command_once);
