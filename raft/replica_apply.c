@@ -18,8 +18,9 @@ static int esc_status(int raft_status)
 	return raft_status == RAFT_SHUTDOWN ? ESC_ESHUTDOWN : ESC_ENOLEADER;
 }
 
-/* Calls back every request of list (detached from any queue) with status.
- * A callback may queue or fail others: the list is no one's any more. */
+/* Calls back every request of list (detached from any queue) with status,
+ * freeing the buffers libraft has not taken. A callback may queue or fail
+ * others: the list is no one's any more. */
 static void fail_list(struct replica_req *list, int status)
 {
 	while (list != NULL) {
@@ -27,8 +28,21 @@ static void fail_list(struct replica_req *list, int status)
 
 		list = req->next;
 		req->next = NULL;
+		raft_free(req->buf.base);
+		req->buf.base = NULL;
 		req->apply_cb(req, status, NULL);
 	}
+}
+
+/* Appends the chain first..last to the list *head, *tail. */
+static void append(struct replica_req **head, struct replica_req **tail,
+		   struct replica_req *first, struct replica_req *last)
+{
+	if (*tail != NULL)
+		(*tail)->next = first;
+	else
+		*head = first;
+	*tail = last;
 }
 
 static void flusher_cb(uv_prepare_t *h)
@@ -55,11 +69,7 @@ void applyq_start(struct applyq *q, uv_loop_t *loop)
 void applyq_push(struct applyq *q, struct replica_req *req)
 {
 	req->next = NULL;
-	if (q->unsent_tail != NULL)
-		q->unsent_tail->next = req;
-	else
-		q->unsent = req;
-	q->unsent_tail = req;
+	append(&q->unsent, &q->unsent_tail, req, req);
 	q->n_unsent++;
 	if (!q->flusher_active) {
 		uv_prepare_start(&q->flusher, flusher_cb);
@@ -126,8 +136,6 @@ static void flush_one(struct applyq *q, unsigned n)
 	if (rv != 0) {
 		/* libraft keeps none of the buffers when it fails. */
 		free(b);
-		for (req = head; req != NULL; req = req->next)
-			raft_free(req->buf.base);
 		fail_list(head, rv == RAFT_NOMEM ? ESC_ENOMEM : ESC_ENOLEADER);
 		return;
 	}
@@ -140,11 +148,7 @@ static void flush_one(struct applyq *q, unsigned n)
 		req->term = q->raft->current_term;
 		req->buf.base = NULL;
 	}
-	if (q->applying_tail != NULL)
-		q->applying_tail->next = head;
-	else
-		q->applying = head;
-	q->applying_tail = last;
+	append(&q->applying, &q->applying_tail, head, last);
 	q->batches++;
 	q->entries += n;
 	if (n > q->batch_max)
@@ -188,8 +192,6 @@ void applyq_fail(struct applyq *q, int status)
 {
 	struct replica_req *unsent = q->unsent, *applying = q->applying;
 
-	for (struct replica_req *req = unsent; req != NULL; req = req->next)
-		raft_free(req->buf.base);
 	q->unsent = q->unsent_tail = NULL;
 	q->n_unsent = 0;
 	q->applying = q->applying_tail = NULL;

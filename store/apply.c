@@ -447,6 +447,19 @@ static void batch_lost(struct store *s, const char *what, const char *why)
 	snprintf(s->lost, sizeof s->lost, "%s (%.150s): this copy misses them", what, why);
 }
 
+/* An entry failed in the open batch (why): the batch is undone. When the
+ * entry was alone in it, the store is as before it; otherwise batch_lost. */
+static void batch_undo(struct store *s, const char *why)
+{
+	if (s->batch > 1) {
+		batch_lost(s, "entries applied before a failed one were undone with it", why);
+		return;
+	}
+	s->batch = 0;
+	if (!sqlite3_get_autocommit(s->db))
+		store_step_done(s, ST_ROLLBACK, "rollback", NULL);
+}
+
 int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		struct store_result *result, char *errmsg)
 {
@@ -457,6 +470,7 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 	};
 	sqlite3_stmt *st = s->st[ST_META_SET];
 	char where[48];
+	bool undo = false;
 	int rv;
 
 	memset(result, 0, sizeof(*result));
@@ -511,22 +525,12 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 	return ESC_OK;
 
 err_rollback:
-	snprintf(where, sizeof(where), "apply entry %llu", (unsigned long long)index);
-	esc_errprefix(errmsg, where);
-	if (s->batch > 1) {
-		/* Entries applied before it in the batch are undone with it. */
-		batch_lost(s, "entries applied before a failed one were undone with it", errmsg);
-		goto err_result;
-	}
-	/* It was alone in the batch: the store is as before it. */
-	s->batch = 0;
-	if (!sqlite3_get_autocommit(s->db))
-		store_step_done(s, ST_ROLLBACK, "rollback", NULL);
-	goto err_result;
+	undo = true;
 err:
 	snprintf(where, sizeof(where), "apply entry %llu", (unsigned long long)index);
 	esc_errprefix(errmsg, where);
-err_result:
+	if (undo)
+		batch_undo(s, errmsg);
 	memset(result, 0, sizeof(*result));
 	result->index = index;
 	return rv;

@@ -287,7 +287,6 @@ TEST(a_dial_that_sends_nothing_is_refused_quietly)
 	CHECK_INT(srv.accepted, 0);
 	CHECK_INT(srv.log_lines, 0);
 	CHECK(strstr(peer_tls_last_error(&srv.t), "before sending a byte") != NULL);
-	harness_teardown();
 }
 
 TEST(garbage_and_truncated_preambles_are_refused)
