@@ -148,4 +148,9 @@ void http_conn_reset_request(struct http_conn *c);
 
 void http_conn_request_free(struct http_request *req);
 
+/* Splits target t into its percent-decoded path and raw query (both
+ * allocated, freed by the caller also on error). ESC_EINVAL (not starting
+ * with '/', a bad escape, a control byte in the path), ESC_ENOMEM. */
+int http_target_split(const char *t, char **path, char **query);
+
 #endif

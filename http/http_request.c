@@ -94,27 +94,27 @@ static bool path_has_control(const char *path)
 	return false;
 }
 
-/* Splits the target into the decoded path and the raw query. */
-static int target_split(struct http_conn *c)
+int http_target_split(const char *t, char **path, char **query)
 {
-	const char *t = c->target.p ? c->target.p : "";
 	size_t path_len = strcspn(t, "?#");
 	size_t query_len = 0;
-	const char *query = "";
+	const char *q = "";
 
+	*path = NULL;
+	*query = NULL;
 	if (t[0] != '/')
 		return ESC_EINVAL;
 	if (t[path_len] == '?') {
-		query = t + path_len + 1;
-		query_len = strcspn(query, "#");
+		q = t + path_len + 1;
+		query_len = strcspn(q, "#");
 	}
-	c->path = malloc(path_len + 1);
-	c->query = strndup(query, query_len);
-	if (c->path == NULL || c->query == NULL)
+	*path = malloc(path_len + 1);
+	*query = strndup(q, query_len);
+	if (*path == NULL || *query == NULL)
 		return ESC_ENOMEM;
-	if (http_parse_pct_decode(t, path_len, false, c->path, path_len + 1, NULL) != 0)
+	if (http_parse_pct_decode(t, path_len, false, *path, path_len + 1, NULL) != 0)
 		return ESC_EINVAL;
-	if (path_has_control(c->path))
+	if (path_has_control(*path))
 		return ESC_EINVAL;
 	return 0;
 }
@@ -166,7 +166,7 @@ static int on_headers_complete(http_parser *p)
 				   "the request needs a Content-Length");
 	if (has_length && p->content_length > HTTP_BODY_MAX)
 		return conn_reject(c, 413, "body_too_large", "the body is over 64 KiB");
-	rv = target_split(c);
+	rv = http_target_split(c->target.p ? c->target.p : "", &c->path, &c->query);
 	if (rv == ESC_ENOMEM)
 		return conn_reject(c, 500, "internal", "out of memory");
 	if (rv != 0)
@@ -414,6 +414,11 @@ void http_respond(struct http_request *req, int status, const char *headers,
 	struct http_server *s;
 	bool close;
 
+	if (req->respond_cb != NULL) {
+		req->respond_cb(req, status, headers, content_type, body, len);
+		http_conn_request_free(req);
+		return;
+	}
 	if (c == NULL) {
 		/* The connection is gone: nothing to write. */
 		http_conn_request_free(req);
@@ -476,6 +481,12 @@ void http_stream_end(struct http_request *req)
 	struct http_conn *c = req->conn;
 	struct http_server *s;
 
+	if (req->respond_cb != NULL) {
+		/* A request inside a batch: http_stream_start refused it. */
+		http_respond_error(req, 500, NULL, "internal",
+				   "this response cannot be sent inside a batch");
+		return;
+	}
 	if (c == NULL) {
 		/* The connection is gone (maybe the server too): only free. */
 		http_conn_request_free(req);

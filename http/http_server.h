@@ -26,6 +26,13 @@ struct http_header {
 	char *value;
 };
 
+struct http_request;
+
+/* Receives the answer to a detached request (http_request_detached); the
+ * request is freed when this returns, and body may point into it. */
+typedef void (*http_respond_cb)(struct http_request *req, int status, const char *headers,
+				const char *content_type, const char *body, size_t len);
+
 /* One request, complete with its body. Valid from the handler call until
  * http_respond (or http_stream_end) is called for it; the server owns it. While a request is
  * pending the server reads no more bytes from its connection. */
@@ -47,6 +54,8 @@ struct http_request {
 	char client_cn[65];        /* ... gave this CN */
 	char client_ou[65];        /* ... and this OU */
 	struct http_parse_block *header_blocks; /* internal: where the headers are */
+	http_respond_cb respond_cb;  /* a detached request's answer goes here ... */
+	void *respond_data;          /* ... with this, free for its maker */
 };
 
 /* Called once per complete request. Must eventually call http_respond, or
@@ -152,6 +161,19 @@ int http_stream_write(struct http_request *req, const void *data, size_t len,
  * the connection is closed (never reused), so the client sees a truncated
  * body. */
 void http_stream_end(struct http_request *req);
+
+/* A request that arrived inside outer's body (a batch a node forwards): it
+ * has outer's server, peer, receipt time and TLS identity, and the method,
+ * target, header lines ("Name: value\r\n" each) and body given (copied).
+ * Hand it to the server's handler as any other; its answer goes to respond
+ * (with respond_data set to data), never to a connection, and a streamed
+ * answer becomes a 500. Returns ESC_OK with *out set, ESC_EINVAL (unknown
+ * method, malformed target or header lines, over the limits of a request
+ * from a socket) or ESC_ENOMEM. */
+int http_request_detached(const struct http_request *outer, const char *method,
+			  const char *target, size_t target_len, const char *head, size_t head_len,
+			  const char *body, size_t body_len, http_respond_cb respond, void *data,
+			  struct http_request **out);
 
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_request_header(const struct http_request *req, const char *name);

@@ -7,10 +7,11 @@
 #include <strings.h>
 
 #include "lib/error.h"
+#include "node/fwd_wire.h"
 #include "node/origin.h"
 #include "store/validate.h"
 
-_Static_assert(ROUTE_WHOAMI + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
+_Static_assert(ROUTE_FORWARD + 1 == API_ROUTES, "API_ROUTES counts enum api_route");
 
 static const char *route_names[API_ROUTES] = {
 	[ROUTE_OTHER] = "other",
@@ -32,6 +33,7 @@ static const char *route_names[API_ROUTES] = {
 	[ROUTE_MACHINES] = "machines",
 	[ROUTE_UI] = "ui",
 	[ROUTE_WHOAMI] = "whoami",
+	[ROUTE_FORWARD] = "forward",
 };
 
 const char *api_route_name(int route)
@@ -237,6 +239,11 @@ static void route(struct op *op)
 	if (strcmp(path, "/v1/break-glass/replay") == 0) {
 		/* Only the node that served the lookups replays them. */
 		node_post(op, post, api_break_glass_replay, "replays its break-glass journal");
+		return;
+	}
+	if (strcmp(path, FWD_PATH) == 0) {
+		op->route = ROUTE_FORWARD;
+		node_post(op, post, api_forward, "forwards requests to the leader");
 		return;
 	}
 	if (strcmp(path, "/v1/snapshot/audit") == 0) {

@@ -28,6 +28,7 @@ enum api_route {
 	ROUTE_MACHINES,          /* GET /v1/machines?prefix= */
 	ROUTE_UI,                /* the console's files (api_console.c) */
 	ROUTE_WHOAMI,            /* GET /v1/whoami */
+	ROUTE_FORWARD,           /* POST /v1/internal/forward: a follower's batch */
 };
 
 /* Name of a route for metrics labels. */
@@ -51,6 +52,10 @@ void api_break_glass(struct op *op);
  * lookup: its journal record as the body; writes the audit entry (once per
  * entry id) and discloses the key. 200 {"index","duplicate"}. */
 void api_break_glass_replay(struct op *op);
+
+/* POST /v1/internal/forward (api_forward.c), from a follower: its
+ * forwarded requests, each run here as if it had come alone. */
+void api_forward(struct op *op);
 
 /* Membership (api_cluster.c): run on the leader. */
 void api_members_add(struct op *op);

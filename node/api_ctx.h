@@ -18,7 +18,7 @@
 #include "store/seal.h"
 #include "store/store.h"
 
-#define API_ROUTES 19       /* routes counted in metrics: enum api_route (api.h) */
+#define API_ROUTES 20       /* routes counted in metrics: enum api_route (api.h) */
 #define API_MEMBERS_MAX 64  /* members in a members text */
 #define API_ADDR_MAX NETADDR_TEXT_MAX /* "HOST:PORT" of a member's API, with its NUL */
 
@@ -32,6 +32,7 @@ struct api_metrics {
 	uint64_t responses[API_STATUS_MAX];    /* answers by status code */
 	struct histogram forward;     /* one forwarding attempt: request to the leader's answer */
 	uint64_t forwarded;
+	uint64_t forward_batches;   /* exchanges that carried several forwarded requests */
 	uint64_t errors_5xx;
 	uint64_t snapshots_served;  /* GET /v1/snapshot bodies sent whole */
 	double snapshot_seconds;    /* their time from request to last byte */

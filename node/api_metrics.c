@@ -62,6 +62,9 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 		store_applied_index(ctx->store));
 	one_u64(f, "escrow_forwarded_total", "counter", "requests forwarded to the leader",
 		m->forwarded);
+	one_u64(f, "escrow_forward_batches_total", "counter",
+		"exchanges with the leader that carried forwarded requests together",
+		m->forward_batches);
 	one_u64(f, "escrow_errors_5xx_total", "counter", "answers with a status of 500 or more",
 		m->errors_5xx);
 	one_seconds(f, "escrow_loop_lag_max_seconds", "gauge",

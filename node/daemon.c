@@ -222,6 +222,7 @@ static void client_closed_cb(struct http_client *c)
 	uv_close((uv_handle_t *)&d->sigint, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->sighup, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->queue.retry_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&d->queue.batch_check, handle_closed_cb);
 	uv_close((uv_handle_t *)&d->tick, handle_closed_cb);
 }
 

@@ -24,9 +24,12 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 void dispatch_queue_init(struct dispatch_queue *q, uv_loop_t *loop)
 {
-	q->waiting = NULL;
+	memset(q, 0, sizeof *q);
 	uv_timer_init(loop, &q->retry_timer);
 	q->retry_timer.data = q;
+	q->batch_tail = &q->batch;
+	uv_check_init(loop, &q->batch_check);
+	q->batch_check.data = q;
 }
 
 struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run_fn run,
@@ -140,9 +143,8 @@ static void give_up(struct op *op)
 static void forward_cb(struct http_client_req *creq, int status, const struct http_response *resp)
 {
 	struct op *op = creq->data;
-	char headers[512] = "";
+	char headers[512];
 	const char *type, *retry, *next;
-	size_t n = 0;
 
 	histogram_observe_ns(&op->ctx->metrics->forward, uv_hrtime() - op->forward_started);
 	if (*op->ctx->stopping) {
@@ -160,12 +162,20 @@ static void forward_cb(struct http_client_req *creq, int status, const struct ht
 	type = http_response_header(resp, "Content-Type");
 	retry = http_response_header(resp, "Retry-After");
 	next = http_response_header(resp, "X-Escrow-Next");
-	if (retry != NULL)
-		n = (size_t)snprintf(headers, sizeof headers, "Retry-After: %.16s\r\n", retry);
-	/* A page of a CSV report names the next one here (a machine name). */
-	if (next != NULL)
-		snprintf(headers + n, sizeof headers - n, "X-Escrow-Next: %.300s\r\n", next);
+	dispatch_answer_headers(headers, sizeof headers, retry, next);
 	op_respond(op, resp->status, headers, type, resp->body, resp->body_len);
+}
+
+void dispatch_answer_headers(char *buf, size_t size, const char *retry, const char *next)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (retry != NULL)
+		n = (size_t)snprintf(buf, size, "Retry-After: %.16s\r\n", retry);
+	/* A page of a CSV report names the next one here (a machine name). */
+	if (next != NULL && n < size)
+		snprintf(buf + n, size - n, "X-Escrow-Next: %.300s\r\n", next);
 }
 
 static void forward(struct op *op, unsigned leader)
@@ -179,6 +189,8 @@ static void forward(struct op *op, unsigned leader)
 		wait_for_leader(op);
 		return;
 	}
+	if (dispatch_batch_add(op, leader, api))
+		return;
 	dispatch_forward_headers(op, headers, sizeof headers);
 	op->creq.data = op;
 	ctx->metrics->forwarded++;
@@ -266,8 +278,10 @@ void dispatch_flush(struct dispatch_queue *q)
 
 void dispatch_close(struct dispatch_queue *q)
 {
-	struct op *list = q->waiting, *next;
+	struct op *list, *next;
 
+	dispatch_batch_close(q); /* before: what it sends back waits here */
+	list = q->waiting;
 	q->waiting = NULL;
 	for (; list != NULL; list = next) {
 		next = list->next;

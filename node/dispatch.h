@@ -52,11 +52,27 @@ struct op {
 	uint64_t forward_started;     /* uv_hrtime() when the last forwarding attempt began */
 };
 
-/* Requests waiting for a leader. The daemon owns it and closes the timer in
- * its chain of closes; only dispatch.c touches it. */
+#define DISPATCH_BATCH_IN_FLIGHT 16      /* forwarded batches a follower has out at once */
+#define DISPATCH_BATCH_BYTES (HTTP_BODY_MAX - 1024) /* a batch's body, under the
+						     leader's limit */
+#define DISPATCH_BATCH_REFUSED_MS 60000   /* a leader without the batch endpoint
+					     (older version): forward alone this long */
+
+/* Requests waiting for a leader, and the forwarded requests waiting to go to
+ * it together (dispatch_batch.c). The daemon owns it and closes the timer and
+ * the check handle in its chain of closes; only dispatch*.c touch it. */
 struct dispatch_queue {
 	struct op *waiting;
 	uv_timer_t retry_timer;       /* re-dispatches them */
+	struct op *batch;             /* to forward in one exchange, oldest first */
+	struct op **batch_tail;
+	size_t batch_n;
+	size_t batch_bytes;           /* their encoded size */
+	unsigned batch_leader;        /* where they go */
+	char batch_api[API_ADDR_MAX];
+	unsigned batches_out;         /* exchanges waiting for the leader's answer */
+	uint64_t batch_refused_until; /* uv_now ms: the leader had no batch endpoint */
+	uv_check_t batch_check;       /* sends the batch once the loop has read what came */
 };
 
 /* Sets up q, empty, with its timer on loop. */
@@ -99,5 +115,19 @@ void dispatch_close(struct dispatch_queue *q);
 
 /* Called when this node becomes a ready leader: runs the waiting ops now. */
 void dispatch_flush(struct dispatch_queue *q);
+
+/* For the forwarding paths (dispatch.c, dispatch_batch.c). */
+
+/* The header lines a follower passes back from the leader's answer:
+ * Retry-After and X-Escrow-Next (either may be NULL). */
+void dispatch_answer_headers(char *buf, size_t size, const char *retry, const char *next);
+
+/* Takes op, forwarded to leader at api, into the next batch; false when it
+ * must go alone (not a request batched, too large, a leader of an older
+ * version). */
+bool dispatch_batch_add(struct op *op, unsigned leader, const char *api);
+
+/* Answers the requests of the batch not sent yet (shutting down). */
+void dispatch_batch_close(struct dispatch_queue *q);
 
 #endif

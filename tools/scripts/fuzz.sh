@@ -12,7 +12,7 @@ usage() {
 usage: tools/scripts/fuzz.sh [--seconds S] [--targets LIST] [--out DIR]
 
   --seconds S      run time per target (default 600)
-  --targets LIST   comma-separated, among codec,body,snapfile,http,peer (default all)
+  --targets LIST   comma-separated, among codec,body,snapfile,http,peer,forward (default all)
   --out DIR        results (default ./fuzz-results)
 Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev). Exit 0 when no
 target found anything, 1 when one did, 2 on bad usage or a failed build.
@@ -20,7 +20,7 @@ EOF
 }
 
 SECONDS_EACH=600
-TARGETS=codec,body,snapfile,http,peer
+TARGETS=codec,body,snapfile,http,peer,forward
 OUT=./fuzz-results
 while [ $# -gt 0 ]; do
 	case "$1" in
