@@ -52,6 +52,7 @@ struct op {
 	uint64_t forward_started;     /* uv_hrtime() when the last forwarding attempt began */
 };
 
+#define DISPATCH_OP_SPARES 256           /* freed ops kept for reuse */
 #define DISPATCH_BATCH_IN_FLIGHT 16      /* forwarded batches a follower has out at once */
 #define DISPATCH_BATCH_BYTES (HTTP_BODY_MAX - 1024) /* a batch's body, under the
 						     leader's limit */
