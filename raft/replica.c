@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "raft/codec.h"
+#include "raft/nodelay.h"
 #include "raft/tuning.h"
 #include "lib/error.h"
 #include "lib/netaddr.h"
@@ -110,7 +111,10 @@ static int transport_init(struct replica *r, char *errmsg)
 				  "raft transport: a TLS context for one direction only");
 	if (!r->peer_tls) {
 		rv = raft_uv_tcp_init(&r->transport, r->loop);
-		return rv != 0 ? raft_error(errmsg, "raft transport", rv, NULL) : ESC_OK;
+		if (rv != 0)
+			return raft_error(errmsg, "raft transport", rv, NULL);
+		nodelay_install(&r->transport);
+		return ESC_OK;
 	}
 	rv = peer_tls_init(&r->transport, r->loop, r->peer_server_ctx, r->peer_client_ctx,
 			   errmsg);

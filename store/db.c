@@ -1,4 +1,5 @@
 /* The store's database: opening, the schema, statements and cached meta. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,16 @@ static int configure(sqlite3 *db, char *errmsg)
 	return store_exec(db, "COMMIT", errmsg);
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/* SQLite counts every allocation under a global mutex unless told not to,
+ * and nothing here reads the counts. Only before SQLite's first use: later
+ * it is refused, harmlessly. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store **out, const char *path, char *errmsg)
 {
 	struct store *s;
@@ -431,6 +442,7 @@ int store_open(struct store **out, const char *path, char *errmsg)
 		return esc_errorf(errmsg, ESC_ENOMEM, "open store: out of memory");
 	}
 
+	pthread_once(&sqlite_once, sqlite_setup);
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,

@@ -1,0 +1,183 @@
+/* libraft's plain TCP transport, with and without nodelay_install
+ * (raft/nodelay.h), on a real loop and real ports of 127.0.0.1: one
+ * transport listens, another dials it, and the test reads TCP_NODELAY off
+ * both streams libraft would be handed. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "raft/nodelay.h"
+#include "tests/unit.h"
+
+#define WAIT_MS 5000
+
+struct pair {
+	uv_loop_t loop;
+	uv_timer_t watchdog;
+	struct raft_uv_transport listener, dialer;
+	struct raft_uv_connect req;
+	int accepted_nodelay, dialed_nodelay; /* -1 until seen */
+	int closed;
+	bool timed_out;
+};
+
+static struct pair *the_pair; /* the accept callback gets only the transport */
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int stream_nodelay(struct uv_stream_s *stream)
+{
+	uv_os_fd_t fd;
+	int on = -1;
+	socklen_t len = sizeof on;
+
+	if (uv_fileno((uv_handle_t *)stream, &fd) != 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0)
+		return -1;
+	return on != 0;
+}
+
+static void stream_closed(uv_handle_t *h)
+{
+	raft_free(h);
+}
+
+static void accept_cb(struct raft_uv_transport *t, raft_id id, const char *address,
+		      struct uv_stream_s *stream)
+{
+	(void)t, (void)id, (void)address;
+	the_pair->accepted_nodelay = stream_nodelay(stream);
+	uv_close((uv_handle_t *)stream, stream_closed);
+}
+
+static void connect_cb(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+	struct pair *p = req->data;
+
+	if (status != 0)
+		return;
+	p->dialed_nodelay = stream_nodelay(stream);
+	uv_close((uv_handle_t *)stream, stream_closed);
+}
+
+static void transport_closed(struct raft_uv_transport *t)
+{
+	(void)t;
+	the_pair->closed++;
+}
+
+static void watchdog_cb(uv_timer_t *t)
+{
+	struct pair *p = t->data;
+
+	p->timed_out = true;
+	uv_stop(&p->loop);
+}
+
+static void run_until(struct pair *p, bool (*done)(const struct pair *))
+{
+	uv_timer_start(&p->watchdog, watchdog_cb, WAIT_MS, 0);
+	while (!done(p) && !p->timed_out)
+		uv_run(&p->loop, UV_RUN_ONCE);
+	uv_timer_stop(&p->watchdog);
+}
+
+static bool both_seen(const struct pair *p)
+{
+	return p->accepted_nodelay != -1 && p->dialed_nodelay != -1;
+}
+
+static bool both_closed(const struct pair *p)
+{
+	return p->closed == 2;
+}
+
+/* Dials from one transport to the other; both TCP_NODELAY values in *p. */
+static void connect_pair(struct pair *p, bool install)
+{
+	char listen_addr[32], dial_addr[32];
+
+	memset(p, 0, sizeof *p);
+	the_pair = p;
+	p->accepted_nodelay = p->dialed_nodelay = -1;
+	snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", free_port());
+	snprintf(dial_addr, sizeof dial_addr, "127.0.0.1:%d", free_port());
+	uv_loop_init(&p->loop);
+	uv_timer_init(&p->loop, &p->watchdog);
+	p->watchdog.data = p;
+	raft_uv_tcp_init(&p->listener, &p->loop);
+	raft_uv_tcp_init(&p->dialer, &p->loop);
+	if (install) {
+		nodelay_install(&p->listener);
+		nodelay_install(&p->dialer);
+	}
+	if (p->listener.init(&p->listener, 1, listen_addr) != 0 ||
+	    p->dialer.init(&p->dialer, 2, dial_addr) != 0 ||
+	    p->listener.listen(&p->listener, accept_cb) != 0) {
+		p->timed_out = true;
+	} else {
+		p->req.data = p;
+		if (p->dialer.connect(&p->dialer, &p->req, 1, listen_addr, connect_cb) != 0)
+			p->timed_out = true;
+		else
+			run_until(p, both_seen);
+	}
+	p->listener.close(&p->listener, transport_closed);
+	p->dialer.close(&p->dialer, transport_closed);
+	run_until(p, both_closed);
+	raft_uv_tcp_close(&p->listener);
+	raft_uv_tcp_close(&p->dialer);
+	uv_close((uv_handle_t *)&p->watchdog, NULL);
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&p->loop);
+}
+
+/* What nodelay_install is for: libraft 0.15 leaves Nagle on. If a later
+ * libraft sets TCP_NODELAY itself, this fails and the wrapper can go. */
+TEST(libraft_tcp_transport_leaves_nagle_on)
+{
+	struct pair p;
+
+	connect_pair(&p, false);
+	CHECK(!p.timed_out);
+	CHECK_INT(p.accepted_nodelay, 0);
+	CHECK_INT(p.dialed_nodelay, 0);
+}
+
+TEST(installed_transport_sets_nodelay_on_both_ends)
+{
+	struct pair p;
+
+	connect_pair(&p, true);
+	CHECK(!p.timed_out);
+	CHECK_INT(p.accepted_nodelay, 1);
+	CHECK_INT(p.dialed_nodelay, 1);
+}
+
+int main(void)
+{
+	RUN(libraft_tcp_transport_leaves_nagle_on);
+	RUN(installed_transport_sets_nodelay_on_both_ends);
+	return unit_done();
+}
