@@ -1262,12 +1262,12 @@ TEST(version_1_database_is_upgraded_on_open)
 	CHECK_INT(create_v1(path), SQLITE_OK);
 	CHECK_INT(schema_version(path), 1);
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 3);
+	CHECK_INT(schema_version(path), 4);
 	CHECK_STR(store_cluster_id(s), CLUSTER);
 	CHECK_INT(v1_content_ok(s, 2), 0);
 	store_close(s);
 
-	/* Opens again as version 3, unchanged. */
+	/* Opens again as version 4, unchanged. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	CHECK_INT(machine_status(s, "pc-01", T0 + 2000), NONCOMPLIANT);
@@ -1357,7 +1357,7 @@ TEST(version_1_image_and_snapshot_file_are_upgraded)
 	CHECK_INT(snapfile_restore(snap, restored, "ffeeddccbbaa99887766554433221100",
 				   "1=127.0.0.1:7009/127.0.0.1:8009", &h, errmsg),
 		  ESC_OK);
-	CHECK_INT(schema_version(restored), 3);
+	CHECK_INT(schema_version(restored), 4);
 	CHECK_INT(store_open(&s, restored, errmsg), ESC_OK);
 	CHECK_INT(v1_content_ok(s, 0), 0);
 	store_close(s);
@@ -1396,12 +1396,20 @@ static int audit_indexes(const char *path)
 	return n;
 }
 
-/* What version 2 was: version 3 without the audit indexes. */
+/* What version 2 was: version 4 without the audit indexes. */
 static const char to_v2_sql[] = "DROP INDEX audit_key_id; DROP INDEX audit_machine;"
 				"DROP INDEX audit_actor; DROP INDEX audit_action;"
+				"DROP INDEX audit_key_at;"
 				"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
 
-TEST(version_2_database_and_image_get_the_audit_indexes)
+/* What version 3 was: version 4 without audit_key_at. */
+static const char to_v3_sql[] = "DROP INDEX audit_key_at;"
+				"UPDATE meta SET v = 3 WHERE k = 'schema_version';";
+
+/* A store made now, taken back to version by sql (which leaves it indexes
+ * on the audit table), opens upgraded in place and restores as an image: the same
+ * state, version 4, all five audit indexes. */
+static void older_version_upgrades(const char *sql, int version, int indexes)
 {
 	char path[128], errmsg[ESC_ERRMSG_SIZE], da[65], db[65];
 	struct store *s = store_fresh(), *fresh;
@@ -1419,24 +1427,27 @@ TEST(version_2_database_and_image_get_the_audit_indexes)
 	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	store_close(s);
-	CHECK_INT(audit_indexes(path), 4);
-	CHECK_INT(db_exec(path, to_v2_sql), SQLITE_OK);
-	CHECK_INT(schema_version(path), 2);
-	CHECK_INT(audit_indexes(path), 0);
+	CHECK_INT(audit_indexes(path), 5);
+	CHECK_INT(db_exec(path, sql), SQLITE_OK);
+	CHECK_INT(schema_version(path), version);
+	CHECK_INT(audit_indexes(path), indexes);
 	img = file_read(path, &len);
 	CHECK(img != NULL);
 
 	/* Opened: upgraded in place, the same state. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 3);
-	CHECK_INT(audit_indexes(path), 4);
+	CHECK_INT(schema_version(path), 4);
+	CHECK_INT(audit_indexes(path), 5);
 	CHECK(digest(s, db) == 0);
 	CHECK_STR(da, db);
 	l = audit_last(s);
 	CHECK_INT(l.n, 2);
+	/* The same read applied again is still recognised. */
+	CHECK_INT(apply(s, 3, &c, &r), ESC_OK);
+	CHECK(r.duplicate);
 	store_close(s);
 
-	/* An image of version 2 (a snapshot an older build took) restores. */
+	/* An image of that version (a snapshot an older build took) restores. */
 	fresh = store_fresh();
 	CHECK(fresh != NULL);
 	CHECK_INT(store_restore_image(fresh, img, len, errmsg), ESC_OK);
@@ -1444,6 +1455,16 @@ TEST(version_2_database_and_image_get_the_audit_indexes)
 	CHECK(digest(fresh, db) == 0);
 	CHECK_STR(da, db);
 	store_close(fresh);
+}
+
+TEST(version_2_database_and_image_get_the_audit_indexes)
+{
+	older_version_upgrades(to_v2_sql, 2, 0);
+}
+
+TEST(version_3_database_and_image_get_audit_key_at)
+{
+	older_version_upgrades(to_v3_sql, 3, 4);
 }
 
 /* A version-1 database changed by sql, as an image; NULL on failure. */
@@ -1813,6 +1834,7 @@ int main(void)
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
 	RUN(version_2_database_and_image_get_the_audit_indexes);
+	RUN(version_3_database_and_image_get_audit_key_at);
 	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);
