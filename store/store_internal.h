@@ -223,7 +223,7 @@ int store_schema_create(sqlite3 *db, char *errmsg);
  * whose meta schema_version is 1 gets keys.retired_at, the compliance tables
  * and the policy meta rows, and version 2, all or nothing; one of version 2
  * (either way) gets the audit indexes and version 3; one of version 3 the
- * index audit_key_at and version 4. Any other
+ * index audit_read_at and version 4. Any other
  * database, ours or not, is left as it is for the checks that follow.
  * Used when the store opens, and when an image or a snapshot file is
  * restored. ESC_ECORRUPT when the version-1 tables are not as version 1

@@ -1399,11 +1399,11 @@ static int audit_indexes(const char *path)
 /* What version 2 was: version 4 without the audit indexes. */
 static const char to_v2_sql[] = "DROP INDEX audit_key_id; DROP INDEX audit_machine;"
 				"DROP INDEX audit_actor; DROP INDEX audit_action;"
-				"DROP INDEX audit_key_at;"
+				"DROP INDEX audit_read_at;"
 				"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
 
-/* What version 3 was: version 4 without audit_key_at. */
-static const char to_v3_sql[] = "DROP INDEX audit_key_at;"
+/* What version 3 was: version 4 without audit_read_at. */
+static const char to_v3_sql[] = "DROP INDEX audit_read_at;"
 				"UPDATE meta SET v = 3 WHERE k = 'schema_version';";
 
 /* A store made now, taken back to version by sql (which leaves it indexes
@@ -1462,7 +1462,7 @@ TEST(version_2_database_and_image_get_the_audit_indexes)
 	older_version_upgrades(to_v2_sql, 2, 0);
 }
 
-TEST(version_3_database_and_image_get_audit_key_at)
+TEST(version_3_database_and_image_get_audit_read_at)
 {
 	older_version_upgrades(to_v3_sql, 3, 4);
 }
@@ -1834,7 +1834,7 @@ int main(void)
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
 	RUN(version_2_database_and_image_get_the_audit_indexes);
-	RUN(version_3_database_and_image_get_audit_key_at);
+	RUN(version_3_database_and_image_get_audit_read_at);
 	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);
