@@ -565,8 +565,12 @@ for (const who of ['agent', HELPDESK, AUDITOR, 'operator']) {
         links = (await nav.getByRole('link').allTextContents()).map((s) => s.trim());
         return JSON.stringify(links) === want;
       }, `nav links are not ${want}`, 5000).catch(() => { throw new Failure(`nav links ${JSON.stringify(links)}, expected ${want}`); });
-      const ident = (await page.locator('#whoami').textContent()).trim();
-      check(ident.includes(who) && ident.includes(role), `#whoami says "${ident}"`);
+      // An agent has no pages: the nav matches before /v1/whoami has answered.
+      let ident = '';
+      await until(async () => {
+        ident = (await page.locator('#whoami').textContent()).trim();
+        return ident.includes(who) && ident.includes(role);
+      }, `#whoami says "${ident}"`, 5000).catch(() => { throw new Failure(`#whoami says "${ident}"`); });
       for (const p of PAGES) {
         await gotoPage(page, p.hash);
         if (allowed.includes(p)) {
