@@ -60,7 +60,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	return 0;
 }
 
-/* Copies the pinned state after the header in bufs[0]. */
+/* Copies the pinned state, packed, after the header in bufs[0]. */
 static int snapshot_copy(struct fsm *f, struct raft_buffer *bufs, unsigned *n_bufs)
 {
 	char errmsg[ESC_ERRMSG_SIZE];
@@ -168,6 +168,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	const uint8_t *h = buf->base;
 	char errmsg[ESC_ERRMSG_SIZE], msg[ESC_ERRMSG_SIZE + 128];
 	uint64_t index, len;
+	uint32_t version;
 	int rv = 0;
 
 	if (buf->len < FSM_SNAPSHOT_HEADER_SIZE || memcmp(h, FSM_SNAPSHOT_MAGIC, 8) != 0) {
@@ -185,7 +186,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		rv = RAFT_CORRUPT;
 		goto out;
 	}
-	if (byteorder_get_u32(h + 8) != FSM_SNAPSHOT_VERSION) {
+	version = byteorder_get_u32(h + 8);
+	if (version != FSM_SNAPSHOT_VERSION && version != FSM_SNAPSHOT_VERSION_UNPACKED) {
 		rv = RAFT_CORRUPT;
 		goto out;
 	}
@@ -202,7 +204,12 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	if (store_applied_index(f->store) >= index && store_cluster_id(f->store)[0] != '\0' &&
 	    strncmp((const char *)h + 32, store_cluster_id(f->store), 32) == 0)
 		goto out;
-	rv = store_restore_image(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len, errmsg);
+	if (version == FSM_SNAPSHOT_VERSION)
+		rv = store_restore_packed(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len,
+					  errmsg);
+	else
+		rv = store_restore_image(f->store, h + FSM_SNAPSHOT_HEADER_SIZE, (size_t)len,
+					 errmsg);
 	if (rv == ESC_EVERSION) {
 		/* The image's schema is a later build's. */
 		snprintf(msg, sizeof msg,

@@ -20,17 +20,21 @@ struct fsm;
 typedef void (*fsm_fatal_cb)(struct fsm *f, const char *errmsg);
 
 /*
- * Raft snapshot buffer, version 1, little-endian:
+ * Raft snapshot buffer, version 2, little-endian:
  *   0  8 bytes  magic "ESCRSNAP"
- *   8  u32      version (1)
+ *   8  u32      version (2)
  *  12  u32      reserved, 0
  *  16  u64      applied index the image reflects
  *  24  u64      image length L
  *  32  32 bytes cluster id of the image (ASCII hex, NUL-padded)
- *  64  L bytes  SQLite database image (store_image)
+ *  64  L bytes  the SQLite database image packed in one zstd frame
+ *               (store_image_build)
+ * Version 1 (older builds; still restored) held the image unpacked. A build
+ * that knows only version 1 stops on a version-2 snapshot and says so.
  */
 #define FSM_SNAPSHOT_MAGIC "ESCRSNAP"
-#define FSM_SNAPSHOT_VERSION 1
+#define FSM_SNAPSHOT_VERSION 2
+#define FSM_SNAPSHOT_VERSION_UNPACKED 1
 #define FSM_SNAPSHOT_HEADER_SIZE 64
 
 struct fsm {

@@ -1,15 +1,22 @@
 /* Whole-state images for snapshots: taking one, and checking and installing one. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 #include "store/compliance_wire.h"
+#include "store/image_pack.h"
 #include "store/store_internal.h"
 
 #define SQLITE_HEADER_SIZE 100
+/* Pages the backup copies per step (4 MiB of 4 KiB pages). */
+#define IMAGE_STEP_PAGES 1024
 static const char sqlite_magic[16] = "SQLite format 3";
 
 static uint32_t get_u32(const uint8_t *p)
@@ -60,24 +67,92 @@ int store_image_begin(struct store *s, uint64_t *index, char *cluster_id, char *
 	return ESC_OK;
 }
 
+/* Copies the pinned state into a new file at tmp, page by page (the backup
+ * API): nothing of the size of the store is held in memory. */
+static int image_copy_file(struct store *s, const char *tmp, char *errmsg)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	int rc, rv;
+
+	rc = sqlite3_open_v2(tmp, &dst,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		rv = store_db_error(dst, rc, "image: create a copy", errmsg);
+		goto out;
+	}
+	/* A scratch file, packed and removed right after: no journal, no sync. */
+	rv = store_exec(dst, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", errmsg);
+	if (rv != ESC_OK)
+		goto out;
+	b = sqlite3_backup_init(dst, "main", s->image_db, "main");
+	if (b == NULL) {
+		rv = store_db_error(dst, sqlite3_errcode(dst), "image: copy", errmsg);
+		goto out;
+	}
+	/* The source's read transaction stays open across steps: every step
+	 * reads the same pinned state. */
+	while ((rc = sqlite3_backup_step(b, IMAGE_STEP_PAGES)) == SQLITE_OK)
+		;
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		rv = store_db_error(dst, rc, "image: copy", errmsg);
+out:
+	sqlite3_close(dst);
+	return rv;
+}
+
+/* The copy keeps the source's WAL marks; see image_unwal. */
+static int file_unwal(int fd, char *errmsg)
+{
+	uint8_t mode[2];
+
+	if (pread(fd, mode, 2, 18) != 2)
+		return esc_errorf(errmsg, ESC_EIO, "image: read the copy's header: %s",
+				  strerror(errno));
+	if (mode[0] == 2 && mode[1] == 2 && pwrite(fd, "\1\1", 2, 18) != 2)
+		return esc_errorf(errmsg, ESC_EIO, "image: mark the copy: %s", strerror(errno));
+	return ESC_OK;
+}
+
 int store_image_build(struct store *s, void **image, size_t *len, char *errmsg)
 {
-	sqlite3_int64 size = 0;
-	unsigned char *img;
+	char *tmp;
+	struct stat st;
+	int fd = -1, rv;
 
 	if (!s->image_pinned)
 		return esc_errorf(errmsg, ESC_EINVAL, "image: nothing pinned");
-	img = sqlite3_serialize(s->image_db, "main", &size, 0);
-	if (img == NULL)
-		return esc_errorf(errmsg, ESC_ENOMEM, "image: cannot copy the database");
-	if (size < SQLITE_HEADER_SIZE) {
-		sqlite3_free(img);
-		return esc_errorf(errmsg, ESC_ECORRUPT, "image: %lld bytes", (long long)size);
+	tmp = sqlite3_mprintf("%s%s", s->path, STORE_IMAGE_SUFFIX);
+	if (tmp == NULL)
+		return esc_errorf(errmsg, ESC_ENOMEM, "image: out of memory");
+	/* Left over by a node that stopped while taking an image. */
+	if (unlink(tmp) != 0 && errno != ENOENT) {
+		rv = esc_errorf(errmsg, ESC_EIO, "image: remove %s: %s", tmp, strerror(errno));
+		goto out;
 	}
-	image_unwal(img);
-	*image = img;
-	*len = (size_t)size;
-	return ESC_OK;
+	rv = image_copy_file(s, tmp, errmsg);
+	if (rv != ESC_OK)
+		goto out;
+	fd = open(tmp, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rv = esc_errorf(errmsg, ESC_EIO, "image: open the copy: %s", strerror(errno));
+		goto out;
+	}
+	if (st.st_size < SQLITE_HEADER_SIZE) {
+		rv = esc_errorf(errmsg, ESC_ECORRUPT, "image: %lld bytes", (long long)st.st_size);
+		goto out;
+	}
+	rv = file_unwal(fd, errmsg);
+	if (rv == ESC_OK)
+		rv = image_pack_fd(fd, (uint64_t)st.st_size, image, len, errmsg);
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	sqlite3_free(tmp);
+	return rv;
 }
 
 void store_image_free(void *image)
@@ -185,11 +260,11 @@ static int check_header(const uint8_t *p, size_t len, char *errmsg)
 	return ESC_OK;
 }
 
-/* Opens a private in-memory connection on a copy of the image. */
-static int image_open(const uint8_t *p, size_t len, sqlite3 **out, char *errmsg)
+/* Opens a private in-memory connection on img (sqlite3_malloc64), which it
+ * takes over whatever happens. */
+static int image_open(unsigned char *img, size_t len, sqlite3 **out, char *errmsg)
 {
 	sqlite3 *mem = NULL;
-	unsigned char *copy;
 	int rc, rv;
 
 	rc = sqlite3_open_v2(":memory:", &mem,
@@ -197,18 +272,13 @@ static int image_open(const uint8_t *p, size_t len, sqlite3 **out, char *errmsg)
 				     SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
+		sqlite3_free(img);
 		rv = store_db_error(mem, rc, "open image", errmsg);
 		goto err;
 	}
-	copy = sqlite3_malloc64(len);
-	if (copy == NULL) {
-		rv = esc_errorf(errmsg, ESC_ENOMEM, "open image: out of memory");
-		goto err;
-	}
-	memcpy(copy, p, len);
-	image_unwal(copy);
-	/* On failure sqlite3_deserialize frees copy itself. */
-	rc = sqlite3_deserialize(mem, "main", copy, (sqlite3_int64)len,
+	image_unwal(img);
+	/* On failure sqlite3_deserialize frees img itself. */
+	rc = sqlite3_deserialize(mem, "main", img, (sqlite3_int64)len,
 				 (sqlite3_int64)len,
 				 SQLITE_DESERIALIZE_FREEONCLOSE |
 					 SQLITE_DESERIALIZE_RESIZEABLE);
@@ -430,45 +500,74 @@ static int copy_into(struct store *s, sqlite3 *mem, char *errmsg)
 	return ESC_OK;
 }
 
-int store_restore_image(struct store *s, const void *buf, size_t len,
-			char *errmsg)
+/* Installs img (sqlite3_malloc64, header checked), which it takes over. */
+static int restore_owned(struct store *s, unsigned char *img, size_t len, char *errmsg)
 {
 	sqlite3 *mem = NULL;
 	int rv;
 
-	rv = check_header(buf, len, errmsg);
+	rv = image_open(img, len, &mem, errmsg);
 	if (rv != ESC_OK)
-		goto err;
-	rv = image_open(buf, len, &mem, errmsg);
-	if (rv != ESC_OK)
-		goto err;
+		return rv;
 	rv = check_integrity(mem, errmsg);
 	if (rv != ESC_OK)
-		goto err_close;
+		goto out;
 	/* An image of an older build (a snapshot libraft kept) is upgraded in
 	 * its private copy; the schema is then held to this build's. */
 	rv = store_schema_upgrade(mem, errmsg);
 	if (rv != ESC_OK)
-		goto err_close;
+		goto out;
 	rv = check_schema(s->db, mem, errmsg);
 	if (rv != ESC_OK)
-		goto err_close;
+		goto out;
 	rv = store_flush(s, errmsg);
 	if (rv == ESC_OK)
 		rv = copy_into(s, mem, errmsg);
 	if (rv != ESC_OK)
-		goto err_close;
+		goto out;
 	sqlite3_close(mem);
+	mem = NULL;
 	/* Prepared statements survive the copy (SQLite re-prepares them on
 	 * the schema change); only the cached values need reloading. */
 	rv = store_load_cache(s, errmsg);
-	if (rv != ESC_OK)
-		goto err;
-	return ESC_OK;
-
-err_close:
+out:
 	sqlite3_close(mem);
-err:
-	esc_errprefix(errmsg, "restore image");
+	return rv;
+}
+
+int store_restore_image(struct store *s, const void *buf, size_t len,
+			char *errmsg)
+{
+	unsigned char *copy;
+	int rv;
+
+	rv = check_header(buf, len, errmsg);
+	if (rv == ESC_OK) {
+		copy = sqlite3_malloc64(len);
+		if (copy == NULL)
+			rv = esc_errorf(errmsg, ESC_ENOMEM, "open image: out of memory");
+		else
+			rv = restore_owned(s, memcpy(copy, buf, len), len, errmsg);
+	}
+	if (rv != ESC_OK)
+		esc_errprefix(errmsg, "restore image");
+	return rv;
+}
+
+int store_restore_packed(struct store *s, const void *buf, size_t len, char *errmsg)
+{
+	void *img = NULL;
+	size_t img_len = 0;
+	int rv;
+
+	rv = image_unpack(buf, len, &img, &img_len, errmsg);
+	if (rv == ESC_OK)
+		rv = check_header(img, img_len, errmsg);
+	if (rv == ESC_OK)
+		rv = restore_owned(s, img, img_len, errmsg);
+	else
+		sqlite3_free(img);
+	if (rv != ESC_OK)
+		esc_errprefix(errmsg, "restore image");
 	return rv;
 }

@@ -289,13 +289,16 @@ uint64_t store_audit_seq(const struct store *s);
 int store_image(struct store *s, void *(*alloc_fn)(size_t), size_t headroom,
 		void **buf, size_t *len, uint64_t *index, char *errmsg);
 
-/* Images in three steps, so that the copy happens off the loop thread:
- * store_image_begin (loop thread) flushes and pins the current state in a
- * read transaction on a second connection, recording its applied index and
- * cluster id (33 bytes); store_image_build (any one thread at a time) copies
- * that pinned state into *image (free with store_image_free), writers going
- * on meanwhile; store_image_end (loop thread) releases the pin. ESC_EBUSY
- * when an image is already pinned. */
+/* Packed images in three steps, so that the copy happens off the loop
+ * thread: store_image_begin (loop thread) flushes and pins the current state
+ * in a read transaction on a second connection, recording its applied index
+ * and cluster id (33 bytes); store_image_build (any one thread at a time)
+ * copies that pinned state into the file beside the database named with
+ * STORE_IMAGE_SUFFIX, packs the file into *image (one zstd frame; free with
+ * store_image_free; store_restore_packed installs it) and removes it, writers
+ * going on meanwhile; store_image_end (loop thread) releases the pin.
+ * ESC_EBUSY when an image is already pinned. */
+#define STORE_IMAGE_SUFFIX ".image"
 int store_image_begin(struct store *s, uint64_t *index, char *cluster_id, char *errmsg);
 int store_image_build(struct store *s, void **image, size_t *len, char *errmsg);
 void store_image_free(void *image);
@@ -310,5 +313,10 @@ void store_image_end(struct store *s);
  * image, integrity_check fails, or tables missing; ESC_EVERSION: its schema
  * is newer than this build's); on error the old state stays. */
 int store_restore_image(struct store *s, const void *buf, size_t len, char *errmsg);
+
+/* The same for a packed image of store_image_build (ESC_ECORRUPT also when
+ * the frame is damaged; ESC_ETOOBIG over IMAGE_PACK_MAX). Peak memory: the
+ * packed image and one unpacked copy. */
+int store_restore_packed(struct store *s, const void *buf, size_t len, char *errmsg);
 
 #endif

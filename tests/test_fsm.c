@@ -269,6 +269,90 @@ TEST(newer_entry_stops_every_node_unapplied)
 	cluster_teardown(&c);
 }
 
+/* A snapshot buffer of c's node 0 in the given format version: version 1
+ * holds the plain image (what older builds wrote), version 2 the packed one
+ * the FSM takes itself. */
+static bool snapshot_of(struct cluster *c, uint32_t version, struct raft_buffer *out)
+{
+	char errmsg[ESC_ERRMSG_SIZE], cid[CMD_CLUSTER_ID_LEN + 1] = "";
+	struct raft_buffer *bufs = NULL;
+	struct raft_fsm *rf = &c->fsms[0].raft_fsm;
+	unsigned n = 0;
+	uint64_t index;
+	void *buf;
+	size_t len;
+
+	if (version == 1) {
+		if (store_image(c->stores[0], raft_malloc, FSM_SNAPSHOT_HEADER_SIZE, &buf, &len,
+				&index, errmsg) != ESC_OK)
+			return false;
+		memset(buf, 0, FSM_SNAPSHOT_HEADER_SIZE);
+		memcpy(buf, FSM_SNAPSHOT_MAGIC, 8);
+		((uint8_t *)buf)[8] = 1;
+		memcpy((uint8_t *)buf + 16, &index, 8); /* little-endian host */
+		len -= FSM_SNAPSHOT_HEADER_SIZE;
+		memcpy((uint8_t *)buf + 24, &len, 8);
+		memcpy((uint8_t *)buf + 32, cid, strlen(cid));
+		out->base = buf;
+		out->len = len + FSM_SNAPSHOT_HEADER_SIZE;
+		return true;
+	}
+	if (rf->snapshot(rf, &bufs, &n) != 0 || n != 2)
+		return false;
+	out->len = bufs[0].len + bufs[1].len;
+	out->base = raft_malloc(out->len);
+	memcpy(out->base, bufs[0].base, bufs[0].len);
+	memcpy((uint8_t *)out->base + bufs[0].len, bufs[1].base, bufs[1].len);
+	rf->snapshot_finalize(rf, &bufs, &n);
+	return true;
+}
+
+/* A node of this build loads the plain snapshots older builds took, and the
+ * packed ones it takes; a damaged packed one is refused without stopping
+ * the node, its state untouched. */
+TEST(plain_and_packed_snapshots_restore)
+{
+	struct cluster c;
+	struct raft_buffer v1, v2;
+	struct store *fresh = NULL;
+	struct fsm f;
+	char errmsg[ESC_ERRMSG_SIZE], path[128], want[65], have[65];
+	raft_index last = 0;
+
+	cluster_setup(&c, 11);
+	CHECK(raft_fixture_step_until_has_leader(&c.fixture, 10000));
+	for (int i = 0; i < 20; i++)
+		last = cluster_escrow(&c);
+	CHECK(raft_fixture_step_until_applied(&c.fixture, N_SERVERS, last, 10000));
+	CHECK(snapshot_of(&c, 1, &v1));
+	CHECK(snapshot_of(&c, 2, &v2));
+	CHECK(v2.len < v1.len);
+	CHECK_INT(store_digest(c.stores[0], want, errmsg), ESC_OK);
+
+	snprintf(path, sizeof path, "%s/fresh.db", c.dir);
+	CHECK_INT(store_open(&fresh, path, errmsg), ESC_OK);
+	fsm_init(&f, fresh, fatal_cb, false);
+	((uint8_t *)v2.base)[v2.len - 10] ^= 0x08;
+	CHECK_INT(f.raft_fsm.restore(&f.raft_fsm, &v2), RAFT_CORRUPT);
+	CHECK_INT(store_applied_index(fresh), 0);
+	((uint8_t *)v2.base)[v2.len - 10] ^= 0x08;
+	CHECK_INT(f.raft_fsm.restore(&f.raft_fsm, &v2), 0); /* takes v2.base */
+	CHECK_INT(store_digest(fresh, have, errmsg), ESC_OK);
+	CHECK_STR(have, want);
+	store_close(fresh);
+
+	snprintf(path, sizeof path, "%s/fresh1.db", c.dir);
+	CHECK_INT(store_open(&fresh, path, errmsg), ESC_OK);
+	fsm_init(&f, fresh, fatal_cb, false);
+	CHECK_INT(f.raft_fsm.restore(&f.raft_fsm, &v1), 0); /* takes v1.base */
+	CHECK_INT(store_digest(fresh, have, errmsg), ESC_OK);
+	CHECK_STR(have, want);
+	CHECK_INT(store_applied_index(fresh), last);
+	CHECK_INT(f.restores, 1);
+	store_close(fresh);
+	cluster_teardown(&c);
+}
+
 /* A Raft snapshot of a later build's format stops the node, unloaded. */
 TEST(newer_snapshot_stops_the_node)
 {
@@ -293,8 +377,8 @@ TEST(newer_snapshot_stops_the_node)
 	expect_fatal = false;
 	raft_free(buf.base); /* a failed restore leaves it to the caller */
 	CHECK_INT(fatal_calls, 1);
-	CHECK_STR(fatal_msg, "snapshot at index 42 is of format version 2, newer than this "
-			     "node's 1: upgrade this node; stopping without loading it");
+	CHECK_STR(fatal_msg, "snapshot at index 42 is of format version 3, newer than this "
+			     "node's 2: upgrade this node; stopping without loading it");
 	CHECK_INT(c.fsms[0].restores, 0);
 	cluster_teardown(&c);
 }
@@ -305,5 +389,6 @@ int main(void)
 	RUN(corrupt_entry_is_a_no_op_everywhere);
 	RUN(newer_entry_stops_every_node_unapplied);
 	RUN(newer_snapshot_stops_the_node);
+	RUN(plain_and_packed_snapshots_restore);
 	return unit_done();
 }

@@ -7,7 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
-libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev \
+libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev libzstd-dev \
 libhttp-parser-dev python3 curl iproute2 procps chromium git debhelper dpkg-dev systemd \
 groff-base python3-yaml etcd-server wrk linux-perf"
 # etcd-server and wrk: the smoke run of bench/compare-etcd.sh; linux-perf: that

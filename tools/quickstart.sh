@@ -16,7 +16,7 @@ set -Eeuo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QS_DIR=${ESCROW_QS_DIR:-./quickstart-cluster}
 PACKAGES="build-essential autoconf automake pkg-config libraft-dev libuv1-dev
-libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev
+libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev libzstd-dev
 libhttp-parser-dev curl python3"
 READY_TIMEOUT=20   # seconds for the nodes to become ready
 RETRY_TIMEOUT=30   # seconds to retry a request while a new leader is elected
