@@ -219,7 +219,7 @@ static void forward(struct op *op, unsigned leader)
 		wait_for_leader(op);
 		return;
 	}
-	if (dispatch_batch_add(op, leader, api))
+	if (dispatch_batch_add(op, api))
 		return;
 	dispatch_forward_headers(op, headers, sizeof headers);
 	op->creq.data = op;

@@ -27,6 +27,8 @@ struct op;
 typedef void (*op_run_fn)(struct op *op);
 
 /* One API request on its way through dispatch. */
+#define DISPATCH_FWD_HEAD_MAX 768 /* a forwarded request's header lines */
+
 struct op {
 	const struct api_ctx *ctx;    /* the node, as requests see it */
 	struct http_request *req;     /* owned until op_respond */
@@ -50,6 +52,8 @@ struct op {
 	int route;                    /* metrics slot */
 	uint64_t started;             /* uv_hrtime() at op_create */
 	uint64_t forward_started;     /* uv_hrtime() when the last forwarding attempt began */
+	char fwd_head[DISPATCH_FWD_HEAD_MAX]; /* header lines of a batched forward */
+	size_t fwd_head_len;
 };
 
 #define DISPATCH_OP_SPARES 256           /* freed ops kept for reuse */
@@ -69,8 +73,7 @@ struct dispatch_queue {
 	struct op **batch_tail;
 	size_t batch_n;
 	size_t batch_bytes;           /* their encoded size */
-	unsigned batch_leader;        /* where they go */
-	char batch_api[API_ADDR_MAX];
+	char batch_api[API_ADDR_MAX]; /* where they go: the leader's API address */
 	unsigned batches_out;         /* exchanges waiting for the leader's answer */
 	uint64_t batch_refused_until; /* uv_now ms: the leader had no batch endpoint */
 	uv_check_t batch_check;       /* sends the batch once the loop has read what came */
@@ -123,10 +126,10 @@ void dispatch_flush(struct dispatch_queue *q);
  * Retry-After and X-Escrow-Next (either may be NULL). */
 void dispatch_answer_headers(char *buf, size_t size, const char *retry, const char *next);
 
-/* Takes op, forwarded to leader at api, into the next batch; false when it
+/* Takes op, forwarded to the leader at api, into the next batch; false when it
  * must go alone (not a request batched, too large, a leader of an older
  * version). */
-bool dispatch_batch_add(struct op *op, unsigned leader, const char *api);
+bool dispatch_batch_add(struct op *op, const char *api);
 
 /* Answers the requests of the batch not sent yet (shutting down). */
 void dispatch_batch_close(struct dispatch_queue *q);

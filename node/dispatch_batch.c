@@ -31,26 +31,20 @@ static bool batchable(const struct op *op)
 				op->route == ROUTE_COMPLIANCE);
 }
 
-/* The header lines of op's forwarded copy into buf; its length. */
-static size_t op_head(const struct op *op, char *buf, size_t size)
+/* Writes the header lines of op's forwarded copy into op->fwd_head, once:
+ * batch_body sends them as they are; the item's encoded size. */
+static size_t op_head(struct op *op)
 {
 	size_t n;
 
-	dispatch_forward_headers(op, buf, size);
-	n = strlen(buf);
-	if (op->req->body_len > 0 && n + strlen(JSON_HEAD) < size) {
-		memcpy(buf + n, JSON_HEAD, strlen(JSON_HEAD) + 1);
+	dispatch_forward_headers(op, op->fwd_head, sizeof op->fwd_head);
+	n = strlen(op->fwd_head);
+	if (op->req->body_len > 0 && n + strlen(JSON_HEAD) < sizeof op->fwd_head) {
+		memcpy(op->fwd_head + n, JSON_HEAD, strlen(JSON_HEAD) + 1);
 		n += strlen(JSON_HEAD);
 	}
-	return n;
-}
-
-static size_t op_size(const struct op *op)
-{
-	char head[768];
-
-	return fwd_wire_size(strlen(op->req->target), op_head(op, head, sizeof head),
-			     op->req->body_len);
+	op->fwd_head_len = n;
+	return fwd_wire_size(strlen(op->req->target), n, op->req->body_len);
 }
 
 /* Every op of the list back to dispatch (it retries or gives up). */
@@ -166,16 +160,12 @@ static void batch_cb(struct http_client_req *creq, int status, const struct http
  * behind by a growing buffer). */
 static int batch_body(struct dispatch_queue *q, struct http_parse_buf *out)
 {
-	char head[768];
 	int rv = http_parse_buf_reserve(out, q->batch_bytes);
 
-	for (struct op *op = q->batch; op != NULL && rv == ESC_OK; op = op->next) {
-		size_t hlen = op_head(op, head, sizeof head);
-
+	for (struct op *op = q->batch; op != NULL && rv == ESC_OK; op = op->next)
 		rv = fwd_wire_put(out, q->batch_bytes, op->req->method, op->req->target,
-				  strlen(op->req->target), head, hlen, op->req->body,
-				  op->req->body_len);
-	}
+				  strlen(op->req->target), op->fwd_head, op->fwd_head_len,
+				  op->req->body, op->req->body_len);
 	return rv;
 }
 
@@ -228,7 +218,7 @@ static void check_cb(uv_check_t *h)
 		batch_send(q);
 }
 
-bool dispatch_batch_add(struct op *op, unsigned leader, const char *api)
+bool dispatch_batch_add(struct op *op, const char *api)
 {
 	const struct api_ctx *ctx = op->ctx;
 	struct dispatch_queue *q = ctx->queue;
@@ -236,17 +226,15 @@ bool dispatch_batch_add(struct op *op, unsigned leader, const char *api)
 
 	if (!batchable(op) || uv_now(ctx->loop) < q->batch_refused_until)
 		return false;
-	size = op_size(op);
+	size = op_head(op);
 	if (size > DISPATCH_BATCH_BYTES)
 		return false;
 	if (q->batch_n > 0 &&
-	    (q->batch_leader != leader || strcmp(q->batch_api, api) != 0 ||
+	    (strcmp(q->batch_api, api) != 0 ||
 	     q->batch_n == FWD_ITEMS_MAX || q->batch_bytes + size > DISPATCH_BATCH_BYTES))
 		batch_send(q); /* full, or for another leader: goes now */
-	if (q->batch_n == 0) {
-		q->batch_leader = leader;
+	if (q->batch_n == 0)
 		snprintf(q->batch_api, sizeof q->batch_api, "%s", api);
-	}
 	op->next = NULL;
 	*q->batch_tail = op;
 	q->batch_tail = &op->next;
