@@ -1,8 +1,11 @@
 /* escrow's libraft state machine: decodes commands and applies them to the store. */
 #include "raft/fsm.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "raft/codec.h"
@@ -131,10 +134,37 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 	return rv;
 }
 
-/* Worker thread: copy the pinned state; touches only the image connection. */
+struct copy_job {
+	struct fsm *f;
+	struct raft_buffer *bufs;
+	unsigned *n_bufs;
+	int rv;
+};
+
+static void *copy_main(void *arg)
+{
+	struct copy_job *j = arg;
+
+	/* Below the loops: on a busy machine a snapshot's seconds of copying
+	 * and packing must not sit in the requests' tail latency. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), FSM_SNAPSHOT_NICE);
+	j->rv = snapshot_copy(j->f, j->bufs, j->n_bufs);
+	return NULL;
+}
+
+/* Worker thread: copy the pinned state; touches only the image connection.
+ * The copy runs on a thread of its own at a lower priority (the worker is
+ * libuv's, shared with libraft's disk work, and a thread cannot raise its
+ * priority back without privileges), joined here. */
 static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-	return snapshot_copy(rf->data, *bufs, n_bufs);
+	struct copy_job j = { rf->data, *bufs, n_bufs, 0 };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, copy_main, &j) != 0)
+		return snapshot_copy(rf->data, *bufs, n_bufs);
+	pthread_join(t, NULL);
+	return j.rv;
 }
 
 /* Loop thread, once the snapshot is on disk or has failed. */

@@ -36,6 +36,7 @@ typedef void (*fsm_fatal_cb)(struct fsm *f, const char *errmsg);
 #define FSM_SNAPSHOT_VERSION 2
 #define FSM_SNAPSHOT_VERSION_UNPACKED 1
 #define FSM_SNAPSHOT_HEADER_SIZE 64
+#define FSM_SNAPSHOT_NICE 10 /* the copying thread's nice value */
 
 struct fsm {
 	struct raft_fsm raft_fsm;     /* handed to raft_init */
