@@ -497,7 +497,8 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 	struct wb_file *w = (struct wb_file *)f;
 	struct walbuf *wb = w->wb;
 	uint64_t done;
-	sqlite3_int64 size;
+	sqlite3_int64 size = 0;
+	bool idle;
 	int rc;
 
 	if (w->flushed_reads && walbuf_wait(wb, UINT64_MAX) != 0)
@@ -507,9 +508,13 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 
 		pthread_mutex_lock(&wb->lock);
 		done = wb->done_seq;
+		/* Nothing pending: the file alone answers, and its size (a
+		 * syscall per page a checkpoint copies) is not needed. */
+		idle = wb->head == NULL;
 		if (!locked)
 			pthread_mutex_unlock(&wb->lock);
-		size = file_size(wb);
+		if (!idle)
+			size = file_size(wb);
 		rc = w->real->pMethods->xRead(w->real, buf, amt, off);
 		if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
 			if (locked)
@@ -519,8 +524,9 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 		if (!locked)
 			pthread_mutex_lock(&wb->lock);
 		/* A write that reached the file during the read may be missing
-		 * from both the bytes read and the pending list: read again. */
-		if (!locked && wb->done_seq != done) {
+		 * from both the bytes read and the pending list, and one queued
+		 * meanwhile needs the size not taken: read again. */
+		if (!locked && (wb->done_seq != done || (idle && wb->head != NULL))) {
 			pthread_mutex_unlock(&wb->lock);
 			continue;
 		}
@@ -528,7 +534,7 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 			pthread_mutex_unlock(&wb->lock);
 			return SQLITE_IOERR_READ;
 		}
-		if (overlay(wb, buf, amt, off, size > off ? size : off))
+		if (!idle && overlay(wb, buf, amt, off, size > off ? size : off))
 			rc = SQLITE_OK;
 		pthread_mutex_unlock(&wb->lock);
 		return rc;
