@@ -163,6 +163,8 @@ ESCROW_VERSION=$("$ESCROWD" --version | head -n 1)
 WORK=""
 PIDS=()     # every long-running process started here
 ETCD_PIDS=() # those of them that are etcd
+PLAIN_PIDS=() # the plain escrow cluster's nodes
+TLS_PIDS=()  # the TLS one's
 CHILD=""    # the wrk or escrowctl bench running now
 
 cleanup() {
@@ -280,6 +282,7 @@ start_escrow() {
 			--bootstrap "$boot" "${flags[@]}" --seal-key "$WORK/pki/seal.key" \
 			--log-level warn >"$WORK/$mode/n$i.log" 2>&1 </dev/null 3>&- &
 		PIDS+=($!)
+		if [[ $mode == tls ]]; then TLS_PIDS+=($!); else PLAIN_PIDS+=($!); fi
 	done
 }
 start_escrow plain 6
@@ -351,9 +354,30 @@ SYSTEM_LIST=(etcd plain bench_plain tls)
 
 # Runs load $2 (kind:via:clients) against system $3 in round $1 and appends
 # the run to $RUNS.
+# CPU seconds (user and system) the processes "$@" have used so far.
+cpu_seconds() {
+	local p ticks=0
+	local -a f
+	for p in "$@"; do
+		# The fields after the command name: utime and stime are the
+		# 12th and 13th (proc(5)'s 14 and 15).
+		read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat")
+		ticks=$((ticks + f[11] + f[12]))
+	done
+	python3 -c "print($ticks / $CLK_TCK)"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 run_one() {
-	local round=$1 load=$2 sys=$3 kind via clients url op threads out res rc=0
+	local round=$1 load=$2 sys=$3 kind via clients url op threads out res rc=0 cpu0
+	local -a servers
 	IFS=: read -r kind via clients <<<"$load"
+	case $sys in
+	etcd) servers=("${ETCD_PIDS[@]}") ;;
+	tls) servers=("${TLS_PIDS[@]}") ;;
+	*) servers=("${PLAIN_PIDS[@]}") ;;
+	esac
+	cpu0=$(cpu_seconds "${servers[@]}")
 	RUN_NO=$((RUN_NO + 1))
 	out=$WORK/run-$RUN_NO.out
 	threads=$((clients < 2 ? clients : 2))
@@ -369,7 +393,8 @@ run_one() {
 		run_child $((DURATION + 60)) "$WRK" -t "$threads" -c "$clients" -d "${DURATION}s" \
 			--timeout 10s -s "$LUA" "$url" -- "$op" "$RUN_NO" "$SEED_KEYS" >"$out" 2>&1 ||
 			{ cat "$out" >&2; fail "wrk $op against $url"; }
-		res=$(python3 "$TOOL" record wrk "$out" "$RUNS" "$round" "$load" "$sys") ||
+		res=$(python3 "$TOOL" record wrk "$out" "$RUNS" "$round" "$load" "$sys" \
+			"$(cpu_seconds "${servers[@]}")" "$cpu0") ||
 			{ cat "$out" >&2; fail "wrk's output"; }
 		;;
 	bench_plain | tls)
@@ -386,7 +411,8 @@ run_one() {
 			--machine-prefix "cmp-$RUN_NO" >"$out" 2>"$out.err" || rc=$?
 		# 1: some requests failed; the report counts them.
 		[[ $rc -eq 0 || $rc -eq 1 ]] || { cat "$out.err" >&2; fail "escrowctl bench against $url (exit $rc)"; }
-		res=$(python3 "$TOOL" record bench "$out" "$RUNS" "$round" "$load" "$sys") ||
+		res=$(python3 "$TOOL" record bench "$out" "$RUNS" "$round" "$load" "$sys" \
+			"$(cpu_seconds "${servers[@]}")" "$cpu0") ||
 			{ cat "$out.err" >&2; fail "escrowctl bench's output"; }
 		;;
 	esac

@@ -176,13 +176,18 @@ def bench_result(path):
             "p99_ms": lat.get("p99", 0.0), "tool": "escrowctl bench"}
 
 
-def cmd_record(kind, path, runs_path, round_no, load, system):
+def cmd_record(kind, path, runs_path, round_no, load, system, cpu_after=None,
+               cpu_before=None):
+    """cpu_after and cpu_before: the CPU seconds the system's three servers
+    had used after and before the run (compare-etcd.sh's cpu_seconds)."""
     if kind not in ("wrk", "bench"):
         die("record: wrk or bench, not %s" % kind)
     r = wrk_result(path) if kind == "wrk" else bench_result(path)
     if r["ok"] < 1:
         die("%s: no request succeeded (%d errors)" % (path, r["errors"]))
     r.update(round=int(round_no), load=load, system=system)
+    if cpu_after is not None and cpu_before is not None:
+        r["cpu_us"] = (float(cpu_after) - float(cpu_before)) * 1e6 / r["ok"]
     with open(runs_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(r) + "\n")
     print("%.0f/s p50 %.2f ms p99 %.2f ms, %d errors (%s)" % (
@@ -204,13 +209,19 @@ def _loads(clients):
             ("write:follower:%d" % c, "p99 via a follower, %s" % cl, "p99_ms"),
             ("read:follower:%d" % c, "audited lookups via a follower, %s "
              "(etcd: linearizable get, unaudited)" % cl, "rps"),
+            ("write:leader:%d" % c, "servers' CPU per write via the leader, %s" % cl,
+             "cpu_us"),
+            ("write:follower:%d" % c, "servers' CPU per write via a follower, %s" % cl,
+             "cpu_us"),
+            ("read:follower:%d" % c, "servers' CPU per lookup via a follower, %s" % cl,
+             "cpu_us"),
         ]
     rows.append(("write:follower:1", "writes via a follower, 1 client, p50", "p50_ms"))
     return rows
 
 
 def _cell(runs, metric):
-    vals = [r[metric] for r in runs]
+    vals = [r[metric] for r in runs if metric in r]
     if not vals:
         return None
     return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
@@ -245,6 +256,10 @@ def _fmt(cell, metric, with_p99):
         s = "{:,.0f}/s".format(cell["median"])
         if with_p99:
             s += " (p99 %s)" % _ms(cell["p99_ms"])
+    elif metric == "cpu_us":
+        s = "%.0f µs" % cell["median"]
+        if cell["rounds"] > 1:
+            s += " (%.0f–%.0f)" % (cell["min"], cell["max"])
     else:
         s = _ms(cell["median"])
         if cell["rounds"] > 1:
@@ -267,7 +282,7 @@ def _ratio(v, metric):
         return ""
     if metric == "rps":
         return "%.2f" % v
-    # Latency: lower is better.
+    # Latency and CPU: lower is better.
     return "%.2f× %s" % (v, "worse" if v > 1 else "(better)") if v != 1 else "1.00×"
 
 
@@ -298,7 +313,9 @@ def footer(params):
     return ("medians over %d round(s) of %d s per run; (min–max) over rounds where "
             "there are several. etcd and escrow plain: wrk with bench/wrk-load.lua; "
             "escrow TLS: escrowctl bench (wrk presents no client certificate), so "
-            "TLS / plain compares escrowctl bench on the TLS and the plain cluster."
+            "TLS / plain compares escrowctl bench on the TLS and the plain cluster. "
+            "Servers' CPU: the user and system time of the three server processes "
+            "during the run, per successful request (the client's own is not counted)."
             % (params["rounds"], params["duration"]))
 
 

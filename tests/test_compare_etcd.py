@@ -153,6 +153,9 @@ def test_smoke_run_fills_every_row(t):
             "writes via the leader, 4 clients", "writes via a follower, 4 clients",
             "p99 via the leader, 4 clients", "p99 via a follower, 4 clients",
             "audited lookups via a follower, 4 clients (etcd: linearizable get, unaudited)",
+            "servers' CPU per write via the leader, 4 clients",
+            "servers' CPU per write via a follower, 4 clients",
+            "servers' CPU per lookup via a follower, 4 clients",
             "writes via a follower, 1 client, p50"], "rows: %s" % loads)
         errors = 0
         for r in rows:
