@@ -26,9 +26,9 @@ struct op;
 /* Runs op on this node, the ready leader: must end with op_respond. */
 typedef void (*op_run_fn)(struct op *op);
 
-/* One API request on its way through dispatch. */
 #define DISPATCH_FWD_HEAD_MAX 768 /* a forwarded request's header lines */
 
+/* One API request on its way through dispatch. */
 struct op {
 	const struct api_ctx *ctx;    /* the node, as requests see it */
 	struct http_request *req;     /* owned until op_respond */
