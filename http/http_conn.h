@@ -41,6 +41,9 @@ struct http_conn {
 	int open_handles;                 /* freed when this reaches 0 */
 	unsigned n_writes;                /* writes handed to libuv, not yet done */
 	bool close_after;                 /* close once the response is written */
+	bool reading;                     /* uv_read_start is in effect */
+	bool peer_eof;                    /* plain: the client ended its side while
+					     a request was being answered */
 	char peer[64];
 	struct tls_stream *tls;           /* NULL: plain HTTP */
 	char *raw;                        /* TLS: HTTP_CONN_READ_SIZE bytes from the socket */

@@ -17,10 +17,15 @@
  *                           closed
  *
  * IDLE and READING read from the socket under a timer (idle, or the whole
- * request's deadline). PENDING reads nothing and has no timer: the handler
- * owns the request and the daemon has its own deadline. STREAMING reads
+ * request's deadline). PENDING parses nothing and has no timer: the handler
+ * owns the request and the daemon has its own deadline. STREAMING parses
  * nothing either, and its timer is only the stall guard of a write in
- * flight: the handler paces the body. WRITING has a write deadline. LINGER
+ * flight: the handler paces the body. A plain connection keeps reading in
+ * PENDING, STREAMING and WRITING: the bytes of a next request wait in its
+ * buffer (reading stops when it is full), and an end of input waits for the
+ * answer (peer_eof). Stopping and restarting the read around every request
+ * cost two epoll_ctl calls each time. A TLS connection stops reading
+ * instead (http_server_tls.c). WRITING has a write deadline. LINGER
  * has shut the write side after a final response (or a short stream) and
  * discards input for a moment, so that closing does not reset the connection
  * before the client has read what was sent. Any state can go to closed.
@@ -166,6 +171,13 @@ void http_conn_in_give(struct http_conn *c)
 	c->in_len = 0;
 }
 
+/* A request is being answered: what arrives now waits for the answer. */
+static bool conn_answering(const struct http_conn *c)
+{
+	return c->state == HTTP_CONN_PENDING || c->state == HTTP_CONN_STREAMING ||
+	       c->state == HTTP_CONN_WRITING;
+}
+
 /* The single entry point of received bytes: they are already in c->in. */
 static void conn_on_bytes(struct http_conn *c, size_t n)
 {
@@ -180,7 +192,16 @@ static void conn_on_bytes(struct http_conn *c, size_t n)
 		c->in_len = 0;
 		return;
 	}
+	if (conn_answering(c))
+		return; /* parsed after the answer (conn_resume) */
 	http_conn_feed(c);
+}
+
+static void conn_read_stop(struct http_conn *c)
+{
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = false;
 }
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -189,6 +210,15 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 	if (nread == 0)
 		return;
+	if (nread < 0 && conn_answering(c) && (nread == UV_EOF || nread == UV_ENOBUFS)) {
+		/* The buffer is full of what comes next, or the client has
+		 * sent all it will: the answer goes out first, then
+		 * conn_resume carries on. */
+		conn_read_stop(c);
+		if (nread == UV_EOF)
+			c->peer_eof = true;
+		return;
+	}
 	if (nread < 0) {
 		/* EOF, reset, or no buffer: the connection is over. */
 		http_conn_close(c);
@@ -199,10 +229,13 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 static int conn_read_start(struct http_conn *c)
 {
+	if (c->reading)
+		return 0;
 	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) != 0) {
 		http_conn_close(c);
 		return ESC_EIO;
 	}
+	c->reading = true;
 	return 0;
 }
 
@@ -228,7 +261,7 @@ static void conn_shutdown_bytes(struct http_conn *c)
 
 void http_conn_linger(struct http_conn *c)
 {
-	uv_read_stop((uv_stream_t *)&c->tcp); /* restarted below: never EALREADY */
+	conn_read_stop(c); /* restarted below, with the linger's purpose */
 	c->state = HTTP_CONN_LINGER;
 	if (c->in != NULL)
 		OPENSSL_cleanse(c->in, c->in_len);
@@ -252,7 +285,13 @@ static void conn_resume(struct http_conn *c)
 		http_conn_feed(c);
 	if (c->closing)
 		return;
-	if (c->state == HTTP_CONN_IDLE || c->state == HTTP_CONN_READING)
+	if (c->state != HTTP_CONN_IDLE && c->state != HTTP_CONN_READING)
+		return;
+	/* The client ended its side: what it sent is answered, and a
+	 * request it did not finish never will be. */
+	if (c->peer_eof)
+		http_conn_close(c);
+	else
 		conn_read_start(c);
 }
 
@@ -370,7 +409,8 @@ void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after
 {
 	c->state = HTTP_CONN_WRITING;
 	c->close_after = close_after;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->tls != NULL)
+		conn_read_stop(c);
 	uv_timer_start(&c->timer, conn_timeout_cb, HTTP_REQUEST_TIMEOUT_MS, 0);
 	http_conn_write_bytes(c, buf, len);
 }
@@ -434,7 +474,8 @@ void http_conn_start_request(struct http_conn *c)
 void http_conn_hold(struct http_conn *c)
 {
 	c->state = HTTP_CONN_PENDING;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->tls != NULL)
+		conn_read_stop(c);
 	uv_timer_stop(&c->timer);
 }
 

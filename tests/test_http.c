@@ -472,6 +472,7 @@ struct raw {
 	const char *send2;
 	size_t len2;
 	bool close_at_once;       /* close after sending, read nothing */
+	bool half_close;          /* end the sending side after sending, then read */
 	char out[8192];
 	size_t out_len;
 	bool eof;                 /* the server closed the connection */
@@ -551,6 +552,8 @@ static void *raw_main(void *arg)
 		if (!send_all(fd, r->send2, r->len2))
 			goto out_fd;
 	}
+	if (r->half_close)
+		shutdown(fd, SHUT_WR);
 	raw_read(fd, r, NULL);
 out_fd:
 	close(fd);
@@ -939,6 +942,62 @@ FIXTURE_TEST(test_pipelined, REPLY_LATER)
 	CHECK(a < b);
 	CHECK(strstr(r.out, "\"body\":\"abc\"") != NULL);
 	CHECK(r.eof);
+	CHECK_INT(f->handled, 2);
+}
+
+/* A client that ends its side right after its requests (shutdown(SHUT_WR))
+ * still gets every answer, in order, then the end of the connection: the
+ * end of input waits for the answers. */
+FIXTURE_TEST(test_half_close_after_requests, REPLY_LATER)
+{
+	struct raw r;
+	const char *a, *b;
+
+	f->delay_ms = 50;
+	raw_init(&r, f, "GET /only HTTP/1.1\r\nHost: x\r\n\r\n");
+	r.half_close = true;
+	CHECK(raw_exchange(f, &r));
+	CHECK(starts_with(r.out, "HTTP/1.1 200 OK\r\n"));
+	CHECK(strstr(r.out, "\"path\":\"/only\"") != NULL);
+	CHECK(r.eof);
+
+	raw_init(&r, f,
+		 "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+		 "GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+	r.half_close = true;
+	CHECK(raw_exchange(f, &r));
+	a = strstr(r.out, "\"path\":\"/first\"");
+	b = strstr(r.out, "\"path\":\"/second\"");
+	CHECK(a != NULL && b != NULL && a < b);
+	CHECK(r.eof);
+	CHECK_INT(f->handled, 3);
+}
+
+/* A next request larger than the receive buffer, sent while the first is
+ * pending: the buffer fills, reading waits for the answer, and both are
+ * served. */
+FIXTURE_TEST(test_next_request_fills_buffer_while_pending, REPLY_LATER)
+{
+	static const char head[] = "POST /second HTTP/1.1\r\nHost: x\r\n"
+				   "Content-Length: 20000\r\nConnection: close\r\n\r\n";
+	char *second = malloc(sizeof head + 20000);
+	struct raw r;
+
+	CHECK(second != NULL);
+	memcpy(second, head, sizeof head - 1);
+	memset(second + sizeof head - 1, 'A', 20000);
+	second[sizeof head - 1 + 20000] = '\0';
+	f->delay_ms = 100;
+	raw_init(&r, f, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+	r.pause_ms = 20;
+	r.send2 = second;
+	r.len2 = strlen(second);
+	CHECK(raw_exchange(f, &r));
+	free(second);
+	CHECK(starts_with(r.out, "HTTP/1.1 200 OK\r\n"));
+	CHECK(strstr(r.out, "\"path\":\"/first\"") != NULL);
+	/* The second answer echoes 20,000 bytes: its start is enough. */
+	CHECK(strstr(r.out, "\"path\":\"/second\"") != NULL);
 	CHECK_INT(f->handled, 2);
 }
 
@@ -1725,6 +1784,8 @@ int main(void)
 	RUN(test_too_many_headers);
 	RUN(test_header_bytes_limit);
 	RUN(test_pipelined);
+	RUN(test_half_close_after_requests);
+	RUN(test_next_request_fills_buffer_while_pending);
 	RUN(test_chunked_request);
 	RUN(test_expect_continue);
 	RUN(test_http10_and_head);
