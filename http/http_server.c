@@ -20,12 +20,9 @@
  * request's deadline). PENDING parses nothing and has no timer: the handler
  * owns the request and the daemon has its own deadline. STREAMING parses
  * nothing either, and its timer is only the stall guard of a write in
- * flight: the handler paces the body. A plain connection keeps reading in
- * PENDING, STREAMING and WRITING: the bytes of a next request wait in its
- * buffer (reading stops when it is full), and an end of input waits for the
- * answer (peer_eof). Stopping and restarting the read around every request
- * cost two epoll_ctl calls each time. A TLS connection stops reading
- * instead (http_server_tls.c). WRITING has a write deadline. LINGER
+ * flight: the handler paces the body. A plain connection reads on in those
+ * three states (a next request waits in its buffer, an end of input for the
+ * answer: no epoll_ctl per request); a TLS one stops reading. WRITING has a write deadline. LINGER
  * has shut the write side after a final response (or a short stream) and
  * discards input for a moment, so that closing does not reset the connection
  * before the client has read what was sent. Any state can go to closed.
@@ -211,9 +208,8 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 	if (nread == 0)
 		return;
 	if (nread < 0 && conn_answering(c) && (nread == UV_EOF || nread == UV_ENOBUFS)) {
-		/* The buffer is full of what comes next, or the client has
-		 * sent all it will: the answer goes out first, then
-		 * conn_resume carries on. */
+		/* Full of what comes next, or the client's end: the answer
+		 * goes out first, then conn_resume carries on. */
 		conn_read_stop(c);
 		if (nread == UV_EOF)
 			c->peer_eof = true;

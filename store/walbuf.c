@@ -497,7 +497,7 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 	struct wb_file *w = (struct wb_file *)f;
 	struct walbuf *wb = w->wb;
 	uint64_t done;
-	sqlite3_int64 size = 0;
+	sqlite3_int64 size;
 	bool idle;
 	int rc;
 
@@ -513,8 +513,7 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 		idle = wb->head == NULL;
 		if (!locked)
 			pthread_mutex_unlock(&wb->lock);
-		if (!idle)
-			size = file_size(wb);
+		size = idle ? 0 : file_size(wb);
 		rc = w->real->pMethods->xRead(w->real, buf, amt, off);
 		if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
 			if (locked)
@@ -524,8 +523,8 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 		if (!locked)
 			pthread_mutex_lock(&wb->lock);
 		/* A write that reached the file during the read may be missing
-		 * from both the bytes read and the pending list, and one queued
-		 * meanwhile needs the size not taken: read again. */
+		 * from the bytes read and the pending list; one queued meanwhile
+		 * needs the size: read again. */
 		if (!locked && (wb->done_seq != done || (idle && wb->head != NULL))) {
 			pthread_mutex_unlock(&wb->lock);
 			continue;
