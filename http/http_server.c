@@ -20,12 +20,13 @@
  * request's deadline). PENDING parses nothing and has no timer: the handler
  * owns the request and the daemon has its own deadline. STREAMING parses
  * nothing either, and its timer is only the stall guard of a write in
- * flight: the handler paces the body. A plain connection reads on in those
- * three states (a next request waits in its buffer, an end of input for the
- * answer: no epoll_ctl per request); a TLS one stops reading. WRITING has a write deadline. LINGER
- * has shut the write side after a final response (or a short stream) and
- * discards input for a moment, so that closing does not reset the connection
- * before the client has read what was sent. Any state can go to closed.
+ * flight: the handler paces the body. WRITING has a write deadline. In these
+ * three a plain connection still reads (a next request waits in its buffer,
+ * an end of input for the answers: no epoll_ctl per request); TLS does not.
+ * LINGER has shut the write side after a final response (or a short stream)
+ * and discards input for a moment, so that closing does not reset the
+ * connection before the client has read what was sent. Any state can go to
+ * closed.
  *
  * All bytes go through conn_on_bytes (in), conn_write_bytes and
  * conn_shutdown_bytes (out); under TLS (http_server_tls.c) they are
