@@ -104,11 +104,14 @@ int image_pack_fd(int fd, uint64_t size, void **out, size_t *out_len, char *errm
 		end = off == size ? ZSTD_e_end : ZSTD_e_continue;
 		ib = (ZSTD_inBuffer){ chunk, got, 0 };
 		/* The output holds the bound: every call consumes its input, and
-		 * the last one returns 0 once the frame is complete. */
+		 * the last one returns 0 once the frame is complete. A full
+		 * output with work left would loop for ever: an error. */
 		do {
 			rc = ZSTD_compressStream2(cc, &ob, &ib, end);
-			if (ZSTD_isError(rc)) {
-				rv = zstd_error(errmsg, ESC_EIO, "pack image", rc);
+			if (ZSTD_isError(rc) || (ob.pos == ob.size && rc != 0)) {
+				rv = ZSTD_isError(rc) ? zstd_error(errmsg, ESC_EIO, "pack image", rc)
+						      : esc_errorf(errmsg, ESC_EIO,
+								   "pack image: output full");
 				goto out;
 			}
 		} while (ib.pos < ib.size || (end == ZSTD_e_end && rc != 0));
