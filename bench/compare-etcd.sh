@@ -352,9 +352,8 @@ done
 [[ " ${LOADS[*]} " == *" write:follower:1 "* ]] || LOADS+=("write:follower:1")
 SYSTEM_LIST=(etcd plain bench_plain tls)
 
-# Runs load $2 (kind:via:clients) against system $3 in round $1 and appends
-# the run to $RUNS.
 # CPU seconds (user and system) the processes "$@" have used so far.
+CLK_TCK=$(getconf CLK_TCK)
 cpu_seconds() {
 	local p ticks=0
 	local -a f
@@ -366,8 +365,9 @@ cpu_seconds() {
 	done
 	python3 -c "print($ticks / $CLK_TCK)"
 }
-CLK_TCK=$(getconf CLK_TCK)
 
+# Runs load $2 (kind:via:clients) against system $3 in round $1 and appends
+# the run to $RUNS, with the CPU its system's servers used meanwhile.
 run_one() {
 	local round=$1 load=$2 sys=$3 kind via clients url op threads out res rc=0 cpu0
 	local -a servers

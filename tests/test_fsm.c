@@ -9,6 +9,7 @@
 
 #include "raft/codec.h"
 #include "raft/fsm.h"
+#include "lib/byteorder.h"
 #include "lib/error.h"
 #include "store/store.h"
 #include "tests/unit.h"
@@ -275,7 +276,7 @@ TEST(newer_entry_stops_every_node_unapplied)
 static bool snapshot_of(struct cluster *c, uint32_t version, struct raft_fsm *rf,
 			struct raft_buffer *out)
 {
-	char errmsg[ESC_ERRMSG_SIZE], cid[CMD_CLUSTER_ID_LEN + 1] = "";
+	char errmsg[ESC_ERRMSG_SIZE];
 	struct raft_buffer *bufs = NULL;
 	unsigned n = 0;
 	uint64_t index;
@@ -288,13 +289,13 @@ static bool snapshot_of(struct cluster *c, uint32_t version, struct raft_fsm *rf
 		if (store_image(c->stores[0], raft_malloc, FSM_SNAPSHOT_HEADER_SIZE, &buf, &len,
 				&index, errmsg) != ESC_OK)
 			return false;
+		/* The fixture's stores have no cluster id: its field stays 0. */
 		memset(buf, 0, FSM_SNAPSHOT_HEADER_SIZE);
 		memcpy(buf, FSM_SNAPSHOT_MAGIC, 8);
-		((uint8_t *)buf)[8] = 1;
-		memcpy((uint8_t *)buf + 16, &index, 8); /* little-endian host */
+		byteorder_put_u32((uint8_t *)buf + 8, FSM_SNAPSHOT_VERSION_UNPACKED);
+		byteorder_put_u64((uint8_t *)buf + 16, index);
 		len -= FSM_SNAPSHOT_HEADER_SIZE;
-		memcpy((uint8_t *)buf + 24, &len, 8);
-		memcpy((uint8_t *)buf + 32, cid, strlen(cid));
+		byteorder_put_u64((uint8_t *)buf + 24, len);
 		out->base = buf;
 		out->len = len + FSM_SNAPSHOT_HEADER_SIZE;
 		return true;

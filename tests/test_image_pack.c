@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "lib/byteorder.h"
 #include "lib/error.h"
 #include "store/image_pack.h"
 #include "tests/unit.h"
@@ -73,8 +74,7 @@ static size_t frame_declaring(uint8_t out[16], uint64_t size)
 
 	memcpy(out, magic, 4);
 	out[4] = 0xe0; /* 8-byte content size, single segment */
-	for (int i = 0; i < 8; i++)
-		out[5 + i] = (uint8_t)(size >> (8 * i));
+	byteorder_put_u64(out + 5, size);
 	out[13] = 0x01; /* last block, raw, 0 bytes */
 	out[14] = out[15] = 0;
 	return 16;
