@@ -50,7 +50,8 @@ static void ready_barrier_cb(struct raft_barrier *req, int status)
 }
 
 /* After each loop turn: commit what was applied, notice a new term of
- * leadership or its loss. */
+ * leadership or its loss, aim the next Raft snapshot at this node's own
+ * indexes (tuning_snapshot_stagger). */
 static void watch_cb(uv_check_t *handle)
 {
 	struct replica *r = handle->data;
@@ -79,6 +80,8 @@ static void watch_cb(uv_check_t *handle)
 		if (r->seeded_cb != NULL)
 			r->seeded_cb(r);
 	}
+	if (!r->seeded)
+		tuning_snapshot_stagger(&r->raft, r->snapshot_threshold);
 	if (!leader || r->raft.current_term != r->ready_term) {
 		set_ready(r, false);
 		if (!leader)

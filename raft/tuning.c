@@ -2,6 +2,7 @@
 #include "raft/tuning.h"
 
 #include <raft/uv.h>
+#include <stdbool.h>
 
 void tuning_io(struct raft_io *io, size_t segment_size)
 {
@@ -22,6 +23,37 @@ void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing)
 	raft_set_pre_vote(r, true);
 	raft_set_snapshot_threshold(r, threshold);
 	raft_set_snapshot_trailing(r, trailing);
+}
+
+uint64_t tuning_snapshot_next(uint64_t last, unsigned period, unsigned rank, unsigned voters)
+{
+	uint64_t phase = voters > 0 ? (uint64_t)period * (rank % voters) / voters : 0;
+	uint64_t earliest = last + period / 2 + 1;
+	uint64_t next = earliest - earliest % period + phase;
+
+	return next < earliest ? next + period : next;
+}
+
+void tuning_snapshot_stagger(struct raft *r, unsigned period)
+{
+	const struct raft_configuration *c = &r->configuration;
+	unsigned voters = 0, rank = 0, i;
+	bool voter = false;
+	uint64_t last = r->log.snapshot.last_index, next;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->servers[i].role != RAFT_VOTER)
+			continue;
+		voters++;
+		if (c->servers[i].id < r->id)
+			rank++;
+		voter = voter || c->servers[i].id == r->id;
+	}
+	if (!voter)
+		rank = 0;
+	next = tuning_snapshot_next(last, period, rank, voters);
+	if (next - last != r->snapshot.threshold)
+		raft_set_snapshot_threshold(r, (unsigned)(next - last));
 }
 
 void tuning_raft_seeded(struct raft *r)

@@ -3,6 +3,7 @@
 #define ESCROW_TUNING_H
 
 #include <raft.h>
+#include <stdint.h>
 
 #define TUNING_ELECTION_TIMEOUT_MS 300      /* randomised in [ET, 2 ET) by libraft */
 #define TUNING_HEARTBEAT_TIMEOUT_MS 30      /* also libraft's tick period */
@@ -25,6 +26,21 @@ void tuning_io(struct raft_io *io, size_t segment_size);
 /* Settings on the raft instance, between raft_init and raft_start: timeouts,
  * pre-vote on, snapshot threshold and trailing. */
 void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing);
+
+/* Where a node's next Raft snapshot falls. Every voter snapshots once per
+ * `period` entries (--snapshot-threshold), voter `rank` of `voters` (in the
+ * order of their ids) at the indexes rank * period / voters modulo period,
+ * never sooner than period / 2 entries after its last snapshot `last`: the
+ * nodes of a cluster do not copy and write their whole state at the same
+ * moment, so a majority is always free of that work. With one threshold
+ * for all, they did, since they apply the same indexes. */
+uint64_t tuning_snapshot_next(uint64_t last, unsigned period, unsigned rank, unsigned voters);
+
+/* Sets r's snapshot threshold so that its next snapshot falls where
+ * tuning_snapshot_next says, for r's rank among the voters of its
+ * configuration (a node that is not a voter takes rank 0). Cheap enough for
+ * every loop turn. */
+void tuning_snapshot_stagger(struct raft *r, unsigned period);
 
 /* A node seeded from a snapshot file holds state that no log entry
  * describes: a Raft snapshot must exist (and the log behind it be dropped)

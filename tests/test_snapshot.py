@@ -665,6 +665,40 @@ def test_follower_down_past_compactions_catches_up(t):
     c.digest_equal(30)
 
 
+def test_nodes_snapshot_at_their_own_indexes(t):
+    """Each voter takes its Raft snapshots at its own third of the period
+    (--snapshot-threshold), so that the nodes of a cluster never copy and
+    write their whole state at the same moment."""
+    period, slack = 96, 24
+    c = t.cluster(3, start=False)
+    c.extra = ("--snapshot-threshold", str(period), "--snapshot-trailing", "16")
+    c.start()
+    c.wait_ready(30)
+    lead = c.leader()
+    ids = sorted(c.ids())
+    seen = {nid: set() for nid in ids}
+    # One at a time, so that each node applies (and checks for a snapshot)
+    # an entry or two at a time; the files are looked at after each few.
+    for _ in range(20):
+        escrow_all(c, [random_key(t.rng) for _ in range(24)], [lead], threads=1)
+        for nid in ids:
+            seen[nid].update(raft_snapshot_indexes(c.nodes[nid]))
+    t.diag("period %d; Raft snapshot indexes by node: %s"
+           % (period, {nid: sorted(v) for nid, v in seen.items()}))
+    for rank, nid in enumerate(ids):
+        phase = period * rank // len(ids)
+        check(len(seen[nid]) >= 3, "node %d took %d Raft snapshots in 480 entries with "
+              "--snapshot-threshold %d: %s" % (nid, len(seen[nid]), period, sorted(seen[nid])))
+        late = [i for i in seen[nid] if (i - phase) % period >= slack]
+        check(not late, "node %d (voter %d of %d by id) took Raft snapshots at %s, not "
+              "within %d entries after index %d modulo %d"
+              % (nid, rank, len(ids), sorted(late), slack, phase, period))
+    for a in ids:
+        for b in ids:
+            check(a >= b or not seen[a] & seen[b], "nodes %d and %d both took a Raft "
+                  "snapshot at %s" % (a, b, sorted(seen[a] & seen[b])))
+
+
 # ---------------------------------------------------------------- 6
 
 def member_body(node, **over):
@@ -827,6 +861,7 @@ TESTS = [
     test_hostile_snapshot_files_refused,
     test_restored_node_refuses_another_seal_key,
     test_follower_down_past_compactions_catches_up,
+    test_nodes_snapshot_at_their_own_indexes,
     test_membership_one_change_at_a_time,
     test_two_nodes_join_at_once,
     test_transfer_is_audited,
