@@ -1,0 +1,265 @@
+/* The checkpointer's write-back: after a checkpoint that copied pages the
+ * database file and its WAL are synced, so that the kernel never holds back
+ * a store's worth of dirty pages; with nothing copied they are not. Counted
+ * by a VFS under the store's (every file the process opens through SQLite
+ * ends up in it). */
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/error.h"
+#include "store/checkpoint.h"
+#include "store/store.h"
+#include "tests/unit.h"
+
+static char tmp_dir[] = "/tmp/test_checkpoint.XXXXXX";
+static char errmsg[ESC_ERRMSG_SIZE];
+
+/* --- a VFS that counts the syncs of database and WAL files --- */
+
+struct counted {
+	sqlite3_file base;
+	atomic_int *syncs;  /* db_syncs or wal_syncs */
+	sqlite3_file *real; /* right after this struct */
+};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs counting_vfs;
+static const sqlite3_io_methods counted_methods;
+static atomic_int db_syncs, wal_syncs;
+
+#define REAL(f) (((struct counted *)(f))->real)
+
+static int c_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+}
+
+static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
+}
+
+static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int c_sync(sqlite3_file *f, int flags)
+{
+	atomic_fetch_add(((struct counted *)f)->syncs, 1);
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int c_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int c_lock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), lock);
+}
+
+static int c_unlock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), lock);
+}
+
+static int c_check_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int c_file_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int c_sector_size(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int c_device(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int c_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, p);
+}
+
+static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+
+static void c_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int c_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int c_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+	return REAL(f)->pMethods->xFetch(REAL(f), off, n, p);
+}
+
+static int c_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods counted_methods = {
+	.iVersion = 3, .xClose = c_close, .xRead = c_read, .xWrite = c_write,
+	.xTruncate = c_truncate, .xSync = c_sync, .xFileSize = c_file_size,
+	.xLock = c_lock, .xUnlock = c_unlock, .xCheckReservedLock = c_check_reserved,
+	.xFileControl = c_file_control, .xSectorSize = c_sector_size,
+	.xDeviceCharacteristics = c_device, .xShmMap = c_shm_map, .xShmLock = c_shm_lock,
+	.xShmBarrier = c_shm_barrier, .xShmUnmap = c_shm_unmap, .xFetch = c_fetch,
+	.xUnfetch = c_unfetch,
+};
+
+static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	struct counted *c = (struct counted *)f;
+	int rc;
+
+	(void)vfs;
+	if (!(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)))
+		return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+	memset(c, 0, sizeof *c);
+	c->syncs = flags & SQLITE_OPEN_WAL ? &wal_syncs : &db_syncs;
+	c->real = (sqlite3_file *)(c + 1);
+	rc = real_vfs->xOpen(real_vfs, name, c->real, flags, out_flags);
+	if (rc == SQLITE_OK)
+		c->base.pMethods = &counted_methods;
+	return rc;
+}
+
+/* Before the store registers its own VFS, which then sits on this one. */
+static void register_counting_vfs(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	counting_vfs = *real_vfs;
+	counting_vfs.zName = "test-counting";
+	counting_vfs.szOsFile = (int)sizeof(struct counted) + real_vfs->szOsFile;
+	counting_vfs.pNext = NULL;
+	counting_vfs.xOpen = c_open;
+	sqlite3_vfs_register(&counting_vfs, 1);
+}
+
+/* --- the store --- */
+
+static int apply_audit(struct store *s, uint64_t index)
+{
+	struct store_result r;
+	struct cmd c;
+
+	memset(&c, 0, sizeof c);
+	c.type = CMD_AUDIT;
+	c.node_id = 1;
+	c.at_ms = 1700000000000;
+	snprintf(c.actor, sizeof c.actor, "test");
+	snprintf(c.role, sizeof c.role, "operator");
+	snprintf(c.action, sizeof c.action, "snapshot.save");
+	if (store_apply(s, index, &c, &r, errmsg) != ESC_OK || r.status != ESC_OK)
+		return -1;
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+struct counts {
+	int db, wal;
+};
+
+static struct counts counts_now(void)
+{
+	return (struct counts){ atomic_load(&db_syncs), atomic_load(&wal_syncs) };
+}
+
+/* Commits 200 entries, then waits (5 s at most) for a sync of both files
+ * after before. */
+static struct counts syncs_after_writes(struct store *s, uint64_t *index, struct counts before)
+{
+	struct counts now = before;
+
+	for (int i = 0; i < 200; i++)
+		if (apply_audit(s, ++*index) != 0)
+			return now;
+	if (store_flush(s, errmsg) != ESC_OK)
+		return now;
+	for (int waited = 0; waited < 5000; waited += 10) {
+		now = counts_now();
+		if (now.db > before.db && now.wal > before.wal)
+			break;
+		sleep_ms(10);
+	}
+	return now;
+}
+
+TEST(database_synced_after_each_copy_only)
+{
+	char path[sizeof tmp_dir + 16];
+	struct store *s = NULL;
+	uint64_t index = 0;
+	struct counts before, after, idle;
+
+	snprintf(path, sizeof path, "%s/escrow.db", tmp_dir);
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+
+	/* Whatever opening did, settled: three rounds without writes. */
+	sleep_ms(3 * CHECKPOINT_INTERVAL_MS);
+	before = counts_now();
+	after = syncs_after_writes(s, &index, before);
+	printf("# syncs within 5 s of 200 committed entries: database %d -> %d, WAL %d -> %d\n",
+	       before.db, after.db, before.wal, after.wal);
+	CHECK(after.db > before.db);
+	CHECK(after.wal > before.wal);
+
+	/* Idle: nothing to copy, nothing synced. */
+	sleep_ms(2 * CHECKPOINT_INTERVAL_MS);
+	idle = counts_now();
+	sleep_ms(5 * CHECKPOINT_INTERVAL_MS);
+	CHECK_INT(counts_now().db, idle.db);
+	CHECK_INT(counts_now().wal, idle.wal);
+
+	/* And again once there is something to copy. */
+	after = syncs_after_writes(s, &index, idle);
+	CHECK(after.db > idle.db);
+	CHECK(after.wal > idle.wal);
+	store_close(s);
+}
+
+int main(void)
+{
+	if (mkdtemp(tmp_dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	register_counting_vfs();
+	RUN(database_synced_after_each_copy_only);
+	unit_remove_tree(tmp_dir);
+	return unit_done();
+}
