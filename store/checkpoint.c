@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,10 +27,11 @@ struct checkpointer {
  * (vm.dirty_expire_centisecs), all of them at once: at 8,000 escrows/s that
  * was 150-200 MB of database and 50-70 MB of WAL per node, the three nodes
  * together, and every Raft log write on the disk waited behind it for up to
- * 0.6 s with the CPUs idle. Syncing both after each checkpoint that copied
- * pages writes them back a little at a time, on this thread (the WAL's sync
- * first waits for its pending writes, store/walbuf.h). Pacing, not
- * durability: the Raft log is what survives a crash. */
+ * 0.6 s with the CPUs idle. Syncing both once a second at most, after
+ * checkpoints that copied pages, writes them back a little at a time, on
+ * this thread (the WAL's sync first waits for its pending writes,
+ * store/walbuf.h). Pacing, not durability: the Raft log is what survives a
+ * crash. */
 static void write_back(struct checkpointer *c)
 {
 	static const int ops[] = { SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER };
@@ -43,12 +45,21 @@ static void write_back(struct checkpointer *c)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *checkpoint_main(void *arg)
 {
 	struct checkpointer *c = arg;
 	struct timespec until;
 	int log = 0, done = 0, copied = 0;
-	bool stop;
+	uint64_t synced_ms = 0;
+	bool stop, pending = false;
 
 	for (;;) {
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -76,8 +87,13 @@ static void *checkpoint_main(void *arg)
 						  NULL);
 		/* done counts the frames copied since the WAL last started over. */
 		if (done > 0 && done != copied)
-			write_back(c);
+			pending = true;
 		copied = done;
+		if (pending && now_ms() - synced_ms >= CHECKPOINT_WRITE_BACK_MS) {
+			write_back(c);
+			synced_ms = now_ms();
+			pending = false;
+		}
 	}
 }
 

@@ -5,6 +5,7 @@
 #define CHECKPOINT_INTERVAL_MS 100     /* how often the thread copies the WAL back */
 #define CHECKPOINT_RESTART_FRAMES 4096 /* WAL pages past which the WAL starts over */
 #define CHECKPOINT_RESTART_LEFT 256    /* ... if at most this many are left to copy */
+#define CHECKPOINT_WRITE_BACK_MS 1000  /* at most this often, sync what was copied */
 
 struct checkpointer;
 
