@@ -1,4 +1,4 @@
-/* WAL checkpoints on a thread of their own, so that copying pages never blocks the caller's loop. */
+/* WAL checkpoints and write-back on a thread of their own, so that neither ever blocks the caller's loop. */
 #include "store/checkpoint.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* WAL checkpoints on a thread of their own, so their fsyncs never block the caller's loop. */
+/* WAL checkpoints and write-back on a thread of their own, so that their fsyncs never block the caller's loop. */
 #ifndef ESCROW_CHECKPOINT_H
 #define ESCROW_CHECKPOINT_H
 
@@ -10,7 +10,9 @@
 struct checkpointer;
 
 /* Starts a thread with its own connection to the WAL database at path that
- * runs a PASSIVE checkpoint every CHECKPOINT_INTERVAL_MS. The caller's
+ * runs a PASSIVE checkpoint every CHECKPOINT_INTERVAL_MS and, at most every
+ * CHECKPOINT_WRITE_BACK_MS after copies, syncs the database and its WAL so
+ * that their dirty pages reach the disk a little at a time. The caller's
  * connection should set wal_autocheckpoint = 0. Errors: ESC_EDB, ESC_ENOMEM,
  * ESC_EIO (thread). */
 int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg);

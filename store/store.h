@@ -58,11 +58,13 @@ struct store_result {
 /* Opens (creating if needed) the database at path, in WAL mode, and creates
  * the schema. Errors: ESC_EDB, ESC_ENOMEM.
  *
- * The store never fsyncs while it runs (synchronous = OFF): the Raft log and
- * snapshots are the durable copy, and an fsync on the loop thread, or under
- * the WAL write lock, stalled the node for hundreds of milliseconds whenever
- * the disk was busy. Commits do not even write the WAL file themselves:
- * store/walbuf.h writes it behind them. A process crash leaves a consistent
+ * The store never fsyncs on the loop thread or under the WAL write lock
+ * (synchronous = OFF): the Raft log and snapshots are the durable copy, and
+ * such an fsync stalled the node for hundreds of milliseconds whenever the
+ * disk was busy. Commits do not even write the WAL file themselves:
+ * store/walbuf.h writes it behind them. Only the checkpointer's thread
+ * syncs the files, once a second at most, to pace their write-back
+ * (store/checkpoint.c), not for durability. A process crash leaves a consistent
  * store, possibly missing its last commits, which Raft applies again; after
  * a machine crash the store may be damaged and must be rebuilt from Raft
  * (node/storeguard.h decides). A clean stop makes it durable with
