@@ -984,6 +984,7 @@ class TestContext:
         self.rng = random.Random("%s:%s" % (seed, name))
         self.clusters = []
         self.diags = []
+        self.held = []
 
     def diag(self, msg):
         self.diags.extend(str(msg).splitlines())
@@ -1018,6 +1019,18 @@ class TestContext:
                 c.close()
         return c
 
+    def dead_urls(self, n):
+        """n http URLs on 127.0.0.1 where nothing answers: ports bound (not
+        listening) until the test ends, so that no other process can take
+        one and answer; a connect there is refused."""
+        urls = []
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.held.append(s)
+            s.bind(("127.0.0.1", 0))
+            urls.append("http://127.0.0.1:%d" % s.getsockname()[1])
+        return urls
+
     def run(self, fn):
         """Runs fn(self) within its timeout (fn.timeout seconds, else
         TEST_TIMEOUT); a Skip it raises is kept in self.skipped."""
@@ -1038,6 +1051,8 @@ class TestContext:
         return self._teardown(ok)
 
     def _teardown(self, ok):
+        for s in self.held:
+            s.close()
         for c in self.clusters:
             try:
                 rcs = c.stop_all()

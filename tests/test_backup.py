@@ -141,8 +141,7 @@ def test_backups_rotate_and_leave_other_files(t):
         before = {k: v for k, v in listing(d).items()}
         # The node list as the unit's EnvironmentFile gives it: a dead node
         # first, so the backup fails over to the next.
-        dead = "http://127.0.0.1:%d" % harness.free_ports(1)[0]
-        env = {"ESCROW_NODES": ",".join([dead] + [c.url(i) for i in c.ids()])}
+        env = {"ESCROW_NODES": ",".join(t.dead_urls(1) + [c.url(i) for i in c.ids()])}
 
         first = backup_ok(t, d, env, keep=2)
         check(first["kept"] == [os.path.basename(first["file"])] and first["removed"] == [],
@@ -232,8 +231,7 @@ def test_backup_refusals_leave_dir_alone(t):
             t.diag("%s: exit %d: %s" % (what, rc, " / ".join(
                 ln for ln in se.strip().splitlines() if not ln.startswith("backup: "))))
 
-        port = harness.free_ports(2)
-        nowhere = {"ESCROW_NODES": "http://127.0.0.1:%d,http://127.0.0.1:%d" % tuple(port)}
+        nowhere = {"ESCROW_NODES": ",".join(t.dead_urls(2))}
         refused("no node reached", ["snapshot", "backup", d], nowhere, 3,
                 r"no backup was made in")
         refused("DIR missing", ["snapshot", "backup", os.path.join(d, "nope")], env, 1,

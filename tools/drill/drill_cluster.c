@@ -39,20 +39,35 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A port the kernel picks free on 127.0.0.1 (free again once closed). */
-static int free_port(void)
+/* count distinct ports the kernel picks free on 127.0.0.1: every socket
+ * stays bound until all are chosen, so none can come twice (they are free
+ * again once closed). */
+static int free_ports(int *ports, size_t count)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+	int fds[2 * DCLUSTER_NODES_MAX];
+	size_t i, bound = 0;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	if (count > sizeof fds / sizeof fds[0]) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		socklen_t len = sizeof a;
+
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0)
+			break;
+		bound++;
+		if (bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
+		    getsockname(fds[i], (struct sockaddr *)&a, &len) != 0)
+			break;
+		ports[i] = ntohs(a.sin_port);
+	}
+	while (bound > 0)
+		close(fds[--bound]);
+	return i == count ? 0 : -1;
 }
 
 static int write_seal_key(const char *path, char *errmsg)
@@ -221,6 +236,7 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 	bool netns = flags & DCLUSTER_NETNS;
 	const char *tmp = getenv("TMPDIR");
 	size_t off = 0, uoff = 0;
+	int ports[2 * DCLUSTER_NODES_MAX];
 
 	memset(c, 0, sizeof *c);
 	c->n = n;
@@ -235,12 +251,12 @@ int dcluster_create(struct dcluster *c, size_t n, const char *escrowd, unsigned 
 	if (netns && (dnet_create(&c->net, n, errmsg) != ESC_OK ||
 		      dnet_enter_switch(&c->net, errmsg) != ESC_OK))
 		return ESC_EIO;
+	if (!netns && free_ports(ports, 2 * n) != 0)
+		return esc_errorf(errmsg, ESC_EIO, "no free port on 127.0.0.1: %s", strerror(errno));
 	for (size_t i = 0; i < n; i++) {
 		struct dnode *nd = &c->nodes[i];
-		int rp = netns ? 7000 : free_port(), ap = netns ? 8000 : free_port();
+		int rp = netns ? 7000 : ports[2 * i], ap = netns ? 8000 : ports[2 * i + 1];
 		char host[24] = "127.0.0.1";
-		if (rp < 0 || ap < 0 || rp == ap)
-			return esc_errorf(errmsg, ESC_EIO, "no free port on 127.0.0.1");
 		if (netns)
 			dnet_addr((unsigned)i, host, sizeof host);
 		nd->id = (unsigned)i + 1;
