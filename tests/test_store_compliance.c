@@ -1262,12 +1262,12 @@ TEST(version_1_database_is_upgraded_on_open)
 	CHECK_INT(create_v1(path), SQLITE_OK);
 	CHECK_INT(schema_version(path), 1);
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 4);
+	CHECK_INT(schema_version(path), 5);
 	CHECK_STR(store_cluster_id(s), CLUSTER);
 	CHECK_INT(v1_content_ok(s, 2), 0);
 	store_close(s);
 
-	/* Opens again as version 4, unchanged. */
+	/* Opens again as version 5, unchanged. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	CHECK_INT(machine_status(s, "pc-01", T0 + 2000), NONCOMPLIANT);
@@ -1357,7 +1357,7 @@ TEST(version_1_image_and_snapshot_file_are_upgraded)
 	CHECK_INT(snapfile_restore(snap, restored, "ffeeddccbbaa99887766554433221100",
 				   "1=127.0.0.1:7009/127.0.0.1:8009", &h, errmsg),
 		  ESC_OK);
-	CHECK_INT(schema_version(restored), 4);
+	CHECK_INT(schema_version(restored), 5);
 	CHECK_INT(store_open(&s, restored, errmsg), ESC_OK);
 	CHECK_INT(v1_content_ok(s, 0), 0);
 	store_close(s);
@@ -1396,22 +1396,52 @@ static int audit_indexes(const char *path)
 	return n;
 }
 
-/* What version 2 was: version 4 without the audit indexes. */
-static const char to_v2_sql[] = "DROP INDEX audit_key_id; DROP INDEX audit_machine;"
+/* What version 2 was: version 5 without the audit indexes. */
+static const char to_v2_sql[] = "DROP INDEX audit_key_at; DROP INDEX audit_machine;"
 				"DROP INDEX audit_actor; DROP INDEX audit_action;"
-				"DROP INDEX audit_read_at;"
 				"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
 
-/* What version 3 was: version 4 without audit_read_at. */
-static const char to_v3_sql[] = "DROP INDEX audit_read_at;"
+/* What version 3 was: an index of the key alone in place of audit_key_at. */
+static const char to_v3_sql[] = "DROP INDEX audit_key_at;"
+				"CREATE INDEX audit_key_id ON audit (key_id) "
+				"WHERE key_id IS NOT NULL;"
 				"UPDATE meta SET v = 3 WHERE k = 'schema_version';";
+
+/* What version 4 was: version 3 and the reads' index audit_read_at. */
+static const char to_v4_sql[] = "DROP INDEX audit_key_at;"
+				"CREATE INDEX audit_key_id ON audit (key_id) "
+				"WHERE key_id IS NOT NULL;"
+				"CREATE INDEX audit_read_at ON audit (key_id, at) "
+				"WHERE action = 'key.read';"
+				"UPDATE meta SET v = 4 WHERE k = 'schema_version';";
+
+/* The names of the audit table's indexes in the database file at path, by
+ * name, comma-separated, into out. */
+static void audit_index_names(const char *path, char *out, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t off = 0;
+
+	out[0] = '\0';
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT name FROM sqlite_schema WHERE type = 'index' "
+			       "AND tbl_name = 'audit' ORDER BY name",
+			       -1, &st, NULL) == SQLITE_OK)
+		while (off < size && sqlite3_step(st) == SQLITE_ROW)
+			off += (size_t)snprintf(out + off, size - off, "%s%s", off ? "," : "",
+						(const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
 
 /* A store made now, taken back to version by sql (which leaves it indexes
  * on the audit table), opens upgraded in place and restores as an image: the same
- * state, version 4, all five audit indexes. */
+ * state, version 5, its four audit indexes. */
 static void older_version_upgrades(const char *sql, int version, int indexes)
 {
-	char path[128], errmsg[ESC_ERRMSG_SIZE], da[65], db[65];
+	char path[128], errmsg[ESC_ERRMSG_SIZE], da[65], db[65], names[160];
 	struct store *s = store_fresh(), *fresh;
 	struct store_result r;
 	struct last_audit l;
@@ -1427,7 +1457,7 @@ static void older_version_upgrades(const char *sql, int version, int indexes)
 	CHECK_INT(apply(s, 2, &c, &r), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	store_close(s);
-	CHECK_INT(audit_indexes(path), 5);
+	CHECK_INT(audit_indexes(path), 4);
 	CHECK_INT(db_exec(path, sql), SQLITE_OK);
 	CHECK_INT(schema_version(path), version);
 	CHECK_INT(audit_indexes(path), indexes);
@@ -1436,8 +1466,9 @@ static void older_version_upgrades(const char *sql, int version, int indexes)
 
 	/* Opened: upgraded in place, the same state. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 4);
-	CHECK_INT(audit_indexes(path), 5);
+	CHECK_INT(schema_version(path), 5);
+	audit_index_names(path, names, sizeof(names));
+	CHECK_STR(names, "audit_action,audit_actor,audit_key_at,audit_machine");
 	CHECK(digest(s, db) == 0);
 	CHECK_STR(da, db);
 	l = audit_last(s);
@@ -1462,9 +1493,14 @@ TEST(version_2_database_and_image_get_the_audit_indexes)
 	older_version_upgrades(to_v2_sql, 2, 0);
 }
 
-TEST(version_3_database_and_image_get_audit_read_at)
+TEST(version_3_database_and_image_get_audit_key_at)
 {
 	older_version_upgrades(to_v3_sql, 3, 4);
+}
+
+TEST(version_4_database_and_image_get_audit_key_at)
+{
+	older_version_upgrades(to_v4_sql, 4, 5);
 }
 
 /* A version-1 database changed by sql, as an image; NULL on failure. */
@@ -1834,7 +1870,8 @@ int main(void)
 	RUN(version_1_database_is_upgraded_on_open);
 	RUN(version_1_image_and_snapshot_file_are_upgraded);
 	RUN(version_2_database_and_image_get_the_audit_indexes);
-	RUN(version_3_database_and_image_get_audit_read_at);
+	RUN(version_3_database_and_image_get_audit_key_at);
+	RUN(version_4_database_and_image_get_audit_key_at);
 	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);
