@@ -25,11 +25,10 @@ from harness import check, short  # noqa: E402
 from test_snapshot import need_ctl  # noqa: E402
 
 
-def drill(c, ids, args, timeout):
-    """Starts escrowctl --json drill watch ARGS over the nodes ids; returns
-    the Popen (stdout, stderr piped)."""
-    cmd = [harness.ESCROWCTL, "--nodes", ",".join(c.url(i) for i in ids), "--json",
-           "drill", "watch"] + list(args)
+def drill(urls, args):
+    """Starts escrowctl --json drill watch ARGS over the nodes at urls;
+    returns the Popen (stdout, stderr piped)."""
+    cmd = [harness.ESCROWCTL, "--nodes", ",".join(urls), "--json", "drill", "watch"] + list(args)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -48,7 +47,8 @@ def test_drill_watch_through_a_leader_kill(t):
     need_ctl()
     c = t.cluster(3)
     ids = c.ids()
-    p = drill(c, ids, ["--duration", "12", "--rate", "40", "--request-timeout", "2000"], 120)
+    p = drill([c.url(i) for i in ids], ["--duration", "12", "--rate", "40",
+                                        "--request-timeout", "2000"])
     try:
         time.sleep(3)
         old = c.leader()
@@ -114,10 +114,7 @@ def test_drill_watch_with_every_node_down(t):
     """Three addresses where no node answers (t.dead_urls: ports held bound
     for the whole test, so that no other process can take one)."""
     need_ctl()
-    p = subprocess.Popen([harness.ESCROWCTL, "--nodes", ",".join(t.dead_urls(3)), "--json",
-                          "drill", "watch", "--duration", "2", "--rate", "10",
-                          "--request-timeout", "500"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = drill(t.dead_urls(3), ["--duration", "2", "--rate", "10", "--request-timeout", "500"])
     rc, so, se = finish(p, 60)
     check(rc == 3, "drill watch with every node down: exit %s (expected 3)\n%s"
           % (rc, short(so + se, 600)))
