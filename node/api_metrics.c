@@ -81,6 +81,10 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 	one_seconds(f, "escrow_raft_snapshot_loop_max_seconds", "gauge",
 		    "the longest event-loop time a Raft snapshot took",
 		    (double)fsm->snapshot_loop_max_ns / 1e9);
+	one_u64(f, "escrow_raft_snapshot_period_entries", "gauge",
+		"Raft entries between this node's snapshots (grows with the store, "
+		"--snapshot-growth)",
+		replica_snapshot_period(r));
 	one_u64(f, "escrow_raft_snapshot_restores_total", "counter", "Raft snapshots installed",
 		fsm->restores);
 	one_u64(f, "escrow_raft_apply_batches_total", "counter",

@@ -97,8 +97,13 @@ static const struct opt opt_table[] = {
 	  "INI file of 'name = value' lines with the flags' names; flags win",
 	  NULL, OFF(config) },
 	{ "snapshot-threshold", OPT_UINT, false, false, 8, 100000000, XSTR(TUNING_SNAPSHOT_THRESHOLD), "N",
-	  "Raft entries between two snapshots of the state (log compaction), each voter at its own offset",
+	  "Raft entries between two snapshots of the state (log compaction), each voter at its own "
+	  "offset; more for a large store (--snapshot-growth)",
 	  NULL, OFF(snapshot_threshold) },
+	{ "snapshot-growth", OPT_UINT, false, false, 1, 64, XSTR(TUNING_SNAPSHOT_GROWTH), "N",
+	  "a large store's snapshots come further apart, up to N thresholds: one entry per KiB of "
+	  "store, in powers of two (1: always --snapshot-threshold)",
+	  NULL, OFF(snapshot_growth) },
 	{ "snapshot-trailing", OPT_UINT, false, false, 0, 100000000, XSTR(TUNING_SNAPSHOT_TRAILING), "N",
 	  "Raft entries kept in the log behind a snapshot, for lagging followers", NULL,
 	  OFF(snapshot_trailing) },

@@ -25,6 +25,7 @@ struct options {
 	char *config;          /* --config FILE */
 	unsigned snapshot_threshold; /* --snapshot-threshold, entries between snapshots */
 	unsigned snapshot_trailing;  /* --snapshot-trailing, entries kept behind one */
+	unsigned snapshot_growth;    /* --snapshot-growth, the period's growth with the store */
 	unsigned raft_segment_size;  /* --raft-segment-size, bytes of a new log segment */
 	int log_level;         /* --log-level: an enum log_level (lib/log.h), default LOG_INFO */
 	unsigned break_glass_after; /* --break-glass-after SECONDS without a leader, 1..3600 */

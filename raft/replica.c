@@ -80,8 +80,15 @@ static void watch_cb(uv_check_t *handle)
 		if (r->seeded_cb != NULL)
 			r->seeded_cb(r);
 	}
-	if (!r->seeded)
-		tuning_snapshot_stagger(&r->raft, r->snapshot_threshold);
+	if (!r->seeded) {
+		/* Set once per snapshot: the store's size is a query. */
+		if (r->period_for != r->raft.log.snapshot.last_index) {
+			r->period_for = r->raft.log.snapshot.last_index;
+			r->snapshot_period = tuning_snapshot_period(
+				r->snapshot_threshold, r->snapshot_growth, store_bytes(r->fsm.store));
+		}
+		tuning_snapshot_stagger(&r->raft, r->snapshot_period);
+	}
 	if (!leader || r->raft.current_term != r->ready_term) {
 		set_ready(r, false);
 		if (!leader)
@@ -180,6 +187,8 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	r->raft.data = r;
 	applyq_init(&r->applyq, &r->raft);
 	tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
+	r->snapshot_period = r->snapshot_threshold;
+	r->period_for = UINT64_MAX;
 	if (r->seeded)
 		tuning_raft_seeded(&r->raft);
 	return ESC_OK;
@@ -639,6 +648,11 @@ uint64_t replica_last_index(const struct replica *r)
 uint64_t replica_stored_index(const struct replica *r)
 {
 	return r->raft.last_stored;
+}
+
+unsigned replica_snapshot_period(const struct replica *r)
+{
+	return r->snapshot_period;
 }
 
 bool replica_snapshot_in_progress(const struct replica *r)

@@ -79,6 +79,9 @@ struct replica {
 	unsigned snapshot_threshold;  /* set before replica_init */
 	unsigned segment_size;        /* bytes of a new log segment; 0: the default */
 	unsigned snapshot_trailing;
+	unsigned snapshot_growth;     /* the period grows with the store up to this
+					 many thresholds (tuning_snapshot_period);
+					 0 or 1: fixed */
 	bool seeded;                  /* state came from a snapshot file, see tuning_raft_seeded */
 	replica_seeded_cb seeded_cb;  /* may be NULL */
 	/* Set before replica_init: with both, Raft traffic goes over mutual TLS
@@ -107,6 +110,9 @@ struct replica {
 	bool started;
 	bool closing;
 	replica_close_cb close_cb;
+	unsigned snapshot_period;     /* entries between this node's snapshots now */
+	uint64_t period_for;          /* the snapshot index it was set at (UINT64_MAX:
+					 not yet) */
 	struct histogram commit_seconds; /* this leader's entries: raft_apply to applied */
 	bool leader_known;            /* a leader was known at the last loop turn */
 	uint64_t leader_lost_at;      /* uv_now ms when a loop turn first saw none
@@ -229,6 +235,10 @@ uint64_t replica_last_index(const struct replica *r);
 
 /* Index of the last log entry written to this node's disk. */
 uint64_t replica_stored_index(const struct replica *r);
+
+/* Entries between this node's Raft snapshots, as the store's size set it
+ * after the last one (tuning_snapshot_period). */
+unsigned replica_snapshot_period(const struct replica *r);
 
 /* True while this node takes a Raft snapshot. */
 bool replica_snapshot_in_progress(const struct replica *r);

@@ -1,6 +1,7 @@
 /* Every libraft tuning knob escrow sets, in one place (values in tuning.h). */
 #include "raft/tuning.h"
 
+#include <limits.h>
 #include <raft/uv.h>
 #include <stdbool.h>
 
@@ -32,6 +33,18 @@ uint64_t tuning_snapshot_next(uint64_t last, unsigned period, unsigned rank, uns
 	uint64_t next = earliest - earliest % period + phase;
 
 	return next < earliest ? next + period : next;
+}
+
+unsigned tuning_snapshot_period(unsigned threshold, unsigned growth, uint64_t store_bytes)
+{
+	uint64_t want = store_bytes / TUNING_SNAPSHOT_BYTES_PER_ENTRY, period = threshold;
+
+	if (growth == 0)
+		growth = 1;
+	while (period < want && period * 2 <= (uint64_t)threshold * growth &&
+	       period * 2 <= UINT_MAX)
+		period *= 2;
+	return (unsigned)period;
 }
 
 void tuning_snapshot_stagger(struct raft *r, unsigned period)

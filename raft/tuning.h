@@ -14,6 +14,13 @@
 					       each copies the whole database (400 MB
 					       at a million keys) */
 #define TUNING_SNAPSHOT_TRAILING 16384      /* entries kept behind a snapshot */
+#define TUNING_SNAPSHOT_GROWTH 4            /* escrowd --snapshot-growth default: a
+					       large store's period goes up to 4
+					       thresholds (libraft holds the log
+					       since the last snapshot in memory:
+					       ~300 bytes an entry) */
+#define TUNING_SNAPSHOT_BYTES_PER_ENTRY 1024 /* the period grows once the store
+						has more KiB than it has entries */
 #define TUNING_SEGMENT_SIZE 8388608         /* escrowd --raft-segment-size default
 					       (libraft's own) */
 
@@ -35,6 +42,16 @@ void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing);
  * moment, so a majority is always free of that work. With one threshold
  * for all, they did, since they apply the same indexes. */
 uint64_t tuning_snapshot_next(uint64_t last, unsigned period, unsigned rank, unsigned voters);
+
+/* The period of a node's Raft snapshots for a store of store_bytes: the
+ * threshold times the smallest power of two that gives at least one entry
+ * per TUNING_SNAPSHOT_BYTES_PER_ENTRY of store, and at most growth times it
+ * (growth 0 or 1: the threshold). A snapshot copies the whole store, so a
+ * fixed period would copy more of it per entry as it grows (a million keys:
+ * 450 MB every 65,536 entries, 7 KB per entry); powers of two keep the
+ * nodes, whose stores have about the same size, on the same period, which
+ * the staggering below needs. */
+unsigned tuning_snapshot_period(unsigned threshold, unsigned growth, uint64_t store_bytes);
 
 /* Sets r's snapshot threshold so that its next snapshot falls where
  * tuning_snapshot_next says, for r's rank among the voters of its

@@ -371,6 +371,28 @@ uint64_t store_audit_seq(const struct store *s)
 	return s->audit_seq;
 }
 
+/* The value of a PRAGMA that returns one integer, or -1. */
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+uint64_t store_bytes(struct store *s)
+{
+	int64_t pages = pragma_int(s->db, "PRAGMA page_count");
+	int64_t size = pragma_int(s->db, "PRAGMA page_size");
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
 static const char *text_col(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);

@@ -284,6 +284,10 @@ int store_digest_file(const char *path, char hex[65], uint64_t *index, char *err
 /* The highest audit seq: grows with every entry, a cheap size hint. */
 uint64_t store_audit_seq(const struct store *s);
 
+/* The database's size in bytes (its pages, committed or in the current
+ * batch), what a Raft snapshot copies; 0 when SQLite cannot say. */
+uint64_t store_bytes(struct store *s);
+
 /* A consistent image of the database (a SQLite file image) in one buffer
  * allocated with alloc_fn (e.g. raft_malloc): headroom bytes left for the
  * caller's header, then the image. *len is the total, *index the applied

@@ -30,7 +30,8 @@ GUARD = "store-boot"
 OTHER_BOOT = "00000000-0000-4000-8000-000000000000"   # no kernel's boot id
 REBUILD_WORDS = "rebuilt from the Raft snapshot and log"
 # Small Raft snapshots, so that a rebuild needs a snapshot and the log after it.
-SMALL_SNAPSHOTS = ("--snapshot-threshold", "64", "--snapshot-trailing", "16")
+SMALL_SNAPSHOTS = ("--snapshot-threshold", "64", "--snapshot-growth", "1",
+                   "--snapshot-trailing", "16")
 
 
 def boot_id():

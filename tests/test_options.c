@@ -153,6 +153,8 @@ TEST(test_minimal_argv)
 	CHECK(opts.bootstrap == NULL && opts.join == NULL && opts.tls_ca == NULL);
 	CHECK_INT(opts.log_level, LOG_INFO);
 	CHECK_INT(opts.break_glass_after, 10);
+	CHECK_INT(opts.snapshot_threshold, 65536);
+	CHECK_INT(opts.snapshot_growth, 4);
 	options_close(&opts);
 	CHECK(opts.data_dir == NULL);
 }
@@ -254,6 +256,12 @@ TEST(test_bad_numbers)
 	CHECK_INT(parse_base_with("--break-glass-after", "3601", NULL), ESC_EINVAL);
 	CHECK_INT(parse_base_with("--break-glass-after", "3600", NULL), ESC_OK);
 	CHECK_INT(opts.break_glass_after, 3600);
+	options_close(&opts);
+	CHECK_INT(parse_base_with("--snapshot-growth", "0", NULL), ESC_EINVAL);
+	CHECK(has(errmsg, "--snapshot-growth"));
+	CHECK_INT(parse_base_with("--snapshot-growth", "65", NULL), ESC_EINVAL);
+	CHECK_INT(parse_base_with("--snapshot-growth", "1", NULL), ESC_OK);
+	CHECK_INT(opts.snapshot_growth, 1);
 	options_close(&opts);
 }
 

@@ -624,7 +624,8 @@ def test_restored_node_refuses_another_seal_key(t):
 
 def test_follower_down_past_compactions_catches_up(t):
     c = t.cluster(3, start=False)
-    c.extra = ("--snapshot-threshold", "64", "--snapshot-trailing", "16")
+    c.extra = ("--snapshot-threshold", "64", "--snapshot-growth", "1",
+               "--snapshot-trailing", "16")
     c.start()
     c.wait_ready(30)
     lead = c.leader()
@@ -650,6 +651,9 @@ def test_follower_down_past_compactions_catches_up(t):
           and metric(c, lead, "escrow_raft_snapshot_loop_max_seconds") > 0,
           "leader %d: escrow_raft_snapshots_total %s after %d entries with threshold 64"
           % (lead, taken, len(recs)))
+    period = metric(c, lead, "escrow_raft_snapshot_period_entries")
+    check(period == 64, "leader %d: escrow_raft_snapshot_period_entries %s with "
+          "--snapshot-threshold 64 --snapshot-growth 1" % (lead, period))
     t.diag("follower %d down at index %d; leader %d at %d, Raft snapshots at %s (%d taken)"
            % (victim, down_at, lead, commit, snaps, taken))
 
@@ -665,13 +669,50 @@ def test_follower_down_past_compactions_catches_up(t):
     c.digest_equal(30)
 
 
+def test_snapshot_period_grows_with_the_store(t):
+    """A node's Raft snapshots come further apart as its store grows: one
+    entry per KiB of store, in powers of two of --snapshot-threshold, at most
+    --snapshot-growth times it; the period is set again after each snapshot."""
+    threshold, growth = 64, 16
+    c = t.cluster(3, start=False)
+    c.extra = ("--snapshot-threshold", str(threshold), "--snapshot-growth", str(growth),
+               "--snapshot-trailing", "16")
+    c.start()
+    c.wait_ready(30)
+    lead = c.leader()
+    allowed = {threshold << k for k in range(5)}
+    first = {nid: metric(c, nid, "escrow_raft_snapshot_period_entries") for nid in c.ids()}
+    for nid, p in first.items():
+        check(p in allowed, "node %d: escrow_raft_snapshot_period_entries %s, not %d times "
+              "a power of two up to %d" % (nid, p, threshold, growth))
+    # A store of a few MiB: one entry per KiB is past the cap (1024).
+    recs = [random_key(t.rng) for _ in range(3000)]
+    escrow_all(c, recs, [lead], what="growing the store")
+    # Each node sets its period again after its next snapshot.
+    more = [random_key(t.rng) for _ in range(1200)]
+    escrow_all(c, more, [lead], what="past the next snapshot")
+    sizes = {nid: os.path.getsize(os.path.join(c.nodes[nid].data_dir, "escrow.db"))
+             for nid in c.ids()}
+    t.diag("periods at start %s; store files after %d escrows: %s bytes"
+           % (first, len(recs) + len(more), sizes))
+    for nid in c.ids():
+        p = metric(c, nid, "escrow_raft_snapshot_period_entries")
+        taken = metric(c, nid, "escrow_raft_snapshots_total")
+        check(p == threshold * growth, "node %d: escrow_raft_snapshot_period_entries %s after "
+              "%d escrows (%s Raft snapshots), not the cap %d"
+              % (nid, p, len(recs) + len(more), taken, threshold * growth))
+        snaps = raft_snapshot_indexes(c.nodes[nid])
+        check(snaps, "node %d keeps no Raft snapshot" % nid)
+
+
 def test_nodes_snapshot_at_their_own_indexes(t):
     """Each voter takes its Raft snapshots at its own third of the period
     (--snapshot-threshold), so that the nodes of a cluster never copy and
     write their whole state at the same moment."""
     period, slack = 96, 24
     c = t.cluster(3, start=False)
-    c.extra = ("--snapshot-threshold", str(period), "--snapshot-trailing", "16")
+    c.extra = ("--snapshot-threshold", str(period), "--snapshot-growth", "1",
+               "--snapshot-trailing", "16")
     c.start()
     c.wait_ready(30)
     lead = c.leader()
@@ -861,6 +902,7 @@ TESTS = [
     test_hostile_snapshot_files_refused,
     test_restored_node_refuses_another_seal_key,
     test_follower_down_past_compactions_catches_up,
+    test_snapshot_period_grows_with_the_store,
     test_nodes_snapshot_at_their_own_indexes,
     test_membership_one_change_at_a_time,
     test_two_nodes_join_at_once,

@@ -1,5 +1,6 @@
-/* Staggered Raft snapshots: where each voter's next snapshot falls, and the
- * threshold tuning_snapshot_stagger gives libraft for it. */
+/* Staggered Raft snapshots: where each voter's next snapshot falls, the
+ * threshold tuning_snapshot_stagger gives libraft for it, and how the period
+ * grows with the store. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,11 +120,38 @@ TEST(stagger_sets_the_threshold_from_the_configuration)
 	raft_configuration_close(&r.configuration);
 }
 
+#define MIB (1024ull * 1024)
+
+/* One entry per KiB of store, in powers of two of the threshold, at most
+ * growth thresholds: the default threshold doubles at 64 MiB and 128 MiB
+ * and stops at four times. */
+TEST(period_grows_with_the_store_in_powers_of_two)
+{
+	CHECK_INT(tuning_snapshot_period(65536, 4, 0), 65536);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 64 * MIB), 65536);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 64 * MIB + 1024), 131072);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 128 * MIB), 131072);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 128 * MIB + 1024), 262144);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 450 * MIB), 262144);
+	CHECK_INT(tuning_snapshot_period(65536, 4, 1024 * 1024 * MIB), 262144);
+	/* Growth 3 allows no second doubling; 1 and 0 keep the threshold. */
+	CHECK_INT(tuning_snapshot_period(65536, 3, 450 * MIB), 131072);
+	CHECK_INT(tuning_snapshot_period(65536, 1, 450 * MIB), 65536);
+	CHECK_INT(tuning_snapshot_period(65536, 0, 450 * MIB), 65536);
+	/* A small threshold on a small store (the tests' clusters). */
+	CHECK_INT(tuning_snapshot_period(64, 64, 100 * 1024), 128);
+	CHECK_INT(tuning_snapshot_period(64, 16, 10 * MIB), 1024);
+	/* The largest threshold and growth stay within an unsigned. */
+	CHECK(tuning_snapshot_period(100000000, 64, UINT64_MAX) >= 100000000u);
+	CHECK(tuning_snapshot_period(100000000, 64, UINT64_MAX) <= 4000000000u);
+}
+
 int main(void)
 {
 	RUN(first_snapshots_at_each_third);
 	RUN(next_is_at_the_phase_within_bounds);
 	RUN(voters_stay_a_third_apart);
 	RUN(stagger_sets_the_threshold_from_the_configuration);
+	RUN(period_grows_with_the_store_in_powers_of_two);
 	return unit_done();
 }
