@@ -19,8 +19,9 @@
 					       thresholds (libraft holds the log
 					       since the last snapshot in memory:
 					       ~300 bytes an entry) */
-#define TUNING_SNAPSHOT_BYTES_PER_ENTRY 1024 /* the period grows once the store
-						has more KiB than it has entries */
+#define TUNING_SNAPSHOT_BYTES_PER_ENTRY 1024 /* the period doubles while the
+						store has more KiB than it has
+						entries */
 #define TUNING_SEGMENT_SIZE 8388608         /* escrowd --raft-segment-size default
 					       (libraft's own) */
 

@@ -695,14 +695,27 @@ def test_snapshot_period_grows_with_the_store(t):
              for nid in c.ids()}
     t.diag("periods at start %s; store files after %d escrows: %s bytes"
            % (first, len(recs) + len(more), sizes))
+    c.digest_equal(30)
+    cap = threshold * growth
+    taken = {}
     for nid in c.ids():
         p = metric(c, nid, "escrow_raft_snapshot_period_entries")
-        taken = metric(c, nid, "escrow_raft_snapshots_total")
-        check(p == threshold * growth, "node %d: escrow_raft_snapshot_period_entries %s after "
+        taken[nid] = metric(c, nid, "escrow_raft_snapshots_total")
+        check(p == cap, "node %d: escrow_raft_snapshot_period_entries %s after "
               "%d escrows (%s Raft snapshots), not the cap %d"
-              % (nid, p, len(recs) + len(more), taken, threshold * growth))
-        snaps = raft_snapshot_indexes(c.nodes[nid])
-        check(snaps, "node %d keeps no Raft snapshot" % nid)
+              % (nid, p, len(recs) + len(more), taken[nid], cap))
+    # And libraft takes them that far apart: 1,600 entries hold one or two
+    # periods of 1,024 (a snapshot at least half a period after the last,
+    # at most one and a half), where a period of 64 would take 25.
+    escrow_all(c, [random_key(t.rng) for _ in range(1600)], [lead], what="at the cap")
+    c.digest_equal(30)
+    for nid in c.ids():
+        n = metric(c, nid, "escrow_raft_snapshots_total") - taken[nid]
+        t.diag("node %d: %d Raft snapshots in 1,600 entries at period %d; files at %s"
+               % (nid, n, cap, raft_snapshot_indexes(c.nodes[nid])))
+        check(1 <= n <= 3, "node %d took %d Raft snapshots in 1,600 entries at a period "
+              "of %d" % (nid, n, cap))
+    expect_lookup(c.lookup(lead, recs[0]["key_id"]), recs[0], "the first key escrowed")
 
 
 def test_nodes_snapshot_at_their_own_indexes(t):
