@@ -236,6 +236,10 @@ uint64_t replica_last_index(const struct replica *r);
 /* Index of the last log entry written to this node's disk. */
 uint64_t replica_stored_index(const struct replica *r);
 
+/* The member with this id in r's current configuration, or NULL (for
+ * raft/replica*.c). */
+const struct raft_server *replica_member(const struct replica *r, unsigned id);
+
 /* Entries between this node's Raft snapshots, as the store's size set it
  * after the last one (tuning_snapshot_period). */
 unsigned replica_snapshot_period(const struct replica *r);
