@@ -371,26 +371,20 @@ uint64_t store_audit_seq(const struct store *s)
 	return s->audit_seq;
 }
 
-/* The value of a PRAGMA that returns one integer, or -1. */
-static int64_t pragma_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 uint64_t store_bytes(struct store *s)
 {
-	int64_t pages = pragma_int(s->db, "PRAGMA page_count");
-	int64_t size = pragma_int(s->db, "PRAGMA page_size");
+	sqlite3_stmt *st;
+	int64_t bytes = 0;
 
-	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT page_count * page_size FROM pragma_page_count(), "
+			       "pragma_page_size()",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		bytes = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return bytes > 0 ? (uint64_t)bytes : 0;
 }
 
 static const char *text_col(sqlite3_stmt *st, int i)
