@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/error.h"
@@ -190,6 +191,65 @@ TEST(seal_twice_differs)
 	CHECK_INT(alen, blen);
 	CHECK(memcmp(a, b, alen) != 0);
 	CHECK(memcmp(a + 1, b + 1, 12) != 0); /* fresh nonce */
+	seal_key_close(&k);
+}
+
+/* Nonces are drawn many at a time: none repeats across several draws. */
+TEST(seal_nonces_never_repeat)
+{
+	enum { N = 200 };
+	static uint8_t nonce[N][12];
+	uint8_t out[SEAL_SEALED_MAX];
+	size_t len = 0;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct seal_key k;
+
+	key_make(&k, 6);
+	for (int i = 0; i < N; i++) {
+		CHECK_INT(seal_seal(&k, key_id, (const uint8_t *)pw, strlen(pw), out, &len,
+				    errmsg), ESC_OK);
+		memcpy(nonce[i], out + 1, 12);
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			CHECK(memcmp(nonce[i], nonce[j], 12) != 0);
+	seal_key_close(&k);
+}
+
+/* A forked child does not seal with the nonces its parent drew and has
+ * yet to use: the parent's next seal and the child's first differ. */
+TEST(seal_nonce_after_fork_differs)
+{
+	uint8_t parent[SEAL_SEALED_MAX], child[SEAL_SEALED_MAX];
+	size_t len = 0;
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct seal_key k;
+	int fds[2], status = -1;
+	ssize_t got;
+	pid_t pid;
+
+	key_make(&k, 7);
+	CHECK_INT(seal_seal(&k, key_id, (const uint8_t *)pw, strlen(pw), parent, &len, errmsg),
+		  ESC_OK);
+	CHECK_INT(pipe(fds), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		size_t clen = 0;
+		int ok = seal_seal(&k, key_id, (const uint8_t *)pw, strlen(pw), child, &clen,
+				   errmsg) == ESC_OK &&
+			 write(fds[1], child + 1, 12) == 12;
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	CHECK_INT(seal_seal(&k, key_id, (const uint8_t *)pw, strlen(pw), parent, &len, errmsg),
+		  ESC_OK);
+	got = read(fds[0], child + 1, 12);
+	close(fds[0]);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_INT(got, 12);
+	CHECK(memcmp(parent + 1, child + 1, 12) != 0);
 	seal_key_close(&k);
 }
 
@@ -386,6 +446,8 @@ int main(void)
 	RUN(seal_every_flipped_byte_fails);
 	RUN(seal_wrong_aad_fails);
 	RUN(seal_twice_differs);
+	RUN(seal_nonces_never_repeat);
+	RUN(seal_nonce_after_fork_differs);
 	RUN(seal_uninitialised_key_refused);
 	RUN(mac_binds_key_id_and_password);
 	RUN(fingerprint_stable_and_per_key);
