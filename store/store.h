@@ -104,7 +104,8 @@ const char *store_members(const struct store *s);
 int store_apply(struct store *s, uint64_t index, const struct cmd *c,
 		struct store_result *result, char *errmsg);
 
-/* Commits the entries applied since the last flush. store_apply keeps one
+/* Commits the entries applied since the last flush, and the index of the
+ * last as the applied index (written once per batch). store_apply keeps one
  * transaction open across entries (at most STORE_BATCH_MAX) because a commit
  * per entry costs more than the entry; the Raft log holds every applied
  * entry durably, so a crash before a flush only means applying them again.

@@ -98,6 +98,23 @@ out:
 	return rc;
 }
 
+/* meta's applied_index as another connection reads it; -1 if unreadable. */
+static long long disk_applied_index(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'applied_index'", -1, &st,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 TEST(new_store_is_empty)
 {
 	struct store *s = store_fresh();
@@ -1094,14 +1111,18 @@ TEST(batched_entries_commit_on_flush)
 	/* Applied in this connection, not yet on disk for another one. */
 	CHECK_INT(store_applied_index(s), 2);
 	CHECK_INT(audit_row(path, 1, row, sizeof(row)), -1);
+	CHECK_INT(disk_applied_index(path), 0);
 	CHECK_INT(store_flush(s, errmsg), ESC_OK);
 	CHECK_INT(audit_row(path, 1, row, sizeof(row)), 0);
 	CHECK_INT(audit_row(path, 2, row, sizeof(row)), 0);
+	/* The batch's last index goes with it. */
+	CHECK_INT(disk_applied_index(path), 2);
 	/* Closing flushes too. */
 	cmd_escrow(&c, KEY_C, PW_1, "v3", "pc-02", T0 + 2);
 	CHECK_INT(store_apply(s, 3, &c, &r, errmsg), ESC_OK);
 	store_close(s);
 	CHECK_INT(audit_row(path, 3, row, sizeof(row)), 0);
+	CHECK_INT(disk_applied_index(path), 3);
 }
 
 static int refuse_commit(void *arg)
