@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# profile-forward.sh: where a forwarded escrow spends its CPU on each node.
-# Starts a 3-node escrow on plain HTTP on 127.0.0.1 (ports the kernel picks),
-# drives wrk (bench/wrk-load.lua, new keys) through a follower or the leader,
+# profile-forward.sh: where a forwarded escrow (or lookup) spends its CPU on
+# each node. Starts a 3-node escrow on plain HTTP on 127.0.0.1 (ports the
+# kernel picks), drives wrk (bench/wrk-load.lua: new keys, or audited lookups
+# of 1,000 escrowed ones) through a follower or the leader,
 # records both nodes with perf meanwhile and prints, for each, the share of
 # the kernel, malloc, SQLite, OpenSSL, jansson, libraft, libuv, http_parser
 # and escrowd's own code, and its hottest symbols. See --help.
@@ -19,6 +20,7 @@ READY_TIMEOUT=30
 CLIENTS=64
 DURATION=15
 VIA=follower
+LOAD=escrow
 TOPN=15
 OUT=""
 ESCROWD=${ESCROWD:-}
@@ -29,8 +31,9 @@ usage() {
 	cat <<'EOF'
 Usage: bench/profile-forward.sh [options]
 
-Runs a 3-node escrow (plain HTTP) on 127.0.0.1, sends it new escrows with
-wrk (bench/wrk-load.lua) through a follower (or the leader), records the
+Runs a 3-node escrow (plain HTTP) on 127.0.0.1, sends it new escrows (or
+audited lookups of 1,000 keys escrowed first) with wrk
+(bench/wrk-load.lua) through a follower (or the leader), records the
 leader and the follower with `perf record -g` while the load runs, and
 prints where each spent its CPU: a line of shares by part, then the
 hottest symbols.
@@ -38,6 +41,7 @@ hottest symbols.
   --clients N     wrk connections, 1-512 (default 64)
   --duration S    seconds of load, 1-600 (default 15)
   --via WHICH     follower or leader (default follower)
+  --load WHAT     escrow (new keys) or lookup (default escrow)
   --top N         symbols listed per node, 1-200 (default 15)
   --out DIR       keep the perf data, reports and node logs in DIR
                   (default: a temporary directory, removed at the end)
@@ -54,13 +58,15 @@ EOF
 while (($#)); do
 	case $1 in
 	--help | -h) usage; exit 0 ;;
-	--clients | --duration | --via | --top | --out | --escrowd)
+	--clients | --duration | --via | --load | --top | --out | --escrowd)
 		(($# >= 2)) || usage_error "$1 needs a value"
 		case $1 in
 		--clients) int_in "$1" "$2" 1 512; CLIENTS=$((10#$2)) ;;
 		--duration) int_in "$1" "$2" 1 600; DURATION=$((10#$2)) ;;
 		--via) [[ $2 == follower || $2 == leader ]] ||
 			usage_error "--via is follower or leader, not '$2'"; VIA=$2 ;;
+		--load) [[ $2 == escrow || $2 == lookup ]] ||
+			usage_error "--load is escrow or lookup, not '$2'"; LOAD=$2 ;;
 		--top) int_in "$1" "$2" 1 200; TOPN=$((10#$2)) ;;
 		--out) OUT=$2 ;;
 		--escrowd) ESCROWD=$2 ;;
@@ -90,10 +96,17 @@ cluster_init
 cluster_start
 TARGET=${URL[$F]}
 [[ $VIA == leader ]] && TARGET=${URL[$L]}
-say "3 nodes of $ESCROWD in $WORK: leader node $L, follower node $F; $CLIENTS clients through the $VIA for $DURATION s"
+say "3 nodes of $ESCROWD in $WORK: leader node $L, follower node $F; $CLIENTS clients sending ${LOAD}s through the $VIA for $DURATION s"
 
+# What wrk-load.lua runs: an operation, the run's key prefix, the keys seeded.
+OP=(escrow-put 2 0)
+if [[ $LOAD == lookup ]]; then
+	python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import compare_tool as t; t.seed_escrow(sys.argv[2], 1000)" \
+		"$HERE" "${URL[$L]}" || fail "seeding 1,000 keys failed"
+	OP=(escrow-get 2 1000)
+fi
 # A short warm-up, so that connections and caches are there before perf.
-"$WRK" -t 2 -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- escrow-put 1 0 \
+"$WRK" -t 2 -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[0]}" 1 "${OP[2]}" \
 	>"$WORK/warmup.out" 2>&1 || fail "wrk warm-up failed: $(tail -3 "$WORK/warmup.out")"
 for role in leader follower; do
 	n=$L
@@ -103,7 +116,7 @@ for role in leader follower; do
 	PERF_PIDS+=($!)
 done
 sleep 0.5
-"$WRK" -t 2 -c "$CLIENTS" -d "$DURATION" -s "$HERE/wrk-load.lua" "$TARGET" -- escrow-put 2 0 \
+"$WRK" -t 2 -c "$CLIENTS" -d "$DURATION" -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[@]}" \
 	>"$WORK/wrk.out" 2>&1 || fail "wrk failed: $(tail -3 "$WORK/wrk.out")"
 for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

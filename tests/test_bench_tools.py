@@ -21,6 +21,7 @@ bench/million-keys.sh. They measure nothing here.
 Output is TAP. Environment: ESCROWD, TEST_TIMEOUT, TEST_TMPDIR.
 """
 
+import json
 import os
 import re
 import shutil
@@ -91,6 +92,7 @@ def test_bad_options_and_help(t):
     cases = [
         (["--clients", "0"], "--clients must be an integer from 1 to 512"),
         (["--via", "sideways"], "--via is follower or leader"),
+        (["--load", "delete"], "--load is escrow or lookup"),
         (["--duration"], "--duration needs a value"),
         (["--frobnicate"], "unknown option '--frobnicate'"),
     ]
@@ -101,7 +103,8 @@ def test_bad_options_and_help(t):
         check(out == "", "%s: printed %s" % (extra, short(out)))
     rc, out, err, _ = harness.run_once([SCRIPT, "--help"], 30)
     check(rc == 0, "--help: exit %s" % rc)
-    for opt in ("--clients", "--duration", "--via", "--top", "--out", "--escrowd", "--help"):
+    for opt in ("--clients", "--duration", "--via", "--load", "--top", "--out", "--escrowd",
+                "--help"):
         check(opt in out, "--help does not name %s" % opt)
 
 
@@ -123,19 +126,27 @@ def test_short_run_profiles_both_nodes(t):
     tmp = tempfile.mkdtemp(prefix="escrow-profile-test-", dir=os.environ.get("TEST_TMPDIR"))
     env = dict(os.environ, TMPDIR=tmp)
     try:
-        r = subprocess.run([SCRIPT, "--escrowd", harness.ESCROWD, "--duration", "2",
-                            "--clients", "4", "--top", "3"],
-                           capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
-        check(r.returncode == 0, "exit %s: %s" % (r.returncode, short(r.stderr)))
-        for role in ("leader", "follower"):
-            check(re.search(r"^%s \(node [123]\): .*kernel [0-9.]+%%" % role, r.stdout, re.M),
-                  "no line of shares for the %s: %s" % (role, short(r.stdout)))
-        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+        for load in ("escrow", "lookup"):
+            r = subprocess.run([SCRIPT, "--escrowd", harness.ESCROWD, "--duration", "2",
+                                "--clients", "4", "--top", "3", "--load", load],
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+            check(r.returncode == 0, "%s: exit %s: %s" % (load, r.returncode, short(r.stderr)))
+            for role in ("leader", "follower"):
+                check(re.search(r"^%s \(node [123]\): .*kernel [0-9.]+%%" % role, r.stdout,
+                                re.M),
+                      "%s: no line of shares for the %s: %s" % (load, role, short(r.stdout)))
+            # Every request of the load was answered as asked (wrk's tally).
+            m = re.search(r'RESULT (\{.*\})', r.stderr)
+            check(m, "%s: no wrk result: %s" % (load, short(r.stderr)))
+            res = json.loads(m.group(1))
+            check(res["requests"] > 0 and res["status_errors"] == 0,
+                  "%s: wrk saw %s" % (load, m.group(1)))
+            check(os.listdir(tmp) == [], "%s: left behind: %s" % (load, os.listdir(tmp)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-test_short_run_profiles_both_nodes.timeout = RUN_TIMEOUT + 30
+test_short_run_profiles_both_nodes.timeout = 2 * RUN_TIMEOUT + 30
 
 
 def test_million_keys_small_run(t):
