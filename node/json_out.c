@@ -65,17 +65,54 @@ json_t *json_names(enum compliance_kind kind, uint32_t mask)
 	return arr;
 }
 
+/* Most answers fit in a buffer on the stack: serialised there, they cost
+ * no strbuffer grown by reallocs and no copy of it (a lookup's answer was
+ * 5 % of a leader's CPU in json_dumps). */
+#define JSON_RESPOND_STACK 16384
+
+struct fixed_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* json_dump_callback's writer: -1 (which stops the dump) once full. */
+static int fixed_put(const char *buf, size_t size, void *data)
+{
+	struct fixed_buf *f = data;
+
+	if (size > f->cap - f->len)
+		return -1;
+	memcpy(f->p + f->len, buf, size);
+	f->len += size;
+	return 0;
+}
+
 void json_respond(struct op *op, int status, json_t *j)
 {
-	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	char stack[JSON_RESPOND_STACK];
+	struct fixed_buf f = { stack, 0, sizeof stack };
+	char *text = NULL;
+	size_t len = 0;
 
+	if (j != NULL && json_dump_callback(j, fixed_put, &f, JSON_COMPACT) == 0) {
+		text = stack;
+		len = f.len;
+	} else if (j != NULL) {
+		/* Larger: on the heap, as jansson grows it. */
+		text = json_dumps(j, JSON_COMPACT);
+		len = text != NULL ? strlen(text) : 0;
+	}
 	json_decref(j);
 	if (text == NULL) {
+		OPENSSL_cleanse(stack, f.len);
 		op_respond_error(op, 500, "out_of_memory", "the node ran out of memory");
 		return;
 	}
-	size_t len = strlen(text);
 	op_respond(op, status, NULL, "application/json", text, len);
-	OPENSSL_cleanse(text, len);
-	free(text);
+	/* The text may hold a password, and so may what a failed dump left. */
+	OPENSSL_cleanse(stack, f.len);
+	if (text != stack) {
+		OPENSSL_cleanse(text, len);
+		free(text);
+	}
 }

@@ -98,6 +98,17 @@ def test_audit_report_lists_every_entry(t):
         expect_error(audit(c, follower, **params), 400, code, "audit report %s" % params)
     expect_error(c.request(follower, "POST", "/v1/reports/audit", {}), 405, None, "POST")
 
+    # An answer past the 16 KiB a node serialises on its stack comes whole.
+    more = [random_key(t.rng) for _ in range(60)]
+    for rec in more:
+        expect_created(c.escrow_retry(ids, rec), rec, "escrow")
+    st, hdrs, data = audit(c, follower)
+    check(st == 200 and int(hdrs.get("content-length", "0")) > 16384,
+          "audit report of %d entries: %s, %s bytes" % (len(entries) + len(more), st,
+                                                         hdrs.get("content-length")))
+    check([e["seq"] for e in data["entries"]] == list(range(1, len(entries) + len(more) + 1)),
+          "large audit report: %s" % short(data))
+
 
 def test_escrowctl_report_audit(t):
     """escrowctl report audit: table, json, csv, --since and --limit, small
