@@ -288,7 +288,7 @@ static char *response_build(const struct http_conn *c, const struct http_request
 	const char *reason = http_status_str((enum http_status)status);
 	const char *connection = "";
 	size_t body_out = c->head ? 0 : body_len;
-	char *buf;
+	char head[2048], *buf;
 	int n;
 
 	assert(status >= 100 && status <= 999);
@@ -298,13 +298,17 @@ static char *response_build(const struct http_conn *c, const struct http_request
 		connection = "Connection: close\r\n";
 	else if (c->http10)
 		connection = "Connection: keep-alive\r\n";
-	n = snprintf(NULL, 0, RESPONSE_HEAD_FMT, RESPONSE_HEAD_ARGS);
+	/* Formatted once when the head fits the stack buffer (nearly always). */
+	n = snprintf(head, sizeof head, RESPONSE_HEAD_FMT, RESPONSE_HEAD_ARGS);
 	if (n < 0)
 		return NULL;
 	buf = malloc((size_t)n + body_out + 1);
 	if (buf == NULL)
 		return NULL;
-	snprintf(buf, (size_t)n + 1, RESPONSE_HEAD_FMT, RESPONSE_HEAD_ARGS);
+	if ((size_t)n < sizeof head)
+		memcpy(buf, head, (size_t)n);
+	else
+		snprintf(buf, (size_t)n + 1, RESPONSE_HEAD_FMT, RESPONSE_HEAD_ARGS);
 	if (body_out > 0)
 		memcpy(buf + n, body, body_out);
 	*out_len = (size_t)n + body_out;

@@ -73,15 +73,21 @@ static const char *common_headers_cb(struct http_server *s, const struct http_re
 {
 	struct daemon *d = server_daemon(s);
 	unsigned leader = replica_leader(&d->replica);
-	size_t n;
+	size_t n = d->common_node_len;
 
-	if (leader != 0)
-		snprintf(d->common_headers, sizeof d->common_headers,
-			 "X-Escrow-Node: %u\r\nX-Escrow-Leader: %u\r\n", d->opts->id, leader);
-	else
-		snprintf(d->common_headers, sizeof d->common_headers, "X-Escrow-Node: %u\r\n",
-			 d->opts->id);
-	n = strlen(d->common_headers);
+	/* The node and leader lines are written again only when the leader
+	 * changes; what follows them depends on the request. */
+	if (n == 0 || leader != d->common_leader) {
+		if (leader != 0)
+			snprintf(d->common_headers, sizeof d->common_headers,
+				 "X-Escrow-Node: %u\r\nX-Escrow-Leader: %u\r\n", d->opts->id,
+				 leader);
+		else
+			snprintf(d->common_headers, sizeof d->common_headers,
+				 "X-Escrow-Node: %u\r\n", d->opts->id);
+		n = d->common_node_len = strlen(d->common_headers);
+		d->common_leader = leader;
+	}
 	origin_headers(s->data, req, req != NULL && api_console_path(req->path),
 		       d->common_headers + n, sizeof d->common_headers - n);
 	return d->common_headers;

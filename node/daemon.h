@@ -47,6 +47,8 @@ struct daemon {
 	struct rejudge rejudge;        /* proposes a new policy's re-judge */
 	struct api_ctx api;            /* what requests see of the daemon */
 	char common_headers[128 + ORIGIN_HEADERS_MAX];
+	size_t common_node_len;        /* its node and leader lines, 0 before the first */
+	unsigned common_leader;        /* the leader they name (0: none) */
 	char restored[1024];           /* members text of a seeded node ("" if none) */
 	struct api_metrics metrics;
 	struct readstamp stamps;

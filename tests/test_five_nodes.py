@@ -212,6 +212,15 @@ def test_remove_and_add_under_load(t):
         roles, _ = harness.members_of(c.status(nid))
         check(gone not in roles, "node %d still lists removed node %d: %s" % (nid, gone, roles))
     t.diag("final members %s agree at index %d, digest %s" % (final, index, digest[:16]))
+    # Every answer names the members a console may talk to (its CSP), as
+    # they are now: node 6 in, the removed node out.
+    for nid in final:
+        st, hdrs, _ = c.request(nid, "GET", "/v1/health")
+        allowed = hdrs.get("content-security-policy", "").split("connect-src", 1)[-1]
+        allowed = allowed.split(";", 1)[0].split()
+        check(c.url(6) in allowed and c.url(gone) not in allowed,
+              "node %d: connect-src %s after the changes (node 6 %s, removed %s)"
+              % (nid, allowed, c.url(6), c.url(gone)))
     read_back(c, load.acked, "lookup after the membership changes")
     c.digest_equal(60)
 
