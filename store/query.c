@@ -397,7 +397,9 @@ static const char *text_col(sqlite3_stmt *st, int i)
 /* The filtered audit query: "seq > ?1", each filter given as "col = ?N",
  * LIMIT last. Only the most selective filter keeps its index; the others
  * get a unary '+' (no index), so that SQLite, which has no statistics,
- * cannot pick a common action over a rare machine. */
+ * cannot pick a common action over a rare machine. The machine's index
+ * has no key.read entries (schema version 6): when it is the one used, a
+ * machine's reads come through its keys. */
 static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 			 const char *machine, sqlite3_stmt **out, char *errmsg)
 {
@@ -413,7 +415,19 @@ static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 	for (i = 0; i < 4; i++) {
 		if (vals[i] == NULL || vals[i][0] == '\0')
 			continue;
-		sqlite3_str_appendf(sql, " AND %s%s = ?%d", indexed ? "+" : "", cols[i], ++n);
+		++n;
+		if (!indexed && i == 1)
+			sqlite3_str_appendf(
+				sql,
+				" AND seq IN (SELECT seq FROM audit WHERE machine = ?%d"
+				" AND action <> 'key.read' AND seq > ?1"
+				" UNION ALL SELECT a.seq FROM keys AS k"
+				" JOIN audit AS a INDEXED BY audit_key_at ON a.key_id = k.key_id"
+				" WHERE k.machine = ?%d AND a.action = 'key.read'"
+				" AND a.machine = ?%d AND a.seq > ?1)",
+				n, n, n);
+		else
+			sqlite3_str_appendf(sql, " AND %s%s = ?%d", indexed ? "+" : "", cols[i], n);
 		indexed = true;
 	}
 	sqlite3_str_appendf(sql, " ORDER BY seq LIMIT ?%d", n + 1);

@@ -126,6 +126,18 @@ static const char upgrade_v5_sql[] =
 	"CREATE INDEX audit_key_at ON audit (key_id, at) WHERE key_id IS NOT NULL;"
 	"UPDATE meta SET v = 5 WHERE k = 'schema_version';";
 
+/* Version 6: a lookup's audit entry (key.read) no longer goes into the
+ * machine's index, where it was written at a random place, a page per
+ * lookup on every node (a fleet has a machine per key or two) (issue 16).
+ * The report's machine filter finds those entries through the machine's
+ * keys (keys_machine, then audit_key_at): a key.read names the machine its
+ * key was escrowed from, and a key's machine never changes. */
+static const char upgrade_v6_sql[] =
+	"DROP INDEX audit_machine;"
+	"CREATE INDEX audit_machine ON audit (machine) "
+	"WHERE machine IS NOT NULL AND action <> 'key.read';"
+	"UPDATE meta SET v = 6 WHERE k = 'schema_version';";
+
 /* Runs one upgrade's sql inside a savepoint: all or nothing. */
 static int upgrade_step(sqlite3 *db, const char *sql, int to, char *errmsg)
 {
@@ -158,7 +170,7 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 	int64_t version = 0;
 	int rc, rv;
 
-	/* Anything but an escrow database of version 1 to 4 is left to the
+	/* Anything but an escrow database of version 1 to 5 is left to the
 	 * checks that follow (a foreign file has no meta table at all). */
 	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
 				NULL);
@@ -166,7 +178,7 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 		return ESC_OK;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
-	    (version = sqlite3_column_int64(st, 0)) < 1 || version > 4) {
+	    (version = sqlite3_column_int64(st, 0)) < 1 || version > 5) {
 		sqlite3_finalize(st);
 		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
 			       ESC_OK :
@@ -189,7 +201,12 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 		if (rv != ESC_OK)
 			return rv;
 	}
-	return upgrade_step(db, upgrade_v5_sql, 5, errmsg);
+	if (version <= 4) {
+		rv = upgrade_step(db, upgrade_v5_sql, 5, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
+	return upgrade_step(db, upgrade_v6_sql, 6, errmsg);
 }
 
 int store_schema_create(sqlite3 *db, char *errmsg)
