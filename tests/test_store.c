@@ -321,25 +321,33 @@ static void reads_cost_little(struct store *s, uint64_t *index, const char *key,
 	CHECK(r.duplicate);
 }
 
+/* Entries 1 and 2: A escrowed from pc-01, B from pc-02; then 2,000 reads
+ * of B. *index is the next entry's. */
+static void two_keys_and_many_reads_of_b(struct store *s, uint64_t *index)
+{
+	struct store_result r;
+	struct cmd c;
+
+	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
+	CHECK_INT(apply(s, (*index)++, &c, &r), ESC_OK);
+	cmd_escrow(&c, KEY_B, PW_2, "vol-2", "pc-02", T0);
+	CHECK_INT(apply(s, (*index)++, &c, &r), ESC_OK);
+	for (int i = 0; i < 2000; i++) {
+		cmd_lookup(&c, KEY_B, "lost_pin", "", T0 + 1 + i);
+		CHECK_INT(apply(s, (*index)++, &c, &r), ESC_OK);
+	}
+}
+
 /* The check for a lookup applied twice runs at every lookup: it looks at
  * neither the reads of other keys nor the earlier reads of its own (schema
  * version 4, and 5's audit_key_at), with 2,000 of them in the log. */
 TEST(lookup_reads_only_its_keys_audit_entries)
 {
 	struct store *s = store_fresh();
-	struct store_result r;
 	uint64_t index = 1;
-	struct cmd c;
 
 	CHECK(s != NULL);
-	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
-	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	cmd_escrow(&c, KEY_B, PW_2, "vol-2", "pc-02", T0);
-	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	for (int i = 0; i < 2000; i++) {
-		cmd_lookup(&c, KEY_B, "lost_pin", "", T0 + 1 + i);
-		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	}
+	two_keys_and_many_reads_of_b(s, &index);
 	reads_cost_little(s, &index, KEY_A, T0 + 5000);
 	reads_cost_little(s, &index, KEY_B, T0 + 6000);
 	store_close(s);
@@ -631,14 +639,7 @@ TEST(machine_filter_reads_only_its_entries)
 	int ticks = 0;
 
 	CHECK(s != NULL);
-	cmd_escrow(&c, KEY_A, PW_1, "vol-1", "pc-01", T0);
-	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	cmd_escrow(&c, KEY_B, PW_2, "vol-2", "pc-02", T0);
-	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	for (int i = 0; i < 2000; i++) {
-		cmd_lookup(&c, KEY_B, "lost_pin", "", T0 + 1 + i);
-		CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
-	}
+	two_keys_and_many_reads_of_b(s, &index);
 	cmd_lookup(&c, KEY_A, "lost_pin", "", T0 + 5000);
 	CHECK_INT(apply(s, index++, &c, &r), ESC_OK);
 	CHECK_INT(store_flush(s, NULL), ESC_OK);
