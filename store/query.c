@@ -328,6 +328,13 @@ int store_digest(struct store *s, char hex[65], char *errmsg)
 		memcpy(hex, s->digest, sizeof(s->digest));
 		return ESC_OK;
 	}
+	/* meta's applied_index is written when the open batch commits: the
+	 * digest must not see the batch's rows without it. */
+	if (s->batch > 0) {
+		rv = store_flush(s, errmsg);
+		if (rv != ESC_OK)
+			return rv;
+	}
 	rv = digest_db(s->db, hex, errmsg);
 	if (rv != ESC_OK)
 		return rv;
