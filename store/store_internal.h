@@ -10,6 +10,7 @@
 #define STORE_SCHEMA_VERSION 6
 #define STORE_PREFIX_LIMIT 100 /* keys returned by one prefix lookup */
 #define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_BUSY_NAP_US 50     /* the loop connection's wait for a lock, per try */
 #define STORE_BATCH_MAX 1024   /* entries applied in one transaction at most */
 #define STORE_REPORT_KEYS_MAX (COMPLIANCE_VOLUMES_MAX * COMPLIANCE_KEY_IDS_MAX)
 #define STORE_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */

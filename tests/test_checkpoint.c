@@ -1,9 +1,10 @@
 /* The checkpointer's write-back: after checkpoints that copied pages the
  * database file and its WAL are synced (once a second at most), so that the
  * kernel never holds back a store's worth of dirty pages; with nothing
- * copied they are not. Counted
- * by a VFS under the store's (every file the process opens through SQLite
- * ends up in it). */
+ * copied they are not. And the store's wait for the write lock a RESTART
+ * checkpoint holds: in short naps. Counted by a VFS under the store's
+ * (every file the process opens through SQLite ends up in it). */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs counting_vfs;
 static const sqlite3_io_methods counted_methods;
 static atomic_int db_syncs, wal_syncs;
+static atomic_int naps, nap_longest_us; /* the sleeps SQLite asked for */
 
 #define REAL(f) (((struct counted *)(f))->real)
 
@@ -153,6 +155,16 @@ static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
 	return rc;
 }
 
+static int c_sleep(sqlite3_vfs *vfs, int us)
+{
+	int longest = atomic_load(&nap_longest_us);
+
+	atomic_fetch_add(&naps, 1);
+	while (us > longest && !atomic_compare_exchange_weak(&nap_longest_us, &longest, us))
+		;
+	return real_vfs->xSleep(vfs, us);
+}
+
 /* Before the store registers its own VFS, which then sits on this one. */
 static void register_counting_vfs(void)
 {
@@ -162,6 +174,7 @@ static void register_counting_vfs(void)
 	counting_vfs.szOsFile = (int)sizeof(struct counted) + real_vfs->szOsFile;
 	counting_vfs.pNext = NULL;
 	counting_vfs.xOpen = c_open;
+	counting_vfs.xSleep = c_sleep;
 	sqlite3_vfs_register(&counting_vfs, 1);
 }
 
@@ -254,6 +267,52 @@ TEST(database_and_wal_synced_after_copies_only)
 	store_close(s);
 }
 
+/* Another connection holds the write lock (as a RESTART checkpoint does)
+ * and lets go after a while. */
+struct holder {
+	sqlite3 *db;
+	long hold_ms;
+	int rc;
+};
+
+static void *hold_then_commit(void *arg)
+{
+	struct holder *h = arg;
+
+	sleep_ms(h->hold_ms);
+	h->rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+	return NULL;
+}
+
+TEST(store_waits_for_the_write_lock_in_short_naps)
+{
+	char path[sizeof tmp_dir + 16];
+	struct holder h = { NULL, 30, -1 };
+	struct store *s = NULL;
+	pthread_t thread;
+
+	snprintf(path, sizeof path, "%s/lock.db", tmp_dir);
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+	CHECK_INT(sqlite3_open_v2(path, &h.db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	atomic_store(&naps, 0);
+	atomic_store(&nap_longest_us, 0);
+	CHECK_INT(pthread_create(&thread, NULL, hold_then_commit, &h), 0);
+	/* Its transaction begins only once the holder has committed. */
+	CHECK_INT(apply_audit(s, 1), 0);
+	CHECK_INT(store_flush(s, errmsg), ESC_OK);
+	pthread_join(thread, NULL);
+	printf("# %d naps while the lock was held for %ld ms, the longest %d us\n",
+	       atomic_load(&naps), h.hold_ms, atomic_load(&nap_longest_us));
+	CHECK_INT(h.rc, SQLITE_OK);
+	CHECK(atomic_load(&naps) > 0);
+	/* SQLite's own busy_timeout asks for 1,000 us, then 2,000, 5,000... */
+	CHECK(atomic_load(&nap_longest_us) < 1000);
+	CHECK_INT(store_applied_index(s), 1);
+	sqlite3_close(h.db);
+	store_close(s);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_dir) == NULL) {
@@ -262,6 +321,7 @@ int main(void)
 	}
 	register_counting_vfs();
 	RUN(database_and_wal_synced_after_copies_only);
+	RUN(store_waits_for_the_write_lock_in_short_naps);
 	unit_remove_tree(tmp_dir);
 	return unit_done();
 }
