@@ -129,6 +129,10 @@ void http_conn_tls_bytes(struct http_conn *c, size_t n);
 /* Decrypts and parses buffered bytes while the connection reads requests. */
 void http_conn_tls_pull(struct http_conn *c);
 
+/* Bytes received and not yet decrypted (they wait while a request is
+ * answered). */
+size_t http_conn_tls_waiting(const struct http_conn *c);
+
 /* Encrypts len bytes of data and writes them; owned (may be NULL) is wiped
  * and freed. stream: see http_conn_write_raw. */
 int http_conn_tls_write(struct http_conn *c, const void *data, size_t len, char *owned,

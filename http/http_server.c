@@ -21,8 +21,9 @@
  * owns the request and the daemon has its own deadline. STREAMING parses
  * nothing either, and its timer is only the stall guard of a write in
  * flight: the handler paces the body. WRITING has a write deadline. In these
- * three a plain connection still reads (a next request waits in its buffer,
- * an end of input for the answers: no epoll_ctl per request); TLS does not.
+ * three a connection still reads (a next request waits in its buffer, or
+ * under TLS in the stream, a buffer's worth at most; an end of input for
+ * the answers: no epoll_ctl per request).
  * LINGER has shut the write side after a final response (or a short stream)
  * and discards input for a moment, so that closing does not reset the
  * connection before the client has read what was sent. Any state can go to
@@ -176,11 +177,24 @@ static bool conn_answering(const struct http_conn *c)
 	       c->state == HTTP_CONN_WRITING;
 }
 
+static void conn_read_stop(struct http_conn *c)
+{
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = false;
+}
+
 /* The single entry point of received bytes: they are already in c->in. */
 static void conn_on_bytes(struct http_conn *c, size_t n)
 {
 	if (c->tls != NULL) {
 		http_conn_tls_bytes(c, n);
+		/* While a request is answered, what comes next waits in the
+		 * stream (conn_resume decrypts it), a receive buffer's worth
+		 * at most: then reading stops until the answer is out. */
+		if (!c->closing && c->tls != NULL && conn_answering(c) &&
+		    http_conn_tls_waiting(c) >= HTTP_CONN_READ_SIZE)
+			conn_read_stop(c);
 		return;
 	}
 	c->in_len += n;
@@ -193,13 +207,6 @@ static void conn_on_bytes(struct http_conn *c, size_t n)
 	if (conn_answering(c))
 		return; /* parsed after the answer (conn_resume) */
 	http_conn_feed(c);
-}
-
-static void conn_read_stop(struct http_conn *c)
-{
-	if (c->reading)
-		uv_read_stop((uv_stream_t *)&c->tcp);
-	c->reading = false;
 }
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -406,8 +413,6 @@ void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after
 {
 	c->state = HTTP_CONN_WRITING;
 	c->close_after = close_after;
-	if (c->tls != NULL)
-		conn_read_stop(c);
 	uv_timer_start(&c->timer, conn_timeout_cb, HTTP_REQUEST_TIMEOUT_MS, 0);
 	http_conn_write_bytes(c, buf, len);
 }
@@ -471,8 +476,6 @@ void http_conn_start_request(struct http_conn *c)
 void http_conn_hold(struct http_conn *c)
 {
 	c->state = HTTP_CONN_PENDING;
-	if (c->tls != NULL)
-		conn_read_stop(c);
 	uv_timer_stop(&c->timer);
 }
 

@@ -2,8 +2,10 @@
  *
  * The socket's bytes land in c->raw and go into the TLS stream; plaintext
  * comes out into c->in, where http_request.c parses it, only while the
- * connection reads requests (IDLE, READING): while a request is pending the
- * rest stays decrypted inside the stream until http_conn_tls_pull. Every
+ * connection reads requests (IDLE, READING): while a request is answered
+ * what follows waits in the stream, not yet decrypted, until
+ * http_conn_tls_pull (the socket is still read, up to HTTP_CONN_READ_SIZE
+ * bytes waiting: http_server.c). Every
  * call that may produce TLS records (handshake, alerts, close_notify) is
  * followed by a flush of the stream's output to the socket.
  *
@@ -136,6 +138,11 @@ void http_conn_tls_pull(struct http_conn *c)
 	}
 	if (!c->closing && c->tls != NULL)
 		flush(c, false);
+}
+
+size_t http_conn_tls_waiting(const struct http_conn *c)
+{
+	return tls_stream_incoming(c->tls);
 }
 
 void http_conn_tls_bytes(struct http_conn *c, size_t n)

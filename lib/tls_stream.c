@@ -280,6 +280,11 @@ size_t tls_stream_outgoing(const struct tls_stream *s)
 	return BIO_ctrl_pending(s->wbio);
 }
 
+size_t tls_stream_incoming(const struct tls_stream *s)
+{
+	return BIO_ctrl_pending(s->rbio);
+}
+
 size_t tls_stream_take(struct tls_stream *s, void *buf, size_t size)
 {
 	int n = BIO_read(s->wbio, buf, size > INT32_MAX ? INT32_MAX : (int)size);

@@ -67,6 +67,9 @@ void tls_stream_close(struct tls_stream *s);
 /* Bytes waiting to go to the network. */
 size_t tls_stream_outgoing(const struct tls_stream *s);
 
+/* Bytes fed and not yet decrypted. */
+size_t tls_stream_incoming(const struct tls_stream *s);
+
 /* Moves up to size of them into buf; returns how many. */
 size_t tls_stream_take(struct tls_stream *s, void *buf, size_t size);
 

@@ -7,6 +7,7 @@ every wrong certificate, role or protocol is refused. Output is TAP.
 Environment: ESCROWD, ESCROWCTL, TEST_SEED, TEST_TIMEOUT.
 """
 
+import json
 import os
 import signal
 import socket
@@ -450,6 +451,57 @@ def test_clients_offering_session_resumption(t):
                     session = tls.session or session
 
 
+def read_response(tls, buf):
+    """One HTTP response (with Content-Length) from tls; buf holds bytes
+    already read. Returns (status, body as JSON, what is left)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = tls.recv(65536)
+        check(chunk, "connection ended inside a head: %r" % buf[:200])
+        buf += chunk
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    while len(buf) < length:
+        chunk = tls.recv(65536)
+        check(chunk, "connection ended inside a body")
+        buf += chunk
+    return int(lines[0].split()[1]), json.loads(buf[:length] or b"null"), buf[length:]
+
+
+def test_pipelined_requests_over_tls(t):
+    """Requests sent back to back on one TLS connection arrive while the
+    first (a Raft write) is answered: the node keeps reading them into the
+    TLS stream, a receive buffer's worth at most (here a second escrow of
+    40 KB, padded with spaces: reading stops, then resumes after the first
+    answer), and answers each, in order."""
+    c = t.cluster(1, tls=True)
+    recs = [random_key(t.rng) for _ in range(2)]
+    bodies = [json.dumps(recs[0]).encode(), json.dumps(recs[1]).encode() + b" " * 40000]
+    wire = b""
+    for body in bodies:
+        wire += (b"POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    wire += b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ctx = harness.tls_context(c.pki, "agent")
+    with socket.create_connection(("127.0.0.1", c.nodes[1].api_port), timeout=15) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as tls:
+            tls.sendall(wire)
+            buf = b""
+            for i, rec in enumerate(recs):
+                st, data, buf = read_response(tls, buf)
+                check(st == 201 and isinstance(data, dict) and data.get("key_id") == rec["key_id"],
+                      "escrow %d on the connection: %s %s" % (i + 1, st, short(data)))
+            st, data, buf = read_response(tls, buf)
+            check(st == 200, "health after the escrows: %s %s" % (st, short(data)))
+    for rec in recs:
+        expect_lookup(c.request(1, "GET", "/v1/keys/%s?reason=lost_pin" % rec["key_id"],
+                                as_="helpdesk"), rec, "after the pipelined escrows")
+
+
 def test_escrowctl_over_tls(t):
     """escrowctl with --ca/--cert/--key (and the ESCROW_* variables): the
     role decides, a wrong certificate is a clear error."""
@@ -572,6 +624,7 @@ TESTS = [
     test_forwarding_keeps_its_tls_connections,
     test_node_joins_over_tls,
     test_clients_offering_session_resumption,
+    test_pipelined_requests_over_tls,
     test_escrowctl_over_tls,
     test_reload_certificates_under_load,
     test_refuses_readable_private_key,
