@@ -378,8 +378,9 @@ static int journal_mode_cb(void *arg, int n, char **values, char **names)
  * checkpoint, store/checkpoint.c, for about a millisecond) in short naps.
  * SQLite's own busy_timeout sleeps 1, 2, 5, 10, 15 ms... in turn: about
  * three times a second under load, each node's loop slept 1 to 15 ms (5.4
- * on average) for a lock released within one (issue 16). Still gives up
- * after STORE_BUSY_TIMEOUT_MS. arg: the connection's VFS. */
+ * on average) for a lock released within one (issue 16). Gives up after
+ * STORE_BUSY_TIMEOUT_MS of naps, as the timeout did. arg: the connection's
+ * VFS. */
 static int busy_nap(void *arg, int count)
 {
 	sqlite3_vfs *vfs = arg;
