@@ -21,9 +21,8 @@
  * owns the request and the daemon has its own deadline. STREAMING parses
  * nothing either, and its timer is only the stall guard of a write in
  * flight: the handler paces the body. WRITING has a write deadline. In these
- * three a connection still reads (a next request waits in its buffer, or
- * under TLS in the stream, a buffer's worth at most; an end of input for
- * the answers: no epoll_ctl per request).
+ * three a connection still reads (a next request waits, a buffer's worth at
+ * most; an end of input for the answers: no epoll_ctl per request).
  * LINGER has shut the write side after a final response (or a short stream)
  * and discards input for a moment, so that closing does not reset the
  * connection before the client has read what was sent. Any state can go to
@@ -189,9 +188,7 @@ static void conn_on_bytes(struct http_conn *c, size_t n)
 {
 	if (c->tls != NULL) {
 		http_conn_tls_bytes(c, n);
-		/* While a request is answered, what comes next waits in the
-		 * stream (conn_resume decrypts it), a receive buffer's worth
-		 * at most: then reading stops until the answer is out. */
+		/* Answering: what follows waits in the stream, a buffer's worth. */
 		if (!c->closing && c->tls != NULL && conn_answering(c) &&
 		    http_conn_tls_waiting(c) >= HTTP_CONN_READ_SIZE)
 			conn_read_stop(c);
