@@ -410,6 +410,7 @@ static const char *text_col(sqlite3_stmt *st, int i)
 static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 			 const char *machine, sqlite3_stmt **out, char *errmsg)
 {
+	enum { COL_KEY_ID, COL_MACHINE, COL_ACTOR, COL_ACTION };
 	static const char *const cols[] = { "key_id", "machine", "actor", "action" };
 	const char *vals[] = { f->key_id, machine, f->actor, f->action };
 	bool indexed = false;
@@ -423,7 +424,7 @@ static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 		if (vals[i] == NULL || vals[i][0] == '\0')
 			continue;
 		++n;
-		if (!indexed && i == 1)
+		if (!indexed && i == COL_MACHINE)
 			sqlite3_str_appendf(
 				sql,
 				" AND seq IN (SELECT seq FROM audit WHERE machine = ?%d"
