@@ -61,7 +61,11 @@ run_suite() {
 		f=1
 	fi
 	for log in "$dir"/tests/*.log; do
-		grep -q '^\(not ok\|Bail out\)' "$log" 2>/dev/null && { echo "--- $log"; grep -B2 -A8 '^not ok' "$log" | head -60; }
+		grep -q '^\(not ok\|Bail out\)' "$log" 2>/dev/null || continue
+		# Each failure with all its diagnostics (node log tails, sanitizer
+		# reports), up to the next test's result: CI keeps only this output.
+		echo "--- $log"
+		awk '/^(ok|not ok) / { on = /^not ok/ } /^Bail out/ { on = 1 } on' "$log" | head -400
 	done
 	echo "check: $name: $p passed, $f failed"
 	passed=$((passed + p))
