@@ -105,6 +105,14 @@ static void change_fail(struct op *op, int rv, const char *what)
 	case ESC_ENOLEADER:
 		op_respond_error(op, 503, "no_leader", msg);
 		return;
+	case ESC_ETIMEOUT:
+		/* A promotion's catch-up round outlasted --catch-up-timeout: the
+		 * node stays a spare with what it received; asking again
+		 * promotes it from there. */
+		op_respond_error(op, 503, "catch_up_timeout",
+				 "the new node did not catch up within the leader's "
+				 "--catch-up-timeout; it stays a spare: ask again");
+		return;
 	default:
 		op_respond_error(op, 500, "change_failed", msg);
 	}

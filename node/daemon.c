@@ -486,6 +486,7 @@ static int start(struct daemon *d, char *errmsg)
 	d->replica.snapshot_threshold = o->snapshot_threshold;
 	d->replica.segment_size = o->raft_segment_size;
 	d->replica.snapshot_trailing = o->snapshot_trailing;
+	d->replica.catch_up_ms = o->catch_up_timeout * 1000;
 	d->replica.snapshot_growth = o->snapshot_growth;
 	rv = daemon_tls_load(d, errmsg);
 	if (rv != ESC_OK)

@@ -12,6 +12,7 @@ static struct {
 	const struct api_ctx *ctx;
 	char addr[NETADDR_TEXT_MAX]; /* "HOST:PORT" of the node asked */
 	char body[3 * NETADDR_TEXT_MAX];
+	char raft_addr[NETADDR_TEXT_MAX]; /* this node's --raft-addr */
 	uv_timer_t timer;
 	bool timer_open;
 	struct http_client_req req;
@@ -47,6 +48,18 @@ static void response_cb(struct http_client_req *req, int status, const struct ht
 	}
 	j = json_loadb(resp->body, resp->body_len, 0, NULL);
 	json_unpack(j, "{s:{s:s}}", "error", "code", &code);
+	/* The leader gave up promoting this node. Retried once something got
+	 * here (a large snapshot took longer than its --catch-up-timeout);
+	 * with nothing received, the others cannot reach this node. */
+	if (resp->status == 503 && strcmp(code, "catch_up_timeout") == 0 &&
+	    replica_last_index(join.ctx->replica) == 0) {
+		log_error("join: %s gave up adding this node: nothing reached its Raft address %s "
+			  "within the leader's --catch-up-timeout; can the other nodes connect to it, "
+			  "and does its certificate name it?", join.addr, join.raft_addr);
+		json_decref(j);
+		join.ctx->stop(join.ctx, 1);
+		return;
+	}
 	if (resp->status == 503 || (resp->status == 409 && (strcmp(code, "change_in_progress") == 0 ||
 							    strcmp(code, "snapshot_pending") == 0))) {
 		log_warn("join: %s answered %d %s; retrying", join.addr, resp->status, code);
@@ -88,6 +101,7 @@ void join_start(const struct api_ctx *ctx, const struct options *o)
 	snprintf(join.body, sizeof join.body,
 		 "{\"id\":%u,\"raft\":\"%s\",\"api\":\"%s\",\"role\":\"voter\"}", o->id,
 		 o->raft_addr, o->api_addr);
+	snprintf(join.raft_addr, sizeof join.raft_addr, "%s", o->raft_addr);
 	uv_timer_init(ctx->loop, &join.timer);
 	join.timer_open = true;
 	log_info("join: asking %s to add node %u", join.addr, o->id);

@@ -10,7 +10,9 @@
 
 /* Sends POST URL/v1/cluster/members for the node o describes (--join URL),
  * through ctx's client, retrying on connection errors, 503 and 409
- * change_in_progress; any other refusal stops the node with exit code 1.
+ * change_in_progress; any other refusal stops the node with exit code 1,
+ * and so does 503 catch_up_timeout while nothing has reached this node's
+ * Raft log (the others cannot reach it).
  * Runs once per process; ctx is borrowed until join_stop, o for the call. */
 void join_start(const struct api_ctx *ctx, const struct options *o);
 

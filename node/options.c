@@ -114,6 +114,11 @@ static const struct opt opt_table[] = {
 	  "time without a known leader after which a helpdesk lookup with "
 	  "break_glass=1 is served from this node's own copy (journaled first)",
 	  NULL, OFF(break_glass_after) },
+	{ "catch-up-timeout", OPT_UINT, false, false, 1, 3600, XSTR(TUNING_CATCH_UP_ROUND_S),
+	  "SECONDS",
+	  "on the leader: the longest a joining node's catch-up round (a snapshot of the whole "
+	  "store included) may take before its promotion to voter is given up; --join asks again",
+	  NULL, OFF(catch_up_timeout) },
 	{ "log-level", OPT_LEVEL, false, false, 0, 0, "info", "LEVEL",
 	  "error, warn, info or debug", NULL, OFF(log_level) },
 	{ "help", OPT_HELP, false, true, 0, 0, NULL, NULL,

@@ -29,6 +29,7 @@ struct options {
 	unsigned raft_segment_size;  /* --raft-segment-size, bytes of a new log segment */
 	int log_level;         /* --log-level: an enum log_level (lib/log.h), default LOG_INFO */
 	unsigned break_glass_after; /* --break-glass-after SECONDS without a leader, 1..3600 */
+	unsigned catch_up_timeout;  /* --catch-up-timeout SECONDS for one catch-up round */
 };
 
 /* options_parse results besides ESC_OK and ESC_EINVAL. */

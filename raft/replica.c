@@ -76,7 +76,7 @@ static void watch_cb(uv_check_t *handle)
 	}
 	if (r->seeded && r->raft.log.snapshot.last_index > 0) {
 		r->seeded = false;
-		tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
+		tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing, r->catch_up_ms);
 		if (r->seeded_cb != NULL)
 			r->seeded_cb(r);
 	}
@@ -186,7 +186,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 	r->fsm.raft = &r->raft;
 	r->raft.data = r;
 	applyq_init(&r->applyq, &r->raft);
-	tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing);
+	tuning_raft(&r->raft, r->snapshot_threshold, r->snapshot_trailing, r->catch_up_ms);
 	r->snapshot_period = r->snapshot_threshold;
 	r->period_for = UINT64_MAX;
 	if (r->seeded)

@@ -79,6 +79,7 @@ struct replica {
 	unsigned snapshot_threshold;  /* set before replica_init */
 	unsigned segment_size;        /* bytes of a new log segment; 0: the default */
 	unsigned snapshot_trailing;
+	unsigned catch_up_ms;         /* a promotion's longest catch-up round; 0: the default */
 	unsigned snapshot_growth;     /* the period grows with the store up to this
 					 many thresholds (tuning_snapshot_period);
 					 0 or 1: fixed */

@@ -15,7 +15,7 @@ void tuning_io(struct raft_io *io, size_t segment_size)
 	raft_uv_set_snapshot_compression(io, false);
 }
 
-void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing)
+void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing, unsigned catch_up_ms)
 {
 	raft_set_election_timeout(r, TUNING_ELECTION_TIMEOUT_MS);
 	raft_set_heartbeat_timeout(r, TUNING_HEARTBEAT_TIMEOUT_MS);
@@ -24,6 +24,10 @@ void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing)
 	raft_set_pre_vote(r, true);
 	raft_set_snapshot_threshold(r, threshold);
 	raft_set_snapshot_trailing(r, trailing);
+	/* A round longer than this aborts the promotion (RAFT_NOCONNECTION): the
+	 * first round of a join holds the whole InstallSnapshot. */
+	raft_set_max_catch_up_round_duration(r, catch_up_ms > 0 ? catch_up_ms
+							       : TUNING_CATCH_UP_ROUND_S * 1000);
 }
 
 uint64_t tuning_snapshot_next(uint64_t last, unsigned period, unsigned rank, unsigned voters)

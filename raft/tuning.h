@@ -22,6 +22,9 @@
 #define TUNING_SNAPSHOT_BYTES_PER_ENTRY 1024 /* the period doubles while the
 						store has more KiB than it has
 						entries */
+#define TUNING_CATCH_UP_ROUND_S 30          /* escrowd --catch-up-timeout default
+					       (libraft's 5 s is shorter than a
+					       million keys' snapshot install) */
 #define TUNING_SEGMENT_SIZE 8388608         /* escrowd --raft-segment-size default
 					       (libraft's own) */
 
@@ -31,9 +34,10 @@
  * needed on a small machine; SQLite pages of random keys compress little). */
 void tuning_io(struct raft_io *io, size_t segment_size);
 
-/* Settings on the raft instance, between raft_init and raft_start: timeouts,
- * pre-vote on, snapshot threshold and trailing. */
-void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing);
+/* Settings on the raft instance, between raft_init and raft_start: timeouts
+ * (catch_up_ms: the longest round of a promotion's catch-up, 0 for
+ * TUNING_CATCH_UP_ROUND_S), pre-vote on, snapshot threshold and trailing. */
+void tuning_raft(struct raft *r, unsigned threshold, unsigned trailing, unsigned catch_up_ms);
 
 /* Where a node's next Raft snapshot falls. Every voter snapshots once per
  * `period` entries (--snapshot-threshold), voter `rank` of `voters` (in the

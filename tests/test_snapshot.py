@@ -832,6 +832,38 @@ def test_membership_one_change_at_a_time(t):
     c.digest_equal(30)
 
 
+def test_catch_up_timeout_leaves_a_spare_asked_again(t):
+    """A promotion whose catch-up round outlasts the leader's
+    --catch-up-timeout is given up with 503 catch_up_timeout (before: 500
+    change_failed, which stopped a joining node); the node stays a spare, and
+    asking again, as --join does on a 503, makes it a voter."""
+    c = t.cluster(3, start=False)
+    c.extra = ("--catch-up-timeout", "1")
+    c.start()
+    c.wait_ready(30)
+    base = c.ids()
+    recs = [random_key(t.rng) for _ in range(30)]
+    escrow_all(c, recs, base)
+    lead = c.leader()
+    node = c.add_node(4)            # not started: its first catch-up round cannot end
+    # The 30 s default would outlast this request's 20 s.
+    expect_error(c.request(lead, "POST", "/v1/cluster/members", member_body(node), timeout=20),
+                 503, "catch_up_timeout", "adding node 4 while it is down")
+    roles, _ = harness.members_of(c.status(lead))
+    check(roles.get(4) == "spare", "node 4 after its promotion was given up: %s, expected "
+          "a spare" % roles)
+    rec = random_key(t.rng)
+    expect_created(c.escrow(lead, rec), rec, "escrow with node 4 a spare")
+    recs.append(rec)
+
+    c.start_node(4, bootstrap=False, join=c.url(c.followers()[0]))
+    wait_members(c, base + [4], 60)
+    c.wait_ready(60)
+    c.digest_equal(60)
+    for rec in recs:
+        expect_lookup(c.lookup(4, rec["key_id"]), rec, "via node 4 once a voter")
+
+
 # ---------------------------------------------------------------- 7
 
 def test_two_nodes_join_at_once(t):
@@ -918,6 +950,7 @@ TESTS = [
     test_snapshot_period_grows_with_the_store,
     test_nodes_snapshot_at_their_own_indexes,
     test_membership_one_change_at_a_time,
+    test_catch_up_timeout_leaves_a_spare_asked_again,
     test_two_nodes_join_at_once,
     test_transfer_is_audited,
 ]
