@@ -5,7 +5,15 @@
  * acknowledged, and Nagle holds it until the follower's delayed ACK, up to
  * 40 ms on Linux: with 64 clients about one commit in eleven took 25-50 ms
  * instead of 2-5 (escrow_raft_commit_duration_seconds). The TLS transport
- * (peer_tls.h) sets TCP_NODELAY itself. */
+ * (peer_tls.h) sets TCP_NODELAY itself.
+ *
+ * It also drops a stream connected to itself: dialling a port of this host
+ * where nothing listens, the kernel may give the socket that very port (an
+ * ephemeral one) and the connect succeeds on its own (TCP simultaneous
+ * open). libraft 0.15 would hold it as the peer's connection for good, and
+ * the peer, started again, found its port taken ("raft address ... is
+ * already in use"). Such a stream is closed and the dial fails, to be
+ * retried. The TLS transport fails that handshake by itself. */
 #ifndef ESCROW_RAFT_NODELAY_H
 #define ESCROW_RAFT_NODELAY_H
 
@@ -13,7 +21,8 @@
 #include <raft/uv.h>
 
 /* Wraps t's connect and listen (after raft_uv_tcp_init, before raft_init's
- * io->init) so that every TCP stream t hands libraft has TCP_NODELAY. */
+ * io->init) so that every TCP stream t hands libraft has TCP_NODELAY and
+ * none of its dials is connected to itself. */
 void nodelay_install(struct raft_uv_transport *t);
 
 #endif

@@ -1,13 +1,19 @@
 /* libraft's plain TCP transport, with and without nodelay_install
  * (raft/nodelay.h), on a real loop and real ports of 127.0.0.1: one
  * transport listens, another dials it, and the test reads TCP_NODELAY off
- * both streams libraft would be handed. */
+ * both streams libraft would be handed. Then a dial that the kernel
+ * connects to itself, in a network namespace of the test's own. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <raft.h>
@@ -175,9 +181,157 @@ TEST(installed_transport_sets_nodelay_on_both_ends)
 	CHECK_INT(p.dialed_nodelay, 1);
 }
 
+/* ---------------------------------------------------------------- dialling itself */
+
+#define OWN_PORT 40000    /* the namespace's only ephemeral port */
+enum { DIAL_REFUSED, DIAL_SELF, DIAL_OTHER, DIAL_PORT_TAKEN, DIAL_NO_NETNS = 77 };
+
+struct dial {
+	uv_loop_t loop;
+	uv_timer_t watchdog;
+	struct raft_uv_transport t;
+	struct raft_uv_connect req;
+	int outcome;   /* -1 until the connect callback */
+};
+
+static void dial_watchdog_cb(uv_timer_t *timer)
+{
+	uv_stop(timer->loop);
+}
+
+static void dial_cb(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+	struct dial *d = req->data;
+	struct sockaddr_storage a, b;
+	int alen = sizeof a, blen = sizeof b;
+
+	if (status != 0) {
+		d->outcome = DIAL_REFUSED;
+		return;
+	}
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	uv_tcp_getsockname((uv_tcp_t *)stream, (struct sockaddr *)&a, &alen);
+	uv_tcp_getpeername((uv_tcp_t *)stream, (struct sockaddr *)&b, &blen);
+	d->outcome = alen == blen && memcmp(&a, &b, (size_t)alen) == 0 ? DIAL_SELF : DIAL_OTHER;
+	uv_close((uv_handle_t *)stream, stream_closed);
+}
+
+static void dial_closed(struct raft_uv_transport *t)
+{
+	(void)t;
+}
+
+/* Whether a listener (SO_REUSEADDR, as libuv binds) can take 127.0.0.1:port. */
+static bool port_bindable(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+	bool ok;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+	     bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 1) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* In a new network namespace whose only ephemeral port is OWN_PORT, with lo
+ * up: dials 127.0.0.1:OWN_PORT, where nothing listens. Runs in a child
+ * process (the namespace is the process's); its exit status is the outcome,
+ * DIAL_PORT_TAKEN when refused but the port stays taken. */
+static int dial_own_port_child(bool install)
+{
+	struct ifreq ifr;
+	struct dial d;
+	char addr[32];
+	FILE *f;
+	int fd;
+
+	if (unshare(CLONE_NEWNET) != 0)
+		return DIAL_NO_NETNS;
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+		return DIAL_NO_NETNS;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+		return DIAL_NO_NETNS;
+	close(fd);
+	f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "w");
+	if (f == NULL || fprintf(f, "%d %d\n", OWN_PORT, OWN_PORT) < 0 || fclose(f) != 0)
+		return DIAL_NO_NETNS;
+
+	memset(&d, 0, sizeof d);
+	d.outcome = -1;
+	uv_loop_init(&d.loop);
+	uv_timer_init(&d.loop, &d.watchdog);
+	raft_uv_tcp_init(&d.t, &d.loop);
+	if (install)
+		nodelay_install(&d.t);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", OWN_PORT);
+	d.req.data = &d;
+	if (d.t.init(&d.t, 2, "127.0.0.1:1") != 0 || d.t.connect(&d.t, &d.req, 1, addr, dial_cb) != 0)
+		return DIAL_OTHER;
+	uv_timer_start(&d.watchdog, dial_watchdog_cb, WAIT_MS, 0);
+	while (d.outcome == -1 && uv_run(&d.loop, UV_RUN_ONCE) != 0)
+		;
+	uv_timer_stop(&d.watchdog);
+	d.t.close(&d.t, dial_closed);
+	uv_run(&d.loop, UV_RUN_NOWAIT); /* the refused stream's close */
+	if (d.outcome == DIAL_REFUSED && !port_bindable(OWN_PORT))
+		return DIAL_PORT_TAKEN;
+	return d.outcome == -1 ? DIAL_OTHER : d.outcome;
+}
+
+/* The child's outcome; DIAL_NO_NETNS when this process may not make a
+ * network namespace (not root). */
+static int dial_own_port(bool install)
+{
+	int status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(dial_own_port_child(install));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return DIAL_OTHER;
+	return WEXITSTATUS(status);
+}
+
+/* What the self-connection check is for: libraft 0.15 hands over a stream
+ * connected to itself as the peer's. If this fails with a later libraft,
+ * the check can go. */
+TEST(libraft_tcp_transport_keeps_a_dial_connected_to_itself)
+{
+	int outcome = dial_own_port(false);
+
+	if (outcome == DIAL_NO_NETNS) {
+		UNIT_SKIP("no network namespace of its own (needs root)");
+		return;
+	}
+	CHECK_INT(outcome, DIAL_SELF);
+}
+
+TEST(installed_transport_refuses_a_dial_connected_to_itself)
+{
+	int outcome = dial_own_port(true);
+
+	if (outcome == DIAL_NO_NETNS) {
+		UNIT_SKIP("no network namespace of its own (needs root)");
+		return;
+	}
+	CHECK_INT(outcome, DIAL_REFUSED);
+}
+
 int main(void)
 {
 	RUN(libraft_tcp_transport_leaves_nagle_on);
 	RUN(installed_transport_sets_nodelay_on_both_ends);
+	RUN(libraft_tcp_transport_keeps_a_dial_connected_to_itself);
+	RUN(installed_transport_refuses_a_dial_connected_to_itself);
 	return unit_done();
 }

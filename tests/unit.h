@@ -10,6 +10,7 @@
 static int unit_count __attribute__((unused));
 static int unit_failures __attribute__((unused));
 static int unit_current_failed __attribute__((unused));
+static const char *unit_current_skipped __attribute__((unused));
 
 #define TEST(name) static void name(void)
 
@@ -46,15 +47,21 @@ static int unit_current_failed __attribute__((unused));
 		}                                                             \
 	} while (0)
 
+/* Marks the current test skipped (TAP "# SKIP why"); the test returns. */
+#define UNIT_SKIP(why) (unit_current_skipped = (why))
+
 #define RUN(name)                                                             \
 	do {                                                                  \
 		unit_current_failed = 0;                                      \
+		unit_current_skipped = NULL;                                  \
 		name();                                                       \
 		unit_count++;                                                 \
 		if (unit_current_failed)                                      \
 			unit_failures++;                                      \
-		printf("%s %d - %s\n", unit_current_failed ? "not ok" : "ok", \
-		       unit_count, #name);                                    \
+		printf("%s %d - %s%s%s\n",                                    \
+		       unit_current_failed ? "not ok" : "ok", unit_count,     \
+		       #name, unit_current_skipped ? " # SKIP " : "",          \
+		       unit_current_skipped ? unit_current_skipped : "");     \
 		fflush(stdout);                                               \
 	} while (0)
 
