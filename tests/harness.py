@@ -37,6 +37,7 @@ ESCROWCTL = os.environ.get("ESCROWCTL") or os.path.join(HERE, "..", "tools", "es
 MKCERT = os.environ.get("ESCROW_MKCERT") or os.path.join(os.path.dirname(ESCROWD), "..",
                                                           "tests", "mkcert")
 LOG_LEVEL = os.environ.get("ESCROW_LOG_LEVEL", "debug")
+PORT_RETRIES = 5    # starts again of a node whose port was taken (Cluster._port_taken_again)
 REQUEST_TIMEOUT = 15.0   # above the ~10 s forwarding deadline of a follower
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "240") or 240)  # seconds per test
 # What a recovery password looks like, to mask it in printed log lines.
@@ -439,6 +440,8 @@ class Node:
         self.proc = None
         self.expected = False   # the test wants it running
         self.rc = None          # exit code of its last process
+        self.cmd = None         # the command of its last start
+        self.port_retries = 0   # starts again after its port was found taken
 
 
 def _leader_id(st):
@@ -541,6 +544,10 @@ class Cluster:
         node = self.nodes[nid]
         check(not self.running(nid), "node %d is already running" % nid)
         cmd = self.command(nid, bootstrap=bootstrap, seal_key=seal_key, extra=extra, join=join)
+        self._spawn(node, cmd)
+
+    def _spawn(self, node, cmd):
+        node.cmd = cmd
         with open(node.log_path, "ab") as log:
             log.write(("=== harness %s: start %s\n" % (
                 time.strftime("%H:%M:%S"), " ".join(cmd))).encode())
@@ -557,11 +564,40 @@ class Cluster:
         """Nodes the test wants running and that run."""
         return [i for i in self.ids() if self.nodes[i].expected and self.running(i)]
 
+    def _last_start_log(self, nid):
+        """The node's log since the harness last started it."""
+        try:
+            with open(self.nodes[nid].log_path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return ""
+        return text[text.rfind("=== harness "):]
+
+    def _port_taken_again(self, nid):
+        """Starts node nid again, the same command, when it stopped at once
+        because its port was taken: its ports are among the kernel's
+        ephemeral ones, which any outgoing connection on this host may get
+        while the node is down (a test's environment, not the product's).
+        PORT_RETRIES times at most, a second apart. True when started."""
+        node = self.nodes[nid]
+        if node.port_retries >= PORT_RETRIES or "is already in use" not in \
+                self._last_start_log(nid):
+            return False
+        node.port_retries += 1
+        print("# node %d: its port was taken while it was down; started again (%d of %d)"
+              % (nid, node.port_retries, PORT_RETRIES), flush=True)
+        time.sleep(1)
+        self._spawn(node, node.cmd)
+        return True
+
     def check_alive(self):
-        """Fails when a node the test wants running has exited."""
+        """Fails when a node the test wants running has exited (but for a
+        port taken while it was down: _port_taken_again)."""
         for nid in self.ids():
             node = self.nodes[nid]
             if node.expected and node.proc is not None and node.proc.poll() is not None:
+                if self._port_taken_again(nid):
+                    continue
                 node.expected = False
                 node.rc = node.proc.returncode
                 raise Failure("node %d exited unexpectedly with code %s; log tail:\n%s"
