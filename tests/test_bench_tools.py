@@ -14,6 +14,9 @@ bench/million-keys.sh. They measure nothing here.
 - million-keys.sh with 1,000 keys prints every row of its table (keys,
   snapshot, restarts, each node's peak memory), writes it with --out, and
   removes its temporary directory; a bad option is exit 2.
+- floor.py with 20 writes and 20 round trips prints each one's
+  percentiles, in order, and the floor as their sum (one write, three
+  round trips); a bad option is exit 2, and it leaves no file behind.
 - leader-steady.sh for 2 s prints the requests, the terms before and after
   and the elections during the load, and exits 0 (no change) or 3 (a change:
   possible on a starved machine, and what the script is there to show).
@@ -39,6 +42,7 @@ SCRIPT = os.path.join(TOP, "bench", "profile-forward.sh")
 MILLION = os.path.join(TOP, "bench", "million-keys.sh")
 STEADY = os.path.join(TOP, "bench", "leader-steady.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
+FLOOR = os.path.join(TOP, "bench", "floor.py")
 RUN_TIMEOUT = 120
 
 REPORT = """\
@@ -207,12 +211,40 @@ def test_leader_steady_short_run(t):
 
 test_leader_steady_short_run.timeout = RUN_TIMEOUT + 30
 
+
+def test_floor_small_run(t):
+    for extra, want in ((["--writes", "5"], "--writes must be an integer from 10 to 100000"),
+                        (["--dir", "/nonexistent-dir"], "is not a directory"),
+                        (["--fast"], "unknown option '--fast'")):
+        rc, out, err, _ = harness.run_once([FLOOR] + extra, 30)
+        check(rc == 2 and want in err and out == "", "%s: exit %s: %s" % (extra, rc, short(err)))
+    tmp = tempfile.mkdtemp(prefix="escrow-floor-test-", dir=os.environ.get("TEST_TMPDIR"))
+    try:
+        rc, out, err, _ = harness.run_once([FLOOR, "--dir", tmp, "--writes", "20", "--trips",
+                                            "20", "--json"], 60)
+        check(rc == 0, "exit %s: %s" % (rc, short(err)))
+        r = json.loads(out)
+        for part in ("write", "round_trip"):
+            p = [r[part]["p%d_us" % q] for q in (50, 90, 99)]
+            check(0 < p[0] <= p[1] <= p[2], "%s percentiles not in order: %s" % (part, p))
+        check(r["write"]["how"] in ("O_DIRECT|O_DSYNC", "pwrite+fdatasync"), "how: %s" % r)
+        want = round((r["write"]["p50_us"] + 3 * r["round_trip"]["p50_us"]) / 1e3, 3)
+        check(abs(r["via_follower_floor_ms"] - want) < 0.0015, "floor %s, not %s"
+              % (r["via_follower_floor_ms"], want))
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+        rc, out, err, _ = harness.run_once([FLOOR, "--help"], 30)
+        check(rc == 0 and all(o in out for o in ("--dir", "--writes", "--trips", "--json")),
+              "--help: exit %s: %s" % (rc, short(out)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
 TESTS = [
     test_summary_parts_add_up,
     test_bad_options_and_help,
     test_short_run_profiles_both_nodes,
     test_million_keys_small_run,
     test_leader_steady_short_run,
+    test_floor_small_run,
 ]
 
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""floor.py: what this machine allows one client at best (issue 16's
+single-client target), measured without escrow or etcd.
+
+A write through a follower waits for at least one durable log write (the
+leader's and a follower's run side by side; the commit needs one of the
+followers' besides the leader's own) and for six one-way trips between
+processes: client -> follower -> leader -> follower (AppendEntries) ->
+leader (its answer) -> follower -> client. This prints, on the disk of
+--dir and over 127.0.0.1:
+
+  - a durable 4 KiB write into a preallocated file, as libraft writes its
+    log (O_DIRECT | O_DSYNC, falling back to pwrite + fdatasync where the
+    file system refuses O_DIRECT): p50, p90, p99;
+  - the round trip of 300 bytes between two processes over loopback TCP
+    (TCP_NODELAY, the receiver blocked in recv as an idle node is): p50,
+    p90, p99;
+  - their sum for a write through a follower: one write plus three round
+    trips, at the p50s. What escrow or etcd add on top is their own work.
+
+Usage: bench/floor.py [--dir DIR] [--writes N] [--trips N] [--json]
+  --dir DIR    where the test file goes (default: the current directory;
+               give the file system of the data dirs)
+  --writes N   durable writes, 10-100000 (default 2000)
+  --trips N    round trips, 10-1000000 (default 5000)
+  --json       print one JSON object instead of lines
+Exit 0, 1 when a measurement failed, 2 for a bad option. Standard library
+only."""
+
+import json
+import mmap
+import os
+import socket
+import sys
+import tempfile
+import time
+
+BLOCK = 4096
+MESSAGE = 300
+
+
+def usage_error(msg):
+    sys.stderr.write("floor.py: %s (see --help)\n" % msg)
+    sys.exit(2)
+
+
+def parse(argv):
+    opts = {"dir": ".", "writes": 2000, "trips": 5000, "json": False}
+    limits = {"writes": (10, 100000), "trips": (10, 1000000)}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--help", "-h"):
+            print(__doc__.split("\n\nUsage: ", 1)[1].split("\nExit", 1)[0].join(["Usage: ", ""]))
+            sys.exit(0)
+        if a == "--json":
+            opts["json"] = True
+        elif a in ("--dir", "--writes", "--trips"):
+            if i + 1 >= len(argv):
+                usage_error("%s needs a value" % a)
+            v = argv[i + 1]
+            i += 1
+            if a == "--dir":
+                if not os.path.isdir(v):
+                    usage_error("--dir %s is not a directory" % v)
+                opts["dir"] = v
+            else:
+                lo, hi = limits[a[2:]]
+                if not v.isdigit() or not lo <= int(v) <= hi:
+                    usage_error("%s must be an integer from %d to %d" % (a, lo, hi))
+                opts[a[2:]] = int(v)
+        else:
+            usage_error("unknown option '%s'" % a)
+        i += 1
+    return opts
+
+
+def percentiles(us):
+    us = sorted(us)
+    return {p: round(us[min(len(us) - 1, len(us) * p // 100)], 1) for p in (50, 90, 99)}
+
+
+def durable_writes(directory, n):
+    """Times n 4 KiB durable writes at growing offsets of a preallocated
+    file. Returns (how, {50: us, 90: us, 99: us})."""
+    fd, path = tempfile.mkstemp(prefix="floor-", dir=directory)
+    os.close(fd)
+    try:
+        fd = os.open(path, os.O_RDWR)
+        os.posix_fallocate(fd, 0, n * BLOCK)
+        os.close(fd)
+        how = "O_DIRECT|O_DSYNC"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_DIRECT | os.O_DSYNC)
+        except OSError:
+            how, fd = "pwrite+fdatasync", os.open(path, os.O_RDWR)
+        buf = mmap.mmap(-1, BLOCK)   # page-aligned, as O_DIRECT wants
+        buf.write(b"\x5a" * BLOCK)
+        times = []
+        try:
+            for i in range(n):
+                t0 = time.perf_counter_ns()
+                if os.pwrite(fd, buf, i * BLOCK) != BLOCK:
+                    raise OSError("short write")
+                if how == "pwrite+fdatasync":
+                    os.fdatasync(fd)
+                times.append((time.perf_counter_ns() - t0) / 1e3)
+        finally:
+            os.close(fd)
+        return how, percentiles(times)
+    finally:
+        os.unlink(path)
+
+
+def round_trips(n):
+    """Times n round trips of MESSAGE bytes to a forked echo process over
+    127.0.0.1. Returns {50: us, 90: us, 99: us}."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            conn, _ = listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        finally:
+            os._exit(0)
+    listener.close()
+    times = []
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            msg = b"r" * MESSAGE
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                s.sendall(msg)
+                got = 0
+                while got < MESSAGE:
+                    chunk = s.recv(MESSAGE - got)
+                    if not chunk:
+                        raise OSError("the echo process closed the connection")
+                    got += len(chunk)
+                times.append((time.perf_counter_ns() - t0) / 1e3)
+    finally:
+        os.waitpid(pid, 0)
+    return percentiles(times)
+
+
+def main(argv):
+    opts = parse(argv)
+    try:
+        how, write = durable_writes(opts["dir"], opts["writes"])
+        trip = round_trips(opts["trips"])
+    except OSError as e:
+        sys.stderr.write("floor.py: %s\n" % e)
+        return 1
+    floor_ms = round((write[50] + 3 * trip[50]) / 1e3, 3)
+    if opts["json"]:
+        print(json.dumps({"write": {"how": how, "n": opts["writes"],
+                                    "p50_us": write[50], "p90_us": write[90],
+                                    "p99_us": write[99]},
+                          "round_trip": {"n": opts["trips"], "p50_us": trip[50],
+                                         "p90_us": trip[90], "p99_us": trip[99]},
+                          "via_follower_floor_ms": floor_ms}))
+        return 0
+    print("durable 4 KiB write (%s, %d): p50 %.0f us, p90 %.0f us, p99 %.0f us"
+          % (how, opts["writes"], write[50], write[90], write[99]))
+    print("loopback round trip, %d bytes (%d): p50 %.0f us, p90 %.0f us, p99 %.0f us"
+          % (MESSAGE, opts["trips"], trip[50], trip[90], trip[99]))
+    print("one write through a follower, at best (one write + 3 round trips, p50s): %.3f ms"
+          % floor_ms)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
