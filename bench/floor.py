@@ -16,7 +16,12 @@ leader (its answer) -> follower -> client. This prints, on the disk of
     (TCP_NODELAY, the receiver blocked in recv as an idle node is): p50,
     p90, p99;
   - their sum for a write through a follower: one write plus three round
-    trips, at the p50s. What escrow or etcd add on top is their own work.
+    trips, at the p50s. What escrow or etcd add on top is their own work;
+  - (x86-64) how often the kernel refuses a `RWF_NOWAIT` AIO write, as
+    libraft 0.15 submits its appends, when each write starts at the block
+    where the previous one ended (a log's tail) and runs into fresh
+    preallocated blocks, and when the writes share no block. libraft redoes
+    a refused append on a libuv pool thread.
 
 Usage: bench/floor.py [--dir DIR] [--writes N] [--trips N] [--json]
   --dir DIR    where the test file goes (default: the current directory;
@@ -27,8 +32,10 @@ Usage: bench/floor.py [--dir DIR] [--writes N] [--trips N] [--json]
 Exit 0, 1 when a measurement failed, 2 for a bad option. Standard library
 only."""
 
+import ctypes
 import json
 import mmap
+import platform
 import os
 import socket
 import sys
@@ -37,6 +44,27 @@ import time
 
 BLOCK = 4096
 MESSAGE = 300
+AIO_WRITES = 200
+AIO_SIZE = 4 * BLOCK
+NR_IO_SETUP, NR_IO_DESTROY, NR_IO_GETEVENTS, NR_IO_SUBMIT = 206, 207, 208, 209  # x86-64
+IOCB_CMD_PWRITE = 1
+RWF_NOWAIT = 0x8
+EAGAIN = 11
+
+
+class Iocb(ctypes.Structure):
+    """struct iocb of <linux/aio_abi.h> (little-endian)."""
+    _fields_ = [("data", ctypes.c_uint64), ("key", ctypes.c_uint32),
+                ("rw_flags", ctypes.c_int32), ("opcode", ctypes.c_uint16),
+                ("reqprio", ctypes.c_int16), ("fildes", ctypes.c_uint32),
+                ("buf", ctypes.c_uint64), ("nbytes", ctypes.c_uint64),
+                ("offset", ctypes.c_int64), ("reserved2", ctypes.c_uint64),
+                ("flags", ctypes.c_uint32), ("resfd", ctypes.c_uint32)]
+
+
+class IoEvent(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_uint64), ("obj", ctypes.c_uint64),
+                ("res", ctypes.c_int64), ("res2", ctypes.c_int64)]
 
 
 def usage_error(msg):
@@ -152,11 +180,55 @@ def round_trips(n):
     return percentiles(times)
 
 
+def nowait_refusals(directory, step):
+    """AIO_WRITES writes of AIO_SIZE bytes, O_DIRECT | O_DSYNC with
+    RWF_NOWAIT, each step bytes after the previous one, into a preallocated
+    file. Returns how many the kernel refused (EAGAIN)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    ctx = ctypes.c_ulong(0)
+    if libc.syscall(NR_IO_SETUP, 8, ctypes.byref(ctx)) != 0:
+        raise OSError(ctypes.get_errno(), "io_setup")
+    fd, path = tempfile.mkstemp(prefix="floor-aio-", dir=directory)
+    buf = mmap.mmap(-1, AIO_SIZE)
+    try:
+        os.posix_fallocate(fd, 0, AIO_WRITES * step + AIO_SIZE)
+        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
+        buf.write(b"\x5a" * AIO_SIZE)
+        cb, ev = Iocb(), IoEvent()
+        cbs = (ctypes.POINTER(Iocb) * 1)(ctypes.pointer(cb))
+        refused = 0
+        for i in range(AIO_WRITES):
+            ctypes.memset(ctypes.addressof(cb), 0, ctypes.sizeof(cb))
+            cb.opcode, cb.fildes, cb.rw_flags = IOCB_CMD_PWRITE, fd, RWF_NOWAIT
+            cb.buf = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+            cb.nbytes, cb.offset = AIO_SIZE, i * step
+            if libc.syscall(NR_IO_SUBMIT, ctx, 1, cbs) != 1:
+                raise OSError(ctypes.get_errno(), "io_submit")
+            if libc.syscall(NR_IO_GETEVENTS, ctx, 1, 1, ctypes.byref(ev), None) != 1:
+                raise OSError(ctypes.get_errno(), "io_getevents")
+            if ev.res == -EAGAIN:
+                refused += 1
+            elif ev.res != AIO_SIZE:
+                raise OSError(-ev.res if ev.res < 0 else 0, "AIO write: %d" % ev.res)
+        return refused
+    finally:
+        os.close(fd)
+        os.unlink(path)
+        libc.syscall(NR_IO_DESTROY, ctx)
+
+
 def main(argv):
     opts = parse(argv)
     try:
         how, write = durable_writes(opts["dir"], opts["writes"])
         trip = round_trips(opts["trips"])
+        nowait = None
+        if platform.machine() == "x86_64" and how == "O_DIRECT|O_DSYNC":
+            nowait = {"writes": AIO_WRITES,
+                      "from_the_tail_block": nowait_refusals(opts["dir"], AIO_SIZE - BLOCK),
+                      "side_by_side": nowait_refusals(opts["dir"], AIO_SIZE)}
     except OSError as e:
         sys.stderr.write("floor.py: %s\n" % e)
         return 1
@@ -167,7 +239,8 @@ def main(argv):
                                     "p99_us": write[99]},
                           "round_trip": {"n": opts["trips"], "p50_us": trip[50],
                                          "p90_us": trip[90], "p99_us": trip[99]},
-                          "via_follower_floor_ms": floor_ms}))
+                          "via_follower_floor_ms": floor_ms,
+                          "nowait_refused": nowait}))
         return 0
     print("durable 4 KiB write (%s, %d): p50 %.0f us, p90 %.0f us, p99 %.0f us"
           % (how, opts["writes"], write[50], write[90], write[99]))
@@ -175,6 +248,12 @@ def main(argv):
           % (MESSAGE, opts["trips"], trip[50], trip[90], trip[99]))
     print("one write through a follower, at best (one write + 3 round trips, p50s): %.3f ms"
           % floor_ms)
+    if nowait is None:
+        print("RWF_NOWAIT refusals: not measured (x86-64 and O_DIRECT only)")
+    else:
+        print("RWF_NOWAIT %d KiB AIO writes refused: %d of %d starting at the last one's "
+              "last block, %d of %d side by side" % (AIO_SIZE // 1024, nowait["from_the_tail_block"],
+                                                    AIO_WRITES, nowait["side_by_side"], AIO_WRITES))
     return 0
 
 

@@ -15,8 +15,9 @@ bench/million-keys.sh. They measure nothing here.
   snapshot, restarts, each node's peak memory), writes it with --out, and
   removes its temporary directory; a bad option is exit 2.
 - floor.py with 20 writes and 20 round trips prints each one's
-  percentiles, in order, and the floor as their sum (one write, three
-  round trips); a bad option is exit 2, and it leaves no file behind.
+  percentiles, in order, the floor as their sum (one write, three round
+  trips) and, where it measures them, the counts of refused RWF_NOWAIT
+  writes; a bad option is exit 2, and it leaves no file behind.
 - leader-steady.sh for 2 s prints the requests, the terms before and after
   and the elections during the load, and exits 0 (no change) or 3 (a change:
   possible on a starved machine, and what the script is there to show).
@@ -231,6 +232,10 @@ def test_floor_small_run(t):
         want = round((r["write"]["p50_us"] + 3 * r["round_trip"]["p50_us"]) / 1e3, 3)
         check(abs(r["via_follower_floor_ms"] - want) < 0.0015, "floor %s, not %s"
               % (r["via_follower_floor_ms"], want))
+        nw = r["nowait_refused"]
+        check(nw is None or (nw["writes"] == 200 and all(
+            isinstance(nw[k], int) and 0 <= nw[k] <= 200
+            for k in ("from_the_tail_block", "side_by_side"))), "nowait_refused: %s" % nw)
         check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
         rc, out, err, _ = harness.run_once([FLOOR, "--help"], 30)
         check(rc == 0 and all(o in out for o in ("--dir", "--writes", "--trips", "--json")),
