@@ -13,7 +13,8 @@
  * open). libraft 0.15 would hold it as the peer's connection for good, and
  * the peer, started again, found its port taken ("raft address ... is
  * already in use"). Such a stream is closed and the dial fails, to be
- * retried. The TLS transport fails that handshake by itself. */
+ * retried. Under TLS such a dial would read its own ClientHello back and
+ * fail the handshake (reasoned, not tested). */
 #ifndef ESCROW_RAFT_NODELAY_H
 #define ESCROW_RAFT_NODELAY_H
 
