@@ -38,6 +38,7 @@ MKCERT = os.environ.get("ESCROW_MKCERT") or os.path.join(os.path.dirname(ESCROWD
                                                           "tests", "mkcert")
 LOG_LEVEL = os.environ.get("ESCROW_LOG_LEVEL", "debug")
 PORT_RETRIES = 5    # starts again of a node whose port was taken (Cluster._port_taken_again)
+PORT_TAKEN = "is already in use"    # escrowd's words for a port another process holds
 REQUEST_TIMEOUT = 15.0   # above the ~10 s forwarding deadline of a follower
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "240") or 240)  # seconds per test
 # What a recovery password looks like, to mask it in printed log lines.
@@ -580,8 +581,7 @@ class Cluster:
         while the node is down (a test's environment, not the product's).
         PORT_RETRIES times at most, a second apart. True when started."""
         node = self.nodes[nid]
-        if node.port_retries >= PORT_RETRIES or "is already in use" not in \
-                self._last_start_log(nid):
+        if node.port_retries >= PORT_RETRIES or PORT_TAKEN not in self._last_start_log(nid):
             return False
         node.port_retries += 1
         print("# node %d: its port was taken while it was down; started again (%d of %d)"
@@ -682,7 +682,7 @@ class Cluster:
         for nid in self.ids():
             try:
                 with open(self.nodes[nid].log_path, encoding="utf-8", errors="replace") as f:
-                    lines += [ln.strip() for ln in f if "is already in use" in ln]
+                    lines += [ln.strip() for ln in f if PORT_TAKEN in ln]
             except OSError:
                 pass
         return "; ".join(lines)
