@@ -188,6 +188,14 @@ void breakglass_tick(struct breakglass *b)
 	send_next(b);
 }
 
+size_t breakglass_pending(const struct breakglass *b)
+{
+	struct journal_scan scan;
+	char errmsg[ESC_ERRMSG_SIZE];
+
+	return journal_read(b->path, NULL, NULL, &scan, errmsg) == ESC_OK ? scan.records : 0;
+}
+
 void breakglass_free(struct breakglass *b)
 {
 	records_free(b);

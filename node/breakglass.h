@@ -45,6 +45,10 @@ int breakglass_init(struct breakglass *b, const struct api_ctx *ctx, char *errms
  * entry (the leader ignores ids it applied). */
 void breakglass_tick(struct breakglass *b);
 
+/* How many records the journal holds (0 when none, or unreadable): the
+ * lookups served without a leader that are not yet in the audit log. */
+size_t breakglass_pending(const struct breakglass *b);
+
 /* Frees what b holds; call after the HTTP client is closed. */
 void breakglass_free(struct breakglass *b);
 

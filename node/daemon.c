@@ -19,6 +19,7 @@
 #include "lib/netaddr.h"
 #include "raft/codec.h"
 #include "raft/segtail.h"
+#include "store/journal.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -524,10 +525,17 @@ static int start(struct daemon *d, char *errmsg)
 	if (rv == ESC_ECORRUPT) {
 		/* Never start on a damaged log: committed entries could be
 		 * dropped silently. The other nodes hold them. */
+		size_t pending = breakglass_pending(&d->breakglass);
 		log_error("%s", errmsg);
+		if (pending > 0)
+			log_error("%s holds %zu break-glass lookup(s) served without a leader "
+				  "and not yet in the audit log: keep it when emptying the data "
+				  "dir; it is replayed once this node has joined again",
+				  d->breakglass.path, pending);
 		return esc_errorf(errmsg, ESC_ECORRUPT,
 				  "damaged Raft log: this node does not start on it (the other "
-				  "nodes hold the log); recover: empty %s, then start with --join "
+				  "nodes hold the log); recover: empty %s but for its "
+				  JOURNAL_FILE "* files, then start with --join "
 				  "URL-of-a-running-node",
 				  d->dir.path);
 	}

@@ -886,6 +886,23 @@ def lookup_path(key_id, reason="lost_pin", note=None):
     return path + ("?" + urllib.parse.urlencode(q) if q else "")
 
 
+def damage_newest_segment(node):
+    """Flips one byte in the middle of the newest closed segment of node's
+    Raft log (the node stopped), as a disk error would; returns its path."""
+    raft = os.path.join(node.data_dir, "raft")
+    segs = sorted(f for f in os.listdir(raft)
+                  if "-" in f and f[0].isdigit() and not f.startswith("snapshot"))
+    check(segs, "no closed segment in %s: %s" % (raft, os.listdir(raft)))
+    seg = os.path.join(raft, segs[-1])
+    size = os.path.getsize(seg)
+    with open(seg, "r+b") as f:
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0x5A]))
+    return seg
+
+
 # ---------------------------------------------------------------- snapshots
 
 # The snapshot file of docs/api.md section 6 (layout in store/snapfile.h): a

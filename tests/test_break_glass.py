@@ -7,7 +7,9 @@ replayed through Raft exactly once when a leader is back."""
 import hashlib
 import json
 import os
+import signal
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -16,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import check, random_key, short  # noqa: E402
+from test_process import expect_refusal  # noqa: E402
 
 JOURNAL = "break-glass.journal"
 HEAD = 40  # u32 little-endian length, its complement, SHA-256
@@ -348,8 +351,60 @@ def test_pause_is_not_quorum_loss(t):
     check(not journal_records(c, follower), "a journal entry after a pause")
 
 
+def test_journal_outlives_a_damaged_log(t):
+    """A node that served a break-glass lookup finds its Raft log damaged
+    before replaying it: it refuses to start and names the journal to keep;
+    the documented recovery (empty the data dir but for break-glass.journal*,
+    start with --join) replays the entry once."""
+    c = start(t, 2)
+    recs = [random_key(t.rng) for _ in range(2)]
+    for rec in recs:
+        st, _, data = c.escrow_retry(c.ids(), rec)[:3]
+        check(st == 201, "escrow: %s %s" % (st, short(data)))
+    c.digest_equal(30)
+    survivor = isolate_follower(c)
+    others = [i for i in c.ids() if i != survivor]
+    data = expect_password(break_glass_once_past(c, survivor, recs[0]["key_id"]), recs[0],
+                           "break-glass lookup", True)
+    bg_id = data["break_glass_id"]
+    rc = c.kill(survivor, sig=signal.SIGTERM, wait=True)
+    check(rc == 0, "SIGTERM of node %d: exit %s" % (survivor, rc))
+    check([e["id"] for e in journal_records(c, survivor)] == [bg_id],
+          "the journal before the damage: %s" % short(journal_records(c, survivor), 600))
+    node = c.nodes[survivor]
+    harness.damage_newest_segment(node)
+    text = expect_refusal(t, c.command(survivor, bootstrap=False),
+                          "start on a damaged log holding a journal", ["damaged raft log"],
+                          timeout=20)
+    check(JOURNAL + "*" in text and "1 break-glass lookup(s)" in text,
+          "the refusal does not say to keep the journal: %s" % short(text, 800))
+    # The documented recovery (docs/operations.md), the journal kept.
+    subprocess.run(["find", node.data_dir, "-mindepth", "1", "!", "-name", JOURNAL + "*",
+                    "-delete"], check=True)
+    check(sorted(os.listdir(node.data_dir)) == [JOURNAL],
+          "after the recovery's find: %s" % os.listdir(node.data_dir))
+    for nid in others:
+        c.restart(nid)
+    c.wait_ready(30, ids=others)
+    c.start_node(survivor, bootstrap=False, join=c.url(others[0]))
+    c.wait_ready(60, ids=[survivor])
+    check(journal_drained(c, survivor), "the kept journal was not replayed")
+    c.digest_equal(30)
+    bg = [e for e in audit_entries(c, survivor, recs[0]["key_id"]) if e.get("break_glass")]
+    check([(e.get("break_glass_id"), e.get("node")) for e in bg] == [(bg_id, survivor)],
+          "break-glass audit entries after the rejoin: %s" % short(bg, 600))
+    st, _, data = c.machine_keys(others[0], recs[0]["machine"])[:3]
+    keys = {k["key_id"]: k for k in data.get("keys", [])} if st == 200 else {}
+    check(keys.get(recs[0]["key_id"], {}).get("disclosed_at"),
+          "the break-glass key is not disclosed: %s %s" % (st, short(data, 600)))
+
+
+test_journal_outlives_a_damaged_log.timeout = 200
+
+
 TESTS = [
     test_served_journaled_replayed_once,
+    test_journal_outlives_a_damaged_log,
     test_pause_is_not_quorum_loss,
     test_policy_off_refuses,
     test_tls_roles,

@@ -175,14 +175,6 @@ def test_restored_node_refuses_after_machine_crash(t):
     check(after == before, "the refused start changed the data dir: %s -> %s" % (before, after))
 
 
-def newest_closed_segment(node):
-    raft = os.path.join(node.data_dir, "raft")
-    segs = sorted(f for f in os.listdir(raft)
-                  if "-" in f and f[0].isdigit() and not f.startswith("snapshot"))
-    check(segs, "no closed segment in %s: %s" % (raft, os.listdir(raft)))
-    return os.path.join(raft, segs[-1])
-
-
 def test_damaged_log_segment_refused_then_rejoin(t):
     c = t.cluster(3)
     ids = c.ids()
@@ -193,13 +185,7 @@ def test_damaged_log_segment_refused_then_rejoin(t):
     node = c.nodes[victim]
     rcs = c.kill(victim, sig=signal.SIGTERM, wait=True)
     check(rcs == 0, "SIGTERM of node %d: exit %s" % (victim, rcs))
-    seg = newest_closed_segment(node)
-    size = os.path.getsize(seg)
-    with open(seg, "r+b") as f:   # one flipped byte in the middle of the log
-        f.seek(size // 2)
-        b = f.read(1)
-        f.seek(size // 2)
-        f.write(bytes([b[0] ^ 0x5A]))
+    seg = harness.damage_newest_segment(node)
     with open(seg, "rb") as f:
         damaged = f.read()
     text = expect_refusal(t, c.command(victim, bootstrap=False),

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lib/error.h"
+#include "store/journal.h"
 #include "tools/drill/drill_blkio.h"
 #include "tools/drill/drill_disk.h"
 
@@ -592,11 +593,23 @@ int dcluster_damage_segment(struct dcluster *c, size_t i, char *errmsg)
 	return ESC_OK;
 }
 
+/* As remove_cb, but for the break-glass journal files at the top of the
+ * data dir: they hold audit entries not yet replayed. */
+static int wipe_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (ftw->level == 1 && strncmp(path + ftw->base, JOURNAL_FILE, strlen(JOURNAL_FILE)) == 0)
+		return 0;
+	return remove_cb(path, st, flag, ftw);
+}
+
 int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg)
 {
-	/* A mounted data dir stays (busy): only what it holds goes. */
-	nftw(c->nodes[i].data, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
-	if (mkdir(c->nodes[i].data, 0700) != 0 && !(errno == EEXIST && c->nodes[i].mounted))
+	struct stat st;
+
+	/* A mounted data dir stays (busy), as does one holding a journal. */
+	nftw(c->nodes[i].data, wipe_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (mkdir(c->nodes[i].data, 0700) != 0 &&
+	    !(errno == EEXIST && stat(c->nodes[i].data, &st) == 0 && S_ISDIR(st.st_mode)))
 		return esc_errorf(errmsg, ESC_EIO, "cannot create %s: %s", c->nodes[i].data,
 				  strerror(errno));
 	return ESC_OK;

@@ -113,7 +113,8 @@ int dcluster_start(struct dcluster *c, size_t i, const char *join, char *errmsg)
  * node i (stopped). */
 int dcluster_damage_segment(struct dcluster *c, size_t i, char *errmsg);
 
-/* Empties node i's data dir (stopped). */
+/* Empties node i's data dir (stopped) as the damaged-log recovery says:
+ * all but its break-glass journal files. */
 int dcluster_wipe(struct dcluster *c, size_t i, char *errmsg);
 
 /* Reaps node i if it exited: true and *status (as waitpid) when it did. */

@@ -282,7 +282,8 @@ static void heal_disk(struct run *r, struct fault *f)
 }
 
 /* The damaged node must have refused to start, saying why; the documented
- * recovery follows: empty its data dir and join it again. */
+ * recovery follows: empty its data dir (but for its break-glass journal)
+ * and join it again. */
 static void heal_damaged(struct run *r, struct fault *f)
 {
 	size_t i = (size_t)f->nodes[0];
