@@ -11,6 +11,7 @@
 
 #include "raft/codec.h"
 #include "raft/nodelay.h"
+#include "raft/segfill.h"
 #include "raft/tuning.h"
 #include "lib/error.h"
 #include "lib/netaddr.h"
@@ -174,6 +175,7 @@ int replica_init(struct replica *r, uv_loop_t *loop, unsigned id, const char *ra
 		goto err_transport;
 	}
 	sendguard_install(&r->guard);
+	segfill_enable();
 	tuning_io(&r->guard.io, r->segment_size ? r->segment_size : TUNING_SEGMENT_SIZE);
 	/* raft_uv_init says version 1 although it implements async_work, which
 	 * the asynchronous snapshots of our FSM need (fixed upstream later). */
