@@ -56,6 +56,9 @@ bench_workdir() {
 	fi
 }
 
+# shellcheck source=bench/cpu.sh
+. "$HERE/cpu.sh"
+
 CLUSTER_READY_TIMEOUT=${CLUSTER_READY_TIMEOUT:-120}
 declare -A URL NODE_PID
 CLUSTER_FLAGS=(${CLUSTER_FLAGS[@]+"${CLUSTER_FLAGS[@]}"})

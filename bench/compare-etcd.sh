@@ -352,19 +352,8 @@ done
 [[ " ${LOADS[*]} " == *" write:follower:1 "* ]] || LOADS+=("write:follower:1")
 SYSTEM_LIST=(etcd plain bench_plain tls)
 
-# CPU seconds (user and system) the processes "$@" have used so far.
-CLK_TCK=$(getconf CLK_TCK)
-cpu_seconds() {
-	local p ticks=0
-	local -a f
-	for p in "$@"; do
-		# The fields after the command name: utime and stime are the
-		# 12th and 13th (proc(5)'s 14 and 15).
-		read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat")
-		ticks=$((ticks + f[11] + f[12]))
-	done
-	python3 -c "print($ticks / $CLK_TCK)"
-}
+# shellcheck source=bench/cpu.sh
+. "$HERE/cpu.sh"
 
 # Runs load $2 (kind:via:clients) against system $3 in round $1 and appends
 # the run to $RUNS, with the CPU its system's servers used meanwhile.

@@ -14,6 +14,9 @@
                                            output, or escrowctl bench --json)
                                            to RUNS and prints a summary line
   compare_tool.py report RUNS PARAMS (table|json|markdown)
+  compare_tool.py ab-report RUNS (table|json) LOAD DURATION ESCROWD...
+                                           bench/ab-builds.sh's summary: the
+                                           runs of build k have SYSTEM k
 
 TLS is three arguments: the CA, the client certificate and its key. A run
 is {"requests", "ok", "errors", "rps", "p50_ms", "p99_ms", "tool"}; RUNS is a
@@ -358,10 +361,45 @@ def cmd_report(runs_path, params_path, fmt):
         die("report: format table, json or markdown")
 
 
+# ---------------------------------------------------------------- ab-report
+
+def cmd_ab_report(runs_path, fmt, load, duration, *builds):
+    """Per build (the runs whose system is its index): medians of rate, p99
+    and CPU per request, and the rate over the first build's."""
+    with open(runs_path, encoding="utf-8") as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    out = []
+    for k, path in enumerate(builds):
+        mine = [r for r in runs if r["system"] == str(k)]
+        if not mine:
+            die("ab-report: no run of build %d (%s)" % (k + 1, path))
+        rps = [r["rps"] for r in mine]
+        out.append({"build": k + 1, "escrowd": path, "runs": len(mine),
+                    "rps": statistics.median(rps), "rps_min": min(rps), "rps_max": max(rps),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in mine),
+                    "cpu_us": statistics.median(r.get("cpu_us", 0.0) for r in mine)})
+    for b in out:
+        b["rps_over_first"] = b["rps"] / out[0]["rps"]
+    if fmt == "json":
+        json.dump({"params": {"load": load, "duration_s": int(duration)}, "runs": runs,
+                   "builds": out}, sys.stdout, indent=1)
+        print()
+        return
+    if fmt != "table":
+        die("ab-report: format table or json")
+    print("%s, %s s per run; medians over each build's runs, (min-max) of the rate"
+          % (load, duration))
+    for b in out:
+        print("build %d  %8s/s (%s-%s)  p99 %6.1f ms  CPU %5.0f us/request  rate x%.2f  %s" % (
+            b["build"], "{:,.0f}".format(b["rps"]), "{:,.0f}".format(b["rps_min"]),
+            "{:,.0f}".format(b["rps_max"]), b["p99_ms"], b["cpu_us"], b["rps_over_first"],
+            b["escrowd"]))
+
+
 COMMANDS = {
     "ports": cmd_ports, "etcd-leader": cmd_etcd_leader, "escrow-leader": cmd_escrow_leader,
     "seed": cmd_seed,
-    "record": cmd_record, "report": cmd_report,
+    "record": cmd_record, "report": cmd_report, "ab-report": cmd_ab_report,
 }
 
 if __name__ == "__main__":

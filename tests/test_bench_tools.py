@@ -18,6 +18,10 @@ bench/million-keys.sh. They measure nothing here.
   percentiles, in order, the floor as their sum (one write, three round
   trips) and, where it measures them, the counts of refused RWF_NOWAIT
   writes; a bad option is exit 2, and it leaves no file behind.
+- ab-builds.sh with two builds (the same escrowd twice), one round of 1 s
+  each way, prints a run per build and per build its medians, the first
+  build's rate over itself 1; a bad option or a single build is exit 2.
+  Skipped when wrk is missing.
 - leader-steady.sh for 2 s prints the requests, the terms before and after
   and the elections during the load, and exits 0 (no change) or 3 (a change:
   possible on a starved machine, and what the script is there to show).
@@ -44,6 +48,7 @@ MILLION = os.path.join(TOP, "bench", "million-keys.sh")
 STEADY = os.path.join(TOP, "bench", "leader-steady.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
 FLOOR = os.path.join(TOP, "bench", "floor.py")
+AB = os.path.join(TOP, "bench", "ab-builds.sh")
 RUN_TIMEOUT = 120
 
 REPORT = """\
@@ -243,6 +248,46 @@ def test_floor_small_run(t):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+def test_ab_builds_small_run(t):
+    for extra, want in ((["--op", "delete", "a", "b"], "--op is write or lookup"),
+                        ([harness.ESCROWD], "give two or more escrowd builds"),
+                        (["/nonexistent", harness.ESCROWD], "is not an executable file"),
+                        (["--rounds", "0"], "--rounds must be an integer from 1 to 100")):
+        rc, out, err, _ = harness.run_once([AB] + extra, 30)
+        check(rc == 2 and want in err and out == "", "%s: exit %s: %s" % (extra, rc, short(err)))
+    rc, out, err, _ = harness.run_once([AB, "--help"], 30)
+    check(rc == 0 and all(o in out for o in ("--rounds", "--duration", "--clients", "--op",
+                                             "--via", "--seed-keys", "--json", "--wrk")),
+          "--help: exit %s: %s" % (rc, short(out)))
+    if shutil.which("wrk") is None:
+        raise harness.Skip("not installed: wrk (apt-get install wrk)")
+    tmp = tempfile.mkdtemp(prefix="escrow-ab-test-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=tmp)
+    try:
+        for op, via in (("write", "follower"), ("lookup", "leader")):
+            r = subprocess.run([AB, "--rounds", "1", "--duration", "1", "--clients", "2",
+                                "--seed-keys", "10", "--op", op, "--via", via, "--json",
+                                harness.ESCROWD, harness.ESCROWD],
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+            check(r.returncode == 0, "%s: exit %s: %s" % (op, r.returncode, short(r.stderr)))
+            d = json.loads(r.stdout)
+            check(d["params"]["load"] == "%s:%s:2" % (op, via), "params: %s" % d["params"])
+            check([x["system"] for x in d["runs"]] == ["0", "1"], "runs: %s" % d["runs"])
+            for run in d["runs"]:
+                check(run["ok"] > 0 and run["errors"] == 0 and run["cpu_us"] > 0,
+                      "%s run: %s" % (op, run))
+            b = d["builds"]
+            check([x["build"] for x in b] == [1, 2] and b[0]["rps_over_first"] == 1.0
+                  and abs(b[1]["rps_over_first"] - b[1]["rps"] / b[0]["rps"]) < 1e-9
+                  and b[0]["rps"] == d["runs"][0]["rps"], "builds: %s" % b)
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+test_ab_builds_small_run.timeout = 2 * RUN_TIMEOUT + 30
+
 TESTS = [
     test_summary_parts_add_up,
     test_bad_options_and_help,
@@ -250,6 +295,7 @@ TESTS = [
     test_million_keys_small_run,
     test_leader_steady_short_run,
     test_floor_small_run,
+    test_ab_builds_small_run,
 ]
 
 
