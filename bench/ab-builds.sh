@@ -83,13 +83,7 @@ ESCROWD=${BUILDS[0]}
 bench_find_programs python3 curl timeout "$WRK"
 
 WORK=""
-cleanup() {
-	trap - EXIT INT TERM
-	cluster_kill_all
-	wait 2>/dev/null || true
-	[[ -n "$WORK" ]] && rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 1' INT TERM
 
 bench_workdir "" ab

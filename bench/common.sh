@@ -56,6 +56,15 @@ bench_workdir() {
 	fi
 }
 
+# An exit trap (trap bench_cleanup EXIT) for a script whose WORK is
+# temporary: the nodes killed and reaped, WORK removed.
+bench_cleanup() {
+	trap - EXIT INT TERM
+	cluster_kill_all
+	wait 2>/dev/null || true
+	[[ -n "$WORK" ]] && rm -rf "$WORK"
+}
+
 # shellcheck source=bench/cpu.sh
 . "$HERE/cpu.sh"
 

@@ -63,13 +63,7 @@ bench_find_programs --escrowctl python3 curl
 
 WORK=""
 CLUSTER_LOG_LEVEL=info
-cleanup() {
-	trap - EXIT INT TERM
-	cluster_kill_all
-	wait 2>/dev/null || true
-	[[ -n "$WORK" ]] && rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 1' INT TERM
 
 bench_workdir "" steady
