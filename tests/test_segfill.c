@@ -124,7 +124,7 @@ static bool zero_from(const char *path, size_t from)
 TEST(before_enable_a_segment_is_only_allocated)
 {
 	char path[256];
-	int fd = create("open-1", path);
+	int fd = create("open-1", path), rv;
 
 	CHECK(fd >= 0);
 	CHECK(!segfill_enabled());
@@ -135,7 +135,13 @@ TEST(before_enable_a_segment_is_only_allocated)
 		UNIT_SKIP(no_unwritten);
 		return;
 	}
-	CHECK_INT(append_nowait(path), EAGAIN);
+	/* ext4 refuses it; a file system that takes it has nothing to fix,
+	 * but the next test still checks the segment's blocks and pages. */
+	rv = append_nowait(path);
+	if (rv == 0)
+		UNIT_SKIP("this file system takes a RWF_NOWAIT append into unwritten blocks");
+	else
+		CHECK_INT(rv, EAGAIN);
 }
 
 TEST(enabled_a_new_segment_is_written_whole_and_uncached)
