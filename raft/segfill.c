@@ -46,6 +46,7 @@ static int plain_fallocate(int fd, off_t offset, off_t len)
 static bool is_new_segment(int fd)
 {
 	char link[64], path[4096];
+	const size_t prefix = sizeof SEGFILL_PREFIX - 1;
 	const char *base;
 	ssize_t n;
 
@@ -56,8 +57,8 @@ static bool is_new_segment(int fd)
 	path[n] = '\0';
 	base = strrchr(path, '/');
 	base = base != NULL ? base + 1 : path;
-	return strncmp(base, SEGFILL_PREFIX, strlen(SEGFILL_PREFIX)) == 0 &&
-	       base[strlen(SEGFILL_PREFIX)] >= '0' && base[strlen(SEGFILL_PREFIX)] <= '9';
+	return strncmp(base, SEGFILL_PREFIX, prefix) == 0 && base[prefix] >= '0' &&
+	       base[prefix] <= '9';
 }
 
 /* Zeros over [offset, offset + len) of fd, synced, then the file's pages
