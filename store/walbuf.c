@@ -30,6 +30,11 @@
 
 #define INDEX_BUCKETS 1024 /* of each WAL's index of pending writes by offset */
 
+/* A WAL frame's header (SQLite's file format): the page number, then the
+ * database's size in pages after the commit for a commit frame, 0 for any
+ * other; SQLite writes the header and the page with two writes. */
+#define FRAME_HEADER 24
+
 
 /* The pending writes of one WAL file, shared by every connection of the
  * process that has it open, and the thread that writes them. */
@@ -45,6 +50,8 @@ struct walbuf {
 	size_t bytes;
 	uint64_t queued_seq;          /* seq of the last write queued */
 	uint64_t done_seq;            /* seq of the last write in the file */
+	uint64_t want_seq;            /* the thread writes while done_seq is below */
+	bool commit_next;             /* the last write was a commit frame's header */
 	int err;                      /* errno of the first failed write */
 	bool stop;
 	/* What lets a read skip the scan of every pending write. With writes
@@ -172,6 +179,25 @@ static void index_bounds(struct walbuf *wb)
 
 static atomic_long writes_allowed = -1; /* -1: no limit; for tests */
 
+/* Whether the thread has writes to make now: those up to want_seq. The
+ * frames of a transaction wait until its commit frame is queued (or a run's
+ * worth is pending, or someone waits for them), so that the thread wakes
+ * once per commit, not once per frame. Under wb->lock. */
+static bool writer_has_work(const struct walbuf *wb)
+{
+	return wb->head != NULL && wb->done_seq < wb->want_seq &&
+	       atomic_load(&writes_allowed) != 0;
+}
+
+/* Asks the thread to write every write queued up to seq. Under wb->lock. */
+static void want_written(struct walbuf *wb, uint64_t seq)
+{
+	if (wb->want_seq < seq) {
+		wb->want_seq = seq;
+		pthread_cond_broadcast(&wb->cond);
+	}
+}
+
 void walbuf_hold_writes(long allow)
 {
 	struct walbuf *wb;
@@ -180,6 +206,8 @@ void walbuf_hold_writes(long allow)
 	pthread_mutex_lock(&registry_lock);
 	for (wb = registry; wb != NULL; wb = wb->next) {
 		pthread_mutex_lock(&wb->lock);
+		if (allow != 0)
+			want_written(wb, wb->queued_seq);
 		pthread_cond_broadcast(&wb->cond);
 		pthread_mutex_unlock(&wb->lock);
 	}
@@ -236,7 +264,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&wb->lock);
 	for (;;) {
-		while ((wb->head == NULL || atomic_load(&writes_allowed) == 0) && !wb->stop)
+		while (!writer_has_work(wb) && !wb->stop)
 			pthread_cond_wait(&wb->cond, &wb->lock);
 		if (wb->head == NULL)
 			break;
@@ -324,6 +352,7 @@ static int walbuf_wait(struct walbuf *wb, uint64_t seq)
 	pthread_mutex_lock(&wb->lock);
 	if (seq == UINT64_MAX)
 		seq = wb->queued_seq;
+	want_written(wb, seq);
 	while (wb->done_seq < seq && wb->head != NULL)
 		pthread_cond_wait(&wb->cond, &wb->lock);
 	err = wb->err;
@@ -393,6 +422,11 @@ static int wal_close(sqlite3_file *f)
 	return rc;
 }
 
+static bool is_commit_header(const unsigned char *h)
+{
+	return (h[4] | h[5] | h[6] | h[7]) != 0;
+}
+
 static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
 	struct walbuf *wb = ((struct wb_file *)f)->wb;
@@ -408,8 +442,10 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	p->len = amt;
 	p->next = NULL;
 	pthread_mutex_lock(&wb->lock);
-	while (wb->err == 0 && wb->bytes > 0 && wb->bytes + (size_t)amt > WALBUF_MAX_PENDING)
+	while (wb->err == 0 && wb->bytes > 0 && wb->bytes + (size_t)amt > WALBUF_MAX_PENDING) {
+		want_written(wb, wb->queued_seq);
 		pthread_cond_wait(&wb->cond, &wb->lock);
+	}
 	if (wb->err != 0) {
 		int err = wb->err;
 		pthread_mutex_unlock(&wb->lock);
@@ -426,7 +462,10 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	wb->tail = p;
 	wb->bytes += (size_t)amt;
 	pending_add(amt);
-	pthread_cond_broadcast(&wb->cond);
+	/* The page after a commit frame's header ends a transaction. */
+	if (wb->commit_next || wb->bytes >= RUN_BYTES)
+		want_written(wb, p->seq);
+	wb->commit_next = amt == FRAME_HEADER && is_commit_header(buf);
 	pthread_mutex_unlock(&wb->lock);
 	return SQLITE_OK;
 }

@@ -22,8 +22,10 @@
  *    (SQLITE_IOERR), and the store stops the node; the writes queued after
  *    it are dropped, never written, so the WAL on disk stays a prefix.
  * Pending writes are capped (WALBUF_MAX_PENDING); past it a write waits.
- * The writer thread writes runs of writes that follow each other in the
- * file with one pwritev each; a read finds its pending writes through an
+ * The writer thread is woken when a transaction's commit frame is queued
+ * (or a run's worth is pending, or someone waits), not at every frame; it
+ * writes runs of writes that follow each other in the file with one
+ * pwritev each; a read finds its pending writes through an
  * index by offset when no pending write partly overlaps another. */
 #ifndef ESCROW_WALBUF_H
 #define ESCROW_WALBUF_H

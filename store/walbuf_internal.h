@@ -35,7 +35,8 @@ void pool_drain(void);
 
 /* Lets the writer threads write allow more writes (oldest first), then
  * holds them back; -1 (the default) lets them write everything. While held,
- * truncate, sync, close and flushed reads wait. */
+ * truncate, sync, close and flushed reads wait. A call other than with 0
+ * also asks for every write queued so far, committed or not. */
 void walbuf_hold_writes(long allow);
 
 /* Blocks in the pool, ready for the next writes. */

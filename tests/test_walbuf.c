@@ -522,6 +522,51 @@ static int pending_becomes(size_t bytes)
 	return walbuf_pending() == bytes;
 }
 
+/* Waits until fewer than bytes of writes are pending, at most 5 s. */
+static int pending_below(size_t bytes)
+{
+	for (int i = 0; i < 5000 && walbuf_pending() >= bytes; i++)
+		usleep(1000);
+	return walbuf_pending() < bytes;
+}
+
+/* A transaction's frames go to the file once its commit frame is queued,
+ * not frame by frame (the thread woke at every frame before); past a run's
+ * worth (1 MiB) pending, they go without waiting for the commit. */
+TEST(frames_wait_for_their_commit)
+{
+	static unsigned char head[32], page[PAGE];
+	unsigned char hdr[FRAME_HDR] = { 0 };
+	struct wal w;
+	long off = 32;
+
+	CHECK_INT(wal_open(&w, "commit.db"), 0);
+	CHECK_INT(wal_write(&w, head, sizeof head, 0), SQLITE_OK);
+	for (int i = 1; i <= 3; i++, off += FRAME) {
+		hdr[3] = (unsigned char)i; /* its page; bytes 4-7 zero: no commit */
+		CHECK_INT(wal_write(&w, hdr, FRAME_HDR, off), SQLITE_OK);
+		CHECK_INT(wal_write(&w, page, PAGE, off + FRAME_HDR), SQLITE_OK);
+	}
+	usleep(100 * 1000);
+	CHECK_INT(walbuf_pending(), sizeof head + 3 * FRAME);
+	hdr[3] = 4;
+	hdr[7] = 4; /* the database's pages after the commit: a commit frame */
+	CHECK_INT(wal_write(&w, hdr, FRAME_HDR, off), SQLITE_OK);
+	CHECK_INT(wal_write(&w, page, PAGE, off + FRAME_HDR), SQLITE_OK);
+	CHECK(pending_becomes(0));
+	CHECK_INT(wal_size(&w), off + FRAME);
+	hdr[7] = 0;
+	for (off += FRAME; off < 32 + 300L * FRAME; off += FRAME) {
+		CHECK_INT(wal_write(&w, hdr, FRAME_HDR, off), SQLITE_OK);
+		CHECK_INT(wal_write(&w, page, PAGE, off + FRAME_HDR), SQLITE_OK);
+	}
+	CHECK(pending_below(1u << 20));
+	CHECK_INT(wal_sync(&w), SQLITE_OK);
+	CHECK_INT(walbuf_pending(), 0);
+	CHECK_INT(wal_size(&w), off);
+	wal_close(&w);
+}
+
 /* Older writes written out, newer ones still pending: a write over part
  * of another, then the same two again, then the first two written. */
 TEST(reads_see_the_newest_bytes_when_older_are_written)
@@ -692,6 +737,7 @@ int main(void)
 	RUN(reads_and_the_file_match_a_model);
 	RUN(reads_see_the_newest_bytes);
 	RUN(reads_see_the_newest_bytes_when_older_are_written);
+	RUN(frames_wait_for_their_commit);
 	RUN(sync_waits_for_every_write);
 	RUN(pooled_blocks_are_never_pending);
 	RUN(a_failed_write_is_sticky);
