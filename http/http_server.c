@@ -61,7 +61,8 @@
 struct conn_write {
 	uv_write_t req;
 	struct http_conn *conn;
-	char *owned;  /* freed when done, or NULL: borrowed stream data */
+	char *owned;  /* wiped and freed when done, or NULL: borrowed stream data */
+	size_t owned_len;
 	bool stream;  /* a stream write: its callback fires when done */
 };
 
@@ -340,7 +341,7 @@ static void conn_write_cb(uv_write_t *req, int status)
 	struct http_conn *c = w->conn;
 	bool stream = w->stream;
 
-	free(w->owned);
+	OPENSSL_clear_free(w->owned, w->owned_len);
 	free(w);
 	c->n_writes--;
 	/* A failed stream write is told in the last close callback. */
@@ -358,24 +359,27 @@ static void conn_write_cb(uv_write_t *req, int status)
 		conn_finish(c);
 }
 
-/* Bytes to the socket. owned is freed when done (or here on error); a
- * stream write borrows b's bytes until its callback. */
-static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
+/* Bytes to the socket. owned (owned_len bytes, b's or more) is wiped and
+ * freed when done (or here on error): responses hold passwords; a stream
+ * write borrows b's bytes until its callback. */
+static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, size_t owned_len,
+			     bool stream)
 {
 	struct conn_write *w;
 
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
-		free(owned);
+		OPENSSL_clear_free(owned, owned_len);
 		http_conn_close(c);
 		return ESC_ENOMEM;
 	}
 	w->conn = c;
 	w->owned = owned;
+	w->owned_len = owned_len;
 	w->stream = stream;
 	/* A synchronous error never calls the callback: release here. */
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
-		free(owned);
+		OPENSSL_clear_free(owned, owned_len);
 		free(w);
 		http_conn_close(c);
 		return ESC_EIO;
@@ -388,15 +392,17 @@ static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, bool 
 
 int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream)
 {
-	return conn_write_socket(c, uv_buf_init(owned, (unsigned)len), owned, stream);
+	return conn_write_socket(c, uv_buf_init(owned, (unsigned)len), owned, owned != NULL ? len : 0,
+				 stream);
 }
 
-/* The single exit point of response bytes: see conn_write_socket. */
+/* Where response bytes leave (but for a whole response sent at once,
+ * conn_try_write): see conn_write_socket. */
 static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool stream)
 {
 	if (c->tls != NULL)
 		return http_conn_tls_write(c, b.base, b.len, owned, stream);
-	return conn_write_socket(c, b, owned, stream);
+	return conn_write_socket(c, b, owned, owned != NULL ? b.len : 0, stream);
 }
 
 int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len)
@@ -406,12 +412,39 @@ int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len)
 	return conn_write_bytes(c, b, buf, false);
 }
 
+/* A plain response with nothing queued before it goes to the socket at
+ * once: uv_write would, but once done it stops watching for writability
+ * again, an epoll_ctl call per response. Returns the bytes written, 0 when
+ * none could be (the socket full, or an error uv_write will report). */
+static size_t conn_try_write(struct http_conn *c, char *buf, size_t len)
+{
+	uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+	int n;
+
+	if (c->tls != NULL || c->closing || c->n_writes > 0)
+		return 0;
+	n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	return n > 0 ? (size_t)n : 0;
+}
+
 void http_conn_send(struct http_conn *c, char *buf, size_t len, bool close_after)
 {
+	size_t done = conn_try_write(c, buf, len);
+
 	c->state = HTTP_CONN_WRITING;
 	c->close_after = close_after;
+	if (done == len) {
+		OPENSSL_clear_free(buf, len);
+		/* Finish from the loop, never inside the handler's call. */
+		uv_timer_start(&c->timer, conn_finish_cb, 0, 0);
+		return;
+	}
 	uv_timer_start(&c->timer, conn_timeout_cb, HTTP_REQUEST_TIMEOUT_MS, 0);
-	http_conn_write_bytes(c, buf, len);
+	if (done == 0)
+		http_conn_write_bytes(c, buf, len);
+	else /* plain: the rest as any write, buf released once it is out */
+		conn_write_socket(c, uv_buf_init(buf + done, (unsigned)(len - done)), buf, len,
+				  false);
 }
 
 int http_conn_stream_begin(struct http_conn *c, char *buf, size_t len, uint64_t body_len,

@@ -271,6 +271,22 @@ static void later_cb(uv_timer_t *timer)
 	uv_close((uv_handle_t *)&l->timer, later_close_cb);
 }
 
+/* /whole?len=N: N bytes of a /stream body, answered in one response. */
+static void whole_reply(struct http_request *req)
+{
+	size_t len = (size_t)query_u64(req, "len", 0);
+	char *body = malloc(len + 1);
+
+	if (body == NULL) {
+		http_respond_error(req, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		body[i] = (char)stream_byte(i);
+	http_respond(req, 200, "X-Test: yes\r\n", "application/octet-stream", body, len);
+	free(body);
+}
+
 static void test_handler(struct http_request *req)
 {
 	struct fixture *f = req->server->data;
@@ -282,6 +298,10 @@ static void test_handler(struct http_request *req)
 			f->held[f->n_held++] = req;
 		else
 			stream_begin(f, req);
+		return;
+	}
+	if (strcmp(req->path, "/whole") == 0) {
+		whole_reply(req);
 		return;
 	}
 	if (strcmp(req->path, "/raw") == 0) {
@@ -1619,6 +1639,38 @@ FIXTURE_TEST(test_stream_keep_alive, REPLY_NOW)
 	CHECK_INT(f->server.n_conns, 1);
 }
 
+/* A response is written at once when the socket takes it whole; one larger
+ * than the socket's buffers goes partly at once, the rest as the client
+ * reads. Either way the client gets all of it, and the connection serves
+ * the next request. */
+FIXTURE_TEST(test_whole_response_small_and_larger_than_the_socket, REPLY_NOW)
+{
+	static const size_t lens[] = { 100, STREAM_BIG - 4096, 1000 };
+	struct call call;
+	char target[64], peer[64], v[64];
+
+	CHECK_INT(call_send(f, &call, f->addr, "GET", "/before", NULL, 0, WAIT_MS), 0);
+	WAIT_UNTIL(f, call.done, WAIT_MS);
+	CHECK_INT(call.status, ESC_OK);
+	echo_field(&call, "peer", peer, sizeof(peer));
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		snprintf(target, sizeof(target), "/whole?len=%zu", lens[i]);
+		CHECK_INT(call_send(f, &call, f->addr, "GET", target, NULL, 0, WAIT_MS), 0);
+		WAIT_UNTIL(f, call.done, WAIT_MS);
+		CHECK_INT(call.status, ESC_OK);
+		CHECK_INT(call.http_status, 200);
+		CHECK_INT(call.body_len, lens[i]);
+		CHECK(call.stream_ok);
+		CHECK_INT(call_send(f, &call, f->addr, "GET", "/after", NULL, 0, WAIT_MS), 0);
+		WAIT_UNTIL(f, call.done, WAIT_MS);
+		CHECK_INT(call.status, ESC_OK);
+		CHECK_STR(echo_field(&call, "path", v, sizeof(v)), "/after");
+		CHECK_STR(echo_field(&call, "peer", v, sizeof(v)), peer);
+	}
+	CHECK_INT(f->server.n_conns, 1);
+	CHECK_INT(f->server.n_pending, 0);
+}
+
 FIXTURE_TEST(test_stream_client_gone, REPLY_NOW)
 {
 	struct sink k;
@@ -1809,6 +1861,7 @@ int main(void)
 	RUN(test_stream_large);
 	RUN(test_stream_bad_writes);
 	RUN(test_stream_keep_alive);
+	RUN(test_whole_response_small_and_larger_than_the_socket);
 	RUN(test_stream_client_gone);
 	RUN(test_stream_stop_waits);
 	RUN(test_stream_drain_timeout);
