@@ -61,7 +61,8 @@ static void conn_release(struct http_client_conn *conn)
 	}
 	http_parse_headers_free(&conn->headers);
 	http_parse_buf_free(&conn->body);
-	free(conn->wbuf); /* NULL: the write callback ran before this */
+	if (conn->wbuf != NULL) /* NULL: the write callback ran before this */
+		OPENSSL_clear_free(conn->wbuf, conn->wbuf_len);
 	if (conn->res != NULL)
 		uv_freeaddrinfo(conn->res);
 	client_tls_free(conn);
@@ -376,7 +377,7 @@ static void conn_write_cb(uv_write_t *w, int status)
 {
 	struct http_client_conn *conn = w->data;
 
-	free(conn->wbuf);
+	OPENSSL_clear_free(conn->wbuf, conn->wbuf_len);
 	conn->wbuf = NULL;
 	client_conn_written(conn, status);
 }
@@ -396,7 +397,9 @@ void client_conn_written(struct http_client_conn *conn, int status)
 static void conn_send_request(struct http_client_conn *conn)
 {
 	struct http_client_req *req = conn->req;
+	size_t done;
 	uv_buf_t b;
+	int n;
 
 	conn->state = CLIENT_CONN_BUSY;
 	conn->got_bytes = false;
@@ -411,16 +414,26 @@ static void conn_send_request(struct http_client_conn *conn)
 		client_tls_send(conn, req->wire, req->wire_len);
 		return;
 	}
-	conn->wbuf = malloc(req->wire_len);
+	/* Most requests leave at once, with no copy and no uv_write (whose
+	 * end costs an epoll_ctl); an error or a full socket leaves the rest
+	 * to uv_write, which reports the error. */
+	b = uv_buf_init(req->wire, (unsigned)req->wire_len);
+	n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+	if (n > 0 && (size_t)n == req->wire_len)
+		return;
+	done = n > 0 ? (size_t)n : 0;
+	/* The rest is copied: req may end before the write does. */
+	conn->wbuf_len = req->wire_len - done;
+	conn->wbuf = malloc(conn->wbuf_len);
 	if (conn->wbuf == NULL) {
 		conn_fail(conn, ESC_EIO);
 		return;
 	}
-	memcpy(conn->wbuf, req->wire, req->wire_len);
-	b = uv_buf_init(conn->wbuf, (unsigned)req->wire_len);
+	memcpy(conn->wbuf, req->wire + done, conn->wbuf_len);
+	b = uv_buf_init(conn->wbuf, (unsigned)conn->wbuf_len);
 	if (uv_write(&conn->write, (uv_stream_t *)&conn->tcp, &b, 1, conn_write_cb) != 0) {
 		/* No callback after a synchronous error. */
-		free(conn->wbuf);
+		OPENSSL_clear_free(conn->wbuf, conn->wbuf_len);
 		conn->wbuf = NULL;
 		client_conn_lost(conn);
 	}

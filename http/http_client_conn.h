@@ -47,6 +47,7 @@ struct http_client_conn {
 	bool head;                        /* the request is a HEAD: no body */
 	int err;                          /* set by a parser callback */
 	char *wbuf;                       /* bytes being written (owned), or NULL */
+	size_t wbuf_len;
 	struct http_client_req *req;
 	http_parser parser;
 	char *in;                         /* CLIENT_READ_SIZE receive buffer */

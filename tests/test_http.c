@@ -1418,6 +1418,9 @@ struct fake_server {
 	bool stale;               /* then drop the connection at the second request */
 	const char *second;       /* response on a second connection, or NULL */
 	int accepted;
+	size_t body_want;         /* read a body this long, slowly, before answering */
+	size_t body_got;          /* its bytes read */
+	size_t body_bad;          /* of which not as stream_byte says */
 	pthread_t thread;
 };
 
@@ -1437,6 +1440,40 @@ static bool read_request(int fd)
 			return true;
 	}
 	return false;
+}
+
+/* Reads a request with a body of fs->body_want bytes: first waits, so that
+ * the client finds the socket full, then reads it all and checks it. */
+static bool read_request_body(struct fake_server *fs, int fd)
+{
+	static char buf[65536];
+	size_t len = 0, from;
+	ssize_t n;
+	char *end = NULL;
+
+	usleep(200 * 1000);
+	while (end == NULL && len + 1 < sizeof(buf)) {
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			return false;
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	if (end == NULL)
+		return false;
+	from = (size_t)(end + 4 - buf);
+	for (;;) {
+		for (size_t i = from; i < len && fs->body_got < fs->body_want; i++)
+			fs->body_bad += (unsigned char)buf[i] != stream_byte(fs->body_got++);
+		if (fs->body_got == fs->body_want)
+			return true;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return false;
+		len = (size_t)n;
+		from = 0;
+	}
 }
 
 static int fake_accept(struct fake_server *fs)
@@ -1459,7 +1496,7 @@ static void *fake_main(void *arg)
 	fd = fake_accept(fs);
 	if (fd < 0)
 		goto out;
-	if (read_request(fd))
+	if (fs->body_want > 0 ? read_request_body(fs, fd) : read_request(fd))
 		send_all(fd, fs->first, strlen(fs->first));
 	if (fs->stale)
 		read_request(fd);
@@ -1521,6 +1558,37 @@ static void fake_call(struct fixture *f, const char *response, struct call *call
 	else
 		call->status = -1;
 	fake_join(&fs);
+}
+
+/* A request larger than the socket takes goes partly at once and the rest
+ * as the server reads: the server gets every byte, in order, and the
+ * answer comes back. */
+FIXTURE_TEST(test_client_request_larger_than_the_socket, REPLY_NOW)
+{
+	const size_t len = 8u << 20;
+	struct fake_server fs = {
+		.first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		.body_want = len,
+	};
+	struct call call;
+	char addr[32];
+	char *body = malloc(len);
+	int before = f->wakes;
+
+	CHECK(body != NULL);
+	for (size_t i = 0; i < len; i++)
+		body[i] = (char)stream_byte(i);
+	CHECK_INT(fake_start(&fs, f), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", fs.port);
+	CHECK_INT(call_send(f, &call, addr, "POST", "/", body, len, WAIT_MS), 0);
+	free(body); /* the client holds its own copy */
+	WAIT_UNTIL(f, call.done && f->wakes > before, WAIT_MS);
+	fake_join(&fs);
+	CHECK_INT(call.status, ESC_OK);
+	CHECK_INT(call.http_status, 200);
+	CHECK_STR(call.body, "ok");
+	CHECK_INT(fs.body_got, len);
+	CHECK_INT(fs.body_bad, 0);
 }
 
 FIXTURE_TEST(test_client_response_framing, REPLY_NOW)
@@ -1857,6 +1925,7 @@ int main(void)
 	RUN(test_query_param);
 	RUN(test_header_fragments);
 	RUN(test_client_response_framing);
+	RUN(test_client_request_larger_than_the_socket);
 	RUN(test_client_retries_stale_connection);
 	RUN(test_stream_large);
 	RUN(test_stream_bad_writes);
