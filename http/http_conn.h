@@ -110,6 +110,10 @@ void http_conn_hold(struct http_conn *c);
  * stopping, closes the connections not finishing a response. */
 void http_server_drained(struct http_server *s);
 
+/* http_server_stop.c: the last step of a stop, once every connection and
+ * the listener are closed (a no-op before). */
+void http_server_stop_check(struct http_server *s);
+
 /* Writes owned (len bytes, freed when written) to the socket as they are:
  * ciphertext under TLS. stream: the write of a streamed response. */
 int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream);
