@@ -28,45 +28,12 @@
 #define RUN_BYTES (1u << 20)
 
 
-#define INDEX_BUCKETS 1024 /* of each WAL's index of pending writes by offset */
 
 /* A WAL frame's header (SQLite's file format): the page number, then the
  * database's size in pages after the commit for a commit frame, 0 for any
  * other; SQLite writes the header and the page with two writes. */
 #define FRAME_HEADER 24
 
-
-/* The pending writes of one WAL file, shared by every connection of the
- * process that has it open, and the thread that writes them. */
-struct walbuf {
-	struct walbuf *next;          /* in the registry */
-	char *path;
-	int refs;                     /* open files; under registry_lock */
-	int fd;                       /* the writer thread's own descriptor */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;          /* a write queued, a write done, stop */
-	struct pending *head, *tail;  /* in write order; only the thread removes */
-	size_t bytes;
-	uint64_t queued_seq;          /* seq of the last write queued */
-	uint64_t done_seq;            /* seq of the last write in the file */
-	uint64_t want_seq;            /* the thread writes while done_seq is below */
-	bool commit_next;             /* the last write was a commit frame's header */
-	int err;                      /* errno of the first failed write */
-	bool stop;
-	/* What lets a read skip the scan of every pending write. With writes
-	 * pending, every one lies in [min_off, max_end) (max_end is their
-	 * largest end exactly). The index holds, for each offset where a
-	 * write is pending, the newest write there. A write is regular when
-	 * it was queued at or past max_end, or with the offset and length of
-	 * a regular write then newest at its offset (so equal to it): any two
-	 * pending regular writes cover the same bytes or none in common.
-	 * SQLite's frame headers and pages are regular; a write that only
-	 * partly overlaps another is not. */
-	sqlite3_int64 min_off, max_end;
-	size_t irregular; /* pending writes that are not regular */
-	struct pending *index[INDEX_BUCKETS];
-};
 
 /* A file opened through the shim: a WAL file wraps the real one. */
 struct wb_file {
@@ -94,85 +61,6 @@ static void pending_add(long delta)
 		atomic_fetch_add(&total_pending, (size_t)delta);
 	else
 		atomic_fetch_sub(&total_pending, (size_t)-delta);
-}
-
-/* --- the index of pending writes (under wb->lock) --- */
-
-static struct pending **index_bucket(struct walbuf *wb, sqlite3_int64 off)
-{
-	return &wb->index[((uint64_t)off * 0x9e3779b97f4a7c15u) >> 54]; /* 10 bits */
-}
-
-/* The newest pending write at off, or NULL. */
-static struct pending *index_find(struct walbuf *wb, sqlite3_int64 off)
-{
-	struct pending *p = *index_bucket(wb, off);
-
-	while (p != NULL && p->off != off)
-		p = p->hnext;
-	return p;
-}
-
-/* Records q, the newest write, in the index and the bounds. */
-static void index_add(struct walbuf *wb, struct pending *q)
-{
-	struct pending **pp = index_bucket(wb, q->off), *p;
-
-	while (*pp != NULL && (*pp)->off != q->off)
-		pp = &(*pp)->hnext;
-	p = *pp;
-	q->regular = wb->head == NULL || q->off >= wb->max_end ||
-		     (p != NULL && p->regular && p->len == q->len);
-	if (!q->regular)
-		wb->irregular++;
-	if (p != NULL) {
-		q->hnext = p->hnext;
-		p->indexed = false;
-	} else {
-		q->hnext = NULL;
-	}
-	*pp = q;
-	q->indexed = true;
-	if (wb->head == NULL) {
-		wb->min_off = q->off;
-		wb->max_end = q->off + q->len;
-	} else {
-		if (q->off < wb->min_off)
-			wb->min_off = q->off;
-		if (q->off + q->len > wb->max_end)
-			wb->max_end = q->off + q->len;
-	}
-}
-
-/* Forgets p, the oldest pending write, which leaves the list. */
-static void index_remove(struct walbuf *wb, struct pending *p)
-{
-	struct pending **pp;
-
-	if (!p->regular)
-		wb->irregular--;
-	if (!p->indexed)
-		return;
-	for (pp = index_bucket(wb, p->off); *pp != p; pp = &(*pp)->hnext)
-		;
-	*pp = p->hnext;
-}
-
-/* The bounds, exact again once writes left the list. */
-static void index_bounds(struct walbuf *wb)
-{
-	const struct pending *p = wb->head;
-
-	if (p == NULL)
-		return;
-	wb->min_off = p->off;
-	wb->max_end = p->off + p->len;
-	for (p = p->next; p != NULL; p = p->next) {
-		if (p->off < wb->min_off)
-			wb->min_off = p->off;
-		if (p->off + p->len > wb->max_end)
-			wb->max_end = p->off + p->len;
-	}
 }
 
 /* --- the writer thread --- */
@@ -285,8 +173,8 @@ static void *writer_main(void *arg)
 			if (wb->head == NULL)
 				wb->tail = NULL;
 			for (p = first; p != NULL; p = p->next)
-				index_remove(wb, p);
-			index_bounds(wb);
+				walbuf_index_remove(wb, p);
+			walbuf_index_bounds(wb);
 			wb->bytes -= bytes;
 			wb->done_seq = last->seq;
 			pending_add(-(long)bytes);
@@ -454,7 +342,7 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 		return err == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
 	}
 	p->seq = ++wb->queued_seq;
-	index_add(wb, p);
+	walbuf_index_add(wb, p);
 	if (wb->tail != NULL)
 		wb->tail->next = p;
 	else
@@ -468,60 +356,6 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 	wb->commit_next = amt == FRAME_HEADER && is_commit_header(buf);
 	pthread_mutex_unlock(&wb->lock);
 	return SQLITE_OK;
-}
-
-/* Copies the pending writes at [off, off + amt) over buf when those of
- * the index cover it all, one after the other; says whether they did.
- * Only when every pending write is regular: then each byte of a write
- * found is newest in the write found (any other over it has its offset
- * and is older). Under wb->lock. */
-static bool overlay_indexed(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off)
-{
-	sqlite3_int64 pos = off, end = off + amt;
-
-	while (pos < end) {
-		const struct pending *p = index_find(wb, pos);
-		sqlite3_int64 hi;
-
-		if (p == NULL)
-			return false;
-		hi = p->off + p->len < end ? p->off + p->len : end;
-		memcpy((unsigned char *)buf + (pos - off), p->data, (size_t)(hi - pos));
-		pos = hi;
-	}
-	return true;
-}
-
-/* Copies the pending writes over buf (the file's bytes at off) and says
- * whether they cover [from, off + amt). Under wb->lock. */
-static bool overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sqlite3_int64 from)
-{
-	sqlite3_int64 end = off + amt, covered = from;
-	bool progress = true;
-
-	if (wb->head == NULL || end <= wb->min_off || off >= wb->max_end)
-		return covered >= end; /* no pending write there */
-	if (wb->irregular == 0 && overlay_indexed(wb, buf, amt, off))
-		return true;
-	/* The general case: every pending write, newest last. */
-	for (const struct pending *p = wb->head; p != NULL; p = p->next) {
-		sqlite3_int64 lo = p->off > off ? p->off : off;
-		sqlite3_int64 hi = p->off + p->len < end ? p->off + p->len : end;
-		if (lo < hi)
-			memcpy((unsigned char *)buf + (lo - off), p->data + (lo - p->off),
-			       (size_t)(hi - lo));
-	}
-	/* Coverage of the tail past the file's end, in as many passes as
-	 * needed (writes come in any order of offsets). */
-	while (covered < end && progress) {
-		progress = false;
-		for (const struct pending *p = wb->head; p != NULL; p = p->next)
-			if (p->off <= covered && p->off + p->len > covered) {
-				covered = p->off + p->len;
-				progress = true;
-			}
-	}
-	return covered >= end;
 }
 
 static sqlite3_int64 file_size(const struct walbuf *wb)
@@ -572,7 +406,7 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 			pthread_mutex_unlock(&wb->lock);
 			return SQLITE_IOERR_READ;
 		}
-		if (!idle && overlay(wb, buf, amt, off, size > off ? size : off))
+		if (!idle && walbuf_overlay(wb, buf, amt, off, size > off ? size : off))
 			rc = SQLITE_OK;
 		pthread_mutex_unlock(&wb->lock);
 		return rc;
