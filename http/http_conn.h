@@ -114,8 +114,8 @@ void http_server_drained(struct http_server *s);
  * the listener are closed (a no-op before). */
 void http_server_stop_check(struct http_server *s);
 
-/* Writes owned (len bytes, freed when written) to the socket as they are:
- * ciphertext under TLS. stream: the write of a streamed response. */
+/* Writes owned (len bytes, wiped and freed when written) to the socket as
+ * they are: ciphertext under TLS. stream: the write of a streamed response. */
 int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream);
 
 /* Ends the connection after a final response: shuts the write side, then

@@ -359,9 +359,9 @@ static void conn_write_cb(uv_write_t *req, int status)
 		conn_finish(c);
 }
 
-/* Bytes to the socket. owned (owned_len bytes, b's or more) is wiped and
- * freed when done (or here on error): responses hold passwords; a stream
- * write borrows b's bytes until its callback. */
+/* Bytes to the socket. owned (owned_len bytes, b's or more; NULL for a
+ * stream write, which borrows b's bytes until its callback) is wiped and
+ * freed when done, or here on error: responses hold passwords. */
 static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, size_t owned_len,
 			     bool stream)
 {
@@ -392,8 +392,7 @@ static int conn_write_socket(struct http_conn *c, uv_buf_t b, char *owned, size_
 
 int http_conn_write_raw(struct http_conn *c, char *owned, size_t len, bool stream)
 {
-	return conn_write_socket(c, uv_buf_init(owned, (unsigned)len), owned, owned != NULL ? len : 0,
-				 stream);
+	return conn_write_socket(c, uv_buf_init(owned, (unsigned)len), owned, len, stream);
 }
 
 /* Where response bytes leave (but for a whole response sent at once,
@@ -402,7 +401,7 @@ static int conn_write_bytes(struct http_conn *c, uv_buf_t b, char *owned, bool s
 {
 	if (c->tls != NULL)
 		return http_conn_tls_write(c, b.base, b.len, owned, stream);
-	return conn_write_socket(c, b, owned, owned != NULL ? b.len : 0, stream);
+	return conn_write_socket(c, b, owned, b.len, stream);
 }
 
 int http_conn_write_bytes(struct http_conn *c, char *buf, size_t len)
