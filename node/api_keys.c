@@ -13,6 +13,7 @@
 #include "store/validate.h"
 
 #define PREFIX_LIST_MAX 100 /* keys one listing by prefix returns */
+#define LOOKUP_TEXT_MAX 4096 /* a key's answer is written here; larger ones by jansson */
 
 /* Seals the plain password of an escrow into op->cmd (sealed, pw_mac). */
 static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
@@ -150,6 +151,36 @@ static bool append_opened(struct op *op, json_t *arr, const struct store_key *k)
 	return j != NULL && json_array_append_new(arr, j) == 0;
 }
 
+static void respond_unseal_failed(struct op *op)
+{
+	op_respond_error(op, 500, "unseal_failed",
+			 "a recovery password could not be unsealed with this node's seal key");
+}
+
+/* One key's answer, written as text without jansson (json_key_text). */
+static void respond_one(struct op *op, const struct store_key *k)
+{
+	uint8_t plain[SEAL_PLAIN_MAX + 1];
+	char text[LOOKUP_TEXT_MAX], errmsg[ESC_ERRMSG_SIZE];
+	size_t len;
+
+	if (seal_open(op->ctx->seal, k->key_id, k->sealed, k->sealed_len, plain, &len, errmsg) !=
+	    ESC_OK) {
+		log_error("key %s: %s", k->key_id, errmsg);
+		respond_unseal_failed(op);
+		return;
+	}
+	plain[len] = '\0';
+	len = json_key_text(k, (const char *)plain, text, sizeof text);
+	if (len > 0)
+		op_respond(op, 200, NULL, "application/json", text, len);
+	else
+		json_respond(op, 200, json_key(k, (const char *)plain));
+	OPENSSL_cleanse(plain, sizeof plain);
+	/* What did not fit was written up to the end of the buffer. */
+	OPENSSL_cleanse(text, len > 0 ? len : sizeof text);
+}
+
 static void lookup_done(struct replica_req *rreq, int status, const struct store_result *res)
 {
 	struct op *op = rreq->data;
@@ -167,21 +198,17 @@ static void lookup_done(struct replica_req *rreq, int status, const struct store
 		op_respond_error(op, 500, "internal", esc_err_str(res->status));
 		return;
 	}
+	if (op->cmd.type == CMD_LOOKUP) {
+		respond_one(op, &res->keys[0]);
+		return;
+	}
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < res->n_keys; i++) {
 		if (!append_opened(op, arr, &res->keys[i])) {
 			json_decref(arr);
-			op_respond_error(op, 500, "unseal_failed",
-					 "a recovery password could not be unsealed with this "
-					 "node's seal key");
+			respond_unseal_failed(op);
 			return;
 		}
-	}
-	if (op->cmd.type == CMD_LOOKUP) {
-		json_t *one = json_incref(json_array_get(arr, 0));
-		json_decref(arr);
-		json_respond(op, 200, one);
-		return;
 	}
 	json_respond(op, 200, json_pack("{s:o}", "keys", arr));
 }

@@ -3,6 +3,8 @@
 #define ESCROW_JSON_OUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "node/dispatch.h"
@@ -17,6 +19,11 @@ void json_time(int64_t ms, char out[JSON_TIME_LEN]);
  * time). password (borrowed) is added as recovery_password when not NULL.
  * NULL when out of memory. */
 json_t *json_key(const struct store_key *k, const char *password);
+
+/* The same record as the compact JSON text json_key's value dumps to,
+ * written into out (cap bytes, not terminated) without jansson: its length,
+ * or 0 when it does not fit. out may hold a password: the caller wipes it. */
+size_t json_key_text(const struct store_key *k, const char *password, char *out, size_t cap);
 
 /* The names of the values in mask (store/compliance.h's
  * compliance_mask_names), as a JSON list. NULL when out of memory. */
