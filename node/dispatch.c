@@ -246,6 +246,21 @@ void dispatch_forward_headers(const struct op *op, char *buf, size_t size)
 			 op->id.actor, AUTH_HDR_ROLE, op->id.role);
 }
 
+bool dispatch_forwards(const struct op *op)
+{
+	const struct api_ctx *ctx = op->ctx;
+	char api[API_ADDR_MAX];
+	unsigned leader;
+
+	if (*ctx->stopping || op->forwarded_in || replica_ready(ctx->replica) ||
+	    uv_now(ctx->loop) >= op->deadline ||
+	    (op->leaderless_run != NULL && dispatch_no_quorum(ctx)))
+		return false;
+	leader = replica_leader(ctx->replica);
+	return leader != 0 && leader != ctx->node_id &&
+	       api_ctx_member_api(ctx, leader, api, sizeof api);
+}
+
 void dispatch(struct op *op)
 {
 	const struct api_ctx *ctx = op->ctx;
@@ -254,6 +269,13 @@ void dispatch(struct op *op)
 	if (*ctx->stopping) {
 		give_up(op);
 		return;
+	}
+	if (op->prepare != NULL && !dispatch_forwards(op)) {
+		bool (*prepare)(struct op *) = op->prepare;
+
+		op->prepare = NULL;
+		if (!prepare(op))
+			return;
 	}
 	if (replica_ready(ctx->replica)) {
 		op->run(op);

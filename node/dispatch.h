@@ -36,6 +36,10 @@ struct op {
 	op_run_fn leaderless_run;     /* when set: run instead of waiting once this
 					 node has had no leader for
 					 --break-glass-after (break-glass) */
+	bool (*prepare)(struct op *op); /* when set: called once, before op
+					   runs here or waits, not when it
+					   is forwarded; false when it
+					   answered op (a bad body) */
 	uint64_t deadline;            /* uv_now ms; 503 past it */
 	unsigned origin_node;         /* node that took the request */
 	int64_t origin_ms;            /* its clock when it took it */
@@ -93,8 +97,14 @@ struct op *op_create(const struct api_ctx *ctx, struct http_request *req, op_run
 void dispatch_forward_headers(const struct op *op, char *buf, size_t size);
 
 /* Takes op: runs it here if this node is the ready leader, forwards the
- * request to the leader, or waits for one until the deadline (503). */
+ * request to the leader, or waits for one until the deadline (503).
+ * op->prepare, when set, is called first unless the request is forwarded. */
 void dispatch(struct op *op);
+
+/* True when dispatch(op) would now forward op's request to the leader: this
+ * node is not the ready leader, a leader is known, with its API address,
+ * and op did not come from a peer. */
+bool dispatch_forwards(const struct op *op);
 
 /* For a run function whose Raft request failed with an unknown outcome
  * (leadership lost): dispatch op again if time is left, else 503. */

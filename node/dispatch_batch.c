@@ -32,14 +32,17 @@ static bool batchable(const struct op *op)
 }
 
 /* Writes the header lines of op's forwarded copy into op->fwd_head, once:
- * batch_body sends them as they are; the item's encoded size. */
+ * batch_body sends them as they are; the item's encoded size. A request
+ * with a body type has a JSON one (api_json_body): also an empty body,
+ * which the leader then refuses as the body it is, not as one of no type. */
 static size_t op_head(struct op *op)
 {
 	size_t n;
 
 	dispatch_forward_headers(op, op->fwd_head, sizeof op->fwd_head);
 	n = strlen(op->fwd_head);
-	if (op->req->body_len > 0 && n + strlen(JSON_HEAD) < sizeof op->fwd_head) {
+	if ((op->req->body_len > 0 || http_request_header(op->req, "Content-Type") != NULL) &&
+	    n + strlen(JSON_HEAD) < sizeof op->fwd_head) {
 		memcpy(op->fwd_head + n, JSON_HEAD, strlen(JSON_HEAD) + 1);
 		n += strlen(JSON_HEAD);
 	}

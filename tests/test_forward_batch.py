@@ -176,9 +176,60 @@ def test_endpoint_is_for_nodes_and_judges_each_request(t):
           "the vouched escrow's audit entry: %s" % short(esc))
 
 
+def test_a_follower_leaves_an_escrows_body_to_the_leader(t):
+    """A follower forwards an escrow without reading its body: bad bodies
+    go to the leader too (the follower's forwarded count grows by each)
+    and are answered exactly as the leader answers them alone; a good one
+    is escrowed once, and answered alike through either node.
+    A node with no leader to forward to still reads the body: a bad one
+    gets its 400, not a 503."""
+    c = t.cluster(3)
+    ids = c.ids()
+    leader = c.leader()
+    follower = [i for i in ids if i != leader][0]
+    first = random_key(t.rng)
+    expect_created(c.escrow_retry(ids, first), first, "a first escrow")
+    good = random_key(t.rng)
+    bad_pw = dict(random_key(t.rng), recovery_password="123456-000000")
+    bad_id = dict(random_key(t.rng), key_id="not-a-guid")
+    no_volume = {k: v for k, v in random_key(t.rng).items() if k != "volume_id"}
+    bodies = ['{"key_id": ', "", "[1, 2]", "null", bad_pw, bad_id, no_volume]
+    sent = c.metric(follower, "escrow_forwarded_total")
+    for body in bodies:
+        st, _, via = c.request(follower, "POST", "/v1/keys", body)[:3]
+        code = expect_error((st, _, via), 400, None, "bad body %s via the follower"
+                            % short(body))
+        st2, _, direct = c.request(leader, "POST", "/v1/keys", body)[:3]
+        check(st2 == 400 and direct == via,
+              "bad body %s: the follower answered %s, the leader %s %s"
+              % (short(body), short(via), st2, short(direct)))
+        t.diag("%s: %s" % (short(body), code))
+    forwarded = c.metric(follower, "escrow_forwarded_total") - sent
+    check(forwarded == len(bodies), "the follower forwarded %d of %d bad bodies"
+          % (forwarded, len(bodies)))
+    resp = c.escrow(follower, good)
+    expect_created(resp, good, "a good escrow via the follower")
+    again_via, again_direct = c.escrow(follower, good), c.escrow(leader, good)
+    first_index = resp[2]["index"]
+    check(again_via[0] == again_direct[0] == 200
+          and again_via[2] == dict(resp[2], created=False, index=again_via[2].get("index"))
+          and again_direct[2] == dict(resp[2], created=False, index=again_direct[2].get("index"))
+          and first_index < again_via[2]["index"] < again_direct[2]["index"],
+          "the same escrow again (each its own entry): %s via the follower, %s direct, "
+          "first %s" % (short(again_via[2]), short(again_direct[2]), short(resp[2])))
+    expect_lookup(c.lookup(leader, good["key_id"]), good, "the good escrow")
+
+    for nid in ids:
+        if nid != follower:
+            c.kill(nid)
+    resp = c.request(follower, "POST", "/v1/keys", '{"key_id": ', timeout=30)
+    expect_error(resp, 400, "invalid_json", "a bad body on a node left alone")
+
+
 TESTS = [
     test_concurrent_requests_through_a_follower,
     test_endpoint_is_for_nodes_and_judges_each_request,
+    test_a_follower_leaves_an_escrows_body_to_the_leader,
 ]
 
 if __name__ == "__main__":
