@@ -1,7 +1,6 @@
 /* Which browsers may call the API, and the headers of every answer (see origin.h). */
 #include "node/origin.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -140,27 +139,30 @@ bool origin_allowed(const struct api_ctx *ctx, const struct http_request *req)
 	       strcasecmp(site, "none") == 0;
 }
 
-/* Appends printf output at *len, when it fits; false when it did not. */
-static bool add(char *out, size_t size, size_t *len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static bool add(char *out, size_t size, size_t *len, const char *fmt, ...)
+/* Appends the strings of list (NULL-terminated) at *len when all fit; false
+ * (and nothing appended) when they do not. Every answer carries these lines:
+ * through vsnprintf's "%s" they were 4 % of a forwarding follower's
+ * instructions (issue 16). */
+static bool put(char *out, size_t size, size_t *len, const char *const *list)
 {
-	va_list ap;
-	int n;
+	size_t at = *len;
 
-	if (*len >= size)
-		return false;
-	va_start(ap, fmt);
-	n = vsnprintf(out + *len, size - *len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size - *len) {
-		out[*len] = '\0'; /* drop the partial line */
-		return false;
+	for (; *list != NULL; list++) {
+		size_t n = strlen(*list);
+
+		if (n >= size - at) {
+			out[*len] = '\0';
+			return false;
+		}
+		memcpy(out + at, *list, n);
+		at += n;
 	}
-	*len += (size_t)n;
+	out[at] = '\0';
+	*len = at;
 	return true;
 }
+
+#define PUT(out, size, len, ...) put(out, size, len, (const char *const[]){ __VA_ARGS__, NULL })
 
 void origin_headers(const struct api_ctx *ctx, const struct http_request *req, bool console,
 		    char *out, size_t size)
@@ -175,19 +177,19 @@ void origin_headers(const struct api_ctx *ctx, const struct http_request *req, b
 	if (size == 0)
 		return;
 	out[0] = '\0';
-	add(out, size, &len, "%s", security_headers);
+	PUT(out, size, &len, security_headers);
 	if (!console)
-		add(out, size, &len, "Cache-Control: no-store\r\n");
+		PUT(out, size, &len, "Cache-Control: no-store\r\n");
 	if (origin != NULL && origin_known(ctx, req, origin))
-		add(out, size, &len, "Access-Control-Allow-Origin: %s\r\n%s", origin, cors_headers);
+		PUT(out, size, &len, "Access-Control-Allow-Origin: ", origin, "\r\n", cors_headers);
 	/* Pages may script only from here, and talk only to the members. */
 	csp = len;
-	ok = add(out, size, &len, "%s 'self'", csp_head);
+	ok = PUT(out, size, &len, csp_head, " 'self'");
 	for (unsigned i = 0; ok && i < n; i++)
-		ok = add(out, size, &len, " %s%s", scheme, m[i].api);
-	if (!ok || !add(out, size, &len, "%s", csp_tail)) {
+		ok = PUT(out, size, &len, " ", scheme, m[i].api);
+	if (!ok || !PUT(out, size, &len, csp_tail)) {
 		out[csp] = '\0'; /* too many members to name: this node only */
 		len = csp;
-		add(out, size, &len, "%s 'self'%s", csp_head, csp_tail);
+		PUT(out, size, &len, csp_head, " 'self'", csp_tail);
 	}
 }
