@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-void json_time(int64_t ms, char out[JSON_TIME_LEN])
+/* Through gmtime_r and strftime: any time. */
+static void json_time_libc(int64_t ms, char out[JSON_TIME_LEN])
 {
 	time_t secs = (time_t)(ms / 1000);
 	unsigned frac = (unsigned)(ms % 1000 + 1000) % 1000;
@@ -19,6 +20,48 @@ void json_time(int64_t ms, char out[JSON_TIME_LEN])
 	gmtime_r(&secs, &tm);
 	n = strftime(out, JSON_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + n, JSON_TIME_LEN - n, ".%03uZ", frac);
+}
+
+static void digits(char *out, unsigned v, int n)
+{
+	while (n-- > 0) {
+		out[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* 1970 to 9999, the times escrow writes, by arithmetic: every lookup's
+ * answer holds two, and gmtime_r with strftime took 2,000 instructions
+ * each (issue 16). The civil date of a day count is the proleptic
+ * Gregorian calendar's, in 400-year eras of 146,097 days. */
+void json_time(int64_t ms, char out[JSON_TIME_LEN])
+{
+	int64_t days, secs;
+	unsigned era_day, era_year, year_day, mp, day, month, year;
+
+	if (ms < 0 || ms > INT64_C(253402300799999)) {
+		json_time_libc(ms, out);
+		return;
+	}
+	days = ms / 86400000;
+	secs = ms / 1000 % 86400;
+	/* Days since 0000-03-01, which starts an era. */
+	days += 719468;
+	era_day = (unsigned)(days % 146097);
+	era_year = (era_day - era_day / 1460 + era_day / 36524 - era_day / 146096) / 365;
+	year_day = era_day - (365 * era_year + era_year / 4 - era_year / 100);
+	mp = (5 * year_day + 2) / 153; /* months from March */
+	day = year_day - (153 * mp + 2) / 5 + 1;
+	month = mp < 10 ? mp + 3 : mp - 9;
+	year = (unsigned)(days / 146097) * 400 + era_year + (month <= 2);
+	memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+	digits(out, year, 4);
+	digits(out + 5, month, 2);
+	digits(out + 8, day, 2);
+	digits(out + 11, (unsigned)(secs / 3600), 2);
+	digits(out + 14, (unsigned)(secs / 60 % 60), 2);
+	digits(out + 17, (unsigned)(secs % 60), 2);
+	digits(out + 20, (unsigned)(ms % 1000), 3);
 }
 
 static json_t *json_opt_string(const char *s)

@@ -1,7 +1,12 @@
 /* node/json_key_text.c: a lookup's answer written without jansson is the
- * text jansson dumps for json_key's value, byte for byte. */
+ * text jansson dumps for json_key's value, byte for byte; json_time by
+ * arithmetic is what gmtime_r and strftime give. */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "node/json_out.h"
 #include "tests/unit.h"
@@ -93,11 +98,68 @@ TEST(nothing_fits_in_no_room)
 	CHECK_INT(json_key_text(&k, NULL, out, sizeof out), 0);
 }
 
+/* The reference: RFC 3339 UTC with milliseconds through the C library. */
+static void libc_time(int64_t ms, char out[JSON_TIME_LEN])
+{
+	time_t secs = (time_t)(ms / 1000);
+	unsigned frac = (unsigned)(ms % 1000 + 1000) % 1000;
+	struct tm tm;
+	size_t n;
+
+	if (ms < 0 && frac != 0)
+		secs--;
+	gmtime_r(&secs, &tm);
+	n = strftime(out, JSON_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, JSON_TIME_LEN - n, ".%03uZ", frac);
+}
+
+static int time_as_libc(int64_t ms)
+{
+	char want[JSON_TIME_LEN], got[JSON_TIME_LEN];
+
+	libc_time(ms, want);
+	json_time(ms, got);
+	if (strcmp(want, got) != 0) {
+		printf("# %" PRId64 ": want %s, got %s\n", ms, want, got);
+		return 0;
+	}
+	return 1;
+}
+
+TEST(json_time_is_what_gmtime_and_strftime_give)
+{
+	static const int64_t edges[] = {
+		0, 1, 999, 1000, 86399999, 86400000,
+		951782399999, 951782400000,        /* 2000-02-29 */
+		951868800000,                      /* 2000-03-01 */
+		4107456000000, 4107542400000,      /* 2100-02-28, 2100-03-01 */
+		1709164800000,                     /* 2024-02-29 */
+		1764950400123,
+		INT64_C(253402300799999),          /* 9999-12-31T23:59:59.999 */
+		INT64_C(253402300800000),          /* year 10000: the C library's */
+		-1, -1000, -86400001, -62135596800000,
+	};
+	uint64_t x = 88172645463325252u;
+
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+		CHECK(time_as_libc(edges[i]));
+	/* Every day of 1999-2101 at a moment of its own, then random times. */
+	for (int64_t d = 10592; d < 47847; d++)
+		CHECK(time_as_libc(d * 86400000 + (d * 7919) % 86400000));
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		CHECK(time_as_libc((int64_t)(x % UINT64_C(253402300800000))));
+	}
+}
+
 int main(void)
 {
 	RUN(a_typical_key_with_and_without_password);
 	RUN(empty_optional_members_and_times_are_null_or_set);
 	RUN(quotes_backslashes_controls_and_utf8_escape_as_jansson_does);
 	RUN(nothing_fits_in_no_room);
+	RUN(json_time_is_what_gmtime_and_strftime_give);
 	return unit_done();
 }
