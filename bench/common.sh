@@ -39,7 +39,7 @@ bench_find_programs() {
 	for p in "${ESCROWD:-escrowd}" "$@"; do
 		command -v "$p" >/dev/null 2>&1 || [[ -x "$p" ]] || {
 			echo "$BENCH_NAME: $p not found (build escrow or give --escrowd / --escrowctl;" \
-				"perf: package linux-perf; wrk: package wrk)" >&2
+				"perf: package linux-perf; wrk: package wrk; valgrind: package valgrind)" >&2
 			exit 2
 		}
 	done

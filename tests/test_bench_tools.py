@@ -49,6 +49,7 @@ STEADY = os.path.join(TOP, "bench", "leader-steady.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
 FLOOR = os.path.join(TOP, "bench", "floor.py")
 AB = os.path.join(TOP, "bench", "ab-builds.sh")
+INSTR = os.path.join(TOP, "bench", "instructions.sh")
 RUN_TIMEOUT = 120
 
 REPORT = """\
@@ -288,6 +289,61 @@ def test_ab_builds_small_run(t):
 
 test_ab_builds_small_run.timeout = 2 * RUN_TIMEOUT + 30
 
+def test_instructions_small_run(t):
+    """bench/instructions.sh: bad options refused (exit 2, nothing on
+    stdout); a run of 100 escrows through a follower counts each node's
+    instructions per escrow, names one leader and one client-facing node,
+    and sums them."""
+    for extra, want in ((["--op", "delete"], "--op is escrow or lookup"),
+                        (["--via", "sideways"], "--via is follower or leader"),
+                        (["--count", "99"], "--count must be an integer from 100 to 100000"),
+                        (["--clients"], "--clients needs a value"),
+                        (["--frobnicate"], "unknown option '--frobnicate'")):
+        rc, out, err, _ = harness.run_once([INSTR] + extra, 30)
+        check(rc == 2 and want in err and out == "", "%s: exit %s: %s" % (extra, rc, short(err)))
+    rc, out, err, _ = harness.run_once([INSTR, "--help"], 30)
+    check(rc == 0 and all(o in out for o in ("--op", "--via", "--count", "--clients",
+                                             "--escrowd", "--escrowctl", "valgrind")),
+          "--help: exit %s: %s" % (rc, short(out)))
+    with open(harness.ESCROWD, "rb") as f:
+        asan = b"__asan_init" in f.read()
+    if asan:
+        rc, out, err, _ = harness.run_once([INSTR, "--escrowd", harness.ESCROWD], 30)
+        check(rc == 2 and "AddressSanitizer, which valgrind cannot run" in err,
+              "an AddressSanitizer build: exit %s: %s" % (rc, short(err)))
+        raise harness.Skip("valgrind cannot run this AddressSanitizer build; the plain "
+                           "build's run of this test counts")
+    if shutil.which("valgrind") is None:
+        raise harness.Skip("not installed: valgrind (apt-get install valgrind)")
+    tmp = tempfile.mkdtemp(prefix="escrow-instr-test-", dir=os.environ.get("TEST_TMPDIR"))
+    env = dict(os.environ, TMPDIR=tmp)
+    try:
+        r = subprocess.run([INSTR, "--count", "100", "--clients", "2", "--escrowd",
+                            harness.ESCROWD, "--escrowctl", harness.ESCROWCTL],
+                           capture_output=True, text=True, timeout=4 * RUN_TIMEOUT, env=env)
+        check(r.returncode == 0, "exit %s: %s" % (r.returncode, short(r.stderr)))
+        lines = r.stdout.splitlines()
+        check(len(lines) == 4, "output: %s" % short(r.stdout))
+        counts, roles = [], []
+        for line in lines[:3]:
+            f = line.split()
+            check(f[0] == "node" and f[4:] == ["instructions", "per", "escrow"]
+                  and int(f[3]) > 1000, "a node's line: %r" % line)
+            roles.append(f[2])
+            counts.append(int(f[3]))
+        check(sorted(roles) == ["client-facing", "follower", "leader"], "roles: %s" % roles)
+        f = lines[3].split()
+        check(f[:2] == ["all", "three"] and int(f[2]) == sum(counts)
+              and "100 escrows via the follower, 2 clients" in lines[3],
+              "the total: %r (nodes %s)" % (lines[3], counts))
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+test_instructions_small_run.timeout = 4 * RUN_TIMEOUT + 30
+
+
 TESTS = [
     test_summary_parts_add_up,
     test_bad_options_and_help,
@@ -296,6 +352,7 @@ TESTS = [
     test_leader_steady_short_run,
     test_floor_small_run,
     test_ab_builds_small_run,
+    test_instructions_small_run,
 ]
 
 

@@ -9,9 +9,9 @@ cd "$top"
 packages="build-essential autoconf automake pkg-config libraft-dev libuv1-dev \
 libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev libinih-dev libzstd-dev \
 libhttp-parser-dev python3 curl iproute2 procps chromium git debhelper dpkg-dev systemd \
-groff-base python3-yaml etcd-server wrk linux-perf"
+groff-base python3-yaml etcd-server wrk linux-perf valgrind"
 # etcd-server and wrk: the smoke run of bench/compare-etcd.sh; linux-perf: that
-# of bench/profile-forward.sh
+# of bench/profile-forward.sh; valgrind: that of bench/instructions.sh
 # (tests/test_compare_etcd.py; the benchmark itself is not run here).
 # debhelper, dpkg-dev and git: the package build of tests/test_install.py;
 # systemd: systemd-analyze verify of the units; groff-base and python3-yaml:
