@@ -20,35 +20,47 @@ const char *api_ctx_members(const struct api_ctx *ctx)
 }
 
 /* The members as last parsed, and the text they were parsed from: every
- * forwarded request asks for the leader's address, and parsing the text
- * each time was 1 % of a forwarding follower's CPU (issue 16). Used from the
- * loop's thread only. */
+ * forwarded request asks for the leader's address and every answer names
+ * the members (origin.c's CSP line); parsing the text each time was 1 % of
+ * a forwarding follower's CPU, for each of the two (issue 16). */
 static struct {
 	char *text;
 	struct bootstrap_member members[API_MEMBERS_MAX];
 	unsigned n;
 } parsed;
 
-bool api_ctx_member_api(const struct api_ctx *ctx, unsigned id, char *out, size_t size)
+const struct bootstrap_member *api_ctx_member_list(const struct api_ctx *ctx, unsigned *n)
 {
 	char errmsg[ESC_ERRMSG_SIZE];
 	const char *text = api_ctx_members(ctx);
 
+	*n = 0;
 	if (text == NULL)
-		return false;
+		return NULL;
 	if (parsed.text == NULL || strcmp(parsed.text, text) != 0) {
 		free(parsed.text);
 		parsed.text = NULL;
 		parsed.n = 0;
 		if (bootstrap_parse(text, parsed.members, API_MEMBERS_MAX, &parsed.n, errmsg) !=
-		    ESC_OK)
-			return false;
+		    ESC_OK) {
+			parsed.n = 0;
+			return NULL;
+		}
 		/* Out of memory: parsed again next time. */
 		parsed.text = strdup(text);
 	}
-	for (unsigned i = 0; i < parsed.n; i++) {
-		if (parsed.members[i].id == id) {
-			snprintf(out, size, "%s", parsed.members[i].api);
+	*n = parsed.n;
+	return parsed.members;
+}
+
+bool api_ctx_member_api(const struct api_ctx *ctx, unsigned id, char *out, size_t size)
+{
+	unsigned n;
+	const struct bootstrap_member *m = api_ctx_member_list(ctx, &n);
+
+	for (unsigned i = 0; m != NULL && i < n; i++) {
+		if (m[i].id == id) {
+			snprintf(out, size, "%s", m[i].api);
 			return true;
 		}
 	}

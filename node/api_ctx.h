@@ -70,6 +70,11 @@ struct api_ctx {
  * or the restored marker; NULL when unknown. Borrowed. */
 const char *api_ctx_members(const struct api_ctx *ctx);
 
+/* The members text parsed (at most API_MEMBERS_MAX), *n of them; NULL when
+ * the text is unknown or does not parse. Parsed again only when the text
+ * changes; borrowed until the next call (from the loop's thread only). */
+const struct bootstrap_member *api_ctx_member_list(const struct api_ctx *ctx, unsigned *n);
+
 /* Writes the API address ("ip:port") of member id, from the members text,
  * into out; false if unknown. */
 bool api_ctx_member_api(const struct api_ctx *ctx, unsigned id, char *out, size_t size);

@@ -27,48 +27,18 @@ static const char cors_headers[] =
 	"X-Escrow-Snapshot-Index, X-Escrow-Snapshot-Sha256\r\n"
 	"Vary: Origin\r\n";
 
-/* The members text last parsed, and what it gave: every answer names the
- * members (the CSP line), and parsing the text for each was 1 % of a busy
- * follower's CPU. Only the loop thread answers requests. */
-static struct {
-	char text[1024];
-	struct bootstrap_member m[API_MEMBERS_MAX];
-	unsigned n;
-	bool valid;
-} parsed;
-
-/* The members text parsed into m (at most max); false if it does not parse. */
-static bool members_parse(const char *text, struct bootstrap_member *m, unsigned max,
-			  unsigned *n)
-{
-	char errmsg[ESC_ERRMSG_SIZE];
-	size_t len = strlen(text);
-
-	if (max == API_MEMBERS_MAX && parsed.valid && strcmp(parsed.text, text) == 0) {
-		memcpy(m, parsed.m, parsed.n * sizeof m[0]);
-		*n = parsed.n;
-		return true;
-	}
-	if (bootstrap_parse(text, m, max, n, errmsg) != ESC_OK)
-		return false;
-	if (max == API_MEMBERS_MAX && len < sizeof parsed.text) {
-		memcpy(parsed.text, text, len + 1);
-		memcpy(parsed.m, m, *n * sizeof m[0]);
-		parsed.n = *n;
-		parsed.valid = true;
-	}
-	return true;
-}
-
 /* The API addresses of the current members ("ip:port"); how many. */
 static unsigned member_apis(const struct api_ctx *ctx, struct bootstrap_member *m, unsigned max)
 {
-	const char *text = api_ctx_members(ctx);
 	unsigned n = 0, kept = 0, count = replica_member_count(ctx->replica);
+	const struct bootstrap_member *all = api_ctx_member_list(ctx, &n);
 	struct replica_member_info info;
 
-	if (text == NULL || !members_parse(text, m, max, &n))
+	if (all == NULL)
 		return 0;
+	if (n > max)
+		n = max;
+	memcpy(m, all, n * sizeof m[0]);
 	if (count == 0)
 		return n; /* before the configuration is known: the text's */
 	for (unsigned i = 0; i < n; i++) {
