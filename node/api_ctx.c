@@ -40,12 +40,9 @@ const struct bootstrap_member *api_ctx_member_list(const struct api_ctx *ctx, un
 	if (parsed.text == NULL || strcmp(parsed.text, text) != 0) {
 		free(parsed.text);
 		parsed.text = NULL;
-		parsed.n = 0;
 		if (bootstrap_parse(text, parsed.members, API_MEMBERS_MAX, &parsed.n, errmsg) !=
-		    ESC_OK) {
-			parsed.n = 0;
-			return NULL;
-		}
+		    ESC_OK)
+			return NULL; /* parsed.text NULL: parsed again, n not read */
 		/* Out of memory: parsed again next time. */
 		parsed.text = strdup(text);
 	}

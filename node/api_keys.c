@@ -68,10 +68,10 @@ static void escrow_done(struct replica_req *rreq, int status, const struct store
 	escrow_answer(op, res);
 }
 
-/* An escrow on its way: its body read (into op->cmd and pw) or not yet,
- * its password sealed (into op->cmd) or not yet. */
+/* An escrow on its way: its password, read from the body (op->prepare,
+ * before any run), sealed into op->cmd or not yet. */
 struct escrow_state {
-	bool read, sealed;
+	bool sealed;
 	char pw[BODY_PASSWORD_SIZE]; /* plain, between its check and its seal */
 };
 
@@ -91,7 +91,6 @@ static bool escrow_read(struct op *op)
 		api_bad_input(op, &e);
 		return false;
 	}
-	st->read = true;
 	return true;
 }
 
@@ -104,8 +103,6 @@ static void escrow_run(struct op *op)
 	struct escrow_state *st = op->data;
 	struct verr e;
 
-	if (!st->read && !escrow_read(op))
-		return;
 	if (!st->sealed) {
 		bool ok = escrow_seal(op, st->pw, &e);
 

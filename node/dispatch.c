@@ -246,17 +246,19 @@ void dispatch_forward_headers(const struct op *op, char *buf, size_t size)
 			 op->id.actor, AUTH_HDR_ROLE, op->id.role);
 }
 
-bool dispatch_forwards(const struct op *op)
+/* True when op's request goes to the leader now: this node is not the
+ * ready leader, a leader is known, with its API address, and op did not
+ * come from a peer. The one definition of it: dispatch forwards exactly
+ * then, and calls op->prepare only otherwise. */
+static bool forwards_now(const struct op *op, unsigned leader)
 {
 	const struct api_ctx *ctx = op->ctx;
 	char api[API_ADDR_MAX];
-	unsigned leader;
 
 	if (*ctx->stopping || op->forwarded_in || replica_ready(ctx->replica) ||
 	    uv_now(ctx->loop) >= op->deadline ||
 	    (op->leaderless_run != NULL && dispatch_no_quorum(ctx)))
 		return false;
-	leader = replica_leader(ctx->replica);
 	return leader != 0 && leader != ctx->node_id &&
 	       api_ctx_member_api(ctx, leader, api, sizeof api);
 }
@@ -270,7 +272,12 @@ void dispatch(struct op *op)
 		give_up(op);
 		return;
 	}
-	if (op->prepare != NULL && !dispatch_forwards(op)) {
+	leader = replica_leader(ctx->replica);
+	if (forwards_now(op, leader)) {
+		forward(op, leader);
+		return;
+	}
+	if (op->prepare != NULL) {
 		bool (*prepare)(struct op *) = op->prepare;
 
 		op->prepare = NULL;
@@ -287,11 +294,6 @@ void dispatch(struct op *op)
 	}
 	if (uv_now(ctx->loop) >= op->deadline) {
 		give_up(op);
-		return;
-	}
-	leader = replica_leader(ctx->replica);
-	if (leader != 0 && leader != ctx->node_id && !op->forwarded_in) {
-		forward(op, leader);
 		return;
 	}
 	wait_for_leader(op);

@@ -98,13 +98,9 @@ void dispatch_forward_headers(const struct op *op, char *buf, size_t size);
 
 /* Takes op: runs it here if this node is the ready leader, forwards the
  * request to the leader, or waits for one until the deadline (503).
- * op->prepare, when set, is called first unless the request is forwarded. */
+ * op->prepare, when set, is called first unless the request is forwarded:
+ * always before op->run. */
 void dispatch(struct op *op);
-
-/* True when dispatch(op) would now forward op's request to the leader: this
- * node is not the ready leader, a leader is known, with its API address,
- * and op did not come from a peer. */
-bool dispatch_forwards(const struct op *op);
 
 /* For a run function whose Raft request failed with an unknown outcome
  * (leadership lost): dispatch op again if time is left, else 503. */

@@ -7,8 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Through gmtime_r and strftime: any time. */
-static void json_time_libc(int64_t ms, char out[JSON_TIME_LEN])
+void json_time_libc(int64_t ms, char out[JSON_TIME_LEN])
 {
 	time_t secs = (time_t)(ms / 1000);
 	unsigned frac = (unsigned)(ms % 1000 + 1000) % 1000;

@@ -15,6 +15,10 @@
 /* RFC 3339 UTC with milliseconds. */
 void json_time(int64_t ms, char out[JSON_TIME_LEN]);
 
+/* The same through gmtime_r and strftime, for any time: what json_time
+ * does outside 1970-9999, and its reference (tests/test_json_text.c). */
+void json_time_libc(int64_t ms, char out[JSON_TIME_LEN]);
+
 /* A key record as the API returns it (disclosed_at and retired_at null or a
  * time). password (borrowed) is added as recovery_password when not NULL.
  * NULL when out of memory. */

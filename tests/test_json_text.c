@@ -1,12 +1,11 @@
 /* node/json_key_text.c: a lookup's answer written without jansson is the
  * text jansson dumps for json_key's value, byte for byte; json_time by
- * arithmetic is what gmtime_r and strftime give. */
+ * arithmetic is what gmtime_r and strftime give (json_time_libc). */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "node/json_out.h"
 #include "tests/unit.h"
@@ -98,26 +97,11 @@ TEST(nothing_fits_in_no_room)
 	CHECK_INT(json_key_text(&k, NULL, out, sizeof out), 0);
 }
 
-/* The reference: RFC 3339 UTC with milliseconds through the C library. */
-static void libc_time(int64_t ms, char out[JSON_TIME_LEN])
-{
-	time_t secs = (time_t)(ms / 1000);
-	unsigned frac = (unsigned)(ms % 1000 + 1000) % 1000;
-	struct tm tm;
-	size_t n;
-
-	if (ms < 0 && frac != 0)
-		secs--;
-	gmtime_r(&secs, &tm);
-	n = strftime(out, JSON_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, JSON_TIME_LEN - n, ".%03uZ", frac);
-}
-
 static int time_as_libc(int64_t ms)
 {
 	char want[JSON_TIME_LEN], got[JSON_TIME_LEN];
 
-	libc_time(ms, want);
+	json_time_libc(ms, want);
 	json_time(ms, got);
 	if (strcmp(want, got) != 0) {
 		printf("# %" PRId64 ": want %s, got %s\n", ms, want, got);
