@@ -1,12 +1,12 @@
 /* The bytes of a client request: its line, headers and body, each checked
  * before anything is sent (http_client_conn.h). */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/http_client_conn.h"
 #include "lib/error.h"
+#include "lib/text.h"
 
 bool client_method_valid(const char *method)
 {
@@ -53,25 +53,36 @@ bool client_headers_valid(const char *h)
 	return h[i - 1] == '\n';
 }
 
-#define WIRE_FMT                                                                  \
-	"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"       \
-	"Content-Length: %zu\r\n\r\n"
-#define WIRE_ARGS method, target, addr, headers ? headers : "", len
-
+/* The head is copied piece by piece: through snprintf it was a fifth of
+ * a forwarding follower's formatting (issue 16). */
 int client_wire_build(struct http_client_req *req, const char *addr, const char *method,
 		      const char *target, const char *headers, const char *body, size_t len)
 {
-	int n;
+	char length[TEXT_U64_MAX];
+	const char *part[] = { method, " ", target, " HTTP/1.1\r\nHost: ", addr, "\r\n",
+			       headers != NULL ? headers : "",
+			       "Content-Type: application/json\r\nContent-Length: ", length,
+			       "\r\n\r\n" };
+	size_t n_part = sizeof part / sizeof part[0], plen[sizeof part / sizeof part[0]];
+	size_t head = 0, at = 0;
 
-	n = snprintf(NULL, 0, WIRE_FMT, WIRE_ARGS);
-	if (n < 0 || len > SIZE_MAX - (size_t)n - 1)
+	length[text_u64(length, len)] = '\0';
+	for (size_t i = 0; i < n_part; i++) {
+		plen[i] = strlen(part[i]);
+		head += plen[i];
+	}
+	if (len > SIZE_MAX - head - 1)
 		return ESC_EINVAL;
-	req->wire = malloc((size_t)n + len + 1);
+	req->wire = malloc(head + len + 1);
 	if (req->wire == NULL)
 		return ESC_ENOMEM;
-	snprintf(req->wire, (size_t)n + 1, WIRE_FMT, WIRE_ARGS);
+	for (size_t i = 0; i < n_part; i++) {
+		memcpy(req->wire + at, part[i], plen[i]);
+		at += plen[i];
+	}
 	if (len > 0)
-		memcpy(req->wire + n, body, len);
-	req->wire_len = (size_t)n + len;
+		memcpy(req->wire + head, body, len);
+	req->wire[head + len] = '\0';
+	req->wire_len = head + len;
 	return 0;
 }

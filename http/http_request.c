@@ -13,6 +13,7 @@
 #include "http/http_server.h"
 #include "lib/tls_stream.h"
 #include "lib/error.h"
+#include "lib/text.h"
 
 #define QUERY_NAME_MAX 128 /* longer parameter names never match */
 
@@ -225,11 +226,11 @@ static int on_message_complete(http_parser *p)
 	req->header_blocks = c->headers.blocks;
 	memset(&c->headers, 0, sizeof(c->headers));
 	req->received_ms = uv_now(c->server->loop);
-	snprintf(req->peer, sizeof(req->peer), "%s", c->peer);
+	text_copy(req->peer, sizeof(req->peer), c->peer);
 	if (c->tls != NULL) {
 		req->tls = true;
-		snprintf(req->client_cn, sizeof(req->client_cn), "%s", c->tls->peer_cn);
-		snprintf(req->client_ou, sizeof(req->client_ou), "%s", c->tls->peer_ou);
+		text_copy(req->client_cn, sizeof(req->client_cn), c->tls->peer_cn);
+		text_copy(req->client_ou, sizeof(req->client_ou), c->tls->peer_ou);
 	}
 	/* After an Upgrade the parser stops reading HTTP: close after this one. */
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
@@ -271,9 +272,9 @@ void http_conn_reset_request(struct http_conn *c)
 }
 
 /* The head announcing length bytes, then body_len bytes of body (none for
- * HEAD), in one buffer (caller frees); NULL without memory. Only the status
- * line goes through snprintf: the header lines, some 500 bytes of them in
- * every answer, are copied (through vsnprintf's "%s" they were 7 % of a
+ * HEAD), in one buffer (caller frees); NULL without memory. Nothing goes
+ * through snprintf: the header lines, some 500 bytes of them in every
+ * answer, are copied (through vsnprintf's "%s" they were 7 % of a
  * forwarding follower's instructions, issue 16). */
 static char *response_build(const struct http_conn *c, const struct http_request *req, int status,
 			    const char *headers, const char *content_type, uint64_t length,
@@ -288,7 +289,7 @@ static char *response_build(const struct http_conn *c, const struct http_request
 	size_t len[8], n = 0, total, at;
 	char first[128];
 	char *buf;
-	int n0;
+	struct text t;
 
 	assert(status >= 100 && status <= 999);
 	if (strcmp(reason, "<unknown>") == 0)
@@ -297,9 +298,15 @@ static char *response_build(const struct http_conn *c, const struct http_request
 		connection = "Connection: close\r\n";
 	else if (c->http10)
 		connection = "Connection: keep-alive\r\n";
-	n0 = snprintf(first, sizeof first, "HTTP/1.1 %d %.40s\r\nContent-Length: %" PRIu64 "\r\n",
-		      status, reason, length);
-	if (n0 < 0 || (size_t)n0 >= sizeof first)
+	text_init(&t, first, sizeof first);
+	text_put(&t, "HTTP/1.1 ", 9);
+	text_uint(&t, (uint64_t)status);
+	text_put(&t, " ", 1);
+	text_put(&t, reason, strnlen(reason, 40));
+	text_str(&t, "\r\nContent-Length: ");
+	text_uint(&t, length);
+	text_str(&t, "\r\n");
+	if (t.cut)
 		return NULL;
 	if (content_type != NULL) {
 		part[n++] = "Content-Type: ";
@@ -310,7 +317,7 @@ static char *response_build(const struct http_conn *c, const struct http_request
 	part[n++] = common != NULL ? common : "";
 	part[n++] = headers != NULL ? headers : "";
 	part[n++] = "\r\n";
-	total = (size_t)n0;
+	total = t.len;
 	for (size_t i = 0; i < n; i++) {
 		len[i] = strlen(part[i]);
 		total += len[i];
@@ -318,8 +325,8 @@ static char *response_build(const struct http_conn *c, const struct http_request
 	buf = malloc(total + body_out + 1);
 	if (buf == NULL)
 		return NULL;
-	memcpy(buf, first, (size_t)n0);
-	at = (size_t)n0;
+	memcpy(buf, first, t.len);
+	at = t.len;
 	for (size_t i = 0; i < n; i++) {
 		memcpy(buf + at, part[i], len[i]);
 		at += len[i];

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "lib/error.h"
+#include "lib/text.h"
 #include "node/fwd_wire.h"
 #include "node/origin.h"
 #include "store/validate.h"
@@ -287,15 +288,15 @@ void api_cmd_begin(struct op *op, uint32_t type, const char *role)
 	c->type = type;
 	c->node_id = op->origin_node;
 	c->at_ms = op->origin_ms;
-	snprintf(c->actor, sizeof c->actor, "%s", op->id.actor);
+	text_copy(c->actor, sizeof c->actor, op->id.actor);
 	/* Insecure: the role the route needs; else the certificate's. */
-	snprintf(c->role, sizeof c->role, "%.*s", CMD_ROLE_MAX, op->id.insecure ? role : op->id.role);
+	text_copy(c->role, sizeof c->role, op->id.insecure ? role : op->id.role);
 }
 
 void api_audit_cmd(struct op *op, const char *action)
 {
 	api_cmd_begin(op, CMD_AUDIT, "operator");
-	snprintf(op->cmd.action, sizeof op->cmd.action, "%s", action);
+	text_copy(op->cmd.action, sizeof op->cmd.action, action);
 }
 
 void api_apply(struct op *op, replica_apply_cb done)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/error.h"
+#include "lib/text.h"
 #include "node/options.h"
 
 const char *api_ctx_members(const struct api_ctx *ctx)
@@ -57,7 +58,7 @@ bool api_ctx_member_api(const struct api_ctx *ctx, unsigned id, char *out, size_
 
 	for (unsigned i = 0; m != NULL && i < n; i++) {
 		if (m[i].id == id) {
-			snprintf(out, size, "%s", m[i].api);
+			text_copy(out, size, m[i].api);
 			return true;
 		}
 	}

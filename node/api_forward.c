@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/error.h"
+#include "lib/text.h"
 #include "node/api.h"
 #include "node/fwd_wire.h"
 
@@ -90,7 +91,9 @@ static void slot_set(struct fwd_slot *s, int status, const char *headers, const 
 {
 	struct fwd_run *run = s->run;
 
-	snprintf(s->status, sizeof s->status, "%d", status);
+	if (status < 100 || status > 999)
+		status = 500; /* never: answers are HTTP statuses */
+	s->status[text_u64(s->status, (uint64_t)status)] = '\0';
 	s->type_len = type != NULL ? strlen(type) : 0;
 	s->head_len = headers != NULL ? strlen(headers) : 0;
 	s->body_len = len;

@@ -11,6 +11,7 @@
 #include "node/json_out.h"
 #include "lib/log.h"
 #include "lib/error.h"
+#include "lib/text.h"
 #include "store/validate.h"
 
 #define PREFIX_LIST_MAX 100 /* keys one listing by prefix returns */
@@ -41,11 +42,17 @@ static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
  * dashes (validate_key_id), which JSON takes as they are. */
 static void escrow_answer(struct op *op, const struct store_result *res)
 {
-	char text[128];
-	int n = snprintf(text, sizeof text, "{\"key_id\":\"%s\",\"created\":%s,\"index\":%" PRIu64 "}",
-			 op->cmd.key_id, res->created ? "true" : "false", res->index);
+	char buf[128];
+	struct text t;
 
-	op_respond(op, res->created ? 201 : 200, NULL, "application/json", text, (size_t)n);
+	text_init(&t, buf, sizeof buf);
+	text_str(&t, "{\"key_id\":\"");
+	text_str(&t, op->cmd.key_id);
+	text_str(&t, res->created ? "\",\"created\":true,\"index\":" :
+				    "\",\"created\":false,\"index\":");
+	text_uint(&t, res->index);
+	text_put(&t, "}", 1);
+	op_respond(op, res->created ? 201 : 200, NULL, "application/json", buf, t.len);
 }
 
 static void escrow_done(struct replica_req *rreq, int status, const struct store_result *res)

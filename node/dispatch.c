@@ -9,6 +9,7 @@
 
 #include "lib/log.h"
 #include "lib/error.h"
+#include "lib/text.h"
 
 /* Strict unsigned decimal; false for anything else. */
 static bool parse_u64(const char *s, uint64_t *out)
@@ -238,12 +239,21 @@ static void forward(struct op *op, unsigned leader)
 
 void dispatch_forward_headers(const struct op *op, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "%s: %u\r\n%s: %" PRId64 "\r\n", DISPATCH_HDR_FORWARDED,
-			 op->origin_node, DISPATCH_HDR_TIME, op->origin_ms);
+	struct text t;
 
-	if (!op->id.insecure && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "%s: %s\r\n%s: %s\r\n", AUTH_HDR_ACTOR,
-			 op->id.actor, AUTH_HDR_ROLE, op->id.role);
+	text_init(&t, buf, size);
+	text_str(&t, DISPATCH_HDR_FORWARDED ": ");
+	text_uint(&t, op->origin_node);
+	text_str(&t, "\r\n" DISPATCH_HDR_TIME ": ");
+	text_int(&t, op->origin_ms);
+	text_str(&t, "\r\n");
+	if (!op->id.insecure) {
+		text_str(&t, AUTH_HDR_ACTOR ": ");
+		text_str(&t, op->id.actor);
+		text_str(&t, "\r\n" AUTH_HDR_ROLE ": ");
+		text_str(&t, op->id.role);
+		text_str(&t, "\r\n");
+	}
 }
 
 /* True when op's request goes to the leader now: this node is not the

@@ -2,10 +2,10 @@
 #include "node/fwd_wire.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lib/error.h"
+#include "lib/text.h"
 
 #define LEN_DIGITS_MAX 9 /* lengths stay under a billion bytes */
 
@@ -40,18 +40,25 @@ int fwd_wire_put(struct http_parse_buf *b, size_t max, const char *word, const c
 		 size_t l0, const char *p1, size_t l1, const char *p2, size_t l2)
 {
 	char line[FWD_WORD_MAX + 3 * (LEN_DIGITS_MAX + 1) + 2];
+	const size_t lens[3] = { l0, l1, l2 };
 	size_t old = b->len;
-	int n;
+	struct text t;
 
 	if (!word_ok(word, strlen(word)) || digits(l0) > LEN_DIGITS_MAX ||
 	    digits(l1) > LEN_DIGITS_MAX || digits(l2) > LEN_DIGITS_MAX)
 		return ESC_EINVAL;
 	if (max < b->len || fwd_wire_size(l0, l1, l2) > max - b->len)
 		return ESC_ETOOBIG;
-	n = snprintf(line, sizeof line, "%s %zu %zu %zu\n", word, l0, l1, l2);
-	if (n < 0 || (size_t)n >= sizeof line)
+	text_init(&t, line, sizeof line);
+	text_str(&t, word);
+	for (int i = 0; i < 3; i++) {
+		text_put(&t, " ", 1);
+		text_uint(&t, lens[i]);
+	}
+	text_put(&t, "\n", 1);
+	if (t.cut)
 		return ESC_EINVAL;
-	if (http_parse_buf_append(b, line, (size_t)n, max) != 0 ||
+	if (http_parse_buf_append(b, line, t.len, max) != 0 ||
 	    (l0 > 0 && http_parse_buf_append(b, p0, l0, max) != 0) ||
 	    (l1 > 0 && http_parse_buf_append(b, p1, l1, max) != 0) ||
 	    (l2 > 0 && http_parse_buf_append(b, p2, l2, max) != 0)) {

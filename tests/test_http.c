@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "http/http_client.h"
+#include "http/http_client_conn.h"
 #include "http/http_conn.h"
 #include "http/http_parse_util.h"
 #include "http/http_server.h"
@@ -1893,6 +1894,35 @@ FIXTURE_TEST(test_stream_start_client_gone, REPLY_NOW)
 	CHECK_INT(f->server.n_pending, 0);
 }
 
+/* client_wire_build's request is byte for byte what its snprintf wrote. */
+static void test_client_wire_is_the_old_format(void)
+{
+	static const char *headers[] = { NULL, "", "X-A: 1\r\nX-Escrow-Origin-Time: -5\r\n" };
+	static const size_t lens[] = { 0, 1, 9, 10, 337, 65536 };
+	static char body[65536];
+
+	memset(body, 'b', sizeof body);
+	for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) {
+		for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+			struct http_client_req req;
+			char head[512];
+			int n = snprintf(head, sizeof head,
+					 "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: "
+					 "application/json\r\nContent-Length: %zu\r\n\r\n",
+					 "POST", "/v1/keys?x=1", "127.0.0.1:8443",
+					 headers[h] != NULL ? headers[h] : "", lens[i]);
+
+			memset(&req, 0, sizeof req);
+			CHECK(client_wire_build(&req, "127.0.0.1:8443", "POST", "/v1/keys?x=1",
+						headers[h], body, lens[i]) == 0);
+			CHECK_INT(req.wire_len, (size_t)n + lens[i]);
+			CHECK(memcmp(req.wire, head, (size_t)n) == 0);
+			CHECK(memcmp(req.wire + n, body, lens[i]) == 0);
+			free(req.wire);
+		}
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1942,5 +1972,6 @@ int main(void)
 	RUN(test_stream_short);
 	RUN(test_stream_head);
 	RUN(test_stream_start_client_gone);
+	RUN(test_client_wire_is_the_old_format);
 	return unit_done();
 }
