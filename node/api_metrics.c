@@ -60,6 +60,9 @@ static void write_counters(FILE *f, const struct api_ctx *ctx)
 		replica_commit_index(r));
 	one_u64(f, "escrow_applied_index", "gauge", "the last Raft index applied to the store",
 		store_applied_index(ctx->store));
+	one_u64(f, "escrow_store_commits_total", "counter",
+		"transactions that committed applied entries to the store",
+		store_commits(ctx->store));
 	one_u64(f, "escrow_forwarded_total", "counter", "requests forwarded to the leader",
 		m->forwarded);
 	one_u64(f, "escrow_forward_batches_total", "counter",

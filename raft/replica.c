@@ -50,21 +50,22 @@ static void ready_barrier_cb(struct raft_barrier *req, int status)
 		set_ready(r, true);
 }
 
-/* After each loop turn: commit what was applied, notice a new term of
- * leadership or its loss, aim the next Raft snapshot at this node's own
- * indexes (tuning_snapshot_stagger). */
+static void commit_fatal_cb(void *data, const char *errmsg)
+{
+	struct replica *r = data;
+
+	r->fatal_cb(&r->fsm, errmsg);
+}
+
+/* After each loop turn: commit what was applied (when due: storecommit.h),
+ * notice a new term of leadership or its loss, aim the next Raft snapshot
+ * at this node's own indexes (tuning_snapshot_stagger). */
 static void watch_cb(uv_check_t *handle)
 {
 	struct replica *r = handle->data;
 	bool leader = raft_state(&r->raft) == RAFT_LEADER && r->raft.transfer == NULL;
-	char errmsg[ESC_ERRMSG_SIZE];
 
-	if (store_flush(r->fsm.store, errmsg) != ESC_OK) {
-		char msg[ESC_ERRMSG_SIZE + 128];
-		snprintf(msg, sizeof msg,
-			 "%s; stopping so that the entries are applied again at restart", errmsg);
-		r->fatal_cb(&r->fsm, msg);
-	}
+	storecommit_turn(&r->commit);
 	if (r->closing)
 		return;
 	/* What the poll's callbacks submitted, in one batch. */
@@ -337,6 +338,7 @@ int replica_start(struct replica *r, char *errmsg)
 	uv_update_time(r->loop);
 	r->leader_known = false;
 	r->leader_lost_at = uv_now(r->loop);
+	storecommit_init(&r->commit, r->loop, r->fsm.store, commit_fatal_cb, r);
 	uv_check_init(r->loop, &r->watch);
 	r->watch.data = r;
 	uv_check_start(&r->watch, watch_cb);
@@ -510,11 +512,18 @@ static void flusher_close_cb(uv_handle_t *h)
 	leaderprobe_close(&r->probe, probe_closed_cb);
 }
 
-static void watch_close_cb(uv_handle_t *h)
+static void commit_close_cb(uv_handle_t *h)
 {
 	struct replica *r = h->data;
 
 	applyq_close(&r->applyq, flusher_close_cb, r);
+}
+
+static void watch_close_cb(uv_handle_t *h)
+{
+	struct replica *r = h->data;
+
+	storecommit_close(&r->commit, commit_close_cb, r);
 }
 
 static void raft_closed_cb(struct raft *raft)

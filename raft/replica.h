@@ -13,6 +13,7 @@
 #include "raft/leaderprobe.h"
 #include "raft/sendguard.h"
 #include "raft/replica_apply.h"
+#include "raft/storecommit.h"
 #include "store/store.h"
 
 struct replica;
@@ -103,6 +104,7 @@ struct replica {
 	struct fsm fsm;
 	struct applyq applyq;         /* commands on their way into the log */
 	uv_check_t watch;             /* notices leadership changes after each loop turn */
+	struct storecommit commit;    /* commits the store's applied entries */
 	struct leaderprobe probe;     /* a follower's dial of a silent leader */
 	struct raft_barrier ready_barrier;
 	bool barrier_pending;

@@ -551,8 +551,10 @@ int store_flush(struct store *s, char *errmsg)
 	rv = store_step_done(s, ST_META_SET, "set applied_index", errmsg);
 	if (rv == ESC_OK)
 		rv = store_step_done(s, ST_COMMIT, "commit", errmsg);
-	if (rv == ESC_OK)
+	if (rv == ESC_OK) {
+		s->commits++;
 		return ESC_OK;
+	}
 	esc_errprefix(errmsg, "flush");
 	batch_lost(s, "a batch of applied entries could not be committed", errmsg);
 	return rv;

@@ -536,6 +536,16 @@ uint64_t store_applied_index(const struct store *s)
 	return s->applied_index;
 }
 
+unsigned store_unflushed(const struct store *s)
+{
+	return s->batch;
+}
+
+uint64_t store_commits(const struct store *s)
+{
+	return s->commits;
+}
+
 const char *store_cluster_id(const struct store *s)
 {
 	return s->cluster_id;

@@ -109,9 +109,16 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
  * transaction open across entries (at most STORE_BATCH_MAX) because a commit
  * per entry costs more than the entry; the Raft log holds every applied
  * entry durably, so a crash before a flush only means applying them again.
- * Call it once per loop turn. On error every entry of the batch is undone
- * (the applied index goes back) and ESC_EDB is returned. */
+ * The node calls it within a few milliseconds of an apply, and whoever
+ * reads the database through another connection calls it first. On error every entry of the batch is undone (the applied index
+ * goes back) and ESC_EDB is returned. */
 int store_flush(struct store *s, char *errmsg);
+
+/* Entries applied since the last flush (0: no transaction open). */
+unsigned store_unflushed(const struct store *s);
+
+/* Batches committed by store_flush since the store was opened. */
+uint64_t store_commits(const struct store *s);
 
 /* A machine's keys (machine in any case), newest first, passwords sealed.
  * On success *keys is malloc'ed (free with free()), *n set. */

@@ -104,6 +104,7 @@ struct store {
 
 	/* Entries applied in the open transaction (0: none open). */
 	unsigned batch;
+	uint64_t commits;     /* batches committed (store_flush) */
 	/* Set when a batch failed to commit: entries libraft counts as applied
 	 * are not in the database, so every later apply and flush fails with
 	 * it (the node stops and applies them again at restart). */

@@ -40,7 +40,7 @@ struct store *store_fresh(void);
 /* Starts c: type, node 2, time at, actor agent-7, role agent. */
 void cmd_base(struct cmd *c, uint32_t type, int64_t at);
 
-/* Applies c at index and flushes (the node flushes once per loop turn,
+/* Applies c at index and flushes (the node commits at most every 5 ms,
  * these tests once per entry); the result's status, or -1 (reason
  * printed) when the store itself failed. */
 int apply(struct store *s, uint64_t index, const struct cmd *c, struct store_result *r);
