@@ -58,7 +58,7 @@ bool client_headers_valid(const char *h)
 int client_wire_build(struct http_client_req *req, const char *addr, const char *method,
 		      const char *target, const char *headers, const char *body, size_t len)
 {
-	char length[TEXT_U64_MAX];
+	char length[TEXT_U64_MAX + 1];
 	const char *part[] = { method, " ", target, " HTTP/1.1\r\nHost: ", addr, "\r\n",
 			       headers != NULL ? headers : "",
 			       "Content-Type: application/json\r\nContent-Length: ", length,
