@@ -51,6 +51,7 @@ struct api_ctx {
 	struct store *store;
 	struct replica *replica;
 	const struct seal_key *seal;    /* seals and opens recovery passwords */
+	struct seal_mac_ctx *seal_mac;  /* seal's password MAC, keyed once (may be NULL) */
 	const struct datadir *dir;      /* db_path and path, for copies of the store */
 	struct http_client *client;     /* requests to other nodes */
 	struct api_metrics *metrics;

@@ -32,7 +32,7 @@ static bool escrow_seal(struct op *op, const char *pw, struct verr *e)
 		return false;
 	}
 	c->sealed_len = (uint32_t)sealed_len;
-	seal_mac(op->ctx->seal, c->key_id, pw, c->pw_mac);
+	seal_mac_with(op->ctx->seal_mac, op->ctx->seal, c->key_id, pw, c->pw_mac);
 	return true;
 }
 

@@ -466,6 +466,9 @@ static int start(struct daemon *d, char *errmsg)
 	rv = datadir_check_seal(&d->dir, d->seal.fingerprint, o->seal_key, errmsg);
 	if (rv != ESC_OK)
 		return rv;
+	/* Without memory for it each MAC makes its own context. */
+	d->seal_mac = seal_mac_ctx_new(&d->seal);
+	d->api.seal_mac = d->seal_mac;
 	rv = read_restored(d, errmsg);
 	if (rv != ESC_OK)
 		return rv;
@@ -606,6 +609,7 @@ int daemon_run(const struct options *o)
 		store_close(d->store);
 		release_store(d);
 	}
+	seal_mac_ctx_free(d->seal_mac);
 	seal_key_close(&d->seal);
 	breakglass_free(&d->breakglass);
 	daemon_tls_free(d);

@@ -30,6 +30,7 @@ struct daemon {
 	const struct options *opts;    /* borrowed from main */
 	struct datadir dir;
 	struct seal_key seal;
+	struct seal_mac_ctx *seal_mac;  /* the password MAC, keyed once (may be NULL) */
 	struct store *store;
 	struct replica replica;
 	struct http_server http;

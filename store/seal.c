@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -365,43 +367,100 @@ out:
 	return rv;
 }
 
-void seal_mac(const struct seal_key *k, const char *key_id, const char *password,
-	      uint8_t out[SEAL_MAC_SIZE])
+/* A context for HMAC-SHA256 under k's mac_key, keyed; NULL when k is not
+ * ready or OpenSSL failed. */
+static EVP_MAC_CTX *mac_ctx_keyed(const struct seal_key *k)
 {
-	static const uint8_t zero = 0;
 	OSSL_PARAM params[2];
-	EVP_MAC *mac;
+	EVP_MAC *mac = NULL;
 	EVP_MAC_CTX *ctx = NULL;
-	size_t len = 0;
-	int ok = 0;
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 						     (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	pthread_once(&fetch_once, fetch_algorithms);
-	mac = NULL;
 	if (key_ready(k))
 		mac = hmac_mac != NULL && EVP_MAC_up_ref(hmac_mac) == 1
 			      ? hmac_mac
 			      : EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (mac != NULL)
 		ctx = EVP_MAC_CTX_new(mac);
-	if (ctx != NULL &&
-	    EVP_MAC_init(ctx, k->mac_key, SEAL_KEY_SIZE, params) == 1 &&
-	    EVP_MAC_update(ctx, (const uint8_t *)key_id, strlen(key_id)) == 1 &&
-	    EVP_MAC_update(ctx, &zero, 1) == 1 &&
-	    EVP_MAC_update(ctx, (const uint8_t *)password, strlen(password)) == 1 &&
-	    EVP_MAC_final(ctx, out, &len, SEAL_MAC_SIZE) == 1 &&
-	    len == SEAL_MAC_SIZE)
-		ok = 1;
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	if (!ok) {
-		/* No usable key, or OpenSSL ran out of memory. Random bytes
-		 * make the comparison
-		 * fail safe: a re-escrow reports a conflict, never a
-		 * false "unchanged". */
-		if (RAND_bytes(out, SEAL_MAC_SIZE) != 1)
-			memset(out, 0xa5, SEAL_MAC_SIZE);
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	if (ctx != NULL && EVP_MAC_init(ctx, k->mac_key, SEAL_KEY_SIZE, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
 	}
+	return ctx;
+}
+
+/* MACs key_id || 0 || password with ctx, keyed and started; false when
+ * OpenSSL failed. */
+static bool mac_run(EVP_MAC_CTX *ctx, const char *key_id, const char *password,
+		    uint8_t out[SEAL_MAC_SIZE])
+{
+	static const uint8_t zero = 0;
+	size_t len = 0;
+
+	return EVP_MAC_update(ctx, (const uint8_t *)key_id, strlen(key_id)) == 1 &&
+	       EVP_MAC_update(ctx, &zero, 1) == 1 &&
+	       EVP_MAC_update(ctx, (const uint8_t *)password, strlen(password)) == 1 &&
+	       EVP_MAC_final(ctx, out, &len, SEAL_MAC_SIZE) == 1 && len == SEAL_MAC_SIZE;
+}
+
+/* No usable key, or OpenSSL ran out of memory. Random bytes make the
+ * comparison fail safe: a re-escrow reports a conflict, never a false
+ * "unchanged". */
+static void mac_failed(uint8_t out[SEAL_MAC_SIZE])
+{
+	if (RAND_bytes(out, SEAL_MAC_SIZE) != 1)
+		memset(out, 0xa5, SEAL_MAC_SIZE);
+}
+
+void seal_mac(const struct seal_key *k, const char *key_id, const char *password,
+	      uint8_t out[SEAL_MAC_SIZE])
+{
+	EVP_MAC_CTX *ctx = mac_ctx_keyed(k);
+
+	if (ctx == NULL || !mac_run(ctx, key_id, password, out))
+		mac_failed(out);
+	EVP_MAC_CTX_free(ctx);
+}
+
+struct seal_mac_ctx {
+	EVP_MAC_CTX *ctx;
+	char fingerprint[SEAL_FINGERPRINT_LEN + 1]; /* of the key it was made for */
+};
+
+struct seal_mac_ctx *seal_mac_ctx_new(const struct seal_key *k)
+{
+	struct seal_mac_ctx *m = calloc(1, sizeof *m);
+
+	if (m == NULL)
+		return NULL;
+	m->ctx = mac_ctx_keyed(k);
+	if (m->ctx == NULL) {
+		free(m);
+		return NULL;
+	}
+	memcpy(m->fingerprint, k->fingerprint, sizeof m->fingerprint);
+	return m;
+}
+
+void seal_mac_ctx_free(struct seal_mac_ctx *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->ctx); /* OpenSSL wipes the key state */
+	free(m);
+}
+
+void seal_mac_with(struct seal_mac_ctx *m, const struct seal_key *k, const char *key_id,
+		   const char *password, uint8_t out[SEAL_MAC_SIZE])
+{
+	/* A NULL key starts the context again from the key set once: the
+	 * inner and outer hash states it keeps, not the key hashed again. */
+	if (m != NULL && key_ready(k) && strcmp(m->fingerprint, k->fingerprint) == 0 &&
+	    EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 && mac_run(m->ctx, key_id, password, out))
+		return;
+	seal_mac(k, key_id, password, out);
 }

@@ -297,6 +297,41 @@ TEST(mac_binds_key_id_and_password)
 	seal_key_close(&k2);
 }
 
+/* The context keyed once gives seal_mac's MAC at every use, for its own
+ * key only: another key's MAC through it is that key's. */
+TEST(mac_with_a_kept_context_is_seal_mac)
+{
+	uint8_t want[SEAL_MAC_SIZE], got[SEAL_MAC_SIZE];
+	char id[64], pass[64];
+	struct seal_key k1, k2, none;
+	struct seal_mac_ctx *m;
+
+	key_make(&k1, 7);
+	key_make(&k2, 8);
+	memset(&none, 0, sizeof none);
+	CHECK(seal_mac_ctx_new(&none) == NULL);
+	m = seal_mac_ctx_new(&k1);
+	CHECK(m != NULL);
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof id, "%08X-89AB-CDEF-0123-456789ABCDEF", (unsigned)i * 2654435761u);
+		snprintf(pass, sizeof pass, "%06d-000011-000022-000033-000044-000055-000066-%06d",
+			 i, 999999 - i);
+		seal_mac(&k1, id, pass, want);
+		seal_mac_with(m, &k1, id, pass, got);
+		CHECK(memcmp(want, got, SEAL_MAC_SIZE) == 0);
+	}
+	seal_mac(&k2, key_id, pw, want);
+	seal_mac_with(m, &k2, key_id, pw, got);
+	CHECK(memcmp(want, got, SEAL_MAC_SIZE) == 0);
+	seal_mac(&k1, key_id, pw, want);
+	seal_mac_with(NULL, &k1, key_id, pw, got);
+	CHECK(memcmp(want, got, SEAL_MAC_SIZE) == 0);
+	seal_mac_ctx_free(m);
+	seal_mac_ctx_free(NULL);
+	seal_key_close(&k1);
+	seal_key_close(&k2);
+}
+
 TEST(fingerprint_stable_and_per_key)
 {
 	struct seal_key a, b, c;
@@ -450,6 +485,7 @@ int main(void)
 	RUN(seal_nonce_after_fork_differs);
 	RUN(seal_uninitialised_key_refused);
 	RUN(mac_binds_key_id_and_password);
+	RUN(mac_with_a_kept_context_is_seal_mac);
 	RUN(fingerprint_stable_and_per_key);
 	RUN(key_load_raw_and_hex);
 	RUN(key_load_refuses_bad_files);
