@@ -1,10 +1,9 @@
 /* HTTP/1.1 server requests: http_parser glue, limits, dispatch and responses. */
 #include <assert.h>
 #include <http_parser.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,7 +1,6 @@
 /* What the API handlers and dispatch may use of the node (see api_ctx.h). */
 #include "node/api_ctx.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Recovery key endpoints: escrow, helpdesk lookups, a machine's keys. */
-#include <inttypes.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
