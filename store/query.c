@@ -405,8 +405,9 @@ static const char *text_col(sqlite3_stmt *st, int i)
  * LIMIT last. Only the most selective filter keeps its index; the others
  * get a unary '+' (no index), so that SQLite, which has no statistics,
  * cannot pick a common action over a rare machine. The machine's index
- * has no key.read entries (schema version 6): when it is the one used, a
- * machine's reads come through its keys. */
+ * has neither key.read entries (schema version 6) nor the escrows that
+ * created keys (version 7): when it is the one used, those come through
+ * the machine's keys. */
 static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 			 const char *machine, sqlite3_stmt **out, char *errmsg)
 {
@@ -428,10 +429,13 @@ static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 			sqlite3_str_appendf(
 				sql,
 				" AND seq IN (SELECT seq FROM audit WHERE machine = ?%d"
-				" AND action <> 'key.read' AND seq > ?1"
+				" AND action <> 'key.read'"
+				" AND (action <> 'key.escrow' OR outcome IS NOT 'created')"
+				" AND seq > ?1"
 				" UNION ALL SELECT a.seq FROM keys AS k"
 				" JOIN audit AS a INDEXED BY audit_key_at ON a.key_id = k.key_id"
-				" WHERE k.machine = ?%d AND a.action = 'key.read'"
+				" WHERE k.machine = ?%d AND (a.action = 'key.read' OR"
+				" (a.action = 'key.escrow' AND a.outcome IS 'created'))"
 				" AND a.machine = ?%d AND a.seq > ?1)",
 				n, n, n);
 		else

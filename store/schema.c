@@ -138,6 +138,27 @@ static const char upgrade_v6_sql[] =
 	"WHERE machine IS NOT NULL AND action <> 'key.read';"
 	"UPDATE meta SET v = 6 WHERE k = 'schema_version';";
 
+/* Version 7: the escrow that created a key (key.escrow, outcome "created")
+ * leaves the machine's index too, where it was written at a random place,
+ * a page per escrow on every node (issue 16). The report's machine filter
+ * finds those entries through the machine's keys as it finds its reads:
+ * the key was created with the machine that escrow names. An escrow of a
+ * key that was there already (unchanged, conflict) may name another
+ * machine, and stays in the index. The expression is the one
+ * store/query.c's filter repeats, so that SQLite can use the index. */
+static const char upgrade_v7_sql[] =
+	"DROP INDEX audit_machine;"
+	"CREATE INDEX audit_machine ON audit (machine) "
+	"WHERE machine IS NOT NULL AND action <> 'key.read' "
+	"AND (action <> 'key.escrow' OR outcome IS NOT 'created');"
+	"UPDATE meta SET v = 7 WHERE k = 'schema_version';";
+
+/* The upgrade to each version, by version. */
+static const char *const upgrades[STORE_SCHEMA_VERSION + 1] = {
+	[2] = upgrade_v2_sql, [3] = upgrade_v3_sql, [4] = upgrade_v4_sql,
+	[5] = upgrade_v5_sql, [6] = upgrade_v6_sql, [7] = upgrade_v7_sql,
+};
+
 /* Runs one upgrade's sql inside a savepoint: all or nothing. */
 static int upgrade_step(sqlite3 *db, const char *sql, int to, char *errmsg)
 {
@@ -168,9 +189,9 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t version = 0;
-	int rc, rv;
+	int rc, rv, to;
 
-	/* Anything but an escrow database of version 1 to 5 is left to the
+	/* Anything but an escrow database of an older version is left to the
 	 * checks that follow (a foreign file has no meta table at all). */
 	rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'schema_version'", -1, &st,
 				NULL);
@@ -178,7 +199,7 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 		return ESC_OK;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
-	    (version = sqlite3_column_int64(st, 0)) < 1 || version > 5) {
+	    (version = sqlite3_column_int64(st, 0)) < 1 || version >= STORE_SCHEMA_VERSION) {
 		sqlite3_finalize(st);
 		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
 			       ESC_OK :
@@ -186,27 +207,12 @@ int store_schema_upgrade(sqlite3 *db, char *errmsg)
 	}
 	sqlite3_finalize(st);
 
-	if (version == 1) {
-		rv = upgrade_step(db, upgrade_v2_sql, 2, errmsg);
+	for (to = (int)version + 1; to <= STORE_SCHEMA_VERSION; to++) {
+		rv = upgrade_step(db, upgrades[to], to, errmsg);
 		if (rv != ESC_OK)
 			return rv;
 	}
-	if (version <= 2) {
-		rv = upgrade_step(db, upgrade_v3_sql, 3, errmsg);
-		if (rv != ESC_OK)
-			return rv;
-	}
-	if (version <= 3) {
-		rv = upgrade_step(db, upgrade_v4_sql, 4, errmsg);
-		if (rv != ESC_OK)
-			return rv;
-	}
-	if (version <= 4) {
-		rv = upgrade_step(db, upgrade_v5_sql, 5, errmsg);
-		if (rv != ESC_OK)
-			return rv;
-	}
-	return upgrade_step(db, upgrade_v6_sql, 6, errmsg);
+	return ESC_OK;
 }
 
 int store_schema_create(sqlite3 *db, char *errmsg)

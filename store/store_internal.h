@@ -7,7 +7,7 @@
 #include "store/judge.h"
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_PREFIX_LIMIT 100 /* keys returned by one prefix lookup */
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_BUSY_NAP_US 50     /* the loop connection's wait for a lock, per try */
@@ -227,7 +227,9 @@ int store_schema_create(sqlite3 *db, char *errmsg);
  * (either way) gets the audit indexes and version 3; one of version 3 the
  * index audit_read_at and version 4; one of version 4 audit_key_at in place
  * of audit_key_id and audit_read_at, and version 5; one of version 5 an
- * audit_machine without the key.read entries, and version 6. Any other
+ * audit_machine without the key.read entries, and version 6; one of
+ * version 6 an audit_machine without the escrows that created keys, and
+ * version 7. Any other
  * database, ours or not, is left as it is for the checks that follow.
  * Used when the store opens, and when an image or a snapshot file is
  * restored. ESC_ECORRUPT when the version-1 tables are not as version 1

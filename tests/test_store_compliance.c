@@ -1262,12 +1262,12 @@ TEST(version_1_database_is_upgraded_on_open)
 	CHECK_INT(create_v1(path), SQLITE_OK);
 	CHECK_INT(schema_version(path), 1);
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 6);
+	CHECK_INT(schema_version(path), 7);
 	CHECK_STR(store_cluster_id(s), CLUSTER);
 	CHECK_INT(v1_content_ok(s, 2), 0);
 	store_close(s);
 
-	/* Opens again as version 6, unchanged. */
+	/* Opens again as version 7, unchanged. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
 	CHECK(digest(s, da) == 0);
 	CHECK_INT(machine_status(s, "pc-01", T0 + 2000), NONCOMPLIANT);
@@ -1357,7 +1357,7 @@ TEST(version_1_image_and_snapshot_file_are_upgraded)
 	CHECK_INT(snapfile_restore(snap, restored, "ffeeddccbbaa99887766554433221100",
 				   "1=127.0.0.1:7009/127.0.0.1:8009", &h, errmsg),
 		  ESC_OK);
-	CHECK_INT(schema_version(restored), 6);
+	CHECK_INT(schema_version(restored), 7);
 	CHECK_INT(store_open(&s, restored, errmsg), ESC_OK);
 	CHECK_INT(v1_content_ok(s, 0), 0);
 	store_close(s);
@@ -1382,7 +1382,7 @@ static int db_exec(const char *path, const char *sql)
 	"DROP INDEX audit_machine;"                                                \
 	"CREATE INDEX audit_machine ON audit (machine) WHERE machine IS NOT NULL;"
 
-/* What version 2 was: version 6 without the audit indexes. */
+/* What version 2 was: version 7 without the audit indexes. */
 static const char to_v2_sql[] = "DROP INDEX audit_key_at; DROP INDEX audit_machine;"
 				"DROP INDEX audit_actor; DROP INDEX audit_action;"
 				"UPDATE meta SET v = 2 WHERE k = 'schema_version';";
@@ -1405,25 +1405,33 @@ static const char to_v4_sql[] = "DROP INDEX audit_key_at;"
 static const char to_v5_sql[] = OLD_AUDIT_MACHINE
 				"UPDATE meta SET v = 5 WHERE k = 'schema_version';";
 
-#define V6_AUDIT_INDEXES "audit_action,audit_actor,audit_key_at,audit_machine"
+/* What version 6 was: the escrows that created keys in audit_machine. */
+static const char to_v6_sql[] = "DROP INDEX audit_machine;"
+				"CREATE INDEX audit_machine ON audit (machine) "
+				"WHERE machine IS NOT NULL AND action <> 'key.read';"
+				"UPDATE meta SET v = 6 WHERE k = 'schema_version';";
 
-/* Whether audit_machine in the database file at path leaves key.read out. */
-static bool machine_index_skips_reads(const char *path)
+#define V7_AUDIT_INDEXES "audit_action,audit_actor,audit_key_at,audit_machine"
+
+/* Whether audit_machine in the database file at path is version 7's: no
+ * key.read entries, no escrows that created a key. */
+static bool machine_index_is_current(const char *path)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	bool skips = false;
+	bool current = false;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db,
 			       "SELECT sql FROM sqlite_schema WHERE name = 'audit_machine'", -1,
 			       &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
-		skips = strstr((const char *)sqlite3_column_text(st, 0),
-			       "action <> 'key.read'") != NULL;
+		current = strstr((const char *)sqlite3_column_text(st, 0),
+			       "action <> 'key.read' "
+			       "AND (action <> 'key.escrow' OR outcome IS NOT 'created')") != NULL;
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	return skips;
+	return current;
 }
 
 /* The names of the audit table's indexes in the database file at path, by
@@ -1449,8 +1457,8 @@ static void audit_index_names(const char *path, char *out, size_t size)
 
 /* A store made now, taken back to version by sql (which leaves it the
  * audit indexes named in indexes), opens upgraded in place and restores as
- * an image: the same state, version 6, its four audit indexes, the
- * machine's without key.read entries. */
+ * an image: the same state, version 7, its four audit indexes, the
+ * machine's without key.read entries and the escrows that created keys. */
 static void older_version_upgrades(const char *sql, int version, const char *indexes)
 {
 	char path[128], errmsg[ESC_ERRMSG_SIZE], da[65], db[65], names[160];
@@ -1470,10 +1478,10 @@ static void older_version_upgrades(const char *sql, int version, const char *ind
 	CHECK(digest(s, da) == 0);
 	store_close(s);
 	audit_index_names(path, names, sizeof(names));
-	CHECK_STR(names, V6_AUDIT_INDEXES);
-	CHECK(machine_index_skips_reads(path));
+	CHECK_STR(names, V7_AUDIT_INDEXES);
+	CHECK(machine_index_is_current(path));
 	CHECK_INT(db_exec(path, sql), SQLITE_OK);
-	CHECK(!machine_index_skips_reads(path));
+	CHECK(!machine_index_is_current(path));
 	CHECK_INT(schema_version(path), version);
 	audit_index_names(path, names, sizeof(names));
 	CHECK_STR(names, indexes);
@@ -1482,10 +1490,10 @@ static void older_version_upgrades(const char *sql, int version, const char *ind
 
 	/* Opened: upgraded in place, the same state. */
 	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
-	CHECK_INT(schema_version(path), 6);
+	CHECK_INT(schema_version(path), 7);
 	audit_index_names(path, names, sizeof(names));
-	CHECK_STR(names, V6_AUDIT_INDEXES);
-	CHECK(machine_index_skips_reads(path));
+	CHECK_STR(names, V7_AUDIT_INDEXES);
+	CHECK(machine_index_is_current(path));
 	CHECK(digest(s, db) == 0);
 	CHECK_STR(da, db);
 	l = audit_last(s);
@@ -1523,7 +1531,12 @@ TEST(version_4_database_and_image_get_audit_key_at)
 
 TEST(version_5_database_and_image_keep_reads_out_of_audit_machine)
 {
-	older_version_upgrades(to_v5_sql, 5, V6_AUDIT_INDEXES);
+	older_version_upgrades(to_v5_sql, 5, V7_AUDIT_INDEXES);
+}
+
+TEST(version_6_database_and_image_keep_created_escrows_out_of_audit_machine)
+{
+	older_version_upgrades(to_v6_sql, 6, V7_AUDIT_INDEXES);
 }
 
 /* A version-1 database changed by sql, as an image; NULL on failure. */
@@ -1896,6 +1909,7 @@ int main(void)
 	RUN(version_3_database_and_image_get_audit_key_at);
 	RUN(version_4_database_and_image_get_audit_key_at);
 	RUN(version_5_database_and_image_keep_reads_out_of_audit_machine);
+	RUN(version_6_database_and_image_keep_created_escrows_out_of_audit_machine);
 	RUN(hostile_version_1_images_are_refused);
 	RUN(digest_covers_compliance_state);
 	RUN(image_carries_compliance_state);
