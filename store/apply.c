@@ -156,6 +156,11 @@ static int key_disclose(struct apply *a, struct store_key *k)
 	sqlite3_stmt *st = a->s->st[ST_KEY_DISCLOSE];
 	int rv;
 
+	/* Read in this apply: disclosed before, it keeps its first time, and
+	 * the statement would change nothing (issue 16: a twentieth of a
+	 * lookup's apply). */
+	if (k->disclosed_at_ms != 0)
+		return ESC_OK;
 	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, a->c->at_ms);
 	rv = store_step_done(a->s, ST_KEY_DISCLOSE, "mark key disclosed",

@@ -300,7 +300,8 @@ TEST(lookup_discloses_once_and_audits)
 
 /* Three new reads of key, then the last one again: each new read's check
  * for a lookup applied twice (read_seen) takes under 200 of SQLite's
- * virtual machine steps, and the repeat is recognised. */
+ * virtual machine steps, a read of a key disclosed before does not run the
+ * statement that marks it disclosed, and the repeat is recognised. */
 static void reads_cost_little(struct store *s, uint64_t *index, const char *key, int64_t at)
 {
 	struct store_result r;
@@ -309,13 +310,17 @@ static void reads_cost_little(struct store *s, uint64_t *index, const char *key,
 
 	for (int i = 0; i < 3; i++) {
 		sqlite3_stmt_status(s->st[ST_READ_SEEN], SQLITE_STMTSTATUS_VM_STEP, 1);
+		sqlite3_stmt_status(s->st[ST_KEY_DISCLOSE], SQLITE_STMTSTATUS_RUN, 1);
 		cmd_lookup(&c, key, "lost_pin", "", at + i);
 		CHECK_INT(apply(s, (*index)++, &c, &r), ESC_OK);
 		CHECK_INT(r.n_keys, 1);
 		CHECK(!r.duplicate);
+		CHECK(r.keys[0].disclosed_at_ms != 0);
 		steps = sqlite3_stmt_status(s->st[ST_READ_SEEN], SQLITE_STMTSTATUS_VM_STEP, 0);
 		CHECK(steps > 0);
 		CHECK(steps < 200);
+		if (i > 0)
+			CHECK_INT(sqlite3_stmt_status(s->st[ST_KEY_DISCLOSE], SQLITE_STMTSTATUS_RUN, 0), 0);
 	}
 	CHECK_INT(apply(s, (*index)++, &c, &r), ESC_OK);
 	CHECK(r.duplicate);
