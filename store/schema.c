@@ -154,10 +154,12 @@ static const char upgrade_v7_sql[] =
 	"UPDATE meta SET v = 7 WHERE k = 'schema_version';";
 
 /* The upgrade to each version, by version. */
-static const char *const upgrades[STORE_SCHEMA_VERSION + 1] = {
+static const char *const upgrades[] = {
 	[2] = upgrade_v2_sql, [3] = upgrade_v3_sql, [4] = upgrade_v4_sql,
 	[5] = upgrade_v5_sql, [6] = upgrade_v6_sql, [7] = upgrade_v7_sql,
 };
+_Static_assert(sizeof upgrades / sizeof upgrades[0] == STORE_SCHEMA_VERSION + 1,
+	       "an upgrade to every version up to STORE_SCHEMA_VERSION");
 
 /* Runs one upgrade's sql inside a savepoint: all or nothing. */
 static int upgrade_step(sqlite3 *db, const char *sql, int to, char *errmsg)
