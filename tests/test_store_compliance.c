@@ -1427,8 +1427,8 @@ static bool machine_index_is_current(const char *path)
 			       &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		current = strstr((const char *)sqlite3_column_text(st, 0),
-			       "action <> 'key.read' "
-			       "AND (action <> 'key.escrow' OR outcome IS NOT 'created')") != NULL;
+				 "action <> 'key.read' "
+				 "AND (action <> 'key.escrow' OR outcome IS NOT 'created')") != NULL;
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return current;
