@@ -429,13 +429,10 @@ static int audit_prepare(struct store *s, const struct store_audit_filter *f,
 			sqlite3_str_appendf(
 				sql,
 				" AND seq IN (SELECT seq FROM audit WHERE machine = ?%d"
-				" AND action <> 'key.read'"
-				" AND (action <> 'key.escrow' OR outcome IS NOT 'created')"
-				" AND seq > ?1"
+				" AND " STORE_AUDIT_MACHINE_INDEXED " AND seq > ?1"
 				" UNION ALL SELECT a.seq FROM keys AS k"
 				" JOIN audit AS a INDEXED BY audit_key_at ON a.key_id = k.key_id"
-				" WHERE k.machine = ?%d AND (a.action = 'key.read' OR"
-				" (a.action = 'key.escrow' AND a.outcome IS 'created'))"
+				" WHERE k.machine = ?%d AND NOT (" STORE_AUDIT_MACHINE_INDEXED ")"
 				" AND a.machine = ?%d AND a.seq > ?1)",
 				n, n, n);
 		else

@@ -144,13 +144,11 @@ static const char upgrade_v6_sql[] =
  * finds those entries through the machine's keys as it finds its reads:
  * the key was created with the machine that escrow names. An escrow of a
  * key that was there already (unchanged, conflict) may name another
- * machine, and stays in the index. The expression is the one
- * store/query.c's filter repeats, so that SQLite can use the index. */
+ * machine, and stays in the index (STORE_AUDIT_MACHINE_INDEXED). */
 static const char upgrade_v7_sql[] =
 	"DROP INDEX audit_machine;"
 	"CREATE INDEX audit_machine ON audit (machine) "
-	"WHERE machine IS NOT NULL AND action <> 'key.read' "
-	"AND (action <> 'key.escrow' OR outcome IS NOT 'created');"
+	"WHERE machine IS NOT NULL AND " STORE_AUDIT_MACHINE_INDEXED ";"
 	"UPDATE meta SET v = 7 WHERE k = 'schema_version';";
 
 /* The upgrade to each version, by version. */

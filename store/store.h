@@ -110,8 +110,9 @@ int store_apply(struct store *s, uint64_t index, const struct cmd *c,
  * per entry costs more than the entry; the Raft log holds every applied
  * entry durably, so a crash before a flush only means applying them again.
  * The node calls it within a few milliseconds of an apply, and whoever
- * reads the database through another connection calls it first. On error every entry of the batch is undone (the applied index
- * goes back) and ESC_EDB is returned. */
+ * reads the database through another connection calls it first. On error
+ * every entry of the batch is undone (the applied index goes back) and
+ * ESC_EDB is returned. */
 int store_flush(struct store *s, char *errmsg);
 
 /* Entries applied since the last flush (0: no transaction open). */

@@ -21,6 +21,15 @@
 	"sealed, escrowed_at, disclosed_at, escrowed_by, retired_at"
 #define STORE_KEY_NCOLUMNS 11
 
+/* The audit entries naming a machine that audit_machine holds (schema
+ * version 7): neither reads nor the escrows that created keys, which the
+ * machine filter finds through the machine's keys (store/query.c). The
+ * filter repeats this text so that SQLite can use the partial index; it is
+ * part of version 7's schema text, so it never changes (a later version
+ * gets a text of its own). */
+#define STORE_AUDIT_MACHINE_INDEXED                                             \
+	"action <> 'key.read' AND (action <> 'key.escrow' OR outcome IS NOT 'created')"
+
 /* Statements prepared once at open and reused (reset after every use). */
 enum store_stmt {
 	ST_BEGIN,        /* BEGIN IMMEDIATE */
@@ -229,8 +238,8 @@ int store_schema_create(sqlite3 *db, char *errmsg);
  * of audit_key_id and audit_read_at, and version 5; one of version 5 an
  * audit_machine without the key.read entries, and version 6; one of
  * version 6 an audit_machine without the escrows that created keys, and
- * version 7. Any other
- * database, ours or not, is left as it is for the checks that follow.
+ * version 7. Any other database, ours or not, is left as it is for the
+ * checks that follow.
  * Used when the store opens, and when an image or a snapshot file is
  * restored. ESC_ECORRUPT when the version-1 tables are not as version 1
  * made them (the upgrade fails on them), ESC_EDB, ESC_ENOMEM. */
