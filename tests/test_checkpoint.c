@@ -1,15 +1,18 @@
 /* The checkpointer's write-back: after checkpoints that copied pages the
  * database file and its WAL are synced (once a second at most), so that the
  * kernel never holds back a store's worth of dirty pages; with nothing
- * copied they are not. And the store's wait for the write lock a RESTART
- * checkpoint holds: in short naps. Counted by a VFS under the store's
- * (every file the process opens through SQLite ends up in it). */
+ * copied they are not. Past its restart size the WAL is emptied, and then
+ * not synced: its pages leave the page cache unwritten. And the store's
+ * wait for the write lock a TRUNCATE checkpoint holds: in short naps.
+ * Counted by a VFS under the store's (every file the process opens through
+ * SQLite ends up in it). */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +36,8 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs counting_vfs;
 static const sqlite3_io_methods counted_methods;
 static atomic_int db_syncs, wal_syncs;
+/* WAL files truncated to nothing, and both sync counts when it last was. */
+static atomic_int wal_emptied, db_syncs_emptied, wal_syncs_emptied;
 static atomic_int naps, nap_longest_us; /* the sleeps SQLite asked for */
 
 #define REAL(f) (((struct counted *)(f))->real)
@@ -54,7 +59,14 @@ static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 
 static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+	int rc = REAL(f)->pMethods->xTruncate(REAL(f), size);
+
+	if (rc == SQLITE_OK && size == 0 && ((struct counted *)f)->syncs == &wal_syncs) {
+		atomic_store(&db_syncs_emptied, atomic_load(&db_syncs));
+		atomic_store(&wal_syncs_emptied, atomic_load(&wal_syncs));
+		atomic_fetch_add(&wal_emptied, 1);
+	}
+	return rc;
 }
 
 static int c_sync(sqlite3_file *f, int flags)
@@ -267,7 +279,75 @@ TEST(database_and_wal_synced_after_copies_only)
 	store_close(s);
 }
 
-/* Another connection holds the write lock (as a RESTART checkpoint does)
+/* Commits one entry at a time, while a reader that began before them keeps
+ * the checkpointer from copying them (it reads the database file as it
+ * was), until the WAL holds more than CHECKPOINT_RESTART_FRAMES frames
+ * (20,000 commits at most); then lets go and waits (5 s at most) for the
+ * checkpointer to copy them all and empty the WAL. Returns the commits
+ * made, -1 on an error. */
+static int grow_wal_then_release(struct store *s, const char *path, const char *wal,
+				 uint64_t *index)
+{
+	const long long frame = 24 + 4096; /* a frame's header and page */
+	sqlite3 *reader = NULL;
+	struct stat st;
+	int n = 0;
+
+	if (sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM sqlite_master", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		sqlite3_close(reader);
+		return -1;
+	}
+	do {
+		if (apply_audit(s, ++*index) != 0 || store_flush(s, errmsg) != ESC_OK)
+			n = -1;
+		else
+			n++;
+	} while (n > 0 && n < 20000 && stat(wal, &st) == 0 &&
+		 st.st_size < (CHECKPOINT_RESTART_FRAMES + 64) * frame);
+	sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(reader);
+	for (int waited = 0; waited < 5000 && atomic_load(&wal_emptied) == 0; waited += 10)
+		sleep_ms(10);
+	return n;
+}
+
+TEST(wal_emptied_past_its_restart_size_and_then_not_synced)
+{
+	char path[sizeof tmp_dir + 16], wal[sizeof path + 4];
+	struct store *s = NULL;
+	uint64_t index = 0;
+	struct stat st;
+	int commits, db_at, wal_at;
+
+	snprintf(path, sizeof path, "%s/empty.db", tmp_dir);
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	CHECK_INT(store_open(&s, path, errmsg), ESC_OK);
+	atomic_store(&wal_emptied, 0);
+	commits = grow_wal_then_release(s, path, wal, &index);
+	db_at = atomic_load(&db_syncs_emptied);
+	wal_at = atomic_load(&wal_syncs_emptied);
+	printf("# WAL emptied %d time(s) after %d commits (%d frames past which it is)\n",
+	       atomic_load(&wal_emptied), commits, CHECKPOINT_RESTART_FRAMES);
+	CHECK(commits > 0);
+	CHECK(atomic_load(&wal_emptied) > 0);
+	/* The frames it copied call for a write-back (within
+	 * CHECKPOINT_WRITE_BACK_MS and a round): the database synced, the WAL
+	 * not. */
+	for (int waited = 0; waited < 5000 && atomic_load(&db_syncs) == db_at; waited += 10)
+		sleep_ms(10);
+	printf("# syncs since: database %d, WAL %d\n", atomic_load(&db_syncs) - db_at,
+	       atomic_load(&wal_syncs) - wal_at);
+	CHECK(atomic_load(&db_syncs) > db_at);
+	CHECK_INT(atomic_load(&wal_syncs), wal_at);
+	/* Nothing was written since: the file is empty. */
+	CHECK_INT(stat(wal, &st), 0);
+	CHECK_INT(st.st_size, 0);
+	store_close(s);
+}
+
+/* Another connection holds the write lock (as a TRUNCATE checkpoint does)
  * and lets go after a while. */
 struct holder {
 	sqlite3 *db;
@@ -324,6 +404,7 @@ int main(void)
 	}
 	register_counting_vfs();
 	RUN(database_and_wal_synced_after_copies_only);
+	RUN(wal_emptied_past_its_restart_size_and_then_not_synced);
 	RUN(store_waits_for_the_write_lock_in_short_naps);
 	unit_remove_tree(tmp_dir);
 	return unit_done();
