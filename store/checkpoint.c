@@ -22,6 +22,17 @@ struct checkpointer {
 	bool stop;            /* under lock */
 };
 
+/* Syncs the file that op (SQLITE_FCNTL_FILE_POINTER or _JOURNAL_POINTER)
+ * names, through its VFS. */
+static void sync_file(struct checkpointer *c, int op)
+{
+	sqlite3_file *f = NULL;
+
+	if (sqlite3_file_control(c->db, "main", op, &f) == SQLITE_OK && f != NULL &&
+	    f->pMethods != NULL)
+		f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+}
+
 /* The store never syncs its files (store_open in store.h), so the kernel
  * writes a file's dirty pages back when its oldest is 30 s old
  * (vm.dirty_expire_centisecs), all of them at once: at 8,000 escrows/s that
@@ -37,16 +48,9 @@ struct checkpointer {
  * Pacing, not durability: the Raft log is what survives a crash. */
 static void write_back(struct checkpointer *c, bool wal)
 {
-	/* The database, then its WAL. */
-	static const int ops[] = { SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER };
-
-	for (size_t i = 0; i < (wal ? 2u : 1u); i++) {
-		sqlite3_file *f = NULL;
-
-		if (sqlite3_file_control(c->db, "main", ops[i], &f) == SQLITE_OK && f != NULL &&
-		    f->pMethods != NULL)
-			f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-	}
+	sync_file(c, SQLITE_FCNTL_FILE_POINTER);
+	if (wal)
+		sync_file(c, SQLITE_FCNTL_JOURNAL_POINTER);
 }
 
 static uint64_t now_ms(void)
