@@ -433,6 +433,22 @@ with open("/proc/cpuinfo") as f:
             break
 with open("/proc/loadavg") as f:
     load_after = " ".join(f.read().split()[:3])
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+# How an idle CPU waits: in a virtual machine, halting costs each wake-up
+# a trip through the hypervisor, which guest halt polling avoids.
+idle = read("/sys/devices/system/cpu/cpuidle/current_driver") or "unknown"
+poll_ns = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+if poll_ns is not None:
+    idle += ", guest halt polling %s ns" % poll_ns
 with open(sys.argv[1], "w") as f:
     json.dump({
         "rounds": int(e["ROUNDS"]), "duration": int(e["DURATION"]),
@@ -443,7 +459,7 @@ with open(sys.argv[1], "w") as f:
             e["ROUNDS"], e["DURATION"], e["CLIENTS"]),
         "etcd_version": e["ETCD_VERSION"], "escrow_version": e["ESCROW_VERSION"],
         "machine": {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
-                    "load_before": e["LOAD_BEFORE"], "load_after": load_after},
+                    "load_before": e["LOAD_BEFORE"], "load_after": load_after, "idle": idle},
     }, f, indent=1)
 EOF
 if [[ -n "$OUT" ]]; then

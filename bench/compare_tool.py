@@ -327,9 +327,9 @@ def markdown(rows, params):
     lines = [
         "Run %s: `%s`." % (params.get("date", "?"), params.get("command", "")),
         "",
-        "Machine: %s CPUs (%s), kernel %s; load average %s before the run, %s after; "
-        "etcd %s; %s." % (
-            m.get("nproc", "?"), m.get("cpu", "?"), m.get("kernel", "?"),
+        "Machine: %s CPUs (%s), kernel %s, cpuidle %s; load average %s before the run, "
+        "%s after; etcd %s; %s." % (
+            m.get("nproc", "?"), m.get("cpu", "?"), m.get("kernel", "?"), m.get("idle", "?"),
             m.get("load_before", "?"), m.get("load_after", "?"),
             params.get("etcd_version", "?"), params.get("escrow_version", "?")),
         "",

@@ -17,6 +17,12 @@ leader (its answer) -> follower -> client. This prints, on the disk of
     p90, p99;
   - their sum for a write through a follower: one write plus three round
     trips, at the p50s. What escrow or etcd add on top is their own work;
+  - (x86-64) such writes into files written whole first, as libraft
+    submits them (kernel AIO): one alone, and three submitted at once, one
+    into each of three files (as a cluster of three nodes on this one disk
+    appends each entry to three logs): when the first, second and third
+    complete. A commit needs the second (the leader's and one follower's),
+    hence a second floor: the second completion plus three round trips;
   - (x86-64) how often the kernel refuses a `RWF_NOWAIT` AIO write, as
     libraft 0.15 submits its appends, when each write starts at the block
     where the previous one ended (a log's tail) and runs into fresh
@@ -219,13 +225,70 @@ def nowait_refusals(directory, step):
         libc.syscall(NR_IO_DESTROY, ctx)
 
 
+def appends_at_once(directory, n, k=3):
+    """n rounds of k 4 KiB O_DIRECT | O_DSYNC AIO writes submitted at once,
+    one into each of k files written whole, synced and dropped from the
+    page cache first (raft/segfill.c does so for libraft's segments).
+    Returns the p50/p90/p99 of the time to the first, second, ... k-th
+    completion, in us."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    ctx = ctypes.c_ulong(0)
+    if libc.syscall(NR_IO_SETUP, 2 * k, ctypes.byref(ctx)) != 0:
+        raise OSError(ctypes.get_errno(), "io_setup")
+    fds, paths = [], []
+    try:
+        zeros = b"\0" * (n * BLOCK)
+        for _ in range(k):
+            fd, path = tempfile.mkstemp(prefix="floor-disk-", dir=directory)
+            paths.append(path)
+            try:
+                os.write(fd, zeros)
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            fds.append(os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC))
+        buf = mmap.mmap(-1, BLOCK)
+        buf.write(b"\x5a" * BLOCK)
+        cbs = [Iocb() for _ in range(k)]
+        arr = (ctypes.POINTER(Iocb) * k)(*[ctypes.pointer(cb) for cb in cbs])
+        ev = IoEvent()
+        done = [[] for _ in range(k)]
+        for i in range(n):
+            for cb, fd in zip(cbs, fds):
+                ctypes.memset(ctypes.addressof(cb), 0, ctypes.sizeof(cb))
+                cb.opcode, cb.fildes = IOCB_CMD_PWRITE, fd
+                cb.buf = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+                cb.nbytes, cb.offset = BLOCK, i * BLOCK
+            t0 = time.perf_counter_ns()
+            if libc.syscall(NR_IO_SUBMIT, ctx, k, arr) != k:
+                raise OSError(ctypes.get_errno(), "io_submit")
+            for j in range(k):
+                if libc.syscall(NR_IO_GETEVENTS, ctx, 1, 1, ctypes.byref(ev), None) != 1:
+                    raise OSError(ctypes.get_errno(), "io_getevents")
+                if ev.res != BLOCK:
+                    raise OSError(-ev.res if ev.res < 0 else 0, "AIO write: %d" % ev.res)
+                done[j].append((time.perf_counter_ns() - t0) / 1e3)
+            time.sleep(0.0003)   # a commit's round trips before the next append
+        return [percentiles(d) for d in done]
+    finally:
+        for fd in fds:
+            os.close(fd)
+        for path in paths:
+            os.unlink(path)
+        libc.syscall(NR_IO_DESTROY, ctx)
+
+
 def main(argv):
     opts = parse(argv)
     try:
         how, write = durable_writes(opts["dir"], opts["writes"])
         trip = round_trips(opts["trips"])
-        nowait = None
+        nowait = shared = alone = None
         if platform.machine() == "x86_64" and how == "O_DIRECT|O_DSYNC":
+            alone = appends_at_once(opts["dir"], opts["writes"], 1)[0]
+            shared = appends_at_once(opts["dir"], opts["writes"])
             nowait = {"writes": AIO_WRITES,
                       "from_the_tail_block": nowait_refusals(opts["dir"], AIO_SIZE - BLOCK),
                       "side_by_side": nowait_refusals(opts["dir"], AIO_SIZE)}
@@ -233,6 +296,7 @@ def main(argv):
         sys.stderr.write("floor.py: %s\n" % e)
         return 1
     floor_ms = round((write[50] + 3 * trip[50]) / 1e3, 3)
+    shared_ms = None if shared is None else round((shared[1][50] + 3 * trip[50]) / 1e3, 3)
     if opts["json"]:
         print(json.dumps({"write": {"how": how, "n": opts["writes"],
                                     "p50_us": write[50], "p90_us": write[90],
@@ -240,6 +304,12 @@ def main(argv):
                           "round_trip": {"n": opts["trips"], "p50_us": trip[50],
                                          "p90_us": trip[90], "p99_us": trip[99]},
                           "via_follower_floor_ms": floor_ms,
+                          "one_alone": None if alone is None else {
+                              "p50_us": alone[50], "p90_us": alone[90], "p99_us": alone[99]},
+                          "three_at_once": None if shared is None else [
+                              {"p50_us": c[50], "p90_us": c[90], "p99_us": c[99]}
+                              for c in shared],
+                          "via_follower_shared_disk_floor_ms": shared_ms,
                           "nowait_refused": nowait}))
         return 0
     print("durable 4 KiB write (%s, %d): p50 %.0f us, p90 %.0f us, p99 %.0f us"
@@ -248,6 +318,15 @@ def main(argv):
           % (MESSAGE, opts["trips"], trip[50], trip[90], trip[99]))
     print("one write through a follower, at best (one write + 3 round trips, p50s): %.3f ms"
           % floor_ms)
+    if shared is None:
+        print("three writes at once: not measured (x86-64 and O_DIRECT only)")
+    else:
+        print("into files written whole (%d each): one alone p50 %.0f us, p90 %.0f us; three at "
+              "once, one per file: completions p50 %s us, p90 %s us"
+              % (opts["writes"], alone[50], alone[90], " / ".join("%.0f" % c[50] for c in shared),
+                 " / ".join("%.0f" % c[90] for c in shared)))
+        print("one write through a follower, at best, three nodes on this disk (the second "
+              "completion + 3 round trips, p50s): %.3f ms" % shared_ms)
     if nowait is None:
         print("RWF_NOWAIT refusals: not measured (x86-64 and O_DIRECT only)")
     else:

@@ -16,8 +16,9 @@ bench/million-keys.sh. They measure nothing here.
   removes its temporary directory; a bad option is exit 2.
 - floor.py with 20 writes and 20 round trips prints each one's
   percentiles, in order, the floor as their sum (one write, three round
-  trips) and, where it measures them, the counts of refused RWF_NOWAIT
-  writes; a bad option is exit 2, and it leaves no file behind.
+  trips) and, where it measures them, an append alone and three at once
+  (their completions in order, and the floor with the second) and the
+  counts of refused RWF_NOWAIT writes; a bad option is exit 2, and it leaves no file behind.
 - ab-builds.sh with two builds (the same escrowd twice), one round of 1 s
   each way, prints a run per build and per build its medians, the first
   build's rate over itself 1; a bad option or a single build is exit 2.
@@ -238,6 +239,19 @@ def test_floor_small_run(t):
         want = round((r["write"]["p50_us"] + 3 * r["round_trip"]["p50_us"]) / 1e3, 3)
         check(abs(r["via_follower_floor_ms"] - want) < 0.0015, "floor %s, not %s"
               % (r["via_follower_floor_ms"], want))
+        alone, three = r["one_alone"], r["three_at_once"]
+        check((alone is None) == (three is None) == (r["nowait_refused"] is None),
+              "measured in part: %s" % r)
+        if three is not None:
+            p = [alone["p%d_us" % q] for q in (50, 90, 99)]
+            check(0 < p[0] <= p[1] <= p[2], "one alone: percentiles not in order: %s" % p)
+            check(len(three) == 3, "three at once: %s" % three)
+            for q in (50, 90, 99):
+                c = [x["p%d_us" % q] for x in three]
+                check(0 < c[0] <= c[1] <= c[2], "three at once: p%d not in order: %s" % (q, c))
+            want = round((three[1]["p50_us"] + 3 * r["round_trip"]["p50_us"]) / 1e3, 3)
+            check(abs(r["via_follower_shared_disk_floor_ms"] - want) < 0.0015,
+                  "shared-disk floor %s, not %s" % (r["via_follower_shared_disk_floor_ms"], want))
         nw = r["nowait_refused"]
         check(nw is None or (nw["writes"] == 200 and all(
             isinstance(nw[k], int) and 0 <= nw[k] <= 200

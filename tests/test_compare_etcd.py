@@ -19,6 +19,7 @@ TEST_TIMEOUT, TEST_TMPDIR.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,8 @@ def test_smoke_run_fills_every_row(t):
         for load in loads:
             check("| %s |" % load in text, "no row '%s' in the Markdown" % load)
         check("kernel" in text and "CPUs" in text, "no machine line in the Markdown")
+        check(re.search(r"cpuidle [^;?]+;", text) is not None,
+              "the machine line does not say how an idle CPU waits: %s" % short(text))
         run.check_nothing_left(t)
     finally:
         run.close()
