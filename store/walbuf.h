@@ -17,7 +17,9 @@
  *    first wait until every write made before them is in the file: pages are
  *    copied into the database only from frames the file already holds, so a
  *    crash can never leave the database ahead of its WAL;
- *  - truncate, sync and close wait for the pending writes;
+ *  - sync and close wait for the pending writes; a truncation is queued
+ *    after them, made by the thread in its turn, and reads and the size
+ *    see it at once;
  *  - a failed write is sticky: every later write or read of that WAL fails
  *    (SQLITE_IOERR), and the store stops the node; the writes queued after
  *    it are dropped, never written, so the WAL on disk stays a prefix.

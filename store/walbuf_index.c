@@ -51,11 +51,16 @@ void walbuf_index_add(struct walbuf *wb, struct pending *q)
 	}
 }
 
-/* Forgets p, the oldest pending write, which leaves the list. */
+/* Forgets p, the oldest pending write or truncation, which leaves the
+ * list. */
 void walbuf_index_remove(struct walbuf *wb, struct pending *p)
 {
 	struct pending **pp;
 
+	if (p->truncate) {
+		wb->truncates--;
+		return;
+	}
 	if (!p->regular)
 		wb->irregular--;
 	if (!p->indexed)
@@ -70,11 +75,15 @@ void walbuf_index_bounds(struct walbuf *wb)
 {
 	const struct pending *p = wb->head;
 
+	while (p != NULL && p->truncate)
+		p = p->next;
 	if (p == NULL)
 		return;
 	wb->min_off = p->off;
 	wb->max_end = p->off + p->len;
 	for (p = p->next; p != NULL; p = p->next) {
+		if (p->truncate)
+			continue;
 		if (p->off < wb->min_off)
 			wb->min_off = p->off;
 		if (p->off + p->len > wb->max_end)
@@ -104,6 +113,33 @@ static bool overlay_indexed(struct walbuf *wb, void *buf, int amt, sqlite3_int64
 	return true;
 }
 
+/* walbuf_overlay with truncations pending: every write and truncation in
+ * its order over buf, and the file's size after them. A truncation is rare
+ * (the checkpointer's, when the WAL starts over) and soon done. */
+static bool overlay_in_order(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off,
+			     sqlite3_int64 size)
+{
+	sqlite3_int64 end = off + amt;
+
+	for (const struct pending *p = wb->head; p != NULL; p = p->next) {
+		sqlite3_int64 lo = p->off > off ? p->off : off;
+		sqlite3_int64 hi = p->off + p->len < end ? p->off + p->len : end;
+
+		if (p->truncate) {
+			if (lo < end)
+				memset((unsigned char *)buf + (lo - off), 0, (size_t)(end - lo));
+			size = p->off;
+			continue;
+		}
+		if (lo < hi)
+			memcpy((unsigned char *)buf + (lo - off), p->data + (lo - p->off),
+			       (size_t)(hi - lo));
+		if (p->off + p->len > size)
+			size = p->off + p->len;
+	}
+	return size >= end;
+}
+
 /* Copies the pending writes over buf (the file's bytes at off) and says
  * whether they cover [from, off + amt). Under wb->lock. */
 bool walbuf_overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sqlite3_int64 from)
@@ -111,6 +147,8 @@ bool walbuf_overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sq
 	sqlite3_int64 end = off + amt, covered = from;
 	bool progress = true;
 
+	if (wb->truncates > 0)
+		return overlay_in_order(wb, buf, amt, off, from);
 	if (wb->head == NULL || end <= wb->min_off || off >= wb->max_end)
 		return covered >= end; /* no pending write there */
 	if (wb->irregular == 0 && overlay_indexed(wb, buf, amt, off))

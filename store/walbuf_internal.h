@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One write not yet in the file. */
+/* One write not yet in the file, or a truncation to off (len 0), queued in
+ * order with the writes. */
 struct pending {
 	struct pending *next;  /* in write order; in the pool, the next free block */
 	struct pending *hnext; /* in its index bucket */
@@ -18,8 +19,9 @@ struct pending {
 	int len;
 	int cap; /* bytes of data: POOL_SMALL, POOL_PAGE, or len */
 	uint64_t seq;
-	bool indexed; /* the newest pending write at off */
-	bool regular; /* see struct walbuf */
+	bool truncate; /* a truncation: neither indexed nor in the bounds */
+	bool indexed;  /* the newest pending write at off */
+	bool regular;  /* see struct walbuf */
 	unsigned char data[];
 };
 
@@ -54,20 +56,29 @@ struct walbuf {
 	 * partly overlaps another is not. */
 	sqlite3_int64 min_off, max_end;
 	size_t irregular; /* pending writes that are not regular */
+	size_t truncates; /* pending truncations */
 	struct pending *index[INDEX_BUCKETS];
 };
+
+/* Tests: called on the caller's thread when a truncation of a WAL file to
+ * size is queued; NULL but in tests. */
+extern void (*walbuf_truncate_queued)(sqlite3_int64 size);
 
 /* walbuf_index.c. Records q, the newest write, in the index and the bounds. */
 void walbuf_index_add(struct walbuf *wb, struct pending *q);
 
-/* Forgets p, the oldest pending write, which leaves the list. */
+/* Forgets p, the oldest pending write or truncation, which leaves the
+ * list. */
 void walbuf_index_remove(struct walbuf *wb, struct pending *p);
 
 /* The bounds, exact again once writes left the list. */
 void walbuf_index_bounds(struct walbuf *wb);
 
 /* Copies the pending writes over buf (the file's bytes at off) and says
- * whether they cover [from, off + amt). */
+ * whether they cover [from, off + amt). With truncations pending, applies
+ * them too in their order (the bytes they cut read as zeros), from is the
+ * file's size (at least off), and says whether the file will then reach
+ * off + amt. */
 bool walbuf_overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sqlite3_int64 from);
 
 /* A block for a write of len bytes (1 or more), from the pool of recycled

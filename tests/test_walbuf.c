@@ -329,6 +329,17 @@ static int model_write(struct wal *w, int amt, long off)
 	return wal_write(w, buf, amt, off);
 }
 
+/* Cuts the file and the model at size. */
+static int model_truncate(struct wal *w, long size)
+{
+	if (size < model.end) {
+		memset(model.bytes + size, 0, (size_t)(model.end - size));
+		memset(model.written + size, 0, (size_t)(model.end - size));
+	}
+	model.end = size;
+	return w->f->pMethods->xTruncate(w->f, size);
+}
+
 /* Reads [off, off + amt) and compares it with the model: the same bytes
  * (zeros where nothing was written), SQLITE_OK when every byte was
  * written, SQLITE_IOERR_SHORT_READ past the end of what was written.
@@ -384,8 +395,8 @@ static int file_matches(const char *path, const unsigned char *want, long len)
 }
 
 /* Random writes as SQLite makes them (frames appended, header and page,
- * some rewritten, the WAL restarted at its start) and of random sizes and
- * offsets over them, with reads of random ranges in between, while the
+ * some rewritten, the WAL restarted at its start, or cut to nothing or to
+ * a size and restarted) and of random sizes and offsets over them, with reads of random ranges in between, while the
  * writer thread runs or is held back (so that many writes are pending). */
 TEST(reads_and_the_file_match_a_model)
 {
@@ -419,10 +430,17 @@ TEST(reads_and_the_file_match_a_model)
 			off = 32 + (long)(rng() % (uint32_t)(cursor / FRAME + 1)) * FRAME;
 			rc = rng() % 2 ? model_write(&w, FRAME_HDR, off)
 				       : model_write(&w, PAGE, off + FRAME_HDR);
-		} else if (op < 52) { /* anything, anywhere */
+		} else if (op < 51) { /* anything, anywhere */
 			amt = 1 + (int)(rng() % (2 * PAGE + 100));
 			off = (long)(rng() % (uint32_t)(MODEL_BYTES - amt));
 			rc = model_write(&w, amt, off);
+		} else if (op < 52) { /* cut, as a TRUNCATE checkpoint or a size limit does */
+			off = rng() % 2 ? 0 : (long)(rng() % (uint32_t)(model.end + 1));
+			rc = model_truncate(&w, off);
+			if (rc == SQLITE_OK && off == 0) {
+				cursor = 32;
+				rc = model_write(&w, 32, 0);
+			}
 		} else if (op < 70) { /* a page, a header, or a frame read */
 			off = 32 + (long)(rng() % (uint32_t)(cursor / FRAME + 2)) * FRAME;
 			switch (rng() % 3) {
@@ -511,6 +529,52 @@ TEST(reads_see_the_newest_bytes)
 	CHECK_INT(wal_sync(&w), SQLITE_OK);
 	CHECK_INT(wal_size(&w), model.end);
 	CHECK(file_matches(w.path, model.bytes, model.end));
+	wal_close(&w);
+}
+
+/* A cut waits for nothing: it is queued after the writes pending, which
+ * are written first, and reads and the size see it at once. */
+TEST(truncation_queued_behind_pending_writes)
+{
+	static unsigned char want[32];
+	unsigned char buf[PAGE];
+	struct stat st;
+	struct wal w;
+
+	rng_state = 777;
+	memset(&model, 0, sizeof model);
+	CHECK_INT(wal_open(&w, "cut.db"), 0);
+	walbuf_hold_writes(0);
+	CHECK_INT(model_write(&w, PAGE, 0), SQLITE_OK);
+	CHECK_INT(model_write(&w, PAGE, PAGE), SQLITE_OK);
+	CHECK_INT(model_truncate(&w, PAGE), SQLITE_OK);
+	CHECK_INT(wal_size(&w), PAGE);
+	CHECK_INT(model_check_read(&w, PAGE, 0), 0);
+	CHECK_INT(model_check_read(&w, PAGE, PAGE), 0);  /* cut: zeros, short */
+	CHECK_INT(model_check_read(&w, 100, PAGE - 50), 0);
+	/* Past a hole, as a file reads. */
+	CHECK_INT(model_write(&w, PAGE, 2 * PAGE), SQLITE_OK);
+	CHECK_INT(wal_size(&w), 3 * PAGE);
+	memset(buf, 0xa5, sizeof buf);
+	CHECK_INT(wal_read(&w, buf, PAGE, PAGE), SQLITE_OK);
+	CHECK(buf[0] == 0 && memcmp(buf, buf + 1, PAGE - 1) == 0);
+	CHECK_INT(model_check_read(&w, PAGE, 2 * PAGE), 0);
+	/* Emptied and started over, as when a TRUNCATE checkpoint ends. */
+	CHECK_INT(model_truncate(&w, 0), SQLITE_OK);
+	CHECK_INT(model_write(&w, 32, 0), SQLITE_OK);
+	CHECK_INT(wal_size(&w), 32);
+	CHECK_INT(model_check_read(&w, 32, 0), 0);
+	CHECK_INT(model_check_read(&w, PAGE, 32), 0);
+	CHECK_INT(model_check_read(&w, PAGE, 2 * PAGE), 0);
+	/* None of it in the file yet, all of it once let through. */
+	CHECK_INT(stat(w.path, &st), 0);
+	CHECK_INT(st.st_size, 0);
+	walbuf_hold_writes(-1);
+	CHECK_INT(wal_sync(&w), SQLITE_OK);
+	CHECK_INT(walbuf_pending(), 0);
+	memcpy(want, model.bytes, sizeof want);
+	CHECK(file_matches(w.path, want, 32));
+	CHECK_INT(wal_size(&w), 32);
 	wal_close(&w);
 }
 
@@ -739,6 +803,7 @@ int main(void)
 	RUN(reads_see_the_newest_bytes_when_older_are_written);
 	RUN(frames_wait_for_their_commit);
 	RUN(sync_waits_for_every_write);
+	RUN(truncation_queued_behind_pending_writes);
 	RUN(pooled_blocks_are_never_pending);
 	RUN(a_failed_write_is_sticky);
 	unit_remove_tree(tmp_dir);
