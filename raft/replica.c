@@ -60,6 +60,24 @@ static void commit_fatal_cb(void *data, const char *errmsg)
 /* After each loop turn: commit what was applied (when due: storecommit.h),
  * notice a new term of leadership or its loss, aim the next Raft snapshot
  * at this node's own indexes (tuning_snapshot_stagger). */
+/* Whether this node has applied a configuration that holds it; once it
+ * has, while it stays in the configuration. A node that joins knows a
+ * leader, and has applied all it knows committed, long before its log
+ * reaches the entry that added it: it would answer ready with no data. */
+static bool member_applied(const struct replica *r)
+{
+	const struct raft *raft = &r->raft;
+	raft_index at = raft->configuration_uncommitted_index != 0
+				? raft->configuration_uncommitted_index
+				: raft->configuration_index;
+	bool member = false;
+
+	for (unsigned i = 0; i < raft->configuration.n; i++)
+		if (raft->configuration.servers[i].id == r->id)
+			member = true;
+	return member && (r->member_applied || (at != 0 && raft->last_applied >= at));
+}
+
 static void watch_cb(uv_check_t *handle)
 {
 	struct replica *r = handle->data;
@@ -70,6 +88,7 @@ static void watch_cb(uv_check_t *handle)
 		return;
 	/* What the poll's callbacks submitted, in one batch. */
 	applyq_flush(&r->applyq);
+	r->member_applied = member_applied(r);
 	if (replica_leader(r) != 0) {
 		r->leader_known = true;
 	} else if (r->leader_known) {
@@ -382,7 +401,7 @@ bool replica_caught_up(const struct replica *r)
 		return false;
 	if (leader == r->id)
 		return replica_ready(r);
-	return r->raft.last_applied >= r->raft.commit_index;
+	return r->member_applied && r->raft.last_applied >= r->raft.commit_index;
 }
 
 int replica_apply(struct replica *r, struct replica_req *req, const struct cmd *c,

@@ -118,6 +118,7 @@ struct replica {
 					 not yet) */
 	struct histogram commit_seconds; /* this leader's entries: raft_apply to applied */
 	bool leader_known;            /* a leader was known at the last loop turn */
+	bool member_applied;          /* see replica_caught_up */
 	uint64_t leader_lost_at;      /* uv_now ms when a loop turn first saw none
 					 (start: replica_start) */
 };
@@ -159,7 +160,9 @@ unsigned replica_leader(const struct replica *r);
  * stopped process (SIGSTOP) does not count the stall as time without one. */
 uint64_t replica_leaderless_ms(const struct replica *r);
 
-/* True when a leader is known and this node applied all it knows committed. */
+/* True when a leader is known, this node has applied a configuration that
+ * makes it a member (a node that joins: the entry that added it, so the
+ * data it joined with) and it applied all it knows committed. */
 bool replica_caught_up(const struct replica *r);
 
 /* Replicates c (copied) and calls cb once it is applied on this node, the

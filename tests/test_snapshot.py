@@ -889,6 +889,43 @@ def test_two_nodes_join_at_once(t):
     c.digest_equal(30)
 
 
+def test_joining_node_ready_only_with_its_data(t):
+    """GET /v1/health?ready on a node that joins answers 503 until the node
+    has applied what the cluster had committed when it asked to join: a
+    load balancer or an operator waiting for it to be ready before the next
+    step (removing an old node) must not get a yes from a node with no
+    data. It knows a leader within a heartbeat of being added, long before
+    its log reaches the entry that added it."""
+    need_ctl()
+    c = t.cluster(3)
+    lead = c.leader()
+    harness.run_bench(c.url(lead), 16, count=1000)
+    target = c.status(lead)["commit_index"]
+    c.add_node(4)
+    c.start_node(4, bootstrap=False, join=c.url(lead))
+    started = time.monotonic()
+    before = {}
+    while True:
+        check(time.monotonic() - started < 60, "node 4 not ready in 60 s: %s" % before)
+        st, _, data = c.request(4, "GET", "/v1/health?ready", timeout=2)
+        if st == 200:
+            applied = c.status(4)["applied_index"]
+            break
+        if st == 0:   # not listening yet
+            code = "no answer"
+        else:
+            code = data.get("error", {}).get("code") if isinstance(data, dict) else str(st)
+        before[code] = before.get(code, 0) + 1
+        time.sleep(0.005)
+    t.diag("node 4 ready after %.3f s at applied_index %d (the leader had committed %d); "
+           "answers before: %s" % (time.monotonic() - started, applied, target, before))
+    check(applied >= target, "node 4 answered ready at applied_index %d, before the %d "
+          "entries committed when it joined" % (applied, target))
+    check(set(before) <= {"catching_up", "no_leader", "no answer"}, "answers: %s" % before)
+    c.wait_ready(30)
+    c.digest_equal(30)
+
+
 def wait_leader(c, want, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -956,6 +993,7 @@ TESTS = [
     test_membership_one_change_at_a_time,
     test_catch_up_timeout_leaves_a_spare_asked_again,
     test_two_nodes_join_at_once,
+    test_joining_node_ready_only_with_its_data,
     test_transfer_is_audited,
 ]
 
