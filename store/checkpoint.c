@@ -129,8 +129,8 @@ int checkpointer_start(struct checkpointer **out, const char *path, char *errmsg
 	 * holding back the writer on the loop thread meanwhile. */
 	sqlite3_busy_timeout(c->db, 0);
 	/* Like the store, no fsync (see store_open in store.h): a TRUNCATE then
-	 * holds the writer only while it copies the last few pages and empties
-	 * the file. */
+	 * holds the writer only while it copies the last few pages and queues
+	 * the file's emptying (store/walbuf.h). */
 	rv = store_exec(c->db, "PRAGMA synchronous = OFF", errmsg);
 	if (rv != ESC_OK)
 		goto err_db;
