@@ -57,9 +57,6 @@ static void commit_fatal_cb(void *data, const char *errmsg)
 	r->fatal_cb(&r->fsm, errmsg);
 }
 
-/* After each loop turn: commit what was applied (when due: storecommit.h),
- * notice a new term of leadership or its loss, aim the next Raft snapshot
- * at this node's own indexes (tuning_snapshot_stagger). */
 /* Whether this node has applied a configuration that holds it; once it
  * has, while it stays in the configuration. A node that joins knows a
  * leader, and has applied all it knows committed, long before its log
@@ -78,6 +75,10 @@ static bool member_applied(const struct replica *r)
 	return member && (r->member_applied || (at != 0 && raft->last_applied >= at));
 }
 
+/* After each loop turn: commit what was applied (when due: storecommit.h),
+ * note whether this node is a member with its configuration applied,
+ * notice a new term of leadership or its loss, aim the next Raft snapshot
+ * at this node's own indexes (tuning_snapshot_stagger). */
 static void watch_cb(uv_check_t *handle)
 {
 	struct replica *r = handle->data;

@@ -38,7 +38,7 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs counting_vfs;
 static const sqlite3_io_methods counted_methods;
 static atomic_int db_syncs, wal_syncs;
-/* WAL files truncated to nothing, and both sync counts when it last was. */
+/* Cuts of the WAL to nothing queued, and both sync counts at the last. */
 static atomic_int wal_emptied, db_syncs_emptied, wal_syncs_emptied;
 static atomic_int naps, nap_longest_us; /* the sleeps SQLite asked for */
 
