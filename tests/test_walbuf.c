@@ -396,8 +396,9 @@ static int file_matches(const char *path, const unsigned char *want, long len)
 
 /* Random writes as SQLite makes them (frames appended, header and page,
  * some rewritten, the WAL restarted at its start, or cut to nothing or to
- * a size and restarted) and of random sizes and offsets over them, with reads of random ranges in between, while the
- * writer thread runs or is held back (so that many writes are pending). */
+ * a size and restarted) and of random sizes and offsets over them, with
+ * reads of random ranges in between, while the writer thread runs or is
+ * held back (so that many writes are pending). */
 TEST(reads_and_the_file_match_a_model)
 {
 	struct wal w;
@@ -550,7 +551,7 @@ TEST(truncation_queued_behind_pending_writes)
 	CHECK_INT(model_truncate(&w, PAGE), SQLITE_OK);
 	CHECK_INT(wal_size(&w), PAGE);
 	CHECK_INT(model_check_read(&w, PAGE, 0), 0);
-	CHECK_INT(model_check_read(&w, PAGE, PAGE), 0);  /* cut: zeros, short */
+	CHECK_INT(model_check_read(&w, PAGE, PAGE), 0); /* cut: zeros, short */
 	CHECK_INT(model_check_read(&w, 100, PAGE - 50), 0);
 	/* Past a hole, as a file reads. */
 	CHECK_INT(model_write(&w, PAGE, 2 * PAGE), SQLITE_OK);
