@@ -67,12 +67,9 @@ static bool member_applied(const struct replica *r)
 	raft_index at = raft->configuration_uncommitted_index != 0
 				? raft->configuration_uncommitted_index
 				: raft->configuration_index;
-	bool member = false;
 
-	for (unsigned i = 0; i < raft->configuration.n; i++)
-		if (raft->configuration.servers[i].id == r->id)
-			member = true;
-	return member && (r->member_applied || (at != 0 && raft->last_applied >= at));
+	return replica_member(r, r->id) != NULL &&
+	       (r->member_applied || (at != 0 && raft->last_applied >= at));
 }
 
 /* After each loop turn: commit what was applied (when due: storecommit.h),

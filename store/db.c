@@ -375,7 +375,7 @@ static int journal_mode_cb(void *arg, int n, char **values, char **names)
 }
 
 /* The loop's connection waits for the WAL's write lock (held by a TRUNCATE
- * checkpoint, store/checkpoint.c, for a few milliseconds) in short naps.
+ * checkpoint, store/checkpoint.c, for about a millisecond) in short naps.
  * SQLite's own busy_timeout sleeps 1, 2, 5, 10, 15 ms... in turn: about
  * three times a second under load, each node's loop slept 1 to 15 ms (5.4
  * on average) for a lock released within one (issue 16). Gives up after

@@ -336,6 +336,18 @@ static bool is_commit_header(const unsigned char *h)
 	return (h[4] | h[5] | h[6] | h[7]) != 0;
 }
 
+/* Gives p the next sequence number and puts it at the end of the list.
+ * Under wb->lock. */
+static void append(struct walbuf *wb, struct pending *p)
+{
+	p->seq = ++wb->queued_seq;
+	if (wb->tail != NULL)
+		wb->tail->next = p;
+	else
+		wb->head = p;
+	wb->tail = p;
+}
+
 static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
 	struct walbuf *wb = ((struct wb_file *)f)->wb;
@@ -363,13 +375,8 @@ static int wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 		/* SQLite names a full disk as such ("database or disk is full"). */
 		return err == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
 	}
-	p->seq = ++wb->queued_seq;
-	walbuf_index_add(wb, p);
-	if (wb->tail != NULL)
-		wb->tail->next = p;
-	else
-		wb->head = p;
-	wb->tail = p;
+	walbuf_index_add(wb, p); /* before append: it looks at the list as it was */
+	append(wb, p);
 	wb->bytes += (size_t)amt;
 	pending_add(amt);
 	/* The page after a commit frame's header ends a transaction. */
@@ -440,7 +447,7 @@ static int wal_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 /* Queued after the pending writes, as they are, instead of waiting for
  * them: cutting a WAL of 16 MiB took 3-9 ms (issue 16), and a TRUNCATE
  * checkpoint holds SQLite's write lock while it empties the file. Reads
- * and the size see the cut at once (walbuf_overlay, logical_size). */
+ * and the size see the cut at once (walbuf_overlay, walbuf_logical_size). */
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	struct walbuf *wb = ((struct wb_file *)f)->wb;
@@ -462,12 +469,7 @@ static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 		pending_free(t);
 		return SQLITE_IOERR_TRUNCATE;
 	}
-	t->seq = ++wb->queued_seq;
-	if (wb->tail != NULL)
-		wb->tail->next = t;
-	else
-		wb->head = t;
-	wb->tail = t;
+	append(wb, t);
 	wb->truncates++;
 	want_written(wb, t->seq);
 	pthread_mutex_unlock(&wb->lock);
@@ -485,20 +487,6 @@ static int wal_sync(sqlite3_file *f, int flags)
 	return w->real->pMethods->xSync(w->real, flags);
 }
 
-/* The file's size once the pending writes and truncations are made, from
- * its size now. Under wb->lock. */
-static sqlite3_int64 logical_size(const struct walbuf *wb, sqlite3_int64 size)
-{
-	if (wb->truncates == 0)
-		return wb->head != NULL && wb->max_end > size ? wb->max_end : size;
-	for (const struct pending *p = wb->head; p != NULL; p = p->next)
-		if (p->truncate)
-			size = p->off;
-		else if (p->off + p->len > size)
-			size = p->off + p->len;
-	return size;
-}
-
 /* Under the lock, so that what the file holds and what is pending agree:
  * a write or truncation leaves the list only after it is made, and one
  * made but still listed comes out the same when applied again. */
@@ -511,7 +499,7 @@ static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
 	pthread_mutex_lock(&wb->lock);
 	rc = w->real->pMethods->xFileSize(w->real, size);
 	if (rc == SQLITE_OK)
-		*size = logical_size(wb, *size);
+		*size = walbuf_logical_size(wb, *size);
 	pthread_mutex_unlock(&wb->lock);
 	return rc;
 }

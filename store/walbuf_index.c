@@ -113,9 +113,24 @@ static bool overlay_indexed(struct walbuf *wb, void *buf, int amt, sqlite3_int64
 	return true;
 }
 
+/* The file's size once the pending writes and truncations are made, from
+ * its size now. Under wb->lock. */
+sqlite3_int64 walbuf_logical_size(const struct walbuf *wb, sqlite3_int64 size)
+{
+	if (wb->truncates == 0)
+		return wb->head != NULL && wb->max_end > size ? wb->max_end : size;
+	for (const struct pending *p = wb->head; p != NULL; p = p->next)
+		if (p->truncate)
+			size = p->off;
+		else if (p->off + p->len > size)
+			size = p->off + p->len;
+	return size;
+}
+
 /* walbuf_overlay with truncations pending: every write and truncation in
- * its order over buf, and the file's size after them. A truncation is rare
- * (the checkpointer's, when the WAL starts over) and soon done. */
+ * its order over buf, and whether the file will then reach its end. A
+ * truncation is rare (the checkpointer's, when the WAL starts over) and
+ * soon done. */
 static bool overlay_in_order(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off,
 			     sqlite3_int64 size)
 {
@@ -125,19 +140,13 @@ static bool overlay_in_order(struct walbuf *wb, void *buf, int amt, sqlite3_int6
 		sqlite3_int64 lo = p->off > off ? p->off : off;
 		sqlite3_int64 hi = p->off + p->len < end ? p->off + p->len : end;
 
-		if (p->truncate) {
-			if (lo < end)
-				memset((unsigned char *)buf + (lo - off), 0, (size_t)(end - lo));
-			size = p->off;
-			continue;
-		}
-		if (lo < hi)
+		if (p->truncate && lo < end)
+			memset((unsigned char *)buf + (lo - off), 0, (size_t)(end - lo));
+		else if (!p->truncate && lo < hi)
 			memcpy((unsigned char *)buf + (lo - off), p->data + (lo - p->off),
 			       (size_t)(hi - lo));
-		if (p->off + p->len > size)
-			size = p->off + p->len;
 	}
-	return size >= end;
+	return walbuf_logical_size(wb, size) >= end;
 }
 
 /* Copies the pending writes over buf (the file's bytes at off) and says

@@ -81,6 +81,10 @@ void walbuf_index_bounds(struct walbuf *wb);
  * off + amt. */
 bool walbuf_overlay(struct walbuf *wb, void *buf, int amt, sqlite3_int64 off, sqlite3_int64 from);
 
+/* The file's size once the pending writes and truncations are made, from
+ * its size now. Under wb->lock. */
+sqlite3_int64 walbuf_logical_size(const struct walbuf *wb, sqlite3_int64 size);
+
 /* A block for a write of len bytes (1 or more), from the pool of recycled
  * blocks when one of its size is there (walbuf_pool.c); NULL when out of
  * memory. */
