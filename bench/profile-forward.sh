@@ -105,8 +105,10 @@ if [[ $LOAD == lookup ]]; then
 		"$HERE" "${URL[$L]}" || fail "seeding 1,000 keys failed"
 	OP=(escrow-get 2 1000)
 fi
+# wrk wants no more threads than connections.
+THREADS=$((CLIENTS < 2 ? CLIENTS : 2))
 # A short warm-up, so that connections and caches are there before perf.
-"$WRK" -t 2 -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[0]}" 1 "${OP[2]}" \
+"$WRK" -t "$THREADS" -c "$CLIENTS" -d 2 -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[0]}" 1 "${OP[2]}" \
 	>"$WORK/warmup.out" 2>&1 || fail "wrk warm-up failed: $(tail -3 "$WORK/warmup.out")"
 for role in leader follower; do
 	n=$L
@@ -116,7 +118,7 @@ for role in leader follower; do
 	PERF_PIDS+=($!)
 done
 sleep 0.5
-"$WRK" -t 2 -c "$CLIENTS" -d "$DURATION" -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[@]}" \
+"$WRK" -t "$THREADS" -c "$CLIENTS" -d "$DURATION" -s "$HERE/wrk-load.lua" "$TARGET" -- "${OP[@]}" \
 	>"$WORK/wrk.out" 2>&1 || fail "wrk failed: $(tail -3 "$WORK/wrk.out")"
 for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

@@ -19,6 +19,11 @@ bench/million-keys.sh. They measure nothing here.
   trips) and, where it measures them, an append alone and three at once
   (their completions in order, and the floor with the second) and the
   counts of refused RWF_NOWAIT writes; a bad option is exit 2, and it leaves no file behind.
+- pipeline.py with 20 commits prints, for the messages alone and with the
+  appends, the latency's percentiles in order and each node's CPU; with
+  the appends every node appended each commit once (and the one not timed),
+  without them none did; a bad option is exit 2, and it leaves no file
+  behind.
 - ab-builds.sh with two builds (the same escrowd twice), one round of 1 s
   each way, prints a run per build and per build its medians, the first
   build's rate over itself 1; a bad option or a single build is exit 2.
@@ -49,6 +54,7 @@ MILLION = os.path.join(TOP, "bench", "million-keys.sh")
 STEADY = os.path.join(TOP, "bench", "leader-steady.sh")
 SUMMARY = os.path.join(TOP, "bench", "perf_summary.py")
 FLOOR = os.path.join(TOP, "bench", "floor.py")
+PIPELINE = os.path.join(TOP, "bench", "pipeline.py")
 AB = os.path.join(TOP, "bench", "ab-builds.sh")
 INSTR = os.path.join(TOP, "bench", "instructions.sh")
 RUN_TIMEOUT = 120
@@ -138,9 +144,10 @@ def test_short_run_profiles_both_nodes(t):
     tmp = tempfile.mkdtemp(prefix="escrow-profile-test-", dir=os.environ.get("TEST_TMPDIR"))
     env = dict(os.environ, TMPDIR=tmp)
     try:
-        for load in ("escrow", "lookup"):
+        # The lookups with one client: wrk takes no more threads than that.
+        for load, clients in (("escrow", "4"), ("lookup", "1")):
             r = subprocess.run([SCRIPT, "--escrowd", harness.ESCROWD, "--duration", "2",
-                                "--clients", "4", "--top", "3", "--load", load],
+                                "--clients", clients, "--top", "3", "--load", load],
                                capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
             check(r.returncode == 0, "%s: exit %s: %s" % (load, r.returncode, short(r.stderr)))
             for role in ("leader", "follower"):
@@ -264,6 +271,38 @@ def test_floor_small_run(t):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_pipeline_small_run(t):
+    for extra, want in ((["--commits", "5"], "--commits must be an integer from 10 to 100000"),
+                        (["--dir", "/nonexistent-dir"], "is not a directory"),
+                        (["--commits"], "--commits needs a value"),
+                        (["--fast"], "unknown option '--fast'")):
+        rc, out, err, _ = harness.run_once([PIPELINE] + extra, 30)
+        check(rc == 2 and want in err and out == "", "%s: exit %s: %s" % (extra, rc, short(err)))
+    tmp = tempfile.mkdtemp(prefix="escrow-pipeline-test-", dir=os.environ.get("TEST_TMPDIR"))
+    try:
+        rc, out, err, _ = harness.run_once([PIPELINE, "--dir", tmp, "--commits", "20",
+                                            "--json"], 60)
+        check(rc == 0, "exit %s: %s" % (rc, short(err)))
+        r = json.loads(out)
+        check(r["commits"] == 20, "commits: %s" % r)
+        for run, appends in (("messages", 0), ("messages_and_appends", 21)):
+            p = [r[run]["p%d_us" % q] for q in (50, 90, 99)]
+            check(0 < p[0] <= p[1] <= p[2], "%s: percentiles not in order: %s" % (run, p))
+            nodes = r[run]["nodes"]
+            check(sorted(nodes) == ["follower", "leader", "other_follower"], "%s: %s" % (run, r))
+            for role, n in nodes.items():
+                check(n["appends"] == appends and n["user"] >= 0 and n["system"] >= 0,
+                      "%s: the %s: %s (want %d appends)" % (run, role, n, appends))
+        check(r["messages"]["how"] is None and
+              r["messages_and_appends"]["how"] in ("O_DIRECT|O_DSYNC", "O_DSYNC"), "how: %s" % r)
+        check(os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp))
+        rc, out, err, _ = harness.run_once([PIPELINE, "--help"], 30)
+        check(rc == 0 and all(o in out for o in ("--dir", "--commits", "--json")),
+              "--help: exit %s: %s" % (rc, short(out)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_ab_builds_small_run(t):
     for extra, want in ((["--op", "delete", "a", "b"], "--op is write or lookup"),
                         ([harness.ESCROWD], "give two or more escrowd builds"),
@@ -365,6 +404,7 @@ TESTS = [
     test_million_keys_small_run,
     test_leader_steady_short_run,
     test_floor_small_run,
+    test_pipeline_small_run,
     test_ab_builds_small_run,
     test_instructions_small_run,
 ]
