@@ -113,17 +113,21 @@ class Log:
     def __init__(self, directory, n):
         fd, self.path = tempfile.mkstemp(prefix="pipeline-log-", dir=directory)
         try:
-            os.write(fd, b"\0" * (n * BLOCK))
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-        try:
-            self.how = "O_DIRECT|O_DSYNC"
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
-        except OSError:     # a file system without O_DIRECT (tmpfs)
-            self.how = "O_DSYNC"
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_DSYNC)
+            try:
+                os.write(fd, b"\0" * (n * BLOCK))
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            try:
+                self.how = "O_DIRECT|O_DSYNC"
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
+            except OSError:     # a file system without O_DIRECT
+                self.how = "O_DSYNC"
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_DSYNC)
+        except OSError:
+            os.unlink(self.path)
+            raise
         self.buf = mmap.mmap(-1, BLOCK)     # page-aligned, as O_DIRECT wants
         self.buf.write(b"\x5a" * BLOCK)
         self.next = 0
@@ -209,7 +213,7 @@ def serve(role, keep, report, work, log):
     rc = 0
     try:
         work()
-    except OSError as e:
+    except BaseException as e:  # noqa: B036 -- reported, and the process ends below
         sys.stderr.write("pipeline.py: %s: %s\n" % (role, e))
         rc = 1
     finally:
@@ -225,12 +229,21 @@ def run(directory, n, appends):
     """n commits from one client, after one not timed. Returns
     ({50,90,99: us}, {role: {"user": us, "system": us per commit,
     "appends": count}}, how the logs were opened or None)."""
-    logs = {r: Log(directory, n + 1) for r in NODES} if appends else dict.fromkeys(NODES)
-    c_client, f_client = tcp_pair()
-    f_forward, l_forward = tcp_pair()
-    l_to_f, f_raft = tcp_pair()
-    l_to_g, g_raft = tcp_pair()
-    everything = [c_client, f_client, f_forward, l_forward, l_to_f, f_raft, l_to_g, g_raft]
+    logs = dict.fromkeys(NODES)
+    everything = []
+    try:
+        for r in NODES if appends else ():
+            logs[r] = Log(directory, n + 1)
+        for _ in range(4):
+            everything.extend(tcp_pair())
+    except OSError:
+        for s in everything:
+            s.close()
+        for log in logs.values():
+            if log:
+                log.close()
+        raise
+    c_client, f_client, f_forward, l_forward, l_to_f, f_raft, l_to_g, g_raft = everything
     rfd, wfd = os.pipe()
     procs = []
     times = []
