@@ -24,6 +24,10 @@ bench/million-keys.sh. They measure nothing here.
   the appends every node appended each commit once (and the one not timed),
   without them none did; a bad option is exit 2, and it leaves no file
   behind.
+- failover_bench.py with --op escrow (issue 16's measure: the first escrow
+  through a survivor after SIGKILL of the leader) and with lookups: every
+  try ends in an answer that holds the right password, under a leader other
+  than the one killed; an unknown --op is exit 2.
 - ab-builds.sh with two builds (the same escrowd twice), one round of 1 s
   each way, prints a run per build and per build its medians, the first
   build's rate over itself 1; a bad option or a single build is exit 2.
@@ -57,6 +61,7 @@ FLOOR = os.path.join(TOP, "bench", "floor.py")
 PIPELINE = os.path.join(TOP, "bench", "pipeline.py")
 AB = os.path.join(TOP, "bench", "ab-builds.sh")
 INSTR = os.path.join(TOP, "bench", "instructions.sh")
+FAILOVER = os.path.join(TOP, "tools", "scripts", "failover_bench.py")
 RUN_TIMEOUT = 120
 
 REPORT = """\
@@ -303,6 +308,25 @@ def test_pipeline_small_run(t):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_failover_bench_small_run(t):
+    rc, out, err, _ = harness.run_once([FAILOVER, "--op", "write"], 30)
+    check(rc == 2 and "--op" in err, "--op write: exit %s: %s" % (rc, short(err)))
+    for op, tries, ok in (("escrow", 2, "201"), ("lookup", 1, "200")):
+        rc, out, err, _ = harness.run_once([FAILOVER, "--escrowd", harness.ESCROWD, "--op", op,
+                                            "--tries", str(tries), "--log-level", "warn",
+                                            "--json"], RUN_TIMEOUT)
+        check(rc == 0, "%s: exit %s: %s" % (op, rc, short(err)))
+        r = json.loads(out)
+        check(r["ok"] and r["op"] == op and len(r["tries"]) == tries, "%s: %s" % (op, out))
+        for x in r["tries"]:
+            check(x["ms"] > 0 and x["wrong_reads"] == 0 and x["answers"].get(ok, 0) == 1
+                  and x["new_leader"] not in (None, x["killed"]),
+                  "%s: try %s" % (op, x))
+
+
+test_failover_bench_small_run.timeout = 2 * RUN_TIMEOUT + 30
+
+
 def test_ab_builds_small_run(t):
     for extra, want in ((["--op", "delete", "a", "b"], "--op is write or lookup"),
                         ([harness.ESCROWD], "give two or more escrowd builds"),
@@ -405,6 +429,7 @@ TESTS = [
     test_leader_steady_short_run,
     test_floor_small_run,
     test_pipeline_small_run,
+    test_failover_bench_small_run,
     test_ab_builds_small_run,
     test_instructions_small_run,
 ]

@@ -5,7 +5,11 @@ Starts a cluster of real escrowd nodes on 127.0.0.1, escrows one key, then
 per try: SIGKILLs the leader and polls a lookup of that key through one
 survivor every --poll-ms until it succeeds (bounded by --bound seconds). The
 time from the SIGKILL to the first successful lookup is the try's failover
-time. The killed node is restarted and caught up before the next try.
+time. With --op escrow each poll escrows a new key instead (issue 16's
+measure), and the first one answered 201 ends the try; that key is then read
+back through the survivor and must hold its password. Both are Raft writes:
+a lookup commits its audit entry before it answers. The killed node is
+restarted and caught up before the next try.
 Prints every try, then the median and the worst; --json prints one object.
 Exit status: 0 when every try recovered with the right password, 1 if not,
 2 on bad usage.
@@ -28,16 +32,19 @@ import harness  # noqa: E402
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Measure the time from SIGKILL of the escrow leader to the first "
-                    "successful lookup through a survivor.")
+                    "successful lookup (or escrow) through a survivor.")
+    p.add_argument("--op", default="lookup", choices=["lookup", "escrow"],
+                   help="what each poll does: an audited lookup of the key escrowed at the "
+                        "start, or an escrow of a new key (default lookup)")
     p.add_argument("--tries", type=int, default=10, help="leader kills to measure (default 10)")
     p.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
     p.add_argument("--escrowd", help="escrowd binary (default: $ESCROWD, else node/escrowd)")
     p.add_argument("--poll-ms", type=float, default=10.0,
-                   help="pause between lookups, in ms (default 10)")
+                   help="pause between polls, in ms (default 10)")
     p.add_argument("--bound", type=float, default=30.0,
-                   help="seconds to wait for a successful lookup per try (default 30)")
+                   help="seconds to wait for a successful poll per try (default 30)")
     p.add_argument("--request-timeout", type=float, default=2.0,
-                   help="client timeout of one lookup, in seconds (default 2)")
+                   help="client timeout of one poll, in seconds (default 2)")
     p.add_argument("--seed", type=int, help="seed of the random key (default: time)")
     p.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                    help="escrowd log level (default info)")
@@ -53,7 +60,25 @@ def parse_args(argv):
     return args
 
 
-def measure(c, key, args, k):
+def poll(c, survivor, key, args, rng, timeout):
+    """One poll of the survivor: (status, when it answered, whether the
+    answer is the right one). An escrow is right when its key then reads
+    back with its password (a read not timed)."""
+    if args.op == "lookup":
+        st, _, data = c.lookup(survivor, key["key_id"], timeout=timeout)
+        return st, time.monotonic(), st == 200 and isinstance(data, dict) and \
+            data.get("recovery_password") == key["recovery_password"]
+    new = harness.random_key(rng)
+    st, _, _ = c.escrow(survivor, new, timeout=timeout)
+    answered = time.monotonic()
+    if st != 201:
+        return st, answered, False
+    rst, _, data = c.lookup(survivor, new["key_id"], timeout=harness.REQUEST_TIMEOUT)
+    return st, answered, rst == 200 and isinstance(data, dict) and \
+        data.get("recovery_password") == new["recovery_password"]
+
+
+def measure(c, key, args, k, rng):
     """Kills the leader, polls a survivor; returns the try's record."""
     old = c.leader(15)
     others = [nid for nid in c.live_ids() if nid != old]
@@ -68,20 +93,19 @@ def measure(c, key, args, k):
     while True:
         attempts += 1
         left = deadline - time.monotonic()
-        st, _, data = c.lookup(survivor, key["key_id"],
-                               timeout=max(0.1, min(args.request_timeout, left)))
-        now = time.monotonic()
+        st, now, right = poll(c, survivor, key, args, rng,
+                              max(0.1, min(args.request_timeout, left)))
         answers[str(st)] = answers.get(str(st), 0) + 1
-        if st == 200:
-            if isinstance(data, dict) and data.get("recovery_password") == key["recovery_password"]:
+        if st == (200 if args.op == "lookup" else 201):
+            if right:
                 ms = (now - t0) * 1000.0
                 break
             wrong += 1
         if now >= deadline:
             break
         time.sleep(args.poll_ms / 1000.0)
-    rec = {"try": k + 1, "killed": old, "survivor": survivor, "ms": None, "attempts": attempts,
-           "answers": answers, "wrong_reads": wrong, "new_leader": None}
+    rec = {"try": k + 1, "op": args.op, "killed": old, "survivor": survivor, "ms": None,
+           "attempts": attempts, "answers": answers, "wrong_reads": wrong, "new_leader": None}
     if ms is not None:
         rec["ms"] = round(ms, 1)
         rec["new_leader"] = c.leader(15)
@@ -91,12 +115,13 @@ def measure(c, key, args, k):
 def describe(rec):
     answers = ", ".join("%s x%d" % (st, n) for st, n in sorted(rec["answers"].items()))
     if rec["ms"] is None:
-        return ("try %2d: leader %d killed; no successful lookup through node %d "
-                "within the bound (%s)" % (rec["try"], rec["killed"], rec["survivor"], answers))
-    return ("try %2d: leader %d killed; lookup through node %d succeeded after %8.1f ms "
-            "(%d attempts: %s); new leader %d" % (rec["try"], rec["killed"], rec["survivor"],
-                                                  rec["ms"], rec["attempts"], answers,
-                                                  rec["new_leader"]))
+        return ("try %2d: leader %d killed; no successful %s through node %d "
+                "within the bound (%s)" % (rec["try"], rec["killed"], rec["op"], rec["survivor"],
+                                          answers))
+    return ("try %2d: leader %d killed; %s through node %d succeeded after %8.1f ms "
+            "(%d attempts: %s); new leader %d" % (rec["try"], rec["killed"], rec["op"],
+                                                  rec["survivor"], rec["ms"], rec["attempts"],
+                                                  answers, rec["new_leader"]))
 
 
 def main(argv):
@@ -110,7 +135,8 @@ def main(argv):
     harness.install_handlers()
     progress = sys.stderr if args.json else sys.stdout
     seed = args.seed if args.seed is not None else int(time.time())
-    key = harness.random_key(random.Random(seed))
+    rng = random.Random(seed)
+    key = harness.random_key(rng)
     tries = []
     ok = False
     c = harness.Cluster(args.nodes, "failover-bench", args.log_level)
@@ -123,7 +149,7 @@ def main(argv):
         harness.check(st == 201, "escrow of the probe key answered %s %s"
                       % (st, harness.short(data)))
         for k in range(args.tries):
-            rec = measure(c, key, args, k)
+            rec = measure(c, key, args, k, rng)
             tries.append(rec)
             print(describe(rec), file=progress, flush=True)
             if rec["ms"] is None:
@@ -145,6 +171,7 @@ def main(argv):
     times = [r["ms"] for r in tries if r["ms"] is not None]
     summary = {
         "ok": ok,
+        "op": args.op,
         "nodes": args.nodes,
         "tries": tries,
         "median_ms": round(statistics.median(times), 1) if times else None,
