@@ -73,40 +73,47 @@ class IoEvent(ctypes.Structure):
                 ("res", ctypes.c_int64), ("res2", ctypes.c_int64)]
 
 
-def usage_error(msg):
-    sys.stderr.write("floor.py: %s (see --help)\n" % msg)
+def usage_error(msg, prog="floor.py"):
+    sys.stderr.write("%s: %s (see --help)\n" % (prog, msg))
     sys.exit(2)
 
 
-def parse(argv):
-    opts = {"dir": ".", "writes": 2000, "trips": 5000, "json": False}
-    limits = {"writes": (10, 100000), "trips": (10, 1000000)}
+def parse_options(argv, doc, prog, opts, limits):
+    """The options of floor.py and pipeline.py: --help (the Usage part of
+    doc), --json, --dir DIR, and --NAME N for each integer option in limits
+    (NAME: (lowest, highest)). opts: the defaults, updated and returned."""
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("--help", "-h"):
-            print(__doc__.split("\n\nUsage: ", 1)[1].split("\nExit", 1)[0].join(["Usage: ", ""]))
+            print(doc.split("\n\nUsage: ", 1)[1].split("\nExit", 1)[0].join(["Usage: ", ""]))
             sys.exit(0)
         if a == "--json":
             opts["json"] = True
-        elif a in ("--dir", "--writes", "--trips"):
+        elif a == "--dir" or (a.startswith("--") and a[2:] in limits):
             if i + 1 >= len(argv):
-                usage_error("%s needs a value" % a)
+                usage_error("%s needs a value" % a, prog)
             v = argv[i + 1]
             i += 1
             if a == "--dir":
                 if not os.path.isdir(v):
-                    usage_error("--dir %s is not a directory" % v)
+                    usage_error("--dir %s is not a directory" % v, prog)
                 opts["dir"] = v
             else:
                 lo, hi = limits[a[2:]]
                 if not v.isdigit() or not lo <= int(v) <= hi:
-                    usage_error("%s must be an integer from %d to %d" % (a, lo, hi))
+                    usage_error("%s must be an integer from %d to %d" % (a, lo, hi), prog)
                 opts[a[2:]] = int(v)
         else:
-            usage_error("unknown option '%s'" % a)
+            usage_error("unknown option '%s'" % a, prog)
         i += 1
     return opts
+
+
+def parse(argv):
+    return parse_options(argv, __doc__, "floor.py",
+                         {"dir": ".", "writes": 2000, "trips": 5000, "json": False},
+                         {"writes": (10, 100000), "trips": (10, 1000000)})
 
 
 def percentiles(us):

@@ -43,44 +43,16 @@ import sys
 import tempfile
 import time
 
-from floor import BLOCK, MESSAGE, percentiles
+from floor import BLOCK, MESSAGE, parse_options, percentiles
 
 ANSWER = 64
 NODES = ("follower", "leader", "other_follower")
 
 
-def usage_error(msg):
-    sys.stderr.write("pipeline.py: %s (see --help)\n" % msg)
-    sys.exit(2)
-
-
 def parse(argv):
-    opts = {"dir": ".", "commits": 2000, "json": False}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a in ("--help", "-h"):
-            print(__doc__.split("\n\nUsage: ", 1)[1].split("\nExit", 1)[0].join(["Usage: ", ""]))
-            sys.exit(0)
-        if a == "--json":
-            opts["json"] = True
-        elif a in ("--dir", "--commits"):
-            if i + 1 >= len(argv):
-                usage_error("%s needs a value" % a)
-            v = argv[i + 1]
-            i += 1
-            if a == "--dir":
-                if not os.path.isdir(v):
-                    usage_error("--dir %s is not a directory" % v)
-                opts["dir"] = v
-            elif not v.isdigit() or not 10 <= int(v) <= 100000:
-                usage_error("--commits must be an integer from 10 to 100000")
-            else:
-                opts["commits"] = int(v)
-        else:
-            usage_error("unknown option '%s'" % a)
-        i += 1
-    return opts
+    return parse_options(argv, __doc__, "pipeline.py",
+                         {"dir": ".", "commits": 2000, "json": False},
+                         {"commits": (10, 100000)})
 
 
 def tcp_pair():
