@@ -185,7 +185,7 @@ def serve(role, keep, report, work, log):
     rc = 0
     try:
         work()
-    except BaseException as e:  # noqa: B036 -- reported, and the process ends below
+    except BaseException as e:     # whatever it is: reported, and the process ends below
         sys.stderr.write("pipeline.py: %s: %s\n" % (role, e))
         rc = 1
     finally:
@@ -225,7 +225,8 @@ def run(directory, n, appends):
                  lambda: follower(f_client, f_forward, f_raft, logs["follower"])),
                 ("leader", [l_forward, l_to_f, l_to_g],
                  lambda: leader(l_forward, l_to_f, l_to_g, logs["leader"])),
-                ("other_follower", [g_raft], lambda: other_follower(g_raft, logs["other_follower"]))):
+                ("other_follower", [g_raft],
+                 lambda: other_follower(g_raft, logs["other_follower"]))):
             pid = os.fork()
             if pid == 0:
                 os.close(rfd)

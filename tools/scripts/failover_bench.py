@@ -60,22 +60,26 @@ def parse_args(argv):
     return args
 
 
+def holds(st, data, key):
+    """Whether a lookup's answer is key, with its password."""
+    return st == 200 and isinstance(data, dict) and \
+        data.get("recovery_password") == key["recovery_password"]
+
+
 def poll(c, survivor, key, args, rng, timeout):
     """One poll of the survivor: (status, when it answered, whether the
     answer is the right one). An escrow is right when its key then reads
     back with its password (a read not timed)."""
     if args.op == "lookup":
         st, _, data = c.lookup(survivor, key["key_id"], timeout=timeout)
-        return st, time.monotonic(), st == 200 and isinstance(data, dict) and \
-            data.get("recovery_password") == key["recovery_password"]
+        return st, time.monotonic(), holds(st, data, key)
     new = harness.random_key(rng)
     st, _, _ = c.escrow(survivor, new, timeout=timeout)
     answered = time.monotonic()
     if st != 201:
         return st, answered, False
     rst, _, data = c.lookup(survivor, new["key_id"], timeout=harness.REQUEST_TIMEOUT)
-    return st, answered, rst == 200 and isinstance(data, dict) and \
-        data.get("recovery_password") == new["recovery_password"]
+    return st, answered, holds(rst, data, new)
 
 
 def measure(c, key, args, k, rng):
