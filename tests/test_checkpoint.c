@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "store/walbuf.h"
 #include "store/walbuf_internal.h"
+#include "tests/counting_vfs.h"
 #include "tests/unit.h"
 
 static char tmp_dir[] = "/tmp/test_checkpoint.XXXXXX";
@@ -28,41 +29,10 @@ static char errmsg[ESC_ERRMSG_SIZE];
 
 /* --- a VFS that counts the syncs of database and WAL files --- */
 
-struct counted {
-	sqlite3_file base;
-	atomic_int *syncs;  /* db_syncs or wal_syncs */
-	sqlite3_file *real; /* right after this struct */
-};
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs counting_vfs;
-static const sqlite3_io_methods counted_methods;
 static atomic_int db_syncs, wal_syncs;
 /* Cuts of the WAL to nothing queued, and both sync counts at the last. */
 static atomic_int wal_emptied, db_syncs_emptied, wal_syncs_emptied;
 static atomic_int naps, nap_longest_us; /* the sleeps SQLite asked for */
-
-#define REAL(f) (((struct counted *)(f))->real)
-
-static int c_close(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xClose(REAL(f));
-}
-
-static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
-{
-	return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
-}
-
-static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
-{
-	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
-}
-
-static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-	return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
 
 /* The store's VFS cuts WAL files on its own thread, in order with its
  * writes; this is called when a cut is queued, by the checkpointer. */
@@ -75,125 +45,23 @@ static void wal_truncate_queued(sqlite3_int64 size)
 	}
 }
 
-static int c_sync(sqlite3_file *f, int flags)
+static void count_sync(const char *name, int open_flags, int sync_flags)
 {
-	atomic_fetch_add(((struct counted *)f)->syncs, 1);
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
+	(void)name;
+	(void)sync_flags;
+	if (open_flags & SQLITE_OPEN_WAL)
+		atomic_fetch_add(&wal_syncs, 1);
+	else if (open_flags & SQLITE_OPEN_MAIN_DB)
+		atomic_fetch_add(&db_syncs, 1);
 }
 
-static int c_file_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-	return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-
-static int c_lock(sqlite3_file *f, int lock)
-{
-	return REAL(f)->pMethods->xLock(REAL(f), lock);
-}
-
-static int c_unlock(sqlite3_file *f, int lock)
-{
-	return REAL(f)->pMethods->xUnlock(REAL(f), lock);
-}
-
-static int c_check_reserved(sqlite3_file *f, int *out)
-{
-	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-
-static int c_file_control(sqlite3_file *f, int op, void *arg)
-{
-	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-
-static int c_sector_size(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xSectorSize(REAL(f));
-}
-
-static int c_device(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
-}
-
-static int c_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **p)
-{
-	return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, p);
-}
-
-static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-	return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
-}
-
-static void c_shm_barrier(sqlite3_file *f)
-{
-	REAL(f)->pMethods->xShmBarrier(REAL(f));
-}
-
-static int c_shm_unmap(sqlite3_file *f, int del)
-{
-	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-
-static int c_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
-{
-	return REAL(f)->pMethods->xFetch(REAL(f), off, n, p);
-}
-
-static int c_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
-}
-
-static const sqlite3_io_methods counted_methods = {
-	.iVersion = 3, .xClose = c_close, .xRead = c_read, .xWrite = c_write,
-	.xTruncate = c_truncate, .xSync = c_sync, .xFileSize = c_file_size,
-	.xLock = c_lock, .xUnlock = c_unlock, .xCheckReservedLock = c_check_reserved,
-	.xFileControl = c_file_control, .xSectorSize = c_sector_size,
-	.xDeviceCharacteristics = c_device, .xShmMap = c_shm_map, .xShmLock = c_shm_lock,
-	.xShmBarrier = c_shm_barrier, .xShmUnmap = c_shm_unmap, .xFetch = c_fetch,
-	.xUnfetch = c_unfetch,
-};
-
-static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
-{
-	struct counted *c = (struct counted *)f;
-	int rc;
-
-	(void)vfs;
-	if (!(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)))
-		return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
-	memset(c, 0, sizeof *c);
-	c->syncs = flags & SQLITE_OPEN_WAL ? &wal_syncs : &db_syncs;
-	c->real = (sqlite3_file *)(c + 1);
-	rc = real_vfs->xOpen(real_vfs, name, c->real, flags, out_flags);
-	if (rc == SQLITE_OK)
-		c->base.pMethods = &counted_methods;
-	return rc;
-}
-
-static int c_sleep(sqlite3_vfs *vfs, int us)
+static void count_sleep(int us)
 {
 	int longest = atomic_load(&nap_longest_us);
 
 	atomic_fetch_add(&naps, 1);
 	while (us > longest && !atomic_compare_exchange_weak(&nap_longest_us, &longest, us))
 		;
-	return real_vfs->xSleep(vfs, us);
-}
-
-/* Before the store registers its own VFS, which then sits on this one. */
-static void register_counting_vfs(void)
-{
-	real_vfs = sqlite3_vfs_find(NULL);
-	counting_vfs = *real_vfs;
-	counting_vfs.zName = "test-counting";
-	counting_vfs.szOsFile = (int)sizeof(struct counted) + real_vfs->szOsFile;
-	counting_vfs.pNext = NULL;
-	counting_vfs.xOpen = c_open;
-	counting_vfs.xSleep = c_sleep;
-	sqlite3_vfs_register(&counting_vfs, 1);
 }
 
 /* --- the store --- */
@@ -409,7 +277,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	register_counting_vfs();
+	counting_vfs_register(count_sync, count_sleep);
 	walbuf_truncate_queued = wal_truncate_queued;
 	RUN(database_and_wal_synced_after_copies_only);
 	RUN(wal_emptied_past_its_restart_size_and_then_not_synced);

@@ -3,6 +3,7 @@
  * hostile. */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "store/seal.h"
 #include "store/snapfile.h"
 #include "store/store.h"
+#include "tests/counting_vfs.h"
 #include "tests/unit.h"
 
 #define PW "000000-000011-000022-000033-000044-000055-000066-000077"
@@ -36,6 +38,10 @@ static char work_dir[128];    /* restores and verifies go here: must end up empt
 static struct seal_key seal;
 static struct store *live;
 static uint64_t live_index;
+/* A scratch copy of prepare's, and its syncs (tests/counting_vfs.c); the
+ * name is set before any thread runs. */
+static char copy_path[128];
+static atomic_int copy_syncs;
 
 static void path_in(char *out, size_t size, const char *dir, const char *name)
 {
@@ -327,6 +333,34 @@ TEST(prepare_fills_header_from_the_copy)
 	CHECK_STR(h.cluster_id, CLUSTER);
 	CHECK_STR(h.seal_fingerprint, FPR);
 	CHECK(h.created_ms >= now - 5000 && h.created_ms <= now + 5000);
+}
+
+static void note_sync(const char *name, int open_flags, int sync_flags)
+{
+	(void)open_flags;
+	(void)sync_flags;
+	if (name != NULL && strcmp(name, copy_path) == 0)
+		atomic_fetch_add(&copy_syncs, 1);
+}
+
+/* The copy is sent and removed: it need not reach the disk, and a save of a
+ * large store used to wait for it to (VACUUM INTO syncs as the connection
+ * says). */
+TEST(prepare_leaves_its_copy_unsynced)
+{
+	char errmsg[ESC_ERRMSG_SIZE];
+	struct snapfile_header h;
+	sqlite3 *db = NULL;
+
+	CHECK_INT(snapfile_prepare(live_path, copy_path, FPR, &h, errmsg), ESC_OK);
+	CHECK_INT(atomic_load(&copy_syncs), 0);
+	/* The count sees this file: a write to it, synced, is counted. */
+	CHECK_INT(sqlite3_open_v2(copy_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA synchronous = FULL; CREATE TABLE synced (x)", NULL,
+			       NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK(atomic_load(&copy_syncs) > 0);
+	unlink(copy_path);
 }
 
 TEST(prepare_refuses_bad_arguments)
@@ -759,6 +793,8 @@ int main(void)
 		printf("Bail out! mkdtemp failed\n");
 		return 1;
 	}
+	path_in(copy_path, sizeof(copy_path), tmpdir, "unsynced.tmp");
+	counting_vfs_register(note_sync, NULL);
 	memset(raw, 0x5a, sizeof(raw));
 	seal_key_init(&seal, raw);
 	if (fixture_setup() != 0) {
@@ -770,6 +806,7 @@ int main(void)
 
 	RUN(header_round_trip);
 	RUN(prepare_fills_header_from_the_copy);
+	RUN(prepare_leaves_its_copy_unsynced);
 	RUN(prepare_refuses_bad_arguments);
 	RUN(verify_accepts_a_sound_file);
 	RUN(restore_round_trip);
