@@ -4,11 +4,11 @@
 
 #include "tests/counting_vfs.h"
 
+/* The file of the VFS below follows this struct (szOsFile makes room). */
 struct counted {
 	sqlite3_file base;
-	const char *name;   /* SQLite keeps it valid until xClose */
+	const char *name; /* SQLite keeps it valid until xClose */
 	int open_flags;
-	sqlite3_file *real; /* right after this struct */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -18,7 +18,7 @@ static counting_vfs_sleep_fn on_sleep;
 
 static const sqlite3_io_methods counted_methods;
 
-#define REAL(f) (((struct counted *)(f))->real)
+#define REAL(f) ((sqlite3_file *)((struct counted *)(f) + 1))
 
 static int c_close(sqlite3_file *f)
 {
@@ -133,8 +133,7 @@ static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
 	memset(c, 0, sizeof *c);
 	c->name = name;
 	c->open_flags = flags;
-	c->real = (sqlite3_file *)(c + 1);
-	rc = real_vfs->xOpen(real_vfs, name, c->real, flags, out_flags);
+	rc = real_vfs->xOpen(real_vfs, name, REAL(c), flags, out_flags);
 	if (rc == SQLITE_OK)
 		c->base.pMethods = &counted_methods;
 	return rc;

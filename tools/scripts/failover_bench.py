@@ -28,6 +28,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import harness  # noqa: E402
 
+# A poll's answer when it succeeded, by --op.
+SUCCESS = {"lookup": 200, "escrow": 201}
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -62,7 +65,7 @@ def parse_args(argv):
 
 def holds(st, data, key):
     """Whether a lookup's answer is key, with its password."""
-    return st == 200 and isinstance(data, dict) and \
+    return st == SUCCESS["lookup"] and isinstance(data, dict) and \
         data.get("recovery_password") == key["recovery_password"]
 
 
@@ -76,7 +79,7 @@ def poll(c, survivor, key, args, rng, timeout):
     new = harness.random_key(rng)
     st, _, _ = c.escrow(survivor, new, timeout=timeout)
     answered = time.monotonic()
-    if st != 201:
+    if st != SUCCESS["escrow"]:
         return st, answered, False
     rst, _, data = c.lookup(survivor, new["key_id"], timeout=harness.REQUEST_TIMEOUT)
     return st, answered, holds(rst, data, new)
@@ -100,7 +103,7 @@ def measure(c, key, args, k, rng):
         st, now, right = poll(c, survivor, key, args, rng,
                               max(0.1, min(args.request_timeout, left)))
         answers[str(st)] = answers.get(str(st), 0) + 1
-        if st == (200 if args.op == "lookup" else 201):
+        if st == SUCCESS[args.op]:
             if right:
                 ms = (now - t0) * 1000.0
                 break
