@@ -88,10 +88,13 @@ static int apply_init(struct apply *a)
 			   "initialized");
 }
 
-static int key_insert(struct apply *a)
+/* Inserts the key of a->c unless one of its ID is there; *inserted says
+ * which. */
+static int key_insert(struct apply *a, bool *inserted)
 {
 	const struct cmd *c = a->c;
 	sqlite3_stmt *st = a->s->st[ST_KEY_INSERT];
+	int rv;
 
 	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->volume_id, -1, SQLITE_STATIC);
@@ -103,51 +106,57 @@ static int key_insert(struct apply *a)
 	sqlite3_bind_blob(st, 8, c->pw_mac, SEAL_MAC_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, c->at_ms);
 	sqlite3_bind_int64(st, 10, c->node_id);
-	return store_step_done(a->s, ST_KEY_INSERT, "insert key", a->errmsg);
+	rv = store_step_done(a->s, ST_KEY_INSERT, "insert key", a->errmsg);
+	*inserted = rv == ESC_OK && sqlite3_changes(a->s->db) > 0;
+	return rv;
 }
 
+/* The key is inserted first, and read only when it was there already
+ * (ON CONFLICT DO NOTHING): a new key, by far the most common, costs one
+ * search of the keys' B-tree instead of two (issue 16). */
 static int apply_escrow(struct apply *a)
 {
 	const struct cmd *c = a->c;
 	sqlite3_stmt *st = a->s->st[ST_KEY_GET];
+	const unsigned char *vol;
+	const void *mac;
 	const char *outcome;
-	bool same;
+	bool inserted, same;
 	int rc, rv;
 
-	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const void *mac = sqlite3_column_blob(st, STORE_KEY_NCOLUMNS);
-		const unsigned char *vol = sqlite3_column_text(st, 1);
-
-		same = mac != NULL && vol != NULL &&
-		       sqlite3_column_bytes(st, STORE_KEY_NCOLUMNS) == SEAL_MAC_SIZE &&
-		       memcmp(mac, c->pw_mac, SEAL_MAC_SIZE) == 0 &&
-		       strcmp((const char *)vol, c->volume_id) == 0;
-		sqlite3_reset(st);
-		if (same) {
-			outcome = "unchanged";
-		} else {
-			outcome = "conflict";
-			a->r->status = ESC_ECONFLICT;
-		}
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		rv = key_insert(a);
-		if (rv != ESC_OK)
-			return rv;
+	rv = key_insert(a, &inserted);
+	if (rv != ESC_OK)
+		return rv;
+	if (inserted) {
 		a->r->created = true;
-		outcome = "created";
 		rv = apply_rejudge_machine(a, c->machine);
 		if (rv != ESC_OK)
 			return rv;
-	} else {
-		rv = store_db_error(a->s->db, rc, "read key", a->errmsg);
+		return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note, "created");
+	}
+	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		/* The insert found it a moment ago, in this transaction. */
+		rv = rc == SQLITE_DONE ? store_db_error(NULL, SQLITE_CORRUPT, "read key", a->errmsg)
+				       : store_db_error(a->s->db, rc, "read key", a->errmsg);
 		sqlite3_reset(st);
 		return rv;
 	}
-	return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note,
-			   outcome);
+	mac = sqlite3_column_blob(st, STORE_KEY_NCOLUMNS);
+	vol = sqlite3_column_text(st, 1);
+	same = mac != NULL && vol != NULL &&
+	       sqlite3_column_bytes(st, STORE_KEY_NCOLUMNS) == SEAL_MAC_SIZE &&
+	       memcmp(mac, c->pw_mac, SEAL_MAC_SIZE) == 0 &&
+	       strcmp((const char *)vol, c->volume_id) == 0;
+	sqlite3_reset(st);
+	if (same) {
+		outcome = "unchanged";
+	} else {
+		outcome = "conflict";
+		a->r->status = ESC_ECONFLICT;
+	}
+	return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note, outcome);
 }
 
 /* Sets disclosed_at of k (already read) if it was never disclosed. */

@@ -29,7 +29,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KEY_INSERT] = "INSERT INTO keys (key_id, volume_id, volume_type, "
 			  "machine, user, tpm_owner_hash, sealed, pw_mac, "
 			  "escrowed_at, escrowed_by) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+			  "ON CONFLICT (key_id) DO NOTHING",
 	[ST_KEY_DISCLOSE] = "UPDATE keys SET disclosed_at = ?2 "
 			    "WHERE key_id = ?1 AND disclosed_at IS NULL",
 	[ST_KEY_RANGE] = "SELECT " STORE_KEY_COLUMNS " FROM keys "
