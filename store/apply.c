@@ -111,29 +111,17 @@ static int key_insert(struct apply *a, bool *inserted)
 	return rv;
 }
 
-/* The key is inserted first, and read only when it was there already
- * (ON CONFLICT DO NOTHING): a new key, by far the most common, costs one
- * search of the keys' B-tree instead of two (issue 16). */
-static int apply_escrow(struct apply *a)
+/* The key of a->c is there already: the same password and volume are
+ * "unchanged", anything else a conflict. */
+static int key_compare(struct apply *a, const char **outcome)
 {
 	const struct cmd *c = a->c;
 	sqlite3_stmt *st = a->s->st[ST_KEY_GET];
 	const unsigned char *vol;
 	const void *mac;
-	const char *outcome;
-	bool inserted, same;
+	bool same;
 	int rc, rv;
 
-	rv = key_insert(a, &inserted);
-	if (rv != ESC_OK)
-		return rv;
-	if (inserted) {
-		a->r->created = true;
-		rv = apply_rejudge_machine(a, c->machine);
-		if (rv != ESC_OK)
-			return rv;
-		return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note, "created");
-	}
 	sqlite3_bind_text(st, 1, c->key_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
@@ -150,12 +138,31 @@ static int apply_escrow(struct apply *a)
 	       memcmp(mac, c->pw_mac, SEAL_MAC_SIZE) == 0 &&
 	       strcmp((const char *)vol, c->volume_id) == 0;
 	sqlite3_reset(st);
-	if (same) {
-		outcome = "unchanged";
-	} else {
-		outcome = "conflict";
+	*outcome = same ? "unchanged" : "conflict";
+	if (!same)
 		a->r->status = ESC_ECONFLICT;
+	return ESC_OK;
+}
+
+/* The key is inserted first, and read only when it was there already
+ * (ON CONFLICT DO NOTHING): a new key, by far the most common, costs one
+ * search of the keys' B-tree instead of two (issue 16). */
+static int apply_escrow(struct apply *a)
+{
+	const struct cmd *c = a->c;
+	const char *outcome = "created";
+	bool inserted;
+	int rv;
+
+	rv = key_insert(a, &inserted);
+	if (rv == ESC_OK && inserted) {
+		a->r->created = true;
+		rv = apply_rejudge_machine(a, c->machine);
+	} else if (rv == ESC_OK) {
+		rv = key_compare(a, &outcome);
 	}
+	if (rv != ESC_OK)
+		return rv;
 	return apply_audit(a, "key.escrow", c->key_id, c->machine, c->note, outcome);
 }
 
